@@ -1,0 +1,11 @@
+//! The pure domain of bgjobs: identifiers, job types and statuses, and the job
+//! state machine of DESIGN.md section 4. No I/O lives here, so every rule can be
+//! unit-tested without a runtime.
+
+pub mod ids;
+pub mod job;
+pub mod state_machine;
+
+pub use ids::{AccountId, JobId};
+pub use job::{JobStatus, JobType};
+pub use state_machine::{Decision, EventKind, EventPosition, IgnoreReason, JobState};
