@@ -1,0 +1,1 @@
+//! RabbitMQ job queues (lapin) and NATS JetStream job events (async-nats) of bgjobs.

@@ -1,0 +1,1 @@
+//! Tracing and OpenTelemetry set-up shared by every bgjobs service.
