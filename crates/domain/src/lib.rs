@@ -5,6 +5,7 @@
 pub mod ids;
 pub mod job;
 pub mod state_machine;
+pub mod upload;
 
 pub use ids::{AccountId, JobId};
 pub use job::{JobStatus, JobType};

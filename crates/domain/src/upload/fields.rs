@@ -1,0 +1,116 @@
+//! Reading one field of a row: UTF-8, whitespace, control characters and numbers,
+//! each problem explained with the column it is in.
+
+use rust_decimal::Decimal;
+
+/// Decodes and normalises a text field: UTF-8 checked, surrounding whitespace
+/// trimmed, control characters refused. An empty field is `None`.
+pub fn text(raw: &[u8], column: &str) -> Result<Option<String>, String> {
+    let decoded = std::str::from_utf8(raw).map_err(|error| {
+        format!(
+            "{column}: not valid UTF-8 at byte {}; save the file as UTF-8",
+            error.valid_up_to() + 1
+        )
+    })?;
+    let trimmed = decoded.trim();
+    if let Some(position) = trimmed.chars().position(char::is_control) {
+        return Err(format!(
+            "{column}: contains a control character at position {}; remove tabs, line breaks and other invisible characters",
+            position + 1
+        ));
+    }
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
+}
+
+/// A text field that must be no longer than `max_chars` characters.
+pub fn bounded(
+    value: Option<String>,
+    column: &str,
+    max_chars: usize,
+) -> Result<Option<String>, String> {
+    match value {
+        Some(text) if text.chars().count() > max_chars => Err(format!(
+            "{column}: is {} characters long; the maximum is {max_chars}",
+            text.chars().count()
+        )),
+        other => Ok(other),
+    }
+}
+
+/// A decimal number within `[min, max]` with at most `max_scale` decimal places.
+/// Accepts a decimal point (not a comma) and no thousands separators.
+pub fn decimal(
+    value: Option<&str>,
+    column: &str,
+    min: Decimal,
+    max: Decimal,
+    max_scale: u32,
+) -> Result<Option<Decimal>, String> {
+    let Some(text) = value else { return Ok(None) };
+    let not_a_number = || {
+        format!("{column}: '{text}' is not a number; use digits with a '.' for decimals, e.g. 12.5")
+    };
+    // Plain notation only: the decimal parser would also take "1e3", which no
+    // user means as a price.
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    if !unsigned.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(not_a_number());
+    }
+    let number: Decimal = text.parse().map_err(|_| not_a_number())?;
+    if number < min || number > max {
+        return Err(format!(
+            "{column}: {text} is out of range; it must be between {min} and {max}"
+        ));
+    }
+    if number.normalize().scale() > max_scale {
+        return Err(format!("{column}: {text} has too many decimal places; at most {max_scale}"));
+    }
+    Ok(Some(number.normalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_trimmed_and_empty_is_none() {
+        assert_eq!(text(b"  Widget \t", "name"), Ok(Some("Widget".to_owned())));
+        assert_eq!(text(b"   ", "name"), Ok(None));
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_column_and_byte() {
+        assert_eq!(
+            text(b"Caf\xe9", "name"),
+            Err("name: not valid UTF-8 at byte 4; save the file as UTF-8".to_owned())
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        assert_eq!(
+            text(b"a\x07b", "description"),
+            Err("description: contains a control character at position 2; remove tabs, line breaks and other invisible characters".to_owned())
+        );
+    }
+
+    #[test]
+    fn decimals_are_checked_for_shape_range_and_scale() {
+        let (min, max) = (Decimal::ZERO, Decimal::from(1000));
+        assert_eq!(decimal(Some("12.50"), "price", min, max, 2), Ok(Some(Decimal::new(125, 1))));
+        assert_eq!(
+            decimal(Some("12,5"), "price", min, max, 2),
+            Err("price: '12,5' is not a number; use digits with a '.' for decimals, e.g. 12.5"
+                .to_owned())
+        );
+        assert_eq!(
+            decimal(Some("-1"), "price", min, max, 2),
+            Err("price: -1 is out of range; it must be between 0 and 1000".to_owned())
+        );
+        assert_eq!(
+            decimal(Some("1.001"), "price", min, max, 2),
+            Err("price: 1.001 has too many decimal places; at most 2".to_owned())
+        );
+        assert_eq!(decimal(None, "price", min, max, 2), Ok(None));
+    }
+}
