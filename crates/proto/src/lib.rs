@@ -6,6 +6,8 @@ pub mod v1 {
     tonic::include_proto!("bgjobs.v1");
 }
 
+pub mod convert;
+
 /// Encoded `FileDescriptorSet` of every bgjobs proto file, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("bgjobs_descriptor");
 
