@@ -1,0 +1,1 @@
+//! jobsctl: the operators' command line for jobs and dead-lettered messages.

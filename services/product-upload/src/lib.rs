@@ -1,0 +1,1 @@
+//! The product-upload consumer: imports product catalogue files into the catalog schema.
