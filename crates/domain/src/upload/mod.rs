@@ -5,6 +5,7 @@ mod country;
 pub mod fields;
 pub mod header;
 pub mod product;
+pub mod results;
 
 /// Why one row was rejected; the row number counts data rows from 1 (the header is
 /// not a row), as the user sees them in a spreadsheet minus the header line.
