@@ -1,1 +1,16 @@
 //! The jobs registry: single writer of job state, applying job events from JetStream and serving gRPC.
+//!
+//! [`Application::build`] connects everything and binds the gRPC port;
+//! [`Application::run_until_stopped`] serves until told to stop. Tests start it
+//! in-process on port 0, `main.rs` runs it as a process.
+
+mod application;
+pub mod applier;
+mod database;
+pub mod error;
+pub mod grpc;
+pub mod settings;
+
+pub use application::{Application, migrate};
+pub use error::Error;
+pub use settings::Settings;

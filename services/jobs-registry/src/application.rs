@@ -1,0 +1,158 @@
+//! Start-up and the run loop: the gRPC server and the event applier, stopped together.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use bgjobs_messaging::Names;
+use bgjobs_messaging::events::{self, ReceivedEvent};
+use bgjobs_proto::v1::jobs_registry_server::JobsRegistryServer;
+use bgjobs_store::Store;
+use futures::stream::BoxStream;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::applier::EventApplier;
+use crate::database::connect_creating_database;
+use crate::grpc::RegistryService;
+use crate::settings::Settings;
+
+/// How long in-flight requests and the event being applied get to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The stream of job events from the registry's durable consumer.
+type EventStream = BoxStream<'static, Result<ReceivedEvent, bgjobs_messaging::Error>>;
+
+/// A registry that is connected and listening, ready to run.
+pub struct Application {
+    store: Store,
+    listener: TcpListener,
+    grpc_addr: SocketAddr,
+    events: EventStream,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("grpc_addr", &self.grpc_addr).finish_non_exhaustive()
+    }
+}
+
+/// Connects to the database (creating it when missing) and brings its schemas up to date.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<Store> {
+    let store = connect_creating_database(&settings.database_url).await?;
+    store.migrate().await.context("applying database migrations")?;
+    Ok(store)
+}
+
+impl Application {
+    /// Connects the store and applies migrations, ensures the JetStream stream and the
+    /// registry's durable consumer, and binds the gRPC listener. Nothing is served until
+    /// [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        tracing::info!(?settings, "starting jobs-registry");
+        let store = migrate(&settings).await?;
+
+        let names = Names::new(&settings.prefix);
+        let nats = events::connect(&settings.nats_url)
+            .await
+            .with_context(|| format!("connecting to NATS at {}", settings.nats_url))?;
+        events::ensure_stream(&nats, &names).await.context("ensuring the job event stream")?;
+        let events = events::durable_events(&nats, &names, &settings.consumer)
+            .await
+            .with_context(|| format!("opening durable consumer {}", settings.consumer))?;
+
+        let listener = TcpListener::bind(settings.grpc_addr)
+            .await
+            .with_context(|| format!("binding gRPC to {}", settings.grpc_addr))?;
+        let grpc_addr = listener.local_addr().context("reading the bound gRPC address")?;
+        Ok(Self { store, listener, grpc_addr, events: Box::pin(events) })
+    }
+
+    /// The address gRPC is served on (the real port when the settings asked for port 0).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// Serves gRPC (with health and reflection) and applies job events until `shutdown`
+    /// completes, then lets both finish what they are doing, for at most 10 seconds.
+    ///
+    /// Fails when either stops on its own (the listener or the NATS connection is lost),
+    /// after stopping the other.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<JobsRegistryServer<RegistryService>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(bgjobs_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building the gRPC reflection service")?;
+        let grpc = Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(JobsRegistryServer::new(RegistryService::new(self.store.clone())))
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(self.listener),
+                stop.clone().cancelled_owned(),
+            );
+        let applier = EventApplier::new(self.store).run(self.events, stop.clone());
+
+        let mut tasks = JoinSet::new();
+        tasks.spawn(async move { ("gRPC server", grpc.await.map_err(anyhow::Error::from)) });
+        tasks.spawn(async move { ("event applier", applier.await) });
+        tracing::info!(grpc_addr = %self.grpc_addr, "jobs-registry serving");
+
+        let mut failure = tokio::select! {
+            () = shutdown => {
+                tracing::info!("shutting down");
+                None
+            }
+            Some(joined) = tasks.join_next() => {
+                Some(unexpected_end(joined))
+            }
+        };
+        health.set_not_serving::<JobsRegistryServer<RegistryService>>().await;
+        stop.cancel();
+
+        let drain = async {
+            while let Some(joined) = tasks.join_next().await {
+                match joined {
+                    Ok((_, Ok(()))) => {}
+                    Ok((task, Err(error))) => {
+                        tracing::error!(task, error = %error, "stopped with an error");
+                        failure.get_or_insert(error.context(format!("{task} failed")));
+                    }
+                    Err(join_error) => {
+                        failure.get_or_insert(anyhow::Error::from(join_error));
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
+            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "shutdown drain timed out; aborting");
+            tasks.abort_all();
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => {
+                tracing::info!("jobs-registry stopped");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The error for a task that ended before shutdown was asked for.
+fn unexpected_end(
+    joined: Result<(&'static str, anyhow::Result<()>), tokio::task::JoinError>,
+) -> anyhow::Error {
+    match joined {
+        Ok((task, Ok(()))) => anyhow::anyhow!("{task} stopped unexpectedly"),
+        Ok((task, Err(error))) => error.context(format!("{task} failed")),
+        Err(join_error) => anyhow::Error::from(join_error).context("a registry task panicked"),
+    }
+}

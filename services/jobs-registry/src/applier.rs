@@ -1,0 +1,210 @@
+//! The event applier: reads JobEvents from the durable JetStream consumer and records
+//! each through the store's state machine, one at a time.
+
+mod incoming;
+
+use std::time::Duration;
+
+use bgjobs_proto::v1;
+use bgjobs_store::Store;
+use bgjobs_store::jobs::RecordOutcome;
+use futures::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+pub use incoming::incoming_event;
+
+/// The first pause after a failure; doubled after each further failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest pause: a recovered database is noticed within this long.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// What handling one event did; every outcome is final and the event is acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The store recorded (or knowingly skipped) the event.
+    Recorded(RecordOutcome),
+    /// The event can never be applied (unparseable ids, unknown kind, out-of-range
+    /// values); the reason is logged and the event dropped.
+    Malformed(String),
+}
+
+/// Applies job events to the store.
+#[derive(Debug, Clone)]
+pub struct EventApplier {
+    store: Store,
+}
+
+impl EventApplier {
+    /// An applier writing through `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Records one event. `Err` only when trying again later may succeed (the database
+    /// is unavailable), so the event must be redelivered rather than acknowledged.
+    pub async fn handle(&self, event: &v1::JobEvent) -> Result<Outcome, bgjobs_store::Error> {
+        let incoming = match incoming_event(event) {
+            Ok(incoming) => incoming,
+            Err(reason) => return Ok(Outcome::Malformed(reason)),
+        };
+        match self.store.record_event(incoming).await {
+            Ok(outcome) => Ok(Outcome::Recorded(outcome)),
+            // A value the schema cannot hold (a counter above i64::MAX) is as hopeless
+            // as an unparseable id: redelivering it would change nothing.
+            Err(bgjobs_store::Error::InvalidInput(reason)) => Ok(Outcome::Malformed(reason)),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Handles events from `events` until `shutdown` is cancelled; an event being
+    /// handled when it is cancelled is finished and acknowledged first.
+    ///
+    /// Fails only when the event stream ends, which means the NATS connection is gone
+    /// for good; the process should then restart.
+    pub async fn run<S, E>(self, mut events: S, shutdown: CancellationToken) -> anyhow::Result<()>
+    where
+        S: Stream<Item = Result<bgjobs_messaging::events::ReceivedEvent, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut backoff = Backoff::default();
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return Ok(()),
+                next = events.next() => next,
+            };
+            let received = match next {
+                Some(Ok(received)) => received,
+                Some(Err(error)) => {
+                    tracing::warn!(error = %error, "receiving job events failed");
+                    backoff.pause(&shutdown).await;
+                    continue;
+                }
+                None => anyhow::bail!("the job event stream ended"),
+            };
+            let event = &received.event;
+            match self.handle(event).await {
+                Ok(outcome) => {
+                    log_outcome(event, &outcome);
+                    if let Err(error) = received.ack().await {
+                        // Redelivery is harmless: the event id makes it a duplicate.
+                        tracing::warn!(error = %error, job_id = %event.job_id, "acknowledging a job event failed");
+                    }
+                    backoff.reset();
+                }
+                Err(error) => {
+                    tracing::error!(
+                        error = %error,
+                        job_id = %event.job_id,
+                        attempt = event.attempt,
+                        kind = event.kind().as_str_name(),
+                        "recording a job event failed; it will be redelivered"
+                    );
+                    if let Err(error) = received.nak().await {
+                        tracing::warn!(error = %error, "refusing a job event failed; it is redelivered after the ack wait");
+                    }
+                    backoff.pause(&shutdown).await;
+                }
+            }
+        }
+    }
+}
+
+fn log_outcome(event: &v1::JobEvent, outcome: &Outcome) {
+    let (job_id, attempt, sequence) = (&event.job_id, event.attempt, event.sequence);
+    let kind = event.kind().as_str_name();
+    match outcome {
+        Outcome::Recorded(RecordOutcome::Applied { status }) => {
+            tracing::debug!(job_id, attempt, sequence, kind, status = %status, "job event applied");
+        }
+        Outcome::Recorded(RecordOutcome::Ignored(reason)) => {
+            tracing::debug!(job_id, attempt, sequence, kind, reason = %reason, "job event logged without effect");
+        }
+        Outcome::Recorded(RecordOutcome::Duplicate) => {
+            tracing::debug!(
+                job_id,
+                attempt,
+                sequence,
+                kind,
+                event_id = event.event_id,
+                "duplicate job event skipped"
+            );
+        }
+        Outcome::Recorded(RecordOutcome::UnknownJob) => {
+            tracing::warn!(
+                job_id,
+                account_id = event.account_id,
+                attempt,
+                kind,
+                "job event for an unknown job dropped"
+            );
+        }
+        Outcome::Malformed(reason) => {
+            tracing::error!(
+                job_id,
+                event_id = event.event_id,
+                reason,
+                "malformed job event dropped"
+            );
+        }
+    }
+}
+
+/// Exponential pauses after consecutive failures, so that a database outage is waited
+/// out instead of spun on.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { next: FIRST_BACKOFF }
+    }
+}
+
+impl Backoff {
+    /// Waits the current pause (or until shutdown), then doubles it up to the cap.
+    async fn pause(&mut self, shutdown: &CancellationToken) {
+        let pause = self.next;
+        self.next = (self.next * 2).min(MAX_BACKOFF);
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+
+    fn reset(&mut self) {
+        self.next = FIRST_BACKOFF;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_doubles_up_to_the_cap_and_resets() {
+        let shutdown = CancellationToken::new();
+        let mut backoff = Backoff::default();
+        let mut pauses = Vec::new();
+        for _ in 0..8 {
+            let started = tokio::time::Instant::now();
+            backoff.pause(&shutdown).await;
+            pauses.push(started.elapsed().as_millis());
+        }
+        assert_eq!(pauses, [200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
+        backoff.reset();
+        assert_eq!(backoff.next, FIRST_BACKOFF);
+    }
+
+    #[tokio::test]
+    async fn backoff_ends_at_shutdown() {
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let mut backoff = Backoff { next: Duration::from_secs(3600) };
+        tokio::time::timeout(Duration::from_secs(5), backoff.pause(&shutdown))
+            .await
+            .expect("the pause ends at shutdown");
+    }
+}

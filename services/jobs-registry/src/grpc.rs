@@ -1,0 +1,91 @@
+//! The `bgjobs.v1.JobsRegistry` gRPC service: decode and validate, one store call, encode.
+
+mod decode;
+mod encode;
+
+use bgjobs_proto::v1::jobs_registry_server::JobsRegistry;
+use bgjobs_proto::v1::{
+    CreateJobRequest, CreateJobResponse, GetJobRequest, GetJobResponse, ListJobEventsRequest,
+    ListJobEventsResponse, ListJobsRequest, ListJobsResponse,
+};
+use bgjobs_store::Store;
+use tonic::{Request, Response, Status};
+
+use crate::error::Error;
+
+/// The registry's gRPC handlers over a store.
+#[derive(Debug, Clone)]
+pub struct RegistryService {
+    store: Store,
+}
+
+impl RegistryService {
+    /// Handlers that read and write through `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl JobsRegistry for RegistryService {
+    async fn create_job(
+        &self,
+        request: Request<CreateJobRequest>,
+    ) -> Result<Response<CreateJobResponse>, Status> {
+        let new_job = decode::new_job(request.into_inner())?;
+        let (job_id, account_id) = (new_job.job_id, new_job.account_id.clone());
+        let (job, created) = self.store.create_job(new_job).await.map_err(Error::from)?;
+        if created {
+            tracing::info!(%job_id, %account_id, job_type = %job.job_type, "job created");
+        } else {
+            tracing::debug!(%job_id, %account_id, "job already existed; create is idempotent");
+        }
+        Ok(Response::new(CreateJobResponse { job: Some(encode::job(job)), created }))
+    }
+
+    async fn get_job(
+        &self,
+        request: Request<GetJobRequest>,
+    ) -> Result<Response<GetJobResponse>, Status> {
+        let request = request.into_inner();
+        let account_id = decode::account_id(&request.account_id)?;
+        let job_id = decode::job_id(&request.job_id)?;
+        let job = self
+            .store
+            .get_job(&account_id, job_id)
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::JobNotFound(job_id))?;
+        Ok(Response::new(GetJobResponse { job: Some(encode::job(job)) }))
+    }
+
+    async fn list_jobs(
+        &self,
+        request: Request<ListJobsRequest>,
+    ) -> Result<Response<ListJobsResponse>, Status> {
+        let (filter, page) = decode::job_list(request.get_ref())?;
+        let page = self.store.list_jobs(&filter, &page).await.map_err(Error::from)?;
+        Ok(Response::new(ListJobsResponse {
+            jobs: page.jobs.into_iter().map(encode::job).collect(),
+            next_page_token: page.next.unwrap_or_default(),
+        }))
+    }
+
+    async fn list_job_events(
+        &self,
+        request: Request<ListJobEventsRequest>,
+    ) -> Result<Response<ListJobEventsResponse>, Status> {
+        let request = request.into_inner();
+        let account_id = decode::account_id(&request.account_id)?;
+        let job_id = decode::job_id(&request.job_id)?;
+        let entries = self
+            .store
+            .job_events(&account_id, job_id)
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::JobNotFound(job_id))?;
+        Ok(Response::new(ListJobEventsResponse {
+            entries: entries.into_iter().map(encode::log_entry).collect(),
+        }))
+    }
+}

@@ -1,0 +1,121 @@
+//! Starting the registry in-process, one database and one broker prefix per test.
+
+use std::net::SocketAddr;
+use std::sync::Once;
+
+use anyhow::Context;
+use bgjobs_domain::JobId;
+use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
+use bgjobs_proto::v1::{self, CreateJobRequest, GetJobRequest};
+use bgjobs_test_support::{postgres::fresh_database, unique_suffix};
+use jobs_registry::{Application, Settings};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// A registry running in the test's runtime, with a client connected to it.
+pub struct TestApp {
+    /// A gRPC client of the registry.
+    pub client: JobsRegistryClient<Channel>,
+    /// Where the registry serves gRPC.
+    pub grpc_addr: SocketAddr,
+    /// The settings the registry was started with (its own database and prefix).
+    pub settings: Settings,
+    shutdown: Option<oneshot::Sender<()>>,
+    running: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts a registry on a fresh database, with a prefix of its own on the shared NATS.
+pub async fn spawn_app() -> anyhow::Result<TestApp> {
+    init_once();
+    let settings = Settings {
+        database_url: fresh_database().await?,
+        prefix: format!("t{}.", unique_suffix()),
+        grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..Settings::default()
+    };
+    let application = Application::build(settings.clone()).await?;
+    let grpc_addr = application.grpc_addr();
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(application.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let client = JobsRegistryClient::connect(format!("http://{grpc_addr}"))
+        .await
+        .context("connecting to the registry under test")?;
+    Ok(TestApp { client, grpc_addr, settings, shutdown: Some(shutdown), running: Some(running) })
+}
+
+fn init_once() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // Logs only on request: `TEST_LOG=1 RUST_LOG=debug cargo test -p jobs-registry`.
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = bgjobs_telemetry::init("jobs-registry-tests");
+        }
+    });
+}
+
+impl TestApp {
+    /// Registers a product upload of `account` created by `created_by`.
+    pub async fn create_job_by(&self, account: &str, created_by: &str) -> anyhow::Result<v1::Job> {
+        let response = self
+            .client
+            .clone()
+            .create_job(create_request(account, JobId::new(), created_by))
+            .await?
+            .into_inner();
+        response.job.context("CreateJob answered without a job")
+    }
+
+    /// Registers a product upload of `account`.
+    pub async fn create_job(&self, account: &str) -> anyhow::Result<v1::Job> {
+        self.create_job_by(account, "ann@example.com").await
+    }
+
+    /// The job as GetJob answers it.
+    pub async fn get_job(&self, account: &str, job_id: &str) -> Result<v1::Job, tonic::Status> {
+        let request = GetJobRequest { account_id: account.into(), job_id: job_id.into() };
+        let response = self.client.clone().get_job(request).await?.into_inner();
+        response.job.ok_or_else(|| tonic::Status::internal("GetJob answered without a job"))
+    }
+
+    /// Stops the registry and waits until it has stopped, failing if it failed.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match self.running.take() {
+            Some(running) => running.await.context("the registry task panicked")?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // A test that failed before `stop` still must not leave the server running.
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
+    }
+}
+
+/// A valid CreateJob request for a product upload.
+pub fn create_request(account: &str, job_id: JobId, created_by: &str) -> CreateJobRequest {
+    CreateJobRequest {
+        job_id: job_id.to_string(),
+        account_id: account.into(),
+        job_type: v1::JobType::ProductUpload as i32,
+        input_object_key: format!("uploads/{account}/{job_id}/input.csv"),
+        original_file_name: "products.csv".into(),
+        parameters_json: r#"{"client_id":"c-1","all_or_nothing":false}"#.into(),
+        reference_ids: Some(v1::ReferenceIds {
+            client_id: "c-1".into(),
+            user_id: "u-7".into(),
+            warehouse_id: String::new(),
+        }),
+        created_by: created_by.into(),
+    }
+}

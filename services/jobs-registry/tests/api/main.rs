@@ -1,0 +1,9 @@
+//! The registry through its public interfaces (gRPC and JetStream), against the real
+//! Postgres and NATS of the local stack, started in-process on port 0 per test.
+
+mod create_job;
+mod events;
+mod health;
+mod helpers;
+mod list_jobs;
+mod read_scoping;
