@@ -1,1 +1,5 @@
-//! jobsctl: the operators' command line for jobs and dead-lettered messages.
+//! jobsctl: the operators' command line. This library holds the commands, so
+//! tests can run them against a registry started in-process.
+
+pub mod jobs;
+pub mod render;

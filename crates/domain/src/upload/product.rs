@@ -173,7 +173,7 @@ pub fn barcode(code: String) -> Result<String, String> {
         .iter()
         .rev()
         .enumerate()
-        .map(|(position, digit)| if position % 2 == 0 { digit * 3 } else { *digit })
+        .map(|(position, digit)| if position.is_multiple_of(2) { digit * 3 } else { *digit })
         .sum();
     let expected = (10 - weighted % 10) % 10;
     if expected != check_digit[0] {
