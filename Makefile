@@ -1,0 +1,25 @@
+# The two commands of the README, and a few helpers.
+.PHONY: run test lint stack stack-clean
+
+## Runs the whole system and shows a real product upload go through it.
+run:
+	deploy/run.sh
+
+## Runs every check and test against the real local stack (what CI runs).
+test: stack
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo test --workspace
+
+## Lints only.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+## Starts the local stack (Postgres, RabbitMQ, NATS, SeaweedFS) if it is not running.
+stack:
+	deploy/stack.sh up
+
+## Drops the databases and buckets tests leave behind.
+stack-clean:
+	deploy/stack.sh clean

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Runs the whole bgjobs system locally and shows a real job go through it:
+# brings up the local stack, builds every service, starts each as its own process,
+# uploads deploy/samples/products.csv (with a few bad rows) and prints the job's
+# transitions live until it is Completed, then its counts and results file.
+#
+# The services keep running until Ctrl-C (or exit right away with BGJOBS_DEMO_EXIT=1).
+# Logs: .run/<service>.log. Every setting has a default pointing at the local stack.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN_DIR="$REPO_ROOT/.run"
+cd "$REPO_ROOT"
+mkdir -p "$RUN_DIR"
+
+export BGJOBS_DATABASE_URL="${BGJOBS_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/bgjobs}"
+export BGJOBS_REGISTRY_URL="${BGJOBS_REGISTRY_URL:-http://127.0.0.1:50051}"
+INGEST_URL="http://${BGJOBS_INGEST_HTTP_ADDR:-127.0.0.1:8081}"
+ACCOUNT="${BGJOBS_DEMO_ACCOUNT:-demo}"
+CLIENT="${BGJOBS_DEMO_CLIENT:-acme}"
+USER_NAME="${BGJOBS_DEMO_USER:-${USER:-operator}}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+deploy/stack.sh up
+
+step "building the services"
+cargo build --bins --quiet
+BIN="$REPO_ROOT/target/debug"
+
+pids=()
+stop_services() {
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_services EXIT
+
+start() {
+    local name=$1
+    "$BIN/$name" >"$RUN_DIR/$name.log" 2>&1 &
+    pids+=($!)
+    echo "$name started (pid $!, log .run/$name.log)"
+}
+
+# Polls "$@" every 200 ms for up to 60 s.
+wait_for() {
+    local what=$1
+    shift
+    for _ in $(seq 300); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.2
+    done
+    echo "gave up waiting for $what; see .run/*.log" >&2
+    exit 1
+}
+
+step "starting the services"
+start jobs-registry
+wait_for "the jobs registry" "$BIN/jobsctl" jobs list --account "$ACCOUNT" --limit 1
+psql -q "$BGJOBS_DATABASE_URL" -v ON_ERROR_STOP=1 \
+    -c "INSERT INTO catalog.clients (account_id, client_id, name) VALUES ('$ACCOUNT', '$CLIENT', 'ACME Corp') ON CONFLICT DO NOTHING"
+echo "client '$CLIENT' of account '$ACCOUNT' is ready"
+start ingest
+start product-upload
+wait_for "ingest" curl -fsS "$INGEST_URL/readyz"
+
+step "uploading deploy/samples/products.csv as $USER_NAME"
+response=$(curl -sS --fail-with-body -X POST \
+    -H 'Content-Type: text/csv' \
+    --data-binary @deploy/samples/products.csv \
+    "$INGEST_URL/v1/accounts/$ACCOUNT/jobs/product-upload?client_id=$CLIENT&created_by=$USER_NAME&file_name=products.csv")
+echo "$response"
+job_id=$(sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p' <<<"$response")
+[ -n "$job_id" ] || { echo "the upload was not accepted" >&2; exit 1; }
+
+step "following job $job_id"
+"$BIN/jobsctl" jobs watch --account "$ACCOUNT" "$job_id" --timeout-secs 120
+
+if [ "${BGJOBS_DEMO_EXIT:-0}" = 1 ]; then
+    exit 0
+fi
+step "the services keep running (logs in .run/); Ctrl-C stops them"
+wait
