@@ -1,0 +1,214 @@
+//! Why a request failed, and how each reason is answered: one HTTP status, a stable
+//! error code for programs and a plain sentence for people.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Everything that can go wrong with a request to ingest.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A path or query value is missing or malformed; `message` names the field.
+    #[error("{message}")]
+    InvalidField {
+        /// The field, e.g. `client_id`.
+        field: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The body had no bytes.
+    #[error("the file is empty")]
+    EmptyFile,
+    /// The first bytes of the body are not text (a NUL byte, or not UTF-8).
+    #[error("the file is not a CSV text file: {reason}")]
+    NotCsvText {
+        /// What gave it away.
+        reason: &'static str,
+    },
+    /// The body is longer than the configured limit.
+    #[error("the file is larger than the {} limit", human_size(*limit))]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The client stopped sending before the body was complete.
+    #[error("the upload was interrupted before the whole file arrived: {0}")]
+    Interrupted(String),
+    /// The object store failed.
+    #[error("storing the file failed: {0}")]
+    Storage(#[source] bgjobs_storage::Error),
+    /// The jobs registry could not be reached in time.
+    #[error("the jobs registry is unavailable: {0}")]
+    RegistryUnavailable(#[source] tonic::Status),
+    /// The jobs registry refused the job as invalid.
+    #[error("the jobs registry refused the job: {}", .0.message())]
+    RegistryRefused(#[source] tonic::Status),
+    /// The jobs registry failed in another way.
+    #[error("the jobs registry failed: {0}")]
+    Registry(#[source] tonic::Status),
+    /// The job message could not be published and confirmed.
+    #[error("publishing the job message failed: {0}")]
+    BrokerUnavailable(#[source] bgjobs_messaging::Error),
+    /// A bug: something that should not happen did.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Serialize)]
+struct ErrorBody {
+    error: String,
+    message: String,
+}
+
+impl Error {
+    /// A bad path or query value.
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidField { field, message: message.into() }
+    }
+
+    /// A gRPC error of the registry, sorted into unavailable, refused and failed.
+    pub(crate) fn from_registry(status: tonic::Status) -> Self {
+        use tonic::Code;
+        match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+                Self::RegistryUnavailable(status)
+            }
+            Code::InvalidArgument | Code::FailedPrecondition => Self::RegistryRefused(status),
+            _ => Self::Registry(status),
+        }
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidField { .. } | Self::EmptyFile | Self::Interrupted(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::RegistryRefused(_) => StatusCode::BAD_REQUEST,
+            Self::NotCsvText { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Storage(_) | Self::RegistryUnavailable(_) | Self::BrokerUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Registry(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, machine-readable code of this error.
+    pub fn code(&self) -> String {
+        let code = match self {
+            Self::InvalidField { field, .. } => return format!("invalid_{field}"),
+            Self::EmptyFile => "empty_file",
+            Self::NotCsvText { .. } => "not_csv_text",
+            Self::TooLarge { .. } => "file_too_large",
+            Self::Interrupted(_) => "upload_interrupted",
+            Self::Storage(_) => "storage_unavailable",
+            Self::RegistryUnavailable(_) => "registry_unavailable",
+            Self::RegistryRefused(_) => "job_refused",
+            Self::Registry(_) => "registry_error",
+            Self::BrokerUnavailable(_) => "queue_unavailable",
+            Self::Internal(_) => "internal_error",
+        };
+        code.to_owned()
+    }
+
+    /// The sentence shown to the user: what went wrong and what to do. Details of
+    /// server-side failures stay in the logs.
+    pub fn user_message(&self) -> String {
+        match self {
+            Self::InvalidField { message, .. } => message.clone(),
+            Self::EmptyFile => "the file is empty; upload a CSV file with a header row".to_owned(),
+            Self::NotCsvText { reason } => format!(
+                "the file is not a CSV text file ({reason}); save it as CSV (UTF-8) and upload it again"
+            ),
+            Self::TooLarge { .. } => self.to_string(),
+            Self::Interrupted(_) => {
+                "the upload was interrupted before the whole file arrived; upload it again"
+                    .to_owned()
+            }
+            Self::Storage(_) => {
+                "the file could not be stored right now; try again in a moment".to_owned()
+            }
+            Self::RegistryUnavailable(_) => {
+                "the jobs registry is not reachable right now; try again in a moment".to_owned()
+            }
+            Self::RegistryRefused(status) => status.message().to_owned(),
+            Self::BrokerUnavailable(_) => "the job was registered but could not be queued \
+                 because the job queue is not reachable; try again in a moment"
+                .to_owned(),
+            Self::Registry(_) | Self::Internal(_) => {
+                "something went wrong on our side; try again, and contact support if it persists"
+                    .to_owned()
+            }
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code = %self.code(), "request failed");
+        } else {
+            tracing::info!(error = %self, code = %self.code(), "request refused");
+        }
+        let body = ErrorBody { error: self.code(), message: self.user_message() };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// "1 GiB", "512 KiB", "1000 bytes": the limit as people write it.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    UNITS
+        .iter()
+        .find(|(size, _)| bytes >= *size && bytes.is_multiple_of(*size))
+        .map(|(size, unit)| format!("{} {unit}", bytes / size))
+        .unwrap_or_else(|| format!("{bytes}-byte"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_size_limit_is_written_as_people_write_it() {
+        assert_eq!(
+            Error::TooLarge { limit: 1 << 30 }.user_message(),
+            "the file is larger than the 1 GiB limit"
+        );
+        assert_eq!(
+            Error::TooLarge { limit: 1024 }.user_message(),
+            "the file is larger than the 1 KiB limit"
+        );
+        assert_eq!(
+            Error::TooLarge { limit: 1000 }.user_message(),
+            "the file is larger than the 1000-byte limit"
+        );
+    }
+
+    #[test]
+    fn each_error_has_its_status_and_code() {
+        let cases = [
+            (Error::invalid("client_id", "x"), 400, "invalid_client_id"),
+            (Error::EmptyFile, 400, "empty_file"),
+            (Error::NotCsvText { reason: "it contains a NUL byte" }, 415, "not_csv_text"),
+            (Error::TooLarge { limit: 1 }, 413, "file_too_large"),
+            (Error::from_registry(tonic::Status::unavailable("down")), 503, "registry_unavailable"),
+            (Error::from_registry(tonic::Status::invalid_argument("bad")), 400, "job_refused"),
+            (Error::from_registry(tonic::Status::internal("bug")), 500, "registry_error"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error}");
+            assert_eq!(error.code(), code);
+        }
+    }
+
+    #[test]
+    fn server_side_details_are_not_shown_to_users() {
+        let error = Error::from_registry(tonic::Status::internal("relation jobs does not exist"));
+        assert!(!error.user_message().contains("relation"));
+    }
+}

@@ -1,0 +1,187 @@
+//! `POST /v1/accounts/{account_id}/jobs/product-upload`: stream the file to S3,
+//! register the job, publish its message, answer 202.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bgjobs_domain::{JobId, JobStatus, JobType};
+use bgjobs_proto::convert::{job_status_from_proto, job_type_to_proto};
+use bgjobs_proto::v1::{CreateJobRequest, JobMessage, ReferenceIds};
+use bgjobs_storage::{ObjectMetadata, keys};
+use futures::{Stream, StreamExt};
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::Error;
+use crate::body::{check_text, drain, read_prefix};
+use crate::state::AppState;
+use crate::validation::{UploadQuery, UploadRequest};
+
+/// Header that may carry the file name when the query does not.
+const FILE_NAME_HEADER: &str = "x-file-name";
+/// Content type stored with every input file.
+const CSV_CONTENT_TYPE: &str = "text/csv";
+
+/// The answer to an accepted upload.
+#[derive(Debug, Serialize)]
+struct Accepted {
+    job_id: String,
+    status: &'static str,
+    input_object_key: String,
+}
+
+/// The handler of a product upload.
+pub(crate) async fn product_upload(
+    State(state): State<AppState>,
+    Path(account_id): Path<String>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Error> {
+    let mut body = body.into_data_stream();
+    let result = accept(&state, &account_id, query, &headers, &mut body).await;
+    if result.is_err() {
+        drain(&mut body).await;
+    }
+    result
+}
+
+async fn accept<S>(
+    state: &AppState,
+    account_id: &str,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: &HeaderMap,
+    body: &mut S,
+) -> Result<Response, Error>
+where
+    S: Stream<Item = Result<bytes::Bytes, axum::Error>> + Send + Unpin,
+{
+    let Query(query) = query.map_err(|rejection| Error::invalid("query", rejection.body_text()))?;
+    let file_name_header = headers.get(FILE_NAME_HEADER).and_then(|value| value.to_str().ok());
+    let request = UploadRequest::parse(account_id, query, file_name_header)?;
+    refuse_declared_oversize(headers, state.max_upload_bytes)?;
+
+    let job_id = JobId::new();
+    let span = tracing::info_span!("product_upload", account = %request.account, %job_id);
+    let accepted = store_register_publish(state, job_id, request, body).instrument(span).await?;
+
+    let location = format!("/v1/accounts/{account_id}/jobs/{}", accepted.job_id);
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(accepted)).into_response())
+}
+
+async fn store_register_publish<S>(
+    state: &AppState,
+    job_id: JobId,
+    request: UploadRequest,
+    body: &mut S,
+) -> Result<Accepted, Error>
+where
+    S: Stream<Item = Result<bytes::Bytes, axum::Error>> + Send + Unpin,
+{
+    let input_object_key = keys::upload_input(&request.account, job_id);
+    store_input(state, &request, &input_object_key, body).await?;
+
+    // Registering and publishing run in their own task: if the client goes away now,
+    // the job is still registered and queued instead of being cut in half.
+    let job = NewJob { job_id, request, input_object_key };
+    let registering =
+        tokio::spawn(register_and_publish(state.clone(), job).instrument(tracing::Span::current()));
+    registering
+        .await
+        .map_err(|error| Error::Internal(format!("the registering task failed: {error}")))?
+}
+
+/// A Content-Length over the limit is refused before reading a byte.
+fn refuse_declared_oversize(headers: &HeaderMap, limit: u64) -> Result<(), Error> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit => Err(Error::TooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+/// Streams the body to S3 after checking that it starts like a text file; a refused
+/// body leaves nothing behind (nothing is sent before the check, and an oversize
+/// body's multipart upload is aborted by the store).
+async fn store_input<S>(
+    state: &AppState,
+    request: &UploadRequest,
+    key: &str,
+    body: &mut S,
+) -> Result<u64, Error>
+where
+    S: Stream<Item = Result<bytes::Bytes, axum::Error>> + Send + Unpin,
+{
+    let prefix = read_prefix(body).await?;
+    check_text(&prefix)?;
+    let metadata = ObjectMetadata {
+        content_type: CSV_CONTENT_TYPE.to_owned(),
+        original_file_name: request.file_name.clone(),
+    };
+    let whole_body = futures::stream::iter([Ok(prefix.bytes)]).chain(body);
+    let size =
+        state.store.put_stream(key, whole_body, &metadata, state.max_upload_bytes).await.map_err(
+            |error| match error {
+                bgjobs_storage::Error::TooLarge { limit } => Error::TooLarge { limit },
+                bgjobs_storage::Error::Body(cause) => Error::Interrupted(cause.to_string()),
+                other => Error::Storage(other),
+            },
+        )?;
+    tracing::info!(key, size, "input file stored");
+    Ok(size)
+}
+
+/// A job whose input is stored, to register and publish.
+struct NewJob {
+    job_id: JobId,
+    request: UploadRequest,
+    input_object_key: String,
+}
+
+/// CreateJob, then the job message with a publisher confirm. A publish failure
+/// leaves the job New in the registry (a sweeper re-publishes such jobs).
+async fn register_and_publish(state: AppState, job: NewJob) -> Result<Accepted, Error> {
+    let NewJob { job_id, request, input_object_key } = job;
+    let job_type = job_type_to_proto(JobType::ProductUpload) as i32;
+    let parameters_json = request.parameters_json();
+    let reference_ids =
+        ReferenceIds { client_id: request.client_id.clone(), ..ReferenceIds::default() };
+
+    let create = CreateJobRequest {
+        job_id: job_id.to_string(),
+        account_id: request.account.to_string(),
+        job_type,
+        input_object_key: input_object_key.clone(),
+        original_file_name: request.file_name.clone().unwrap_or_default(),
+        parameters_json: parameters_json.clone(),
+        reference_ids: Some(reference_ids.clone()),
+        created_by: request.created_by.clone(),
+    };
+    let mut registry = state.registry.clone();
+    let created = registry.create_job(create).await.map_err(Error::from_registry)?.into_inner();
+    let recorded = created.job.unwrap_or_default();
+    let status = job_status_from_proto(recorded.status).unwrap_or(JobStatus::New);
+    tracing::info!(%job_id, created = created.created, "job registered");
+
+    let message = JobMessage {
+        job_id: job_id.to_string(),
+        account_id: request.account.to_string(),
+        job_type,
+        attempt: recorded.attempt.max(1),
+        input_object_key: input_object_key.clone(),
+        parameters_json,
+        reference_ids: Some(reference_ids),
+        created_by: request.created_by,
+    };
+    // No W3C trace context yet: bgjobs-telemetry does not export OpenTelemetry spans.
+    state.publisher.publish(&message, None).await.map_err(Error::BrokerUnavailable)?;
+    tracing::info!(%job_id, attempt = message.attempt, "job message published");
+
+    Ok(Accepted { job_id: job_id.to_string(), status: status.as_str(), input_object_key })
+}

@@ -1,0 +1,247 @@
+//! Checks of an upload request's path and query, before any byte of the body is read.
+
+use std::fmt;
+
+use bgjobs_domain::AccountId;
+use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+
+use crate::Error;
+
+/// Longest client id: it is a reference id shown on the page and used in filters.
+const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Longest user name in `created_by`.
+const MAX_CREATED_BY_CHARS: usize = 256;
+/// Longest kept file name (the common file-system limit).
+const MAX_FILE_NAME_CHARS: usize = 255;
+
+/// The query string of an upload, as sent; every field is checked by [`UploadRequest::parse`].
+#[derive(Debug, Default, Deserialize)]
+pub struct UploadQuery {
+    /// The account's client whose products are uploaded.
+    pub client_id: Option<String>,
+    /// The user who starts the upload.
+    pub created_by: Option<String>,
+    /// The name of the user's file; the `X-File-Name` header may give it instead.
+    pub file_name: Option<String>,
+    /// `partial` (default) or `all-or-nothing`.
+    pub mode: Option<String>,
+}
+
+/// What to do with the valid rows of a file that has some invalid ones (DESIGN.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Import the valid rows and report the rejected ones.
+    #[default]
+    Partial,
+    /// Import nothing if any row is rejected.
+    AllOrNothing,
+}
+
+impl Mode {
+    /// The name used in the query string and in the job's parameters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Partial => "partial",
+            Self::AllOrNothing => "all-or-nothing",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A product upload request whose every field is valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRequest {
+    /// The tenant the job belongs to.
+    pub account: AccountId,
+    /// The client whose catalogue is uploaded.
+    pub client_id: String,
+    /// The user who started the upload.
+    pub created_by: String,
+    /// The user's file name, without any directory part; kept as metadata only.
+    pub file_name: Option<String>,
+    /// Partial or all-or-nothing import.
+    pub mode: Mode,
+}
+
+impl UploadRequest {
+    /// Checks the path's account id, the query, and the `X-File-Name` header (percent-encoded
+    /// UTF-8, as browsers send non-ASCII names); the query's `file_name` wins over the header.
+    pub fn parse(
+        account_id: &str,
+        query: UploadQuery,
+        file_name_header: Option<&str>,
+    ) -> Result<Self, Error> {
+        let account = AccountId::parse(account_id).map_err(|error| {
+            Error::invalid("account_id", format!("account_id in the path: {error}"))
+        })?;
+        let client_id = parse_client_id(query.client_id)?;
+        let created_by = parse_created_by(query.created_by)?;
+        let header_name = file_name_header
+            .map(|value| percent_decode_str(value).decode_utf8_lossy().into_owned());
+        let file_name = parse_file_name(query.file_name.or(header_name))?;
+        let mode = match query.mode.as_deref().map(str::trim) {
+            None | Some("") | Some("partial") => Mode::Partial,
+            Some("all-or-nothing") => Mode::AllOrNothing,
+            Some(other) => {
+                return Err(Error::invalid(
+                    "mode",
+                    format!("mode '{other}' is not known; use partial or all-or-nothing"),
+                ));
+            }
+        };
+        Ok(Self { account, client_id, created_by, file_name, mode })
+    }
+
+    /// The job's parameters JSON, as the consumer reads it.
+    pub fn parameters_json(&self) -> String {
+        serde_json::json!({ "client_id": self.client_id, "mode": self.mode.as_str() }).to_string()
+    }
+}
+
+fn parse_client_id(value: Option<String>) -> Result<String, Error> {
+    let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
+    if value.is_empty() {
+        return Err(Error::invalid(
+            "client_id",
+            "client_id is required: add ?client_id=<the client whose products these are>",
+        ));
+    }
+    let valid_chars =
+        value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if value.chars().count() > MAX_CLIENT_ID_CHARS || !valid_chars {
+        return Err(Error::invalid(
+            "client_id",
+            format!(
+                "client_id '{value}' is not valid: use 1 to {MAX_CLIENT_ID_CHARS} letters, digits, \
+                 '-', '_' or '.'"
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+fn parse_created_by(value: Option<String>) -> Result<String, Error> {
+    let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
+    if value.is_empty() {
+        return Err(Error::invalid(
+            "created_by",
+            "created_by is required: add ?created_by=<the user who starts the upload>",
+        ));
+    }
+    if value.chars().count() > MAX_CREATED_BY_CHARS || value.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "created_by",
+            format!(
+                "created_by is not valid: use at most {MAX_CREATED_BY_CHARS} characters, \
+                 without control characters"
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// The last path segment only: a name such as `C:\exports\products.csv` is kept as
+/// `products.csv`. The name never becomes part of a key, but it is shown to users.
+fn parse_file_name(value: Option<String>) -> Result<Option<String>, Error> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let base_name = value.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    if base_name.is_empty() {
+        return Ok(None);
+    }
+    if base_name.chars().count() > MAX_FILE_NAME_CHARS || base_name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "file_name",
+            format!(
+                "file_name is not valid: use at most {MAX_FILE_NAME_CHARS} characters, \
+                 without control characters"
+            ),
+        ));
+    }
+    Ok(Some(base_name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(client_id: Option<&str>, created_by: Option<&str>) -> UploadQuery {
+        UploadQuery {
+            client_id: client_id.map(str::to_owned),
+            created_by: created_by.map(str::to_owned),
+            ..UploadQuery::default()
+        }
+    }
+
+    fn invalid_field(result: Result<UploadRequest, Error>) -> (&'static str, String) {
+        match result {
+            Err(Error::InvalidField { field, message }) => (field, message),
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_complete_request_is_accepted_with_its_defaults() {
+        let request =
+            UploadRequest::parse("acme", query(Some("client-1"), Some("jane")), None).expect("ok");
+        assert_eq!(request.account.as_str(), "acme");
+        assert_eq!(request.client_id, "client-1");
+        assert_eq!(request.created_by, "jane");
+        assert_eq!(request.file_name, None);
+        assert_eq!(request.mode, Mode::Partial);
+        assert_eq!(request.parameters_json(), r#"{"client_id":"client-1","mode":"partial"}"#);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = [
+            ("acme/../x", query(Some("c"), Some("u")), "account_id"),
+            ("acme", query(None, Some("u")), "client_id"),
+            ("acme", query(Some("  "), Some("u")), "client_id"),
+            ("acme", query(Some("a b"), Some("u")), "client_id"),
+            ("acme", query(Some(&"c".repeat(65)), Some("u")), "client_id"),
+            ("acme", query(Some("c"), None), "created_by"),
+            ("acme", query(Some("c"), Some("a\nb")), "created_by"),
+        ];
+        for (account, query, expected_field) in cases {
+            let (field, message) = invalid_field(UploadRequest::parse(account, query, None));
+            assert_eq!(field, expected_field);
+            assert!(message.contains(expected_field), "{message}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_mode_is_refused_and_all_or_nothing_is_kept() {
+        let mut bad = query(Some("c"), Some("u"));
+        bad.mode = Some("some".to_owned());
+        assert_eq!(invalid_field(UploadRequest::parse("acme", bad, None)).0, "mode");
+
+        let mut strict = query(Some("c"), Some("u"));
+        strict.mode = Some("all-or-nothing".to_owned());
+        let request = UploadRequest::parse("acme", strict, None).expect("ok");
+        assert_eq!(request.parameters_json(), r#"{"client_id":"c","mode":"all-or-nothing"}"#);
+    }
+
+    #[test]
+    fn file_names_lose_their_directories_and_the_query_wins_over_the_header() {
+        let mut with_name = query(Some("c"), Some("u"));
+        with_name.file_name = Some(r"C:\exports\products.csv".to_owned());
+        let request = UploadRequest::parse("acme", with_name, Some("header.csv")).expect("ok");
+        assert_eq!(request.file_name.as_deref(), Some("products.csv"));
+
+        let request = UploadRequest::parse(
+            "acme",
+            query(Some("c"), Some("u")),
+            Some("Produits%20%C3%A9t%C3%A9.csv"),
+        )
+        .expect("ok");
+        assert_eq!(request.file_name.as_deref(), Some("Produits été.csv"));
+    }
+}
