@@ -1,1 +1,89 @@
 //! Postgres persistence of bgjobs: jobs schema (state, message log) and catalog schema (domain data), with migrations.
+//!
+//! [`Store`] is a cheap-to-clone handle over a connection pool. Every job query is
+//! scoped by account, so a caller cannot read or change another tenant's job by
+//! guessing its id.
+
+pub mod catalog;
+mod convert;
+mod entities;
+mod error;
+pub mod jobs;
+mod migration;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
+use sea_orm_migration::MigratorTrait;
+
+pub use error::Error;
+/// The decimal type of catalogue numbers (weights, dimensions, prices).
+pub use rust_decimal::Decimal;
+
+/// Connections per process: enough for a service's concurrent requests and batches,
+/// small enough that a few replicas stay far below Postgres' default 100.
+const MAX_CONNECTIONS: u32 = 10;
+/// How long to wait for Postgres to accept a connection before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a caller waits for a free pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Key of the advisory lock that serialises migrations of concurrently starting replicas
+/// (an arbitrary constant: "bgjobs" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x6267_6a6f_6273;
+
+/// A handle to the bgjobs database; clones share one connection pool.
+#[derive(Clone)]
+pub struct Store {
+    connection: DatabaseConnection,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection's Debug output would include the URL and its password.
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects to `database_url` (e.g. `postgres://postgres@127.0.0.1:5432/bgjobs`).
+    pub async fn connect(database_url: &str) -> Result<Self, Error> {
+        let mut options = ConnectOptions::new(database_url);
+        options
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(0)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // Statements are traced by our own spans; sqlx's per-statement log lines are noise.
+            .sqlx_logging(false);
+        let connection = Database::connect(options).await?;
+        Ok(Self { connection })
+    }
+
+    /// Wraps an existing connection (e.g. one shared with another component).
+    pub fn from_connection(connection: DatabaseConnection) -> Self {
+        Self { connection }
+    }
+
+    /// Brings the `jobs` and `catalog` schemas up to date; safe to call on every start,
+    /// also from several replicas at once.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let transaction = self.connection.begin().await?;
+        // Held until commit: a second replica waits here, then finds nothing to do.
+        transaction
+            .execute(sea_orm::Statement::from_sql_and_values(
+                self.connection.get_database_backend(),
+                "SELECT pg_advisory_xact_lock($1)",
+                [MIGRATION_LOCK_KEY.into()],
+            ))
+            .await?;
+        migration::Migrator::up(&transaction, None).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// The underlying connection, for callers that need a query this API lacks.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+}

@@ -1,0 +1,159 @@
+//! The `catalog` schema: clients, products and the checkpoints of upload jobs.
+
+mod product_batch;
+
+use bgjobs_domain::{AccountId, JobId};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
+
+use crate::convert::{read_u32, read_u64};
+use crate::entities::{clients, job_checkpoints, products};
+use crate::{Error, Store};
+
+/// A product as an upload writes it; also what [`Store::get_product`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductUpsert {
+    /// The client's stock-keeping unit, unique per client.
+    pub sku: String,
+    /// The product's name.
+    pub name: String,
+    /// A longer description.
+    pub description: Option<String>,
+    /// The barcode (EAN/UPC/...), as text.
+    pub barcode: Option<String>,
+    /// Weight in kilograms, 3 decimal places.
+    pub weight_kg: Option<Decimal>,
+    /// Length in centimetres, 2 decimal places.
+    pub length_cm: Option<Decimal>,
+    /// Width in centimetres, 2 decimal places.
+    pub width_cm: Option<Decimal>,
+    /// Height in centimetres, 2 decimal places.
+    pub height_cm: Option<Decimal>,
+    /// Unit price, 2 decimal places.
+    pub price: Option<Decimal>,
+    /// Harmonized System customs code.
+    pub hs_code: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country_of_origin: Option<String>,
+}
+
+/// How far an upload job got: the totals through its last committed batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The job attempt that wrote the checkpoint.
+    pub attempt: u32,
+    /// Input rows handled through the last committed batch, rejected ones included;
+    /// a redelivered job skips this many rows.
+    pub rows_committed: u64,
+    /// Products created so far.
+    pub rows_created: u64,
+    /// Products changed so far.
+    pub rows_updated: u64,
+    /// Products that already had the uploaded values.
+    pub rows_unchanged: u64,
+    /// Rows rejected by validation so far.
+    pub rows_rejected: u64,
+}
+
+/// What one batch did to the products.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Products that did not exist.
+    pub created: u64,
+    /// Products that existed with different values.
+    pub updated: u64,
+    /// Products that already had exactly these values.
+    pub unchanged: u64,
+}
+
+impl Store {
+    /// Makes sure `client_id` exists for `account`; an existing client keeps its name.
+    pub async fn ensure_client(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+        name: &str,
+    ) -> Result<(), Error> {
+        let client = clients::ActiveModel {
+            account_id: Set(account.as_str().to_owned()),
+            client_id: Set(client_id.to_owned()),
+            name: Set(name.to_owned()),
+        };
+        clients::Entity::insert(client)
+            .on_conflict(
+                OnConflict::columns([clients::Column::AccountId, clients::Column::ClientId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .do_nothing()
+            .exec(&self.connection)
+            .await?;
+        Ok(())
+    }
+
+    /// True when `client_id` exists for `account`.
+    pub async fn client_exists(&self, account: &AccountId, client_id: &str) -> Result<bool, Error> {
+        let found =
+            clients::Entity::find_by_id((account.as_str().to_owned(), client_id.to_owned()))
+                .select_only()
+                .column(clients::Column::ClientId)
+                .into_tuple::<String>()
+                .one(&self.connection)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    /// The checkpoint of upload job `job`, if it has committed a batch.
+    pub async fn checkpoint(&self, job: JobId) -> Result<Option<Checkpoint>, Error> {
+        let Some(row) =
+            job_checkpoints::Entity::find_by_id(job.as_uuid()).one(&self.connection).await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Checkpoint {
+            attempt: read_u32("attempt", row.attempt)?,
+            rows_committed: read_u64("rows_committed", row.rows_committed)?,
+            rows_created: read_u64("rows_created", row.rows_created)?,
+            rows_updated: read_u64("rows_updated", row.rows_updated)?,
+            rows_unchanged: read_u64("rows_unchanged", row.rows_unchanged)?,
+            rows_rejected: read_u64("rows_rejected", row.rows_rejected)?,
+        }))
+    }
+
+    /// How many products `client_id` of `account` has.
+    pub async fn count_products(&self, account: &AccountId, client_id: &str) -> Result<u64, Error> {
+        let count = products::Entity::find()
+            .filter(products::Column::AccountId.eq(account.as_str()))
+            .filter(products::Column::ClientId.eq(client_id))
+            .count(&self.connection)
+            .await?;
+        Ok(count)
+    }
+
+    /// The product `sku` of `client_id` of `account`, if it exists.
+    pub async fn get_product(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+        sku: &str,
+    ) -> Result<Option<ProductUpsert>, Error> {
+        let key = (account.as_str().to_owned(), client_id.to_owned(), sku.to_owned());
+        let product = products::Entity::find_by_id(key).one(&self.connection).await?;
+        Ok(product.map(|row| ProductUpsert {
+            sku: row.sku,
+            name: row.name,
+            description: row.description,
+            barcode: row.barcode,
+            weight_kg: row.weight_kg,
+            length_cm: row.length_cm,
+            width_cm: row.width_cm,
+            height_cm: row.height_cm,
+            price: row.price,
+            hs_code: row.hs_code,
+            country_of_origin: row.country_of_origin,
+        }))
+    }
+}

@@ -1,0 +1,182 @@
+//! Upserting a batch of products together with the job's checkpoint.
+
+use std::collections::HashSet;
+
+use bgjobs_domain::{AccountId, JobId};
+use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ConnectionTrait, DatabaseTransaction, DbErr, EntityName, EntityTrait, Iden, TransactionTrait,
+};
+
+use super::{BatchOutcome, Checkpoint, ProductUpsert};
+use crate::convert::{write_i32, write_i64};
+use crate::entities::{job_checkpoints, products};
+use crate::{Error, Store};
+
+/// Rows per INSERT statement: 1,000 rows x 14 values stays far below Postgres' limit
+/// of 65,535 bind parameters, and the statement stays a single round trip.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// The columns an upload sets; a row is "unchanged" when all of them already match.
+const DATA_COLUMNS: [products::Column; 10] = [
+    products::Column::Name,
+    products::Column::Description,
+    products::Column::Barcode,
+    products::Column::WeightKg,
+    products::Column::LengthCm,
+    products::Column::WidthCm,
+    products::Column::HeightCm,
+    products::Column::Price,
+    products::Column::HsCode,
+    products::Column::CountryOfOrigin,
+];
+
+impl Store {
+    /// Upserts `rows` into the products of `client_id` of `account` and records `after`
+    /// (the job's totals through this batch) as the checkpoint of `job`, in one
+    /// transaction: either both are committed or neither.
+    ///
+    /// A row is created when its SKU is new, updated only when a value differs, and
+    /// otherwise left untouched, so replaying a committed batch changes nothing and
+    /// reports every row as unchanged. A SKU twice in one batch is
+    /// [`Error::InvalidInput`]: validation must reject duplicates before they get here.
+    pub async fn apply_product_batch(
+        &self,
+        job: JobId,
+        account: &AccountId,
+        client_id: &str,
+        rows: &[ProductUpsert],
+        after: &Checkpoint,
+    ) -> Result<BatchOutcome, Error> {
+        let mut seen = HashSet::with_capacity(rows.len());
+        if let Some(duplicate) = rows.iter().find(|row| !seen.insert(row.sku.as_str())) {
+            return Err(Error::InvalidInput(format!(
+                "SKU '{}' appears more than once in one batch",
+                duplicate.sku
+            )));
+        }
+        let checkpoint = checkpoint_row(job, after)?;
+        // Rows in key order, so concurrent batches touching the same products lock them in
+        // the same order and cannot deadlock.
+        let mut sorted: Vec<&ProductUpsert> = rows.iter().collect();
+        sorted.sort_unstable_by(|left, right| left.sku.cmp(&right.sku));
+
+        let transaction = self.connection.begin().await?;
+        let mut outcome = BatchOutcome::default();
+        for chunk in sorted.chunks(ROWS_PER_STATEMENT) {
+            let chunk_outcome =
+                upsert_products(&transaction, job, account, client_id, chunk).await?;
+            outcome.created += chunk_outcome.created;
+            outcome.updated += chunk_outcome.updated;
+            outcome.unchanged += chunk_outcome.unchanged;
+        }
+        job_checkpoints::Entity::insert(checkpoint)
+            .on_conflict(
+                OnConflict::column(job_checkpoints::Column::JobId)
+                    .update_columns([
+                        job_checkpoints::Column::Attempt,
+                        job_checkpoints::Column::RowsCommitted,
+                        job_checkpoints::Column::RowsCreated,
+                        job_checkpoints::Column::RowsUpdated,
+                        job_checkpoints::Column::RowsUnchanged,
+                        job_checkpoints::Column::RowsRejected,
+                    ])
+                    .value(job_checkpoints::Column::UpdatedAt, Expr::cust("now()"))
+                    .to_owned(),
+            )
+            .exec(&transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(outcome)
+    }
+}
+
+fn checkpoint_row(job: JobId, after: &Checkpoint) -> Result<job_checkpoints::ActiveModel, Error> {
+    Ok(job_checkpoints::ActiveModel {
+        job_id: Set(job.as_uuid()),
+        attempt: Set(write_i32("attempt", after.attempt)?),
+        rows_committed: Set(write_i64("rows_committed", after.rows_committed)?),
+        rows_created: Set(write_i64("rows_created", after.rows_created)?),
+        rows_updated: Set(write_i64("rows_updated", after.rows_updated)?),
+        rows_unchanged: Set(write_i64("rows_unchanged", after.rows_unchanged)?),
+        rows_rejected: Set(write_i64("rows_rejected", after.rows_rejected)?),
+        updated_at: NotSet,
+    })
+}
+
+/// One multi-row `INSERT ... ON CONFLICT DO UPDATE ... WHERE <something differs>`.
+///
+/// Rows that differ in nothing are skipped by the WHERE and return no row, so
+/// unchanged = rows sent - rows returned; of the returned rows, `xmax = 0` marks the
+/// freshly inserted ones (an updated row version carries the updating transaction).
+async fn upsert_products(
+    transaction: &DatabaseTransaction,
+    job: JobId,
+    account: &AccountId,
+    client_id: &str,
+    rows: &[&ProductUpsert],
+) -> Result<BatchOutcome, Error> {
+    let table = products::Entity.table_name();
+    let mut insert = Query::insert();
+    insert.into_table(products::Entity.table_ref()).columns(
+        [products::Column::AccountId, products::Column::ClientId, products::Column::Sku]
+            .into_iter()
+            .chain(DATA_COLUMNS)
+            .chain([products::Column::LastJobId]),
+    );
+    for row in rows {
+        let values: Vec<SimpleExpr> = vec![
+            account.as_str().into(),
+            client_id.into(),
+            row.sku.as_str().into(),
+            row.name.as_str().into(),
+            row.description.clone().into(),
+            row.barcode.clone().into(),
+            row.weight_kg.into(),
+            row.length_cm.into(),
+            row.width_cm.into(),
+            row.height_cm.into(),
+            row.price.into(),
+            row.hs_code.clone().into(),
+            row.country_of_origin.clone().into(),
+            job.as_uuid().into(),
+        ];
+        insert.values(values).map_err(|error| DbErr::Custom(error.to_string()))?;
+    }
+    let current: Vec<String> = DATA_COLUMNS
+        .iter()
+        .map(|column| format!("\"{table}\".\"{}\"", column.to_string()))
+        .collect();
+    let proposed: Vec<String> =
+        DATA_COLUMNS.iter().map(|column| format!("excluded.\"{}\"", column.to_string())).collect();
+    let something_differs =
+        format!("({}) IS DISTINCT FROM ({})", current.join(", "), proposed.join(", "));
+    insert
+        .on_conflict(
+            OnConflict::columns([
+                products::Column::AccountId,
+                products::Column::ClientId,
+                products::Column::Sku,
+            ])
+            .update_columns(DATA_COLUMNS)
+            .update_column(products::Column::LastJobId)
+            .value(products::Column::UpdatedAt, Expr::cust("now()"))
+            .action_and_where(Expr::cust(something_differs))
+            .to_owned(),
+        )
+        .returning(Query::returning().expr(Expr::cust("xmax = 0")));
+
+    let statement = transaction.get_database_backend().build(&insert);
+    let returned = transaction.query_all(statement).await?;
+    let mut outcome = BatchOutcome::default();
+    for row in &returned {
+        if row.try_get_by_index::<bool>(0)? {
+            outcome.created += 1;
+        } else {
+            outcome.updated += 1;
+        }
+    }
+    outcome.unchanged = (rows.len() - returned.len()) as u64;
+    Ok(outcome)
+}

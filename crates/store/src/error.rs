@@ -1,0 +1,57 @@
+//! The store's error type.
+
+use sea_orm::{DbErr, RuntimeErr};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database refused the statement or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    /// The request collides with existing data it must not touch (e.g. a job id of another account).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A page cursor that this store did not produce.
+    #[error("the page cursor is not valid; request the first page again without a cursor")]
+    InvalidCursor,
+    /// A stored value the domain cannot read (e.g. an unknown status or a negative counter).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// A value the caller passed that the schema cannot hold (e.g. a counter above i64::MAX).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Retry was asked for a job that is not in Error.
+    #[error(transparent)]
+    NotRetryable(#[from] bgjobs_domain::state_machine::NotRetryable),
+}
+
+impl Error {
+    /// True when trying again later may succeed: the database was unreachable, the pool
+    /// was exhausted, or Postgres aborted the transaction for a reason retrying cures
+    /// (serialization failure, deadlock, shutdown). Callers use it to choose between a
+    /// retry with backoff and failing the job.
+    pub fn is_transient(&self) -> bool {
+        let Self::Database(db_error) = self else {
+            return false;
+        };
+        match db_error {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+            DbErr::Exec(RuntimeErr::SqlxError(sqlx_error))
+            | DbErr::Query(RuntimeErr::SqlxError(sqlx_error)) => is_transient_sqlx(sqlx_error),
+            _ => false,
+        }
+    }
+}
+
+fn is_transient_sqlx(error: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match error {
+        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(database_error) => database_error.code().is_some_and(|code| {
+            // 40001 serialization_failure, 40P01 deadlock_detected, class 08 connection
+            // exceptions, 57P01-57P03 admin shutdown / crash shutdown / cannot connect now.
+            code == "40001" || code == "40P01" || code.starts_with("08") || code.starts_with("57P")
+        }),
+        _ => false,
+    }
+}

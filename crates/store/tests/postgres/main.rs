@@ -1,0 +1,9 @@
+//! Store tests against the local Postgres; each test migrates a fresh database of its own.
+
+mod catalog;
+mod create_job;
+mod list_jobs;
+mod migrate;
+mod record_event;
+mod recovery;
+mod support;
