@@ -22,6 +22,22 @@ pub fn text(raw: &[u8], column: &str) -> Result<Option<String>, String> {
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
 }
 
+/// Like [`text`], but line breaks are allowed (a quoted field may span lines, as in
+/// a description) and normalised to `\n`.
+pub fn multiline_text(raw: &[u8], column: &str) -> Result<Option<String>, String> {
+    let unified: Vec<u8> =
+        String::from_utf8_lossy(raw).replace("\r\n", "\n").replace('\r', "\n").into_bytes();
+    if std::str::from_utf8(raw).is_err() {
+        return text(raw, column);
+    }
+    let lines: Result<Vec<Option<String>>, String> =
+        unified.split(|&byte| byte == b'\n').map(|line| text(line, column)).collect();
+    let lines = lines?;
+    let joined = lines.into_iter().map(Option::unwrap_or_default).collect::<Vec<_>>().join("\n");
+    let trimmed = joined.trim();
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
+}
+
 /// A text field that must be no longer than `max_chars` characters.
 pub fn bounded(
     value: Option<String>,
@@ -92,6 +108,16 @@ mod tests {
             text(b"a\x07b", "description"),
             Err("description: contains a control character at position 2; remove tabs, line breaks and other invisible characters".to_owned())
         );
+    }
+
+    #[test]
+    fn multiline_text_keeps_line_breaks_and_still_refuses_other_controls() {
+        assert_eq!(
+            multiline_text(b" first\r\nsecond \n", "description"),
+            Ok(Some("first\nsecond".to_owned()))
+        );
+        assert!(multiline_text(b"a\x07b", "description").is_err());
+        assert!(multiline_text(b"Caf\xe9", "description").unwrap_err().contains("UTF-8"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 
 use super::Rejection;
 use super::country::is_iso_alpha2;
-use super::fields::{bounded, decimal, text};
+use super::fields::{bounded, decimal, multiline_text, text};
 use super::header::{ColumnIndex, ColumnSpec};
 
 /// The columns of a product file.
@@ -64,7 +64,9 @@ pub fn parse(row: u64, fields: &[&[u8]], index: &ColumnIndex) -> Result<Product,
     let mut problems = Vec::new();
     let mut unreadable = Vec::new();
     let mut field = |column: &'static str| -> Option<String> {
-        match raw(column).map(|bytes| text(bytes, column)).unwrap_or(Ok(None)) {
+        // Only the description may span lines.
+        let read = if column == "description" { multiline_text } else { text };
+        match raw(column).map(|bytes| read(bytes, column)).unwrap_or(Ok(None)) {
             Ok(value) => value,
             Err(problem) => {
                 problems.push(problem);

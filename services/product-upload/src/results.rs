@@ -1,0 +1,98 @@
+//! The results file, written to S3 as it is produced: a header line, then one
+//! line per rejected row. Cells are CSV-injection safe.
+
+use std::convert::Infallible;
+
+use bgjobs_domain::upload::Rejection;
+use bgjobs_domain::upload::results::{HEADER, safe_cell};
+use bgjobs_storage::{ObjectMetadata, ObjectStore};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+
+/// Bytes gathered before a chunk goes to storage.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Streams a results file to object storage.
+pub struct ResultsWriter {
+    csv: csv::Writer<Vec<u8>>,
+    sender: mpsc::Sender<Result<Bytes, Infallible>>,
+    upload: JoinHandle<Result<u64, bgjobs_storage::Error>>,
+}
+
+impl ResultsWriter {
+    /// Starts the upload of `key` and writes the header line.
+    pub fn start(objects: ObjectStore, key: String) -> Result<Self, csv::Error> {
+        let (sender, receiver) = mpsc::channel(4);
+        let upload = tokio::spawn(async move {
+            let metadata = ObjectMetadata {
+                content_type: "text/csv; charset=utf-8".to_owned(),
+                original_file_name: Some("results.csv".to_owned()),
+            };
+            objects.put_stream(&key, ReceiverStream::new(receiver), &metadata, u64::MAX).await
+        });
+        let mut csv = csv::Writer::from_writer(Vec::with_capacity(CHUNK_BYTES));
+        csv.write_record(HEADER)?;
+        Ok(Self { csv, sender, upload })
+    }
+
+    /// Adds the line of a rejected row.
+    pub async fn reject(&mut self, rejection: &Rejection) -> Result<(), Error> {
+        let row = rejection.row.to_string();
+        let key = rejection.key.as_deref().unwrap_or("");
+        self.csv.write_record([
+            row.as_str(),
+            &safe_cell(key),
+            "rejected",
+            &safe_cell(&rejection.reason),
+        ])?;
+        if self.csv.get_ref().len() >= CHUNK_BYTES {
+            self.flush_chunk().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the last chunk and waits until the file is stored; returns its size.
+    pub async fn finish(mut self) -> Result<u64, Error> {
+        self.flush_chunk().await?;
+        drop(self.sender);
+        self.upload.await.map_err(|_| Error::UploadTaskLost)?.map_err(Error::Storage)
+    }
+
+    async fn flush_chunk(&mut self) -> Result<(), Error> {
+        let full = std::mem::replace(
+            &mut self.csv,
+            csv::Writer::from_writer(Vec::with_capacity(CHUNK_BYTES)),
+        );
+        let chunk = full.into_inner().map_err(|error| Error::Flush(error.into_error()))?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        if self.sender.send(Ok(Bytes::from(chunk))).await.is_err() {
+            // The upload task ended early: its own error says why.
+            return match (&mut self.upload).await {
+                Ok(Err(error)) => Err(Error::Storage(error)),
+                _ => Err(Error::UploadTaskLost),
+            };
+        }
+        Ok(())
+    }
+}
+
+/// Why the results file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Formatting a line failed.
+    #[error("writing a results line failed: {0}")]
+    Csv(#[from] csv::Error),
+    /// Handing buffered lines over failed.
+    #[error("writing results lines failed: {0}")]
+    Flush(std::io::Error),
+    /// Object storage refused the file.
+    #[error("storing the results file failed: {0}")]
+    Storage(bgjobs_storage::Error),
+    /// The upload task stopped before the file was complete.
+    #[error("storing the results file failed: the upload stopped early")]
+    UploadTaskLost,
+}

@@ -1,0 +1,103 @@
+//! The consumer loop: takes product-upload messages one at a time, processes
+//! each, and settles it according to the outcome.
+
+use std::future::Future;
+
+use bgjobs_domain::JobType;
+use bgjobs_messaging::{Names, amqp, events};
+use bgjobs_storage::ObjectStore;
+use bgjobs_store::Store;
+use futures::StreamExt;
+
+use crate::process::{Outcome, Processor, ProcessorSettings};
+use crate::settings::Settings;
+
+/// A running product-upload consumer.
+pub struct Worker {
+    processor: Processor,
+    connection: lapin::Connection,
+    names: Names,
+    settings: Settings,
+}
+
+impl Worker {
+    /// Connects to everything the consumer needs and declares the queue topology.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        bgjobs_storage::install_crypto_provider();
+        let store = Store::connect(&settings.database_url).await?;
+        let objects = ObjectStore::connect(&settings.s3).await?;
+        let names = Names::new(settings.prefix.clone());
+        let nats = events::connect(&settings.nats_url).await?;
+        events::ensure_stream(&nats, &names).await?;
+        let publisher = events::EventPublisher::new(nats, names.clone());
+        let connection = amqp::connect(&settings.amqp_url).await?;
+        let queue_settings =
+            amqp::QueueSettings { delivery_limit: settings.delivery_limit, ..Default::default() };
+        amqp::declare_topology(&connection, &names, &queue_settings).await?;
+        let processor = Processor::new(
+            store,
+            objects,
+            publisher,
+            ProcessorSettings {
+                batch_size: settings.batch_size,
+                progress_interval: settings.progress_interval,
+                worker_id: settings.worker_id.clone(),
+            },
+        );
+        Ok(Self { processor, connection, names, settings })
+    }
+
+    /// The processor, for driving single messages in tests.
+    pub fn processor(&self) -> &Processor {
+        &self.processor
+    }
+
+    /// Consumes until `shutdown` completes. A message being processed when shutdown
+    /// is asked for is finished first; nothing new is taken.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let mut deliveries = amqp::consume(
+            &self.connection,
+            &self.names,
+            JobType::ProductUpload,
+            self.settings.prefetch,
+            &self.settings.worker_id,
+        )
+        .await?;
+        tracing::info!(worker = %self.settings.worker_id, "consuming product uploads");
+        tokio::pin!(shutdown);
+        loop {
+            let delivery = tokio::select! {
+                () = &mut shutdown => break,
+                next = deliveries.next() => match next {
+                    Some(delivery) => delivery?,
+                    None => anyhow::bail!("the product-upload queue consumer was cancelled by the broker"),
+                },
+            };
+            let job_id = delivery.message.job_id.clone();
+            let outcome = self
+                .processor
+                .handle(&delivery.message, delivery.delivery, delivery.traceparent.clone())
+                .await;
+            match outcome {
+                Outcome::Completed { message } => {
+                    tracing::info!(job_id, message, "job completed");
+                    delivery.ack().await?;
+                }
+                Outcome::Failed { message } => {
+                    tracing::warn!(job_id, message, "job failed");
+                    delivery.ack().await?;
+                }
+                Outcome::Retry { cause } => {
+                    tracing::warn!(job_id, cause, "job interrupted; returning it to the queue");
+                    delivery.requeue().await?;
+                }
+                Outcome::Poison { cause } => {
+                    tracing::error!(job_id, cause, "unusable job message; dead-lettering it");
+                    delivery.dead_letter().await?;
+                }
+            }
+        }
+        tracing::info!("stopped taking product uploads");
+        Ok(())
+    }
+}
