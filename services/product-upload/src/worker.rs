@@ -31,8 +31,7 @@ impl Worker {
         events::ensure_stream(&nats, &names).await?;
         let publisher = events::EventPublisher::new(nats, names.clone());
         let connection = amqp::connect(&settings.amqp_url).await?;
-        let queue_settings =
-            amqp::QueueSettings { delivery_limit: settings.delivery_limit, ..Default::default() };
+        let queue_settings = amqp::QueueSettings { delivery_limit: settings.delivery_limit };
         amqp::declare_topology(&connection, &names, &queue_settings).await?;
         let processor = Processor::new(
             store,
