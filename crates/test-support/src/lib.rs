@@ -4,6 +4,7 @@
 //! themselves by names: a database, queue prefix, subject prefix and bucket of
 //! their own.
 
+pub mod names;
 pub mod postgres;
 pub mod wait;
 

@@ -1,0 +1,74 @@
+//! Job events on NATS JetStream: the stream, a de-duplicating publisher and durable
+//! pull consumers.
+
+mod consumer;
+mod publisher;
+
+use std::time::Duration;
+
+use async_nats::Client;
+use async_nats::jetstream::{self, stream};
+
+use crate::Names;
+use crate::error::{Error, nats_error, redact_credentials};
+
+pub use consumer::{ConsumerSettings, ReceivedEvent, durable_events, durable_events_with};
+pub use publisher::EventPublisher;
+
+/// The local stack's NATS server, used when no URL is configured.
+pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
+
+/// How long JetStream remembers a `Nats-Msg-Id`: a publisher retrying an event within
+/// this window stores it once.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(2 * 60);
+
+/// How long events are kept. The registry applies them within seconds; the rest of
+/// the week is for replaying into a rebuilt registry or a new consumer.
+pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Connects to NATS at `url` (e.g. [`DEFAULT_URL`]).
+///
+/// The client reconnects by itself after a connection loss and buffers publishes meanwhile.
+pub async fn connect(url: &str) -> Result<Client, Error> {
+    async_nats::ConnectOptions::new().name("bgjobs").connect(url).await.map_err(|error| {
+        nats_error(&format!("cannot connect to NATS at {}", redact_credentials(url)), error)
+    })
+}
+
+/// Creates or updates the stream over `names.events_wildcard()`: file storage,
+/// duplicate window 2 minutes (de-duplication by `Nats-Msg-Id`), max age 7 days,
+/// limits retention.
+pub async fn ensure_stream(client: &Client, names: &Names) -> Result<(), Error> {
+    let config = stream::Config {
+        name: names.events_stream(),
+        subjects: vec![names.events_wildcard()],
+        // File: events are the only record of what workers did until the registry
+        // applied them; they must survive a server restart.
+        storage: stream::StorageType::File,
+        // Limits: messages stay until they age out, whatever consumers acked, so several
+        // durable consumers (registry, notifier) read the same events independently.
+        retention: stream::RetentionPolicy::Limits,
+        // De-duplication by Nats-Msg-Id (the event id), so a retried publish is stored once.
+        duplicate_window: DUPLICATE_WINDOW,
+        max_age: MAX_AGE,
+        // When a limit is hit, the oldest events go: refusing new ones would stall workers.
+        discard: stream::DiscardPolicy::Old,
+        // One replica: the local stack and CI run a single server. A clustered
+        // deployment raises this to 3 by editing the stream (replicas can be changed in place).
+        num_replicas: 1,
+        ..Default::default()
+    };
+    jetstream::new(client.clone()).create_or_update_stream(config).await.map_err(|error| {
+        nats_error(&format!("creating or updating stream {}", names.events_stream()), error)
+    })?;
+    Ok(())
+}
+
+/// Deletes the events stream under `names` with all its events and consumers.
+/// For tests and for tearing down a prefix; never needed in normal operation.
+pub async fn delete_stream(client: &Client, names: &Names) -> Result<(), Error> {
+    jetstream::new(client.clone()).delete_stream(names.events_stream()).await.map_err(|error| {
+        nats_error(&format!("deleting stream {}", names.events_stream()), error)
+    })?;
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Durable pull consumers of job events.
+
+use std::time::Duration;
+
+use async_nats::Client;
+use async_nats::jetstream::{self, AckKind, consumer};
+use bgjobs_proto::v1::JobEvent;
+use futures::{Stream, StreamExt};
+use prost::Message;
+
+use crate::Names;
+use crate::error::{Error, nats_error};
+
+/// How a durable events consumer treats unacknowledged events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerSettings {
+    /// How long an event may stay unacknowledged before JetStream delivers it again.
+    pub ack_wait: Duration,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        // Long enough for the registry to apply an event under load, short enough that
+        // a crashed registry's in-flight events come back quickly after a restart.
+        Self { ack_wait: Duration::from_secs(30) }
+    }
+}
+
+/// One job event taken from a durable consumer. Settle it with [`ack`](Self::ack),
+/// [`nak`](Self::nak) or [`term`](Self::term); one left unsettled is delivered again
+/// after the ack wait.
+pub struct ReceivedEvent {
+    /// The decoded event.
+    pub event: JobEvent,
+    /// The W3C trace context the publisher sent, if any.
+    pub traceparent: Option<String>,
+    /// How many times JetStream has delivered this event to this consumer (1 the first time).
+    pub delivered: u64,
+    message: jetstream::Message,
+}
+
+impl ReceivedEvent {
+    /// Acknowledges the event and waits until the server has recorded the ack, so an
+    /// acked event is never redelivered to this durable consumer.
+    pub async fn ack(self) -> Result<(), Error> {
+        self.message.double_ack().await.map_err(|error| nats_error("acknowledging an event", error))
+    }
+
+    /// Asks for the event to be delivered again now (e.g. the database is unavailable).
+    pub async fn nak(self) -> Result<(), Error> {
+        self.message
+            .ack_with(AckKind::Nak(None))
+            .await
+            .map_err(|error| nats_error("negatively acknowledging an event", error))
+    }
+
+    /// Stops redelivery of an event that can never be applied, without counting it as
+    /// processed. Log why before calling it.
+    pub async fn term(self) -> Result<(), Error> {
+        self.message
+            .ack_with(AckKind::Term)
+            .await
+            .map_err(|error| nats_error("terminating an event", error))
+    }
+}
+
+/// A durable pull consumer over all events with default [`ConsumerSettings`]:
+/// created if missing, resumed if present.
+pub async fn durable_events(
+    client: &Client,
+    names: &Names,
+    durable_name: &str,
+) -> Result<impl Stream<Item = Result<ReceivedEvent, Error>> + Send + Unpin + use<>, Error> {
+    durable_events_with(client, names, durable_name, &ConsumerSettings::default()).await
+}
+
+/// A durable pull consumer over all events: created if missing, resumed (with its
+/// settings brought up to date) if present.
+///
+/// Explicit acks, deliver all, unlimited redeliveries. A message whose body does not
+/// decode as `JobEvent` is terminated with an error log and not yielded.
+pub async fn durable_events_with(
+    client: &Client,
+    names: &Names,
+    durable_name: &str,
+    settings: &ConsumerSettings,
+) -> Result<impl Stream<Item = Result<ReceivedEvent, Error>> + Send + Unpin + use<>, Error> {
+    let stream_name = names.events_stream();
+    let doing = format!("opening durable consumer {durable_name} on stream {stream_name}");
+    let stream = jetstream::new(client.clone())
+        .get_stream(&stream_name)
+        .await
+        .map_err(|error| nats_error(&doing, error))?;
+    let config = consumer::pull::Config {
+        // Durable: the server remembers what was acked, so a restarted registry resumes
+        // where it stopped, and several replicas of it share one cursor.
+        durable_name: Some(durable_name.to_owned()),
+        // Explicit: an event counts as processed only once the consumer says so.
+        ack_policy: consumer::AckPolicy::Explicit,
+        // All: a new consumer starts from the oldest event the stream still holds.
+        deliver_policy: consumer::DeliverPolicy::All,
+        ack_wait: settings.ack_wait,
+        // Unlimited (-1): an event the registry cannot apply yet (database down) must
+        // not be dropped after a few tries; the consumer terms events that can never apply.
+        max_deliver: -1,
+        // No filter: the stream holds only job events. (NATS 2.9 has a single
+        // filter_subject and no filter_subjects; neither is needed.)
+        // max_ack_pending stays at the server default (1000): events of one job may be
+        // redelivered out of order, which the state machine tolerates (it orders by
+        // attempt, delivery and sequence and ignores late events).
+        ..Default::default()
+    };
+    // Create-or-update: created if missing, resumed if present.
+    let consumer =
+        stream.create_consumer(config).await.map_err(|error| nats_error(&doing, error))?;
+    let messages = consumer.messages().await.map_err(|error| nats_error(&doing, error))?;
+
+    let events = messages.filter_map(|message| async move {
+        match message {
+            Ok(message) => decode_or_terminate(message).await.map(Ok),
+            Err(error) => Some(Err(nats_error("receiving events", error))),
+        }
+    });
+    Ok(events.boxed())
+}
+
+async fn decode_or_terminate(message: jetstream::Message) -> Option<ReceivedEvent> {
+    let delivered =
+        message.info().map(|info| u64::try_from(info.delivered).unwrap_or(0)).unwrap_or(1);
+    match JobEvent::decode(message.payload.as_ref()) {
+        Ok(event) => {
+            let traceparent = message
+                .headers
+                .as_ref()
+                .and_then(|headers| headers.get("traceparent"))
+                .map(|value| value.as_str().to_owned());
+            Some(ReceivedEvent { event, traceparent, delivered, message })
+        }
+        Err(error) => {
+            tracing::error!(
+                subject = %message.subject,
+                bytes = message.payload.len(),
+                %error,
+                "terminating an event whose body is not a JobEvent"
+            );
+            // Term (NATS 2.7+): never redelivered, and unlike an ack it does not pretend
+            // the event was processed.
+            if let Err(error) = message.ack_with(AckKind::Term).await {
+                tracing::warn!(%error, "could not terminate an undecodable event; it will be redelivered");
+            }
+            None
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Job events against the local NATS JetStream: the stream, de-duplication, durable consumers.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream;
+use bgjobs_domain::JobId;
+use bgjobs_messaging::Names;
+use bgjobs_messaging::events::{self, ConsumerSettings, EventPublisher};
+use bgjobs_test_support::names::messaging_prefix;
+use common::{TRACEPARENT, job_event, next};
+
+/// A client and a fresh events stream under a prefix of this test's own.
+async fn stream() -> anyhow::Result<(async_nats::Client, Names)> {
+    let client = events::connect(events::DEFAULT_URL).await?;
+    let names = Names::new(messaging_prefix());
+    events::ensure_stream(&client, &names).await?;
+    Ok((client, names))
+}
+
+async fn stored_messages(client: &async_nats::Client, names: &Names) -> anyhow::Result<u64> {
+    let mut stream = jetstream::new(client.clone()).get_stream(names.events_stream()).await?;
+    Ok(stream.info().await?.state.messages)
+}
+
+#[tokio::test]
+async fn ensuring_the_stream_twice_is_harmless() -> anyhow::Result<()> {
+    let (client, names) = stream().await?;
+    events::ensure_stream(&client, &names).await?;
+    let mut stream = jetstream::new(client.clone()).get_stream(names.events_stream()).await?;
+    let config = stream.info().await?.config.clone();
+    assert_eq!(config.subjects, [names.events_wildcard()]);
+    assert_eq!(config.duplicate_window, events::DUPLICATE_WINDOW);
+    assert_eq!(config.max_age, events::MAX_AGE);
+    assert_eq!(config.storage, jetstream::stream::StorageType::File);
+    events::delete_stream(&client, &names).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_durable_consumer_receives_events_in_publish_order() -> anyhow::Result<()> {
+    let (client, names) = stream().await?;
+    let publisher = EventPublisher::new(client.clone(), names.clone());
+    let job = JobId::new();
+    let published: Vec<_> = (1..=3).map(|sequence| job_event(job, sequence)).collect();
+    for event in &published {
+        publisher.publish(event, Some(TRACEPARENT)).await?;
+    }
+
+    let mut received = events::durable_events(&client, &names, "registry").await?;
+    for expected in &published {
+        let event = next(&mut received).await?;
+        assert_eq!(&event.event, expected);
+        assert_eq!(event.traceparent.as_deref(), Some(TRACEPARENT));
+        assert_eq!(event.delivered, 1);
+        event.ack().await?;
+    }
+
+    events::delete_stream(&client, &names).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_event_published_twice_within_the_window_is_stored_once() -> anyhow::Result<()> {
+    let (client, names) = stream().await?;
+    let publisher = EventPublisher::new(client.clone(), names.clone());
+    let event = job_event(JobId::new(), 1);
+    publisher.publish(&event, None).await?;
+    publisher.publish(&event, None).await?;
+    assert_eq!(stored_messages(&client, &names).await?, 1);
+
+    let mut received = events::durable_events(&client, &names, "registry").await?;
+    let first = next(&mut received).await?;
+    assert_eq!(first.event, event);
+    assert_eq!(first.traceparent, None);
+    first.ack().await?;
+
+    events::delete_stream(&client, &names).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_resumed_durable_consumer_gets_unacked_events_again_and_acked_ones_never()
+-> anyhow::Result<()> {
+    let (client, names) = stream().await?;
+    let publisher = EventPublisher::new(client.clone(), names.clone());
+    // A short ack wait so the unacked event comes back quickly.
+    let settings = ConsumerSettings { ack_wait: Duration::from_secs(1) };
+    let job = JobId::new();
+    let [acked, unacked, later, marker] = [1, 2, 3, 4].map(|sequence| job_event(job, sequence));
+    publisher.publish(&acked, None).await?;
+    publisher.publish(&unacked, None).await?;
+
+    let mut received = events::durable_events_with(&client, &names, "registry", &settings).await?;
+    let first = next(&mut received).await?;
+    assert_eq!(first.event, acked);
+    first.ack().await?;
+    let second = next(&mut received).await?;
+    assert_eq!(second.event, unacked);
+    drop(second);
+    drop(received);
+
+    publisher.publish(&later, None).await?;
+    let mut resumed = events::durable_events_with(&client, &names, "registry", &settings).await?;
+    // The redelivery waits for the ack wait, so it may come after the later event.
+    let mut seen = BTreeSet::new();
+    for _ in 0..2 {
+        let event = next(&mut resumed).await?;
+        if event.event == unacked {
+            assert!(event.delivered >= 2, "the unacked event came back as a first delivery");
+        }
+        seen.insert(event.event.sequence);
+        event.ack().await?;
+    }
+    assert_eq!(seen, BTreeSet::from([unacked.sequence, later.sequence]));
+    // Had the acked event come back, it would arrive before this one.
+    publisher.publish(&marker, None).await?;
+    assert_eq!(next(&mut resumed).await?.event, marker);
+
+    events::delete_stream(&client, &names).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_undecodable_event_is_terminated_and_not_yielded() -> anyhow::Result<()> {
+    let (client, names) = stream().await?;
+    // JetStream announces every terminated message on this advisory subject.
+    let advisory =
+        format!("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{}.registry", names.events_stream());
+    let mut terminations = client.subscribe(advisory).await?;
+    let subject = format!("{}bgjobs.events.acme.not-an-event", names.prefix());
+    jetstream::new(client.clone()).publish(subject, "not protobuf at all".into()).await?.await?;
+    let valid = job_event(JobId::new(), 1);
+    EventPublisher::new(client.clone(), names.clone()).publish(&valid, None).await?;
+
+    let mut received = events::durable_events(&client, &names, "registry").await?;
+    let first = next(&mut received).await?;
+    assert_eq!(first.event, valid, "the undecodable message was yielded");
+    first.ack().await?;
+    let terminated =
+        tokio::time::timeout(common::DEADLINE, futures::StreamExt::next(&mut terminations))
+            .await?
+            .context("the advisory subscription ended")?;
+    let terminated: serde_json::Value = serde_json::from_slice(&terminated.payload)?;
+    assert_eq!(terminated["stream_seq"], 1, "{terminated}");
+
+    events::delete_stream(&client, &names).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn resuming_a_durable_consumer_applies_new_settings() -> anyhow::Result<()> {
+    let (client, names) = stream().await?;
+    drop(events::durable_events(&client, &names, "registry").await?);
+    let settings = ConsumerSettings { ack_wait: Duration::from_secs(3) };
+    drop(events::durable_events_with(&client, &names, "registry", &settings).await?);
+    let stream = jetstream::new(client.clone()).get_stream(names.events_stream()).await?;
+    let info = stream.consumer_info("registry").await?;
+    assert_eq!(info.config.ack_wait, Duration::from_secs(3));
+    assert_eq!(info.config.max_deliver, -1);
+    events::delete_stream(&client, &names).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_event_without_an_event_id_is_refused() -> anyhow::Result<()> {
+    let (client, names) = stream().await?;
+    let event =
+        bgjobs_proto::v1::JobEvent { event_id: String::new(), ..job_event(JobId::new(), 1) };
+    let error =
+        EventPublisher::new(client.clone(), names.clone()).publish(&event, None).await.err();
+    assert!(matches!(error, Some(bgjobs_messaging::Error::InvalidMessage(_))), "{error:?}");
+    events::delete_stream(&client, &names).await?;
+    Ok(())
+}
