@@ -18,13 +18,14 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest pause: a recovered database is noticed within this long.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// What handling one event did; every outcome is final and the event is acknowledged.
+/// What handling one event did; every outcome is final, so the event is settled
+/// (acknowledged, or terminated when malformed) and never redelivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The store recorded (or knowingly skipped) the event.
     Recorded(RecordOutcome),
     /// The event can never be applied (unparseable ids, unknown kind, out-of-range
-    /// values); the reason is logged and the event dropped.
+    /// values); the reason is logged and the event terminated.
     Malformed(String),
 }
 
@@ -86,9 +87,15 @@ impl EventApplier {
             match self.handle(event).await {
                 Ok(outcome) => {
                     log_outcome(event, &outcome);
-                    if let Err(error) = received.ack().await {
+                    let job_id = event.job_id.clone();
+                    // Term, unlike ack, records that the event was never processed.
+                    let settled = match outcome {
+                        Outcome::Malformed(_) => received.term().await,
+                        Outcome::Recorded(_) => received.ack().await,
+                    };
+                    if let Err(error) = settled {
                         // Redelivery is harmless: the event id makes it a duplicate.
-                        tracing::warn!(error = %error, job_id = %event.job_id, "acknowledging a job event failed");
+                        tracing::warn!(error = %error, job_id, "settling a job event failed");
                     }
                     backoff.reset();
                 }

@@ -75,10 +75,16 @@ async fn invalid_create_requests_name_the_field() -> anyhow::Result<()> {
         (CreateJobRequest { job_id: "abc".into(), ..valid() }, "job_id 'abc' is not a UUID"),
         (CreateJobRequest { job_id: String::new(), ..valid() }, "job_id is required"),
         (CreateJobRequest { account_id: String::new(), ..valid() }, "account_id is required"),
-        (CreateJobRequest { account_id: "ac me".into(), ..valid() }, "account_id 'ac me' is not valid"),
+        (
+            CreateJobRequest { account_id: "ac me".into(), ..valid() },
+            "account_id 'ac me' is not valid",
+        ),
         (CreateJobRequest { job_type: 0, ..valid() }, "job_type is required"),
         (CreateJobRequest { created_by: String::new(), ..valid() }, "created_by is required"),
-        (CreateJobRequest { parameters_json: "[]".into(), ..valid() }, "parameters_json must be a JSON object"),
+        (
+            CreateJobRequest { parameters_json: "[]".into(), ..valid() },
+            "parameters_json must be a JSON object",
+        ),
     ];
     for (request, expected) in cases {
         let status = app.client.clone().create_job(request).await.expect_err(expected);

@@ -5,6 +5,8 @@ use std::sync::Once;
 
 use anyhow::Context;
 use bgjobs_domain::JobId;
+use bgjobs_messaging::Names;
+use bgjobs_messaging::events::{self, EventPublisher};
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{self, CreateJobRequest, GetJobRequest};
 use bgjobs_test_support::{postgres::fresh_database, unique_suffix};
@@ -21,6 +23,10 @@ pub struct TestApp {
     pub grpc_addr: SocketAddr,
     /// The settings the registry was started with (its own database and prefix).
     pub settings: Settings,
+    /// A NATS connection of the test's own.
+    pub nats: async_nats::Client,
+    /// Publishes job events under the registry's prefix, as a worker would.
+    pub publisher: EventPublisher,
     shutdown: Option<oneshot::Sender<()>>,
     running: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -43,7 +49,17 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
     let client = JobsRegistryClient::connect(format!("http://{grpc_addr}"))
         .await
         .context("connecting to the registry under test")?;
-    Ok(TestApp { client, grpc_addr, settings, shutdown: Some(shutdown), running: Some(running) })
+    let nats = events::connect(&settings.nats_url).await?;
+    let publisher = EventPublisher::new(nats.clone(), Names::new(settings.prefix.clone()));
+    Ok(TestApp {
+        client,
+        grpc_addr,
+        settings,
+        nats,
+        publisher,
+        shutdown: Some(shutdown),
+        running: Some(running),
+    })
 }
 
 fn init_once() {
@@ -81,15 +97,22 @@ impl TestApp {
         response.job.ok_or_else(|| tonic::Status::internal("GetJob answered without a job"))
     }
 
-    /// Stops the registry and waits until it has stopped, failing if it failed.
+    /// The broker names under the registry's prefix.
+    pub fn names(&self) -> Names {
+        Names::new(self.settings.prefix.clone())
+    }
+
+    /// Stops the registry, waits until it has stopped (failing if it failed), and
+    /// deletes the test's event stream.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        match self.running.take() {
-            Some(running) => running.await.context("the registry task panicked")?,
-            None => Ok(()),
+        if let Some(running) = self.running.take() {
+            running.await.context("the registry task panicked")??;
         }
+        events::delete_stream(&self.nats, &self.names()).await?;
+        Ok(())
     }
 }
 

@@ -4,8 +4,8 @@ use tonic::Code;
 
 use crate::helpers::{TestApp, create_request, spawn_app};
 
-fn ids(jobs: &[v1::Job]) -> Vec<String> {
-    jobs.iter().map(|job| job.job_id.clone()).collect()
+fn ids(jobs: &[v1::Job]) -> Vec<&str> {
+    jobs.iter().map(|job| job.job_id.as_str()).collect()
 }
 
 async fn list(app: &TestApp, request: ListJobsRequest) -> anyhow::Result<v1::ListJobsResponse> {
@@ -24,7 +24,7 @@ async fn list_jobs_pages_through_an_accounts_jobs_newest_first() -> anyhow::Resu
         created.push(app.create_job("acme").await?);
     }
     app.create_job("globex").await?;
-    let newest_first: Vec<String> = ids(&created).into_iter().rev().collect();
+    let newest_first: Vec<String> = created.iter().rev().map(|job| job.job_id.clone()).collect();
 
     let mut seen = Vec::new();
     let mut page_token = String::new();
@@ -33,7 +33,7 @@ async fn list_jobs_pages_through_an_accounts_jobs_newest_first() -> anyhow::Resu
         let page = list(&app, ListJobsRequest { page_size: 2, page_token, ..acme() }).await?;
         pages += 1;
         assert!(page.jobs.len() <= 2);
-        seen.extend(ids(&page.jobs));
+        seen.extend(page.jobs.into_iter().map(|job| job.job_id));
         if page.next_page_token.is_empty() {
             break;
         }
@@ -64,7 +64,7 @@ async fn list_jobs_combines_filters() -> anyhow::Result<()> {
         .expect("a job");
 
     let ann = list(&app, ListJobsRequest { created_by: "ANN".into(), ..acme() }).await?;
-    assert_eq!(ids(&ann.jobs), [delete.job_id.clone(), by_ann.job_id.clone()]);
+    assert_eq!(ids(&ann.jobs), [delete.job_id.as_str(), by_ann.job_id.as_str()]);
 
     let ann_uploads = ListJobsRequest {
         created_by: "ann".into(),
@@ -72,16 +72,18 @@ async fn list_jobs_combines_filters() -> anyhow::Result<()> {
         statuses: vec![v1::JobStatus::New as i32, v1::JobStatus::Error as i32],
         ..acme()
     };
-    assert_eq!(ids(&list(&app, ann_uploads).await?.jobs), [by_ann.job_id.clone()]);
+    assert_eq!(ids(&list(&app, ann_uploads).await?.jobs), [by_ann.job_id.as_str()]);
 
-    let completed =
-        ListJobsRequest { statuses: vec![v1::JobStatus::Completed as i32], ..acme() };
+    let completed = ListJobsRequest { statuses: vec![v1::JobStatus::Completed as i32], ..acme() };
     assert!(list(&app, completed).await?.jobs.is_empty());
 
     // From is inclusive, To exclusive: [bob's job, the delete job) is bob's job alone.
-    let window =
-        ListJobsRequest { created_from: by_bob.created_at, created_to: delete.created_at, ..acme() };
-    assert_eq!(ids(&list(&app, window).await?.jobs), [by_bob.job_id.clone()]);
+    let window = ListJobsRequest {
+        created_from: by_bob.created_at,
+        created_to: delete.created_at,
+        ..acme()
+    };
+    assert_eq!(ids(&list(&app, window).await?.jobs), [by_bob.job_id.as_str()]);
     app.stop().await
 }
 

@@ -7,3 +7,4 @@ mod health;
 mod helpers;
 mod list_jobs;
 mod read_scoping;
+mod startup;

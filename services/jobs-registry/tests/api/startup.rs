@@ -1,0 +1,70 @@
+use std::net::SocketAddr;
+
+use bgjobs_test_support::{postgres::server_url, unique_suffix};
+use jobs_registry::{Application, Settings};
+use sea_orm::{ConnectionTrait, Database, Statement};
+
+/// Whether the `jobs.jobs` table exists in the database at `url`.
+async fn has_jobs_table(url: &str) -> anyhow::Result<bool> {
+    let database = Database::connect(url).await?;
+    let row = database
+        .query_one(Statement::from_string(
+            database.get_database_backend(),
+            "SELECT to_regclass('jobs.jobs') IS NOT NULL AS present",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row"))?;
+    Ok(row.try_get("", "present")?)
+}
+
+#[tokio::test]
+async fn build_creates_a_missing_database_and_migrates_it() -> anyhow::Result<()> {
+    let database_url = format!("{}/bgjobs_t_{}", server_url(), unique_suffix());
+    let settings = Settings {
+        database_url: database_url.clone(),
+        prefix: format!("t{}.", unique_suffix()),
+        grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..Settings::default()
+    };
+
+    let application = Application::build(settings.clone()).await?;
+
+    assert_ne!(application.grpc_addr().port(), 0);
+    assert!(has_jobs_table(&database_url).await?);
+    let nats = bgjobs_messaging::events::connect(&settings.nats_url).await?;
+    let names = bgjobs_messaging::Names::new(settings.prefix.clone());
+    bgjobs_messaging::events::delete_stream(&nats, &names).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_migrate_command_creates_the_database_and_exits() -> anyhow::Result<()> {
+    let database_url = format!("{}/bgjobs_t_{}", server_url(), unique_suffix());
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_jobs-registry"))
+        .arg("migrate")
+        .env("BGJOBS_DATABASE_URL", &database_url)
+        .output()
+        .await?;
+
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(has_jobs_table(&database_url).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_the_process_with_its_name() -> anyhow::Result<()> {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_jobs-registry"))
+        .arg("migrate")
+        .env("BGJOBS_REGISTRY_GRPC_ADDR", "localhost:50051")
+        .output()
+        .await?;
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("BGJOBS_REGISTRY_GRPC_ADDR: 'localhost:50051' is not an address"),
+        "{stderr}"
+    );
+    Ok(())
+}
