@@ -1,0 +1,160 @@
+//! The whole system in one test process: jobs-registry, ingest and the
+//! product-upload consumer started in-process on free ports, against the real
+//! local stack, isolated by a fresh database, bucket and queue/subject prefix.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use bgjobs_domain::AccountId;
+use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
+use bgjobs_proto::v1::{GetJobRequest, Job, ListJobEventsRequest, LogEntry};
+use bgjobs_storage::ObjectStore;
+use bgjobs_store::Store;
+use bgjobs_test_support::{postgres, unique_suffix, wait};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+/// A running system for one test; everything stops when it is dropped.
+pub struct TestSystem {
+    /// The account the test works in.
+    pub account: AccountId,
+    /// A client that exists in the account.
+    pub client_id: String,
+    /// The catalog and jobs database.
+    pub store: Store,
+    /// The test's bucket.
+    pub objects: ObjectStore,
+    /// A gRPC client of the registry.
+    pub registry: JobsRegistryClient<Channel>,
+    /// Base URL of ingest, e.g. `http://127.0.0.1:40123`.
+    pub ingest_url: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl TestSystem {
+    /// Starts every service and creates the account's client.
+    pub async fn start() -> anyhow::Result<Self> {
+        let suffix = unique_suffix();
+        let mut env: HashMap<&str, String> = HashMap::from([
+            ("BGJOBS_DATABASE_URL", postgres::fresh_database().await?),
+            ("BGJOBS_PREFIX", format!("t{suffix}.")),
+            ("BGJOBS_S3_BUCKET", format!("bgjobs-t-{suffix}")),
+            ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+            ("BGJOBS_INGEST_HTTP_ADDR", "127.0.0.1:0".to_owned()),
+            ("BGJOBS_REGISTRY_CONSUMER", format!("jobs-registry-{suffix}")),
+            ("BGJOBS_BATCH_SIZE", "100".to_owned()),
+            ("BGJOBS_PROGRESS_INTERVAL_MS", "100".to_owned()),
+            ("BGJOBS_WORKER_ID", format!("product-upload/test-{suffix}")),
+        ]);
+        let shutdown = CancellationToken::new();
+
+        let registry_settings = jobs_registry::Settings::from_lookup(|name| env.get(name).cloned())
+            .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+        let registry_app = jobs_registry::Application::build(registry_settings).await?;
+        let registry_url = format!("http://{}", registry_app.grpc_addr());
+        tokio::spawn(registry_app.run_until_stopped(shutdown.clone().cancelled_owned()));
+        env.insert("BGJOBS_REGISTRY_URL", registry_url.clone());
+
+        let ingest_settings = ingest::Settings::from_lookup(|name| env.get(name).cloned())
+            .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+        let ingest_app = ingest::Application::build(ingest_settings).await?;
+        let ingest_url = format!("http://{}", ingest_app.local_addr());
+        tokio::spawn(ingest_app.run_until_stopped(shutdown.clone().cancelled_owned()));
+
+        let worker_settings = product_upload::Settings::from_lookup(|name| env.get(name).cloned())
+            .map_err(anyhow::Error::msg)?;
+        let worker = product_upload::Worker::build(worker_settings).await?;
+        tokio::spawn(worker.run_until_stopped(shutdown.clone().cancelled_owned()));
+
+        let store = Store::connect(&env["BGJOBS_DATABASE_URL"]).await?;
+        let account = AccountId::parse(&format!("acct-{suffix}"))?;
+        let client_id = "acme".to_owned();
+        store.ensure_client(&account, &client_id, "ACME Corp").await?;
+        let storage_settings = bgjobs_storage::Settings::from_lookup(|name| {
+            env.get(name).cloned().or_else(|| std::env::var(name).ok())
+        })?;
+        let objects = ObjectStore::connect(&storage_settings).await?;
+        let registry = JobsRegistryClient::connect(registry_url).await?;
+        Ok(Self {
+            account,
+            client_id,
+            store,
+            objects,
+            registry,
+            ingest_url,
+            http: reqwest::Client::new(),
+            shutdown,
+        })
+    }
+
+    /// Posts `body` as a product file for the test's client; returns the HTTP response.
+    pub async fn upload_products(
+        &self,
+        body: impl Into<reqwest::Body>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = format!(
+            "{}/v1/accounts/{}/jobs/product-upload?client_id={}&created_by=tester&file_name=products.csv",
+            self.ingest_url, self.account, self.client_id
+        );
+        let response = self
+            .http
+            .post(url)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+            .await
+            .context("posting the upload to ingest")?;
+        Ok(response)
+    }
+
+    /// Uploads `body` and returns the new job's id, failing unless ingest answers 202.
+    pub async fn submit_products(&self, body: impl Into<reqwest::Body>) -> anyhow::Result<String> {
+        let response = self.upload_products(body).await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(
+            status == reqwest::StatusCode::ACCEPTED,
+            "ingest answered {status}: {text}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&text)?;
+        body["job_id"].as_str().map(str::to_owned).context("the answer has no job_id")
+    }
+
+    /// The job as the registry has it.
+    pub async fn job(&self, job_id: &str) -> anyhow::Result<Job> {
+        let request =
+            GetJobRequest { account_id: self.account.to_string(), job_id: job_id.to_owned() };
+        let response = self.registry.clone().get_job(request).await?.into_inner();
+        response.job.context("GetJob answered without a job")
+    }
+
+    /// The job's message log.
+    pub async fn log(&self, job_id: &str) -> anyhow::Result<Vec<LogEntry>> {
+        let request = ListJobEventsRequest {
+            account_id: self.account.to_string(),
+            job_id: job_id.to_owned(),
+        };
+        Ok(self.registry.clone().list_job_events(request).await?.into_inner().entries)
+    }
+
+    /// Waits until the job is Completed or Error and returns it.
+    pub async fn finished_job(&self, job_id: &str, deadline: Duration) -> anyhow::Result<Job> {
+        let what = format!("job {job_id} to finish");
+        wait::until(&what, deadline, || async {
+            let job = self.job(job_id).await?;
+            let finished = bgjobs_proto::convert::job_status_from_proto(job.status)
+                .is_some_and(bgjobs_domain::JobStatus::is_terminal);
+            Ok(finished.then_some(job))
+        })
+        .await
+    }
+}
+
+impl Drop for TestSystem {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
