@@ -6,6 +6,7 @@
 
 pub mod names;
 pub mod postgres;
+pub mod s3;
 pub mod wait;
 
 /// A short random lowercase suffix, unique enough to isolate one test's resources.
