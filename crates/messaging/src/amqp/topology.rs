@@ -22,7 +22,9 @@ use crate::{Error, Names};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueSettings {
     /// How many times RabbitMQ may hand a message back to the queue (nack with
-    /// requeue, or a consumer that died holding it) before dead-lettering it.
+    /// requeue, or a consumer that died holding it) before dead-lettering it. On
+    /// RabbitMQ 3.10 a message is therefore delivered at most `delivery_limit + 1`
+    /// times: with 2, deliveries 1, 2 and 3 happen and the third return dead-letters it.
     pub delivery_limit: u32,
 }
 

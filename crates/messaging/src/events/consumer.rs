@@ -29,6 +29,7 @@ impl Default for ConsumerSettings {
 /// One job event taken from a durable consumer. Settle it with [`ack`](Self::ack),
 /// [`nak`](Self::nak) or [`term`](Self::term); one left unsettled is delivered again
 /// after the ack wait.
+#[derive(Debug)]
 pub struct ReceivedEvent {
     /// The decoded event.
     pub event: JobEvent,
@@ -78,7 +79,9 @@ pub async fn durable_events(
 /// settings brought up to date) if present.
 ///
 /// Explicit acks, deliver all, unlimited redeliveries. A message whose body does not
-/// decode as `JobEvent` is terminated with an error log and not yielded.
+/// decode as `JobEvent` is terminated with an error log and not yielded. An `Err` item
+/// reports a receive problem (missed heartbeats while the server is unreachable, a
+/// deleted consumer); the stream goes on after it, so log it and keep polling.
 pub async fn durable_events_with(
     client: &Client,
     names: &Names,
@@ -99,6 +102,7 @@ pub async fn durable_events_with(
         ack_policy: consumer::AckPolicy::Explicit,
         // All: a new consumer starts from the oldest event the stream still holds.
         deliver_policy: consumer::DeliverPolicy::All,
+        // See ConsumerSettings: how long the registry may take before an event comes back.
         ack_wait: settings.ack_wait,
         // Unlimited (-1): an event the registry cannot apply yet (database down) must
         // not be dropped after a few tries; the consumer terms events that can never apply.
@@ -110,9 +114,12 @@ pub async fn durable_events_with(
         // attempt, delivery and sequence and ignores late events).
         ..Default::default()
     };
-    // Create-or-update: created if missing, resumed if present.
+    // Create-or-update (the CONSUMER.CREATE.<stream>.<durable> API, present in NATS 2.9):
+    // created if missing, resumed if present, with ack_wait brought up to date.
     let consumer =
         stream.create_consumer(config).await.map_err(|error| nats_error(&doing, error))?;
+    // Pull requests carry a 15 s idle heartbeat (NATS 2.9 supports it), so a dead server
+    // shows up as an error item instead of a silent stall.
     let messages = consumer.messages().await.map_err(|error| nats_error(&doing, error))?;
 
     let events = messages.filter_map(|message| async move {
