@@ -98,9 +98,12 @@ impl UploadRequest {
         Ok(Self { account, client_id, created_by, file_name, mode })
     }
 
-    /// The job's parameters JSON, as the consumer reads it.
+    /// The job's parameters JSON, as the consumer reads it:
+    /// `{"client_id": "<client>", "all_or_nothing": <bool>}`.
     pub fn parameters_json(&self) -> String {
-        serde_json::json!({ "client_id": self.client_id, "mode": self.mode.as_str() }).to_string()
+        let all_or_nothing = self.mode == Mode::AllOrNothing;
+        serde_json::json!({ "client_id": self.client_id, "all_or_nothing": all_or_nothing })
+            .to_string()
     }
 }
 
@@ -180,6 +183,10 @@ mod tests {
         }
     }
 
+    fn parameters(request: &UploadRequest) -> serde_json::Value {
+        serde_json::from_str(&request.parameters_json()).expect("parameters are JSON")
+    }
+
     fn invalid_field(result: Result<UploadRequest, Error>) -> (&'static str, String) {
         match result {
             Err(Error::InvalidField { field, message }) => (field, message),
@@ -196,7 +203,10 @@ mod tests {
         assert_eq!(request.created_by, "jane");
         assert_eq!(request.file_name, None);
         assert_eq!(request.mode, Mode::Partial);
-        assert_eq!(request.parameters_json(), r#"{"client_id":"client-1","mode":"partial"}"#);
+        assert_eq!(
+            parameters(&request),
+            serde_json::json!({ "client_id": "client-1", "all_or_nothing": false })
+        );
     }
 
     #[test]
@@ -226,7 +236,10 @@ mod tests {
         let mut strict = query(Some("c"), Some("u"));
         strict.mode = Some("all-or-nothing".to_owned());
         let request = UploadRequest::parse("acme", strict, None).expect("ok");
-        assert_eq!(request.parameters_json(), r#"{"client_id":"c","mode":"all-or-nothing"}"#);
+        assert_eq!(
+            parameters(&request),
+            serde_json::json!({ "client_id": "c", "all_or_nothing": true })
+        );
     }
 
     #[test]

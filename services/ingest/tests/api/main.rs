@@ -1,0 +1,9 @@
+//! ingest through its HTTP API, against the local stack (`deploy/stack.sh up`) and an
+//! in-process jobs-registry.
+
+mod helpers;
+
+mod health;
+mod refused_uploads;
+mod unavailable;
+mod upload;

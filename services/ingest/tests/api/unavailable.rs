@@ -1,0 +1,40 @@
+use bgjobs_domain::JobType;
+use bgjobs_proto::v1;
+use lapin::options::QueueDeleteOptions;
+
+use crate::helpers::{json_of, spawn_app_with};
+
+#[tokio::test]
+async fn an_unreachable_registry_answers_503_and_queues_nothing() -> anyhow::Result<()> {
+    // Ingest starts without the registry (its channel connects lazily), then cannot reach it.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let app =
+        spawn_app_with(|settings| settings.registry_url = format!("http://{closed_port}")).await?;
+
+    let response = app.upload("sku,name\nA-1,Red mug\n").await?;
+
+    assert_eq!(response.status(), 503);
+    let answer = json_of(response).await?;
+    assert_eq!(answer["error"], "registry_unavailable");
+    assert!(app.jobs().await?.is_empty());
+    assert_eq!(app.queued_messages().await?, 0);
+    app.stop().await
+}
+
+#[tokio::test]
+async fn a_job_that_cannot_be_queued_answers_503_and_stays_new() -> anyhow::Result<()> {
+    let app = spawn_app_with(|_| {}).await?;
+    // With its queue gone, the broker returns the message as unroutable.
+    let channel = app.amqp.create_channel().await?;
+    let queue = app.names.queue(JobType::ProductUpload);
+    channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await?;
+
+    let response = app.upload("sku,name\nA-1,Red mug\n").await?;
+
+    assert_eq!(response.status(), 503);
+    assert_eq!(json_of(response).await?["error"], "queue_unavailable");
+    let jobs = app.jobs().await?;
+    assert_eq!(jobs.len(), 1, "the job is registered");
+    assert_eq!(jobs[0].status, v1::JobStatus::New as i32);
+    app.stop().await
+}
