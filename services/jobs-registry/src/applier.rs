@@ -57,8 +57,10 @@ impl EventApplier {
         }
     }
 
-    /// Handles events from `events` until `shutdown` is cancelled; an event being
-    /// handled when it is cancelled is finished and acknowledged first.
+    /// Handles events from `events`, one at a time and in order, until `shutdown` is
+    /// cancelled; an event being recorded when it is cancelled is finished and settled
+    /// first. While the database is unavailable the current event is retried with
+    /// exponential backoff; an event failing otherwise is nak'd for redelivery.
     ///
     /// Fails only when the event stream ends, which means the NATS connection is gone
     /// for good; the process should then restart.
@@ -84,7 +86,7 @@ impl EventApplier {
                 None => anyhow::bail!("the job event stream ended"),
             };
             let event = &received.event;
-            match self.handle(event).await {
+            match self.handle_retrying_transient(event, &mut backoff, &shutdown).await {
                 Ok(outcome) => {
                     log_outcome(event, &outcome);
                     let job_id = event.job_id.clone();
@@ -112,6 +114,36 @@ impl EventApplier {
                     }
                     backoff.pause(&shutdown).await;
                 }
+            }
+        }
+    }
+
+    /// [`handle`](Self::handle), trying again in place (with backoff) while the store
+    /// fails in a way that waiting cures, until shutdown.
+    ///
+    /// Why not nak at once: the events after this one are already buffered, so a nak'd
+    /// Started would come back after its job's Completed, which the state machine then
+    /// refuses (the job is still New) — leaving the job In Progress for ever. Holding the
+    /// event keeps the order. Errors waiting does not cure are returned for a nak, so
+    /// that one poisoned event cannot stall every job.
+    async fn handle_retrying_transient(
+        &self,
+        event: &v1::JobEvent,
+        backoff: &mut Backoff,
+        shutdown: &CancellationToken,
+    ) -> Result<Outcome, bgjobs_store::Error> {
+        loop {
+            match self.handle(event).await {
+                Err(error) if error.is_transient() && !shutdown.is_cancelled() => {
+                    tracing::warn!(
+                        error = %error,
+                        job_id = %event.job_id,
+                        retry_in = ?backoff.next,
+                        "job database unavailable; retrying the event"
+                    );
+                    backoff.pause(shutdown).await;
+                }
+                result => return result,
             }
         }
     }

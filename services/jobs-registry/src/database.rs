@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use bgjobs_store::Store;
-use sea_orm::{ConnectionTrait, Database, DbErr, RuntimeErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbErr, RuntimeErr};
 
 /// Postgres' code for "database does not exist" (invalid_catalog_name).
 const MISSING_DATABASE: &str = "3D000";
@@ -32,7 +32,9 @@ pub async fn connect_creating_database(database_url: &str) -> anyhow::Result<Sto
 }
 
 async fn create_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
-    let admin = Database::connect(admin_url)
+    let mut options = ConnectOptions::new(admin_url);
+    options.max_connections(1).sqlx_logging(false);
+    let admin = Database::connect(options)
         .await
         .context("connecting to the server's postgres database to create the bgjobs database")?;
     let quoted = format!("\"{}\"", database.replace('"', "\"\""));

@@ -11,10 +11,16 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, spawn_app};
 
-const WORKER: &str = "product-upload/test-host";
-const DEADLINE: Duration = Duration::from_secs(10);
+pub const WORKER: &str = "product-upload/test-host";
+pub const DEADLINE: Duration = Duration::from_secs(10);
 
-fn event(job: &v1::Job, attempt: u32, sequence: u64, kind: EventKind, message: &str) -> JobEvent {
+pub fn event(
+    job: &v1::Job,
+    attempt: u32,
+    sequence: u64,
+    kind: EventKind,
+    message: &str,
+) -> JobEvent {
     JobEvent {
         event_id: Uuid::now_v7().to_string(),
         job_id: job.job_id.clone(),
@@ -36,7 +42,7 @@ fn counters(total: u64, processed: u64, rejected: u64) -> Option<v1::Counters> {
 }
 
 /// Waits until GetJob shows a job on which `done` holds.
-async fn wait_for_job(
+pub async fn wait_for_job(
     app: &TestApp,
     job: &v1::Job,
     what: &str,
@@ -49,7 +55,7 @@ async fn wait_for_job(
     .await
 }
 
-async fn log_of(app: &TestApp, job: &v1::Job) -> anyhow::Result<Vec<v1::LogEntry>> {
+pub async fn log_of(app: &TestApp, job: &v1::Job) -> anyhow::Result<Vec<v1::LogEntry>> {
     let request =
         ListJobEventsRequest { account_id: job.account_id.clone(), job_id: job.job_id.clone() };
     Ok(app.client.clone().list_job_events(request).await?.into_inner().entries)
@@ -176,34 +182,6 @@ async fn an_event_for_an_unknown_job_or_a_malformed_one_does_not_block_the_next(
     app.publisher.publish(&unspecified_kind, None).await?;
     app.publisher.publish(&event(&job, 1, 2, EventKind::Started, "Started"), None).await?;
 
-    wait_for_job(&app, &job, "the job to start", |job| job.status() == JobStatus::InProgress)
-        .await?;
-    assert_eq!(log_of(&app, &job).await?.len(), 1);
-    app.stop().await
-}
-
-#[tokio::test]
-async fn events_that_fail_to_record_are_redelivered_and_applied_once_the_database_recovers()
--> anyhow::Result<()> {
-    use sea_orm::{ConnectionTrait, Database};
-
-    let app = spawn_app().await?;
-    let job = app.create_job("acme").await?;
-    // An outage the registry cannot tell from a real one: every insert into the log fails.
-    let database = Database::connect(&app.settings.database_url).await?;
-    database.execute_unprepared("ALTER TABLE jobs.job_events RENAME TO job_events_away").await?;
-
-    app.publisher.publish(&event(&job, 1, 1, EventKind::Started, "Started"), None).await?;
-    let stream_name = app.names().events_stream();
-    wait::until("the event to be refused and redelivered", DEADLINE, || async {
-        let stream = async_nats::jetstream::new(app.nats.clone()).get_stream(&stream_name).await?;
-        let consumer = stream.consumer_info(&app.settings.consumer).await?;
-        Ok((consumer.num_redelivered > 0).then_some(()))
-    })
-    .await?;
-    assert_eq!(app.get_job("acme", &job.job_id).await?.status(), JobStatus::New);
-
-    database.execute_unprepared("ALTER TABLE jobs.job_events_away RENAME TO job_events").await?;
     wait_for_job(&app, &job, "the job to start", |job| job.status() == JobStatus::InProgress)
         .await?;
     assert_eq!(log_of(&app, &job).await?.len(), 1);

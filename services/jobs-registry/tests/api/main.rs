@@ -6,5 +6,6 @@ mod events;
 mod health;
 mod helpers;
 mod list_jobs;
+mod outages;
 mod read_scoping;
 mod startup;
