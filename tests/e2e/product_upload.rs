@@ -109,3 +109,37 @@ async fn a_json_body_fails_the_job_naming_the_missing_columns() -> anyhow::Resul
     assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_all_or_nothing_upload_with_bad_rows_imports_nothing_and_reports_them_all()
+-> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    let job_id =
+        system.submit_products_with(product_file(300, &[3, 299]), "&mode=all-or-nothing").await?;
+
+    let job = system.finished_job(&job_id, DEADLINE).await?;
+    assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Error));
+    assert_eq!(
+        job.message,
+        "2 of 300 rows are invalid; nothing was imported (all-or-nothing upload)"
+    );
+    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
+    let results =
+        String::from_utf8(system.objects.get_bytes(&job.result_object_key).await?.to_vec())?;
+    let rejected_rows: Vec<&str> =
+        results.lines().skip(1).map(|line| line.split(',').next().unwrap_or("")).collect();
+    assert_eq!(rejected_rows, vec!["3", "299"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_all_or_nothing_upload_of_valid_rows_imports_them_all() -> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    let job_id =
+        system.submit_products_with(product_file(300, &[]), "&mode=all-or-nothing").await?;
+
+    let job = system.finished_job(&job_id, DEADLINE).await?;
+    assert_eq!(job.message, "300 of 300 rows imported, 0 rejected");
+    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 300);
+    Ok(())
+}

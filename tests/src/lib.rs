@@ -95,8 +95,17 @@ impl TestSystem {
         &self,
         body: impl Into<reqwest::Body>,
     ) -> anyhow::Result<reqwest::Response> {
+        self.upload_products_with(body, "").await
+    }
+
+    /// Like [`Self::upload_products`], with `extra_query` (e.g. `&mode=all-or-nothing`) appended.
+    pub async fn upload_products_with(
+        &self,
+        body: impl Into<reqwest::Body>,
+        extra_query: &str,
+    ) -> anyhow::Result<reqwest::Response> {
         let url = format!(
-            "{}/v1/accounts/{}/jobs/product-upload?client_id={}&created_by=tester&file_name=products.csv",
+            "{}/v1/accounts/{}/jobs/product-upload?client_id={}&created_by=tester&file_name=products.csv{extra_query}",
             self.ingest_url, self.account, self.client_id
         );
         let response = self
@@ -112,7 +121,16 @@ impl TestSystem {
 
     /// Uploads `body` and returns the new job's id, failing unless ingest answers 202.
     pub async fn submit_products(&self, body: impl Into<reqwest::Body>) -> anyhow::Result<String> {
-        let response = self.upload_products(body).await?;
+        self.submit_products_with(body, "").await
+    }
+
+    /// Like [`Self::submit_products`], with `extra_query` appended to the upload URL.
+    pub async fn submit_products_with(
+        &self,
+        body: impl Into<reqwest::Body>,
+        extra_query: &str,
+    ) -> anyhow::Result<String> {
+        let response = self.upload_products_with(body, extra_query).await?;
         let status = response.status();
         let text = response.text().await?;
         anyhow::ensure!(

@@ -67,8 +67,27 @@ pub struct Processor {
 
 /// A failure inside processing, sorted by what should happen next.
 enum Stop {
+    /// The job fails with this message.
     Fail(String),
+    /// An all-or-nothing upload had invalid rows: the job fails, with the results
+    /// file listing every one.
+    Rejected { message: String, counters: Counters, result_key: String },
+    /// A transient fault: try the delivery again.
     Retry(String),
+}
+
+/// Whether a pass over the file writes products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    None,
+    Batches,
+}
+
+/// What one pass over the file saw.
+#[derive(Debug, Default)]
+struct PassSummary {
+    rows_read: u64,
+    rejected: u64,
 }
 
 impl Processor {
@@ -128,8 +147,14 @@ impl Processor {
                     },
                 }
             }
-            Err(Stop::Fail(message)) => {
-                match emitter.emit(EventKind::Failed, message.clone(), None, None).await {
+            Err(stop @ (Stop::Fail(_) | Stop::Rejected { .. })) => {
+                let (message, counters, result_key) = match stop {
+                    Stop::Rejected { message, counters, result_key } => {
+                        (message, Some(counters), Some(result_key))
+                    }
+                    Stop::Fail(message) | Stop::Retry(message) => (message, None, None),
+                };
+                match emitter.emit(EventKind::Failed, message.clone(), counters, result_key).await {
                     Ok(()) => Outcome::Failed { message },
                     Err(error) => Outcome::Retry {
                         cause: format!("publishing the Failed event failed: {error}"),
@@ -157,7 +182,6 @@ struct Run<'a> {
 impl Run<'_> {
     async fn import(&self, emitter: &mut Emitter) -> Result<(String, Counters, String), Stop> {
         let store = &self.processor.store;
-        let settings = &self.processor.settings;
         let client_id = client_id(self.message).ok_or_else(|| {
             Stop::Fail(
                 "the upload names no client; choose the client the products belong to".to_owned(),
@@ -178,8 +202,42 @@ impl Run<'_> {
             .map_err(store_stop)?
             .filter(|checkpoint| checkpoint.attempt == self.message.attempt)
             .unwrap_or(Checkpoint { attempt: self.message.attempt, ..Checkpoint::default() });
-        let mut totals = resume;
+        let all_or_nothing = parameter_flag(self.message, "all_or_nothing");
+        let result_key = keys::results(self.account, self.job);
+        if all_or_nothing && resume.rows_committed == 0 {
+            // Validate the whole file before writing anything; a redelivery past the
+            // first checkpoint already passed this check.
+            let scan = self.pass(emitter, &client_id, resume, Writes::None).await?;
+            if scan.rejected > 0 {
+                let message = format!(
+                    "{} of {} rows are invalid; nothing was imported (all-or-nothing upload)",
+                    thousands(scan.rejected),
+                    thousands(scan.rows_read)
+                );
+                let counters = counters(scan.rows_read, scan.rows_read, scan.rejected, true);
+                return Err(Stop::Rejected { message, counters, result_key });
+            }
+        }
+        let pass = self.pass(emitter, &client_id, resume, Writes::Batches).await?;
+        let message = format!(
+            "{} of {} rows imported, {} rejected",
+            thousands(pass.rows_read - pass.rejected),
+            thousands(pass.rows_read),
+            thousands(pass.rejected)
+        );
+        Ok((message, counters(pass.rows_read, pass.rows_read, pass.rejected, true), result_key))
+    }
 
+    /// Reads the whole file once, writing the results file and, with
+    /// `Writes::Batches`, the valid rows after the `resume` checkpoint.
+    async fn pass(
+        &self,
+        emitter: &mut Emitter,
+        client_id: &str,
+        resume: Checkpoint,
+        writes: Writes,
+    ) -> Result<PassSummary, Stop> {
+        let settings = &self.processor.settings;
         let source =
             self.processor.objects.get_reader(&self.message.input_object_key).await.map_err(
                 |error| match error {
@@ -191,13 +249,13 @@ impl Run<'_> {
                 },
             )?;
         let result_key = keys::results(self.account, self.job);
-        let mut results = ResultsWriter::start(self.processor.objects.clone(), result_key.clone())
+        let mut results = ResultsWriter::start(self.processor.objects.clone(), result_key)
             .map_err(|error| Stop::Retry(error.to_string()))?;
 
+        let mut totals = resume;
         let mut parsed_rows = reader::spawn(source, settings.batch_size.min(1000));
         let mut batch: Vec<ProductUpsert> = Vec::with_capacity(settings.batch_size);
-        let mut rows_read: u64 = 0;
-        let mut rejected: u64 = 0;
+        let mut summary = PassSummary::default();
         let mut last_progress = Instant::now();
         while let Some(parsed) = parsed_rows.recv().await {
             let rows = match parsed {
@@ -207,65 +265,63 @@ impl Run<'_> {
                 Parsed::Broken(message) => return Err(Stop::Retry(message)),
             };
             for (row, result) in rows {
-                rows_read = row;
+                summary.rows_read = row;
+                let pending = row > resume.rows_committed && writes == Writes::Batches;
                 match result {
-                    Ok(product) if row > resume.rows_committed => batch.push(upsert(product)),
+                    Ok(product) if pending => batch.push(upsert(product)),
                     Ok(_) => {}
                     Err(rejection) => {
-                        rejected += 1;
+                        summary.rejected += 1;
                         results
                             .reject(&rejection)
                             .await
                             .map_err(|error| Stop::Retry(error.to_string()))?;
-                        if row > resume.rows_committed {
+                        if pending {
                             totals.rows_rejected += 1;
                         }
                     }
                 }
                 if batch.len() >= settings.batch_size {
-                    self.commit(&mut batch, &mut totals, row).await?;
+                    self.commit(client_id, &mut batch, &mut totals, row).await?;
                 }
             }
             if last_progress.elapsed() >= settings.progress_interval {
                 last_progress = Instant::now();
-                let counters = counters(rows_read, rows_read, rejected, false);
-                let message =
-                    format!("{} rows read, {} rejected", thousands(rows_read), thousands(rejected));
+                let verb = if writes == Writes::None { "checked" } else { "read" };
+                let message = format!(
+                    "{} rows {verb}, {} rejected",
+                    thousands(summary.rows_read),
+                    thousands(summary.rejected)
+                );
+                let counters =
+                    counters(summary.rows_read, summary.rows_read, summary.rejected, false);
                 emitter
                     .emit(EventKind::Progress, message, Some(counters), None)
                     .await
                     .map_err(|error| Stop::Retry(format!("publishing progress failed: {error}")))?;
             }
         }
-        if rows_read > totals.rows_committed {
-            self.commit(&mut batch, &mut totals, rows_read).await?;
+        if writes == Writes::Batches && summary.rows_read > totals.rows_committed {
+            self.commit(client_id, &mut batch, &mut totals, summary.rows_read).await?;
         }
         results.finish().await.map_err(|error| Stop::Retry(error.to_string()))?;
-
-        let imported = rows_read - rejected;
-        let message = format!(
-            "{} of {} rows imported, {} rejected",
-            thousands(imported),
-            thousands(rows_read),
-            thousands(rejected)
-        );
-        Ok((message, counters(rows_read, rows_read, rejected, true), result_key))
+        Ok(summary)
     }
 
     /// Writes the batch and the checkpoint through `row` in one transaction.
     async fn commit(
         &self,
+        client_id: &str,
         batch: &mut Vec<ProductUpsert>,
         totals: &mut Checkpoint,
         row: u64,
     ) -> Result<(), Stop> {
-        let client_id = client_id(self.message).unwrap_or_default();
         let mut after = *totals;
         after.rows_committed = row;
         let outcome = self
             .processor
             .store
-            .apply_product_batch(self.job, self.account, &client_id, batch, &after)
+            .apply_product_batch(self.job, self.account, client_id, batch, &after)
             .await
             .map_err(store_stop)?;
         after.rows_created += outcome.created;
@@ -275,6 +331,14 @@ impl Run<'_> {
         batch.clear();
         Ok(())
     }
+}
+
+/// A boolean job parameter; absent or not a boolean is false.
+fn parameter_flag(message: &JobMessage, name: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(&message.parameters_json)
+        .ok()
+        .and_then(|parameters| parameters.get(name)?.as_bool())
+        .unwrap_or(false)
 }
 
 /// The client the upload is for: parameters first, then the reference ids.
