@@ -41,8 +41,8 @@ impl EventApplier {
         Self { store }
     }
 
-    /// Records one event. `Err` only when trying again later may succeed (the database
-    /// is unavailable), so the event must be redelivered rather than acknowledged.
+    /// Records one event. `Err` when the store failed: the event is not recorded and must
+    /// be tried again rather than acknowledged.
     pub async fn handle(&self, event: &v1::JobEvent) -> Result<Outcome, bgjobs_store::Error> {
         let incoming = match incoming_event(event) {
             Ok(incoming) => incoming,
