@@ -59,7 +59,7 @@ async fn a_thousand_row_upload_completes_with_two_rows_rejected() -> anyhow::Res
             "777,BAD 777,rejected,\"sku: 'BAD 777' contains a space; SKUs may contain letters, digits, '-', '_' and '.'\"",
         ]
     );
-    Ok(())
+    system.stop().await
 }
 
 #[tokio::test]
@@ -69,7 +69,7 @@ async fn an_empty_body_is_refused_by_ingest() -> anyhow::Result<()> {
     assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
     let body: serde_json::Value = response.json().await?;
     assert!(body["message"].as_str().unwrap_or("").contains("empty"), "{body}");
-    Ok(())
+    system.stop().await
 }
 
 #[tokio::test]
@@ -80,7 +80,7 @@ async fn a_binary_body_is_refused_as_not_csv() -> anyhow::Result<()> {
     assert_eq!(response.status(), reqwest::StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let body: serde_json::Value = response.json().await?;
     assert!(body["message"].as_str().unwrap_or("").contains("not a CSV"), "{body}");
-    Ok(())
+    system.stop().await
 }
 
 #[tokio::test]
@@ -95,7 +95,7 @@ async fn a_file_without_a_sku_column_fails_the_job_and_imports_nothing() -> anyh
         "the header has no sku column; required columns are sku, name (found: 'name', 'price')"
     );
     assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
-    Ok(())
+    system.stop().await
 }
 
 #[tokio::test]
@@ -107,7 +107,7 @@ async fn a_json_body_fails_the_job_naming_the_missing_columns() -> anyhow::Resul
     assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Error));
     assert!(job.message.starts_with("the header has no sku, name columns"), "{}", job.message);
     assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
-    Ok(())
+    system.stop().await
 }
 
 #[tokio::test]
@@ -129,7 +129,7 @@ async fn an_all_or_nothing_upload_with_bad_rows_imports_nothing_and_reports_them
     let rejected_rows: Vec<&str> =
         results.lines().skip(1).map(|line| line.split(',').next().unwrap_or("")).collect();
     assert_eq!(rejected_rows, vec!["3", "299"]);
-    Ok(())
+    system.stop().await
 }
 
 #[tokio::test]
@@ -141,5 +141,5 @@ async fn an_all_or_nothing_upload_of_valid_rows_imports_them_all() -> anyhow::Re
     let job = system.finished_job(&job_id, DEADLINE).await?;
     assert_eq!(job.message, "300 of 300 rows imported, 0 rejected");
     assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 300);
-    Ok(())
+    system.stop().await
 }

@@ -31,6 +31,7 @@ pub struct TestSystem {
     pub ingest_url: String,
     /// An HTTP client.
     pub http: reqwest::Client,
+    names: bgjobs_messaging::Names,
     shutdown: CancellationToken,
 }
 
@@ -86,6 +87,7 @@ impl TestSystem {
             registry,
             ingest_url,
             http: reqwest::Client::new(),
+            names: bgjobs_messaging::Names::new(env["BGJOBS_PREFIX"].clone()),
             shutdown,
         })
     }
@@ -168,6 +170,21 @@ impl TestSystem {
             Ok(finished.then_some(job))
         })
         .await
+    }
+}
+
+impl TestSystem {
+    /// Stops the services and removes the test's queues, exchanges and stream, so a
+    /// long series of test runs does not pile up quorum queues on the shared broker.
+    /// (The database and bucket stay for inspection; `deploy/stack.sh clean` drops them.)
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let connection =
+            bgjobs_messaging::amqp::connect(bgjobs_messaging::amqp::DEFAULT_URL).await?;
+        bgjobs_messaging::amqp::delete_topology(&connection, &self.names).await?;
+        let nats = bgjobs_messaging::events::connect(bgjobs_messaging::events::DEFAULT_URL).await?;
+        bgjobs_messaging::events::delete_stream(&nats, &self.names).await?;
+        Ok(())
     }
 }
 
