@@ -31,8 +31,7 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
 /// A built ingest service, bound to its port and ready to serve.
 pub struct Application {
     listener: TcpListener,
-    router: Router,
-    amqp: Arc<lapin::Connection>,
+    state: AppState,
 }
 
 impl Application {
@@ -75,15 +74,14 @@ impl Application {
             .await
             .with_context(|| format!("listening on {}", settings.http_addr))?;
 
-        let amqp = Arc::new(amqp_connection);
         let state = AppState {
             store,
             registry: JobsRegistryClient::new(registry_channel),
             publisher,
-            amqp: Arc::clone(&amqp),
+            amqp: Arc::new(amqp_connection),
             max_upload_bytes: settings.max_upload_bytes,
         };
-        Ok(Self { listener, router: router(state), amqp })
+        Ok(Self { listener, state })
     }
 
     /// The address the HTTP server listens on (the real port when 0 was asked for).
@@ -104,7 +102,8 @@ impl Application {
             tracing::info!("shutting down: no new connections, finishing requests in flight");
             let _receiver_gone = stopping_tx.send(());
         };
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        let server =
+            axum::serve(self.listener, router(self.state.clone())).with_graceful_shutdown(signal);
         let drain_deadline = async move {
             match stopping_rx.await {
                 Ok(()) => tokio::time::sleep(SHUTDOWN_DRAIN).await,
@@ -118,7 +117,9 @@ impl Application {
                 tracing::warn!(drain = ?SHUTDOWN_DRAIN, "requests still running at the end of the drain; stopping anyway");
             }
         }
-        if let Err(error) = self.amqp.close(200, "ingest stopped".into()).await {
+        // Closed while `self.state` still holds the publisher: a channel dropped first
+        // would be closing on its own and make the connection close fail.
+        if let Err(error) = self.state.amqp.close(200, "ingest stopped".into()).await {
             tracing::warn!(%error, "closing the RabbitMQ connection failed");
         }
         Ok(())
@@ -131,6 +132,9 @@ fn router(state: AppState) -> Router {
         .route("/v1/accounts/{account_id}/jobs/product-upload", post(upload::product_upload))
         .route("/healthz", get(health::liveness))
         .route("/readyz", get(health::readiness))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            // Failures are logged once, with their cause, by `Error::into_response`.
+            TraceLayer::new_for_http().on_failure(()),
+        )
         .with_state(state)
 }
