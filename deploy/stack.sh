@@ -5,7 +5,8 @@
 #   deploy/stack.sh up       start what is not running, wait until each answers
 #   deploy/stack.sh status   print the state of each component
 #   deploy/stack.sh down     stop what this script started (SeaweedFS only)
-#   deploy/stack.sh clean    drop test databases (bgjobs_t_*) and test buckets (bgjobs-t-*)
+#   deploy/stack.sh clean    drop test databases (bgjobs_t_*), test buckets (bgjobs-t-*)
+#                            and test queues (t<hex>.bgjobs.*) left by interrupted runs
 #
 # Idempotent: a component that already answers is left alone, so a second `up` takes
 # well under a second. Postgres, RabbitMQ and NATS are system services of the machine
@@ -279,6 +280,21 @@ clean_buckets() {
     echo "seaweedfs  deleted $count test bucket(s)"
 }
 
+clean_queues() {
+    if ! rabbitmq_ready; then
+        echo "rabbitmq   not running; no test queues to delete"
+        return
+    fi
+    # Test queues are named t<12 hex digits>.bgjobs.*; tests delete their own, this
+    # catches those of interrupted runs. rabbitmqctl reads stdin, hence </dev/null.
+    local queues count=0 name
+    queues=$(rabbitmqctl list_queues -q --no-table-headers name </dev/null | grep -E '^t[0-9a-f]{12}\.bgjobs\.' || true)
+    for name in $queues; do
+        rabbitmqctl delete_queue -q "$name" </dev/null >/dev/null 2>&1 && count=$((count + 1))
+    done
+    echo "rabbitmq   deleted $count test queue(s)"
+}
+
 # --- status ---------------------------------------------------------------------------
 
 status() {
@@ -317,6 +333,7 @@ status) status ;;
 clean)
     clean_databases
     clean_buckets
+    clean_queues
     ;;
 *) usage ;;
 esac
