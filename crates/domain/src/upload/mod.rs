@@ -4,6 +4,7 @@
 mod country;
 pub mod fields;
 pub mod header;
+pub mod location;
 pub mod product;
 pub mod results;
 
