@@ -1,9 +1,10 @@
 //! The `catalog` schema: clients, products and the checkpoints of upload jobs.
 
+pub mod delete_client;
 mod product_batch;
+pub mod warehouse;
 
 use bgjobs_domain::{AccountId, JobId};
-use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
@@ -13,32 +14,9 @@ use crate::convert::{read_u32, read_u64};
 use crate::entities::{clients, job_checkpoints, products};
 use crate::{Error, Store};
 
-/// A product as an upload writes it; also what [`Store::get_product`] returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProductUpsert {
-    /// The client's stock-keeping unit, unique per client.
-    pub sku: String,
-    /// The product's name.
-    pub name: String,
-    /// A longer description.
-    pub description: Option<String>,
-    /// The barcode (EAN/UPC/...), as text.
-    pub barcode: Option<String>,
-    /// Weight in kilograms, 3 decimal places.
-    pub weight_kg: Option<Decimal>,
-    /// Length in centimetres, 2 decimal places.
-    pub length_cm: Option<Decimal>,
-    /// Width in centimetres, 2 decimal places.
-    pub width_cm: Option<Decimal>,
-    /// Height in centimetres, 2 decimal places.
-    pub height_cm: Option<Decimal>,
-    /// Unit price, 2 decimal places.
-    pub price: Option<Decimal>,
-    /// Harmonized System customs code.
-    pub hs_code: Option<String>,
-    /// ISO 3166-1 alpha-2 country code.
-    pub country_of_origin: Option<String>,
-}
+/// A product as an upload writes it (validated by the domain's product rules);
+/// also what [`Store::get_product`] returns.
+pub use bgjobs_domain::upload::product::Product;
 
 /// How far an upload job got: the totals through its last committed batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -139,10 +117,10 @@ impl Store {
         account: &AccountId,
         client_id: &str,
         sku: &str,
-    ) -> Result<Option<ProductUpsert>, Error> {
+    ) -> Result<Option<Product>, Error> {
         let key = (account.as_str().to_owned(), client_id.to_owned(), sku.to_owned());
         let product = products::Entity::find_by_id(key).one(&self.connection).await?;
-        Ok(product.map(|row| ProductUpsert {
+        Ok(product.map(|row| Product {
             sku: row.sku,
             name: row.name,
             description: row.description,

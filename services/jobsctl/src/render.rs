@@ -61,7 +61,7 @@ pub fn log_line(entry: &LogEntry) -> String {
         .map(|kind| kind.as_str_name().trim_start_matches("EVENT_KIND_").to_lowercase())
         .unwrap_or_else(|_| "?".to_owned());
     let transition = if entry.ignored {
-        "ignored".to_owned()
+        format!("ignored: {}", entry.ignore_reason)
     } else if entry.status_before == entry.status_after {
         status(entry.status_after).to_owned()
     } else {

@@ -14,7 +14,7 @@ use bgjobs_messaging::events::EventPublisher;
 use bgjobs_proto::v1::{Counters, JobMessage};
 use bgjobs_storage::{ObjectStore, keys};
 use bgjobs_store::Store;
-use bgjobs_store::catalog::{Checkpoint, ProductUpsert};
+use bgjobs_store::catalog::Checkpoint;
 
 use crate::emitter::Emitter;
 use crate::reader::{self, Parsed};
@@ -254,7 +254,7 @@ impl Run<'_> {
 
         let mut totals = resume;
         let mut parsed_rows = reader::spawn(source, settings.batch_size.min(1000));
-        let mut batch: Vec<ProductUpsert> = Vec::with_capacity(settings.batch_size);
+        let mut batch: Vec<Product> = Vec::with_capacity(settings.batch_size);
         let mut summary = PassSummary::default();
         let mut last_progress = Instant::now();
         while let Some(parsed) = parsed_rows.recv().await {
@@ -268,7 +268,7 @@ impl Run<'_> {
                 summary.rows_read = row;
                 let pending = row > resume.rows_committed && writes == Writes::Batches;
                 match result {
-                    Ok(product) if pending => batch.push(upsert(product)),
+                    Ok(product) if pending => batch.push(product),
                     Ok(_) => {}
                     Err(rejection) => {
                         summary.rejected += 1;
@@ -312,7 +312,7 @@ impl Run<'_> {
     async fn commit(
         &self,
         client_id: &str,
-        batch: &mut Vec<ProductUpsert>,
+        batch: &mut Vec<Product>,
         totals: &mut Checkpoint,
         row: u64,
     ) -> Result<(), Stop> {
@@ -363,21 +363,5 @@ fn store_stop(error: bgjobs_store::Error) -> Stop {
         Stop::Retry(error.to_string())
     } else {
         Stop::Fail(format!("the import failed: {error}"))
-    }
-}
-
-fn upsert(product: Product) -> ProductUpsert {
-    ProductUpsert {
-        sku: product.sku,
-        name: product.name,
-        description: product.description,
-        barcode: product.barcode,
-        weight_kg: product.weight_kg,
-        length_cm: product.length_cm,
-        width_cm: product.width_cm,
-        height_cm: product.height_cm,
-        price: product.price,
-        hs_code: product.hs_code,
-        country_of_origin: product.country_of_origin,
     }
 }

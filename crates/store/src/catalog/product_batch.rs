@@ -9,7 +9,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbErr, EntityName, EntityTrait, Iden, TransactionTrait,
 };
 
-use super::{BatchOutcome, Checkpoint, ProductUpsert};
+use super::{BatchOutcome, Checkpoint, Product};
 use crate::convert::{write_i32, write_i64};
 use crate::entities::{job_checkpoints, products};
 use crate::{Error, Store};
@@ -46,7 +46,7 @@ impl Store {
         job: JobId,
         account: &AccountId,
         client_id: &str,
-        rows: &[ProductUpsert],
+        rows: &[Product],
         after: &Checkpoint,
     ) -> Result<BatchOutcome, Error> {
         let mut seen = HashSet::with_capacity(rows.len());
@@ -59,7 +59,7 @@ impl Store {
         let checkpoint = checkpoint_row(job, after)?;
         // Rows in key order, so concurrent batches touching the same products lock them in
         // the same order and cannot deadlock.
-        let mut sorted: Vec<&ProductUpsert> = rows.iter().collect();
+        let mut sorted: Vec<&Product> = rows.iter().collect();
         sorted.sort_unstable_by(|left, right| left.sku.cmp(&right.sku));
 
         let transaction = self.connection.begin().await?;
@@ -115,7 +115,7 @@ async fn upsert_products(
     job: JobId,
     account: &AccountId,
     client_id: &str,
-    rows: &[&ProductUpsert],
+    rows: &[&Product],
 ) -> Result<BatchOutcome, Error> {
     let table = products::Entity.table_name();
     let mut insert = Query::insert();

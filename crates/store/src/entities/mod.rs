@@ -6,3 +6,5 @@ pub(crate) mod job_checkpoints;
 pub(crate) mod job_events;
 pub(crate) mod jobs;
 pub(crate) mod products;
+pub(crate) mod warehouse_locations;
+pub(crate) mod warehouses;

@@ -9,6 +9,8 @@ use sea_orm_migration::prelude::*;
 
 mod m20250101_000001_jobs;
 mod m20250101_000002_catalog;
+mod m20250102_000001_client_deletions;
+mod m20250102_000002_warehouses;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20250101_000001_jobs::Migration),
             Box::new(m20250101_000002_catalog::Migration),
+            Box::new(m20250102_000001_client_deletions::Migration),
+            Box::new(m20250102_000002_warehouses::Migration),
         ]
     }
 

@@ -1,7 +1,7 @@
 use std::str::FromStr;
 
 use bgjobs_domain::JobId;
-use bgjobs_store::catalog::{BatchOutcome, Checkpoint, ProductUpsert};
+use bgjobs_store::catalog::{BatchOutcome, Checkpoint, Product};
 use bgjobs_store::{Decimal, Error};
 
 use crate::support::{account, fresh_store};
@@ -10,8 +10,8 @@ fn decimal(text: &str) -> Decimal {
     Decimal::from_str(text).expect("test decimals are valid")
 }
 
-fn product(sku: &str, name: &str) -> ProductUpsert {
-    ProductUpsert {
+fn product(sku: &str, name: &str) -> Product {
+    Product {
         sku: sku.to_owned(),
         name: name.to_owned(),
         description: Some(format!("{name}, boxed")),

@@ -43,6 +43,7 @@ pub fn log_entry(entry: LogEntry) -> v1::LogEntry {
         status_before: job_status_to_proto(entry.status_before) as i32,
         status_after: job_status_to_proto(entry.status_after) as i32,
         ignored: entry.ignored,
+        ignore_reason: entry.ignore_reason.unwrap_or_default(),
         actor: entry.actor,
         occurred_at: Some(timestamp(entry.occurred_at)),
         recorded_at: Some(timestamp(entry.recorded_at)),
