@@ -2,6 +2,7 @@
 
 mod catalog;
 mod create_job;
+mod delete_client;
 mod list_jobs;
 mod migrate;
 mod record_event;
