@@ -97,17 +97,17 @@ impl Store {
         warehouse_id: &str,
         location_code: &str,
     ) -> Result<Option<Location>, Error> {
-        let key =
-            (account.as_str().to_owned(), warehouse_id.to_owned(), location_code.to_owned());
+        let key = (account.as_str().to_owned(), warehouse_id.to_owned(), location_code.to_owned());
         let Some(row) = warehouse_locations::Entity::find_by_id(key).one(&self.connection).await?
         else {
             return Ok(None);
         };
         let location_type = match row.location_type.as_deref() {
             None => None,
-            Some(name) => Some(LocationType::parse(name).ok_or_else(|| {
-                Error::Corrupt(format!("location_type is '{name}'"))
-            })?),
+            Some(name) => Some(
+                LocationType::parse(name)
+                    .ok_or_else(|| Error::Corrupt(format!("location_type is '{name}'")))?,
+            ),
         };
         let capacity = row
             .capacity

@@ -8,3 +8,4 @@ mod migrate;
 mod record_event;
 mod recovery;
 mod support;
+mod warehouse;

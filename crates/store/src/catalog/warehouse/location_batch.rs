@@ -148,10 +148,8 @@ async fn upsert_locations(
         insert.values(values).map_err(|error| DbErr::Custom(error.to_string()))?;
     }
     let compared = &DATA_COLUMNS[..DATA_COLUMNS.len() - 1];
-    let current: Vec<String> = compared
-        .iter()
-        .map(|column| format!("\"{table}\".\"{}\"", column.to_string()))
-        .collect();
+    let current: Vec<String> =
+        compared.iter().map(|column| format!("\"{table}\".\"{}\"", column.to_string())).collect();
     let proposed: Vec<String> =
         compared.iter().map(|column| format!("excluded.\"{}\"", column.to_string())).collect();
     let something_differs =
