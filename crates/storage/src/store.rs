@@ -146,6 +146,18 @@ impl ObjectStore {
         Ok(())
     }
 
+    /// Deletes the object; deleting a missing key is not an error (S3 semantics).
+    pub async fn delete(&self, key: &str) -> Result<(), Error> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|error| Error::s3("DeleteObject", error))?;
+        Ok(())
+    }
+
     /// A streaming reader of the object (never the whole object in memory).
     pub async fn get_reader(
         &self,

@@ -144,8 +144,10 @@ struct NewJob {
     input_object_key: String,
 }
 
-/// CreateJob, then the job message with a publisher confirm. A publish failure
-/// leaves the job New in the registry (a sweeper re-publishes such jobs).
+/// CreateJob, then the job message with a publisher confirm. A stored file whose
+/// job could not be registered is deleted again. A publish failure leaves the job
+/// New in the registry; re-publishing such jobs is the sweeper's work (issue 4, not
+/// built yet: see docs/decisions.md).
 async fn register_and_publish(state: AppState, job: NewJob) -> Result<Accepted, Error> {
     let NewJob { job_id, request, input_object_key } = job;
     let job_type = job_type_to_proto(JobType::ProductUpload) as i32;
@@ -164,7 +166,16 @@ async fn register_and_publish(state: AppState, job: NewJob) -> Result<Accepted, 
         created_by: request.created_by.clone(),
     };
     let mut registry = state.registry.clone();
-    let created = registry.create_job(create).await.map_err(Error::from_registry)?.into_inner();
+    let created = match registry.create_job(create).await {
+        Ok(created) => created.into_inner(),
+        Err(status) => {
+            // Nothing refers to the file: remove it rather than leave an orphan.
+            if let Err(error) = state.store.delete(&input_object_key).await {
+                tracing::warn!(%job_id, %error, "could not delete the input of an unregistered job");
+            }
+            return Err(Error::from_registry(status));
+        }
+    };
     let recorded = created.job.unwrap_or_default();
     let status = job_status_from_proto(recorded.status).unwrap_or(JobStatus::New);
     tracing::info!(%job_id, created = created.created, "job registered");

@@ -18,6 +18,7 @@ async fn an_unreachable_registry_answers_503_and_queues_nothing() -> anyhow::Res
     assert_eq!(answer["error"], "registry_unavailable");
     assert!(app.jobs().await?.is_empty());
     assert_eq!(app.queued_messages().await?, 0);
+    assert_eq!(app.stored_keys().await?, Vec::<String>::new(), "the orphaned input is deleted");
     app.stop().await
 }
 
