@@ -109,9 +109,10 @@ pub async fn durable_events_with(
         max_deliver: -1,
         // No filter: the stream holds only job events. (NATS 2.9 has a single
         // filter_subject and no filter_subjects; neither is needed.)
-        // max_ack_pending stays at the server default (1000): events of one job may be
-        // redelivered out of order, which the state machine tolerates (it orders by
-        // attempt, delivery and sequence and ignores late events).
+        // max_ack_pending stays at the server default (1000). A nak'd event comes back
+        // after the events already delivered behind it, and the state machine would
+        // ignore it as late: so the registry retries a transiently failing event in
+        // place and naks only what waiting cannot cure.
         ..Default::default()
     };
     // Create-or-update (the CONSUMER.CREATE.<stream>.<durable> API, present in NATS 2.9):
