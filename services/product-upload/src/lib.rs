@@ -5,10 +5,11 @@
 pub mod emitter;
 pub mod process;
 pub mod reader;
-pub mod results;
 pub mod settings;
 pub mod worker;
 
+/// The results file: shared with the other upload consumers.
+pub use bgjobs_upload_pipeline::results;
 pub use process::{Outcome, Processor, ProcessorSettings};
 pub use settings::Settings;
 pub use worker::Worker;

@@ -1,0 +1,167 @@
+//! Reads an upload file from a byte stream on a blocking thread with the `csv`
+//! crate and hands parsed rows to the async side in small chunks, so memory stays
+//! flat whatever the file size. What a row means is the caller's row parser.
+
+use std::io::{BufRead, BufReader, Cursor, Read};
+
+use bgjobs_domain::upload::Rejection;
+use bgjobs_domain::upload::header::{self, ColumnIndex, ColumnSpec};
+use tokio::io::AsyncRead;
+use tokio::sync::mpsc;
+use tokio_util::io::SyncIoBridge;
+
+/// The longest header line accepted; anything longer is not an upload file.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// One row as parsed: its 1-based number and a valid value or a rejection.
+pub type ParsedRow<T> = (u64, Result<T, Rejection>);
+
+/// What the reader hands over, in this order: one `Header`, then `Rows` chunks,
+/// then at most one `Unreadable` or `Broken`.
+#[derive(Debug)]
+pub enum Parsed<T> {
+    /// The header line was matched to the upload's columns.
+    Header(ColumnIndex),
+    /// Consecutive parsed rows.
+    Rows(Vec<ParsedRow<T>>),
+    /// The file as a whole cannot be used (no header, missing columns...): the job fails.
+    Unreadable(String),
+    /// Reading the stream failed (storage unavailable): worth retrying.
+    Broken(String),
+}
+
+/// Starts reading `source` on a blocking thread against the `columns` of an upload;
+/// each data row goes through `parse_row(row, fields, index)`, which runs on that
+/// thread (so it may keep state, such as the keys seen so far). Rows arrive in
+/// chunks of `chunk_rows`. Must be called from within a tokio runtime.
+pub fn spawn<T, F>(
+    source: Box<dyn AsyncRead + Send + Unpin>,
+    columns: &'static [ColumnSpec],
+    chunk_rows: usize,
+    parse_row: F,
+) -> mpsc::Receiver<Parsed<T>>
+where
+    T: Send + 'static,
+    F: FnMut(u64, &[&[u8]], &ColumnIndex) -> Result<T, Rejection> + Send + 'static,
+{
+    let (sender, receiver) = mpsc::channel(4);
+    let bridge = SyncIoBridge::new(source);
+    tokio::task::spawn_blocking(move || {
+        read_all(bridge, columns, chunk_rows.max(1), parse_row, &sender)
+    });
+    receiver
+}
+
+fn read_all<T>(
+    source: impl Read,
+    columns: &[ColumnSpec],
+    chunk_rows: usize,
+    mut parse_row: impl FnMut(u64, &[&[u8]], &ColumnIndex) -> Result<T, Rejection>,
+    sender: &mpsc::Sender<Parsed<T>>,
+) {
+    // A closed channel means the job was abandoned; stop quietly.
+    let send = |parsed| sender.blocking_send(parsed).is_ok();
+    let mut source = BufReader::with_capacity(64 * 1024, source);
+    let first_line = match read_first_line(&mut source) {
+        Ok(line) => line,
+        Err(FirstLine::TooLong) => {
+            send(Parsed::Unreadable(format!(
+                "the first line is longer than {} KiB; the file does not look like CSV with a header line",
+                MAX_HEADER_BYTES / 1024
+            )));
+            return;
+        }
+        Err(FirstLine::Io(error)) => {
+            send(Parsed::Broken(format!("reading the uploaded file failed: {error}")));
+            return;
+        }
+    };
+    let delimiter = sniff_delimiter(&first_line);
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(Cursor::new(first_line).chain(source));
+
+    let mut record = csv::ByteRecord::new();
+    let header_fields: Vec<String> = match csv.read_byte_record(&mut record) {
+        Ok(true) => {
+            record.iter().map(|field| String::from_utf8_lossy(field).into_owned()).collect()
+        }
+        Ok(false) => Vec::new(),
+        Err(error) => {
+            send(Parsed::Broken(format!("reading the uploaded file failed: {error}")));
+            return;
+        }
+    };
+    let index = match header::resolve(&header_fields, columns) {
+        Ok(index) => index,
+        Err(error) => {
+            send(Parsed::Unreadable(error.to_string()));
+            return;
+        }
+    };
+    if !send(Parsed::Header(index.clone())) {
+        return;
+    }
+
+    let mut chunk = Vec::with_capacity(chunk_rows);
+    let mut row: u64 = 0;
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(error) => {
+                send(Parsed::Broken(format!("reading the uploaded file failed: {error}")));
+                return;
+            }
+        }
+        row += 1;
+        let fields: Vec<&[u8]> = record.iter().collect();
+        chunk.push((row, parse_row(row, &fields, &index)));
+        if chunk.len() >= chunk_rows && !send(Parsed::Rows(std::mem::take(&mut chunk))) {
+            return;
+        }
+    }
+    if !chunk.is_empty() {
+        send(Parsed::Rows(chunk));
+    }
+}
+
+enum FirstLine {
+    TooLong,
+    Io(std::io::Error),
+}
+
+/// Reads the header line (through its newline) without letting a file with no
+/// newline at all be read into memory.
+fn read_first_line(source: &mut impl BufRead) -> Result<Vec<u8>, FirstLine> {
+    let mut line = Vec::new();
+    loop {
+        let available = source.fill_buf().map_err(FirstLine::Io)?;
+        if available.is_empty() {
+            return Ok(line);
+        }
+        if let Some(end) = available.iter().position(|&byte| byte == b'\n') {
+            line.extend_from_slice(&available[..=end]);
+            source.consume(end + 1);
+            return Ok(line);
+        }
+        let taken = available.len();
+        line.extend_from_slice(available);
+        source.consume(taken);
+        if line.len() > MAX_HEADER_BYTES {
+            return Err(FirstLine::TooLong);
+        }
+    }
+}
+
+/// Comma, unless the header line has more semicolons than commas (as spreadsheets
+/// in many European locales save CSV).
+fn sniff_delimiter(header_line: &[u8]) -> u8 {
+    let count = |wanted: u8| header_line.iter().filter(|&&byte| byte == wanted).count();
+    if count(b';') > count(b',') { b';' } else { b',' }
+}
+
+#[cfg(test)]
+mod tests;

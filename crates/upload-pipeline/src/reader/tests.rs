@@ -1,0 +1,87 @@
+use bgjobs_domain::upload::header::ColumnSpec;
+
+use super::*;
+
+const COLUMNS: &[ColumnSpec] = &[
+    ColumnSpec { name: "code", aliases: &["id"], required: true },
+    ColumnSpec { name: "label", aliases: &[], required: false },
+];
+
+/// Parses every row as its `code` field, rejecting the code "BAD".
+async fn parse_all(content: &'static [u8]) -> Vec<Parsed<String>> {
+    let parse_row = |row: u64, fields: &[&[u8]], index: &ColumnIndex| {
+        let code = index
+            .position("code")
+            .and_then(|position| fields.get(position))
+            .map(|field| String::from_utf8_lossy(field).into_owned())
+            .unwrap_or_default();
+        if code == "BAD" {
+            Err(Rejection { row, key: Some(code), reason: "bad".to_owned() })
+        } else {
+            Ok(code)
+        }
+    };
+    let mut receiver = spawn(Box::new(content), COLUMNS, 2, parse_row);
+    let mut all = Vec::new();
+    while let Some(parsed) = receiver.recv().await {
+        all.push(parsed);
+    }
+    all
+}
+
+fn rows(all: &[Parsed<String>]) -> Vec<(u64, Result<String, String>)> {
+    all.iter()
+        .filter_map(|parsed| match parsed {
+            Parsed::Rows(rows) => Some(rows),
+            _ => None,
+        })
+        .flatten()
+        .map(|(row, result)| (*row, result.clone().map_err(|rejection| rejection.reason)))
+        .collect()
+}
+
+#[tokio::test]
+async fn rows_arrive_numbered_in_chunks_after_the_header() {
+    let all = parse_all(b"\xef\xbb\xbfID,Label\r\nA1,\"Two,\nlines\"\r\nBAD,x\r\nA3,y\r\n").await;
+    assert!(matches!(all[0], Parsed::Header(_)));
+    assert_eq!(all.len(), 3, "header + two chunks of at most 2 rows");
+    assert_eq!(
+        rows(&all),
+        vec![(1, Ok("A1".into())), (2, Err("bad".into())), (3, Ok("A3".into()))]
+    );
+}
+
+#[tokio::test]
+async fn semicolon_files_are_read() {
+    let all = parse_all(b"code;label\nA1;One, with a comma\n").await;
+    assert_eq!(rows(&all), vec![(1, Ok("A1".into()))]);
+}
+
+#[tokio::test]
+async fn a_file_without_the_required_columns_is_unreadable() {
+    let all = parse_all(b"label\nx\n").await;
+    match &all[..] {
+        [Parsed::Unreadable(message)] => {
+            assert_eq!(
+                message,
+                "the header has no code column; required columns are code (found: 'label')"
+            )
+        }
+        other => panic!("expected one Unreadable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_empty_file_is_unreadable() {
+    let all = parse_all(b"").await;
+    assert!(matches!(&all[..], [Parsed::Unreadable(m)] if m.starts_with("the file is empty")));
+}
+
+#[tokio::test]
+async fn a_huge_first_line_is_refused_without_reading_it_all() {
+    let line: &'static [u8] = Box::leak(vec![b'x'; 200 * 1024].into_boxed_slice());
+    let all = parse_all(line).await;
+    assert!(
+        matches!(&all[..], [Parsed::Unreadable(m)] if m.starts_with("the first line is longer"))
+    );
+}
