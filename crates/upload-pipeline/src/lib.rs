@@ -5,9 +5,11 @@
 
 pub mod duplicates;
 pub mod emitter;
+pub mod outcome;
 pub mod reader;
 pub mod results;
 
 pub use duplicates::FirstRows;
 pub use emitter::Emitter;
+pub use outcome::{Outcome, settle};
 pub use results::ResultsWriter;

@@ -20,30 +20,8 @@ use crate::emitter::Emitter;
 use crate::reader::{self, Parsed};
 use crate::results::ResultsWriter;
 
-/// What became of a delivery, and so what to do with the message.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// The job completed; ack.
-    Completed {
-        /// The completion message, e.g. "998 of 1,000 rows imported, 2 rejected".
-        message: String,
-    },
-    /// The job failed for good (bad file, unknown client); its Failed event is out; ack.
-    Failed {
-        /// What is wrong, as the user reads it.
-        message: String,
-    },
-    /// A transient fault (database, storage or broker unavailable); requeue.
-    Retry {
-        /// What went wrong.
-        cause: String,
-    },
-    /// The message itself is unusable (no valid job or account id); dead-letter.
-    Poison {
-        /// Why.
-        cause: String,
-    },
-}
+/// What became of a delivery: shared by every consumer.
+pub use bgjobs_upload_pipeline::Outcome;
 
 /// How a processor works.
 #[derive(Debug, Clone)]
