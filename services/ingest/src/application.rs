@@ -130,6 +130,10 @@ impl Application {
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/accounts/{account_id}/jobs/product-upload", post(upload::product_upload))
+        .route(
+            "/v1/accounts/{account_id}/jobs/delete-client",
+            post(crate::delete_client::delete_client),
+        )
         .route("/healthz", get(health::liveness))
         .route("/readyz", get(health::readiness))
         .layer(

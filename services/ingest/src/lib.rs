@@ -3,10 +3,13 @@
 //! `POST /v1/accounts/{account_id}/jobs/product-upload` streams the CSV body to S3
 //! (never holding it whole in memory), registers the job with jobs-registry over
 //! gRPC, publishes the job message to RabbitMQ with a publisher confirm and answers
-//! 202 with the job id. `GET /healthz` and `GET /readyz` are the probes.
+//! 202 with the job id.
+//! `POST /v1/accounts/{account_id}/jobs/delete-client` registers and publishes a
+//! Delete Client job (no body). `GET /healthz` and `GET /readyz` are the probes.
 
 mod application;
 mod body;
+pub mod delete_client;
 mod error;
 mod health;
 pub mod settings;

@@ -1,0 +1,231 @@
+//! `POST /v1/accounts/{account_id}/jobs/delete-client?client_id=C&created_by=U[&dry_run=true]`:
+//! register a Delete Client job, publish its message, answer 202. There is no body
+//! and no input file; whether the client exists is the consumer's to check, since
+//! ingest does not read the catalogue.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
+use bgjobs_proto::convert::{job_status_from_proto, job_type_to_proto};
+use bgjobs_proto::v1::{CreateJobRequest, JobMessage, ReferenceIds};
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use crate::Error;
+use crate::state::AppState;
+
+/// Longest client id, as for uploads: it is a reference id shown on the page.
+const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Longest user name in `created_by`.
+const MAX_CREATED_BY_CHARS: usize = 256;
+
+/// The query string of a Delete Client request, as sent.
+#[derive(Debug, Default, Deserialize)]
+pub struct DeleteClientQuery {
+    /// The account's client whose data is deleted.
+    pub client_id: Option<String>,
+    /// The user who starts the deletion.
+    pub created_by: Option<String>,
+    /// `true` to only report what would be deleted; `false` or absent to delete.
+    pub dry_run: Option<String>,
+}
+
+/// A Delete Client request whose every field is valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteClientRequest {
+    /// The tenant the job belongs to.
+    pub account: AccountId,
+    /// The client whose data is deleted.
+    pub client_id: String,
+    /// The user who started the job.
+    pub created_by: String,
+    /// Report only, change nothing.
+    pub dry_run: bool,
+}
+
+impl DeleteClientRequest {
+    /// Checks the path's account id and the query.
+    pub fn parse(account_id: &str, query: DeleteClientQuery) -> Result<Self, Error> {
+        let account = AccountId::parse(account_id).map_err(|error| {
+            Error::invalid("account_id", format!("account_id in the path: {error}"))
+        })?;
+        let client_id = query.client_id.map(|v| v.trim().to_owned()).unwrap_or_default();
+        if client_id.is_empty() {
+            return Err(Error::invalid(
+                "client_id",
+                "client_id is required: add ?client_id=<the client to delete>",
+            ));
+        }
+        let valid_chars =
+            client_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if client_id.chars().count() > MAX_CLIENT_ID_CHARS || !valid_chars {
+            return Err(Error::invalid(
+                "client_id",
+                format!(
+                    "client_id '{client_id}' is not valid: use 1 to {MAX_CLIENT_ID_CHARS} \
+                     letters, digits, '-', '_' or '.'"
+                ),
+            ));
+        }
+        let created_by = query.created_by.map(|v| v.trim().to_owned()).unwrap_or_default();
+        if created_by.is_empty() {
+            return Err(Error::invalid(
+                "created_by",
+                "created_by is required: add ?created_by=<the user who starts the deletion>",
+            ));
+        }
+        if created_by.chars().count() > MAX_CREATED_BY_CHARS
+            || created_by.chars().any(char::is_control)
+        {
+            return Err(Error::invalid(
+                "created_by",
+                format!(
+                    "created_by is not valid: use at most {MAX_CREATED_BY_CHARS} characters, \
+                     without control characters"
+                ),
+            ));
+        }
+        let dry_run = match query.dry_run.as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(Error::invalid(
+                    "dry_run",
+                    format!("dry_run '{other}' is not known; use true or false"),
+                ));
+            }
+        };
+        Ok(Self { account, client_id, created_by, dry_run })
+    }
+
+    /// The job's parameters JSON, as the consumer reads it:
+    /// `{"client_id": "<client>", "dry_run": <bool>}`.
+    pub fn parameters_json(&self) -> String {
+        serde_json::json!({ "client_id": self.client_id, "dry_run": self.dry_run }).to_string()
+    }
+}
+
+/// The answer to an accepted request.
+#[derive(Debug, Serialize)]
+struct Accepted {
+    job_id: String,
+    status: &'static str,
+}
+
+/// The handler of a Delete Client request.
+pub(crate) async fn delete_client(
+    State(state): State<AppState>,
+    Path(account_id): Path<String>,
+    query: Result<Query<DeleteClientQuery>, QueryRejection>,
+) -> Result<Response, Error> {
+    let Query(query) = query.map_err(|rejection| Error::invalid("query", rejection.body_text()))?;
+    let request = DeleteClientRequest::parse(&account_id, query)?;
+    let job_id = JobId::new();
+    let span = tracing::info_span!("delete_client", account = %request.account, %job_id);
+    // In its own task: if the caller goes away now, the job is still registered and
+    // queued instead of being cut in half.
+    let registering = tokio::spawn(register_and_publish(state, job_id, request).instrument(span));
+    let accepted = registering
+        .await
+        .map_err(|error| Error::Internal(format!("the registering task failed: {error}")))??;
+    let location = format!("/v1/accounts/{account_id}/jobs/{}", accepted.job_id);
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(accepted)).into_response())
+}
+
+/// CreateJob, then the job message with a publisher confirm. A publish failure
+/// leaves the job New in the registry (a sweeper re-publishes such jobs).
+async fn register_and_publish(
+    state: AppState,
+    job_id: JobId,
+    request: DeleteClientRequest,
+) -> Result<Accepted, Error> {
+    let job_type = job_type_to_proto(JobType::DeleteClient) as i32;
+    let parameters_json = request.parameters_json();
+    let reference_ids =
+        ReferenceIds { client_id: request.client_id.clone(), ..ReferenceIds::default() };
+    let create = CreateJobRequest {
+        job_id: job_id.to_string(),
+        account_id: request.account.to_string(),
+        job_type,
+        input_object_key: String::new(),
+        original_file_name: String::new(),
+        parameters_json: parameters_json.clone(),
+        reference_ids: Some(reference_ids.clone()),
+        created_by: request.created_by.clone(),
+    };
+    let mut registry = state.registry.clone();
+    let created = registry.create_job(create).await.map_err(Error::from_registry)?.into_inner();
+    let recorded = created.job.unwrap_or_default();
+    let status = job_status_from_proto(recorded.status).unwrap_or(JobStatus::New);
+    tracing::info!(%job_id, dry_run = request.dry_run, "job registered");
+
+    let message = JobMessage {
+        job_id: job_id.to_string(),
+        account_id: request.account.to_string(),
+        job_type,
+        attempt: recorded.attempt.max(1),
+        input_object_key: String::new(),
+        parameters_json,
+        reference_ids: Some(reference_ids),
+        created_by: request.created_by,
+    };
+    state.publisher.publish(&message, None).await.map_err(Error::BrokerUnavailable)?;
+    tracing::info!(%job_id, attempt = message.attempt, "job message published");
+    Ok(Accepted { job_id: job_id.to_string(), status: status.as_str() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(
+        client_id: Option<&str>,
+        created_by: Option<&str>,
+        dry_run: Option<&str>,
+    ) -> DeleteClientQuery {
+        DeleteClientQuery {
+            client_id: client_id.map(str::to_owned),
+            created_by: created_by.map(str::to_owned),
+            dry_run: dry_run.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_request_without_dry_run_deletes() {
+        let request =
+            DeleteClientRequest::parse("acme", query(Some("client-1"), Some("jane"), None))
+                .expect("valid");
+        assert!(!request.dry_run);
+        let parameters: serde_json::Value =
+            serde_json::from_str(&request.parameters_json()).expect("parameters are JSON");
+        assert_eq!(parameters, serde_json::json!({ "client_id": "client-1", "dry_run": false }));
+    }
+
+    #[test]
+    fn dry_run_true_is_kept_and_other_values_are_refused() {
+        let request = DeleteClientRequest::parse("acme", query(Some("c"), Some("u"), Some("true")))
+            .expect("valid");
+        assert!(request.dry_run);
+        let refused = DeleteClientRequest::parse("acme", query(Some("c"), Some("u"), Some("yes")));
+        assert!(matches!(refused, Err(Error::InvalidField { field: "dry_run", .. })));
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = [
+            ("acme/../x", query(Some("c"), Some("u"), None), "account_id"),
+            ("acme", query(None, Some("u"), None), "client_id"),
+            ("acme", query(Some("a b"), Some("u"), None), "client_id"),
+            ("acme", query(Some("c"), None, None), "created_by"),
+        ];
+        for (account, query, expected) in cases {
+            match DeleteClientRequest::parse(account, query) {
+                Err(Error::InvalidField { field, .. }) => assert_eq!(field, expected),
+                other => panic!("expected an invalid {expected}, got {other:?}"),
+            }
+        }
+    }
+}
