@@ -131,6 +131,10 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/accounts/{account_id}/jobs/product-upload", post(upload::product_upload))
         .route(
+            "/v1/accounts/{account_id}/jobs/warehouse-upload",
+            post(crate::warehouse_upload::warehouse_upload),
+        )
+        .route(
             "/v1/accounts/{account_id}/jobs/delete-client",
             post(crate::delete_client::delete_client),
         )

@@ -16,6 +16,7 @@ pub mod settings;
 mod state;
 mod upload;
 pub mod validation;
+mod warehouse_upload;
 
 pub use application::Application;
 pub use error::Error;

@@ -1,5 +1,6 @@
 //! `POST /v1/accounts/{account_id}/jobs/product-upload`: stream the file to S3,
-//! register the job, publish its message, answer 202.
+//! register the job, publish its message, answer 202. The other uploads (see
+//! `warehouse_upload.rs`) check their own query, then go through [`accept_body`].
 
 use axum::Json;
 use axum::body::Body;
@@ -7,7 +8,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bgjobs_domain::{JobId, JobStatus, JobType};
+use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
 use bgjobs_proto::convert::{job_status_from_proto, job_type_to_proto};
 use bgjobs_proto::v1::{CreateJobRequest, JobMessage, ReferenceIds};
 use bgjobs_storage::{ObjectMetadata, keys};
@@ -33,6 +34,22 @@ struct Accepted {
     input_object_key: String,
 }
 
+/// An upload whose query is valid: what to register and publish once its file is stored.
+pub(crate) struct Submission {
+    /// The tenant the job belongs to.
+    pub account: AccountId,
+    /// What kind of upload it is.
+    pub job_type: JobType,
+    /// The user who started the upload.
+    pub created_by: String,
+    /// The user's file name, kept as metadata only.
+    pub file_name: Option<String>,
+    /// The job's parameters JSON.
+    pub parameters_json: String,
+    /// The job's reference ids (client, warehouse...).
+    pub reference_ids: ReferenceIds,
+}
+
 /// The handler of a product upload.
 pub(crate) async fn product_upload(
     State(state): State<AppState>,
@@ -41,8 +58,49 @@ pub(crate) async fn product_upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Error> {
+    let submission = query_of(query).and_then(|query| {
+        let request = UploadRequest::parse(&account_id, query, file_name_header(&headers))?;
+        let reference_ids =
+            ReferenceIds { client_id: request.client_id.clone(), ..ReferenceIds::default() };
+        Ok(Submission {
+            parameters_json: request.parameters_json(),
+            account: request.account,
+            job_type: JobType::ProductUpload,
+            created_by: request.created_by,
+            file_name: request.file_name,
+            reference_ids,
+        })
+    });
+    accept_body(&state, &account_id, submission, &headers, body).await
+}
+
+/// The query string, or a 400 naming what is wrong with it.
+pub(crate) fn query_of<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Error> {
+    query
+        .map(|Query(query)| query)
+        .map_err(|rejection| Error::invalid("query", rejection.body_text()))
+}
+
+/// The `X-File-Name` header, which may carry the file name when the query does not.
+pub(crate) fn file_name_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get(FILE_NAME_HEADER).and_then(|value| value.to_str().ok())
+}
+
+/// Streams `body` to S3 as the input of `submission`, registers and publishes the
+/// job and answers 202; whatever a refused request did not read of its body is
+/// drained, so the client sees the answer.
+pub(crate) async fn accept_body(
+    state: &AppState,
+    account_id: &str,
+    submission: Result<Submission, Error>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Error> {
     let mut body = body.into_data_stream();
-    let result = accept(&state, &account_id, query, &headers, &mut body).await;
+    let result = match submission {
+        Ok(submission) => accept(state, account_id, submission, headers, &mut body).await,
+        Err(error) => Err(error),
+    };
     if result.is_err() {
         drain(&mut body).await;
     }
@@ -52,20 +110,22 @@ pub(crate) async fn product_upload(
 async fn accept<S>(
     state: &AppState,
     account_id: &str,
-    query: Result<Query<UploadQuery>, QueryRejection>,
+    request: Submission,
     headers: &HeaderMap,
     body: &mut S,
 ) -> Result<Response, Error>
 where
     S: Stream<Item = Result<bytes::Bytes, axum::Error>> + Send + Unpin,
 {
-    let Query(query) = query.map_err(|rejection| Error::invalid("query", rejection.body_text()))?;
-    let file_name_header = headers.get(FILE_NAME_HEADER).and_then(|value| value.to_str().ok());
-    let request = UploadRequest::parse(account_id, query, file_name_header)?;
     refuse_declared_oversize(headers, state.max_upload_bytes)?;
 
     let job_id = JobId::new();
-    let span = tracing::info_span!("product_upload", account = %request.account, %job_id);
+    let span = tracing::info_span!(
+        "upload",
+        account = %request.account,
+        job_type = request.job_type.as_str(),
+        %job_id
+    );
     let accepted = store_register_publish(state, job_id, request, body).instrument(span).await?;
 
     let location = format!("/v1/accounts/{account_id}/jobs/{}", accepted.job_id);
@@ -75,7 +135,7 @@ where
 async fn store_register_publish<S>(
     state: &AppState,
     job_id: JobId,
-    request: UploadRequest,
+    request: Submission,
     body: &mut S,
 ) -> Result<Accepted, Error>
 where
@@ -111,7 +171,7 @@ fn refuse_declared_oversize(headers: &HeaderMap, limit: u64) -> Result<(), Error
 /// body's multipart upload is aborted by the store).
 async fn store_input<S>(
     state: &AppState,
-    request: &UploadRequest,
+    request: &Submission,
     key: &str,
     body: &mut S,
 ) -> Result<u64, Error>
@@ -140,7 +200,7 @@ where
 /// A job whose input is stored, to register and publish.
 struct NewJob {
     job_id: JobId,
-    request: UploadRequest,
+    request: Submission,
     input_object_key: String,
 }
 
@@ -150,10 +210,9 @@ struct NewJob {
 /// built yet: see docs/decisions.md).
 async fn register_and_publish(state: AppState, job: NewJob) -> Result<Accepted, Error> {
     let NewJob { job_id, request, input_object_key } = job;
-    let job_type = job_type_to_proto(JobType::ProductUpload) as i32;
-    let parameters_json = request.parameters_json();
-    let reference_ids =
-        ReferenceIds { client_id: request.client_id.clone(), ..ReferenceIds::default() };
+    let job_type = job_type_to_proto(request.job_type) as i32;
+    let parameters_json = request.parameters_json.clone();
+    let reference_ids = request.reference_ids.clone();
 
     let create = CreateJobRequest {
         job_id: job_id.to_string(),

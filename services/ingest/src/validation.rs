@@ -85,16 +85,7 @@ impl UploadRequest {
         let header_name = file_name_header
             .map(|value| percent_decode_str(value).decode_utf8_lossy().into_owned());
         let file_name = parse_file_name(query.file_name.or(header_name))?;
-        let mode = match query.mode.as_deref().map(str::trim) {
-            None | Some("") | Some("partial") => Mode::Partial,
-            Some("all-or-nothing") => Mode::AllOrNothing,
-            Some(other) => {
-                return Err(Error::invalid(
-                    "mode",
-                    format!("mode '{other}' is not known; use partial or all-or-nothing"),
-                ));
-            }
-        };
+        let mode = parse_mode(query.mode)?;
         Ok(Self { account, client_id, created_by, file_name, mode })
     }
 
@@ -129,7 +120,20 @@ fn parse_client_id(value: Option<String>) -> Result<String, Error> {
     Ok(value)
 }
 
-fn parse_created_by(value: Option<String>) -> Result<String, Error> {
+/// `partial` (the default) or `all-or-nothing`.
+pub(crate) fn parse_mode(value: Option<String>) -> Result<Mode, Error> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") | Some("partial") => Ok(Mode::Partial),
+        Some("all-or-nothing") => Ok(Mode::AllOrNothing),
+        Some(other) => Err(Error::invalid(
+            "mode",
+            format!("mode '{other}' is not known; use partial or all-or-nothing"),
+        )),
+    }
+}
+
+/// The user who starts a job: required, at most 256 characters, no control characters.
+pub(crate) fn parse_created_by(value: Option<String>) -> Result<String, Error> {
     let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
     if value.is_empty() {
         return Err(Error::invalid(
@@ -151,7 +155,7 @@ fn parse_created_by(value: Option<String>) -> Result<String, Error> {
 
 /// The last path segment only: a name such as `C:\exports\products.csv` is kept as
 /// `products.csv`. The name never becomes part of a key, but it is shown to users.
-fn parse_file_name(value: Option<String>) -> Result<Option<String>, Error> {
+pub(crate) fn parse_file_name(value: Option<String>) -> Result<Option<String>, Error> {
     let Some(value) = value else {
         return Ok(None);
     };
