@@ -5,7 +5,9 @@
 //! gRPC, publishes the job message to RabbitMQ with a publisher confirm and answers
 //! 202 with the job id.
 //! `POST /v1/accounts/{account_id}/jobs/delete-client` registers and publishes a
-//! Delete Client job (no body). `GET /healthz` and `GET /readyz` are the probes.
+//! Delete Client job (no body).
+//! `POST /v1/accounts/{account_id}/jobs/warehouse-upload` takes a warehouse locations
+//! file like a product upload, without a client. `GET /healthz` and `GET /readyz` are the probes.
 
 mod application;
 mod body;
