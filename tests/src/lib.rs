@@ -1,6 +1,7 @@
 //! The whole system in one test process: jobs-registry, ingest and the
-//! product-upload consumer started in-process on free ports, against the real
-//! local stack, isolated by a fresh database, bucket and queue/subject prefix.
+//! product-upload and delete-client consumers started in-process on free ports,
+//! against the real local stack, isolated by a fresh database, bucket and
+//! queue/subject prefix.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,6 +32,9 @@ pub struct TestSystem {
     pub ingest_url: String,
     /// An HTTP client.
     pub http: reqwest::Client,
+    /// The delete-client consumer's processor, to drive single deliveries (the
+    /// running consumer uses its own clone).
+    pub delete_client: delete_client::Processor,
     names: bgjobs_messaging::Names,
     shutdown: CancellationToken,
 }
@@ -70,6 +74,15 @@ impl TestSystem {
         let worker = product_upload::Worker::build(worker_settings).await?;
         tokio::spawn(worker.run_until_stopped(shutdown.clone().cancelled_owned()));
 
+        let delete_client_settings = delete_client::Settings::from_lookup(|name| match name {
+            "BGJOBS_WORKER_ID" => Some(format!("delete-client/test-{suffix}")),
+            _ => env.get(name).cloned(),
+        })
+        .map_err(anyhow::Error::msg)?;
+        let delete_client_worker = delete_client::Worker::build(delete_client_settings).await?;
+        let delete_client = delete_client_worker.processor().clone();
+        tokio::spawn(delete_client_worker.run_until_stopped(shutdown.clone().cancelled_owned()));
+
         let store = Store::connect(&env["BGJOBS_DATABASE_URL"]).await?;
         let account = AccountId::parse(&format!("acct-{suffix}"))?;
         let client_id = "acme".to_owned();
@@ -87,6 +100,7 @@ impl TestSystem {
             registry,
             ingest_url,
             http: reqwest::Client::new(),
+            delete_client,
             names: bgjobs_messaging::Names::new(env["BGJOBS_PREFIX"].clone()),
             shutdown,
         })
@@ -133,6 +147,41 @@ impl TestSystem {
         extra_query: &str,
     ) -> anyhow::Result<String> {
         let response = self.upload_products_with(body, extra_query).await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(
+            status == reqwest::StatusCode::ACCEPTED,
+            "ingest answered {status}: {text}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&text)?;
+        body["job_id"].as_str().map(str::to_owned).context("the answer has no job_id")
+    }
+
+    /// Posts a Delete Client request for `client_id`, with `extra_query` (e.g.
+    /// `&dry_run=true`) appended; returns the HTTP response.
+    pub async fn request_delete_client(
+        &self,
+        client_id: &str,
+        extra_query: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = format!(
+            "{}/v1/accounts/{}/jobs/delete-client?client_id={client_id}&created_by=tester{extra_query}",
+            self.ingest_url, self.account
+        );
+        let response =
+            self.http.post(url).send().await.context("posting the deletion to ingest")?;
+        Ok(response)
+    }
+
+    /// Requests the deletion of `client_id` (a dry run if `dry_run`) and returns the
+    /// new job's id, failing unless ingest answers 202.
+    pub async fn submit_delete_client(
+        &self,
+        client_id: &str,
+        dry_run: bool,
+    ) -> anyhow::Result<String> {
+        let extra_query = if dry_run { "&dry_run=true" } else { "" };
+        let response = self.request_delete_client(client_id, extra_query).await?;
         let status = response.status();
         let text = response.text().await?;
         anyhow::ensure!(
