@@ -130,8 +130,7 @@ async fn large_location_batches_are_applied_whole() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
     store.ensure_warehouse(&acme, "WH1", "Main").await?;
-    let batch: Vec<_> =
-        (0..2_100).map(|index| location("WH1", &format!("L-{index:05}"))).collect();
+    let batch: Vec<_> = (0..2_100).map(|index| location("WH1", &format!("L-{index:05}"))).collect();
 
     let outcome = store
         .apply_location_batch(JobId::new(), &acme, &batch, &checkpoint(2_100, 2_100, 0, 0))
