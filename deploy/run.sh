@@ -62,6 +62,7 @@ psql -q "$BGJOBS_DATABASE_URL" -v ON_ERROR_STOP=1 \
 echo "client '$CLIENT' of account '$ACCOUNT' is ready"
 start ingest
 start product-upload
+start warehouse-upload
 start delete-client
 wait_for "ingest" curl -fsS "$INGEST_URL/readyz"
 
