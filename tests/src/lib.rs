@@ -1,7 +1,7 @@
 //! The whole system in one test process: jobs-registry, ingest and the
-//! product-upload and delete-client consumers started in-process on free ports,
-//! against the real local stack, isolated by a fresh database, bucket and
-//! queue/subject prefix.
+//! product-upload, warehouse-upload and delete-client consumers started in-process
+//! on free ports, against the real local stack, isolated by a fresh database, bucket
+//! and queue/subject prefix.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -73,6 +73,14 @@ impl TestSystem {
             .map_err(anyhow::Error::msg)?;
         let worker = product_upload::Worker::build(worker_settings).await?;
         tokio::spawn(worker.run_until_stopped(shutdown.clone().cancelled_owned()));
+
+        let warehouse_settings = warehouse_upload::Settings::from_lookup(|name| match name {
+            "BGJOBS_WORKER_ID" => Some(format!("warehouse-upload/test-{suffix}")),
+            _ => env.get(name).cloned(),
+        })
+        .map_err(anyhow::Error::msg)?;
+        let warehouse_worker = warehouse_upload::Worker::build(warehouse_settings).await?;
+        tokio::spawn(warehouse_worker.run_until_stopped(shutdown.clone().cancelled_owned()));
 
         let delete_client_settings = delete_client::Settings::from_lookup(|name| match name {
             "BGJOBS_WORKER_ID" => Some(format!("delete-client/test-{suffix}")),
@@ -182,6 +190,46 @@ impl TestSystem {
     ) -> anyhow::Result<String> {
         let extra_query = if dry_run { "&dry_run=true" } else { "" };
         let response = self.request_delete_client(client_id, extra_query).await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(
+            status == reqwest::StatusCode::ACCEPTED,
+            "ingest answered {status}: {text}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&text)?;
+        body["job_id"].as_str().map(str::to_owned).context("the answer has no job_id")
+    }
+
+    /// Posts `body` as a warehouse locations file, with `extra_query` (e.g.
+    /// `&mode=all-or-nothing`) appended; returns the HTTP response.
+    pub async fn upload_locations_with(
+        &self,
+        body: impl Into<reqwest::Body>,
+        extra_query: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = format!(
+            "{}/v1/accounts/{}/jobs/warehouse-upload?created_by=tester&file_name=locations.csv{extra_query}",
+            self.ingest_url, self.account
+        );
+        let response = self
+            .http
+            .post(url)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+            .await
+            .context("posting the warehouse upload to ingest")?;
+        Ok(response)
+    }
+
+    /// Uploads a warehouse locations file (with `extra_query` appended to the URL) and
+    /// returns the new job's id, failing unless ingest answers 202.
+    pub async fn submit_locations_with(
+        &self,
+        body: impl Into<reqwest::Body>,
+        extra_query: &str,
+    ) -> anyhow::Result<String> {
+        let response = self.upload_locations_with(body, extra_query).await?;
         let status = response.status();
         let text = response.text().await?;
         anyhow::ensure!(
