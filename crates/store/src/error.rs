@@ -11,6 +11,17 @@ pub enum Error {
     /// The request collides with existing data it must not touch (e.g. a job id of another account).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A job for a client was refused because a Delete Client job of that client is
+    /// New or In Progress.
+    #[error(
+        "client '{client_id}' is being deleted by job {delete_job}; uploads for this client are refused until it finishes"
+    )]
+    ClientLocked {
+        /// The client being deleted.
+        client_id: String,
+        /// The unfinished Delete Client job.
+        delete_job: bgjobs_domain::JobId,
+    },
     /// A page cursor that this store did not produce.
     #[error("the page cursor is not valid; request the first page again without a cursor")]
     InvalidCursor,

@@ -1,5 +1,6 @@
 //! The `jobs` schema: job state, written only through these functions.
 
+mod client_lock;
 mod events;
 mod list;
 mod recovery;
@@ -9,12 +10,14 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, SimpleExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryTrait,
+    TransactionTrait,
 };
 
 use crate::convert::{parse, read_u32, read_u64};
 use crate::entities::jobs as job_rows;
 use crate::{Error, Store};
 
+pub use client_lock::UNFINISHED;
 pub use events::{IncomingEvent, LogEntry, RecordOutcome};
 pub use list::{JobFilter, Page, PageRequest};
 
@@ -166,53 +169,30 @@ impl Store {
     ///
     /// Idempotent on `job_id`: registering the same id again returns the existing job
     /// and `false`. The same id for another account is [`Error::Conflict`], which says
-    /// nothing about the other job.
+    /// nothing about the other job. A new job that names a client while a Delete
+    /// Client job of that client is New or In Progress is [`Error::ClientLocked`]
+    /// (a deletion itself never is; see `client_lock`).
     pub async fn create_job(&self, new: NewJob) -> Result<(Job, bool), Error> {
-        let row = job_rows::ActiveModel {
-            job_id: Set(new.job_id.as_uuid()),
-            account_id: Set(new.account_id.as_str().to_owned()),
-            job_type: Set(new.job_type.as_str().to_owned()),
-            status: Set(JobStatus::New.as_str().to_owned()),
-            attempt: Set(1),
-            message: Set(QUEUED_MESSAGE.to_owned()),
-            input_object_key: Set(new.input_object_key),
-            result_object_key: Set(None),
-            original_file_name: Set(new.original_file_name),
-            parameters: Set(new.parameters),
-            client_id: Set(new.reference_ids.client_id),
-            user_id: Set(new.reference_ids.user_id),
-            warehouse_id: Set(new.reference_ids.warehouse_id),
-            updated_by: Set(new.created_by.clone()),
-            created_by: Set(new.created_by),
-            // Counters, last applied position and timestamps take the table defaults.
-            ..Default::default()
-        };
-        // INSERT ... ON CONFLICT DO NOTHING RETURNING *: a row back means we created it.
-        let mut insert = job_rows::Entity::insert(row)
-            .on_conflict(OnConflict::column(job_rows::Column::JobId).do_nothing().to_owned())
-            .into_query();
-        insert.returning_all();
-        let backend = self.connection.get_database_backend();
-        let inserted = job_rows::Entity::find()
-            .from_raw_sql(backend.build(&insert))
-            .one(&self.connection)
+        let transaction = self.connection.begin().await?;
+        // A repeat of a registered job answers as before, whatever has happened since.
+        if let Some(existing) =
+            job_rows::Entity::find_by_id(new.job_id.as_uuid()).one(&transaction).await?
+        {
+            return existing_job(existing, &new.account_id, new.job_id);
+        }
+        if let Some(client_id) = new.reference_ids.client_id.as_deref() {
+            client_lock::lock_client(&transaction, &new.account_id, client_id).await?;
+            client_lock::refuse_while_deleting(
+                &transaction,
+                &new.account_id,
+                client_id,
+                new.job_type,
+            )
             .await?;
-        if let Some(row) = inserted {
-            return Ok((Job::try_from(row)?, true));
         }
-        let existing = job_rows::Entity::find_by_id(new.job_id.as_uuid())
-            .one(&self.connection)
-            .await?
-            .ok_or_else(|| {
-                Error::Corrupt(format!("job {} conflicted on insert but is gone", new.job_id))
-            })?;
-        if existing.account_id != new.account_id.as_str() {
-            return Err(Error::Conflict(format!(
-                "job id {} is already in use; choose a new job id",
-                new.job_id
-            )));
-        }
-        Ok((Job::try_from(existing)?, false))
+        let created = insert_job(&transaction, new).await?;
+        transaction.commit().await?;
+        Ok(created)
     }
 
     /// The job `job` of `account`; `None` when it does not exist or belongs to another account.
@@ -224,4 +204,60 @@ impl Store {
             .map(Job::try_from)
             .transpose()
     }
+}
+
+/// INSERT ... ON CONFLICT DO NOTHING RETURNING *: a row back means we created it.
+async fn insert_job(connection: &impl ConnectionTrait, new: NewJob) -> Result<(Job, bool), Error> {
+    let job_id = new.job_id;
+    let account = new.account_id.clone();
+    let row = job_rows::ActiveModel {
+        job_id: Set(new.job_id.as_uuid()),
+        account_id: Set(new.account_id.as_str().to_owned()),
+        job_type: Set(new.job_type.as_str().to_owned()),
+        status: Set(JobStatus::New.as_str().to_owned()),
+        attempt: Set(1),
+        message: Set(QUEUED_MESSAGE.to_owned()),
+        input_object_key: Set(new.input_object_key),
+        result_object_key: Set(None),
+        original_file_name: Set(new.original_file_name),
+        parameters: Set(new.parameters),
+        client_id: Set(new.reference_ids.client_id),
+        user_id: Set(new.reference_ids.user_id),
+        warehouse_id: Set(new.reference_ids.warehouse_id),
+        updated_by: Set(new.created_by.clone()),
+        created_by: Set(new.created_by),
+        // Counters, last applied position and timestamps take the table defaults.
+        ..Default::default()
+    };
+    let mut insert = job_rows::Entity::insert(row)
+        .on_conflict(OnConflict::column(job_rows::Column::JobId).do_nothing().to_owned())
+        .into_query();
+    insert.returning_all();
+    let backend = connection.get_database_backend();
+    let inserted =
+        job_rows::Entity::find().from_raw_sql(backend.build(&insert)).one(connection).await?;
+    if let Some(row) = inserted {
+        return Ok((Job::try_from(row)?, true));
+    }
+    // Registered by a concurrent request since our look-up.
+    let existing = job_rows::Entity::find_by_id(job_id.as_uuid())
+        .one(connection)
+        .await?
+        .ok_or_else(|| Error::Corrupt(format!("job {job_id} conflicted on insert but is gone")))?;
+    existing_job(existing, &account, job_id)
+}
+
+/// The answer to registering a job id that is already registered: the job, unless it
+/// belongs to another account.
+fn existing_job(
+    existing: job_rows::Model,
+    account: &AccountId,
+    job_id: JobId,
+) -> Result<(Job, bool), Error> {
+    if existing.account_id != account.as_str() {
+        return Err(Error::Conflict(format!(
+            "job id {job_id} is already in use; choose a new job id"
+        )));
+    }
+    Ok((Job::try_from(existing)?, false))
 }

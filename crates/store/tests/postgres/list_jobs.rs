@@ -24,6 +24,10 @@ async fn job_at(
 ) -> anyhow::Result<JobId> {
     let mut request = new_job(acme, created_by);
     request.job_type = job_type;
+    if job_type == JobType::DeleteClient {
+        // A client of its own: an unfinished deletion refuses new uploads for its client.
+        request.reference_ids.client_id = Some("client-deleted".to_owned());
+    }
     let (job, _) = store.create_job(request).await?;
     set_created_at(store, job.job_id, created_at).await?;
     if started {

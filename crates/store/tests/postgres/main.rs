@@ -1,6 +1,7 @@
 //! Store tests against the local Postgres; each test migrates a fresh database of its own.
 
 mod catalog;
+mod client_lock;
 mod create_job;
 mod delete_client;
 mod list_jobs;
@@ -9,3 +10,4 @@ mod record_event;
 mod recovery;
 mod support;
 mod warehouse;
+mod write_modes;

@@ -1,0 +1,96 @@
+//! The per-client lock across job types: while a Delete Client job of a client is
+//! New or In Progress, no new job may work on that client's data.
+//!
+//! Registering a job that names a client takes a transaction-scoped advisory lock on
+//! (account, client), so an upload's check-and-insert and a deletion's insert cannot
+//! interleave: either the upload is registered first (and the deletion waits for it
+//! while it runs, see the delete-client consumer), or the deletion is, and the upload
+//! is refused.
+
+use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+use uuid::Uuid;
+
+use crate::entities::jobs as job_rows;
+use crate::{Error, Store};
+
+/// The statuses of a job that has not finished yet.
+pub const UNFINISHED: [JobStatus; 2] = [JobStatus::New, JobStatus::InProgress];
+
+/// Takes the advisory lock of (`account`, `client_id`) until `transaction` ends. The key
+/// is a 64-bit hash: two clients sharing a key only serialise each other's registrations.
+pub(super) async fn lock_client(
+    transaction: &impl ConnectionTrait,
+    account: &AccountId,
+    client_id: &str,
+) -> Result<(), Error> {
+    let statement = Statement::from_sql_and_values(
+        transaction.get_database_backend(),
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))",
+        [account.as_str().into(), client_id.into()],
+    );
+    transaction.execute(statement).await?;
+    Ok(())
+}
+
+/// Refuses a job of `job_type` for `client_id` with [`Error::ClientLocked`] while a
+/// deletion of that client is unfinished. A deletion itself is never refused.
+pub(super) async fn refuse_while_deleting(
+    transaction: &impl ConnectionTrait,
+    account: &AccountId,
+    client_id: &str,
+    job_type: JobType,
+) -> Result<(), Error> {
+    if job_type == JobType::DeleteClient {
+        return Ok(());
+    }
+    let deletions =
+        jobs_for_client(transaction, account, client_id, &[JobType::DeleteClient], &UNFINISHED)
+            .await?;
+    match deletions.first() {
+        Some(&delete_job) => {
+            Err(Error::ClientLocked { client_id: client_id.to_owned(), delete_job })
+        }
+        None => Ok(()),
+    }
+}
+
+/// The ids of `account`'s jobs for `client_id` of one of `job_types` in one of
+/// `statuses`, oldest first.
+async fn jobs_for_client(
+    connection: &impl ConnectionTrait,
+    account: &AccountId,
+    client_id: &str,
+    job_types: &[JobType],
+    statuses: &[JobStatus],
+) -> Result<Vec<JobId>, Error> {
+    let ids: Vec<Uuid> = job_rows::Entity::find()
+        .select_only()
+        .column(job_rows::Column::JobId)
+        .filter(job_rows::Column::AccountId.eq(account.as_str()))
+        .filter(job_rows::Column::ClientId.eq(client_id))
+        .filter(job_rows::Column::JobType.is_in(job_types.iter().map(|kind| kind.as_str())))
+        .filter(job_rows::Column::Status.is_in(statuses.iter().map(|status| status.as_str())))
+        .order_by_asc(job_rows::Column::CreatedAt)
+        .order_by_asc(job_rows::Column::JobId)
+        .into_tuple()
+        .all(connection)
+        .await?;
+    Ok(ids.into_iter().map(JobId::from).collect())
+}
+
+impl Store {
+    /// The ids of `account`'s jobs that name `client_id`, of one of `job_types` and in
+    /// one of `statuses`, oldest first: e.g. the uploads a deletion must wait for.
+    pub async fn active_jobs_for_client(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+        job_types: &[JobType],
+        statuses: &[JobStatus],
+    ) -> Result<Vec<JobId>, Error> {
+        jobs_for_client(&self.connection, account, client_id, job_types, statuses).await
+    }
+}
