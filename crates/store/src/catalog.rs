@@ -17,6 +17,8 @@ use crate::{Error, Store};
 /// A product as an upload writes it (validated by the domain's product rules);
 /// also what [`Store::get_product`] returns.
 pub use bgjobs_domain::upload::product::Product;
+/// What an upload may write, and what became of each row.
+pub use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 
 /// How far an upload job got: the totals through its last committed batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,6 +47,35 @@ pub struct BatchOutcome {
     pub updated: u64,
     /// Products that already had exactly these values.
     pub unchanged: u64,
+}
+
+/// What one batch did, row by row: the outcome of every row in input order, and
+/// the counts of those outcomes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppliedBatch {
+    /// Created, updated and unchanged rows.
+    pub counts: BatchOutcome,
+    /// Rows the write mode refused (create-only: key exists; update-only: key unknown).
+    pub refused: u64,
+    /// Each input row's outcome, in input order.
+    pub rows: Vec<RowOutcome>,
+}
+
+impl AppliedBatch {
+    /// Counts `rows` into an applied batch.
+    pub fn from_rows(rows: Vec<RowOutcome>) -> Self {
+        let mut applied = Self::default();
+        for outcome in &rows {
+            match outcome {
+                RowOutcome::Created => applied.counts.created += 1,
+                RowOutcome::Updated => applied.counts.updated += 1,
+                RowOutcome::Unchanged => applied.counts.unchanged += 1,
+                RowOutcome::AlreadyExists | RowOutcome::DoesNotExist => applied.refused += 1,
+            }
+        }
+        applied.rows = rows;
+        applied
+    }
 }
 
 impl Store {

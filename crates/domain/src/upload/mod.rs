@@ -7,6 +7,7 @@ pub mod header;
 pub mod location;
 pub mod product;
 pub mod results;
+pub mod write;
 
 /// Why one row was rejected; the row number counts data rows from 1 (the header is
 /// not a row), as the user sees them in a spreadsheet minus the header line.

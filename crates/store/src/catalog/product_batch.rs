@@ -1,15 +1,17 @@
 //! Upserting a batch of products together with the job's checkpoint.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use bgjobs_domain::{AccountId, JobId};
 use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ConnectionTrait, DatabaseTransaction, DbErr, EntityName, EntityTrait, Iden, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityName, EntityTrait, Iden,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
-use super::{BatchOutcome, Checkpoint, Product};
+use super::{AppliedBatch, BatchOutcome, Checkpoint, Product};
 use crate::convert::{write_i32, write_i64};
 use crate::entities::{job_checkpoints, products};
 use crate::{Error, Store};
@@ -49,6 +51,24 @@ impl Store {
         rows: &[Product],
         after: &Checkpoint,
     ) -> Result<BatchOutcome, Error> {
+        let applied = self
+            .apply_product_batch_as(job, account, client_id, rows, WriteMode::CreateOrUpdate, after)
+            .await?;
+        Ok(applied.counts)
+    }
+
+    /// [`Store::apply_product_batch`] under a write mode, with each row's outcome in
+    /// input order: create-only leaves existing SKUs alone ([`RowOutcome::AlreadyExists`]),
+    /// update-only leaves unknown SKUs alone ([`RowOutcome::DoesNotExist`]).
+    pub async fn apply_product_batch_as(
+        &self,
+        job: JobId,
+        account: &AccountId,
+        client_id: &str,
+        rows: &[Product],
+        write: WriteMode,
+        after: &Checkpoint,
+    ) -> Result<AppliedBatch, Error> {
         let mut seen = HashSet::with_capacity(rows.len());
         if let Some(duplicate) = rows.iter().find(|row| !seen.insert(row.sku.as_str())) {
             return Err(Error::InvalidInput(format!(
@@ -63,13 +83,9 @@ impl Store {
         sorted.sort_unstable_by(|left, right| left.sku.cmp(&right.sku));
 
         let transaction = self.connection.begin().await?;
-        let mut outcome = BatchOutcome::default();
+        let mut by_sku: HashMap<String, RowOutcome> = HashMap::with_capacity(rows.len());
         for chunk in sorted.chunks(ROWS_PER_STATEMENT) {
-            let chunk_outcome =
-                upsert_products(&transaction, job, account, client_id, chunk).await?;
-            outcome.created += chunk_outcome.created;
-            outcome.updated += chunk_outcome.updated;
-            outcome.unchanged += chunk_outcome.unchanged;
+            write_chunk(&transaction, job, account, client_id, chunk, write, &mut by_sku).await?;
         }
         job_checkpoints::Entity::insert(checkpoint)
             .on_conflict(
@@ -88,8 +104,91 @@ impl Store {
             .exec(&transaction)
             .await?;
         transaction.commit().await?;
-        Ok(outcome)
+        let outcomes = rows
+            .iter()
+            .map(|row| by_sku.get(&row.sku).copied().unwrap_or(RowOutcome::Unchanged))
+            .collect();
+        Ok(AppliedBatch::from_rows(outcomes))
     }
+
+    /// The SKUs among `skus` that `client_id` of `account` already has: the
+    /// existence check of a create-only or update-only upload's validation pass.
+    pub async fn existing_skus(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+        skus: &[&str],
+    ) -> Result<HashSet<String>, Error> {
+        existing(&self.connection, account, client_id, skus, false).await
+    }
+}
+
+/// The SKUs among `skus` that exist; `lock` takes their row locks (in key order) so
+/// they cannot go away before the transaction ends.
+async fn existing<C: ConnectionTrait>(
+    connection: &C,
+    account: &AccountId,
+    client_id: &str,
+    skus: &[&str],
+    lock: bool,
+) -> Result<HashSet<String>, Error> {
+    if skus.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut query = products::Entity::find()
+        .select_only()
+        .column(products::Column::Sku)
+        .filter(products::Column::AccountId.eq(account.as_str()))
+        .filter(products::Column::ClientId.eq(client_id))
+        .filter(products::Column::Sku.is_in(skus.iter().copied()))
+        .order_by_asc(products::Column::Sku);
+    if lock {
+        query = query.lock_exclusive();
+    }
+    let found = query.into_tuple::<String>().all(connection).await?;
+    Ok(found.into_iter().collect())
+}
+
+/// Writes one chunk under `write` and records each written row's outcome by SKU;
+/// rows left out of `by_sku` were not changed (or, by the mode, refused).
+async fn write_chunk(
+    transaction: &DatabaseTransaction,
+    job: JobId,
+    account: &AccountId,
+    client_id: &str,
+    chunk: &[&Product],
+    write: WriteMode,
+    by_sku: &mut HashMap<String, RowOutcome>,
+) -> Result<(), Error> {
+    match write {
+        WriteMode::CreateOrUpdate => {
+            by_sku
+                .extend(upsert_products(transaction, job, account, client_id, chunk, write).await?);
+        }
+        WriteMode::CreateOnly => {
+            for row in chunk {
+                by_sku.insert(row.sku.clone(), RowOutcome::AlreadyExists);
+            }
+            by_sku
+                .extend(upsert_products(transaction, job, account, client_id, chunk, write).await?);
+        }
+        WriteMode::UpdateOnly => {
+            let skus: Vec<&str> = chunk.iter().map(|row| row.sku.as_str()).collect();
+            let known = existing(transaction, account, client_id, &skus, true).await?;
+            let (present, missing): (Vec<&Product>, Vec<&Product>) =
+                chunk.iter().copied().partition(|row| known.contains(&row.sku));
+            for row in missing {
+                by_sku.insert(row.sku.clone(), RowOutcome::DoesNotExist);
+            }
+            if !present.is_empty() {
+                // Locked above, so every one of them is updated or left unchanged.
+                by_sku.extend(
+                    upsert_products(transaction, job, account, client_id, &present, write).await?,
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn checkpoint_row(job: JobId, after: &Checkpoint) -> Result<job_checkpoints::ActiveModel, Error> {
@@ -105,18 +204,20 @@ fn checkpoint_row(job: JobId, after: &Checkpoint) -> Result<job_checkpoints::Act
     })
 }
 
-/// One multi-row `INSERT ... ON CONFLICT DO UPDATE ... WHERE <something differs>`.
+/// One multi-row `INSERT ... ON CONFLICT DO UPDATE ... WHERE <something differs>`
+/// (`ON CONFLICT DO NOTHING` for create-only), returning the written SKUs.
 ///
-/// Rows that differ in nothing are skipped by the WHERE and return no row, so
-/// unchanged = rows sent - rows returned; of the returned rows, `xmax = 0` marks the
-/// freshly inserted ones (an updated row version carries the updating transaction).
+/// Rows that differ in nothing are skipped by the WHERE and return no row (they are
+/// unchanged); of the returned rows, `xmax = 0` marks the freshly inserted ones (an
+/// updated row version carries the updating transaction).
 async fn upsert_products(
     transaction: &DatabaseTransaction,
     job: JobId,
     account: &AccountId,
     client_id: &str,
     rows: &[&Product],
-) -> Result<BatchOutcome, Error> {
+    write: WriteMode,
+) -> Result<Vec<(String, RowOutcome)>, Error> {
     let table = products::Entity.table_name();
     let mut insert = Query::insert();
     insert.into_table(products::Entity.table_ref()).columns(
@@ -152,31 +253,31 @@ async fn upsert_products(
         DATA_COLUMNS.iter().map(|column| format!("excluded.\"{}\"", column.to_string())).collect();
     let something_differs =
         format!("({}) IS DISTINCT FROM ({})", current.join(", "), proposed.join(", "));
-    insert
-        .on_conflict(
-            OnConflict::columns([
-                products::Column::AccountId,
-                products::Column::ClientId,
-                products::Column::Sku,
-            ])
+    let mut conflict = OnConflict::columns([
+        products::Column::AccountId,
+        products::Column::ClientId,
+        products::Column::Sku,
+    ]);
+    if write == WriteMode::CreateOnly {
+        conflict.do_nothing();
+    } else {
+        conflict
             .update_columns(DATA_COLUMNS)
             .update_column(products::Column::LastJobId)
             .value(products::Column::UpdatedAt, Expr::cust("now()"))
-            .action_and_where(Expr::cust(something_differs))
-            .to_owned(),
-        )
-        .returning(Query::returning().expr(Expr::cust("xmax = 0")));
+            .action_and_where(Expr::cust(something_differs));
+    }
+    insert.on_conflict(conflict).returning(
+        Query::returning().exprs([Expr::col(products::Column::Sku).into(), Expr::cust("xmax = 0")]),
+    );
 
     let statement = transaction.get_database_backend().build(&insert);
     let returned = transaction.query_all(statement).await?;
-    let mut outcome = BatchOutcome::default();
+    let mut written = Vec::with_capacity(returned.len());
     for row in &returned {
-        if row.try_get_by_index::<bool>(0)? {
-            outcome.created += 1;
-        } else {
-            outcome.updated += 1;
-        }
+        let sku: String = row.try_get_by_index(0)?;
+        let inserted: bool = row.try_get_by_index(1)?;
+        written.push((sku, if inserted { RowOutcome::Created } else { RowOutcome::Updated }));
     }
-    outcome.unchanged = (rows.len() - returned.len()) as u64;
-    Ok(outcome)
+    Ok(written)
 }

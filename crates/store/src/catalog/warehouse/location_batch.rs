@@ -1,16 +1,18 @@
 //! Upserting a batch of warehouse locations together with the job's checkpoint.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use bgjobs_domain::{AccountId, JobId};
 use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ConnectionTrait, DatabaseTransaction, DbErr, EntityName, EntityTrait, Iden, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityName, EntityTrait, Iden,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::Location;
-use crate::catalog::{BatchOutcome, Checkpoint};
+use crate::catalog::{AppliedBatch, BatchOutcome, Checkpoint};
 use crate::convert::{write_i32, write_i64};
 use crate::entities::{job_checkpoints, warehouse_locations};
 use crate::{Error, Store};
@@ -49,6 +51,24 @@ impl Store {
         rows: &[Location],
         after: &Checkpoint,
     ) -> Result<BatchOutcome, Error> {
+        let applied = self
+            .apply_location_batch_as(job, account, rows, WriteMode::CreateOrUpdate, after)
+            .await?;
+        Ok(applied.counts)
+    }
+
+    /// [`Store::apply_location_batch`] under a write mode, with each row's outcome in
+    /// input order: create-only leaves existing locations alone
+    /// ([`RowOutcome::AlreadyExists`]), update-only leaves unknown ones alone
+    /// ([`RowOutcome::DoesNotExist`]).
+    pub async fn apply_location_batch_as(
+        &self,
+        job: JobId,
+        account: &AccountId,
+        rows: &[Location],
+        write: WriteMode,
+        after: &Checkpoint,
+    ) -> Result<AppliedBatch, Error> {
         let mut seen = HashSet::with_capacity(rows.len());
         let key = |row: &Location| (row.warehouse_id.clone(), row.location_code.clone());
         if let Some(duplicate) = rows.iter().find(|row| !seen.insert(key(row))) {
@@ -67,12 +87,9 @@ impl Store {
         });
 
         let transaction = self.connection.begin().await?;
-        let mut outcome = BatchOutcome::default();
+        let mut by_key: HashMap<LocationKey, RowOutcome> = HashMap::with_capacity(rows.len());
         for chunk in sorted.chunks(ROWS_PER_STATEMENT) {
-            let chunk_outcome = upsert_locations(&transaction, job, account, chunk).await?;
-            outcome.created += chunk_outcome.created;
-            outcome.updated += chunk_outcome.updated;
-            outcome.unchanged += chunk_outcome.unchanged;
+            write_chunk(&transaction, job, account, chunk, write, &mut by_key).await?;
         }
         job_checkpoints::Entity::insert(checkpoint)
             .on_conflict(
@@ -91,8 +108,92 @@ impl Store {
             .exec(&transaction)
             .await?;
         transaction.commit().await?;
-        Ok(outcome)
+        let outcomes = rows
+            .iter()
+            .map(|row| by_key.get(&key_of(row)).copied().unwrap_or(RowOutcome::Unchanged))
+            .collect();
+        Ok(AppliedBatch::from_rows(outcomes))
     }
+
+    /// The (warehouse, location code) pairs among `keys` that exist in `account`:
+    /// the existence check of a create-only or update-only upload's validation pass.
+    pub async fn existing_locations(
+        &self,
+        account: &AccountId,
+        keys: &[(String, String)],
+    ) -> Result<HashSet<(String, String)>, Error> {
+        existing(&self.connection, account, keys, false).await
+    }
+}
+
+/// A location's natural key within an account: (warehouse, location code).
+type LocationKey = (String, String);
+
+fn key_of(row: &Location) -> LocationKey {
+    (row.warehouse_id.clone(), row.location_code.clone())
+}
+
+/// The keys among `keys` that exist; `lock` takes their row locks (in key order) so
+/// they cannot go away before the transaction ends.
+async fn existing<C: ConnectionTrait>(
+    connection: &C,
+    account: &AccountId,
+    keys: &[LocationKey],
+    lock: bool,
+) -> Result<HashSet<LocationKey>, Error> {
+    if keys.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let key_columns = Expr::tuple([
+        Expr::col(warehouse_locations::Column::WarehouseId).into(),
+        Expr::col(warehouse_locations::Column::LocationCode).into(),
+    ]);
+    let mut query = warehouse_locations::Entity::find()
+        .select_only()
+        .column(warehouse_locations::Column::WarehouseId)
+        .column(warehouse_locations::Column::LocationCode)
+        .filter(warehouse_locations::Column::AccountId.eq(account.as_str()))
+        .filter(key_columns.in_tuples(keys.iter().cloned()))
+        .order_by_asc(warehouse_locations::Column::WarehouseId)
+        .order_by_asc(warehouse_locations::Column::LocationCode);
+    if lock {
+        query = query.lock_exclusive();
+    }
+    let found = query.into_tuple::<LocationKey>().all(connection).await?;
+    Ok(found.into_iter().collect())
+}
+
+/// Writes one chunk under `write` and records each written row's outcome by key;
+/// rows left out of `by_key` were not changed.
+async fn write_chunk(
+    transaction: &DatabaseTransaction,
+    job: JobId,
+    account: &AccountId,
+    chunk: &[&Location],
+    write: WriteMode,
+    by_key: &mut HashMap<LocationKey, RowOutcome>,
+) -> Result<(), Error> {
+    match write {
+        WriteMode::CreateOrUpdate => {
+            by_key.extend(upsert_locations(transaction, job, account, chunk, write).await?);
+        }
+        WriteMode::CreateOnly => {
+            by_key.extend(chunk.iter().map(|row| (key_of(row), RowOutcome::AlreadyExists)));
+            by_key.extend(upsert_locations(transaction, job, account, chunk, write).await?);
+        }
+        WriteMode::UpdateOnly => {
+            let keys: Vec<LocationKey> = chunk.iter().map(|row| key_of(row)).collect();
+            let known = existing(transaction, account, &keys, true).await?;
+            let (present, missing): (Vec<&Location>, Vec<&Location>) =
+                chunk.iter().copied().partition(|row| known.contains(&key_of(row)));
+            by_key.extend(missing.iter().map(|row| (key_of(row), RowOutcome::DoesNotExist)));
+            if !present.is_empty() {
+                // Locked above, so every one of them is updated or left unchanged.
+                by_key.extend(upsert_locations(transaction, job, account, &present, write).await?);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn checkpoint_row(job: JobId, after: &Checkpoint) -> Result<job_checkpoints::ActiveModel, Error> {
@@ -108,17 +209,19 @@ fn checkpoint_row(job: JobId, after: &Checkpoint) -> Result<job_checkpoints::Act
     })
 }
 
-/// One multi-row `INSERT ... ON CONFLICT DO UPDATE ... WHERE <something differs>`.
+/// One multi-row `INSERT ... ON CONFLICT DO UPDATE ... WHERE <something differs>`
+/// (`ON CONFLICT DO NOTHING` for create-only), returning the written keys.
 ///
-/// Rows that differ in nothing are skipped by the WHERE and return no row, so
-/// unchanged = rows sent - rows returned; of the returned rows, `xmax = 0` marks the
-/// freshly inserted ones (an updated row version carries the updating transaction).
+/// Rows that differ in nothing are skipped by the WHERE and return no row (they are
+/// unchanged); of the returned rows, `xmax = 0` marks the freshly inserted ones (an
+/// updated row version carries the updating transaction).
 async fn upsert_locations(
     transaction: &DatabaseTransaction,
     job: JobId,
     account: &AccountId,
     rows: &[&Location],
-) -> Result<BatchOutcome, Error> {
+    write: WriteMode,
+) -> Result<Vec<(LocationKey, RowOutcome)>, Error> {
     let table = warehouse_locations::Entity.table_name();
     let key_columns = [
         warehouse_locations::Column::AccountId,
@@ -154,26 +257,30 @@ async fn upsert_locations(
         compared.iter().map(|column| format!("excluded.\"{}\"", column.to_string())).collect();
     let something_differs =
         format!("({}) IS DISTINCT FROM ({})", current.join(", "), proposed.join(", "));
-    insert
-        .on_conflict(
-            OnConflict::columns(key_columns)
-                .update_columns(DATA_COLUMNS)
-                .value(warehouse_locations::Column::UpdatedAt, Expr::cust("now()"))
-                .action_and_where(Expr::cust(something_differs))
-                .to_owned(),
-        )
-        .returning(Query::returning().expr(Expr::cust("xmax = 0")));
+    let mut conflict = OnConflict::columns(key_columns);
+    if write == WriteMode::CreateOnly {
+        conflict.do_nothing();
+    } else {
+        conflict
+            .update_columns(DATA_COLUMNS)
+            .value(warehouse_locations::Column::UpdatedAt, Expr::cust("now()"))
+            .action_and_where(Expr::cust(something_differs));
+    }
+    insert.on_conflict(conflict).returning(Query::returning().exprs([
+        Expr::col(warehouse_locations::Column::WarehouseId).into(),
+        Expr::col(warehouse_locations::Column::LocationCode).into(),
+        Expr::cust("xmax = 0"),
+    ]));
 
     let statement = transaction.get_database_backend().build(&insert);
     let returned = transaction.query_all(statement).await?;
-    let mut outcome = BatchOutcome::default();
+    let mut written = Vec::with_capacity(returned.len());
     for row in &returned {
-        if row.try_get_by_index::<bool>(0)? {
-            outcome.created += 1;
-        } else {
-            outcome.updated += 1;
-        }
+        let warehouse: String = row.try_get_by_index(0)?;
+        let code: String = row.try_get_by_index(1)?;
+        let inserted: bool = row.try_get_by_index(2)?;
+        let outcome = if inserted { RowOutcome::Created } else { RowOutcome::Updated };
+        written.push(((warehouse, code), outcome));
     }
-    outcome.unchanged = (rows.len() - returned.len()) as u64;
-    Ok(outcome)
+    Ok(written)
 }
