@@ -33,7 +33,9 @@ impl Error {
             Self::Store(error) if error.is_transient() => Code::Unavailable,
             Self::Store(Store::Conflict(_)) => Code::AlreadyExists,
             Self::Store(Store::InvalidCursor | Store::InvalidInput(_)) => Code::InvalidArgument,
-            Self::Store(Store::NotRetryable(_)) => Code::FailedPrecondition,
+            Self::Store(Store::NotRetryable(_) | Store::ClientLocked { .. }) => {
+                Code::FailedPrecondition
+            }
             Self::Store(Store::Database(_) | Store::Corrupt(_)) => Code::Internal,
         }
     }
@@ -79,6 +81,17 @@ mod tests {
                 Error::Store(bgjobs_store::Error::Conflict("job id x is already in use".into())),
                 Code::AlreadyExists,
                 "conflict: job id x is already in use".to_owned(),
+            ),
+            (
+                Error::Store(bgjobs_store::Error::ClientLocked {
+                    client_id: "acme".into(),
+                    delete_job: job,
+                }),
+                Code::FailedPrecondition,
+                format!(
+                    "client 'acme' is being deleted by job {job}; uploads for this client are \
+                     refused until it finishes"
+                ),
             ),
             (
                 Error::Store(bgjobs_store::Error::InvalidCursor),

@@ -93,3 +93,38 @@ async fn invalid_create_requests_name_the_field() -> anyhow::Result<()> {
     }
     app.stop().await
 }
+
+#[tokio::test]
+async fn an_upload_for_a_client_being_deleted_fails_its_precondition() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let deletion = app
+        .client
+        .clone()
+        .create_job(CreateJobRequest {
+            job_type: v1::JobType::DeleteClient as i32,
+            input_object_key: String::new(),
+            ..create_request("acme", JobId::new(), "ann@example.com")
+        })
+        .await?
+        .into_inner()
+        .job
+        .expect("a job");
+
+    let status = app
+        .client
+        .clone()
+        .create_job(create_request("acme", JobId::new(), "bob@example.com"))
+        .await
+        .expect_err("the client is being deleted");
+
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(
+        status.message(),
+        format!(
+            "client 'c-1' is being deleted by job {}; uploads for this client are refused until \
+             it finishes",
+            deletion.job_id
+        )
+    );
+    app.stop().await
+}
