@@ -44,6 +44,10 @@ pub enum Error {
     /// The jobs registry refused the job as invalid.
     #[error("the jobs registry refused the job: {}", .0.message())]
     RegistryRefused(#[source] tonic::Status),
+    /// The jobs registry refused the job because its client is being deleted (the
+    /// per-client lock); the status message names the Delete Client job.
+    #[error("the jobs registry refused the job: {}", .0.message())]
+    ClientLocked(#[source] tonic::Status),
     /// The jobs registry failed in another way.
     #[error("the jobs registry failed: {0}")]
     Registry(#[source] tonic::Status),
@@ -75,7 +79,9 @@ impl Error {
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
                 Self::RegistryUnavailable(status)
             }
-            Code::InvalidArgument | Code::FailedPrecondition => Self::RegistryRefused(status),
+            Code::InvalidArgument => Self::RegistryRefused(status),
+            // The only precondition of CreateJob: no deletion of the job's client is unfinished.
+            Code::FailedPrecondition => Self::ClientLocked(status),
             _ => Self::Registry(status),
         }
     }
@@ -87,6 +93,7 @@ impl Error {
                 StatusCode::BAD_REQUEST
             }
             Self::RegistryRefused(_) => StatusCode::BAD_REQUEST,
+            Self::ClientLocked(_) => StatusCode::CONFLICT,
             Self::NotCsvText { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Storage(_) | Self::RegistryUnavailable(_) | Self::BrokerUnavailable(_) => {
@@ -107,6 +114,7 @@ impl Error {
             Self::Storage(_) => "storage_unavailable",
             Self::RegistryUnavailable(_) => "registry_unavailable",
             Self::RegistryRefused(_) => "job_refused",
+            Self::ClientLocked(_) => "client_locked",
             Self::Registry(_) => "registry_error",
             Self::BrokerUnavailable(_) => "queue_unavailable",
             Self::Internal(_) => "internal_error",
@@ -134,7 +142,9 @@ impl Error {
             Self::RegistryUnavailable(_) => {
                 "the jobs registry is not reachable right now; try again in a moment".to_owned()
             }
-            Self::RegistryRefused(status) => status.message().to_owned(),
+            Self::RegistryRefused(status) | Self::ClientLocked(status) => {
+                status.message().to_owned()
+            }
             Self::BrokerUnavailable(_) => "the job was registered but could not be queued \
                  because the job queue is not reachable; try again in a moment"
                 .to_owned(),
@@ -199,6 +209,13 @@ mod tests {
             (Error::from_registry(tonic::Status::unavailable("down")), 503, "registry_unavailable"),
             (Error::from_registry(tonic::Status::invalid_argument("bad")), 400, "job_refused"),
             (Error::from_registry(tonic::Status::internal("bug")), 500, "registry_error"),
+            (
+                Error::from_registry(tonic::Status::failed_precondition(
+                    "client 'c' is being deleted",
+                )),
+                409,
+                "client_locked",
+            ),
         ];
         for (error, status, code) in cases {
             assert_eq!(error.status().as_u16(), status, "{error}");

@@ -112,3 +112,41 @@ async fn a_bad_account_id_is_refused_with_400_naming_the_field() -> anyhow::Resu
     app.assert_nothing_left().await?;
     app.stop().await
 }
+
+#[tokio::test]
+async fn an_upload_for_a_client_being_deleted_is_refused_with_409_and_leaves_nothing_behind()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let deletion_id = bgjobs_domain::JobId::new().to_string();
+    let deletion = bgjobs_proto::v1::CreateJobRequest {
+        job_id: deletion_id.clone(),
+        account_id: app.account.clone(),
+        job_type: bgjobs_proto::v1::JobType::DeleteClient as i32,
+        parameters_json: r#"{"client_id":"c-1","dry_run":false}"#.to_owned(),
+        reference_ids: Some(bgjobs_proto::v1::ReferenceIds {
+            client_id: "c-1".to_owned(),
+            ..Default::default()
+        }),
+        created_by: "ann@example.com".to_owned(),
+        ..Default::default()
+    };
+    app.registry.clone().create_job(deletion).await?;
+
+    let response = app.upload("sku,name\nA-1,Anvil\n").await?;
+
+    assert_eq!(response.status(), 409);
+    let answer = json_of(response).await?;
+    assert_eq!(answer["error"], "client_locked");
+    assert_eq!(
+        answer["message"],
+        format!(
+            "client 'c-1' is being deleted by job {deletion_id}; uploads for this client are \
+             refused until it finishes"
+        )
+    );
+    assert_eq!(app.stored_keys().await?, Vec::<String>::new(), "the input was left in S3");
+    let jobs: Vec<String> = app.jobs().await?.into_iter().map(|job| job.job_id).collect();
+    assert_eq!(jobs, [deletion_id], "only the deletion is registered");
+    assert_eq!(app.queued_messages().await?, 0, "a job message was queued");
+    app.stop().await
+}
