@@ -36,12 +36,32 @@ pub struct TestSystem {
     /// running consumer uses its own clone).
     pub delete_client: delete_client::Processor,
     names: bgjobs_messaging::Names,
+    env: HashMap<&'static str, String>,
     shutdown: CancellationToken,
+}
+
+/// How [`TestSystem::start_with`] starts the system.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Runs the product-upload consumer in-process; off when a test runs the real
+    /// binary as a child process instead (see [`TestSystem::service_env`]).
+    pub product_upload_in_process: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { product_upload_in_process: true }
+    }
 }
 
 impl TestSystem {
     /// Starts every service and creates the account's client.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(Options::default()).await
+    }
+
+    /// Starts the services `options` asks for and creates the account's client.
+    pub async fn start_with(options: Options) -> anyhow::Result<Self> {
         let suffix = unique_suffix();
         let mut env: HashMap<&str, String> = HashMap::from([
             ("BGJOBS_DATABASE_URL", postgres::fresh_database().await?),
@@ -69,10 +89,13 @@ impl TestSystem {
         let ingest_url = format!("http://{}", ingest_app.local_addr());
         tokio::spawn(ingest_app.run_until_stopped(shutdown.clone().cancelled_owned()));
 
-        let worker_settings = product_upload::Settings::from_lookup(|name| env.get(name).cloned())
-            .map_err(anyhow::Error::msg)?;
-        let worker = product_upload::Worker::build(worker_settings).await?;
-        tokio::spawn(worker.run_until_stopped(shutdown.clone().cancelled_owned()));
+        if options.product_upload_in_process {
+            let worker_settings =
+                product_upload::Settings::from_lookup(|name| env.get(name).cloned())
+                    .map_err(anyhow::Error::msg)?;
+            let worker = product_upload::Worker::build(worker_settings).await?;
+            tokio::spawn(worker.run_until_stopped(shutdown.clone().cancelled_owned()));
+        }
 
         let warehouse_settings = warehouse_upload::Settings::from_lookup(|name| match name {
             "BGJOBS_WORKER_ID" => Some(format!("warehouse-upload/test-{suffix}")),
@@ -110,8 +133,15 @@ impl TestSystem {
             http: reqwest::Client::new(),
             delete_client,
             names: bgjobs_messaging::Names::new(env["BGJOBS_PREFIX"].clone()),
+            env,
             shutdown,
         })
+    }
+
+    /// The variables the in-process services were started with (database, bucket,
+    /// prefix, registry...), to start a service binary against the same system.
+    pub fn service_env(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.env.iter().map(|(name, value)| (*name, value.as_str()))
     }
 
     /// Posts `body` as a product file for the test's client; returns the HTTP response.
