@@ -6,6 +6,7 @@
 pub mod process;
 pub mod settings;
 pub mod summary;
+mod wait;
 pub mod worker;
 
 pub use bgjobs_upload_pipeline::Outcome;

@@ -17,6 +17,7 @@ use bgjobs_upload_pipeline::{Emitter, Outcome};
 use bytes::Bytes;
 
 use crate::summary::{self, Mode};
+use crate::wait::{self, Blocked};
 
 /// How a processor works.
 #[derive(Debug, Clone)]
@@ -27,6 +28,9 @@ pub struct ProcessorSettings {
     pub progress_interval: Duration,
     /// Who this worker is, in events.
     pub worker_id: String,
+    /// How long a deletion waits for the client's running uploads before it gives
+    /// the delivery back to be tried again.
+    pub lock_wait: Duration,
 }
 
 /// Processes delete-client job messages.
@@ -152,6 +156,22 @@ impl Run<'_> {
         let client_row_deleted = done_so_far.iter().any(|counted| counted.table == CLIENTS_TABLE);
         if mode == Mode::Delete && client_row_deleted {
             return self.finish(mode, &done_so_far).await;
+        }
+        if mode == Mode::Delete {
+            // Before looking at the client: a running upload may still create it.
+            let settings = &self.processor.settings;
+            wait::for_running_uploads(
+                store,
+                emitter,
+                self.account,
+                &client_id,
+                settings.progress_interval,
+                settings.lock_wait,
+            )
+            .await
+            .map_err(|blocked| match blocked {
+                Blocked::StillRunning(cause) | Blocked::Fault(cause) => Stop::Retry(cause),
+            })?;
         }
         if !store.client_exists(self.account, &client_id).await.map_err(store_stop)? {
             return Err(Stop::Fail(format!(

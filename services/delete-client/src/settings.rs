@@ -24,6 +24,9 @@ pub struct Settings {
     pub prefetch: u16,
     /// Deliveries before RabbitMQ dead-letters a message (`BGJOBS_DELIVERY_LIMIT`).
     pub delivery_limit: u32,
+    /// How long a deletion waits for the client's running uploads before the delivery
+    /// is requeued (`BGJOBS_LOCK_WAIT_SECS`, 1 to 86,400; default 600).
+    pub lock_wait: Duration,
     /// This worker's name in events (`BGJOBS_WORKER_ID`; default delete-client/<host>-<pid>).
     pub worker_id: String,
 }
@@ -67,6 +70,7 @@ impl Settings {
             )?),
             prefetch: number("BGJOBS_PREFETCH", 1, 1..=100)? as u16,
             delivery_limit: number("BGJOBS_DELIVERY_LIMIT", 5, 1..=100)? as u32,
+            lock_wait: Duration::from_secs(number("BGJOBS_LOCK_WAIT_SECS", 600, 1..=86_400)?),
             worker_id: get("BGJOBS_WORKER_ID")
                 .unwrap_or_else(|| format!("delete-client/{host}-{}", std::process::id())),
         })
@@ -81,6 +85,7 @@ mod tests {
     fn defaults_point_at_the_local_stack() {
         let settings = Settings::from_lookup(|_| None).expect("defaults are valid");
         assert_eq!(settings.batch_size, 1_000);
+        assert_eq!(settings.lock_wait, Duration::from_secs(600));
         assert_eq!(settings.nats_url, "nats://127.0.0.1:4222");
         assert!(settings.worker_id.starts_with("delete-client/"));
     }

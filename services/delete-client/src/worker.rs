@@ -41,6 +41,7 @@ impl Worker {
                 batch_size: settings.batch_size,
                 progress_interval: settings.progress_interval,
                 worker_id: settings.worker_id.clone(),
+                lock_wait: settings.lock_wait,
             },
         );
         Ok(Self { processor, connection, names, settings })

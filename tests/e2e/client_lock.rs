@@ -1,0 +1,168 @@
+//! The per-client lock across job types, through the public interfaces: uploads for
+//! a client are refused while its deletion is unfinished, and a deletion waits for
+//! the client's running upload.
+//!
+//! Jobs that must stay New or In Progress for as long as the test needs are
+//! registered, and their events recorded, straight through the store: nothing
+//! races a real consumer.
+
+use std::time::Duration;
+
+use bgjobs_domain::{AccountId, EventKind, EventPosition, JobId, JobStatus, JobType};
+use bgjobs_e2e::TestSystem;
+use bgjobs_proto::convert::job_status_from_proto;
+use bgjobs_store::Store;
+use bgjobs_store::jobs::{IncomingEvent, NewJob, ReferenceIds};
+use bgjobs_test_support::wait;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A registered job of `job_type` for `client_id`, never published: it stays New
+/// until the test records its events.
+async fn register(
+    store: &Store,
+    account: &AccountId,
+    job_type: JobType,
+    client_id: &str,
+) -> anyhow::Result<JobId> {
+    let job = NewJob {
+        job_id: JobId::new(),
+        account_id: account.clone(),
+        job_type,
+        input_object_key: None,
+        original_file_name: None,
+        parameters: serde_json::json!({ "client_id": client_id }),
+        reference_ids: ReferenceIds { client_id: Some(client_id.to_owned()), ..Default::default() },
+        created_by: "tester".to_owned(),
+    };
+    Ok(store.create_job(job).await?.0.job_id)
+}
+
+/// Records the `sequence`th event of `job`'s first delivery, as a worker would.
+async fn record(
+    store: &Store,
+    account: &AccountId,
+    job: JobId,
+    sequence: u64,
+    kind: EventKind,
+) -> anyhow::Result<()> {
+    let event = IncomingEvent {
+        event_id: JobId::new().as_uuid(),
+        job_id: job,
+        account_id: account.clone(),
+        position: EventPosition { attempt: 1, delivery: 1, sequence },
+        kind,
+        occurred_at: chrono::Utc::now(),
+        message: format!("{} by the test", kind.as_str()),
+        counters: None,
+        result_object_key: None,
+        worker_id: "product-upload/test".to_owned(),
+    };
+    store.record_event(event).await?;
+    Ok(())
+}
+
+/// Posts a product file for `client_id`.
+async fn upload_for(system: &TestSystem, client_id: &str) -> anyhow::Result<reqwest::Response> {
+    let url = format!(
+        "{}/v1/accounts/{}/jobs/product-upload?client_id={client_id}&created_by=tester",
+        system.ingest_url, system.account
+    );
+    Ok(system.http.post(url).body("sku,name,price\nA-1,Anvil,9.50\n").send().await?)
+}
+
+/// Keys stored under the account's uploads.
+async fn stored_inputs(system: &TestSystem) -> anyhow::Result<usize> {
+    let listed = system
+        .objects
+        .client()
+        .list_objects_v2()
+        .bucket(system.objects.bucket())
+        .prefix(format!("uploads/{}/", system.account))
+        .send()
+        .await?;
+    Ok(listed.contents().len())
+}
+
+async fn assert_upload_refused(system: &TestSystem, deletion: JobId) -> anyhow::Result<()> {
+    let inputs_before = stored_inputs(system).await?;
+    let response = upload_for(system, &system.client_id).await?;
+    assert_eq!(response.status(), reqwest::StatusCode::CONFLICT);
+    let body: serde_json::Value = response.json().await?;
+    assert_eq!(body["error"], "client_locked", "{body}");
+    assert_eq!(
+        body["message"],
+        format!(
+            "client 'acme' is being deleted by job {deletion}; uploads for this client are \
+             refused until it finishes"
+        )
+    );
+    assert_eq!(stored_inputs(system).await?, inputs_before, "the input was kept");
+    let uploads = system
+        .store
+        .active_jobs_for_client(&system.account, "acme", &[JobType::ProductUpload], &JobStatus::ALL)
+        .await?;
+    assert!(uploads.is_empty(), "an upload was registered: {uploads:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn uploads_for_a_client_are_refused_while_its_deletion_is_queued_or_running()
+-> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    let deletion =
+        register(&system.store, &system.account, JobType::DeleteClient, &system.client_id).await?;
+
+    assert_upload_refused(&system, deletion).await?;
+    record(&system.store, &system.account, deletion, 1, EventKind::Started).await?;
+    assert_upload_refused(&system, deletion).await?;
+
+    // Another client of the account is not locked.
+    system.store.ensure_client(&system.account, "globex", "Globex").await?;
+    let response = upload_for(&system, "globex").await?;
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    let body: serde_json::Value = response.json().await?;
+    let job_id = body["job_id"].as_str().unwrap_or_default().to_owned();
+    let job = system.finished_job(&job_id, DEADLINE).await?;
+    assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Completed), "{}", job.message);
+
+    // Once the deletion finished, uploads are accepted again.
+    record(&system.store, &system.account, deletion, 2, EventKind::Completed).await?;
+    assert_eq!(
+        upload_for(&system, &system.client_id).await?.status(),
+        reqwest::StatusCode::ACCEPTED
+    );
+    system.stop().await
+}
+
+#[tokio::test]
+async fn a_deletion_waits_for_the_running_upload_of_its_client() -> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    let seeded = system.submit_products("sku,name,price\nA-1,Anvil,9.50\nB-2,Bolt,0.50\n").await?;
+    let seeded = system.finished_job(&seeded, DEADLINE).await?;
+    assert_eq!(seeded.message, "2 of 2 rows imported, 0 rejected");
+    let upload =
+        register(&system.store, &system.account, JobType::ProductUpload, &system.client_id).await?;
+    record(&system.store, &system.account, upload, 1, EventKind::Started).await?;
+
+    let deletion = system.submit_delete_client(&system.client_id, false).await?;
+
+    let waiting = format!("Waiting for upload {upload} of client 'acme' to finish");
+    wait::until("the deletion to wait for the upload", DEADLINE, || async {
+        let log = system.log(&deletion).await?;
+        Ok(log.iter().any(|entry| entry.message == waiting).then_some(()))
+    })
+    .await?;
+    let job = system.job(&deletion).await?;
+    assert_eq!(job_status_from_proto(job.status), Some(JobStatus::InProgress), "{}", job.message);
+    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 2);
+    assert!(system.store.client_exists(&system.account, &system.client_id).await?);
+
+    record(&system.store, &system.account, upload, 2, EventKind::Completed).await?;
+
+    let job = system.finished_job(&deletion, DEADLINE).await?;
+    assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Completed), "{}", job.message);
+    assert_eq!(job.message, "Deleted 2 products and the client");
+    assert!(!system.store.client_exists(&system.account, &system.client_id).await?);
+    system.stop().await
+}
