@@ -8,8 +8,10 @@ pub mod emitter;
 pub mod outcome;
 pub mod reader;
 pub mod results;
+pub mod row_lines;
 
 pub use duplicates::FirstRows;
 pub use emitter::Emitter;
 pub use outcome::{Outcome, settle};
 pub use results::ResultsWriter;
+pub use row_lines::{LineOutcome, RowLines};

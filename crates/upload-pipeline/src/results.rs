@@ -1,5 +1,5 @@
 //! The results file, written to S3 as it is produced: a header line, then one
-//! line per rejected row. Cells are CSV-injection safe.
+//! line per input row (`row,key,outcome,reason`). Cells are CSV-injection safe.
 
 use std::convert::Infallible;
 
@@ -39,14 +39,20 @@ impl ResultsWriter {
 
     /// Adds the line of a rejected row.
     pub async fn reject(&mut self, rejection: &Rejection) -> Result<(), Error> {
-        let row = rejection.row.to_string();
         let key = rejection.key.as_deref().unwrap_or("");
-        self.csv.write_record([
-            row.as_str(),
-            &safe_cell(key),
-            "rejected",
-            &safe_cell(&rejection.reason),
-        ])?;
+        self.line(rejection.row, key, "rejected", &rejection.reason).await
+    }
+
+    /// Adds the line of one input row; `key` and `reason` are made injection safe.
+    pub async fn line(
+        &mut self,
+        row: u64,
+        key: &str,
+        outcome: &str,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let row = row.to_string();
+        self.csv.write_record([row.as_str(), &safe_cell(key), outcome, &safe_cell(reason)])?;
         if self.csv.get_ref().len() >= CHUNK_BYTES {
             self.flush_chunk().await?;
         }

@@ -60,6 +60,7 @@ impl Store {
     /// [`Store::apply_product_batch`] under a write mode, with each row's outcome in
     /// input order: create-only leaves existing SKUs alone ([`RowOutcome::AlreadyExists`]),
     /// update-only leaves unknown SKUs alone ([`RowOutcome::DoesNotExist`]).
+    /// Refused rows are added to `after.rows_rejected` in the checkpoint written.
     pub async fn apply_product_batch_as(
         &self,
         job: JobId,
@@ -76,7 +77,6 @@ impl Store {
                 duplicate.sku
             )));
         }
-        let checkpoint = checkpoint_row(job, after)?;
         // Rows in key order, so concurrent batches touching the same products lock them in
         // the same order and cannot deadlock.
         let mut sorted: Vec<&Product> = rows.iter().collect();
@@ -87,7 +87,14 @@ impl Store {
         for chunk in sorted.chunks(ROWS_PER_STATEMENT) {
             write_chunk(&transaction, job, account, client_id, chunk, write, &mut by_sku).await?;
         }
-        job_checkpoints::Entity::insert(checkpoint)
+        let outcomes: Vec<RowOutcome> = rows
+            .iter()
+            .map(|row| by_sku.get(&row.sku).copied().unwrap_or(RowOutcome::Unchanged))
+            .collect();
+        let applied = AppliedBatch::from_rows(outcomes);
+        // Only the write knows which rows the mode refused: they count as rejected.
+        let after = Checkpoint { rows_rejected: after.rows_rejected + applied.refused, ..*after };
+        job_checkpoints::Entity::insert(checkpoint_row(job, &after)?)
             .on_conflict(
                 OnConflict::column(job_checkpoints::Column::JobId)
                     .update_columns([
@@ -104,11 +111,7 @@ impl Store {
             .exec(&transaction)
             .await?;
         transaction.commit().await?;
-        let outcomes = rows
-            .iter()
-            .map(|row| by_sku.get(&row.sku).copied().unwrap_or(RowOutcome::Unchanged))
-            .collect();
-        Ok(AppliedBatch::from_rows(outcomes))
+        Ok(applied)
     }
 
     /// The SKUs among `skus` that `client_id` of `account` already has: the

@@ -61,6 +61,7 @@ impl Store {
     /// input order: create-only leaves existing locations alone
     /// ([`RowOutcome::AlreadyExists`]), update-only leaves unknown ones alone
     /// ([`RowOutcome::DoesNotExist`]).
+    /// Refused rows are added to `after.rows_rejected` in the checkpoint written.
     pub async fn apply_location_batch_as(
         &self,
         job: JobId,
@@ -77,7 +78,6 @@ impl Store {
                 duplicate.location_code, duplicate.warehouse_id
             )));
         }
-        let checkpoint = checkpoint_row(job, after)?;
         // Rows in key order, so concurrent batches touching the same locations lock
         // them in the same order and cannot deadlock.
         let mut sorted: Vec<&Location> = rows.iter().collect();
@@ -91,7 +91,14 @@ impl Store {
         for chunk in sorted.chunks(ROWS_PER_STATEMENT) {
             write_chunk(&transaction, job, account, chunk, write, &mut by_key).await?;
         }
-        job_checkpoints::Entity::insert(checkpoint)
+        let outcomes: Vec<RowOutcome> = rows
+            .iter()
+            .map(|row| by_key.get(&key_of(row)).copied().unwrap_or(RowOutcome::Unchanged))
+            .collect();
+        let applied = AppliedBatch::from_rows(outcomes);
+        // Only the write knows which rows the mode refused: they count as rejected.
+        let after = Checkpoint { rows_rejected: after.rows_rejected + applied.refused, ..*after };
+        job_checkpoints::Entity::insert(checkpoint_row(job, &after)?)
             .on_conflict(
                 OnConflict::column(job_checkpoints::Column::JobId)
                     .update_columns([
@@ -108,11 +115,7 @@ impl Store {
             .exec(&transaction)
             .await?;
         transaction.commit().await?;
-        let outcomes = rows
-            .iter()
-            .map(|row| by_key.get(&key_of(row)).copied().unwrap_or(RowOutcome::Unchanged))
-            .collect();
-        Ok(AppliedBatch::from_rows(outcomes))
+        Ok(applied)
     }
 
     /// The (warehouse, location code) pairs among `keys` that exist in `account`:
