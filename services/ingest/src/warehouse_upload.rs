@@ -8,7 +8,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use bgjobs_domain::upload::write::WriteMode;
 use bgjobs_domain::{AccountId, JobType};
 use bgjobs_proto::v1::ReferenceIds;
 use percent_encoding::percent_decode_str;
@@ -17,7 +16,7 @@ use serde::Deserialize;
 use crate::Error;
 use crate::state::AppState;
 use crate::upload::{Submission, accept_body, file_name_header, query_of};
-use crate::validation::{Mode, parse_created_by, parse_file_name, parse_mode, parse_write};
+use crate::validation::{Mode, parse_created_by, parse_file_name, parse_mode};
 
 /// The query string of a warehouse upload, as sent.
 #[derive(Debug, Default, Deserialize)]
@@ -28,8 +27,6 @@ pub struct WarehouseUploadQuery {
     pub file_name: Option<String>,
     /// `partial` (default) or `all-or-nothing`.
     pub mode: Option<String>,
-    /// `create-or-update` (default), `create-only` or `update-only`.
-    pub write: Option<String>,
 }
 
 /// A warehouse upload request whose every field is valid.
@@ -43,8 +40,6 @@ pub struct WarehouseUploadRequest {
     pub file_name: Option<String>,
     /// Partial or all-or-nothing import.
     pub mode: Mode,
-    /// Whether existing locations may be updated and new ones created.
-    pub write: WriteMode,
 }
 
 impl WarehouseUploadRequest {
@@ -63,18 +58,12 @@ impl WarehouseUploadRequest {
             .map(|value| percent_decode_str(value).decode_utf8_lossy().into_owned());
         let file_name = parse_file_name(query.file_name.or(header_name))?;
         let mode = parse_mode(query.mode)?;
-        let write = parse_write(query.write)?;
-        Ok(Self { account, created_by, file_name, mode, write })
+        Ok(Self { account, created_by, file_name, mode })
     }
 
-    /// The job's parameters JSON, as the consumer reads it:
-    /// `{"all_or_nothing": <bool>, "write": "<write mode>"}`.
+    /// The job's parameters JSON, as the consumer reads it: `{"all_or_nothing": <bool>}`.
     pub fn parameters_json(&self) -> String {
-        serde_json::json!({
-            "all_or_nothing": self.mode == Mode::AllOrNothing,
-            "write": self.write.as_str(),
-        })
-        .to_string()
+        serde_json::json!({ "all_or_nothing": self.mode == Mode::AllOrNothing }).to_string()
     }
 }
 
@@ -110,7 +99,6 @@ mod tests {
             created_by: created_by.map(str::to_owned),
             file_name: Some("locations.csv".to_owned()),
             mode: mode.map(str::to_owned),
-            write: None,
         }
     }
 
@@ -119,20 +107,14 @@ mod tests {
         let request = WarehouseUploadRequest::parse("acme", query(Some("jane"), None), None)
             .expect("valid request");
         assert_eq!(request.mode, Mode::Partial);
-        assert_eq!(
-            request.parameters_json(),
-            r#"{"all_or_nothing":false,"write":"create-or-update"}"#
-        );
+        assert_eq!(request.parameters_json(), r#"{"all_or_nothing":false}"#);
         let strict = WarehouseUploadRequest::parse(
             "acme",
             query(Some("jane"), Some("all-or-nothing")),
             None,
         )
         .expect("valid request");
-        assert_eq!(
-            strict.parameters_json(),
-            r#"{"all_or_nothing":true,"write":"create-or-update"}"#
-        );
+        assert_eq!(strict.parameters_json(), r#"{"all_or_nothing":true}"#);
         assert_eq!(strict.file_name.as_deref(), Some("locations.csv"));
     }
 
@@ -142,11 +124,6 @@ mod tests {
             ("acme/../x", query(Some("u"), None), "account_id"),
             ("acme", query(None, None), "created_by"),
             ("acme", query(Some("u"), Some("some")), "mode"),
-            (
-                "acme",
-                WarehouseUploadQuery { write: Some("x".to_owned()), ..query(Some("u"), None) },
-                "write",
-            ),
         ];
         for (account, query, expected_field) in cases {
             match WarehouseUploadRequest::parse(account, query, None) {
