@@ -135,17 +135,17 @@ async fn a_consumer_killed_mid_file_is_resumed_by_another_and_every_row_applies_
         log.iter().map(|entry| &entry.message).collect::<Vec<_>>()
     );
 
-    // Every valid row became a product, and none was written twice: a row replayed
-    // after the checkpoint would come back with the same values and count as
-    // unchanged (or updated), and there are none. (`rows_created` is not compared
-    // with the products: the stored counts lag one batch, because the consumer
-    // writes the checkpoint before it adds that batch's outcome.)
+    // Every valid row became a product exactly once: each was counted created once,
+    // and a row replayed after the checkpoint would have counted as unchanged.
     let valid = ROWS - BAD_ROWS.len() as u64;
     assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, valid);
     let last = system.store.checkpoint(job).await?.context("no final checkpoint")?;
     assert_eq!((last.rows_committed, last.rows_rejected), (ROWS, 2), "{last:?}");
-    assert_eq!((last.rows_updated, last.rows_unchanged), (0, 0), "{last:?}");
-    assert!(last.rows_created <= valid, "{last:?}");
+    assert_eq!(
+        (last.rows_created, last.rows_updated, last.rows_unchanged),
+        (valid, 0, 0),
+        "{last:?}"
+    );
 
     // The results file lists each rejected row once.
     let results =

@@ -36,7 +36,8 @@ const DATA_COLUMNS: [products::Column; 10] = [
 
 impl Store {
     /// Upserts `rows` into the products of `client_id` of `account` and records `after`
-    /// (the job's totals through this batch) as the checkpoint of `job`, in one
+    /// (rows committed through this batch, totals before it) plus this batch's outcome
+    /// as the checkpoint of `job`, in one
     /// transaction: either both are committed or neither.
     ///
     /// A row is created when its SKU is new, updated only when a value differs, and
@@ -92,8 +93,15 @@ impl Store {
             .map(|row| by_sku.get(&row.sku).copied().unwrap_or(RowOutcome::Unchanged))
             .collect();
         let applied = AppliedBatch::from_rows(outcomes);
-        // Only the write knows which rows the mode refused: they count as rejected.
-        let after = Checkpoint { rows_rejected: after.rows_rejected + applied.refused, ..*after };
+        // Only the write knows what this batch did: its counts join the totals here,
+        // in the same transaction, so the checkpoint is never a batch behind.
+        let after = Checkpoint {
+            rows_created: after.rows_created + applied.counts.created,
+            rows_updated: after.rows_updated + applied.counts.updated,
+            rows_unchanged: after.rows_unchanged + applied.counts.unchanged,
+            rows_rejected: after.rows_rejected + applied.refused,
+            ..*after
+        };
         job_checkpoints::Entity::insert(checkpoint_row(job, &after)?)
             .on_conflict(
                 OnConflict::column(job_checkpoints::Column::JobId)

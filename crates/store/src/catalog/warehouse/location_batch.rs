@@ -96,8 +96,15 @@ impl Store {
             .map(|row| by_key.get(&key_of(row)).copied().unwrap_or(RowOutcome::Unchanged))
             .collect();
         let applied = AppliedBatch::from_rows(outcomes);
-        // Only the write knows which rows the mode refused: they count as rejected.
-        let after = Checkpoint { rows_rejected: after.rows_rejected + applied.refused, ..*after };
+        // Only the write knows what this batch did: its counts join the totals here,
+        // in the same transaction, so the checkpoint is never a batch behind.
+        let after = Checkpoint {
+            rows_created: after.rows_created + applied.counts.created,
+            rows_updated: after.rows_updated + applied.counts.updated,
+            rows_unchanged: after.rows_unchanged + applied.counts.unchanged,
+            rows_rejected: after.rows_rejected + applied.refused,
+            ..*after
+        };
         job_checkpoints::Entity::insert(checkpoint_row(job, &after)?)
             .on_conflict(
                 OnConflict::column(job_checkpoints::Column::JobId)
