@@ -91,17 +91,22 @@ impl TestSystem {
 
         if options.product_upload_in_process {
             let worker_settings =
-                product_upload::Settings::from_lookup(|name| env.get(name).cloned())
-                    .map_err(anyhow::Error::msg)?;
+                product_upload::Settings::from_lookup(product_upload::settings::SERVICE, |name| {
+                    env.get(name).cloned()
+                })
+                .map_err(anyhow::Error::msg)?;
             let worker = product_upload::Worker::build(worker_settings).await?;
             tokio::spawn(worker.run_until_stopped(shutdown.clone().cancelled_owned()));
         }
 
-        let warehouse_settings = warehouse_upload::Settings::from_lookup(|name| match name {
-            "BGJOBS_WORKER_ID" => Some(format!("warehouse-upload/test-{suffix}")),
-            _ => env.get(name).cloned(),
-        })
-        .map_err(anyhow::Error::msg)?;
+        let warehouse_settings =
+            warehouse_upload::Settings::from_lookup(warehouse_upload::settings::SERVICE, |name| {
+                match name {
+                    "BGJOBS_WORKER_ID" => Some(format!("warehouse-upload/test-{suffix}")),
+                    _ => env.get(name).cloned(),
+                }
+            })
+            .map_err(anyhow::Error::msg)?;
         let warehouse_worker = warehouse_upload::Worker::build(warehouse_settings).await?;
         tokio::spawn(warehouse_worker.run_until_stopped(shutdown.clone().cancelled_owned()));
 

@@ -9,6 +9,7 @@ pub mod outcome;
 pub mod reader;
 pub mod results;
 pub mod row_lines;
+pub mod settings;
 
 pub use duplicates::FirstRows;
 pub use emitter::Emitter;

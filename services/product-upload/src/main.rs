@@ -6,7 +6,9 @@ use product_upload::{Settings, Worker};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     bgjobs_telemetry::init("product-upload").map_err(anyhow::Error::msg)?;
-    let settings = Settings::from_env().map_err(anyhow::Error::msg).context("configuration")?;
+    let settings = Settings::from_env(product_upload::settings::SERVICE)
+        .map_err(anyhow::Error::msg)
+        .context("configuration")?;
     let worker = Worker::build(settings).await?;
     worker.run_until_stopped(shutdown_signal()).await
 }

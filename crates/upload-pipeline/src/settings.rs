@@ -1,0 +1,100 @@
+//! The configuration of the upload consumers (product-upload, warehouse-upload),
+//! read once from the environment.
+
+use std::time::Duration;
+
+/// Everything the consumer needs to know, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Postgres with the catalog schema (`BGJOBS_DATABASE_URL`).
+    pub database_url: String,
+    /// RabbitMQ (`BGJOBS_AMQP_URL`).
+    pub amqp_url: String,
+    /// NATS with JetStream (`BGJOBS_NATS_URL`).
+    pub nats_url: String,
+    /// Prefix of every queue, exchange, stream and subject (`BGJOBS_PREFIX`).
+    pub prefix: String,
+    /// Object storage (`BGJOBS_S3_*`, `AWS_*`).
+    pub s3: bgjobs_storage::Settings,
+    /// Valid rows per committed batch (`BGJOBS_BATCH_SIZE`, 1 to 10,000).
+    pub batch_size: usize,
+    /// Least time between Progress events (`BGJOBS_PROGRESS_INTERVAL_MS`).
+    pub progress_interval: Duration,
+    /// Messages taken from the queue at once (`BGJOBS_PREFETCH`).
+    pub prefetch: u16,
+    /// Deliveries before RabbitMQ dead-letters a message (`BGJOBS_DELIVERY_LIMIT`).
+    pub delivery_limit: u32,
+    /// This worker's name in events (`BGJOBS_WORKER_ID`; default <service>/<host>-<pid>).
+    pub worker_id: String,
+}
+
+impl Settings {
+    /// Reads the process environment for the consumer named `service`.
+    pub fn from_env(service: &str) -> Result<Self, String> {
+        Self::from_lookup(service, |name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `get`, so tests can pass their own values.
+    pub fn from_lookup(
+        service: &str,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let text = |name: &str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
+        let number = |name: &str,
+                      default: u64,
+                      range: std::ops::RangeInclusive<u64>|
+         -> Result<u64, String> {
+            let Some(raw) = get(name) else { return Ok(default) };
+            match raw.trim().parse::<u64>() {
+                Ok(value) if range.contains(&value) => Ok(value),
+                _ => Err(format!(
+                    "{name} '{raw}' is not a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                )),
+            }
+        };
+        let s3 = bgjobs_storage::Settings::from_lookup(&get).map_err(|error| error.to_string())?;
+        let host = get("HOSTNAME").unwrap_or_else(|| "local".to_owned());
+        Ok(Self {
+            database_url: text("BGJOBS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bgjobs"),
+            amqp_url: text("BGJOBS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            nats_url: text("BGJOBS_NATS_URL", "nats://127.0.0.1:4222"),
+            prefix: text("BGJOBS_PREFIX", ""),
+            s3,
+            batch_size: number("BGJOBS_BATCH_SIZE", 500, 1..=10_000)? as usize,
+            progress_interval: Duration::from_millis(number(
+                "BGJOBS_PROGRESS_INTERVAL_MS",
+                2_000,
+                100..=60_000,
+            )?),
+            prefetch: number("BGJOBS_PREFETCH", 1, 1..=100)? as u16,
+            delivery_limit: number("BGJOBS_DELIVERY_LIMIT", 5, 1..=100)? as u32,
+            worker_id: get("BGJOBS_WORKER_ID")
+                .unwrap_or_else(|| format!("{service}/{host}-{}", std::process::id())),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_point_at_the_local_stack() {
+        let settings =
+            Settings::from_lookup("product-upload", |_| None).expect("defaults are valid");
+        assert_eq!(settings.batch_size, 500);
+        assert_eq!(settings.nats_url, "nats://127.0.0.1:4222");
+        assert!(settings.worker_id.starts_with("product-upload/"));
+    }
+
+    #[test]
+    fn a_bad_number_is_refused_with_its_range() {
+        let error = Settings::from_lookup("product-upload", |name| {
+            (name == "BGJOBS_BATCH_SIZE").then(|| "0".to_owned())
+        })
+        .unwrap_err();
+        assert_eq!(error, "BGJOBS_BATCH_SIZE '0' is not a whole number from 1 to 10000");
+    }
+}
