@@ -70,7 +70,9 @@ impl AppliedBatch {
                 RowOutcome::Created => applied.counts.created += 1,
                 RowOutcome::Updated => applied.counts.updated += 1,
                 RowOutcome::Unchanged => applied.counts.unchanged += 1,
-                RowOutcome::AlreadyExists | RowOutcome::DoesNotExist => applied.refused += 1,
+                RowOutcome::AlreadyExists
+                | RowOutcome::DoesNotExist
+                | RowOutcome::Duplicate { .. } => applied.refused += 1,
             }
         }
         applied.rows = rows;

@@ -53,6 +53,11 @@ pub enum RowOutcome {
     AlreadyExists,
     /// Update-only: the key does not exist, so the row was not written.
     DoesNotExist,
+    /// An earlier row of the same upload gave this key, so the row was not written.
+    Duplicate {
+        /// The 1-based row number of the key's first occurrence in the upload.
+        first_row: u64,
+    },
 }
 
 impl RowOutcome {
@@ -62,17 +67,18 @@ impl RowOutcome {
             Self::Created => "created",
             Self::Updated => "updated",
             Self::Unchanged => "unchanged",
-            Self::AlreadyExists | Self::DoesNotExist => "rejected",
+            Self::AlreadyExists | Self::DoesNotExist | Self::Duplicate { .. } => "rejected",
         }
     }
 
-    /// True when the write mode refused the row.
+    /// True when the row was not written: refused by the write mode or a duplicate.
     pub fn is_refused(self) -> bool {
-        matches!(self, Self::AlreadyExists | Self::DoesNotExist)
+        matches!(self, Self::AlreadyExists | Self::DoesNotExist | Self::Duplicate { .. })
     }
 }
 
-/// Why a product row was refused by the write mode; `None` for a written row.
+/// Why a product row was refused (by the write mode or as a duplicate); `None` for a
+/// written row.
 pub fn product_refusal(sku: &str, outcome: RowOutcome) -> Option<String> {
     match outcome {
         RowOutcome::AlreadyExists => {
@@ -81,11 +87,15 @@ pub fn product_refusal(sku: &str, outcome: RowOutcome) -> Option<String> {
         RowOutcome::DoesNotExist => {
             Some(format!("sku: '{sku}' does not exist; this upload only updates existing products"))
         }
-        _ => None,
+        RowOutcome::Duplicate { first_row } => {
+            Some(format!("sku: '{sku}' appears again; it was first given in row {first_row}"))
+        }
+        RowOutcome::Created | RowOutcome::Updated | RowOutcome::Unchanged => None,
     }
 }
 
-/// Why a location row was refused by the write mode; `None` for a written row.
+/// Why a location row was refused (by the write mode or as a duplicate); `None` for a
+/// written row.
 pub fn location_refusal(warehouse: &str, code: &str, outcome: RowOutcome) -> Option<String> {
     match outcome {
         RowOutcome::AlreadyExists => Some(format!(
@@ -94,7 +104,10 @@ pub fn location_refusal(warehouse: &str, code: &str, outcome: RowOutcome) -> Opt
         RowOutcome::DoesNotExist => Some(format!(
             "location_code: '{code}' of warehouse '{warehouse}' does not exist; this upload only updates existing locations"
         )),
-        _ => None,
+        RowOutcome::Duplicate { first_row } => Some(format!(
+            "location_code: '{code}' of warehouse '{warehouse}' appears again; it was first given in row {first_row}"
+        )),
+        RowOutcome::Created | RowOutcome::Updated | RowOutcome::Unchanged => None,
     }
 }
 
@@ -112,16 +125,71 @@ mod tests {
     }
 
     #[test]
-    fn refusals_name_the_key_and_the_mode() {
-        assert_eq!(
-            product_refusal("X", RowOutcome::AlreadyExists).as_deref(),
-            Some("sku: 'X' already exists; this upload only creates new products")
-        );
-        assert_eq!(
-            product_refusal("X", RowOutcome::DoesNotExist).as_deref(),
-            Some("sku: 'X' does not exist; this upload only updates existing products")
-        );
-        assert_eq!(product_refusal("X", RowOutcome::Created), None);
-        assert_eq!(RowOutcome::DoesNotExist.as_str(), "rejected");
+    fn product_refusals_name_the_sku_and_why() {
+        let cases = [
+            (
+                RowOutcome::AlreadyExists,
+                Some("sku: 'X' already exists; this upload only creates new products"),
+            ),
+            (
+                RowOutcome::DoesNotExist,
+                Some("sku: 'X' does not exist; this upload only updates existing products"),
+            ),
+            (
+                RowOutcome::Duplicate { first_row: 7 },
+                Some("sku: 'X' appears again; it was first given in row 7"),
+            ),
+            (RowOutcome::Created, None),
+            (RowOutcome::Updated, None),
+            (RowOutcome::Unchanged, None),
+        ];
+        for (outcome, expected) in cases {
+            assert_eq!(product_refusal("X", outcome).as_deref(), expected, "{outcome:?}");
+        }
+    }
+
+    #[test]
+    fn location_refusals_name_the_code_the_warehouse_and_why() {
+        let cases = [
+            (
+                RowOutcome::AlreadyExists,
+                Some(
+                    "location_code: 'A-1' of warehouse 'WH1' already exists; this upload only creates new locations",
+                ),
+            ),
+            (
+                RowOutcome::DoesNotExist,
+                Some(
+                    "location_code: 'A-1' of warehouse 'WH1' does not exist; this upload only updates existing locations",
+                ),
+            ),
+            (
+                RowOutcome::Duplicate { first_row: 1 },
+                Some(
+                    "location_code: 'A-1' of warehouse 'WH1' appears again; it was first given in row 1",
+                ),
+            ),
+            (RowOutcome::Created, None),
+            (RowOutcome::Updated, None),
+            (RowOutcome::Unchanged, None),
+        ];
+        for (outcome, expected) in cases {
+            assert_eq!(location_refusal("WH1", "A-1", outcome).as_deref(), expected, "{outcome:?}");
+        }
+    }
+
+    #[test]
+    fn refused_rows_are_rejected_in_the_results_and_written_rows_are_not() {
+        let cases = [
+            (RowOutcome::Created, "created", false),
+            (RowOutcome::Updated, "updated", false),
+            (RowOutcome::Unchanged, "unchanged", false),
+            (RowOutcome::AlreadyExists, "rejected", true),
+            (RowOutcome::DoesNotExist, "rejected", true),
+            (RowOutcome::Duplicate { first_row: 3 }, "rejected", true),
+        ];
+        for (outcome, name, refused) in cases {
+            assert_eq!((outcome.as_str(), outcome.is_refused()), (name, refused), "{outcome:?}");
+        }
     }
 }
