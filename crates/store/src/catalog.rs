@@ -1,17 +1,19 @@
-//! The `catalog` schema: clients, products and the checkpoints of upload jobs.
+//! The `catalog` schema: clients, products, and what upload jobs claimed and committed.
 
+mod checkpoint;
 pub mod delete_client;
 mod product_batch;
+mod upload_batch;
+mod upload_keys;
 pub mod warehouse;
 
-use bgjobs_domain::{AccountId, JobId};
+use bgjobs_domain::AccountId;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
 };
 
-use crate::convert::{read_u32, read_u64};
-use crate::entities::{clients, job_checkpoints, products};
+use crate::entities::{clients, products};
 use crate::{Error, Store};
 
 /// A product as an upload writes it (validated by the domain's product rules);
@@ -19,24 +21,7 @@ use crate::{Error, Store};
 pub use bgjobs_domain::upload::product::Product;
 /// What an upload may write, and what became of each row.
 pub use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
-
-/// How far an upload job got: the totals through its last committed batch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Checkpoint {
-    /// The job attempt that wrote the checkpoint.
-    pub attempt: u32,
-    /// Input rows handled through the last committed batch, rejected ones included;
-    /// a redelivered job skips this many rows.
-    pub rows_committed: u64,
-    /// Products created so far.
-    pub rows_created: u64,
-    /// Products changed so far.
-    pub rows_updated: u64,
-    /// Products that already had the uploaded values.
-    pub rows_unchanged: u64,
-    /// Rows rejected by validation so far.
-    pub rows_rejected: u64,
-}
+pub use checkpoint::Checkpoint;
 
 /// What one batch did to the products.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,7 +40,8 @@ pub struct BatchOutcome {
 pub struct AppliedBatch {
     /// Created, updated and unchanged rows.
     pub counts: BatchOutcome,
-    /// Rows the write mode refused (create-only: key exists; update-only: key unknown).
+    /// Rows not written: refused by the write mode (create-only: key exists;
+    /// update-only: key unknown) or duplicates of an earlier row of the upload.
     pub refused: u64,
     /// Each input row's outcome, in input order.
     pub rows: Vec<RowOutcome>,
@@ -115,23 +101,6 @@ impl Store {
                 .one(&self.connection)
                 .await?;
         Ok(found.is_some())
-    }
-
-    /// The checkpoint of upload job `job`, if it has committed a batch.
-    pub async fn checkpoint(&self, job: JobId) -> Result<Option<Checkpoint>, Error> {
-        let Some(row) =
-            job_checkpoints::Entity::find_by_id(job.as_uuid()).one(&self.connection).await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(Checkpoint {
-            attempt: read_u32("attempt", row.attempt)?,
-            rows_committed: read_u64("rows_committed", row.rows_committed)?,
-            rows_created: read_u64("rows_created", row.rows_created)?,
-            rows_updated: read_u64("rows_updated", row.rows_updated)?,
-            rows_unchanged: read_u64("rows_unchanged", row.rows_unchanged)?,
-            rows_rejected: read_u64("rows_rejected", row.rows_rejected)?,
-        }))
     }
 
     /// How many products `client_id` of `account` has.

@@ -1,10 +1,13 @@
 //! Store tests against the local Postgres; each test migrates a fresh database of its own.
 
 mod catalog;
+mod check_pass;
 mod client_lock;
 mod create_job;
 mod delete_client;
+mod duplicates;
 mod list_jobs;
+mod location_keys;
 mod migrate;
 mod record_event;
 mod recovery;

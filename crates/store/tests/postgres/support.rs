@@ -2,6 +2,8 @@
 
 use bgjobs_domain::{AccountId, EventKind, EventPosition, JobId, JobType};
 use bgjobs_store::Store;
+use bgjobs_store::catalog::warehouse::Location;
+use bgjobs_store::catalog::{Checkpoint, Product};
 use bgjobs_store::jobs::{Counters, IncomingEvent, NewJob, ReferenceIds};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Statement};
@@ -75,4 +77,51 @@ pub async fn set_created_at(store: &Store, job: JobId, at: DateTime<Utc>) -> any
         ))
         .await?;
     Ok(())
+}
+
+/// `rows` with their 1-based input row numbers, as an upload batch carries them.
+pub fn numbered<T: Clone>(rows: &[T]) -> Vec<(u64, T)> {
+    numbered_from(1, rows)
+}
+
+/// `rows` numbered from `first`: a later batch of the same upload.
+pub fn numbered_from<T: Clone>(first: u64, rows: &[T]) -> Vec<(u64, T)> {
+    (first..).zip(rows.iter().cloned()).collect()
+}
+
+/// A product with only the required columns filled.
+pub fn product(sku: &str, name: &str) -> Product {
+    Product {
+        sku: sku.to_owned(),
+        name: name.to_owned(),
+        description: None,
+        barcode: None,
+        weight_kg: None,
+        length_cm: None,
+        width_cm: None,
+        height_cm: None,
+        price: None,
+        hs_code: None,
+        country_of_origin: None,
+    }
+}
+
+/// A location with only its key and capacity filled.
+pub fn location(warehouse_id: &str, code: &str, capacity: u32) -> Location {
+    Location {
+        warehouse_id: warehouse_id.to_owned(),
+        location_code: code.to_owned(),
+        zone: None,
+        aisle: None,
+        bay: None,
+        level: None,
+        location_type: None,
+        pickable: None,
+        capacity: Some(capacity),
+    }
+}
+
+/// The totals a consumer passes in before a batch: `rows_committed` through it.
+pub fn through(rows_committed: u64) -> Checkpoint {
+    Checkpoint { attempt: 1, rows_committed, ..Checkpoint::default() }
 }

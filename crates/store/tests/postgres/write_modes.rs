@@ -1,44 +1,9 @@
 //! Each row's outcome, and the create-only and update-only write modes.
 
 use bgjobs_domain::JobId;
-use bgjobs_store::catalog::warehouse::Location;
-use bgjobs_store::catalog::{Checkpoint, Product, RowOutcome, WriteMode};
+use bgjobs_store::catalog::{RowOutcome, WriteMode};
 
-use crate::support::{account, fresh_store};
-
-fn product(sku: &str, name: &str) -> Product {
-    Product {
-        sku: sku.to_owned(),
-        name: name.to_owned(),
-        description: None,
-        barcode: None,
-        weight_kg: None,
-        length_cm: None,
-        width_cm: None,
-        height_cm: None,
-        price: None,
-        hs_code: None,
-        country_of_origin: None,
-    }
-}
-
-fn location(warehouse_id: &str, code: &str, capacity: u32) -> Location {
-    Location {
-        warehouse_id: warehouse_id.to_owned(),
-        location_code: code.to_owned(),
-        zone: None,
-        aisle: None,
-        bay: None,
-        level: None,
-        location_type: None,
-        pickable: None,
-        capacity: Some(capacity),
-    }
-}
-
-fn through(rows_committed: u64) -> Checkpoint {
-    Checkpoint { attempt: 1, rows_committed, ..Checkpoint::default() }
-}
+use crate::support::{account, fresh_store, location, numbered, product, through};
 
 #[tokio::test]
 async fn every_row_gets_its_outcome_in_input_order() -> anyhow::Result<()> {
@@ -46,7 +11,16 @@ async fn every_row_gets_its_outcome_in_input_order() -> anyhow::Result<()> {
     let acme = account("acme");
     store.ensure_client(&acme, "c1", "Client").await?;
     let seed = [product("B", "Bolt"), product("C", "Crate")];
-    store.apply_product_batch(JobId::new(), &acme, "c1", &seed, &through(2)).await?;
+    store
+        .apply_product_batch_as(
+            JobId::new(),
+            &acme,
+            "c1",
+            &numbered(&seed),
+            WriteMode::CreateOrUpdate,
+            &through(2),
+        )
+        .await?;
 
     // Deliberately not in key order: outcomes follow the input, not the write order.
     let rows = [product("Z", "Zip"), product("C", "Crate"), product("B", "Bolt v2")];
@@ -55,7 +29,7 @@ async fn every_row_gets_its_outcome_in_input_order() -> anyhow::Result<()> {
             JobId::new(),
             &acme,
             "c1",
-            &rows,
+            &numbered(&rows),
             WriteMode::CreateOrUpdate,
             &through(3),
         )
@@ -75,7 +49,14 @@ async fn create_only_leaves_existing_products_alone() -> anyhow::Result<()> {
     let acme = account("acme");
     store.ensure_client(&acme, "c1", "Client").await?;
     store
-        .apply_product_batch(JobId::new(), &acme, "c1", &[product("A", "Anvil")], &through(1))
+        .apply_product_batch_as(
+            JobId::new(),
+            &acme,
+            "c1",
+            &numbered(&[product("A", "Anvil")]),
+            WriteMode::CreateOrUpdate,
+            &through(1),
+        )
         .await?;
 
     let rows = [product("A", "Anvil renamed"), product("N", "New")];
@@ -84,7 +65,7 @@ async fn create_only_leaves_existing_products_alone() -> anyhow::Result<()> {
             JobId::new(),
             &acme,
             "c1",
-            &rows,
+            &numbered(&rows),
             WriteMode::CreateOnly,
             &through(2),
         )
@@ -103,7 +84,16 @@ async fn update_only_creates_nothing_and_updates_existing_products() -> anyhow::
     let acme = account("acme");
     store.ensure_client(&acme, "c1", "Client").await?;
     let seed = [product("A", "Anvil"), product("B", "Bolt")];
-    store.apply_product_batch(JobId::new(), &acme, "c1", &seed, &through(2)).await?;
+    store
+        .apply_product_batch_as(
+            JobId::new(),
+            &acme,
+            "c1",
+            &numbered(&seed),
+            WriteMode::CreateOrUpdate,
+            &through(2),
+        )
+        .await?;
 
     let rows = [product("X", "Unknown"), product("A", "Anvil v2"), product("B", "Bolt")];
     let applied = store
@@ -111,7 +101,7 @@ async fn update_only_creates_nothing_and_updates_existing_products() -> anyhow::
             JobId::new(),
             &acme,
             "c1",
-            &rows,
+            &numbered(&rows),
             WriteMode::UpdateOnly,
             &through(3),
         )
@@ -135,19 +125,37 @@ async fn location_modes_refuse_by_warehouse_and_code() -> anyhow::Result<()> {
     store.ensure_warehouse(&acme, "WH1", "Main").await?;
     store.ensure_warehouse(&acme, "WH2", "Overflow").await?;
     store
-        .apply_location_batch(JobId::new(), &acme, &[location("WH1", "A-1", 5)], &through(1))
+        .apply_location_batch_as(
+            JobId::new(),
+            &acme,
+            &numbered(&[location("WH1", "A-1", 5)]),
+            WriteMode::CreateOrUpdate,
+            &through(1),
+        )
         .await?;
 
     // A-1 exists in WH1 only: in WH2 it is a different location.
     let rows = [location("WH2", "A-1", 5), location("WH1", "A-1", 6)];
     let updated = store
-        .apply_location_batch_as(JobId::new(), &acme, &rows, WriteMode::UpdateOnly, &through(2))
+        .apply_location_batch_as(
+            JobId::new(),
+            &acme,
+            &numbered(&rows),
+            WriteMode::UpdateOnly,
+            &through(2),
+        )
         .await?;
     assert_eq!(updated.rows, vec![RowOutcome::DoesNotExist, RowOutcome::Updated]);
     assert_eq!(store.count_locations(&acme, "WH2").await?, 0);
 
     let created = store
-        .apply_location_batch_as(JobId::new(), &acme, &rows, WriteMode::CreateOnly, &through(2))
+        .apply_location_batch_as(
+            JobId::new(),
+            &acme,
+            &numbered(&rows),
+            WriteMode::CreateOnly,
+            &through(2),
+        )
         .await?;
     assert_eq!(created.rows, vec![RowOutcome::Created, RowOutcome::AlreadyExists]);
     let capacity = store.get_location(&acme, "WH1", "A-1").await?.and_then(|l| l.capacity);

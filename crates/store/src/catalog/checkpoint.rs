@@ -1,0 +1,95 @@
+//! How far an upload job got: its checkpoint, written with every committed batch.
+
+use bgjobs_domain::JobId;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, DatabaseTransaction, EntityTrait};
+
+use super::AppliedBatch;
+use crate::convert::{read_u32, read_u64, write_i32, write_i64};
+use crate::entities::job_checkpoints;
+use crate::{Error, Store};
+
+/// How far an upload job got: the totals through its last committed batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The job attempt that wrote the checkpoint.
+    pub attempt: u32,
+    /// Input rows handled through the last committed batch, rejected ones included;
+    /// a redelivered job skips this many rows.
+    pub rows_committed: u64,
+    /// Products created so far.
+    pub rows_created: u64,
+    /// Products changed so far.
+    pub rows_updated: u64,
+    /// Products that already had the uploaded values.
+    pub rows_unchanged: u64,
+    /// Rows rejected by validation so far.
+    pub rows_rejected: u64,
+}
+
+impl Store {
+    /// The checkpoint of upload job `job`, if it has committed a batch.
+    pub async fn checkpoint(&self, job: JobId) -> Result<Option<Checkpoint>, Error> {
+        let Some(row) =
+            job_checkpoints::Entity::find_by_id(job.as_uuid()).one(&self.connection).await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Checkpoint {
+            attempt: read_u32("attempt", row.attempt)?,
+            rows_committed: read_u64("rows_committed", row.rows_committed)?,
+            rows_created: read_u64("rows_created", row.rows_created)?,
+            rows_updated: read_u64("rows_updated", row.rows_updated)?,
+            rows_unchanged: read_u64("rows_unchanged", row.rows_unchanged)?,
+            rows_rejected: read_u64("rows_rejected", row.rows_rejected)?,
+        }))
+    }
+}
+
+/// Records `after` (the totals before this batch, rows committed through it) plus what
+/// `applied` did as the checkpoint of `job`, inside the batch's own transaction.
+///
+/// Only the write knows what the batch did: its counts join the totals here, in the
+/// same transaction, so the checkpoint is never a batch behind. Refused rows (write
+/// mode, duplicates) count as rejected.
+pub(crate) async fn write_checkpoint(
+    transaction: &DatabaseTransaction,
+    job: JobId,
+    after: &Checkpoint,
+    applied: &AppliedBatch,
+) -> Result<(), Error> {
+    let after = Checkpoint {
+        rows_created: after.rows_created + applied.counts.created,
+        rows_updated: after.rows_updated + applied.counts.updated,
+        rows_unchanged: after.rows_unchanged + applied.counts.unchanged,
+        rows_rejected: after.rows_rejected + applied.refused,
+        ..*after
+    };
+    let row = job_checkpoints::ActiveModel {
+        job_id: Set(job.as_uuid()),
+        attempt: Set(write_i32("attempt", after.attempt)?),
+        rows_committed: Set(write_i64("rows_committed", after.rows_committed)?),
+        rows_created: Set(write_i64("rows_created", after.rows_created)?),
+        rows_updated: Set(write_i64("rows_updated", after.rows_updated)?),
+        rows_unchanged: Set(write_i64("rows_unchanged", after.rows_unchanged)?),
+        rows_rejected: Set(write_i64("rows_rejected", after.rows_rejected)?),
+        updated_at: NotSet,
+    };
+    job_checkpoints::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(job_checkpoints::Column::JobId)
+                .update_columns([
+                    job_checkpoints::Column::Attempt,
+                    job_checkpoints::Column::RowsCommitted,
+                    job_checkpoints::Column::RowsCreated,
+                    job_checkpoints::Column::RowsUpdated,
+                    job_checkpoints::Column::RowsUnchanged,
+                    job_checkpoints::Column::RowsRejected,
+                ])
+                .value(job_checkpoints::Column::UpdatedAt, Expr::cust("now()"))
+                .to_owned(),
+        )
+        .exec(transaction)
+        .await?;
+    Ok(())
+}

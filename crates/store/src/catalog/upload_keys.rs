@@ -1,0 +1,115 @@
+//! Duplicate detection of an upload in flat memory: every row claims its natural key
+//! for the job in `catalog.upload_keys`, in the transaction of its batch.
+//!
+//! The first claim of a key wins; a later row with the key is a duplicate of the
+//! claiming row. A claim is identified by (key, row number), so claiming a key again
+//! from the same row (a replayed batch, or the write pass after an all-or-nothing
+//! check pass) finds the row's own claim and is not a duplicate.
+
+use std::collections::{HashMap, HashSet};
+
+use bgjobs_domain::JobId;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
+
+use crate::convert::{read_u64, write_i64};
+use crate::{Error, Store};
+
+/// Claims the keys of this batch's rows not yet claimed by the job, first row number
+/// winning; a key claimed by a committed batch keeps that batch's row.
+const CLAIM: &str = r#"
+INSERT INTO catalog.upload_keys (job_id, natural_key, first_row)
+SELECT $1, claimed.natural_key, claimed.first_row
+FROM unnest($2::text[], $3::bigint[]) AS claimed (natural_key, first_row)
+ORDER BY claimed.natural_key
+ON CONFLICT (job_id, natural_key) DO NOTHING
+RETURNING natural_key
+"#;
+
+/// The rows that first gave keys claimed before this statement.
+const CLAIMED_BEFORE: &str = r#"
+SELECT natural_key, first_row FROM catalog.upload_keys
+WHERE job_id = $1 AND natural_key = ANY($2::text[])
+"#;
+
+impl Store {
+    /// Forgets the keys upload job `job` has claimed, so its rows are no longer
+    /// duplicates of anything; returns how many there were. For an attempt that starts
+    /// from row 0 and for a job that has ended.
+    pub async fn clear_upload_keys(&self, job: JobId) -> Result<u64, Error> {
+        let backend = self.connection.get_database_backend();
+        let deleted = self
+            .connection
+            .execute(Statement::from_sql_and_values(
+                backend,
+                "DELETE FROM catalog.upload_keys WHERE job_id = $1",
+                [job.as_uuid().into()],
+            ))
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+}
+
+/// Claims each row's key for `job` (rows are `(row number, natural key)`) and returns,
+/// per row, `Some(first_row)` when an earlier row gave the key (the row is a
+/// duplicate of it) or `None` when the row holds the key's claim.
+///
+/// Two statements whatever the batch size: one insert of the batch's distinct keys,
+/// and, only if some were claimed before, one lookup of their first rows.
+pub(crate) async fn claim_keys(
+    transaction: &DatabaseTransaction,
+    job: JobId,
+    rows: &[(u64, String)],
+) -> Result<Vec<Option<u64>>, Error> {
+    let mut first_rows: HashMap<&str, u64> = HashMap::with_capacity(rows.len());
+    for (row, key) in rows {
+        let row = *row;
+        first_rows
+            .entry(key.as_str())
+            .and_modify(|first| *first = (*first).min(row))
+            .or_insert(row);
+    }
+    if first_rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut keys = Vec::with_capacity(first_rows.len());
+    let mut numbers = Vec::with_capacity(first_rows.len());
+    for (key, first) in &first_rows {
+        keys.push((*key).to_owned());
+        numbers.push(write_i64("row number", *first)?);
+    }
+    let backend = transaction.get_database_backend();
+    let claimed = transaction
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            CLAIM,
+            [job.as_uuid().into(), keys.clone().into(), numbers.into()],
+        ))
+        .await?;
+    let claimed: HashSet<String> = claimed
+        .iter()
+        .map(|result| result.try_get_by_index::<String>(0))
+        .collect::<Result<_, _>>()?;
+
+    let claimed_before: Vec<String> =
+        keys.into_iter().filter(|key| !claimed.contains(key)).collect();
+    if !claimed_before.is_empty() {
+        let earlier = transaction
+            .query_all(Statement::from_sql_and_values(
+                backend,
+                CLAIMED_BEFORE,
+                [job.as_uuid().into(), claimed_before.into()],
+            ))
+            .await?;
+        for result in &earlier {
+            let key: String = result.try_get_by_index(0)?;
+            let first = read_u64("first_row", result.try_get_by_index(1)?)?;
+            if let Some(entry) = first_rows.get_mut(key.as_str()) {
+                *entry = first;
+            }
+        }
+    }
+    Ok(rows
+        .iter()
+        .map(|(row, key)| first_rows.get(key.as_str()).copied().filter(|first| first != row))
+        .collect())
+}
