@@ -296,3 +296,28 @@ async fn row_numbers_must_be_distinct_and_start_at_one() -> anyhow::Result<()> {
     assert_eq!(store.count_products(&acme, "c1").await?, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn concurrent_batches_of_one_job_claim_a_key_once() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    store.ensure_client(&acme, "c1", "Client").await?;
+    let job = JobId::new();
+    // A stray second worker of the same job: both batches give SKUs A and B.
+    let first = numbered(&[product("A", "a"), product("B", "b")]);
+    let second = numbered_from(10, &[product("B", "b"), product("A", "a")]);
+
+    let (first_after, second_after) = (through(2), through(11));
+    let (left, right) = tokio::join!(
+        store.apply_product_batch_as(job, &acme, "c1", &first, CREATE_OR_UPDATE, &first_after),
+        store.apply_product_batch_as(job, &acme, "c1", &second, CREATE_OR_UPDATE, &second_after),
+    );
+
+    let outcomes: Vec<RowOutcome> = left?.rows.into_iter().chain(right?.rows).collect();
+    let created = outcomes.iter().filter(|outcome| **outcome == RowOutcome::Created).count();
+    let duplicates = outcomes.iter().filter(|outcome| outcome.is_refused()).count();
+    assert_eq!((created, duplicates), (2, 2), "{outcomes:?}");
+    assert_eq!(store.count_products(&acme, "c1").await?, 2);
+    assert_eq!(store.clear_upload_keys(job).await?, 2);
+    Ok(())
+}
