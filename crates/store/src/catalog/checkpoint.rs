@@ -23,7 +23,7 @@ pub struct Checkpoint {
     pub rows_updated: u64,
     /// Products that already had the uploaded values.
     pub rows_unchanged: u64,
-    /// Rows rejected by validation so far.
+    /// Rows rejected so far: by validation, by the write mode, or as duplicates.
     pub rows_rejected: u64,
 }
 
