@@ -49,16 +49,23 @@ async fn a_thousand_row_upload_completes_with_two_rows_rejected() -> anyhow::Res
     assert_eq!(log.first().map(|entry| entry.kind), Some(EventKind::Started as i32));
 
     assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 998);
-    let results = system.objects.get_bytes(&job.result_object_key).await?;
-    let results = String::from_utf8(results.to_vec())?;
+    // One line per input row, in input order.
+    let results = system.results_text(&job).await?;
+    let lines: Vec<&str> = results.lines().collect();
+    assert_eq!(lines.len(), 1 + 1000);
+    assert_eq!(lines[0], "row,key,outcome,reason");
+    assert_eq!(lines[1], "1,SKU-00001,created,");
     assert_eq!(
-        results.lines().collect::<Vec<_>>(),
-        vec![
-            "row,key,outcome,reason",
-            "250,BAD 250,rejected,\"sku: 'BAD 250' contains a space; SKUs may contain letters, digits, '-', '_' and '.'\"",
-            "777,BAD 777,rejected,\"sku: 'BAD 777' contains a space; SKUs may contain letters, digits, '-', '_' and '.'\"",
-        ]
+        lines[250],
+        "250,BAD 250,rejected,\"sku: 'BAD 250' contains a space; SKUs may contain letters, digits, '-', '_' and '.'\""
     );
+    assert_eq!(
+        lines[777],
+        "777,BAD 777,rejected,\"sku: 'BAD 777' contains a space; SKUs may contain letters, digits, '-', '_' and '.'\""
+    );
+    assert_eq!(lines[1000], "1000,SKU-01000,created,");
+    let created = lines.iter().filter(|line| line.ends_with(",created,")).count();
+    assert_eq!(created, 998);
     system.stop().await
 }
 
@@ -124,11 +131,25 @@ async fn an_all_or_nothing_upload_with_bad_rows_imports_nothing_and_reports_them
         "2 of 300 rows are invalid; nothing was imported (all-or-nothing upload)"
     );
     assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
-    let results =
-        String::from_utf8(system.objects.get_bytes(&job.result_object_key).await?.to_vec())?;
-    let rejected_rows: Vec<&str> =
-        results.lines().skip(1).map(|line| line.split(',').next().unwrap_or("")).collect();
+    // Every row has its line: the two invalid ones rejected, the valid ones skipped.
+    let records = system.results_records(&job).await?;
+    assert_eq!(records.len(), 1 + 300);
+    let rejected_rows: Vec<&str> = records
+        .iter()
+        .filter(|record| record[2] == "rejected")
+        .map(|record| record[0].as_str())
+        .collect();
     assert_eq!(rejected_rows, vec!["3", "299"]);
+    assert_eq!(
+        records[1],
+        [
+            "1",
+            "SKU-00001",
+            "skipped",
+            "not imported: other rows of this all-or-nothing upload are invalid"
+        ]
+    );
+    assert_eq!(records.iter().filter(|record| record[2] == "skipped").count(), 298);
     system.stop().await
 }
 

@@ -147,11 +147,24 @@ async fn a_consumer_killed_mid_file_is_resumed_by_another_and_every_row_applies_
         "{last:?}"
     );
 
-    // The results file lists each rejected row once.
-    let results =
-        String::from_utf8(system.objects.get_bytes(&finished.result_object_key).await?.to_vec())?;
-    let rejected: Vec<&str> =
-        results.lines().skip(1).map(|line| line.split(',').next().unwrap_or("")).collect();
-    assert_eq!(rejected, vec!["10", "40000"]);
+    // The results file has one line per input row, in order: rows the first consumer
+    // committed are "applied", the rest created, the two bad ones rejected.
+    let records = system.results_records(&finished).await?;
+    assert_eq!(records.len() as u64, 1 + ROWS);
+    for (row, record) in (1..=ROWS).zip(&records[1..]) {
+        let expected = if BAD_ROWS.contains(&row) {
+            "rejected"
+        } else if row <= committed_before.rows_committed {
+            "applied"
+        } else {
+            "created"
+        };
+        assert_eq!(
+            (record[0].as_str(), record[2].as_str()),
+            (row.to_string().as_str(), expected),
+            "{record:?}"
+        );
+    }
+    assert_eq!(records[1][3], "committed by an earlier delivery");
     system.stop().await
 }

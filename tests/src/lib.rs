@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bgjobs_domain::AccountId;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
-use bgjobs_proto::v1::{GetJobRequest, Job, ListJobEventsRequest, LogEntry};
+use bgjobs_proto::v1::{GetJobRequest, Job, ListJobEventsRequest, ListJobsRequest, LogEntry};
 use bgjobs_storage::ObjectStore;
 use bgjobs_store::Store;
 use bgjobs_test_support::{postgres, unique_suffix, wait};
@@ -290,6 +290,36 @@ impl TestSystem {
             job_id: job_id.to_owned(),
         };
         Ok(self.registry.clone().list_job_events(request).await?.into_inner().entries)
+    }
+
+    /// The account's jobs, newest first (the first page).
+    pub async fn jobs(&self) -> anyhow::Result<Vec<Job>> {
+        let request =
+            ListJobsRequest { account_id: self.account.to_string(), ..Default::default() };
+        Ok(self.registry.clone().list_jobs(request).await?.into_inner().jobs)
+    }
+
+    /// The finished job's results file, as text.
+    pub async fn results_text(&self, job: &Job) -> anyhow::Result<String> {
+        anyhow::ensure!(
+            !job.result_object_key.is_empty(),
+            "job {} has no results file",
+            job.job_id
+        );
+        let bytes = self.objects.get_bytes(&job.result_object_key).await?;
+        Ok(String::from_utf8(bytes.to_vec())?)
+    }
+
+    /// The finished job's results file as records (header first), each cell as a
+    /// spreadsheet would read it.
+    pub async fn results_records(&self, job: &Job) -> anyhow::Result<Vec<Vec<String>>> {
+        let text = self.results_text(job).await?;
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
+        let mut records = Vec::new();
+        for record in reader.records() {
+            records.push(record?.iter().map(str::to_owned).collect());
+        }
+        Ok(records)
     }
 
     /// Waits until the job is Completed or Error and returns it.

@@ -1,18 +1,26 @@
-//! What every bgjobs consumer shares, whatever its job type: the numbered job
-//! events of one delivery ([`Emitter`]); for uploads, the streamed CSV reader
-//! ([`reader`]), the first-occurrence check of natural keys ([`FirstRows`]) and the
-//! results file ([`ResultsWriter`]).
+//! What every bgjobs consumer shares, whatever its job type: the consumer loop
+//! ([`Worker`]), the life of one delivery ([`Processor`], over a [`Job`]), its
+//! numbered job events ([`Emitter`]); for uploads, the upload pass over any row type
+//! ([`upload::Upload`]), the streamed CSV reader ([`reader`]), the results lines
+//! waiting for their batch ([`RowLines`]) and the results file ([`ResultsWriter`]).
 
-pub mod duplicates;
+pub mod delivery;
 pub mod emitter;
 pub mod outcome;
+pub mod processor;
 pub mod reader;
 pub mod results;
 pub mod row_lines;
 pub mod settings;
+pub mod upload;
+pub mod worker;
 
-pub use duplicates::FirstRows;
+pub use delivery::{Delivery, Finished, Stop};
 pub use emitter::Emitter;
 pub use outcome::{Outcome, settle};
+pub use processor::{Connections, Job, Processor};
 pub use results::ResultsWriter;
 pub use row_lines::{LineOutcome, RowLines};
+pub use settings::Settings;
+pub use upload::{Upload, UploadRows};
+pub use worker::{Worker, shutdown_signal};

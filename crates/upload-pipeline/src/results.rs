@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 
-use bgjobs_domain::upload::Rejection;
 use bgjobs_domain::upload::results::{HEADER, safe_cell};
 use bgjobs_storage::{ObjectMetadata, ObjectStore};
 use bytes::Bytes;
@@ -35,12 +34,6 @@ impl ResultsWriter {
         let mut csv = csv::Writer::from_writer(Vec::with_capacity(CHUNK_BYTES));
         csv.write_record(HEADER)?;
         Ok(Self { csv, sender, upload })
-    }
-
-    /// Adds the line of a rejected row.
-    pub async fn reject(&mut self, rejection: &Rejection) -> Result<(), Error> {
-        let key = rejection.key.as_deref().unwrap_or("");
-        self.line(rejection.row, key, "rejected", &rejection.reason).await
     }
 
     /// Adds the line of one input row; `key` and `reason` are made injection safe.

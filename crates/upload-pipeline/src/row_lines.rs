@@ -13,6 +13,9 @@ pub const APPLIED: &str = "applied";
 pub const APPLIED_EARLIER: &str = "committed by an earlier delivery";
 /// Outcome of a valid row of an all-or-nothing upload that imported nothing.
 pub const SKIPPED: &str = "skipped";
+/// Reason given with [`SKIPPED`]: other rows of the upload are invalid.
+pub const SKIPPED_ALL_OR_NOTHING: &str =
+    "not imported: other rows of this all-or-nothing upload are invalid";
 
 /// One waiting line.
 #[derive(Debug)]
@@ -42,16 +45,6 @@ impl RowLines {
     /// Room for `capacity` lines.
     pub fn with_capacity(capacity: usize) -> Self {
         Self { lines: Vec::with_capacity(capacity) }
-    }
-
-    /// Lines waiting.
-    pub fn len(&self) -> usize {
-        self.lines.len()
-    }
-
-    /// True when no line waits.
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
     }
 
     /// A row whose outcome is known now.

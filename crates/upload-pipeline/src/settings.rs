@@ -1,5 +1,5 @@
-//! The configuration of the upload consumers (product-upload, warehouse-upload),
-//! read once from the environment.
+//! The configuration every consumer shares, read once from the environment; a
+//! consumer with more settings (delete-client) keeps these inside its own.
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ pub struct Settings {
     pub prefix: String,
     /// Object storage (`BGJOBS_S3_*`, `AWS_*`).
     pub s3: bgjobs_storage::Settings,
-    /// Valid rows per committed batch (`BGJOBS_BATCH_SIZE`, 1 to 10,000).
+    /// Rows per committed batch (`BGJOBS_BATCH_SIZE`, 1 to 10,000).
     pub batch_size: usize,
     /// Least time between Progress events (`BGJOBS_PROGRESS_INTERVAL_MS`).
     pub progress_interval: Duration,
@@ -37,6 +37,16 @@ impl Settings {
     /// Reads settings through `get`, so tests can pass their own values.
     pub fn from_lookup(
         service: &str,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        Self::from_lookup_with(service, 500, get)
+    }
+
+    /// Like [`Settings::from_lookup`], for a consumer whose batches are
+    /// `default_batch_size` rows unless `BGJOBS_BATCH_SIZE` says otherwise.
+    pub fn from_lookup_with(
+        service: &str,
+        default_batch_size: u64,
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
         let text = |name: &str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
@@ -62,7 +72,7 @@ impl Settings {
             nats_url: text("BGJOBS_NATS_URL", "nats://127.0.0.1:4222"),
             prefix: text("BGJOBS_PREFIX", ""),
             s3,
-            batch_size: number("BGJOBS_BATCH_SIZE", 500, 1..=10_000)? as usize,
+            batch_size: number("BGJOBS_BATCH_SIZE", default_batch_size, 1..=10_000)? as usize,
             progress_interval: Duration::from_millis(number(
                 "BGJOBS_PROGRESS_INTERVAL_MS",
                 2_000,
@@ -73,6 +83,12 @@ impl Settings {
             worker_id: get("BGJOBS_WORKER_ID")
                 .unwrap_or_else(|| format!("{service}/{host}-{}", std::process::id())),
         })
+    }
+}
+
+impl AsRef<Settings> for Settings {
+    fn as_ref(&self) -> &Settings {
+        self
     }
 }
 

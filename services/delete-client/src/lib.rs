@@ -3,13 +3,16 @@
 //! reports what it would delete. `Worker` runs the queue loop; `Processor`
 //! handles one message, so tests can drive a single delivery.
 
-pub mod process;
+pub mod job;
 pub mod settings;
 pub mod summary;
 mod wait;
-pub mod worker;
 
 pub use bgjobs_upload_pipeline::Outcome;
-pub use process::{Processor, ProcessorSettings};
+pub use job::DeleteClient;
 pub use settings::Settings;
-pub use worker::Worker;
+
+/// Handles one delivery of a Delete Client job.
+pub type Processor = bgjobs_upload_pipeline::Processor<DeleteClient>;
+/// The delete-client consumer loop.
+pub type Worker = bgjobs_upload_pipeline::Worker<DeleteClient>;

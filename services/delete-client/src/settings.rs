@@ -1,35 +1,22 @@
-//! The delete-client consumer's configuration, read once from the environment.
+//! The delete-client consumer's configuration, read once from the environment: the
+//! settings every consumer shares, and how long a deletion waits for running uploads.
 
 use std::time::Duration;
 
 /// Everything the consumer needs to know, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Postgres with the catalog schema (`BGJOBS_DATABASE_URL`).
-    pub database_url: String,
-    /// RabbitMQ (`BGJOBS_AMQP_URL`).
-    pub amqp_url: String,
-    /// NATS with JetStream (`BGJOBS_NATS_URL`).
-    pub nats_url: String,
-    /// Prefix of every queue, exchange, stream and subject (`BGJOBS_PREFIX`).
-    pub prefix: String,
-    /// Object storage for the results files (`BGJOBS_S3_*`, `AWS_*`).
-    pub s3: bgjobs_storage::Settings,
-    /// Rows deleted per committed batch (`BGJOBS_BATCH_SIZE`, 1 to 10,000): small
-    /// enough that a batch holds its row locks only briefly.
-    pub batch_size: u64,
-    /// Least time between Progress events (`BGJOBS_PROGRESS_INTERVAL_MS`).
-    pub progress_interval: Duration,
-    /// Messages taken from the queue at once (`BGJOBS_PREFETCH`).
-    pub prefetch: u16,
-    /// Deliveries before RabbitMQ dead-letters a message (`BGJOBS_DELIVERY_LIMIT`).
-    pub delivery_limit: u32,
+    /// What every consumer reads; here `BGJOBS_BATCH_SIZE` (default 1,000) counts rows
+    /// deleted per committed batch: small enough that a batch holds its row locks
+    /// only briefly.
+    pub consumer: bgjobs_upload_pipeline::Settings,
     /// How long a deletion waits for the client's running uploads before the delivery
     /// is requeued (`BGJOBS_LOCK_WAIT_SECS`, 1 to 86,400; default 600).
     pub lock_wait: Duration,
-    /// This worker's name in events (`BGJOBS_WORKER_ID`; default delete-client/<host>-<pid>).
-    pub worker_id: String,
 }
+
+/// The consumer's name: the default worker id starts with it.
+pub const SERVICE: &str = "delete-client";
 
 impl Settings {
     /// Reads the process environment.
@@ -39,41 +26,27 @@ impl Settings {
 
     /// Reads settings through `get`, so tests can pass their own values.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let text = |name: &str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
-        let number = |name: &str,
-                      default: u64,
-                      range: std::ops::RangeInclusive<u64>|
-         -> Result<u64, String> {
-            let Some(raw) = get(name) else { return Ok(default) };
-            match raw.trim().parse::<u64>() {
-                Ok(value) if range.contains(&value) => Ok(value),
-                _ => Err(format!(
-                    "{name} '{raw}' is not a whole number from {} to {}",
-                    range.start(),
-                    range.end()
-                )),
-            }
+        let lock_wait_secs = match get("BGJOBS_LOCK_WAIT_SECS") {
+            None => 600,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(seconds) if (1..=86_400).contains(&seconds) => seconds,
+                _ => {
+                    return Err(format!(
+                        "BGJOBS_LOCK_WAIT_SECS '{raw}' is not a whole number from 1 to 86400"
+                    ));
+                }
+            },
         };
-        let s3 = bgjobs_storage::Settings::from_lookup(&get).map_err(|error| error.to_string())?;
-        let host = get("HOSTNAME").unwrap_or_else(|| "local".to_owned());
         Ok(Self {
-            database_url: text("BGJOBS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bgjobs"),
-            amqp_url: text("BGJOBS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            nats_url: text("BGJOBS_NATS_URL", "nats://127.0.0.1:4222"),
-            prefix: text("BGJOBS_PREFIX", ""),
-            s3,
-            batch_size: number("BGJOBS_BATCH_SIZE", 1_000, 1..=10_000)?,
-            progress_interval: Duration::from_millis(number(
-                "BGJOBS_PROGRESS_INTERVAL_MS",
-                2_000,
-                100..=60_000,
-            )?),
-            prefetch: number("BGJOBS_PREFETCH", 1, 1..=100)? as u16,
-            delivery_limit: number("BGJOBS_DELIVERY_LIMIT", 5, 1..=100)? as u32,
-            lock_wait: Duration::from_secs(number("BGJOBS_LOCK_WAIT_SECS", 600, 1..=86_400)?),
-            worker_id: get("BGJOBS_WORKER_ID")
-                .unwrap_or_else(|| format!("delete-client/{host}-{}", std::process::id())),
+            consumer: bgjobs_upload_pipeline::Settings::from_lookup_with(SERVICE, 1_000, &get)?,
+            lock_wait: Duration::from_secs(lock_wait_secs),
         })
+    }
+}
+
+impl AsRef<bgjobs_upload_pipeline::Settings> for Settings {
+    fn as_ref(&self) -> &bgjobs_upload_pipeline::Settings {
+        &self.consumer
     }
 }
 
@@ -84,10 +57,10 @@ mod tests {
     #[test]
     fn defaults_point_at_the_local_stack() {
         let settings = Settings::from_lookup(|_| None).expect("defaults are valid");
-        assert_eq!(settings.batch_size, 1_000);
+        assert_eq!(settings.consumer.batch_size, 1_000);
         assert_eq!(settings.lock_wait, Duration::from_secs(600));
-        assert_eq!(settings.nats_url, "nats://127.0.0.1:4222");
-        assert!(settings.worker_id.starts_with("delete-client/"));
+        assert_eq!(settings.consumer.nats_url, "nats://127.0.0.1:4222");
+        assert!(settings.consumer.worker_id.starts_with("delete-client/"));
     }
 
     #[test]
@@ -96,5 +69,13 @@ mod tests {
             Settings::from_lookup(|name| (name == "BGJOBS_BATCH_SIZE").then(|| "0".to_owned()))
                 .unwrap_err();
         assert_eq!(error, "BGJOBS_BATCH_SIZE '0' is not a whole number from 1 to 10000");
+    }
+
+    #[test]
+    fn a_bad_lock_wait_is_refused_with_its_range() {
+        let error =
+            Settings::from_lookup(|name| (name == "BGJOBS_LOCK_WAIT_SECS").then(|| "0".to_owned()))
+                .unwrap_err();
+        assert_eq!(error, "BGJOBS_LOCK_WAIT_SECS '0' is not a whole number from 1 to 86400");
     }
 }

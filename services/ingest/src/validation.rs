@@ -3,6 +3,7 @@
 use std::fmt;
 
 use bgjobs_domain::AccountId;
+use bgjobs_domain::upload::write::WriteMode;
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
@@ -26,6 +27,8 @@ pub struct UploadQuery {
     pub file_name: Option<String>,
     /// `partial` (default) or `all-or-nothing`.
     pub mode: Option<String>,
+    /// `create-or-update` (default), `create-only` or `update-only`.
+    pub write: Option<String>,
 }
 
 /// What to do with the valid rows of a file that has some invalid ones (DESIGN.md §5).
@@ -67,6 +70,8 @@ pub struct UploadRequest {
     pub file_name: Option<String>,
     /// Partial or all-or-nothing import.
     pub mode: Mode,
+    /// Whether existing products may be updated and new ones created.
+    pub write: WriteMode,
 }
 
 impl UploadRequest {
@@ -86,15 +91,20 @@ impl UploadRequest {
             .map(|value| percent_decode_str(value).decode_utf8_lossy().into_owned());
         let file_name = parse_file_name(query.file_name.or(header_name))?;
         let mode = parse_mode(query.mode)?;
-        Ok(Self { account, client_id, created_by, file_name, mode })
+        let write = parse_write(query.write)?;
+        Ok(Self { account, client_id, created_by, file_name, mode, write })
     }
 
     /// The job's parameters JSON, as the consumer reads it:
-    /// `{"client_id": "<client>", "all_or_nothing": <bool>}`.
+    /// `{"client_id": "<client>", "all_or_nothing": <bool>, "write": "<write mode>"}`.
     pub fn parameters_json(&self) -> String {
         let all_or_nothing = self.mode == Mode::AllOrNothing;
-        serde_json::json!({ "client_id": self.client_id, "all_or_nothing": all_or_nothing })
-            .to_string()
+        serde_json::json!({
+            "client_id": self.client_id,
+            "all_or_nothing": all_or_nothing,
+            "write": self.write.as_str(),
+        })
+        .to_string()
     }
 }
 
@@ -129,6 +139,21 @@ pub(crate) fn parse_mode(value: Option<String>) -> Result<Mode, Error> {
             "mode",
             format!("mode '{other}' is not known; use partial or all-or-nothing"),
         )),
+    }
+}
+
+/// `create-or-update` (the default), `create-only` or `update-only`.
+pub(crate) fn parse_write(value: Option<String>) -> Result<WriteMode, Error> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(WriteMode::CreateOrUpdate),
+        Some(name) => WriteMode::parse(name).ok_or_else(|| {
+            Error::invalid(
+                "write",
+                format!(
+                    "write '{name}' is not known; use create-or-update, create-only or update-only"
+                ),
+            )
+        }),
     }
 }
 
@@ -209,7 +234,11 @@ mod tests {
         assert_eq!(request.mode, Mode::Partial);
         assert_eq!(
             parameters(&request),
-            serde_json::json!({ "client_id": "client-1", "all_or_nothing": false })
+            serde_json::json!({
+                "client_id": "client-1",
+                "all_or_nothing": false,
+                "write": "create-or-update"
+            })
         );
     }
 
@@ -242,8 +271,26 @@ mod tests {
         let request = UploadRequest::parse("acme", strict, None).expect("ok");
         assert_eq!(
             parameters(&request),
-            serde_json::json!({ "client_id": "c", "all_or_nothing": true })
+            serde_json::json!({ "client_id": "c", "all_or_nothing": true, "write": "create-or-update" })
         );
+    }
+
+    #[test]
+    fn an_unknown_write_mode_is_refused_naming_the_accepted_ones() {
+        let mut bad = query(Some("c"), Some("u"));
+        bad.write = Some("upsert".to_owned());
+        let (field, message) = invalid_field(UploadRequest::parse("acme", bad, None));
+        assert_eq!(field, "write");
+        assert_eq!(
+            message,
+            "write 'upsert' is not known; use create-or-update, create-only or update-only"
+        );
+
+        let mut update_only = query(Some("c"), Some("u"));
+        update_only.write = Some("update-only".to_owned());
+        let request = UploadRequest::parse("acme", update_only, None).expect("ok");
+        assert_eq!(request.write, WriteMode::UpdateOnly);
+        assert_eq!(parameters(&request)["write"], "update-only");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use bgjobs_domain::upload::write::WriteMode;
 use bgjobs_domain::{AccountId, JobType};
 use bgjobs_proto::v1::ReferenceIds;
 use percent_encoding::percent_decode_str;
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use crate::Error;
 use crate::state::AppState;
 use crate::upload::{Submission, accept_body, file_name_header, query_of};
-use crate::validation::{Mode, parse_created_by, parse_file_name, parse_mode};
+use crate::validation::{Mode, parse_created_by, parse_file_name, parse_mode, parse_write};
 
 /// The query string of a warehouse upload, as sent.
 #[derive(Debug, Default, Deserialize)]
@@ -27,6 +28,8 @@ pub struct WarehouseUploadQuery {
     pub file_name: Option<String>,
     /// `partial` (default) or `all-or-nothing`.
     pub mode: Option<String>,
+    /// `create-or-update` (default), `create-only` or `update-only`.
+    pub write: Option<String>,
 }
 
 /// A warehouse upload request whose every field is valid.
@@ -40,6 +43,8 @@ pub struct WarehouseUploadRequest {
     pub file_name: Option<String>,
     /// Partial or all-or-nothing import.
     pub mode: Mode,
+    /// Whether existing locations may be updated and new ones created.
+    pub write: WriteMode,
 }
 
 impl WarehouseUploadRequest {
@@ -58,12 +63,18 @@ impl WarehouseUploadRequest {
             .map(|value| percent_decode_str(value).decode_utf8_lossy().into_owned());
         let file_name = parse_file_name(query.file_name.or(header_name))?;
         let mode = parse_mode(query.mode)?;
-        Ok(Self { account, created_by, file_name, mode })
+        let write = parse_write(query.write)?;
+        Ok(Self { account, created_by, file_name, mode, write })
     }
 
-    /// The job's parameters JSON, as the consumer reads it: `{"all_or_nothing": <bool>}`.
+    /// The job's parameters JSON, as the consumer reads it:
+    /// `{"all_or_nothing": <bool>, "write": "<write mode>"}`.
     pub fn parameters_json(&self) -> String {
-        serde_json::json!({ "all_or_nothing": self.mode == Mode::AllOrNothing }).to_string()
+        serde_json::json!({
+            "all_or_nothing": self.mode == Mode::AllOrNothing,
+            "write": self.write.as_str(),
+        })
+        .to_string()
     }
 }
 
@@ -99,6 +110,7 @@ mod tests {
             created_by: created_by.map(str::to_owned),
             file_name: Some("locations.csv".to_owned()),
             mode: mode.map(str::to_owned),
+            write: None,
         }
     }
 
@@ -107,14 +119,20 @@ mod tests {
         let request = WarehouseUploadRequest::parse("acme", query(Some("jane"), None), None)
             .expect("valid request");
         assert_eq!(request.mode, Mode::Partial);
-        assert_eq!(request.parameters_json(), r#"{"all_or_nothing":false}"#);
+        assert_eq!(
+            request.parameters_json(),
+            r#"{"all_or_nothing":false,"write":"create-or-update"}"#
+        );
         let strict = WarehouseUploadRequest::parse(
             "acme",
             query(Some("jane"), Some("all-or-nothing")),
             None,
         )
         .expect("valid request");
-        assert_eq!(strict.parameters_json(), r#"{"all_or_nothing":true}"#);
+        assert_eq!(
+            strict.parameters_json(),
+            r#"{"all_or_nothing":true,"write":"create-or-update"}"#
+        );
         assert_eq!(strict.file_name.as_deref(), Some("locations.csv"));
     }
 
@@ -124,6 +142,11 @@ mod tests {
             ("acme/../x", query(Some("u"), None), "account_id"),
             ("acme", query(None, None), "created_by"),
             ("acme", query(Some("u"), Some("some")), "mode"),
+            (
+                "acme",
+                WarehouseUploadQuery { write: Some("x".to_owned()), ..query(Some("u"), None) },
+                "write",
+            ),
         ];
         for (account, query, expected_field) in cases {
             match WarehouseUploadRequest::parse(account, query, None) {

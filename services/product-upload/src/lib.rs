@@ -2,14 +2,15 @@
 //! catalog schema (DESIGN.md §5). `Worker` runs the queue loop; `Processor`
 //! handles one message, so tests can drive a single delivery.
 
-pub mod emitter;
-pub mod process;
+pub mod job;
 pub mod reader;
 pub mod settings;
-pub mod worker;
 
-/// The results file: shared with the other upload consumers.
-pub use bgjobs_upload_pipeline::results;
-pub use process::{Outcome, Processor, ProcessorSettings};
+pub use bgjobs_upload_pipeline::Outcome;
+pub use job::ProductUpload;
 pub use settings::Settings;
-pub use worker::Worker;
+
+/// Handles one delivery of a product upload.
+pub type Processor = bgjobs_upload_pipeline::Processor<ProductUpload>;
+/// The product-upload consumer loop.
+pub type Worker = bgjobs_upload_pipeline::Worker<ProductUpload>;

@@ -1,39 +1,63 @@
-//! Reads a product file: the shared streamed CSV reader with the product rules,
-//! and SKUs given twice rejected naming the row of the first.
+//! Product rows for the shared upload pass: the product rules, and batches written
+//! to (or checked against) the client's products. A SKU given twice is found by the
+//! store, which names the row of the first.
 
+use bgjobs_domain::upload::header::{ColumnIndex, ColumnSpec};
+use bgjobs_domain::upload::write::{RowOutcome, WriteMode, product_refusal};
 use bgjobs_domain::upload::{Rejection, product};
-use bgjobs_upload_pipeline::FirstRows;
-use bgjobs_upload_pipeline::reader as pipeline;
-use tokio::io::AsyncRead;
-use tokio::sync::mpsc;
+use bgjobs_domain::{AccountId, JobId};
+use bgjobs_store::Store;
+use bgjobs_store::catalog::{AppliedBatch, Checkpoint};
+use bgjobs_upload_pipeline::UploadRows;
 
-/// One row as parsed: a valid product or a rejection.
-pub type ParsedRow = pipeline::ParsedRow<product::Product>;
+/// The products of one client.
+#[derive(Debug, Clone)]
+pub struct ProductRows {
+    /// The client the products belong to.
+    pub client_id: String,
+}
 
-/// What the reader hands over (see [`pipeline::Parsed`]).
-pub type Parsed = pipeline::Parsed<product::Product>;
+impl UploadRows for ProductRows {
+    type Row = product::Product;
+    const COLUMNS: &'static [ColumnSpec] = product::COLUMNS;
 
-/// Starts reading `source` on a blocking thread; rows arrive in chunks of `chunk_rows`.
-/// Must be called from within a tokio runtime.
-pub fn spawn(
-    source: Box<dyn AsyncRead + Send + Unpin>,
-    chunk_rows: usize,
-) -> mpsc::Receiver<Parsed> {
-    let mut first_rows = FirstRows::default();
-    pipeline::spawn(source, product::COLUMNS, chunk_rows, move |row, fields, index| {
-        let product = product::parse(row, fields, index)?;
-        match first_rows.first_seen(product.sku.clone(), row) {
-            Some(first) => Err(Rejection {
-                row,
-                key: Some(product.sku.clone()),
-                reason: format!(
-                    "sku: '{}' appears again; it was first given in row {first}",
-                    product.sku
-                ),
-            }),
-            None => Ok(product),
-        }
-    })
+    fn parser(
+        &self,
+    ) -> impl FnMut(u64, &[&[u8]], &ColumnIndex) -> Result<product::Product, Rejection> + Send + 'static
+    {
+        product::parse
+    }
+
+    fn key(row: &product::Product) -> &str {
+        &row.sku
+    }
+
+    fn refusal(row: &product::Product, outcome: RowOutcome) -> Option<String> {
+        product_refusal(&row.sku, outcome)
+    }
+
+    async fn apply(
+        &self,
+        store: &Store,
+        job: JobId,
+        account: &AccountId,
+        rows: &[(u64, product::Product)],
+        write: WriteMode,
+        after: &Checkpoint,
+    ) -> Result<AppliedBatch, bgjobs_store::Error> {
+        store.apply_product_batch_as(job, account, &self.client_id, rows, write, after).await
+    }
+
+    async fn check(
+        &self,
+        store: &Store,
+        job: JobId,
+        account: &AccountId,
+        rows: &[(u64, product::Product)],
+        write: WriteMode,
+    ) -> Result<Vec<Option<RowOutcome>>, bgjobs_store::Error> {
+        store.check_product_batch(job, account, &self.client_id, rows, write).await
+    }
 }
 
 #[cfg(test)]

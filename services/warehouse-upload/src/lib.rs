@@ -2,12 +2,15 @@
 //! catalog schema (DESIGN.md §5–§6). `Worker` runs the queue loop; `Processor`
 //! handles one message, so tests can drive a single delivery.
 
-mod import;
-pub mod process;
+pub mod job;
 pub mod reader;
 pub mod settings;
-pub mod worker;
 
-pub use process::{Outcome, Processor, ProcessorSettings};
+pub use bgjobs_upload_pipeline::Outcome;
+pub use job::WarehouseUpload;
 pub use settings::Settings;
-pub use worker::Worker;
+
+/// Handles one delivery of a warehouse upload.
+pub type Processor = bgjobs_upload_pipeline::Processor<WarehouseUpload>;
+/// The warehouse-upload consumer loop.
+pub type Worker = bgjobs_upload_pipeline::Worker<WarehouseUpload>;

@@ -51,7 +51,10 @@ async fn a_valid_upload_is_stored_registered_and_queued_once() -> anyhow::Result
     assert_eq!(job.created_by, "ann@example.com");
     assert_eq!(job.reference_ids.as_ref().map(|ids| ids.client_id.as_str()), Some("c-1"));
     let parameters: serde_json::Value = serde_json::from_str(&job.parameters_json)?;
-    assert_eq!(parameters, serde_json::json!({ "client_id": "c-1", "all_or_nothing": true }));
+    assert_eq!(
+        parameters,
+        serde_json::json!({ "client_id": "c-1", "all_or_nothing": true, "write": "create-or-update" })
+    );
 
     // Exactly one job message, for attempt 1.
     let mut job_messages = app.job_messages().await?;

@@ -1,7 +1,12 @@
+use bgjobs_upload_pipeline::reader;
+
 use super::*;
 
+type Parsed = reader::Parsed<product::Product>;
+
 async fn parse_all(content: &'static [u8]) -> Vec<Parsed> {
-    let mut receiver = spawn(Box::new(content), 2);
+    let rows = ProductRows { client_id: "acme".to_owned() };
+    let mut receiver = reader::spawn(Box::new(content), ProductRows::COLUMNS, 2, rows.parser());
     let mut all = Vec::new();
     while let Some(parsed) = receiver.recv().await {
         all.push(parsed);
@@ -40,15 +45,6 @@ async fn semicolon_files_are_read() {
 }
 
 #[tokio::test]
-async fn a_repeated_sku_is_rejected_naming_the_first_row() {
-    let all = parse_all(b"sku,name\nA1,One\nA2,Two\nA1,Again\n").await;
-    assert_eq!(
-        rows(&all)[2],
-        (3, Err("sku: 'A1' appears again; it was first given in row 1".into()))
-    );
-}
-
-#[tokio::test]
 async fn a_file_without_the_required_columns_is_unreadable() {
     let all = parse_all(b"{\"products\": []}\n").await;
     match &all[..] {
@@ -57,19 +53,4 @@ async fn a_file_without_the_required_columns_is_unreadable() {
         }
         other => panic!("expected one Unreadable, got {other:?}"),
     }
-}
-
-#[tokio::test]
-async fn an_empty_file_is_unreadable() {
-    let all = parse_all(b"").await;
-    assert!(matches!(&all[..], [Parsed::Unreadable(m)] if m.starts_with("the file is empty")));
-}
-
-#[tokio::test]
-async fn a_huge_first_line_is_refused_without_reading_it_all() {
-    let line: &'static [u8] = Box::leak(vec![b'x'; 200 * 1024].into_boxed_slice());
-    let all = parse_all(line).await;
-    assert!(
-        matches!(&all[..], [Parsed::Unreadable(m)] if m.starts_with("the first line is longer"))
-    );
 }

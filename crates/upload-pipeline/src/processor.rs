@@ -1,51 +1,64 @@
-//! Processing one job message: the whole life of one delivery of a warehouse upload.
-//!
-//! Every step is reported as a job event: Started, Progress while the file is read,
-//! then Completed or Failed; the import itself is in `import.rs`.
+//! The life of one delivery, the same for every job type: check the message's ids,
+//! report Started (or "Resumed by" on a redelivery), run the job, report how it
+//! ended (Completed, Failed, or a Log line before a retry) and say what to do with
+//! the message.
 
-use std::time::Duration;
+use std::future::Future;
 
-use bgjobs_domain::{AccountId, EventKind, JobId};
+use bgjobs_domain::{AccountId, EventKind, JobId, JobType};
 use bgjobs_messaging::events::EventPublisher;
 use bgjobs_proto::v1::JobMessage;
 use bgjobs_storage::ObjectStore;
 use bgjobs_store::Store;
-use bgjobs_upload_pipeline::Emitter;
 
-use crate::import::{Run, Stop};
+use crate::delivery::{Delivery, Finished, Stop};
+use crate::emitter::Emitter;
+use crate::outcome::Outcome;
+use crate::settings::Settings;
 
-/// What became of a delivery: shared by every consumer.
-pub use bgjobs_upload_pipeline::Outcome;
+/// What a consumer's job type brings to the shared worker and delivery lifecycle.
+pub trait Job: Clone + Send + Sync + 'static {
+    /// The job type whose queue this consumer takes messages from.
+    const TYPE: JobType;
 
-/// How a processor works.
-#[derive(Debug, Clone)]
-pub struct ProcessorSettings {
-    /// Valid rows per committed batch.
-    pub batch_size: usize,
-    /// Least time between two Progress events.
-    pub progress_interval: Duration,
-    /// Who this worker is, in events.
-    pub worker_id: String,
+    /// What its jobs are called in logs, e.g. "product uploads".
+    const JOBS: &'static str;
+
+    /// The consumer's configuration; the shared part is what [`AsRef`] gives.
+    type Settings: AsRef<Settings> + Send + Sync;
+
+    /// The job over the connections the worker made.
+    fn new(connections: Connections, settings: &Self::Settings) -> Self;
+
+    /// Does the work of one delivery, reporting progress through `emitter`.
+    fn run(
+        &self,
+        delivery: &Delivery<'_>,
+        emitter: &mut Emitter,
+    ) -> impl Future<Output = Result<Finished, Stop>> + Send;
 }
 
-/// Processes warehouse-upload job messages.
+/// The connections a job may use, made once by the worker.
 #[derive(Clone)]
-pub struct Processor {
-    pub(crate) store: Store,
-    pub(crate) objects: ObjectStore,
-    events: EventPublisher,
-    pub(crate) settings: ProcessorSettings,
+pub struct Connections {
+    /// The catalog (and jobs) database.
+    pub store: Store,
+    /// Input and results files.
+    pub objects: ObjectStore,
 }
 
-impl Processor {
-    /// A processor over the given connections.
-    pub fn new(
-        store: Store,
-        objects: ObjectStore,
-        events: EventPublisher,
-        settings: ProcessorSettings,
-    ) -> Self {
-        Self { store, objects, events, settings }
+/// Handles deliveries of one job type; cheap to clone.
+#[derive(Clone)]
+pub struct Processor<J> {
+    job: J,
+    events: EventPublisher,
+    worker_id: String,
+}
+
+impl<J: Job> Processor<J> {
+    /// A processor running `job`, reporting through `events` as `worker_id`.
+    pub fn new(job: J, events: EventPublisher, worker_id: String) -> Self {
+        Self { job, events, worker_id }
     }
 
     /// Processes one delivery of a job message. `delivery` is 1 for the first
@@ -68,40 +81,35 @@ impl Processor {
             &message.account_id,
             message.attempt,
             delivery,
-            &self.settings.worker_id,
+            &self.worker_id,
             traceparent,
         );
         let started = if delivery > 1 {
-            format!("Resumed by {} (delivery {delivery})", self.settings.worker_id)
+            format!("Resumed by {} (delivery {delivery})", self.worker_id)
         } else {
-            format!("Started by {}", self.settings.worker_id)
+            format!("Started by {}", self.worker_id)
         };
         if let Err(error) = emitter.emit(EventKind::Started, started, None, None).await {
             return Outcome::Retry {
                 cause: format!("publishing the Started event failed: {error}"),
             };
         }
-        let run = Run { processor: self, message, job, account: &account };
-        match run.import(&mut emitter).await {
-            Ok(done) => {
+        let delivery = Delivery { message, job, account, number: delivery };
+        match self.job.run(&delivery, &mut emitter).await {
+            Ok(Finished { message, counters, result_key }) => {
                 let emitted = emitter
-                    .emit(
-                        EventKind::Completed,
-                        done.message.clone(),
-                        Some(done.counters),
-                        Some(done.result_key),
-                    )
+                    .emit(EventKind::Completed, message.clone(), Some(counters), Some(result_key))
                     .await;
                 match emitted {
-                    Ok(()) => Outcome::Completed { message: done.message },
+                    Ok(()) => Outcome::Completed { message },
                     Err(error) => Outcome::Retry {
                         cause: format!("publishing the Completed event failed: {error}"),
                     },
                 }
             }
-            Err(stop @ (Stop::Fail(_) | Stop::Rejected { .. })) => {
+            Err(stop @ (Stop::Fail(_) | Stop::FailWithResults(_))) => {
                 let (message, counters, result_key) = match stop {
-                    Stop::Rejected { message, counters, result_key } => {
+                    Stop::FailWithResults(Finished { message, counters, result_key }) => {
                         (message, Some(counters), Some(result_key))
                     }
                     Stop::Fail(message) | Stop::Retry(message) => (message, None, None),

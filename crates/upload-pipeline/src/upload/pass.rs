@@ -1,0 +1,250 @@
+//! One pass over an upload file: a check pass (all-or-nothing) asks the store what it
+//! would refuse and writes nothing; a write pass writes the valid rows after the
+//! resume checkpoint in batches. Either way every input row gets its results line,
+//! in input order, once its batch has an outcome.
+
+use std::time::Instant;
+
+use bgjobs_domain::EventKind;
+use bgjobs_domain::upload::results::thousands;
+use bgjobs_domain::upload::write::WriteMode;
+use bgjobs_proto::v1::Counters;
+use bgjobs_storage::keys;
+use bgjobs_store::catalog::Checkpoint;
+
+use super::{Upload, UploadRows, store_stop};
+use crate::delivery::Stop;
+use crate::emitter::Emitter;
+use crate::reader::{self, Parsed};
+use crate::results::ResultsWriter;
+use crate::row_lines::{
+    self, APPLIED, APPLIED_EARLIER, LineOutcome, RowLines, SKIPPED, SKIPPED_ALL_OR_NOTHING,
+};
+
+/// What a pass does with the valid rows.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// Asks the store what it would refuse; writes nothing.
+    Check,
+    /// Writes the rows after `resume.rows_committed`.
+    Write { resume: Checkpoint },
+}
+
+/// What a pass saw.
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    /// Input rows read.
+    pub rows_read: u64,
+    /// Rows rejected (by validation, the write mode, or as duplicates); for a write
+    /// pass, those of earlier deliveries too, as the checkpoint counts them.
+    pub rejected: u64,
+}
+
+/// One pass over the file.
+pub(super) struct Pass<'p, R> {
+    upload: &'p Upload<'p, R>,
+    write: WriteMode,
+    kind: Kind,
+}
+
+/// What a pass holds while reading: the batch, its waiting lines and the counts.
+struct Reading<R> {
+    batch: Vec<(u64, R)>,
+    lines: RowLines,
+    results: ResultsWriter,
+    totals: Checkpoint,
+    rows_read: u64,
+    rejected: u64,
+}
+
+impl<'p, R: UploadRows> Pass<'p, R> {
+    /// A check pass under `write`.
+    pub fn check(upload: &'p Upload<'p, R>, write: WriteMode) -> Self {
+        Self { upload, write, kind: Kind::Check }
+    }
+
+    /// A write pass under `write`, resuming after `resume`.
+    pub fn write(upload: &'p Upload<'p, R>, write: WriteMode, resume: Checkpoint) -> Self {
+        Self { upload, write, kind: Kind::Write { resume } }
+    }
+
+    /// Reads the whole file once and stores its results file.
+    pub async fn run(self, emitter: &mut Emitter) -> Result<Seen, Stop> {
+        let upload = self.upload;
+        let delivery = upload.delivery;
+        let input_key = &delivery.message.input_object_key;
+        let source = upload.objects.get_reader(input_key).await.map_err(|error| match error {
+            bgjobs_storage::Error::NotFound { .. } => Stop::Fail(format!(
+                "the uploaded file is missing from storage ({input_key}); upload it again"
+            )),
+            other => Stop::Retry(format!("reading the uploaded file failed: {other}")),
+        })?;
+        let result_key = keys::results(&delivery.account, delivery.job);
+        let results = ResultsWriter::start(upload.objects.clone(), result_key)
+            .map_err(|error| Stop::Retry(error.to_string()))?;
+
+        let batch_size = upload.settings.batch_size;
+        let (committed, totals) = match self.kind {
+            Kind::Check => (0, Checkpoint::default()),
+            Kind::Write { resume } => (resume.rows_committed, resume),
+        };
+        let mut reading = Reading {
+            batch: Vec::with_capacity(batch_size),
+            lines: RowLines::with_capacity(batch_size),
+            results,
+            totals,
+            rows_read: 0,
+            rejected: 0,
+        };
+        let parser = upload.rows.parser();
+        let mut parsed_rows = reader::spawn(source, R::COLUMNS, batch_size.min(1000), parser);
+        let mut last_progress = Instant::now();
+        while let Some(parsed) = parsed_rows.recv().await {
+            let rows = match parsed {
+                Parsed::Header(_) => continue,
+                Parsed::Rows(rows) => rows,
+                Parsed::Unreadable(message) => return Err(Stop::Fail(message)),
+                Parsed::Broken(message) => return Err(Stop::Retry(message)),
+            };
+            for (row, result) in rows {
+                reading.rows_read = row;
+                match result {
+                    // Written by an earlier delivery of this attempt.
+                    Ok(valid) if row <= committed => {
+                        reading.lines.known(row, R::key(&valid), APPLIED, APPLIED_EARLIER);
+                    }
+                    Ok(valid) => {
+                        reading.lines.in_batch(row, R::key(&valid), reading.batch.len());
+                        reading.batch.push((row, valid));
+                    }
+                    Err(rejection) => {
+                        reading.rejected += 1;
+                        if row > committed {
+                            reading.totals.rows_rejected += 1;
+                        }
+                        reading.lines.reject(rejection);
+                    }
+                }
+                if reading.batch.len() >= batch_size {
+                    self.flush(&mut reading, row).await?;
+                } else if reading.batch.is_empty() {
+                    // No row waits for a batch: the lines can go at once.
+                    reading.lines.write(&mut reading.results, &[]).await.map_err(lines_stop)?;
+                }
+            }
+            if last_progress.elapsed() >= upload.settings.progress_interval {
+                last_progress = Instant::now();
+                self.progress(emitter, &reading).await?;
+            }
+        }
+        let last_row = reading.rows_read;
+        let unsettled = match self.kind {
+            // The last checkpoint covers the whole file, trailing rejected rows too.
+            Kind::Write { .. } => last_row > reading.totals.rows_committed,
+            Kind::Check => !reading.batch.is_empty(),
+        };
+        if unsettled {
+            self.flush(&mut reading, last_row).await?;
+        }
+        reading.lines.write(&mut reading.results, &[]).await.map_err(lines_stop)?;
+        reading.results.finish().await.map_err(|error| Stop::Retry(error.to_string()))?;
+        let rejected = match self.kind {
+            Kind::Check => reading.rejected,
+            Kind::Write { .. } => reading.totals.rows_rejected,
+        };
+        Ok(Seen { rows_read: reading.rows_read, rejected })
+    }
+
+    /// Settles the batch: a write pass commits it with the checkpoint through `row`,
+    /// a check pass asks what would be refused. Then its lines are written.
+    async fn flush(&self, reading: &mut Reading<R::Row>, row: u64) -> Result<(), Stop> {
+        let upload = self.upload;
+        let delivery = upload.delivery;
+        let (store, job, account) = (upload.store, delivery.job, &delivery.account);
+        let outcomes: Vec<LineOutcome> = match self.kind {
+            Kind::Write { .. } => {
+                let mut after = reading.totals;
+                after.rows_committed = row;
+                let applied = upload
+                    .rows
+                    .apply(store, job, account, &reading.batch, self.write, &after)
+                    .await
+                    .map_err(store_stop)?;
+                // The store wrote these same totals into the checkpoint.
+                after.rows_created += applied.counts.created;
+                after.rows_updated += applied.counts.updated;
+                after.rows_unchanged += applied.counts.unchanged;
+                after.rows_rejected += applied.refused;
+                reading.totals = after;
+                reading.rejected += applied.refused;
+                reading
+                    .batch
+                    .iter()
+                    .zip(applied.rows)
+                    .map(|((_, valid), outcome)| LineOutcome {
+                        outcome: outcome.as_str(),
+                        reason: R::refusal(valid, outcome).unwrap_or_default(),
+                    })
+                    .collect()
+            }
+            Kind::Check => {
+                let verdicts = upload
+                    .rows
+                    .check(store, job, account, &reading.batch, self.write)
+                    .await
+                    .map_err(store_stop)?;
+                let outcomes: Vec<LineOutcome> = reading
+                    .batch
+                    .iter()
+                    .zip(verdicts)
+                    .map(|((_, valid), verdict)| match verdict {
+                        None => LineOutcome {
+                            outcome: SKIPPED,
+                            reason: SKIPPED_ALL_OR_NOTHING.to_owned(),
+                        },
+                        Some(outcome) => LineOutcome {
+                            outcome: outcome.as_str(),
+                            reason: R::refusal(valid, outcome).unwrap_or_default(),
+                        },
+                    })
+                    .collect();
+                reading.rejected +=
+                    outcomes.iter().filter(|line| line.outcome != SKIPPED).count() as u64;
+                outcomes
+            }
+        };
+        reading.batch.clear();
+        reading.lines.write(&mut reading.results, &outcomes).await.map_err(lines_stop)
+    }
+
+    /// A Progress event: rows read (or checked) so far and how many were rejected.
+    async fn progress(&self, emitter: &mut Emitter, reading: &Reading<R::Row>) -> Result<(), Stop> {
+        let verb = match self.kind {
+            Kind::Check => "checked",
+            Kind::Write { .. } => "read",
+        };
+        let message = format!(
+            "{} rows {verb}, {} rejected",
+            thousands(reading.rows_read),
+            thousands(reading.rejected)
+        );
+        let counters = Counters {
+            rows_total: 0,
+            rows_processed: reading.rows_read,
+            rows_rejected: reading.rejected,
+        };
+        emitter
+            .emit(EventKind::Progress, message, Some(counters), None)
+            .await
+            .map_err(|error| Stop::Retry(format!("publishing progress failed: {error}")))
+    }
+}
+
+fn lines_stop(error: row_lines::Error) -> Stop {
+    match error {
+        row_lines::Error::Results(error) => Stop::Retry(error.to_string()),
+        bug @ row_lines::Error::MissingOutcome { .. } => {
+            Stop::Fail(format!("the import failed: {bug}"))
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The consumer loop every job type shares: connect, declare the queue topology,
+//! take messages one at a time, process each and settle it as its outcome says.
+
+use std::future::Future;
+
+use bgjobs_messaging::{Names, amqp, events};
+use bgjobs_storage::ObjectStore;
+use bgjobs_store::Store;
+use tokio_stream::StreamExt;
+
+use crate::outcome::settle;
+use crate::processor::{Connections, Job, Processor};
+
+/// A consumer of one job type's queue.
+pub struct Worker<J> {
+    processor: Processor<J>,
+    connection: lapin::Connection,
+    names: Names,
+    prefetch: u16,
+    worker_id: String,
+}
+
+impl<J: Job> Worker<J> {
+    /// Connects to everything the consumer needs and declares the queue topology.
+    pub async fn build(settings: J::Settings) -> Result<Self, Error> {
+        let shared = settings.as_ref();
+        bgjobs_storage::install_crypto_provider();
+        let store = Store::connect(&shared.database_url).await?;
+        let objects = ObjectStore::connect(&shared.s3).await?;
+        let names = Names::new(shared.prefix.clone());
+        let nats = events::connect(&shared.nats_url).await?;
+        events::ensure_stream(&nats, &names).await?;
+        let publisher = events::EventPublisher::new(nats, names.clone());
+        let connection = amqp::connect(&shared.amqp_url).await?;
+        let queue_settings = amqp::QueueSettings { delivery_limit: shared.delivery_limit };
+        amqp::declare_topology(&connection, &names, &queue_settings).await?;
+        let job = J::new(Connections { store, objects }, &settings);
+        let shared = settings.as_ref();
+        let processor = Processor::new(job, publisher, shared.worker_id.clone());
+        Ok(Self {
+            processor,
+            connection,
+            names,
+            prefetch: shared.prefetch,
+            worker_id: shared.worker_id.clone(),
+        })
+    }
+
+    /// The processor, for driving single messages in tests.
+    pub fn processor(&self) -> &Processor<J> {
+        &self.processor
+    }
+
+    /// Consumes until `shutdown` completes. A message being processed when shutdown
+    /// is asked for is finished first; nothing new is taken.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let job_type = J::TYPE;
+        let mut deliveries =
+            amqp::consume(&self.connection, &self.names, job_type, self.prefetch, &self.worker_id)
+                .await?;
+        tracing::info!(worker = %self.worker_id, "consuming {}", J::JOBS);
+        tokio::pin!(shutdown);
+        loop {
+            let delivery = tokio::select! {
+                () = &mut shutdown => break,
+                next = deliveries.next() => match next {
+                    Some(delivery) => delivery?,
+                    None => return Err(Error::Cancelled { job_type: job_type.to_string() }),
+                },
+            };
+            let outcome = self
+                .processor
+                .handle(&delivery.message, delivery.delivery, delivery.traceparent.clone())
+                .await;
+            settle(delivery, outcome).await?;
+        }
+        tracing::info!("stopped taking {}", J::JOBS);
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM (Kubernetes rollouts) or Ctrl-C: what a consumer binary
+/// passes to [`Worker::run_until_stopped`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// Why a worker could not start or stopped consuming.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database could not be reached.
+    #[error(transparent)]
+    Store(#[from] bgjobs_store::Error),
+    /// Object storage could not be reached.
+    #[error(transparent)]
+    Storage(#[from] bgjobs_storage::Error),
+    /// RabbitMQ or NATS failed.
+    #[error(transparent)]
+    Messaging(#[from] bgjobs_messaging::Error),
+    /// The broker cancelled the queue consumer (the queue was deleted, or the node
+    /// went away): the process should exit so the orchestrator restarts it.
+    #[error("the {job_type} queue consumer was cancelled by the broker")]
+    Cancelled {
+        /// The job type whose queue it was.
+        job_type: String,
+    },
+}

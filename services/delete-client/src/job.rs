@@ -1,0 +1,205 @@
+//! A Delete Client job: the whole life of one delivery.
+//!
+//! The client's rows are deleted in batches, each committed together with the job's
+//! per-table count (see `bgjobs_store::catalog::delete_client`), the client row
+//! last. A redelivered message carries on where the last committed batch left off,
+//! and its summary still counts everything the job deleted. A dry run only counts.
+
+use std::time::Instant;
+
+use bgjobs_domain::{EventKind, JobType};
+use bgjobs_proto::v1::Counters;
+use bgjobs_storage::{ObjectMetadata, keys};
+use bgjobs_store::catalog::delete_client::{CLIENTS_TABLE, DeleteStep, TableRows};
+use bgjobs_upload_pipeline::{Connections, Delivery, Emitter, Finished, Job, Stop};
+use bytes::Bytes;
+
+use crate::settings::Settings;
+use crate::summary::{self, Mode};
+use crate::wait::{self, Blocked};
+
+/// The delete-client job type.
+#[derive(Clone)]
+pub struct DeleteClient {
+    connections: Connections,
+    settings: Settings,
+}
+
+impl Job for DeleteClient {
+    const TYPE: JobType = JobType::DeleteClient;
+    const JOBS: &'static str = "client deletions";
+    type Settings = Settings;
+
+    fn new(connections: Connections, settings: &Settings) -> Self {
+        Self { connections, settings: settings.clone() }
+    }
+
+    async fn run(&self, delivery: &Delivery<'_>, emitter: &mut Emitter) -> Result<Finished, Stop> {
+        Run { job: self, delivery }.delete(emitter).await
+    }
+}
+
+/// One delivery's deletion.
+struct Run<'a> {
+    job: &'a DeleteClient,
+    delivery: &'a Delivery<'a>,
+}
+
+impl Run<'_> {
+    async fn delete(&self, emitter: &mut Emitter) -> Result<Finished, Stop> {
+        let store = &self.job.connections.store;
+        let client_id = self.delivery.client_id().ok_or_else(|| {
+            Stop::Fail("the job names no client; choose the client to delete".to_owned())
+        })?;
+        let mode = if self.delivery.flag("dry_run") { Mode::DryRun } else { Mode::Delete };
+
+        // An earlier delivery of this job may have deleted everything, the client row
+        // last, and stopped before reporting: the job is then done, not "unknown client".
+        let done_so_far = store
+            .client_deletion_progress(self.delivery.job, &self.delivery.account)
+            .await
+            .map_err(store_stop)?;
+        let client_row_deleted = done_so_far.iter().any(|counted| counted.table == CLIENTS_TABLE);
+        if mode == Mode::Delete && client_row_deleted {
+            return self.finish(mode, &done_so_far).await;
+        }
+        if mode == Mode::Delete {
+            // Before looking at the client: a running upload may still create it.
+            let settings = &self.job.settings;
+            wait::for_running_uploads(
+                store,
+                emitter,
+                &self.delivery.account,
+                &client_id,
+                settings.consumer.progress_interval,
+                settings.lock_wait,
+            )
+            .await
+            .map_err(|blocked| match blocked {
+                Blocked::StillRunning(cause) | Blocked::Fault(cause) => Stop::Retry(cause),
+            })?;
+        }
+        if !store.client_exists(&self.delivery.account, &client_id).await.map_err(store_stop)? {
+            return Err(Stop::Fail(format!(
+                "client '{client_id}' does not exist in account {}",
+                self.delivery.account
+            )));
+        }
+        let remaining = store
+            .client_data_counts(&self.delivery.account, &client_id)
+            .await
+            .map_err(store_stop)?;
+        match mode {
+            Mode::DryRun => {
+                let mut would_delete = remaining;
+                would_delete.push(TableRows { table: CLIENTS_TABLE, rows: 1 });
+                self.finish(mode, &would_delete).await
+            }
+            Mode::Delete => {
+                self.delete_in_batches(emitter, &client_id, &done_so_far, &remaining).await?;
+                let deleted = store
+                    .client_deletion_progress(self.delivery.job, &self.delivery.account)
+                    .await
+                    .map_err(store_stop)?;
+                self.finish(mode, &deleted).await
+            }
+        }
+    }
+
+    /// Deletes batch after batch until the client row is gone, with a Progress event
+    /// at most every progress interval.
+    async fn delete_in_batches(
+        &self,
+        emitter: &mut Emitter,
+        client_id: &str,
+        done_so_far: &[TableRows],
+        remaining: &[TableRows],
+    ) -> Result<(), Stop> {
+        let settings = &self.job.settings.consumer;
+        // Batch sizes are at most 10,000 (see the settings): the conversion is lossless.
+        let batch_size = settings.batch_size as u64;
+        let earlier: u64 = done_so_far.iter().map(|counted| counted.rows).sum();
+        // Every client-owned row, then the client row itself.
+        let total = earlier + remaining.iter().map(|counted| counted.rows).sum::<u64>() + 1;
+        let mut deleted = earlier;
+        let mut this_delivery: Vec<TableRows> = Vec::new();
+        let mut last_progress = Instant::now();
+        loop {
+            let step = self
+                .job
+                .connections
+                .store
+                .delete_client_batch(
+                    self.delivery.job,
+                    &self.delivery.account,
+                    client_id,
+                    batch_size,
+                )
+                .await
+                .map_err(store_stop)?;
+            let counted = match step {
+                DeleteStep::Rows(counted) => counted,
+                DeleteStep::ClientDeleted { .. } => return Ok(()),
+            };
+            deleted += counted.rows;
+            match this_delivery.iter_mut().find(|entry| entry.table == counted.table) {
+                Some(entry) => entry.rows += counted.rows,
+                None => this_delivery.push(counted),
+            }
+            if last_progress.elapsed() < settings.progress_interval {
+                continue;
+            }
+            last_progress = Instant::now();
+            let table = counted.table;
+            let table_done = rows_of(done_so_far, table) + rows_of(&this_delivery, table);
+            let table_total = rows_of(done_so_far, table) + rows_of(remaining, table);
+            // Rows added while deleting make the total grow; never show "600 of 500".
+            let message = summary::progress_message(table_done, table_total.max(table_done), table);
+            let counters = Counters {
+                rows_total: total.max(deleted),
+                rows_processed: deleted,
+                rows_rejected: 0,
+            };
+            emitter
+                .emit(EventKind::Progress, message, Some(counters), None)
+                .await
+                .map_err(|error| Stop::Retry(format!("publishing progress failed: {error}")))?;
+        }
+    }
+
+    /// Writes the results file and composes the completion from per-table counts
+    /// (the client row included as [`CLIENTS_TABLE`] when it is, or would be, deleted).
+    async fn finish(&self, mode: Mode, counts: &[TableRows]) -> Result<Finished, Stop> {
+        let client_row = counts.iter().any(|counted| counted.table == CLIENTS_TABLE);
+        let owned: Vec<TableRows> =
+            counts.iter().copied().filter(|counted| counted.table != CLIENTS_TABLE).collect();
+        let contents = summary::results_csv(mode, &owned, client_row)
+            .map_err(|error| Stop::Retry(format!("writing the results file failed: {error}")))?;
+        let result_key = keys::results(&self.delivery.account, self.delivery.job);
+        let metadata = ObjectMetadata {
+            content_type: "text/csv; charset=utf-8".to_owned(),
+            original_file_name: Some("results.csv".to_owned()),
+        };
+        self.job
+            .connections
+            .objects
+            .put_bytes(&result_key, Bytes::from(contents), &metadata)
+            .await
+            .map_err(|error| Stop::Retry(format!("storing the results file failed: {error}")))?;
+        let rows: u64 = counts.iter().map(|counted| counted.rows).sum();
+        let counters = match mode {
+            Mode::DryRun => Counters { rows_total: rows, rows_processed: 0, rows_rejected: 0 },
+            Mode::Delete => Counters { rows_total: rows, rows_processed: rows, rows_rejected: 0 },
+        };
+        let message = summary::completion_message(mode, &owned, client_row);
+        Ok(Finished { message, counters, result_key })
+    }
+}
+
+fn rows_of(counts: &[TableRows], table: &str) -> u64 {
+    counts.iter().filter(|counted| counted.table == table).map(|counted| counted.rows).sum()
+}
+
+fn store_stop(error: bgjobs_store::Error) -> Stop {
+    Stop::store("the deletion failed", error)
+}

@@ -1,0 +1,110 @@
+//! The results file of a product upload, line by line: one line per input row with
+//! its row number, key, outcome and reason; cells a spreadsheet would run as a
+//! formula are neutralised.
+
+use std::time::Duration;
+
+use bgjobs_domain::JobStatus;
+use bgjobs_e2e::TestSystem;
+use bgjobs_proto::convert::job_status_from_proto;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// One results record from its four cells.
+fn record(cells: [&str; 4]) -> Vec<String> {
+    cells.into_iter().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn a_file_uploaded_twice_lists_each_row_created_updated_unchanged_or_rejected()
+-> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    let first = system
+        .submit_products("sku,name,price\nSKU-1,One,1.00\nSKU-2,Two,2.00\nSKU-3,Three,3.00\n")
+        .await?;
+    let first = system.finished_job(&first, DEADLINE).await?;
+    assert_eq!(first.message, "3 of 3 rows imported, 0 rejected");
+    assert_eq!(
+        system.results_text(&first).await?,
+        "row,key,outcome,reason\n1,SKU-1,created,\n2,SKU-2,created,\n3,SKU-3,created,\n"
+    );
+
+    // The same file changed: one row as it was, one changed, one new, three bad.
+    let second = system
+        .submit_products(
+            "sku,name,price\n\
+             SKU-1,One,1.00\n\
+             SKU-2,Two v2,2.50\n\
+             SKU-4,Four,4.00\n\
+             BAD 5,Five,5.00\n\
+             SKU-2,Two again,2.00\n\
+             SKU-3,,3.00\n",
+        )
+        .await?;
+    let second = system.finished_job(&second, DEADLINE).await?;
+    assert_eq!(job_status_from_proto(second.status), Some(JobStatus::Completed));
+    assert_eq!(second.message, "3 of 6 rows imported, 3 rejected");
+    assert_eq!(
+        system.results_records(&second).await?,
+        vec![
+            record(["row", "key", "outcome", "reason"]),
+            record(["1", "SKU-1", "unchanged", ""]),
+            record(["2", "SKU-2", "updated", ""]),
+            record(["3", "SKU-4", "created", ""]),
+            record([
+                "4",
+                "BAD 5",
+                "rejected",
+                "sku: 'BAD 5' contains a space; SKUs may contain letters, digits, '-', '_' and '.'",
+            ]),
+            record([
+                "5",
+                "SKU-2",
+                "rejected",
+                "sku: 'SKU-2' appears again; it was first given in row 2"
+            ]),
+            record(["6", "SKU-3", "rejected", "name: is required"]),
+        ]
+    );
+    let product = system.store.get_product(&system.account, &system.client_id, "SKU-2").await?;
+    assert_eq!(product.map(|product| product.name).as_deref(), Some("Two v2"));
+    system.stop().await
+}
+
+#[tokio::test]
+async fn cells_a_spreadsheet_would_run_as_formulas_are_neutralised() -> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    let job_id = system
+        .submit_products(
+            "sku,name\n\
+             \"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",Link\n\
+             +1,Plus\n\
+             -5,Minus\n\
+             @cmd,At\n",
+        )
+        .await?;
+
+    let job = system.finished_job(&job_id, DEADLINE).await?;
+    assert_eq!(job.message, "1 of 4 rows imported, 3 rejected");
+    let allowed = "SKUs may contain letters, digits, '-', '_' and '.'";
+    assert_eq!(
+        system.results_records(&job).await?,
+        vec![
+            record(["row", "key", "outcome", "reason"]),
+            record([
+                "1",
+                "'=HYPERLINK(\"http://evil.example\",\"x\")",
+                "rejected",
+                &format!(
+                    "sku: '=HYPERLINK(\"http://evil.example\",\"x\")' contains '='; {allowed}"
+                ),
+            ]),
+            record(["2", "'+1", "rejected", &format!("sku: '+1' contains '+'; {allowed}")]),
+            // A valid SKU keeps its value in the catalogue; only the results cell changes.
+            record(["3", "'-5", "created", ""]),
+            record(["4", "'@cmd", "rejected", &format!("sku: '@cmd' contains '@'; {allowed}")]),
+        ]
+    );
+    assert!(system.store.get_product(&system.account, &system.client_id, "-5").await?.is_some());
+    system.stop().await
+}
