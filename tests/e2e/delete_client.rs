@@ -8,7 +8,7 @@ use bgjobs_e2e::TestSystem;
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_proto::v1::{Job, JobMessage};
 use bgjobs_store::Store;
-use bgjobs_store::catalog::{Checkpoint, Product};
+use bgjobs_store::catalog::{Checkpoint, Product, WriteMode};
 use delete_client::Outcome;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -30,23 +30,29 @@ async fn seed_client(
     count: u64,
 ) -> anyhow::Result<()> {
     store.ensure_client(account, client_id, "Seeded client").await?;
-    let products: Vec<Product> = (1..=count)
-        .map(|n| Product {
-            sku: format!("S-{n}"),
-            name: format!("Seeded {n}"),
-            description: None,
-            barcode: None,
-            weight_kg: None,
-            length_cm: None,
-            width_cm: None,
-            height_cm: None,
-            price: None,
-            hs_code: None,
-            country_of_origin: None,
+    let products: Vec<(u64, Product)> = (1..=count)
+        .map(|n| {
+            let product = Product {
+                sku: format!("S-{n}"),
+                name: format!("Seeded {n}"),
+                description: None,
+                barcode: None,
+                weight_kg: None,
+                length_cm: None,
+                width_cm: None,
+                height_cm: None,
+                price: None,
+                hs_code: None,
+                country_of_origin: None,
+            };
+            (n, product)
         })
         .collect();
     let after = Checkpoint { attempt: 1, rows_committed: count, ..Checkpoint::default() };
-    store.apply_product_batch(JobId::new(), account, client_id, &products, &after).await?;
+    let write = WriteMode::CreateOrUpdate;
+    store
+        .apply_product_batch_as(JobId::new(), account, client_id, &products, write, &after)
+        .await?;
     Ok(())
 }
 

@@ -7,8 +7,8 @@ use bgjobs_domain::{AccountId, JobId};
 use sea_orm::Value;
 use sea_orm::sea_query::SimpleExpr;
 
-use super::upload_batch::{self, Claims, Column, UploadTable};
-use super::{AppliedBatch, BatchOutcome, Checkpoint, Product};
+use super::upload_batch::{self, Column, UploadTable};
+use super::{AppliedBatch, Checkpoint, Product};
 use crate::entities::products;
 use crate::{Error, Store};
 
@@ -65,34 +65,6 @@ impl UploadTable for Products<'_> {
 }
 
 impl Store {
-    /// Upserts `rows` into the products of `client_id` of `account` and records `after`
-    /// plus this batch's outcome as the checkpoint of `job`, in one transaction, without
-    /// claiming keys. A SKU twice in one batch is [`Error::InvalidInput`].
-    ///
-    /// Superseded by [`Store::apply_product_batch_as`]; kept until the consumers use it.
-    pub async fn apply_product_batch(
-        &self,
-        job: JobId,
-        account: &AccountId,
-        client_id: &str,
-        rows: &[Product],
-        after: &Checkpoint,
-    ) -> Result<BatchOutcome, Error> {
-        let table = Products { account, client_id };
-        let numbered: Vec<(u64, &Product)> = (1..).zip(rows).collect();
-        let applied = upload_batch::apply_batch(
-            &self.connection,
-            &table,
-            job,
-            &numbered,
-            WriteMode::CreateOrUpdate,
-            after,
-            Claims::Skip,
-        )
-        .await?;
-        Ok(applied.counts)
-    }
-
     /// Writes a batch of products of `client_id` of `account` for upload job `job`, in
     /// one transaction with the job's key claims and checkpoint: either all of it is
     /// committed or none of it.
@@ -120,8 +92,7 @@ impl Store {
     ) -> Result<AppliedBatch, Error> {
         let table = Products { account, client_id };
         let rows: Vec<(u64, &Product)> = rows.iter().map(|(number, row)| (*number, row)).collect();
-        upload_batch::apply_batch(&self.connection, &table, job, &rows, write, after, Claims::Claim)
-            .await
+        upload_batch::apply_batch(&self.connection, &table, job, &rows, write, after).await
     }
 
     /// The validation pass of an all-or-nothing product upload: claims every row's SKU

@@ -49,15 +49,6 @@ pub(crate) trait UploadTable {
     fn data_values(row: &Self::Row) -> Result<Vec<SimpleExpr>, Error>;
 }
 
-/// Whether a batch claims its keys for the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Claims {
-    /// Every row claims its key; later rows with a claimed key are duplicates.
-    Claim,
-    /// The caller guarantees distinct keys and detects duplicates itself.
-    Skip,
-}
-
 /// One key for the key columns' values: the value itself for a one-column key;
 /// otherwise every part but the last prefixed by its length in bytes, so that no two
 /// different keys read the same (`3:WH1:A-1`).
@@ -72,7 +63,7 @@ pub(crate) fn natural_key(parts: &[&str]) -> String {
     key
 }
 
-/// Claims every row's key for `job` (unless `claims` is `Skip`), writes the rows that
+/// Claims every row's key for `job`, writes the rows that
 /// hold their claim under `write`, and records the checkpoint, in one transaction.
 /// `rows` carry their 1-based input row numbers; outcomes are in the order of `rows`.
 pub(crate) async fn apply_batch<T: UploadTable>(
@@ -82,22 +73,10 @@ pub(crate) async fn apply_batch<T: UploadTable>(
     rows: &[(u64, &T::Row)],
     write: WriteMode,
     after: &Checkpoint,
-    claims: Claims,
 ) -> Result<AppliedBatch, Error> {
     let keys = keys_of::<T>(rows)?;
-    if claims == Claims::Skip {
-        let mut seen = HashSet::with_capacity(keys.len());
-        if let Some((_, key)) = keys.iter().find(|(_, key)| !seen.insert(key)) {
-            return Err(Error::InvalidInput(format!(
-                "key '{key}' appears more than once in one batch"
-            )));
-        }
-    }
     let transaction = connection.begin().await?;
-    let duplicate_of = match claims {
-        Claims::Claim => claim_keys(&transaction, job, &keys).await?,
-        Claims::Skip => vec![None; rows.len()],
-    };
+    let duplicate_of = claim_keys(&transaction, job, &keys).await?;
     let holders = holders(rows, &keys, &duplicate_of);
     let mut written: HashMap<String, RowOutcome> = HashMap::with_capacity(rows.len());
     for chunk in holders.chunks(ROWS_PER_STATEMENT) {

@@ -1,7 +1,7 @@
 use bgjobs_domain::JobId;
 use bgjobs_store::Store;
 use bgjobs_store::catalog::delete_client::{CLIENTS_TABLE, DeleteStep, TableRows};
-use bgjobs_store::catalog::{Checkpoint, Product};
+use bgjobs_store::catalog::{Checkpoint, Product, WriteMode};
 
 use crate::support::{account, fresh_store};
 
@@ -30,9 +30,11 @@ async fn client_with_products(
 ) -> anyhow::Result<()> {
     let owner = account(account_name);
     store.ensure_client(&owner, client_id, "A client").await?;
-    let rows: Vec<Product> = (1..=count).map(|n| product(&format!("SKU-{n:04}"))).collect();
+    let rows: Vec<(u64, Product)> =
+        (1..=count).map(|n| (n, product(&format!("SKU-{n:04}")))).collect();
     let after = Checkpoint { attempt: 1, rows_committed: count, ..Checkpoint::default() };
-    store.apply_product_batch(JobId::new(), &owner, client_id, &rows, &after).await?;
+    let write = WriteMode::CreateOrUpdate;
+    store.apply_product_batch_as(JobId::new(), &owner, client_id, &rows, write, &after).await?;
     Ok(())
 }
 

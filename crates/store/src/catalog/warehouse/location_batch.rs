@@ -8,8 +8,8 @@ use sea_orm::Value;
 use sea_orm::sea_query::SimpleExpr;
 
 use super::Location;
-use crate::catalog::upload_batch::{self, Claims, Column, UploadTable, natural_key};
-use crate::catalog::{AppliedBatch, BatchOutcome, Checkpoint};
+use crate::catalog::upload_batch::{self, Column, UploadTable, natural_key};
+use crate::catalog::{AppliedBatch, Checkpoint};
 use crate::convert::write_i32;
 use crate::entities::warehouse_locations;
 use crate::{Error, Store};
@@ -60,32 +60,6 @@ impl UploadTable for Locations<'_> {
 }
 
 impl Store {
-    /// Upserts `rows` into the locations of `account` and records `after` plus this
-    /// batch's outcome as the checkpoint of `job`, in one transaction, without claiming
-    /// keys. A (warehouse, location code) twice in one batch is [`Error::InvalidInput`].
-    ///
-    /// Superseded by [`Store::apply_location_batch_as`]; kept until the consumers use it.
-    pub async fn apply_location_batch(
-        &self,
-        job: JobId,
-        account: &AccountId,
-        rows: &[Location],
-        after: &Checkpoint,
-    ) -> Result<BatchOutcome, Error> {
-        let numbered: Vec<(u64, &Location)> = (1..).zip(rows).collect();
-        let applied = upload_batch::apply_batch(
-            &self.connection,
-            &Locations { account },
-            job,
-            &numbered,
-            WriteMode::CreateOrUpdate,
-            after,
-            Claims::Skip,
-        )
-        .await?;
-        Ok(applied.counts)
-    }
-
     /// Writes a batch of locations of `account` (each row names its warehouse) for
     /// upload job `job`, in one transaction with the job's key claims and checkpoint:
     /// either all of it is committed or none of it.
@@ -107,8 +81,7 @@ impl Store {
     ) -> Result<AppliedBatch, Error> {
         let rows: Vec<(u64, &Location)> = rows.iter().map(|(number, row)| (*number, row)).collect();
         let table = Locations { account };
-        upload_batch::apply_batch(&self.connection, &table, job, &rows, write, after, Claims::Claim)
-            .await
+        upload_batch::apply_batch(&self.connection, &table, job, &rows, write, after).await
     }
 
     /// The validation pass of an all-or-nothing location upload: claims every row's key
