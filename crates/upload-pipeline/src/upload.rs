@@ -157,3 +157,40 @@ fn final_counters(rows_read: u64, rejected: u64) -> Counters {
 fn store_stop(error: bgjobs_store::Error) -> Stop {
     Stop::store("the import failed", error)
 }
+
+#[cfg(test)]
+mod tests {
+    use bgjobs_proto::v1::JobMessage;
+
+    use super::*;
+
+    fn write_mode_of(parameters_json: &str) -> Result<WriteMode, Stop> {
+        let message =
+            JobMessage { parameters_json: parameters_json.to_owned(), ..Default::default() };
+        let delivery = Delivery {
+            message: &message,
+            job: JobId::new(),
+            account: AccountId::parse("acme").expect("valid account"),
+            number: 1,
+        };
+        write_mode(&delivery)
+    }
+
+    #[test]
+    fn the_write_mode_comes_from_the_parameters_and_defaults_to_create_or_update() {
+        assert_eq!(write_mode_of("{}"), Ok(WriteMode::CreateOrUpdate));
+        assert_eq!(write_mode_of(r#"{"write": "update-only"}"#), Ok(WriteMode::UpdateOnly));
+        assert_eq!(write_mode_of(r#"{"write": "create-only"}"#), Ok(WriteMode::CreateOnly));
+    }
+
+    #[test]
+    fn an_unknown_write_mode_fails_the_job_naming_the_accepted_ones() {
+        assert_eq!(
+            write_mode_of(r#"{"write": "upsert"}"#),
+            Err(Stop::Fail(
+                "the job's write mode 'upsert' is not known; it must be one of create-or-update, create-only, update-only"
+                    .to_owned()
+            ))
+        );
+    }
+}
