@@ -137,3 +137,37 @@ async fn a_create_only_warehouse_upload_rejects_existing_locations() -> anyhow::
     assert_eq!(system.store.count_locations(&system.account, "WH1").await?, 2);
     system.stop().await
 }
+
+#[tokio::test]
+async fn an_all_or_nothing_update_only_warehouse_upload_reports_unknown_and_repeated_locations()
+-> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    system.store.ensure_warehouse(&system.account, "WH1", "Main").await?;
+    let seeded = system.submit_locations_with("warehouse,location_code\nWH1,A-1\n", "").await?;
+    system.finished_job(&seeded, DEADLINE).await?;
+
+    let job_id = system
+        .submit_locations_with(
+            "warehouse,location_code,zone\nWH1,A-1,Z1\nWH1,A-2,Z1\nWH1,a-1,Z2\n",
+            "&write=update-only&mode=all-or-nothing",
+        )
+        .await?;
+
+    let job = system.finished_job(&job_id, DEADLINE).await?;
+    assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Error));
+    assert_eq!(
+        job.message,
+        "2 of 3 rows are invalid; nothing was imported (all-or-nothing upload)"
+    );
+    assert_eq!(
+        system.results_text(&job).await?,
+        "row,key,outcome,reason\n\
+         1,A-1,skipped,not imported: other rows of this all-or-nothing upload are invalid\n\
+         2,A-2,rejected,location_code: 'A-2' of warehouse 'WH1' does not exist; this upload only updates existing locations\n\
+         3,A-1,rejected,location_code: 'A-1' of warehouse 'WH1' appears again; it was first given in row 1\n"
+    );
+    let location = system.store.get_location(&system.account, "WH1", "A-1").await?;
+    assert_eq!(location.and_then(|location| location.zone), None, "nothing was written");
+    assert_eq!(system.store.count_locations(&system.account, "WH1").await?, 1);
+    system.stop().await
+}
