@@ -129,7 +129,7 @@ impl<R: UploadRows> Upload<'_, R> {
         let done = Pass::write(self, write, resume).run(emitter).await?;
         let message = format!(
             "{} of {} rows imported, {} rejected",
-            thousands(done.rows_read - done.rejected),
+            thousands(done.rows_read.saturating_sub(done.rejected)),
             thousands(done.rows_read),
             thousands(done.rejected)
         );
