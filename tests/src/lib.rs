@@ -190,14 +190,7 @@ impl TestSystem {
         extra_query: &str,
     ) -> anyhow::Result<String> {
         let response = self.upload_products_with(body, extra_query).await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(
-            status == reqwest::StatusCode::ACCEPTED,
-            "ingest answered {status}: {text}"
-        );
-        let body: serde_json::Value = serde_json::from_str(&text)?;
-        body["job_id"].as_str().map(str::to_owned).context("the answer has no job_id")
+        accepted_job_id(response).await
     }
 
     /// Posts a Delete Client request for `client_id`, with `extra_query` (e.g.
@@ -225,14 +218,7 @@ impl TestSystem {
     ) -> anyhow::Result<String> {
         let extra_query = if dry_run { "&dry_run=true" } else { "" };
         let response = self.request_delete_client(client_id, extra_query).await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(
-            status == reqwest::StatusCode::ACCEPTED,
-            "ingest answered {status}: {text}"
-        );
-        let body: serde_json::Value = serde_json::from_str(&text)?;
-        body["job_id"].as_str().map(str::to_owned).context("the answer has no job_id")
+        accepted_job_id(response).await
     }
 
     /// Posts `body` as a warehouse locations file, with `extra_query` (e.g.
@@ -265,14 +251,7 @@ impl TestSystem {
         extra_query: &str,
     ) -> anyhow::Result<String> {
         let response = self.upload_locations_with(body, extra_query).await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(
-            status == reqwest::StatusCode::ACCEPTED,
-            "ingest answered {status}: {text}"
-        );
-        let body: serde_json::Value = serde_json::from_str(&text)?;
-        body["job_id"].as_str().map(str::to_owned).context("the answer has no job_id")
+        accepted_job_id(response).await
     }
 
     /// The job as the registry has it.
@@ -348,6 +327,15 @@ impl TestSystem {
         bgjobs_messaging::events::delete_stream(&nats, &self.names).await?;
         Ok(())
     }
+}
+
+/// The job id of ingest's answer, failing unless it is 202 Accepted.
+async fn accepted_job_id(response: reqwest::Response) -> anyhow::Result<String> {
+    let status = response.status();
+    let text = response.text().await?;
+    anyhow::ensure!(status == reqwest::StatusCode::ACCEPTED, "ingest answered {status}: {text}");
+    let body: serde_json::Value = serde_json::from_str(&text)?;
+    body["job_id"].as_str().map(str::to_owned).context("the answer has no job_id")
 }
 
 impl Drop for TestSystem {
