@@ -22,6 +22,24 @@ pub enum Error {
         /// The unfinished Delete Client job.
         delete_job: bgjobs_domain::JobId,
     },
+    /// A write of a client's data was refused because a Delete Client job of that
+    /// client has begun deleting it.
+    #[error("client '{client_id}' is being deleted (job {delete_job})")]
+    ClientBeingDeleted {
+        /// The client being deleted.
+        client_id: String,
+        /// The Delete Client job that began deleting it.
+        delete_job: bgjobs_domain::JobId,
+    },
+    /// A write of a client's data was refused because the client does not exist (or
+    /// no longer does: a deletion finished).
+    #[error("client '{client_id}' does not exist in account {account}; create the client first")]
+    ClientNotFound {
+        /// The account the client was looked for in.
+        account: bgjobs_domain::AccountId,
+        /// The missing client.
+        client_id: String,
+    },
     /// A page cursor that this store did not produce.
     #[error("the page cursor is not valid; request the first page again without a cursor")]
     InvalidCursor,

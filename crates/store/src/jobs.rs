@@ -1,6 +1,6 @@
 //! The `jobs` schema: job state, written only through these functions.
 
-mod client_lock;
+pub(crate) mod client_lock;
 mod events;
 mod list;
 mod recovery;

@@ -33,9 +33,12 @@ impl Error {
             Self::Store(error) if error.is_transient() => Code::Unavailable,
             Self::Store(Store::Conflict(_)) => Code::AlreadyExists,
             Self::Store(Store::InvalidCursor | Store::InvalidInput(_)) => Code::InvalidArgument,
-            Self::Store(Store::NotRetryable(_) | Store::ClientLocked { .. }) => {
-                Code::FailedPrecondition
-            }
+            Self::Store(
+                Store::NotRetryable(_)
+                | Store::ClientLocked { .. }
+                | Store::ClientBeingDeleted { .. }
+                | Store::ClientNotFound { .. },
+            ) => Code::FailedPrecondition,
             Self::Store(Store::Database(_) | Store::Corrupt(_)) => Code::Internal,
         }
     }

@@ -6,6 +6,12 @@
 //! this job deleted, whichever delivery (or concurrent stray worker) did it. The
 //! client row goes last, once no client-owned row is left, and is counted as table
 //! `clients`: a redelivery can tell "already done" from "never existed".
+//!
+//! Before its first batch a deletion records that it has begun, under the client's
+//! exclusive advisory lock; every batch writing the client's products takes that
+//! lock shared and refuses to write once a deletion has begun
+//! ([`Error::ClientBeingDeleted`]). So a batch either commits before the deletion
+//! begins, and is deleted by it, or writes nothing. The record goes with the client row.
 
 use bgjobs_domain::{AccountId, JobId};
 use sea_orm::{
@@ -13,6 +19,7 @@ use sea_orm::{
 };
 
 use crate::convert::{read_u64, write_i64};
+use crate::jobs::client_lock::{lock_client, lock_client_shared};
 use crate::{Error, Store};
 
 /// Tables holding rows owned by a client, children before parents: deleted in this
@@ -72,6 +79,26 @@ impl Store {
         Ok(counts)
     }
 
+    /// Records that Delete Client job `job` begins deleting `client_id` of `account`:
+    /// from then on, batches writing the client's data are refused. Waits for batches
+    /// that are writing it to commit (they are then deleted like any other row).
+    /// Idempotent; not for a dry run, which must not hold up uploads.
+    pub async fn begin_client_deletion(
+        &self,
+        job: JobId,
+        account: &AccountId,
+        client_id: &str,
+    ) -> Result<(), Error> {
+        let transaction = self.connection.begin().await?;
+        lock_client(&transaction, account, client_id).await?;
+        let sql = "INSERT INTO catalog.client_deletions_begun (account_id, client_id, job_id) \
+                   VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+        let values = [account.as_str().into(), client_id.into(), job.as_uuid().into()];
+        transaction.execute(self.statement(sql, values)).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
     /// Deletes at most `batch_size` rows of the first client-owned table that still
     /// has rows of `client_id` of `account`, or, when none is left, the client row,
     /// and adds what it deleted to `job`'s count, in one transaction.
@@ -111,6 +138,9 @@ impl Store {
         if existed {
             record(&transaction, job, account, client_id, CLIENTS_TABLE, deleted).await?;
         }
+        // The client is gone: writers now find no client rather than a deletion.
+        let sql = "DELETE FROM catalog.client_deletions_begun WHERE job_id = $1";
+        transaction.execute(self.statement(sql, [job.as_uuid().into()])).await?;
         transaction.commit().await?;
         Ok(DeleteStep::ClientDeleted { existed })
     }
@@ -144,6 +174,47 @@ impl Store {
     fn statement(&self, sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
         Statement::from_sql_and_values(self.connection.get_database_backend(), sql, values)
     }
+}
+
+/// Takes the shared lock of (`account`, `client_id`) for the rest of `transaction` and
+/// refuses to let it write the client's data when a deletion of the client has begun
+/// ([`Error::ClientBeingDeleted`]) or the client does not exist
+/// ([`Error::ClientNotFound`]). A begun deletion cannot commit its record while the
+/// lock is held, so the answer holds until the transaction ends.
+pub(crate) async fn refuse_unless_writable(
+    transaction: &DatabaseTransaction,
+    account: &AccountId,
+    client_id: &str,
+) -> Result<(), Error> {
+    lock_client_shared(transaction, account, client_id).await?;
+    // A statement of its own, after the lock: its snapshot sees a deletion that began
+    // while this transaction waited for the lock.
+    let sql = "SELECT (SELECT job_id FROM catalog.client_deletions_begun \
+                       WHERE account_id = $1 AND client_id = $2 \
+                       ORDER BY begun_at, job_id LIMIT 1), \
+                      EXISTS (SELECT 1 FROM catalog.clients \
+                              WHERE account_id = $1 AND client_id = $2)";
+    let backend = transaction.get_database_backend();
+    let values = [account.as_str().into(), client_id.into()];
+    let row = transaction
+        .query_one(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .ok_or_else(|| Error::Corrupt("the client lookup returned no row".to_owned()))?;
+    let deleting: Option<uuid::Uuid> = row.try_get_by_index(0)?;
+    let exists: bool = row.try_get_by_index(1)?;
+    if let Some(delete_job) = deleting {
+        return Err(Error::ClientBeingDeleted {
+            client_id: client_id.to_owned(),
+            delete_job: delete_job.into(),
+        });
+    }
+    if !exists {
+        return Err(Error::ClientNotFound {
+            account: account.clone(),
+            client_id: client_id.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Adds the rows `deleted` removed from `table` to the job's count; returns how many.

@@ -44,6 +44,10 @@ impl UploadTable for Products<'_> {
         ]
     }
 
+    fn client(&self) -> Option<(&AccountId, &str)> {
+        Some((self.account, self.client_id))
+    }
+
     fn key_parts(row: &Product) -> Vec<&str> {
         vec![row.sku.as_str()]
     }
@@ -81,6 +85,10 @@ impl Store {
     ///
     /// Replaying a committed batch (same row numbers) finds each row's own claim: it
     /// reports the same duplicates and every written row unchanged.
+    ///
+    /// Refused, writing nothing, once a deletion of the client has begun
+    /// ([`Error::ClientBeingDeleted`]) or when the client does not exist
+    /// ([`Error::ClientNotFound`]).
     pub async fn apply_product_batch_as(
         &self,
         job: JobId,
@@ -99,6 +107,7 @@ impl Store {
     /// for `job` exactly as [`Store::apply_product_batch_as`] does (committed, with no
     /// checkpoint and no product written) and returns per row `None` if it would be
     /// written, or the refusal it would get (duplicate, or refused by `write`).
+    /// Refused like [`Store::apply_product_batch_as`] while the client is being deleted.
     pub async fn check_product_batch(
         &self,
         job: JobId,

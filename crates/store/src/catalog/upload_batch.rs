@@ -6,16 +6,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bgjobs_domain::JobId;
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
+use bgjobs_domain::{AccountId, JobId};
 use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr, ValueTuple};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbErr, EntityName, EntityTrait, Iden, QueryResult,
-    TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityName, EntityTrait, Iden,
+    QueryResult, TransactionTrait, Value,
 };
 
 use super::AppliedBatch;
 use super::checkpoint::{Checkpoint, write_checkpoint};
+use super::delete_client::refuse_unless_writable;
 use super::upload_keys::claim_keys;
 use crate::Error;
 
@@ -47,6 +48,25 @@ pub(crate) trait UploadTable {
     fn key_parts(row: &Self::Row) -> Vec<&str>;
     /// The values of [`UploadTable::DATA`] for `row`.
     fn data_values(row: &Self::Row) -> Result<Vec<SimpleExpr>, Error>;
+
+    /// The client whose data the batch writes, for a client-owned table: the batch
+    /// is then refused once a deletion of that client has begun.
+    fn client(&self) -> Option<(&AccountId, &str)> {
+        None
+    }
+}
+
+/// Begins a batch's transaction; for a client-owned table, one that may write the
+/// client's data (see [`refuse_unless_writable`]).
+async fn begin_batch<T: UploadTable>(
+    connection: &DatabaseConnection,
+    table: &T,
+) -> Result<DatabaseTransaction, Error> {
+    let transaction = connection.begin().await?;
+    if let Some((account, client_id)) = table.client() {
+        refuse_unless_writable(&transaction, account, client_id).await?;
+    }
+    Ok(transaction)
 }
 
 /// One key for the key columns' values: the value itself for a one-column key;
@@ -75,7 +95,7 @@ pub(crate) async fn apply_batch<T: UploadTable>(
     after: &Checkpoint,
 ) -> Result<AppliedBatch, Error> {
     let keys = keys_of::<T>(rows)?;
-    let transaction = connection.begin().await?;
+    let transaction = begin_batch(connection, table).await?;
     let duplicate_of = claim_keys(&transaction, job, &keys).await?;
     let holders = holders(rows, &keys, &duplicate_of);
     let mut written: HashMap<String, RowOutcome> = HashMap::with_capacity(rows.len());
@@ -107,7 +127,7 @@ pub(crate) async fn check_batch<T: UploadTable>(
     write: WriteMode,
 ) -> Result<Vec<Option<RowOutcome>>, Error> {
     let keys = keys_of::<T>(rows)?;
-    let transaction = connection.begin().await?;
+    let transaction = begin_batch(connection, table).await?;
     let duplicate_of = claim_keys(&transaction, job, &keys).await?;
     let holders = holders(rows, &keys, &duplicate_of);
     let mut refused: HashMap<&str, RowOutcome> = HashMap::new();

@@ -5,7 +5,9 @@
 //! (account, client), so an upload's check-and-insert and a deletion's insert cannot
 //! interleave: either the upload is registered first (and the deletion waits for it
 //! while it runs, see the delete-client consumer), or the deletion is, and the upload
-//! is refused.
+//! is refused. The same key guards the client's data once a deletion has begun (see
+//! `catalog::delete_client`): the deletion takes it exclusively to record that it
+//! began, every product batch takes it shared to look for such a record.
 
 use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
 use sea_orm::{
@@ -19,16 +21,36 @@ use crate::{Error, Store};
 /// The statuses of a job that has not finished yet.
 pub const UNFINISHED: [JobStatus; 2] = [JobStatus::New, JobStatus::InProgress];
 
-/// Takes the advisory lock of (`account`, `client_id`) until `transaction` ends. The key
-/// is a 64-bit hash: two clients sharing a key only serialise each other's registrations.
-pub(super) async fn lock_client(
+/// Takes the exclusive advisory lock of (`account`, `client_id`) until `transaction`
+/// ends: registering a job for the client, or a deletion beginning. The key is a
+/// 64-bit hash: two clients sharing a key only serialise each other's lock holders.
+pub(crate) async fn lock_client(
     transaction: &impl ConnectionTrait,
+    account: &AccountId,
+    client_id: &str,
+) -> Result<(), Error> {
+    take_lock(transaction, "pg_advisory_xact_lock", account, client_id).await
+}
+
+/// Takes the shared advisory lock of (`account`, `client_id`) until `transaction`
+/// ends: a batch writing the client's data, which any number may hold at once.
+pub(crate) async fn lock_client_shared(
+    transaction: &impl ConnectionTrait,
+    account: &AccountId,
+    client_id: &str,
+) -> Result<(), Error> {
+    take_lock(transaction, "pg_advisory_xact_lock_shared", account, client_id).await
+}
+
+async fn take_lock(
+    transaction: &impl ConnectionTrait,
+    function: &str,
     account: &AccountId,
     client_id: &str,
 ) -> Result<(), Error> {
     let statement = Statement::from_sql_and_values(
         transaction.get_database_backend(),
-        "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))",
+        format!("SELECT {function}(hashtextextended($1 || '/' || $2, 0))"),
         [account.as_str().into(), client_id.into()],
     );
     transaction.execute(statement).await?;

@@ -12,6 +12,7 @@ mod m20250101_000002_catalog;
 mod m20250102_000001_client_deletions;
 mod m20250102_000002_warehouses;
 mod m20250103_000001_upload_keys;
+mod m20250104_000001_client_deletions_begun;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250102_000001_client_deletions::Migration),
             Box::new(m20250102_000002_warehouses::Migration),
             Box::new(m20250103_000001_upload_keys::Migration),
+            Box::new(m20250104_000001_client_deletions_begun::Migration),
         ]
     }
 

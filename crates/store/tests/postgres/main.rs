@@ -5,6 +5,7 @@ mod check_pass;
 mod client_lock;
 mod create_job;
 mod delete_client;
+mod deletion_begun;
 mod duplicates;
 mod list_jobs;
 mod location_keys;
