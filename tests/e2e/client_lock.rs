@@ -1,19 +1,25 @@
 //! The per-client lock across job types, through the public interfaces: uploads for
-//! a client are refused while its deletion is unfinished, and a deletion waits for
-//! the client's running upload.
+//! a client are refused while its deletion is unfinished, a deletion waits for the
+//! client's running upload, and an upload accepted earlier writes nothing once the
+//! deletion has begun.
 //!
 //! Jobs that must stay New or In Progress for as long as the test needs are
 //! registered, and their events recorded, straight through the store: nothing
 //! races a real consumer.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bgjobs_domain::{AccountId, EventKind, EventPosition, JobId, JobStatus, JobType};
-use bgjobs_e2e::TestSystem;
+use bgjobs_e2e::{Options, TestSystem};
 use bgjobs_proto::convert::job_status_from_proto;
+use bgjobs_proto::v1::JobMessage;
 use bgjobs_store::Store;
+use bgjobs_store::catalog::{Checkpoint, Product, WriteMode};
 use bgjobs_store::jobs::{IncomingEvent, NewJob, ReferenceIds};
 use bgjobs_test_support::wait;
+use delete_client::Outcome;
+use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -164,5 +170,85 @@ async fn a_deletion_waits_for_the_running_upload_of_its_client() -> anyhow::Resu
     assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Completed), "{}", job.message);
     assert_eq!(job.message, "Deleted 2 products and the client");
     assert!(!system.store.client_exists(&system.account, &system.client_id).await?);
+    system.stop().await
+}
+
+/// A product with only the required columns filled.
+fn product(sku: &str) -> Product {
+    Product {
+        sku: sku.to_owned(),
+        name: format!("Product {sku}"),
+        description: None,
+        barcode: None,
+        weight_kg: None,
+        length_cm: None,
+        width_cm: None,
+        height_cm: None,
+        price: None,
+        hs_code: None,
+        country_of_origin: None,
+    }
+}
+
+/// Starts a product-upload consumer in this process against `system`; it stops when
+/// the returned token is cancelled.
+async fn start_product_upload(system: &TestSystem) -> anyhow::Result<CancellationToken> {
+    let env: HashMap<&str, &str> = system.service_env().collect();
+    let settings =
+        product_upload::Settings::from_lookup(product_upload::settings::SERVICE, |name| {
+            env.get(name).map(|value| (*value).to_owned())
+        })
+        .map_err(anyhow::Error::msg)?;
+    let worker = product_upload::Worker::build(settings).await?;
+    let stop = CancellationToken::new();
+    tokio::spawn(worker.run_until_stopped(stop.clone().cancelled_owned()));
+    Ok(stop)
+}
+
+#[tokio::test]
+async fn an_upload_accepted_before_the_deletion_writes_nothing_once_it_has_begun()
+-> anyhow::Result<()> {
+    // No product-upload consumer yet: the upload stays queued until the deletion began.
+    let system = TestSystem::start_with(Options { product_upload_in_process: false }).await?;
+    let (store, account, client) = (&system.store, &system.account, system.client_id.as_str());
+    let seeded: Vec<(u64, Product)> = vec![(1, product("A-1")), (2, product("B-2"))];
+    let after = Checkpoint { attempt: 1, rows_committed: 2, ..Checkpoint::default() };
+    let write = WriteMode::CreateOrUpdate;
+    store.apply_product_batch_as(JobId::new(), account, client, &seeded, write, &after).await?;
+    let upload = system.submit_products("sku,name,price\nA-1,Anvil,9.50\nZ-9,Zither,120\n").await?;
+
+    // The deletion, registered after the upload was accepted, has begun, as its
+    // consumer does before deleting the first batch.
+    let deletion = register(store, account, JobType::DeleteClient, client).await?;
+    record(store, account, deletion, 1, EventKind::Started).await?;
+    store.begin_client_deletion(deletion, account, client).await?;
+
+    let consumer = start_product_upload(&system).await?;
+    let job = system.finished_job(&upload, DEADLINE).await?;
+    consumer.cancel();
+    assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Error), "{}", job.message);
+    assert_eq!(
+        job.message,
+        format!("client 'acme' is being deleted (job {deletion}); nothing more was imported")
+    );
+    assert_eq!(store.count_products(account, client).await?, 2);
+    assert!(store.get_product(account, client, "Z-9").await?.is_none(), "Z-9 was imported");
+
+    // The deletion then deletes what was there before it began, and nothing is left.
+    let message = JobMessage {
+        job_id: deletion.to_string(),
+        account_id: account.to_string(),
+        job_type: bgjobs_proto::v1::JobType::DeleteClient as i32,
+        attempt: 1,
+        parameters_json: r#"{"client_id": "acme", "dry_run": false}"#.to_owned(),
+        created_by: "tester".to_owned(),
+        ..JobMessage::default()
+    };
+    let expected = Outcome::Completed { message: "Deleted 2 products and the client".to_owned() };
+    assert_eq!(system.delete_client.handle(&message, 1, None).await, expected);
+    assert_eq!(store.count_products(account, client).await?, 0);
+    assert!(!store.client_exists(account, client).await?);
+    let deleted = system.finished_job(&deletion.to_string(), DEADLINE).await?;
+    assert_eq!(deleted.message, "Deleted 2 products and the client");
     system.stop().await
 }

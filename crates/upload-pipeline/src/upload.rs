@@ -154,8 +154,16 @@ fn final_counters(rows_read: u64, rejected: u64) -> Counters {
     Counters { rows_total: rows_read, rows_processed: rows_read, rows_rejected: rejected }
 }
 
+/// A store error: a client being deleted or gone fails the job (retrying cannot
+/// help) with the store's own message; others as [`Stop::store`].
 fn store_stop(error: bgjobs_store::Error) -> Stop {
-    Stop::store("the import failed", error)
+    match error {
+        deleting @ bgjobs_store::Error::ClientBeingDeleted { .. } => {
+            Stop::Fail(format!("{deleting}; nothing more was imported"))
+        }
+        gone @ bgjobs_store::Error::ClientNotFound { .. } => Stop::Fail(gone.to_string()),
+        other => Stop::store("the import failed", other),
+    }
 }
 
 #[cfg(test)]
@@ -191,6 +199,29 @@ mod tests {
                 "the job's write mode 'upsert' is not known; it must be one of create-or-update, create-only, update-only"
                     .to_owned()
             ))
+        );
+    }
+
+    #[test]
+    fn a_client_being_deleted_or_gone_fails_the_upload_with_the_store_s_message() {
+        let delete_job = JobId::new();
+        let deleting =
+            bgjobs_store::Error::ClientBeingDeleted { client_id: "c1".to_owned(), delete_job };
+        assert_eq!(
+            store_stop(deleting),
+            Stop::Fail(format!(
+                "client 'c1' is being deleted (job {delete_job}); nothing more was imported"
+            ))
+        );
+        let gone = bgjobs_store::Error::ClientNotFound {
+            account: AccountId::parse("acme").expect("valid account"),
+            client_id: "c1".to_owned(),
+        };
+        assert_eq!(
+            store_stop(gone),
+            Stop::Fail(
+                "client 'c1' does not exist in account acme; create the client first".to_owned()
+            )
         );
     }
 }

@@ -3,7 +3,9 @@
 //! The client's rows are deleted in batches, each committed together with the job's
 //! per-table count (see `bgjobs_store::catalog::delete_client`), the client row
 //! last. A redelivered message carries on where the last committed batch left off,
-//! and its summary still counts everything the job deleted. A dry run only counts.
+//! and its summary still counts everything the job deleted. Before the first batch
+//! the deletion records that it has begun, after which the client's uploads write
+//! nothing more. A dry run only counts, and holds up nobody.
 
 use std::time::Instant;
 
@@ -84,6 +86,14 @@ impl Run<'_> {
                 "client '{client_id}' does not exist in account {}",
                 self.delivery.account
             )));
+        }
+        if mode == Mode::Delete {
+            // From here on uploads of the client write nothing more; a batch that was
+            // writing is committed first and so counted among what goes.
+            store
+                .begin_client_deletion(self.delivery.job, &self.delivery.account, &client_id)
+                .await
+                .map_err(store_stop)?;
         }
         let remaining = store
             .client_data_counts(&self.delivery.account, &client_id)
