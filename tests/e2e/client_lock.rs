@@ -252,3 +252,21 @@ async fn an_upload_accepted_before_the_deletion_writes_nothing_once_it_has_begun
     assert_eq!(deleted.message, "Deleted 2 products and the client");
     system.stop().await
 }
+
+#[tokio::test]
+async fn a_dry_run_deletion_does_not_stop_an_upload_of_its_client() -> anyhow::Result<()> {
+    let system = TestSystem::start_with(Options { product_upload_in_process: false }).await?;
+    let upload = system.submit_products("sku,name,price\nA-1,Anvil,9.50\n").await?;
+
+    let dry_run = system.submit_delete_client(&system.client_id, true).await?;
+    let job = system.finished_job(&dry_run, DEADLINE).await?;
+    assert_eq!(job.message, "Dry run: would delete 0 products and the client");
+
+    let consumer = start_product_upload(&system).await?;
+    let job = system.finished_job(&upload, DEADLINE).await?;
+    consumer.cancel();
+    assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Completed), "{}", job.message);
+    assert_eq!(job.message, "1 of 1 rows imported, 0 rejected");
+    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 1);
+    system.stop().await
+}
