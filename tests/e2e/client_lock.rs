@@ -270,3 +270,28 @@ async fn a_dry_run_deletion_does_not_stop_an_upload_of_its_client() -> anyhow::R
     assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 1);
     system.stop().await
 }
+
+#[tokio::test]
+async fn an_upload_accepted_before_a_completed_deletion_finds_no_client() -> anyhow::Result<()> {
+    let system = TestSystem::start_with(Options { product_upload_in_process: false }).await?;
+    let upload = system.submit_products("sku,name,price\nA-1,Anvil,9.50\n").await?;
+
+    let deletion = system.submit_delete_client(&system.client_id, false).await?;
+    let job = system.finished_job(&deletion, DEADLINE).await?;
+    assert_eq!(job.message, "Deleted the client");
+
+    let consumer = start_product_upload(&system).await?;
+    let job = system.finished_job(&upload, DEADLINE).await?;
+    consumer.cancel();
+    assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Error), "{}", job.message);
+    assert_eq!(
+        job.message,
+        format!(
+            "client 'acme' does not exist in account {}; create the client first",
+            system.account
+        )
+    );
+    assert!(!system.store.client_exists(&system.account, &system.client_id).await?);
+    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
+    system.stop().await
+}

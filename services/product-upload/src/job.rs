@@ -37,10 +37,13 @@ impl Job for ProductUpload {
             .await
             .map_err(|error| Stop::store("the import failed", error))?;
         if !client_known {
-            return Err(Stop::Fail(format!(
-                "client '{client_id}' does not exist in account {}; create the client first",
-                delivery.account
-            )));
+            // The store's own refusal, so a batch that finds the client gone (deleted
+            // meanwhile) fails the job with the same words.
+            let missing = bgjobs_store::Error::ClientNotFound {
+                account: delivery.account.clone(),
+                client_id,
+            };
+            return Err(Stop::Fail(missing.to_string()));
         }
         let upload = Upload {
             store,
