@@ -2,9 +2,9 @@
 //! in the middle of a file, a new one takes the redelivered message, and the job
 //! completes with every row applied exactly once.
 //!
-//! The binary is built by the test itself (`cargo build -p product-upload`), because
-//! `CARGO_BIN_EXE_*` only exists for a package's own binaries and a prebuilt binary
-//! could be stale; when nothing changed the build is a no-op.
+//! The binary is `e2e-product-upload`, a binary of this package that runs exactly what
+//! `product-upload`'s `main` runs (`product_upload::run`), so cargo builds it with the
+//! tests and `CARGO_BIN_EXE_*` finds it.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -31,25 +31,9 @@ fn product_file() -> String {
     file
 }
 
-/// Builds the `product-upload` binary of this workspace and returns its path, next
-/// to the test executable's profile directory (`target/<profile>/`).
-fn build_product_upload() -> anyhow::Result<PathBuf> {
-    let test_exe = std::env::current_exe()?;
-    // target/<profile>/deps/resume-<hash>: the profile directory is two levels up.
-    let profile_dir = test_exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .context("the test executable is not under target/<profile>/deps")?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "-p", "product-upload", "--bin", "product-upload"]);
-    if profile_dir.file_name().is_some_and(|name| name == "release") {
-        build.arg("--release");
-    }
-    let status = build.current_dir(env!("CARGO_MANIFEST_DIR")).status()?;
-    anyhow::ensure!(status.success(), "building product-upload failed: {status}");
-    Ok(profile_dir.join("product-upload"))
-}
+/// The `product-upload` consumer as this package's binary (see `tests/bin`), built
+/// by cargo together with this test.
+const PRODUCT_UPLOAD: &str = env!("CARGO_BIN_EXE_e2e-product-upload");
 
 /// A `product-upload` child process, killed when dropped so a failing test leaves
 /// no consumer behind.
@@ -92,7 +76,7 @@ impl Drop for Consumer {
 #[tokio::test]
 async fn a_consumer_killed_mid_file_is_resumed_by_another_and_every_row_applies_once()
 -> anyhow::Result<()> {
-    let binary = tokio::task::spawn_blocking(build_product_upload).await??;
+    let binary = PathBuf::from(PRODUCT_UPLOAD);
     let system = TestSystem::start_with(Options { product_upload_in_process: false }).await?;
     let first = Consumer::start(&binary, &system, "product-upload/first")?;
     let job_id = system.submit_products(product_file()).await?;

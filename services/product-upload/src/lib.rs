@@ -14,3 +14,16 @@ pub use settings::Settings;
 pub type Processor = bgjobs_upload_pipeline::Processor<ProductUpload>;
 /// The product-upload consumer loop.
 pub type Worker = bgjobs_upload_pipeline::Worker<ProductUpload>;
+
+/// The whole `product-upload` process: telemetry, settings from the environment, then
+/// consuming until SIGTERM or Ctrl-C. The binary's `main`, and the end-to-end tests'
+/// copy of the binary, run this.
+pub async fn run() -> anyhow::Result<()> {
+    use anyhow::Context;
+    bgjobs_telemetry::init("product-upload").map_err(anyhow::Error::msg)?;
+    let settings = Settings::from_env(settings::SERVICE)
+        .map_err(anyhow::Error::msg)
+        .context("configuration")?;
+    let worker = Worker::build(settings).await?;
+    Ok(worker.run_until_stopped(bgjobs_upload_pipeline::shutdown_signal()).await?)
+}

@@ -1,15 +1,6 @@
 //! `product-upload`: consumes product-upload jobs until SIGTERM or Ctrl-C.
 
-use anyhow::Context;
-use bgjobs_upload_pipeline::shutdown_signal;
-use product_upload::{Settings, Worker};
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    bgjobs_telemetry::init("product-upload").map_err(anyhow::Error::msg)?;
-    let settings = Settings::from_env(product_upload::settings::SERVICE)
-        .map_err(anyhow::Error::msg)
-        .context("configuration")?;
-    let worker = Worker::build(settings).await?;
-    Ok(worker.run_until_stopped(shutdown_signal()).await?)
+    product_upload::run().await
 }
