@@ -65,7 +65,7 @@ async fn results_file(system: &TestSystem, job: &Job) -> anyhow::Result<String> 
 }
 
 #[tokio::test]
-async fn a_dry_run_reports_a_deletion_deletes_only_that_client_and_a_repeat_fails_clearly()
+async fn a_dry_run_reports_a_deletion_deletes_only_that_client_and_a_repeat_changes_nothing()
 -> anyhow::Result<()> {
     let system = TestSystem::start().await?;
     let upload = system.submit_products(product_file(250)).await?;
@@ -99,14 +99,26 @@ async fn a_dry_run_reports_a_deletion_deletes_only_that_client_and_a_repeat_fail
     assert_eq!(system.store.count_products(&other_account, &system.client_id).await?, 4);
     assert!(system.store.client_exists(&other_account, &system.client_id).await?);
 
-    // Again: the client no longer exists, and the job says so.
+    // Again: nothing changes, and the job names the deletion that already happened.
     let repeat = system.submit_delete_client(&system.client_id, false).await?;
     let job = system.finished_job(&repeat, DEADLINE).await?;
-    assert_eq!(status(&job), Some(JobStatus::Error));
+    assert_eq!(status(&job), Some(JobStatus::Completed), "{}", job.message);
     assert_eq!(
         job.message,
-        format!("client '{}' does not exist in account {}", system.client_id, system.account)
+        format!(
+            "Deleted nothing; client '{}' was already deleted by job {deletion}",
+            system.client_id
+        )
     );
+    assert_eq!(results_file(&system, &job).await?, "table,deleted\nproducts,0\nclients,0\n");
+    assert_eq!(system.store.count_products(&system.account, "globex").await?, 3);
+    assert_eq!(system.store.count_products(&other_account, &system.client_id).await?, 4);
+
+    // A client that never existed is more likely a mistyped id: that fails, clearly.
+    let mistyped = system.submit_delete_client("acmee", false).await?;
+    let job = system.finished_job(&mistyped, DEADLINE).await?;
+    assert_eq!(status(&job), Some(JobStatus::Error));
+    assert_eq!(job.message, format!("client 'acmee' does not exist in account {}", system.account));
     system.stop().await
 }
 

@@ -9,10 +9,12 @@
 
 use std::time::Instant;
 
-use bgjobs_domain::{EventKind, JobType};
+use bgjobs_domain::{EventKind, JobId, JobType};
 use bgjobs_proto::v1::Counters;
 use bgjobs_storage::{ObjectMetadata, keys};
-use bgjobs_store::catalog::delete_client::{CLIENTS_TABLE, DeleteStep, TableRows};
+use bgjobs_store::catalog::delete_client::{
+    CLIENT_OWNED_TABLES, CLIENTS_TABLE, DeleteStep, TableRows,
+};
 use bgjobs_upload_pipeline::{Connections, Delivery, Emitter, Finished, Job, Stop};
 use bytes::Bytes;
 
@@ -82,10 +84,19 @@ impl Run<'_> {
             })?;
         }
         if !store.client_exists(&self.delivery.account, &client_id).await.map_err(store_stop)? {
-            return Err(Stop::Fail(format!(
-                "client '{client_id}' does not exist in account {}",
-                self.delivery.account
-            )));
+            // Deleting a deleted client again changes nothing and says who deleted it;
+            // a client that never existed is more likely a mistyped id: that fails.
+            let deleted_by = store
+                .client_deleted_by(&self.delivery.account, &client_id)
+                .await
+                .map_err(store_stop)?;
+            return match deleted_by {
+                Some(earlier) => self.finish_already_deleted(mode, &client_id, earlier).await,
+                None => Err(Stop::Fail(format!(
+                    "client '{client_id}' does not exist in account {}",
+                    self.delivery.account
+                ))),
+            };
         }
         if mode == Mode::Delete {
             // From here on uploads of the client write nothing more; a batch that was
@@ -183,7 +194,33 @@ impl Run<'_> {
         let client_row = counts.iter().any(|counted| counted.table == CLIENTS_TABLE);
         let owned: Vec<TableRows> =
             counts.iter().copied().filter(|counted| counted.table != CLIENTS_TABLE).collect();
-        let contents = summary::results_csv(mode, &owned, client_row)
+        let message = summary::completion_message(mode, &owned, client_row);
+        self.finish_with(mode, counts, &owned, client_row, message).await
+    }
+
+    /// Completes a job whose client an earlier job `earlier` already deleted: nothing
+    /// to delete, and the results file says so (every count 0).
+    async fn finish_already_deleted(
+        &self,
+        mode: Mode,
+        client_id: &str,
+        earlier: JobId,
+    ) -> Result<Finished, Stop> {
+        let owned: Vec<TableRows> =
+            CLIENT_OWNED_TABLES.iter().map(|&table| TableRows { table, rows: 0 }).collect();
+        let message = summary::already_deleted_message(mode, client_id, earlier);
+        self.finish_with(mode, &[], &owned, false, message).await
+    }
+
+    async fn finish_with(
+        &self,
+        mode: Mode,
+        counts: &[TableRows],
+        owned: &[TableRows],
+        client_row: bool,
+        message: String,
+    ) -> Result<Finished, Stop> {
+        let contents = summary::results_csv(mode, owned, client_row)
             .map_err(|error| Stop::Retry(format!("writing the results file failed: {error}")))?;
         let result_key = keys::results(&self.delivery.account, self.delivery.job);
         let metadata = ObjectMetadata {
@@ -201,7 +238,6 @@ impl Run<'_> {
             Mode::DryRun => Counters { rows_total: rows, rows_processed: 0, rows_rejected: 0 },
             Mode::Delete => Counters { rows_total: rows, rows_processed: rows, rows_rejected: 0 },
         };
-        let message = summary::completion_message(mode, &owned, client_row);
         Ok(Finished { message, counters, result_key })
     }
 }

@@ -1,6 +1,7 @@
 //! What a Delete Client job tells the user: its messages and its results file.
 //! Pure functions over per-table counts, unit-tested here.
 
+use bgjobs_domain::JobId;
 use bgjobs_domain::upload::results::{safe_cell, thousands};
 use bgjobs_store::catalog::delete_client::{CLIENTS_TABLE, TableRows};
 
@@ -29,6 +30,18 @@ pub fn completion_message(mode: Mode, owned: &[TableRows], client_row: bool) -> 
     match mode {
         Mode::DryRun => format!("Dry run: would delete {what}"),
         Mode::Delete => format!("Deleted {what}"),
+    }
+}
+
+/// The completion of a job whose client an earlier job already deleted.
+pub fn already_deleted_message(mode: Mode, client_id: &str, earlier: JobId) -> String {
+    match mode {
+        Mode::DryRun => format!(
+            "Dry run: would delete nothing; client '{client_id}' was already deleted by job {earlier}"
+        ),
+        Mode::Delete => {
+            format!("Deleted nothing; client '{client_id}' was already deleted by job {earlier}")
+        }
     }
 }
 
@@ -81,6 +94,19 @@ mod tests {
 
     fn products(rows: u64) -> TableRows {
         TableRows { table: "products", rows }
+    }
+
+    #[test]
+    fn a_repeat_names_the_job_that_deleted_the_client() {
+        let earlier: JobId = "01a22373-318c-7232-a9e7-4bc6cfb3e93f".parse().unwrap();
+        assert_eq!(
+            already_deleted_message(Mode::Delete, "acme", earlier),
+            "Deleted nothing; client 'acme' was already deleted by job 01a22373-318c-7232-a9e7-4bc6cfb3e93f"
+        );
+        assert_eq!(
+            already_deleted_message(Mode::DryRun, "acme", earlier),
+            "Dry run: would delete nothing; client 'acme' was already deleted by job 01a22373-318c-7232-a9e7-4bc6cfb3e93f"
+        );
     }
 
     #[test]

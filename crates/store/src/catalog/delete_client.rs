@@ -171,6 +171,24 @@ impl Store {
         Ok(progress)
     }
 
+    /// The Delete Client job that last deleted the client row of `client_id` of
+    /// `account`, if one did: so deleting an already deleted client can say by whom
+    /// instead of looking like a mistyped id.
+    pub async fn client_deleted_by(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+    ) -> Result<Option<JobId>, Error> {
+        let sql = "SELECT job_id FROM catalog.client_deletions \
+                   WHERE account_id = $1 AND client_id = $2 AND table_name = $3 \
+                   ORDER BY updated_at DESC LIMIT 1";
+        let values = [account.as_str().into(), client_id.into(), CLIENTS_TABLE.into()];
+        let row = self.connection.query_one(self.statement(sql, values)).await?;
+        row.map(|row| row.try_get_by_index::<uuid::Uuid>(0).map(JobId::from))
+            .transpose()
+            .map_err(Error::from)
+    }
+
     fn statement(&self, sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
         Statement::from_sql_and_values(self.connection.get_database_backend(), sql, values)
     }

@@ -146,3 +146,18 @@ async fn progress_is_per_job_and_per_account() -> anyhow::Result<()> {
     assert_eq!(store.client_deletion_progress(job, &account("other")).await?, vec![]);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_job_that_deleted_a_client_is_known_afterwards() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    client_with_products(&store, "acme", "client-1", 2).await?;
+    assert_eq!(store.client_deleted_by(&account("acme"), "client-1").await?, None);
+
+    let job = JobId::new();
+    delete_all(&store, job, "acme", "client-1", 100).await?;
+
+    assert_eq!(store.client_deleted_by(&account("acme"), "client-1").await?, Some(job));
+    assert_eq!(store.client_deleted_by(&account("other"), "client-1").await?, None);
+    assert_eq!(store.client_deleted_by(&account("acme"), "client-2").await?, None);
+    Ok(())
+}
