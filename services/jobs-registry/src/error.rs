@@ -37,8 +37,7 @@ impl Error {
                 Store::NotRetryable(_)
                 | Store::ClientLocked { .. }
                 | Store::ClientBeingDeleted { .. }
-                | Store::ClientNotFound { .. }
-                | Store::Superseded { .. },
+                | Store::ClientNotFound { .. },
             ) => Code::FailedPrecondition,
             Self::Store(Store::Database(_) | Store::Corrupt(_)) => Code::Internal,
         }
