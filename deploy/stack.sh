@@ -204,10 +204,11 @@ seaweed_up() {
     # Every component binds to loopback (-ip.bind); telemetry is off because the machine
     # has no network and a dev stack has nothing to report; the Iceberg and Lance
     # catalogue ports, the admin UI and WebDAV are not used by bgjobs.
-    # Each bucket is a collection with volumes of its own, and the number of volumes is
-    # free disk / volume size: with mini's default 1 GiB volumes that is a few dozen, which
-    # a test suite (one bucket per test) exhausts. 64 MiB volumes allow ~16x more buckets;
-    # volumes are not preallocated, so small ones cost no disk.
+    # Each bucket is a collection with volumes of its own (several per collection), and by
+    # default the number of volumes is free disk / volume size: with 64 MiB volumes and
+    # 80 GB free that is ~1,250 volumes, which a few test runs (one bucket per test)
+    # exhaust ("No writable volumes and no free volumes left"). A fixed, high -volume.max
+    # removes that limit; volumes are not preallocated, so an empty one costs no disk.
     # The subshell writes its own pid then execs weed, so the pid file names weed itself;
     # setsid keeps weed alive after this script (and its terminal) ends. weed reads the
     # AWS_* variables from its environment and then checks every request's signature.
@@ -215,7 +216,7 @@ seaweed_up() {
         weed mini -dir="$SEAWEED_DIR" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
         -admin.ui=false -webdav=false -master.telemetry=false \
         -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 \
-        -master.volumeSizeLimitMB=64 \
+        -master.volumeSizeLimitMB=64 -volume.max=20000 \
         >>"$SEAWEED_LOG" 2>&1 </dev/null &
     if ! wait_until "seaweedfs" seaweed_started; then
         fail "seaweedfs did not accept a signed S3 request on $S3_URL within ${START_DEADLINE_SECONDS}s" \
