@@ -16,7 +16,7 @@ pub mod upload;
 pub mod worker;
 
 pub use delivery::{Delivery, Finished, Stop};
-pub use emitter::Emitter;
+pub use emitter::{Emitter, STILL_WORKING};
 pub use outcome::{Outcome, settle};
 pub use processor::{Connections, Job, Processor};
 pub use results::ResultsWriter;

@@ -4,6 +4,7 @@
 //! the message.
 
 use std::future::Future;
+use std::time::Duration;
 
 use bgjobs_domain::{AccountId, EventKind, JobId, JobType};
 use bgjobs_messaging::events::EventPublisher;
@@ -53,12 +54,14 @@ pub struct Processor<J> {
     job: J,
     events: EventPublisher,
     worker_id: String,
+    heartbeat: Duration,
 }
 
 impl<J: Job> Processor<J> {
-    /// A processor running `job`, reporting through `events` as `worker_id`.
-    pub fn new(job: J, events: EventPublisher, worker_id: String) -> Self {
-        Self { job, events, worker_id }
+    /// A processor running `job`, reporting through `events` as `worker_id`, with a
+    /// heartbeat whenever a delivery has said nothing for `heartbeat`.
+    pub fn new(job: J, events: EventPublisher, worker_id: String, heartbeat: Duration) -> Self {
+        Self { job, events, worker_id, heartbeat }
     }
 
     /// Processes one delivery of a job message. `delivery` is 1 for the first
@@ -95,7 +98,7 @@ impl<J: Job> Processor<J> {
             };
         }
         let delivery = Delivery { message, job, account, number: delivery };
-        match self.job.run(&delivery, &mut emitter).await {
+        match self.run_with_heartbeat(&delivery, &mut emitter).await {
             Ok(Finished { message, counters, result_key }) => {
                 let emitted = emitter
                     .emit(EventKind::Completed, message.clone(), Some(counters), Some(result_key))
@@ -128,5 +131,25 @@ impl<J: Job> Processor<J> {
                 Outcome::Retry { cause }
             }
         }
+    }
+
+    /// Runs the job while a heartbeat, polled in the same task and numbering its
+    /// events through the same emitter, shows the delivery is alive.
+    async fn run_with_heartbeat(
+        &self,
+        delivery: &Delivery<'_>,
+        emitter: &mut Emitter,
+    ) -> Result<Finished, Stop> {
+        let heartbeat = emitter.share();
+        let (done, stopped) = tokio::sync::oneshot::channel();
+        // Boxed: the job's future is deep, and nested in the join its layout would
+        // exceed the compiler's query depth in the consumer binaries.
+        let work = Box::pin(async {
+            let ended = self.job.run(delivery, emitter).await;
+            let _ = done.send(());
+            ended
+        });
+        let (ended, ()) = tokio::join!(work, heartbeat.heartbeat(self.heartbeat, stopped));
+        ended
     }
 }

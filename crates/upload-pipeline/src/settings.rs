@@ -20,6 +20,10 @@ pub struct Settings {
     pub batch_size: usize,
     /// Least time between Progress events (`BGJOBS_PROGRESS_INTERVAL_MS`).
     pub progress_interval: Duration,
+    /// Longest silence of a running delivery before it emits a heartbeat Progress
+    /// event (`BGJOBS_HEARTBEAT_SECS`, 1 to 600; default 10, well under the stall
+    /// threshold).
+    pub heartbeat: Duration,
     /// Messages taken from the queue at once (`BGJOBS_PREFETCH`).
     pub prefetch: u16,
     /// Deliveries before RabbitMQ dead-letters a message (`BGJOBS_DELIVERY_LIMIT`).
@@ -78,6 +82,7 @@ impl Settings {
                 2_000,
                 100..=60_000,
             )?),
+            heartbeat: Duration::from_secs(number("BGJOBS_HEARTBEAT_SECS", 10, 1..=600)?),
             prefetch: number("BGJOBS_PREFETCH", 1, 1..=100)? as u16,
             delivery_limit: number("BGJOBS_DELIVERY_LIMIT", 5, 1..=100)? as u32,
             worker_id: get("BGJOBS_WORKER_ID")
@@ -102,6 +107,7 @@ mod tests {
             Settings::from_lookup("product-upload", |_| None).expect("defaults are valid");
         assert_eq!(settings.batch_size, 500);
         assert_eq!(settings.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(settings.heartbeat, Duration::from_secs(10));
         assert!(settings.worker_id.starts_with("product-upload/"));
     }
 

@@ -36,7 +36,7 @@ impl<J: Job> Worker<J> {
         amqp::declare_topology(&connection, &names, &queue_settings).await?;
         let job = J::new(Connections { store, objects }, &settings);
         let shared = settings.as_ref();
-        let processor = Processor::new(job, publisher, shared.worker_id.clone());
+        let processor = Processor::new(job, publisher, shared.worker_id.clone(), shared.heartbeat);
         Ok(Self {
             processor,
             connection,
