@@ -221,7 +221,7 @@ async fn an_upload_accepted_before_the_deletion_writes_nothing_once_it_has_begun
     // consumer does before deleting the first batch.
     let deletion = register(store, account, JobType::DeleteClient, client).await?;
     record(store, account, deletion, 1, EventKind::Started).await?;
-    store.begin_client_deletion(deletion, account, client).await?;
+    store.begin_client_deletion(deletion, 1, account, client).await?;
 
     let consumer = start_product_upload(&system).await?;
     let job = system.finished_job(&upload, DEADLINE).await?;

@@ -128,7 +128,7 @@ async fn a_redelivered_deletion_resumes_and_counts_every_row_once() -> anyhow::R
     seed_client(&system.store, &system.account, "initech", 5).await?;
     let job = JobId::new();
     // An earlier delivery committed one batch of two products, then died.
-    system.store.delete_client_batch(job, &system.account, "initech", 2).await?;
+    system.store.delete_client_batch(job, 1, &system.account, "initech", 2).await?;
     let message = JobMessage {
         job_id: job.to_string(),
         account_id: system.account.to_string(),

@@ -2,6 +2,7 @@
 
 mod checkpoint;
 pub mod delete_client;
+mod fence;
 mod product_batch;
 mod upload_batch;
 mod upload_keys;

@@ -40,6 +40,21 @@ pub enum Error {
         /// The missing client.
         client_id: String,
     },
+    /// A write for an attempt of a job that is no longer the job's current, unended
+    /// attempt (a retry or a stall recovery superseded it): nothing was written.
+    #[error(
+        "attempt {attempt} of job {job} is superseded (the job is at attempt {current}, {status}); its writes are refused"
+    )]
+    Superseded {
+        /// The job.
+        job: bgjobs_domain::JobId,
+        /// The attempt that tried to write.
+        attempt: u32,
+        /// The job's current attempt.
+        current: u32,
+        /// The job's current status.
+        status: String,
+    },
     /// A page cursor that this store did not produce.
     #[error("the page cursor is not valid; request the first page again without a cursor")]
     InvalidCursor,

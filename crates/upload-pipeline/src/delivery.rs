@@ -64,12 +64,18 @@ pub enum Stop {
     FailWithResults(Finished),
     /// A transient fault: try the delivery again.
     Retry(String),
+    /// The delivery's attempt was superseded (a retry or a stall recovery started a
+    /// newer one, which has its own message): stop, report no end, drop the message.
+    Superseded(String),
 }
 
 impl Stop {
-    /// A store error: transient ones retry, others fail the job as "`doing`: <error>".
+    /// A store error: a superseded attempt stops, transient ones retry, others fail
+    /// the job as "`doing`: <error>".
     pub fn store(doing: &str, error: bgjobs_store::Error) -> Self {
-        if error.is_transient() {
+        if matches!(error, bgjobs_store::Error::Superseded { .. }) {
+            Self::Superseded(error.to_string())
+        } else if error.is_transient() {
             Self::Retry(error.to_string())
         } else {
             Self::Fail(format!("{doing}: {error}"))

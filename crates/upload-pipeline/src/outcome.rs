@@ -20,6 +20,12 @@ pub enum Outcome {
         /// What went wrong.
         cause: String,
     },
+    /// The delivery's attempt was superseded by a newer one with its own message;
+    /// nothing was committed after that and no end was reported; ack.
+    Superseded {
+        /// Why, naming the attempts.
+        cause: String,
+    },
     /// The message itself is unusable (no valid job or account id); dead-letter.
     Poison {
         /// Why.
@@ -45,6 +51,10 @@ pub async fn settle(
         Outcome::Retry { cause } => {
             tracing::warn!(job_id, cause, "job interrupted; returning it to the queue");
             delivery.requeue().await
+        }
+        Outcome::Superseded { cause } => {
+            tracing::warn!(job_id, cause, "stale delivery stopped; dropping its message");
+            delivery.ack().await
         }
         Outcome::Poison { cause } => {
             tracing::error!(job_id, cause, "unusable job message; dead-lettering it");

@@ -115,7 +115,9 @@ impl<J: Job> Processor<J> {
                     Stop::FailWithResults(Finished { message, counters, result_key }) => {
                         (message, Some(counters), Some(result_key))
                     }
-                    Stop::Fail(message) | Stop::Retry(message) => (message, None, None),
+                    Stop::Fail(message) | Stop::Retry(message) | Stop::Superseded(message) => {
+                        (message, None, None)
+                    }
                 };
                 match emitter.emit(EventKind::Failed, message.clone(), counters, result_key).await {
                     Ok(()) => Outcome::Failed { message },
@@ -123,6 +125,12 @@ impl<J: Job> Processor<J> {
                         cause: format!("publishing the Failed event failed: {error}"),
                     },
                 }
+            }
+            Err(Stop::Superseded(cause)) => {
+                // Logged by the registry without effect: the newer attempt goes on.
+                let note = format!("Stopped, nothing more written: {cause}");
+                let _ = emitter.emit(EventKind::Log, note, None, None).await;
+                Outcome::Superseded { cause }
             }
             Err(Stop::Retry(cause)) => {
                 // Best effort: the log shows why the job pauses; the retry is what matters.

@@ -54,12 +54,13 @@ pub trait UploadRows: Send + Sync {
         after: &Checkpoint,
     ) -> impl Future<Output = Result<AppliedBatch, bgjobs_store::Error>> + Send;
 
-    /// What [`UploadRows::apply`] would refuse, writing nothing but the key claims:
-    /// per row, `None` (would be written) or the refusal.
+    /// What [`UploadRows::apply`] would refuse, writing nothing but the key claims
+    /// of `attempt`: per row, `None` (would be written) or the refusal.
     fn check(
         &self,
         store: &Store,
         job: JobId,
+        attempt: u32,
         account: &AccountId,
         rows: &[(u64, Self::Row)],
         write: WriteMode,
@@ -86,8 +87,9 @@ impl<R: UploadRows> Upload<'_, R> {
     pub async fn import(&self, emitter: &mut Emitter) -> Result<Finished, Stop> {
         let write = write_mode(self.delivery)?;
         let ended = self.import_as(emitter, write).await;
-        if !matches!(ended, Err(Stop::Retry(_)))
-            && let Err(error) = self.store.clear_upload_keys(self.delivery.job).await
+        let attempt = self.delivery.attempt();
+        if !matches!(ended, Err(Stop::Retry(_) | Stop::Superseded(_)))
+            && let Err(error) = self.store.clear_upload_keys(self.delivery.job, attempt).await
         {
             // Only space is lost: a retry attempt starts from row 0 and clears them.
             tracing::warn!(job_id = %self.delivery.job, %error, "the upload's key claims stay behind");
@@ -109,7 +111,10 @@ impl<R: UploadRows> Upload<'_, R> {
         if resume.rows_committed == 0 {
             // Nothing of this attempt is written: keys claimed by an interrupted
             // delivery (or an earlier attempt) must not make rows duplicates.
-            self.store.clear_upload_keys(delivery.job).await.map_err(store_stop)?;
+            self.store
+                .clear_upload_keys(delivery.job, delivery.attempt())
+                .await
+                .map_err(store_stop)?;
         }
         if delivery.flag("all_or_nothing") && resume.rows_committed == 0 {
             // Check the whole file before writing anything; a redelivery past the
@@ -124,7 +129,10 @@ impl<R: UploadRows> Upload<'_, R> {
                 let counters = final_counters(scan.rows_read, scan.rejected);
                 return Err(Stop::FailWithResults(Finished { message, counters, result_key }));
             }
-            self.store.clear_upload_keys(delivery.job).await.map_err(store_stop)?;
+            self.store
+                .clear_upload_keys(delivery.job, delivery.attempt())
+                .await
+                .map_err(store_stop)?;
         }
         let done = Pass::write(self, write, resume).run(emitter).await?;
         let message = format!(

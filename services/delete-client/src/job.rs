@@ -102,7 +102,12 @@ impl Run<'_> {
             // From here on uploads of the client write nothing more; a batch that was
             // writing is committed first and so counted among what goes.
             store
-                .begin_client_deletion(self.delivery.job, &self.delivery.account, &client_id)
+                .begin_client_deletion(
+                    self.delivery.job,
+                    self.delivery.attempt(),
+                    &self.delivery.account,
+                    &client_id,
+                )
                 .await
                 .map_err(store_stop)?;
         }
@@ -152,6 +157,7 @@ impl Run<'_> {
                 .store
                 .delete_client_batch(
                     self.delivery.job,
+                    self.delivery.attempt(),
                     &self.delivery.account,
                     client_id,
                     batch_size,

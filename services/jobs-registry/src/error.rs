@@ -37,7 +37,8 @@ impl Error {
                 Store::NotRetryable(_)
                 | Store::ClientLocked { .. }
                 | Store::ClientBeingDeleted { .. }
-                | Store::ClientNotFound { .. },
+                | Store::ClientNotFound { .. }
+                | Store::Superseded { .. },
             ) => Code::FailedPrecondition,
             Self::Store(Store::Database(_) | Store::Corrupt(_)) => Code::Internal,
         }

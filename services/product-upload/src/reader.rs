@@ -52,11 +52,12 @@ impl UploadRows for ProductRows {
         &self,
         store: &Store,
         job: JobId,
+        attempt: u32,
         account: &AccountId,
         rows: &[(u64, product::Product)],
         write: WriteMode,
     ) -> Result<Vec<Option<RowOutcome>>, bgjobs_store::Error> {
-        store.check_product_batch(job, account, &self.client_id, rows, write).await
+        store.check_product_batch(job, attempt, account, &self.client_id, rows, write).await
     }
 }
 

@@ -59,11 +59,12 @@ impl UploadRows for LocationRows {
         &self,
         store: &Store,
         job: JobId,
+        attempt: u32,
         account: &AccountId,
         rows: &[(u64, Location)],
         write: WriteMode,
     ) -> Result<Vec<Option<RowOutcome>>, bgjobs_store::Error> {
-        store.check_location_batch(job, account, rows, write).await
+        store.check_location_batch(job, attempt, account, rows, write).await
     }
 }
 

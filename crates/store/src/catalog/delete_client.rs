@@ -18,6 +18,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseTransaction, ExecResult, Statement, TransactionTrait, Value,
 };
 
+use super::fence::refuse_unless_current;
 use crate::convert::{read_u64, write_i64};
 use crate::jobs::client_lock::{lock_client, lock_client_shared};
 use crate::{Error, Store};
@@ -82,14 +83,17 @@ impl Store {
     /// Records that Delete Client job `job` begins deleting `client_id` of `account`:
     /// from then on, batches writing the client's data are refused. Waits for batches
     /// that are writing it to commit (they are then deleted like any other row).
-    /// Idempotent; not for a dry run, which must not hold up uploads.
+    /// Idempotent; not for a dry run, which must not hold up uploads. Refused once
+    /// `attempt` of the job is superseded ([`Error::Superseded`]).
     pub async fn begin_client_deletion(
         &self,
         job: JobId,
+        attempt: u32,
         account: &AccountId,
         client_id: &str,
     ) -> Result<(), Error> {
         let transaction = self.connection.begin().await?;
+        refuse_unless_current(&transaction, job, attempt).await?;
         lock_client(&transaction, account, client_id).await?;
         let sql = "INSERT INTO catalog.client_deletions_begun (account_id, client_id, job_id) \
                    VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
@@ -105,16 +109,19 @@ impl Store {
     ///
     /// Call it until it answers [`DeleteStep::ClientDeleted`]. Deleting is
     /// idempotent, so a redelivered job simply calls it again; the counts stay exact
-    /// because a batch and its count are committed together or not at all.
+    /// because a batch and its count are committed together or not at all. Refused,
+    /// deleting nothing, once `attempt` of the job is superseded ([`Error::Superseded`]).
     pub async fn delete_client_batch(
         &self,
         job: JobId,
+        attempt: u32,
         account: &AccountId,
         client_id: &str,
         batch_size: u64,
     ) -> Result<DeleteStep, Error> {
         let limit = write_i64("batch_size", batch_size.max(1))?;
         let transaction = self.connection.begin().await?;
+        refuse_unless_current(&transaction, job, attempt).await?;
         for table in CLIENT_OWNED_TABLES {
             // `ctid = ANY(ARRAY(...))` makes a TID scan of just the chosen rows;
             // `ctid IN (SELECT ...)` would be planned as a join over the whole table.

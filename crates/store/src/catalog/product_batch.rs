@@ -88,7 +88,8 @@ impl Store {
     ///
     /// Refused, writing nothing, once a deletion of the client has begun
     /// ([`Error::ClientBeingDeleted`]) or when the client does not exist
-    /// ([`Error::ClientNotFound`]).
+    /// ([`Error::ClientNotFound`]), or once the checkpoint's attempt of the job is
+    /// superseded ([`Error::Superseded`]).
     pub async fn apply_product_batch_as(
         &self,
         job: JobId,
@@ -107,10 +108,12 @@ impl Store {
     /// for `job` exactly as [`Store::apply_product_batch_as`] does (committed, with no
     /// checkpoint and no product written) and returns per row `None` if it would be
     /// written, or the refusal it would get (duplicate, or refused by `write`).
-    /// Refused like [`Store::apply_product_batch_as`] while the client is being deleted.
+    /// Refused like [`Store::apply_product_batch_as`] while the client is being deleted
+    /// or once `attempt` is superseded.
     pub async fn check_product_batch(
         &self,
         job: JobId,
+        attempt: u32,
         account: &AccountId,
         client_id: &str,
         rows: &[(u64, Product)],
@@ -118,7 +121,7 @@ impl Store {
     ) -> Result<Vec<Option<RowOutcome>>, Error> {
         let table = Products { account, client_id };
         let rows: Vec<(u64, &Product)> = rows.iter().map(|(number, row)| (*number, row)).collect();
-        upload_batch::check_batch(&self.connection, &table, job, &rows, write).await
+        upload_batch::check_batch(&self.connection, &table, job, attempt, &rows, write).await
     }
 
     /// The SKUs among `skus` that `client_id` of `account` already has.

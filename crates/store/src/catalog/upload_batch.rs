@@ -17,6 +17,7 @@ use sea_orm::{
 use super::AppliedBatch;
 use super::checkpoint::{Checkpoint, write_checkpoint};
 use super::delete_client::refuse_unless_writable;
+use super::fence::refuse_unless_current;
 use super::upload_keys::claim_keys;
 use crate::Error;
 
@@ -56,13 +57,17 @@ pub(crate) trait UploadTable {
     }
 }
 
-/// Begins a batch's transaction; for a client-owned table, one that may write the
-/// client's data (see [`refuse_unless_writable`]).
+/// Begins a batch's transaction for attempt `attempt` of `job`, refused once that
+/// attempt is superseded (see [`refuse_unless_current`]); for a client-owned table,
+/// one that may write the client's data (see [`refuse_unless_writable`]).
 async fn begin_batch<T: UploadTable>(
     connection: &DatabaseConnection,
     table: &T,
+    job: JobId,
+    attempt: u32,
 ) -> Result<DatabaseTransaction, Error> {
     let transaction = connection.begin().await?;
+    refuse_unless_current(&transaction, job, attempt).await?;
     if let Some((account, client_id)) = table.client() {
         refuse_unless_writable(&transaction, account, client_id).await?;
     }
@@ -84,7 +89,8 @@ pub(crate) fn natural_key(parts: &[&str]) -> String {
 }
 
 /// Claims every row's key for `job`, writes the rows that
-/// hold their claim under `write`, and records the checkpoint, in one transaction.
+/// hold their claim under `write`, and records the checkpoint, in one transaction,
+/// refused with nothing written once the checkpoint's attempt is superseded.
 /// `rows` carry their 1-based input row numbers; outcomes are in the order of `rows`.
 pub(crate) async fn apply_batch<T: UploadTable>(
     connection: &DatabaseConnection,
@@ -95,7 +101,7 @@ pub(crate) async fn apply_batch<T: UploadTable>(
     after: &Checkpoint,
 ) -> Result<AppliedBatch, Error> {
     let keys = keys_of::<T>(rows)?;
-    let transaction = begin_batch(connection, table).await?;
+    let transaction = begin_batch(connection, table, job, after.attempt).await?;
     let duplicate_of = claim_keys(&transaction, job, &keys).await?;
     let holders = holders(rows, &keys, &duplicate_of);
     let mut written: HashMap<String, RowOutcome> = HashMap::with_capacity(rows.len());
@@ -118,16 +124,18 @@ pub(crate) async fn apply_batch<T: UploadTable>(
 }
 
 /// Claims every row's key for `job` as [`apply_batch`] does and commits the claims
-/// alone; returns per row `None` if the row would be written, or why it would not be.
+/// alone (refused, claiming nothing, once `attempt` is superseded); returns per row
+/// `None` if the row would be written, or why it would not be.
 pub(crate) async fn check_batch<T: UploadTable>(
     connection: &DatabaseConnection,
     table: &T,
     job: JobId,
+    attempt: u32,
     rows: &[(u64, &T::Row)],
     write: WriteMode,
 ) -> Result<Vec<Option<RowOutcome>>, Error> {
     let keys = keys_of::<T>(rows)?;
-    let transaction = begin_batch(connection, table).await?;
+    let transaction = begin_batch(connection, table, job, attempt).await?;
     let duplicate_of = claim_keys(&transaction, job, &keys).await?;
     let holders = holders(rows, &keys, &duplicate_of);
     let mut refused: HashMap<&str, RowOutcome> = HashMap::new();

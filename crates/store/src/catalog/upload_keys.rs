@@ -9,8 +9,9 @@
 use std::collections::{HashMap, HashSet};
 
 use bgjobs_domain::JobId;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
 
+use super::fence::refuse_unless_current;
 use crate::convert::{read_u64, write_i64};
 use crate::{Error, Store};
 
@@ -34,17 +35,20 @@ WHERE job_id = $1 AND natural_key = ANY($2::text[])
 impl Store {
     /// Forgets the keys upload job `job` has claimed, so its rows are no longer
     /// duplicates of anything; returns how many there were. For an attempt that starts
-    /// from row 0 and for a job that has ended.
-    pub async fn clear_upload_keys(&self, job: JobId) -> Result<u64, Error> {
-        let backend = self.connection.get_database_backend();
-        let deleted = self
-            .connection
+    /// from row 0 and for a job that has ended. Refused once `attempt` is superseded
+    /// ([`Error::Superseded`]): the keys are then the newer attempt's.
+    pub async fn clear_upload_keys(&self, job: JobId, attempt: u32) -> Result<u64, Error> {
+        let transaction = self.connection.begin().await?;
+        refuse_unless_current(&transaction, job, attempt).await?;
+        let backend = transaction.get_database_backend();
+        let deleted = transaction
             .execute(Statement::from_sql_and_values(
                 backend,
                 "DELETE FROM catalog.upload_keys WHERE job_id = $1",
                 [job.as_uuid().into()],
             ))
             .await?;
+        transaction.commit().await?;
         Ok(deleted.rows_affected())
     }
 }

@@ -32,12 +32,12 @@ async fn checking_a_product_batch_refuses_as_the_write_would_and_writes_nothing(
         (WriteMode::UpdateOnly, vec![None, Some(RowOutcome::DoesNotExist), first_given]),
     ] {
         let job = JobId::new();
-        let checked = store.check_product_batch(job, &acme, "c1", &rows, write).await?;
+        let checked = store.check_product_batch(job, 1, &acme, "c1", &rows, write).await?;
         assert_eq!(checked, expected, "{write}");
         assert_eq!(store.checkpoint(job).await?, None, "{write}");
         // A later batch of the check pass sees the committed claims.
         let later = numbered_from(4, &[product("NEW", "new")]);
-        let again = store.check_product_batch(job, &acme, "c1", &later, write).await?;
+        let again = store.check_product_batch(job, 1, &acme, "c1", &later, write).await?;
         assert_eq!(again, vec![Some(RowOutcome::Duplicate { first_row: 2 })], "{write}");
     }
     assert_eq!(store.count_products(&acme, "c1").await?, 1);
@@ -54,7 +54,7 @@ async fn the_write_pass_after_a_check_pass_writes_the_rows_that_hold_their_claim
     store.ensure_client(&acme, "c1", "Client").await?;
     let job = JobId::new();
     let rows = numbered(&[product("A", "a"), product("B", "b"), product("A", "again")]);
-    store.check_product_batch(job, &acme, "c1", &rows, WriteMode::CreateOnly).await?;
+    store.check_product_batch(job, 1, &acme, "c1", &rows, WriteMode::CreateOnly).await?;
 
     let applied = store
         .apply_product_batch_as(job, &acme, "c1", &rows, WriteMode::CreateOnly, &through(3))

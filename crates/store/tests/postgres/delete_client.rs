@@ -52,8 +52,9 @@ async fn delete_all(
 ) -> anyhow::Result<Vec<DeleteStep>> {
     let mut steps = Vec::new();
     loop {
-        let step =
-            store.delete_client_batch(job, &account(account_name), client_id, batch_size).await?;
+        let step = store
+            .delete_client_batch(job, 1, &account(account_name), client_id, batch_size)
+            .await?;
         steps.push(step);
         if matches!(step, DeleteStep::ClientDeleted { .. }) {
             return Ok(steps);
@@ -114,7 +115,7 @@ async fn a_resumed_job_continues_and_its_counts_stay_exact() -> anyhow::Result<(
     let job = JobId::new();
 
     // The first delivery commits one batch, then "dies".
-    store.delete_client_batch(job, &acme, "client-1", 5).await?;
+    store.delete_client_batch(job, 1, &acme, "client-1", 5).await?;
     assert_eq!(store.client_deletion_progress(job, &acme).await?, vec![products(5)]);
     assert_eq!(store.client_data_counts(&acme, "client-1").await?, vec![products(7)]);
 
@@ -126,7 +127,7 @@ async fn a_resumed_job_continues_and_its_counts_stay_exact() -> anyhow::Result<(
     );
 
     // Once the client is gone, calling again deletes and counts nothing more.
-    let again = store.delete_client_batch(job, &acme, "client-1", 5).await?;
+    let again = store.delete_client_batch(job, 1, &acme, "client-1", 5).await?;
     assert_eq!(again, DeleteStep::ClientDeleted { existed: false });
     assert_eq!(
         store.client_deletion_progress(job, &acme).await?,

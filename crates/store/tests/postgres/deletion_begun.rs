@@ -22,7 +22,7 @@ fn products(skus: &[&str]) -> Vec<Product> {
 async fn delete_all(store: &Store, job: JobId, client_id: &str) -> anyhow::Result<()> {
     let acme = account("acme");
     while !matches!(
-        store.delete_client_batch(job, &acme, client_id, 2).await?,
+        store.delete_client_batch(job, 1, &acme, client_id, 2).await?,
         DeleteStep::ClientDeleted { .. }
     ) {}
     Ok(())
@@ -37,7 +37,7 @@ async fn a_begun_deletion_refuses_the_next_product_batch_and_its_check() -> anyh
     let first = numbered(&products(&["A", "B", "C"]));
     store.apply_product_batch_as(upload, &acme, "c1", &first, WRITE, &through(3)).await?;
 
-    store.begin_client_deletion(deletion, &acme, "c1").await?;
+    store.begin_client_deletion(deletion, 1, &acme, "c1").await?;
     let second = numbered_from(4, &products(&["D", "E"]));
     let refused =
         store.apply_product_batch_as(upload, &acme, "c1", &second, WRITE, &through(5)).await;
@@ -47,7 +47,8 @@ async fn a_begun_deletion_refuses_the_next_product_batch_and_its_check() -> anyh
         }
         other => panic!("expected ClientBeingDeleted, got {other:?}"),
     }
-    let error = store.check_product_batch(upload, &acme, "c1", &second, WRITE).await.unwrap_err();
+    let error =
+        store.check_product_batch(upload, 1, &acme, "c1", &second, WRITE).await.unwrap_err();
     assert_eq!(error.to_string(), format!("client 'c1' is being deleted (job {deletion})"));
     assert_eq!(store.count_products(&acme, "c1").await?, 3);
     assert_eq!(store.checkpoint(upload).await?.map(|seen| seen.rows_committed), Some(3));
@@ -68,7 +69,7 @@ async fn a_batch_committed_before_the_deletion_began_is_deleted_by_it() -> anyho
     let rows = numbered(&products(&["A", "B", "C"]));
     store.apply_product_batch_as(JobId::new(), &acme, "c1", &rows, WRITE, &through(3)).await?;
 
-    store.begin_client_deletion(deletion, &acme, "c1").await?;
+    store.begin_client_deletion(deletion, 1, &acme, "c1").await?;
     delete_all(&store, deletion, "c1").await?;
     assert_eq!(store.count_products(&acme, "c1").await?, 0);
     assert_eq!(
@@ -102,7 +103,7 @@ async fn a_deletion_begins_only_once_the_batch_writing_the_client_commits() -> a
     let begin = tokio::spawn({
         let store = store.clone();
         let acme = acme.clone();
-        async move { store.begin_client_deletion(deletion, &acme, "c1").await }
+        async move { store.begin_client_deletion(deletion, 1, &acme, "c1").await }
     });
     let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
                    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
@@ -144,7 +145,7 @@ async fn after_the_deletion_a_batch_finds_no_client_and_a_new_one_is_writable() 
     let acme = account("acme");
     store.ensure_client(&acme, "c1", "Client one").await?;
     let deletion = JobId::new();
-    store.begin_client_deletion(deletion, &acme, "c1").await?;
+    store.begin_client_deletion(deletion, 1, &acme, "c1").await?;
     delete_all(&store, deletion, "c1").await?;
 
     let rows = numbered(&products(&["A"]));

@@ -168,7 +168,7 @@ async fn a_failed_product_batch_leaves_no_claimed_keys() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(applied.rows, vec![RowOutcome::Created, RowOutcome::Created]);
-    assert_eq!(store.clear_upload_keys(job).await?, 2);
+    assert_eq!(store.clear_upload_keys(job, 1).await?, 2);
     Ok(())
 }
 
@@ -185,7 +185,7 @@ async fn a_location_batch_failing_on_its_warehouse_leaves_no_claimed_keys() -> a
         .await;
     assert!(matches!(result, Err(Error::Database(_))), "{result:?}");
 
-    assert_eq!(store.clear_upload_keys(job).await?, 0);
+    assert_eq!(store.clear_upload_keys(job, 1).await?, 0);
     assert_eq!(store.checkpoint(job).await?, None);
     Ok(())
 }
@@ -242,7 +242,7 @@ async fn keys_of_two_jobs_do_not_interfere() -> anyhow::Result<()> {
         .await?;
     assert_eq!(applied.rows, vec![RowOutcome::Unchanged, RowOutcome::Unchanged]);
 
-    assert_eq!(store.clear_upload_keys(first_job).await?, 2);
+    assert_eq!(store.clear_upload_keys(first_job, 1).await?, 2);
     let later = [product("A", "a")];
     let still_claimed = store
         .apply_product_batch_as(
@@ -269,8 +269,8 @@ async fn clearing_a_jobs_keys_forgets_them() -> anyhow::Result<()> {
         .apply_product_batch_as(job, &acme, "c1", &numbered(&rows), CREATE_OR_UPDATE, &through(3))
         .await?;
 
-    assert_eq!(store.clear_upload_keys(job).await?, 2);
-    assert_eq!(store.clear_upload_keys(job).await?, 0);
+    assert_eq!(store.clear_upload_keys(job, 1).await?, 2);
+    assert_eq!(store.clear_upload_keys(job, 1).await?, 0);
 
     // An attempt starting from row 0 again: row 3 now holds A's claim.
     let restarted = [(3, product("A", "a again")), (1, product("A", "a"))];
@@ -318,6 +318,6 @@ async fn concurrent_batches_of_one_job_claim_a_key_once() -> anyhow::Result<()> 
     let duplicates = outcomes.iter().filter(|outcome| outcome.is_refused()).count();
     assert_eq!((created, duplicates), (2, 2), "{outcomes:?}");
     assert_eq!(store.count_products(&acme, "c1").await?, 2);
-    assert_eq!(store.clear_upload_keys(job).await?, 2);
+    assert_eq!(store.clear_upload_keys(job, 1).await?, 2);
     Ok(())
 }

@@ -35,7 +35,7 @@ async fn a_location_is_a_duplicate_only_of_the_same_warehouse_and_code() -> anyh
     use RowOutcome::Created;
     let first_given = RowOutcome::Duplicate { first_row: 1 };
     assert_eq!(applied.rows, vec![Created, Created, Created, Created, first_given]);
-    assert_eq!(store.clear_upload_keys(job).await?, 4);
+    assert_eq!(store.clear_upload_keys(job, 1).await?, 4);
     Ok(())
 }
 
@@ -63,11 +63,11 @@ async fn checking_a_location_batch_claims_its_keys_and_writes_nothing() -> anyho
         (WriteMode::UpdateOnly, vec![None, Some(RowOutcome::DoesNotExist), first_given]),
     ] {
         let job = JobId::new();
-        let checked = store.check_location_batch(job, &acme, &numbered(&rows), write).await?;
+        let checked = store.check_location_batch(job, 1, &acme, &numbered(&rows), write).await?;
         assert_eq!(checked, expected, "{write}");
         assert_eq!(store.checkpoint(job).await?, None, "{write}");
         let again =
-            store.check_location_batch(job, &acme, &numbered_from(4, &rows[..1]), write).await?;
+            store.check_location_batch(job, 1, &acme, &numbered_from(4, &rows[..1]), write).await?;
         assert_eq!(again, vec![first_given], "{write}: claims of the check are committed");
     }
     assert_eq!(store.count_locations(&acme, "WH1").await?, 1);

@@ -7,6 +7,7 @@ mod create_job;
 mod delete_client;
 mod deletion_begun;
 mod duplicates;
+mod fencing;
 mod list_jobs;
 mod location_keys;
 mod migrate;

@@ -190,7 +190,7 @@ impl<'p, R: UploadRows> Pass<'p, R> {
             Kind::Check => {
                 let verdicts = upload
                     .rows
-                    .check(store, job, account, &reading.batch, self.write)
+                    .check(store, job, delivery.attempt(), account, &reading.batch, self.write)
                     .await
                     .map_err(store_stop)?;
                 let outcomes: Vec<LineOutcome> = reading

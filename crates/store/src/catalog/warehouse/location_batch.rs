@@ -70,7 +70,9 @@ impl Store {
     /// The others are written under `write`, as [`Store::apply_product_batch_as`]
     /// describes. A warehouse that does not exist in the account is a
     /// [`Error::Database`] foreign-key violation that rolls back the whole batch, its
-    /// claims included: validation must reject such rows first.
+    /// claims included: validation must reject such rows first. Refused, writing
+    /// nothing, once the checkpoint's attempt of the job is superseded
+    /// ([`Error::Superseded`]).
     pub async fn apply_location_batch_as(
         &self,
         job: JobId,
@@ -88,15 +90,18 @@ impl Store {
     /// for `job` exactly as [`Store::apply_location_batch_as`] does (committed, with no
     /// checkpoint and no location written) and returns per row `None` if it would be
     /// written, or the refusal it would get (duplicate, or refused by `write`).
+    /// Refused once `attempt` is superseded ([`Error::Superseded`]).
     pub async fn check_location_batch(
         &self,
         job: JobId,
+        attempt: u32,
         account: &AccountId,
         rows: &[(u64, Location)],
         write: WriteMode,
     ) -> Result<Vec<Option<RowOutcome>>, Error> {
         let rows: Vec<(u64, &Location)> = rows.iter().map(|(number, row)| (*number, row)).collect();
-        upload_batch::check_batch(&self.connection, &Locations { account }, job, &rows, write).await
+        let table = Locations { account };
+        upload_batch::check_batch(&self.connection, &table, job, attempt, &rows, write).await
     }
 
     /// The (warehouse, location code) pairs among `keys` that exist in `account`.
