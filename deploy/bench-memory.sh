@@ -29,6 +29,7 @@ export BGJOBS_REGISTRY_GRPC_ADDR="127.0.0.1:50151"
 export BGJOBS_REGISTRY_URL="http://$BGJOBS_REGISTRY_GRPC_ADDR"
 export BGJOBS_REGISTRY_CONSUMER="jobs-registry-bench${run_id}"
 export BGJOBS_INGEST_HTTP_ADDR="127.0.0.1:8181"
+export BGJOBS_INGEST_GRPC_ADDR="127.0.0.1:50152"
 export BGJOBS_MAX_UPLOAD_BYTES=$((2 * 1024 * 1024 * 1024))
 export RUST_LOG="${RUST_LOG:-warn,product_upload=info,bgjobs_upload_pipeline=info}"
 INGEST_URL="http://$BGJOBS_INGEST_HTTP_ADDR"

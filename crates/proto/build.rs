@@ -6,7 +6,12 @@ use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["bgjobs/v1/jobs.proto", "bgjobs/v1/events.proto", "bgjobs/v1/registry.proto"];
+    let files = [
+        "bgjobs/v1/jobs.proto",
+        "bgjobs/v1/events.proto",
+        "bgjobs/v1/registry.proto",
+        "bgjobs/v1/ingest.proto",
+    ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", proto_root.join(file).display());
     }

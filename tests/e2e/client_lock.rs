@@ -245,7 +245,7 @@ async fn an_upload_accepted_before_the_deletion_writes_nothing_once_it_has_begun
         ..JobMessage::default()
     };
     let expected = Outcome::Completed { message: "Deleted 2 products and the client".to_owned() };
-    assert_eq!(system.delete_client.handle(&message, 1, None).await, expected);
+    assert_eq!(system.delete_client.handle(&message, 1, 0, None).await, expected);
     assert_eq!(store.count_products(account, client).await?, 0);
     assert!(!store.client_exists(account, client).await?);
     let deleted = system.finished_job(&deletion.to_string(), DEADLINE).await?;

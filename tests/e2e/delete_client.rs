@@ -140,11 +140,11 @@ async fn a_redelivered_deletion_resumes_and_counts_every_row_once() -> anyhow::R
     };
 
     let expected = Outcome::Completed { message: "Deleted 5 products and the client".to_owned() };
-    assert_eq!(system.delete_client.handle(&message, 2, None).await, expected);
+    assert_eq!(system.delete_client.handle(&message, 2, 0, None).await, expected);
     assert!(!system.store.client_exists(&system.account, "initech").await?);
     // Delivered once more after everything was deleted (say the ack was lost): the
     // job is done, not "unknown client".
-    assert_eq!(system.delete_client.handle(&message, 3, None).await, expected);
+    assert_eq!(system.delete_client.handle(&message, 3, 0, None).await, expected);
     system.stop().await
 }
 

@@ -13,8 +13,8 @@ use bgjobs_proto::convert::event_kind_to_proto;
 use bgjobs_proto::v1::{Counters, JobEvent, JobMessage};
 use bgjobs_test_support::names::messaging_prefix;
 use bgjobs_upload_pipeline::{
-    Connections, Delivery, Emitter, Finished, Job, Outcome, Processor, STILL_WORKING, Settings,
-    Stop,
+    Connections, Delivery, Emitter, Finished, Job, Outcome, Processor, RetryPolicy, STILL_WORKING,
+    Settings, Stop,
 };
 use tokio::sync::Notify;
 use tokio_stream::{Stream, StreamExt};
@@ -73,14 +73,15 @@ async fn a_held_up_delivery_keeps_emitting_numbered_heartbeats_until_it_complete
     let release = Arc::new(Notify::new());
     let job = HeldJob { release: Arc::clone(&release) };
     let publisher = EventPublisher::new(client.clone(), names.clone());
-    let processor = Processor::new(job, publisher, "held/1".to_owned(), HEARTBEAT);
+    let processor =
+        Processor::new(job, publisher, "held/1".to_owned(), HEARTBEAT, RetryPolicy::default());
     let message = JobMessage {
         job_id: JobId::new().to_string(),
         account_id: "acme".to_owned(),
         attempt: 1,
         ..Default::default()
     };
-    let handled = tokio::spawn(async move { processor.handle(&message, 1, None).await });
+    let handled = tokio::spawn(async move { processor.handle(&message, 1, 0, None).await });
 
     let progress = event_kind_to_proto(EventKind::Progress) as i32;
     let mut seen = vec![next_event(&mut received).await?, next_event(&mut received).await?];

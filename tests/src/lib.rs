@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bgjobs_domain::AccountId;
+use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{GetJobRequest, Job, ListJobEventsRequest, ListJobsRequest, LogEntry};
 use bgjobs_storage::ObjectStore;
@@ -30,6 +31,8 @@ pub struct TestSystem {
     pub registry: JobsRegistryClient<Channel>,
     /// Base URL of ingest, e.g. `http://127.0.0.1:40123`.
     pub ingest_url: String,
+    /// A gRPC client of ingest (Retry).
+    pub ingest: IngestClient<Channel>,
     /// An HTTP client.
     pub http: reqwest::Client,
     /// The delete-client consumer's processor, to drive single deliveries (the
@@ -69,6 +72,7 @@ impl TestSystem {
             ("BGJOBS_S3_BUCKET", format!("bgjobs-t-{suffix}")),
             ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
             ("BGJOBS_INGEST_HTTP_ADDR", "127.0.0.1:0".to_owned()),
+            ("BGJOBS_INGEST_GRPC_ADDR", "127.0.0.1:0".to_owned()),
             ("BGJOBS_REGISTRY_CONSUMER", format!("jobs-registry-{suffix}")),
             ("BGJOBS_BATCH_SIZE", "100".to_owned()),
             ("BGJOBS_PROGRESS_INTERVAL_MS", "100".to_owned()),
@@ -87,6 +91,7 @@ impl TestSystem {
             .map_err(|error| anyhow::anyhow!("{error:?}"))?;
         let ingest_app = ingest::Application::build(ingest_settings).await?;
         let ingest_url = format!("http://{}", ingest_app.local_addr());
+        let ingest_grpc_url = format!("http://{}", ingest_app.grpc_addr());
         tokio::spawn(ingest_app.run_until_stopped(shutdown.clone().cancelled_owned()));
 
         if options.product_upload_in_process {
@@ -128,6 +133,7 @@ impl TestSystem {
         })?;
         let objects = ObjectStore::connect(&storage_settings).await?;
         let registry = JobsRegistryClient::connect(registry_url).await?;
+        let ingest = IngestClient::connect(ingest_grpc_url).await?;
         Ok(Self {
             account,
             client_id,
@@ -135,6 +141,7 @@ impl TestSystem {
             objects,
             registry,
             ingest_url,
+            ingest,
             http: reqwest::Client::new(),
             delete_client,
             names: bgjobs_messaging::Names::new(env["BGJOBS_PREFIX"].clone()),
@@ -276,6 +283,14 @@ impl TestSystem {
         let request =
             ListJobsRequest { account_id: self.account.to_string(), ..Default::default() };
         Ok(self.registry.clone().list_jobs(request).await?.into_inner().jobs)
+    }
+
+    /// Messages waiting in the dead-letter queue of `job_type`.
+    pub async fn dead_lettered(&self, job_type: bgjobs_domain::JobType) -> anyhow::Result<u32> {
+        let connection =
+            bgjobs_messaging::amqp::connect(bgjobs_messaging::amqp::DEFAULT_URL).await?;
+        let queue = self.names.dead_letter_queue(job_type);
+        Ok(bgjobs_messaging::amqp::queue_depth(&connection, &queue).await?)
     }
 
     /// The finished job's results file, as text.

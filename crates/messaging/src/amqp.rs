@@ -1,6 +1,8 @@
 //! RabbitMQ job queues: topology, publisher with confirms, consumer with manual acks.
 
 mod consumer;
+mod dead_letters;
+mod delay;
 mod publisher;
 mod topology;
 
@@ -10,6 +12,8 @@ use lapin::{Connection, ConnectionProperties};
 use crate::error::{Error, redact_credentials};
 
 pub use consumer::{JobDelivery, consume};
+pub use dead_letters::{DeadLetter, consume_dead_letters};
+pub use delay::{Delay, MAX_DELAY_LEVELS, declare_delay_queues};
 pub use publisher::JobPublisher;
 pub use topology::{QueueSettings, declare_topology, delete_topology};
 

@@ -42,6 +42,24 @@ impl Names {
         format!("{}.dlq", self.queue(job_type))
     }
 
+    /// The queue that gets a copy of every dead-lettered job message, whatever its
+    /// type, so its job can be moved to Error.
+    pub fn dead_letter_watch_queue(&self) -> String {
+        format!("{}bgjobs.dead-letters", self.prefix)
+    }
+
+    /// The headers exchange that routes a job message put off after a transient fault
+    /// to the delay queue of its retry level.
+    pub fn delay_exchange(&self) -> String {
+        format!("{}bgjobs.delay", self.prefix)
+    }
+
+    /// The delay queue of retry `level` (0 for a first retry): messages wait here
+    /// until they expire, then go back to the jobs exchange.
+    pub fn delay_queue(&self, level: u32) -> String {
+        format!("{}bgjobs.delay.{level}", self.prefix)
+    }
+
     /// The JetStream stream of job events.
     ///
     /// Stream names may not contain '.', '*', '>', spaces or path separators, so the
@@ -84,6 +102,9 @@ mod tests {
         assert_eq!(names.queue(JobType::ProductUpload), "bgjobs.product-upload");
         assert_eq!(names.dead_letter_exchange(), "bgjobs.dlx");
         assert_eq!(names.dead_letter_queue(JobType::DeleteClient), "bgjobs.delete-client.dlq");
+        assert_eq!(names.dead_letter_watch_queue(), "bgjobs.dead-letters");
+        assert_eq!(names.delay_exchange(), "bgjobs.delay");
+        assert_eq!(names.delay_queue(2), "bgjobs.delay.2");
         assert_eq!(names.events_stream(), "BGJOBS_EVENTS");
         assert_eq!(names.events_wildcard(), "bgjobs.events.>");
     }

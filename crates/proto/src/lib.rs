@@ -1,6 +1,6 @@
 //! Protobuf messages and gRPC services of bgjobs, generated from `proto/`.
 
-/// Package `bgjobs.v1`: jobs, job messages, job events and the registry service.
+/// Package `bgjobs.v1`: jobs, job messages, job events, the registry and ingest services.
 #[allow(clippy::all, missing_docs)]
 pub mod v1 {
     tonic::include_proto!("bgjobs.v1");

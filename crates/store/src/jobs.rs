@@ -3,6 +3,8 @@
 pub(crate) mod client_lock;
 mod events;
 mod list;
+mod own_change;
+mod publishing;
 mod recovery;
 
 use bgjobs_domain::{AccountId, EventPosition, JobId, JobState, JobStatus, JobType};
@@ -20,6 +22,7 @@ use crate::{Error, Store};
 pub use client_lock::UNFINISHED;
 pub use events::{IncomingEvent, LogEntry, RecordOutcome};
 pub use list::{JobFilter, Page, PageRequest};
+pub use recovery::REGISTRY_ACTOR;
 
 /// The message of a job that has been created and queued.
 const QUEUED_MESSAGE: &str = "Queued";

@@ -4,6 +4,7 @@
 //! ([`upload::Upload`]), the streamed CSV reader ([`reader`]), the results lines
 //! waiting for their batch ([`RowLines`]) and the results file ([`ResultsWriter`]).
 
+pub mod backoff;
 pub mod delivery;
 pub mod emitter;
 pub mod outcome;
@@ -15,6 +16,7 @@ pub mod settings;
 pub mod upload;
 pub mod worker;
 
+pub use backoff::{Backoff, RetryPolicy};
 pub use delivery::{Delivery, Finished, Stop};
 pub use emitter::{Emitter, STILL_WORKING};
 pub use outcome::{Outcome, settle};

@@ -1,6 +1,6 @@
 //! What became of one delivery of a job message, and settling the message accordingly.
 
-use bgjobs_messaging::amqp::JobDelivery;
+use bgjobs_messaging::amqp::{Delay, JobDelivery, JobPublisher};
 
 /// What became of a delivery, and so what to do with the message.
 #[derive(Debug, PartialEq, Eq)]
@@ -15,8 +15,17 @@ pub enum Outcome {
         /// What is wrong, as the user reads it.
         message: String,
     },
-    /// A transient fault (database, storage or broker unavailable); requeue.
-    Retry {
+    /// A transient fault (database, storage or broker unavailable): put the message
+    /// off for `delay`, then it is delivered again.
+    RetryLater {
+        /// What went wrong.
+        cause: String,
+        /// The delay queue level and how long to wait.
+        delay: Delay,
+    },
+    /// A transient fault after every retry was used: dead-letter (the job then goes
+    /// to Error with the cause).
+    GiveUp {
         /// What went wrong.
         cause: String,
     },
@@ -33,10 +42,12 @@ pub enum Outcome {
     },
 }
 
-/// Acks, requeues or dead-letters `delivery` as `outcome` says, logging why.
+/// Acks, puts off or dead-letters `delivery` as `outcome` says, logging why; a
+/// delayed copy is published through `publisher`.
 pub async fn settle(
     delivery: JobDelivery,
     outcome: Outcome,
+    publisher: &JobPublisher,
 ) -> Result<(), bgjobs_messaging::Error> {
     let job_id = delivery.message.job_id.clone();
     match outcome {
@@ -48,9 +59,13 @@ pub async fn settle(
             tracing::warn!(job_id, message, "job failed");
             delivery.ack().await
         }
-        Outcome::Retry { cause } => {
-            tracing::warn!(job_id, cause, "job interrupted; returning it to the queue");
-            delivery.requeue().await
+        Outcome::RetryLater { cause, delay } => {
+            tracing::warn!(job_id, cause, ?delay, "transient fault; retrying the job later");
+            delivery.retry_later(publisher, delay).await
+        }
+        Outcome::GiveUp { cause } => {
+            tracing::error!(job_id, cause, "transient fault after the last retry; dead-lettering");
+            delivery.dead_letter().await
         }
         Outcome::Superseded { cause } => {
             tracing::warn!(job_id, cause, "stale delivery stopped; dropping its message");

@@ -1,7 +1,7 @@
 //! The life of one delivery, the same for every job type: check the message's ids,
 //! report Started (or "Resumed by" on a redelivery), run the job, report how it
-//! ended (Completed, Failed, or a Log line before a retry) and say what to do with
-//! the message.
+//! ended (Completed, Failed, or a Log line before a delayed retry or giving up) and
+//! say what to do with the message.
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,6 +12,9 @@ use bgjobs_proto::v1::JobMessage;
 use bgjobs_storage::ObjectStore;
 use bgjobs_store::Store;
 
+use bgjobs_messaging::amqp::Delay;
+
+use crate::backoff::{Backoff, RetryPolicy};
 use crate::delivery::{Delivery, Finished, Stop};
 use crate::emitter::Emitter;
 use crate::outcome::Outcome;
@@ -55,21 +58,31 @@ pub struct Processor<J> {
     events: EventPublisher,
     worker_id: String,
     heartbeat: Duration,
+    retry_policy: RetryPolicy,
 }
 
 impl<J: Job> Processor<J> {
     /// A processor running `job`, reporting through `events` as `worker_id`, with a
-    /// heartbeat whenever a delivery has said nothing for `heartbeat`.
-    pub fn new(job: J, events: EventPublisher, worker_id: String, heartbeat: Duration) -> Self {
-        Self { job, events, worker_id, heartbeat }
+    /// heartbeat whenever a delivery has said nothing for `heartbeat`, retrying
+    /// transient faults as `retry_policy` says.
+    pub fn new(
+        job: J,
+        events: EventPublisher,
+        worker_id: String,
+        heartbeat: Duration,
+        retry_policy: RetryPolicy,
+    ) -> Self {
+        Self { job, events, worker_id, heartbeat, retry_policy }
     }
 
     /// Processes one delivery of a job message. `delivery` is 1 for the first
-    /// delivery, +1 for each redelivery.
+    /// delivery, +1 for each redelivery; `retries` counts the delayed retries that
+    /// came before it.
     pub async fn handle(
         &self,
         message: &JobMessage,
         delivery: u32,
+        retries: u32,
         traceparent: Option<String>,
     ) -> Outcome {
         let (job, account) =
@@ -93,9 +106,8 @@ impl<J: Job> Processor<J> {
             format!("Started by {}", self.worker_id)
         };
         if let Err(error) = emitter.emit(EventKind::Started, started, None, None).await {
-            return Outcome::Retry {
-                cause: format!("publishing the Started event failed: {error}"),
-            };
+            let cause = format!("publishing the Started event failed: {error}");
+            return self.transient(&mut emitter, cause, retries).await;
         }
         let delivery = Delivery { message, job, account, number: delivery };
         match self.run_with_heartbeat(&delivery, &mut emitter).await {
@@ -105,9 +117,10 @@ impl<J: Job> Processor<J> {
                     .await;
                 match emitted {
                     Ok(()) => Outcome::Completed { message },
-                    Err(error) => Outcome::Retry {
-                        cause: format!("publishing the Completed event failed: {error}"),
-                    },
+                    Err(error) => {
+                        let cause = format!("publishing the Completed event failed: {error}");
+                        self.transient(&mut emitter, cause, retries).await
+                    }
                 }
             }
             Err(stop @ (Stop::Fail(_) | Stop::FailWithResults(_))) => {
@@ -121,9 +134,10 @@ impl<J: Job> Processor<J> {
                 };
                 match emitter.emit(EventKind::Failed, message.clone(), counters, result_key).await {
                     Ok(()) => Outcome::Failed { message },
-                    Err(error) => Outcome::Retry {
-                        cause: format!("publishing the Failed event failed: {error}"),
-                    },
+                    Err(error) => {
+                        let cause = format!("publishing the Failed event failed: {error}");
+                        self.transient(&mut emitter, cause, retries).await
+                    }
                 }
             }
             Err(Stop::Superseded(cause)) => {
@@ -132,12 +146,22 @@ impl<J: Job> Processor<J> {
                 let _ = emitter.emit(EventKind::Log, note, None, None).await;
                 Outcome::Superseded { cause }
             }
-            Err(Stop::Retry(cause)) => {
-                // Best effort: the log shows why the job pauses; the retry is what matters.
-                let note = format!("Interrupted, will retry: {cause}");
-                let _ = emitter.emit(EventKind::Log, note, None, None).await;
-                Outcome::Retry { cause }
+            Err(Stop::Retry(cause)) => self.transient(&mut emitter, cause, retries).await,
+        }
+    }
+
+    /// After a transient fault: a delayed retry, or dead-lettering once every retry
+    /// was used; the message log says which (best effort: when events cannot be
+    /// published, the retry is what matters).
+    async fn transient(&self, emitter: &mut Emitter, cause: String, retries: u32) -> Outcome {
+        let backoff = self.retry_policy.after(retries, rand::random());
+        let note = self.retry_policy.describe(&cause, backoff);
+        let _ = emitter.emit(EventKind::Log, note, None, None).await;
+        match backoff {
+            Backoff::RetryIn { level, delay } => {
+                Outcome::RetryLater { cause, delay: Delay { level, delay } }
             }
+            Backoff::GiveUp => Outcome::GiveUp { cause },
         }
     }
 

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::backoff::{MAX_RETRY_ATTEMPTS, RetryPolicy};
+
 /// Everything the consumer needs to know, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -30,6 +32,9 @@ pub struct Settings {
     pub delivery_limit: u32,
     /// This worker's name in events (`BGJOBS_WORKER_ID`; default <service>/<host>-<pid>).
     pub worker_id: String,
+    /// How transient faults are retried (`BGJOBS_RETRY_ATTEMPTS`, `BGJOBS_RETRY_BASE_MS`,
+    /// `BGJOBS_RETRY_MAX_MS`).
+    pub retry: RetryPolicy,
 }
 
 impl Settings {
@@ -69,6 +74,19 @@ impl Settings {
             }
         };
         let s3 = bgjobs_storage::Settings::from_lookup(&get).map_err(|error| error.to_string())?;
+        let retry = RetryPolicy {
+            attempts: number("BGJOBS_RETRY_ATTEMPTS", 5, 0..=u64::from(MAX_RETRY_ATTEMPTS))? as u32,
+            base: Duration::from_millis(number("BGJOBS_RETRY_BASE_MS", 1_000, 1..=3_600_000)?),
+            max: Duration::from_millis(number("BGJOBS_RETRY_MAX_MS", 60_000, 1..=86_400_000)?),
+        };
+        if retry.max < retry.base {
+            return Err(format!(
+                "BGJOBS_RETRY_MAX_MS ({} ms) is below BGJOBS_RETRY_BASE_MS ({} ms); the longest \
+                 delay cannot be shorter than the first",
+                retry.max.as_millis(),
+                retry.base.as_millis()
+            ));
+        }
         let host = get("HOSTNAME").unwrap_or_else(|| "local".to_owned());
         Ok(Self {
             database_url: text("BGJOBS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bgjobs"),
@@ -87,6 +105,7 @@ impl Settings {
             delivery_limit: number("BGJOBS_DELIVERY_LIMIT", 5, 1..=100)? as u32,
             worker_id: get("BGJOBS_WORKER_ID")
                 .unwrap_or_else(|| format!("{service}/{host}-{}", std::process::id())),
+            retry,
         })
     }
 }
@@ -108,6 +127,7 @@ mod tests {
         assert_eq!(settings.batch_size, 500);
         assert_eq!(settings.nats_url, "nats://127.0.0.1:4222");
         assert_eq!(settings.heartbeat, Duration::from_secs(10));
+        assert_eq!(settings.retry, RetryPolicy::default());
         assert!(settings.worker_id.starts_with("product-upload/"));
     }
 
@@ -118,5 +138,16 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(error, "BGJOBS_BATCH_SIZE '0' is not a whole number from 1 to 10000");
+    }
+
+    #[test]
+    fn the_longest_retry_delay_cannot_be_below_the_first() {
+        let error = Settings::from_lookup("product-upload", |name| match name {
+            "BGJOBS_RETRY_BASE_MS" => Some("5000".to_owned()),
+            "BGJOBS_RETRY_MAX_MS" => Some("1000".to_owned()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(error.starts_with("BGJOBS_RETRY_MAX_MS (1000 ms) is below"), "{error}");
     }
 }

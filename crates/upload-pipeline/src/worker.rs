@@ -15,6 +15,7 @@ use crate::processor::{Connections, Job, Processor};
 pub struct Worker<J> {
     processor: Processor<J>,
     connection: lapin::Connection,
+    publisher: amqp::JobPublisher,
     names: Names,
     prefetch: u16,
     worker_id: String,
@@ -34,12 +35,21 @@ impl<J: Job> Worker<J> {
         let connection = amqp::connect(&shared.amqp_url).await?;
         let queue_settings = amqp::QueueSettings { delivery_limit: shared.delivery_limit };
         amqp::declare_topology(&connection, &names, &queue_settings).await?;
+        amqp::declare_delay_queues(&connection, &names, shared.retry.attempts).await?;
+        let job_publisher = amqp::JobPublisher::new(&connection, &names).await?;
         let job = J::new(Connections { store, objects }, &settings);
         let shared = settings.as_ref();
-        let processor = Processor::new(job, publisher, shared.worker_id.clone(), shared.heartbeat);
+        let processor = Processor::new(
+            job,
+            publisher,
+            shared.worker_id.clone(),
+            shared.heartbeat,
+            shared.retry,
+        );
         Ok(Self {
             processor,
             connection,
+            publisher: job_publisher,
             names,
             prefetch: shared.prefetch,
             worker_id: shared.worker_id.clone(),
@@ -70,9 +80,14 @@ impl<J: Job> Worker<J> {
             };
             let outcome = self
                 .processor
-                .handle(&delivery.message, delivery.delivery, delivery.traceparent.clone())
+                .handle(
+                    &delivery.message,
+                    delivery.delivery,
+                    delivery.retries,
+                    delivery.traceparent.clone(),
+                )
                 .await;
-            settle(delivery, outcome).await?;
+            settle(delivery, outcome, &self.publisher).await?;
         }
         tracing::info!("stopped taking {}", J::JOBS);
         Ok(())

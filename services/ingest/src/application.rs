@@ -1,5 +1,5 @@
-//! Start-up: connect to S3, the broker and the registry, bind the HTTP listener,
-//! then serve until told to stop.
+//! Start-up: connect to S3, the broker and the registry, bind the HTTP and gRPC
+//! listeners, then serve (and publish unqueued jobs) until told to stop.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,15 +11,21 @@ use axum::Router;
 use axum::routing::{get, post};
 use bgjobs_messaging::Names;
 use bgjobs_messaging::amqp::{self, JobPublisher, QueueSettings};
+use bgjobs_proto::v1::ingest_server::IngestServer;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_storage::ObjectStore;
 use tokio::net::TcpListener;
-use tonic::transport::Endpoint;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Endpoint, Server};
 use tower_http::trace::TraceLayer;
 
 use crate::Settings;
+use crate::grpc::IngestService;
+use crate::publishing::Publishing;
 use crate::state::AppState;
-use crate::{health, upload};
+use crate::{dead_letters, health, upload};
 
 /// How long connecting to the registry may take before a request answers 503.
 const REGISTRY_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -28,9 +34,13 @@ const REGISTRY_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// After the shutdown signal, requests in flight get this long to finish.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
 
-/// A built ingest service, bound to its port and ready to serve.
+/// A built ingest service, bound to its ports and ready to serve.
 pub struct Application {
     listener: TcpListener,
+    grpc_listener: TcpListener,
+    republish_after: Duration,
+    delivery_limit: u32,
+    names: Names,
     state: AppState,
 }
 
@@ -73,37 +83,51 @@ impl Application {
         let listener = TcpListener::bind(settings.http_addr)
             .await
             .with_context(|| format!("listening on {}", settings.http_addr))?;
+        let grpc_listener = TcpListener::bind(settings.grpc_addr)
+            .await
+            .with_context(|| format!("binding gRPC to {}", settings.grpc_addr))?;
 
+        let publishing =
+            Publishing { publisher, registry: JobsRegistryClient::new(registry_channel) };
         let state = AppState {
             store,
-            registry: JobsRegistryClient::new(registry_channel),
-            publisher,
+            publishing,
             amqp: Arc::new(amqp_connection),
             max_upload_bytes: settings.max_upload_bytes,
         };
-        Ok(Self { listener, state })
+        let republish_after = settings.republish_after;
+        let delivery_limit = settings.delivery_limit;
+        Ok(Self { listener, grpc_listener, republish_after, delivery_limit, names, state })
     }
 
     /// The address the HTTP server listens on (the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
-        // A bound listener always has an address; fall back to the unspecified one.
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        bound_address(&self.listener)
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight finish (for at
-    /// most 30 seconds) and closes the broker connection.
+    /// The address the gRPC server listens on (the real port when 0 was asked for).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        bound_address(&self.grpc_listener)
+    }
+
+    /// Serves HTTP and gRPC and publishes unqueued jobs until `shutdown` completes,
+    /// then lets requests in flight finish (for at most 30 seconds) and closes the
+    /// broker connection.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let Self { listener, grpc_listener, republish_after, delivery_limit, names, state } = self;
+        let stop = CancellationToken::new();
+        let background = Background { grpc_listener, republish_after, delivery_limit, names };
+        let background = background.spawn(&state, stop.clone()).await?;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, finishing requests in flight");
             let _receiver_gone = stopping_tx.send(());
         };
-        let server =
-            axum::serve(self.listener, router(self.state.clone())).with_graceful_shutdown(signal);
+        let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(signal);
         let drain_deadline = async move {
             match stopping_rx.await {
                 Ok(()) => tokio::time::sleep(SHUTDOWN_DRAIN).await,
@@ -117,13 +141,78 @@ impl Application {
                 tracing::warn!(drain = ?SHUTDOWN_DRAIN, "requests still running at the end of the drain; stopping anyway");
             }
         }
-        // Closed while `self.state` still holds the publisher: a channel dropped first
+        stop.cancel();
+        if tokio::time::timeout(SHUTDOWN_DRAIN, background.join_all()).await.is_err() {
+            tracing::warn!(drain = ?SHUTDOWN_DRAIN, "gRPC requests still running; stopping anyway");
+        }
+        // Closed while `state` still holds the publisher: a channel dropped first
         // would be closing on its own and make the connection close fail.
-        if let Err(error) = self.state.amqp.close(200, "ingest stopped".into()).await {
+        if let Err(error) = state.amqp.close(200, "ingest stopped".into()).await {
             tracing::warn!(%error, "closing the RabbitMQ connection failed");
         }
         Ok(())
     }
+}
+
+/// What ingest runs beside its HTTP server.
+struct Background {
+    grpc_listener: TcpListener,
+    republish_after: Duration,
+    delivery_limit: u32,
+    names: Names,
+}
+
+impl Background {
+    /// Spawns the gRPC server (Ingest, with health and reflection), the sweeper that
+    /// publishes unqueued jobs and the dead-letter watcher, all stopping when `stop`
+    /// is cancelled.
+    async fn spawn(self, state: &AppState, stop: CancellationToken) -> anyhow::Result<JoinSet<()>> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<IngestServer<IngestService>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(bgjobs_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building the gRPC reflection service")?;
+        let grpc = Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(IngestServer::new(IngestService::new(state.publishing.clone())))
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(self.grpc_listener),
+                stop.clone().cancelled_owned(),
+            );
+        let mut tasks = JoinSet::new();
+        tasks.spawn(async move {
+            if let Err(error) = grpc.await {
+                tracing::error!(%error, "the gRPC server stopped");
+            }
+        });
+        tasks.spawn(
+            state.publishing.clone().sweep_until_stopped(self.republish_after, stop.clone()),
+        );
+        let (connection, registry) = (state.amqp.clone(), state.publishing.registry.clone());
+        let (names, delivery_limit) = (self.names, self.delivery_limit);
+        tasks.spawn(async move {
+            let watched = dead_letters::watch_until_stopped(
+                &connection,
+                &names,
+                delivery_limit,
+                registry,
+                stop,
+            );
+            if let Err(error) = watched.await {
+                // The connection is gone: /healthz reports it, and a restart resumes.
+                tracing::error!(%error, "the dead-letter watcher stopped");
+            }
+        });
+        Ok(tasks)
+    }
+}
+
+/// A bound listener's address; the unspecified one in the unlikely case the OS cannot say.
+fn bound_address(listener: &TcpListener) -> SocketAddr {
+    listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
 /// Every route of ingest.

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
 use bgjobs_proto::convert::{job_status_from_proto, job_type_to_proto};
-use bgjobs_proto::v1::{CreateJobRequest, JobMessage, ReferenceIds};
+use bgjobs_proto::v1::{CreateJobRequest, ReferenceIds};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
@@ -135,45 +135,32 @@ pub(crate) async fn delete_client(
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(accepted)).into_response())
 }
 
-/// CreateJob, then the job message with a publisher confirm. A publish failure
-/// leaves the job New in the registry (a sweeper re-publishes such jobs).
+/// CreateJob, then the job message with a publisher confirm. Once registered the job
+/// is accepted: if the broker refuses its message now, the sweeper publishes it later.
 async fn register_and_publish(
     state: AppState,
     job_id: JobId,
     request: DeleteClientRequest,
 ) -> Result<Accepted, Error> {
-    let job_type = job_type_to_proto(JobType::DeleteClient) as i32;
-    let parameters_json = request.parameters_json();
     let reference_ids =
         ReferenceIds { client_id: request.client_id.clone(), ..ReferenceIds::default() };
     let create = CreateJobRequest {
         job_id: job_id.to_string(),
         account_id: request.account.to_string(),
-        job_type,
+        job_type: job_type_to_proto(JobType::DeleteClient) as i32,
         input_object_key: String::new(),
         original_file_name: String::new(),
-        parameters_json: parameters_json.clone(),
-        reference_ids: Some(reference_ids.clone()),
+        parameters_json: request.parameters_json(),
+        reference_ids: Some(reference_ids),
         created_by: request.created_by.clone(),
     };
-    let mut registry = state.registry.clone();
+    let mut registry = state.publishing.registry.clone();
     let created = registry.create_job(create).await.map_err(Error::from_registry)?.into_inner();
     let recorded = created.job.unwrap_or_default();
     let status = job_status_from_proto(recorded.status).unwrap_or(JobStatus::New);
     tracing::info!(%job_id, dry_run = request.dry_run, "job registered");
 
-    let message = JobMessage {
-        job_id: job_id.to_string(),
-        account_id: request.account.to_string(),
-        job_type,
-        attempt: recorded.attempt.max(1),
-        input_object_key: String::new(),
-        parameters_json,
-        reference_ids: Some(reference_ids),
-        created_by: request.created_by,
-    };
-    state.publisher.publish(&message, None).await.map_err(Error::BrokerUnavailable)?;
-    tracing::info!(%job_id, attempt = message.attempt, "job message published");
+    state.publishing.publish_registered(&recorded).await;
     Ok(Accepted { job_id: job_id.to_string(), status: status.as_str() })
 }
 

@@ -51,9 +51,6 @@ pub enum Error {
     /// The jobs registry failed in another way.
     #[error("the jobs registry failed: {0}")]
     Registry(#[source] tonic::Status),
-    /// The job message could not be published and confirmed.
-    #[error("publishing the job message failed: {0}")]
-    BrokerUnavailable(#[source] bgjobs_messaging::Error),
     /// A bug: something that should not happen did.
     #[error("internal error: {0}")]
     Internal(String),
@@ -96,9 +93,7 @@ impl Error {
             Self::ClientLocked(_) => StatusCode::CONFLICT,
             Self::NotCsvText { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Storage(_) | Self::RegistryUnavailable(_) | Self::BrokerUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Storage(_) | Self::RegistryUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Registry(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,7 +111,6 @@ impl Error {
             Self::RegistryRefused(_) => "job_refused",
             Self::ClientLocked(_) => "client_locked",
             Self::Registry(_) => "registry_error",
-            Self::BrokerUnavailable(_) => "queue_unavailable",
             Self::Internal(_) => "internal_error",
         };
         code.to_owned()
@@ -145,9 +139,6 @@ impl Error {
             Self::RegistryRefused(status) | Self::ClientLocked(status) => {
                 status.message().to_owned()
             }
-            Self::BrokerUnavailable(_) => "the job was registered but could not be queued \
-                 because the job queue is not reachable; try again in a moment"
-                .to_owned(),
             Self::Registry(_) | Self::Internal(_) => {
                 "something went wrong on our side; try again, and contact support if it persists"
                     .to_owned()

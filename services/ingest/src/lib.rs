@@ -8,12 +8,20 @@
 //! Delete Client job (no body).
 //! `POST /v1/accounts/{account_id}/jobs/warehouse-upload` takes a warehouse locations
 //! file like a product upload, without a client. `GET /healthz` and `GET /readyz` are the probes.
+//!
+//! Over gRPC (`bgjobs.v1.Ingest`) it retries a failed job: the registry moves it to
+//! New on its next attempt, ingest publishes it. A sweeper publishes every New job
+//! whose current attempt has no confirmed message, so none is left New for good; a
+//! watcher of dead-lettered job messages moves their jobs to Error.
 
 mod application;
 mod body;
+mod dead_letters;
 pub mod delete_client;
 mod error;
+mod grpc;
 mod health;
+mod publishing;
 pub mod settings;
 mod state;
 mod upload;

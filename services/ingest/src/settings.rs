@@ -2,9 +2,14 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Default HTTP listen address.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8081";
+/// Default gRPC listen address (the Ingest service: RetryJob).
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50052";
+/// Default age of a New job without a confirmed message before it is published again.
+pub const DEFAULT_REPUBLISH_AFTER_SECS: u64 = 30;
 /// Default URL of the jobs-registry gRPC server.
 pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:50051";
 /// Default RabbitMQ URL: the local stack's broker, default vhost.
@@ -37,6 +42,11 @@ pub enum Error {
 pub struct Settings {
     /// Where the HTTP server listens (`BGJOBS_INGEST_HTTP_ADDR`); port 0 picks a free port.
     pub http_addr: SocketAddr,
+    /// Where the gRPC server listens (`BGJOBS_INGEST_GRPC_ADDR`); port 0 picks a free port.
+    pub grpc_addr: SocketAddr,
+    /// How long a New job may wait without a confirmed message before the sweeper
+    /// publishes it again (`BGJOBS_REPUBLISH_AFTER_SECS`, 1 to 86400).
+    pub republish_after: Duration,
     /// The jobs-registry gRPC endpoint (`BGJOBS_REGISTRY_URL`).
     pub registry_url: String,
     /// The RabbitMQ URL (`BGJOBS_AMQP_URL`); it may hold a password, so it is never printed.
@@ -71,6 +81,24 @@ impl Settings {
             value: http_addr_text.clone(),
             expected: "an address and port such as 127.0.0.1:8081 or 0.0.0.0:8081",
         })?;
+
+        let grpc_addr_text = read_or("BGJOBS_INGEST_GRPC_ADDR", DEFAULT_GRPC_ADDR);
+        let grpc_addr = grpc_addr_text.parse().map_err(|_| Error::Invalid {
+            variable: "BGJOBS_INGEST_GRPC_ADDR",
+            value: grpc_addr_text.clone(),
+            expected: "an address and port such as 127.0.0.1:50052 or 0.0.0.0:50052",
+        })?;
+
+        let republish_after = match read("BGJOBS_REPUBLISH_AFTER_SECS").filter(|v| !v.is_empty()) {
+            None => DEFAULT_REPUBLISH_AFTER_SECS,
+            Some(text) => text.parse().ok().filter(|secs| (1..=86_400).contains(secs)).ok_or(
+                Error::Invalid {
+                    variable: "BGJOBS_REPUBLISH_AFTER_SECS",
+                    value: text,
+                    expected: "a whole number of seconds from 1 to 86400",
+                },
+            )?,
+        };
 
         let registry_url = read_or("BGJOBS_REGISTRY_URL", DEFAULT_REGISTRY_URL);
         if !(registry_url.starts_with("http://") || registry_url.starts_with("https://")) {
@@ -119,6 +147,8 @@ impl Settings {
 
         Ok(Self {
             http_addr,
+            grpc_addr,
+            republish_after: Duration::from_secs(republish_after),
             registry_url,
             amqp_url,
             prefix,
@@ -133,6 +163,8 @@ impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
             .field("http_addr", &self.http_addr)
+            .field("grpc_addr", &self.grpc_addr)
+            .field("republish_after", &self.republish_after)
             .field("registry_url", &self.registry_url)
             .field("amqp_url", &redact_password(&self.amqp_url))
             .field("prefix", &self.prefix)
@@ -187,6 +219,8 @@ mod tests {
     fn defaults_point_at_the_local_stack() {
         let settings = settings_from(&[]).expect("defaults are valid");
         assert_eq!(settings.http_addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:50052");
+        assert_eq!(settings.republish_after, Duration::from_secs(30));
         assert_eq!(settings.registry_url, DEFAULT_REGISTRY_URL);
         assert_eq!(settings.amqp_url, DEFAULT_AMQP_URL);
         assert_eq!(settings.prefix, "");
@@ -230,6 +264,8 @@ mod tests {
     fn bad_values_are_refused_naming_the_variable() {
         for (variable, value) in [
             ("BGJOBS_INGEST_HTTP_ADDR", "localhost"),
+            ("BGJOBS_INGEST_GRPC_ADDR", "ingest:50052"),
+            ("BGJOBS_REPUBLISH_AFTER_SECS", "0"),
             ("BGJOBS_REGISTRY_URL", "127.0.0.1:50051"),
             ("BGJOBS_AMQP_URL", "http://broker"),
             ("BGJOBS_PREFIX", "a b"),

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
 use bgjobs_proto::convert::{job_status_from_proto, job_type_to_proto};
-use bgjobs_proto::v1::{CreateJobRequest, JobMessage, ReferenceIds};
+use bgjobs_proto::v1::{CreateJobRequest, ReferenceIds};
 use bgjobs_storage::{ObjectMetadata, keys};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
@@ -205,14 +205,11 @@ struct NewJob {
 }
 
 /// CreateJob, then the job message with a publisher confirm. A stored file whose
-/// job could not be registered is deleted again. A publish failure leaves the job
-/// New in the registry; re-publishing such jobs is the sweeper's work (issue 4, not
-/// built yet: see docs/decisions.md).
+/// job could not be registered is deleted again. Once registered the job is
+/// accepted: if the broker refuses its message now, the sweeper publishes it later.
 async fn register_and_publish(state: AppState, job: NewJob) -> Result<Accepted, Error> {
     let NewJob { job_id, request, input_object_key } = job;
     let job_type = job_type_to_proto(request.job_type) as i32;
-    let parameters_json = request.parameters_json.clone();
-    let reference_ids = request.reference_ids.clone();
 
     let create = CreateJobRequest {
         job_id: job_id.to_string(),
@@ -220,11 +217,11 @@ async fn register_and_publish(state: AppState, job: NewJob) -> Result<Accepted, 
         job_type,
         input_object_key: input_object_key.clone(),
         original_file_name: request.file_name.clone().unwrap_or_default(),
-        parameters_json: parameters_json.clone(),
-        reference_ids: Some(reference_ids.clone()),
-        created_by: request.created_by.clone(),
+        parameters_json: request.parameters_json,
+        reference_ids: Some(request.reference_ids),
+        created_by: request.created_by,
     };
-    let mut registry = state.registry.clone();
+    let mut registry = state.publishing.registry.clone();
     let created = match registry.create_job(create).await {
         Ok(created) => created.into_inner(),
         Err(status) => {
@@ -238,20 +235,7 @@ async fn register_and_publish(state: AppState, job: NewJob) -> Result<Accepted, 
     let recorded = created.job.unwrap_or_default();
     let status = job_status_from_proto(recorded.status).unwrap_or(JobStatus::New);
     tracing::info!(%job_id, created = created.created, "job registered");
-
-    let message = JobMessage {
-        job_id: job_id.to_string(),
-        account_id: request.account.to_string(),
-        job_type,
-        attempt: recorded.attempt.max(1),
-        input_object_key: input_object_key.clone(),
-        parameters_json,
-        reference_ids: Some(reference_ids),
-        created_by: request.created_by,
-    };
-    // No W3C trace context yet: bgjobs-telemetry does not export OpenTelemetry spans.
-    state.publisher.publish(&message, None).await.map_err(Error::BrokerUnavailable)?;
-    tracing::info!(%job_id, attempt = message.attempt, "job message published");
+    state.publishing.publish_registered(&recorded).await;
 
     Ok(Accepted { job_id: job_id.to_string(), status: status.as_str(), input_object_key })
 }

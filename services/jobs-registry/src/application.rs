@@ -1,4 +1,5 @@
-//! Start-up and the run loop: the gRPC server and the event applier, stopped together.
+//! Start-up and the run loop: the gRPC server, the event applier and the stall
+//! detector, stopped together.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use crate::applier::EventApplier;
 use crate::database::connect_creating_database;
 use crate::grpc::RegistryService;
 use crate::settings::Settings;
+use crate::stall_detector::{StallDetector, StallSettings};
 
 /// How long in-flight requests and the event being applied get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,6 +35,7 @@ pub struct Application {
     listener: TcpListener,
     grpc_addr: SocketAddr,
     events: EventStream,
+    stalls: StallSettings,
 }
 
 impl std::fmt::Debug for Application {
@@ -69,7 +72,7 @@ impl Application {
             .await
             .with_context(|| format!("binding gRPC to {}", settings.grpc_addr))?;
         let grpc_addr = listener.local_addr().context("reading the bound gRPC address")?;
-        Ok(Self { store, listener, grpc_addr, events: Box::pin(events) })
+        Ok(Self { store, listener, grpc_addr, events: Box::pin(events), stalls: settings.stalls })
     }
 
     /// The address gRPC is served on (the real port when the settings asked for port 0).
@@ -99,11 +102,13 @@ impl Application {
                 TcpIncoming::from(self.listener),
                 stop.clone().cancelled_owned(),
             );
+        let stall_detector = StallDetector::new(self.store.clone(), self.stalls).run(stop.clone());
         let applier = EventApplier::new(self.store).run(self.events, stop.clone());
 
         let mut tasks = JoinSet::new();
         tasks.spawn(async move { ("gRPC server", grpc.await.map_err(anyhow::Error::from)) });
         tasks.spawn(async move { ("event applier", applier.await) });
+        tasks.spawn(async move { ("stall detector", stall_detector.await) });
         tracing::info!(grpc_addr = %self.grpc_addr, "jobs-registry serving");
 
         let mut failure = tokio::select! {

@@ -2,11 +2,14 @@
 
 mod decode;
 mod encode;
+mod recovery;
 
 use bgjobs_proto::v1::jobs_registry_server::JobsRegistry;
 use bgjobs_proto::v1::{
-    CreateJobRequest, CreateJobResponse, GetJobRequest, GetJobResponse, ListJobEventsRequest,
-    ListJobEventsResponse, ListJobsRequest, ListJobsResponse,
+    CreateJobRequest, CreateJobResponse, FailDeadLetteredRequest, FailDeadLetteredResponse,
+    GetJobRequest, GetJobResponse, ListJobEventsRequest, ListJobEventsResponse, ListJobsRequest,
+    ListJobsResponse, ListUnpublishedJobsRequest, ListUnpublishedJobsResponse,
+    MarkPublishedRequest, MarkPublishedResponse, RetryJobRequest, RetryJobResponse,
 };
 use bgjobs_store::Store;
 use tonic::{Request, Response, Status};
@@ -87,5 +90,35 @@ impl JobsRegistry for RegistryService {
         Ok(Response::new(ListJobEventsResponse {
             entries: entries.into_iter().map(encode::log_entry).collect(),
         }))
+    }
+
+    async fn retry_job(
+        &self,
+        request: Request<RetryJobRequest>,
+    ) -> Result<Response<RetryJobResponse>, Status> {
+        Ok(Response::new(recovery::retry_job(&self.store, request.into_inner()).await?))
+    }
+
+    async fn mark_published(
+        &self,
+        request: Request<MarkPublishedRequest>,
+    ) -> Result<Response<MarkPublishedResponse>, Status> {
+        Ok(Response::new(recovery::mark_published(&self.store, request.into_inner()).await?))
+    }
+
+    async fn list_unpublished_jobs(
+        &self,
+        request: Request<ListUnpublishedJobsRequest>,
+    ) -> Result<Response<ListUnpublishedJobsResponse>, Status> {
+        let answer = recovery::list_unpublished_jobs(&self.store, request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn fail_dead_lettered(
+        &self,
+        request: Request<FailDeadLetteredRequest>,
+    ) -> Result<Response<FailDeadLetteredResponse>, Status> {
+        let answer = recovery::fail_dead_lettered(&self.store, request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 }

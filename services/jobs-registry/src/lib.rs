@@ -10,6 +10,7 @@ mod database;
 pub mod error;
 pub mod grpc;
 pub mod settings;
+pub mod stall_detector;
 
 pub use application::{Application, migrate};
 pub use error::Error;

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use crate::stall_detector::StallSettings;
+
 /// Where the registry's database is unless `BGJOBS_DATABASE_URL` says otherwise.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/bgjobs";
 /// Where NATS is unless `BGJOBS_NATS_URL` says otherwise.
@@ -29,6 +31,9 @@ pub struct Settings {
     /// Name of the durable JetStream consumer the registry reads events from
     /// (`BGJOBS_REGISTRY_CONSUMER`); replicas sharing it share the work.
     pub consumer: String,
+    /// When a running job counts as stalled and how often it is requeued
+    /// (`BGJOBS_STALL_THRESHOLD_SECS`, `BGJOBS_MAX_ATTEMPTS`).
+    pub stalls: StallSettings,
 }
 
 /// A configuration value that cannot be used, with what to do about it.
@@ -80,7 +85,9 @@ impl Settings {
         check_name(&consumer)
             .map_err(|problem| Error { variable: "BGJOBS_REGISTRY_CONSUMER", problem })?;
 
-        Ok(Self { database_url, nats_url, prefix, grpc_addr, consumer })
+        let stalls = StallSettings::from_lookup(&get)?;
+
+        Ok(Self { database_url, nats_url, prefix, grpc_addr, consumer, stalls })
     }
 }
 
@@ -93,6 +100,7 @@ impl Default for Settings {
             prefix: String::new(),
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             consumer: DEFAULT_CONSUMER.to_owned(),
+            stalls: StallSettings::default(),
         }
     }
 }
@@ -106,6 +114,7 @@ impl fmt::Debug for Settings {
             .field("prefix", &self.prefix)
             .field("grpc_addr", &self.grpc_addr)
             .field("consumer", &self.consumer)
+            .field("stalls", &self.stalls)
             .finish()
     }
 }

@@ -9,7 +9,8 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Acker, Connection};
 use prost::Message;
 
-use super::short_string;
+use super::delay::{DELIVERIES_HEADER, Delay, RETRIES_HEADER};
+use super::{JobPublisher, short_string};
 use crate::{Error, Names};
 
 /// One delivery taken from a job queue, with manual ack.
@@ -21,8 +22,11 @@ use crate::{Error, Names};
 pub struct JobDelivery {
     /// The decoded job message.
     pub message: JobMessage,
-    /// 1 for the first delivery, +1 for each return to the queue (1 + x-delivery-count).
+    /// 1 for the first delivery, +1 for each return to the queue (1 + x-delivery-count)
+    /// and for each delivery of the copies retried before this one.
     pub delivery: u32,
+    /// How many delayed retries came before this copy of the message.
+    pub retries: u32,
     /// The W3C trace context the publisher sent, if any.
     pub traceparent: Option<String>,
     /// The AMQP message id, `<job id>:<attempt>` (None if the publisher set none).
@@ -43,6 +47,20 @@ impl JobDelivery {
         let settled =
             self.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
         self.settled(settled)
+    }
+
+    /// Puts the message off after a transient fault: a copy waits `delay` in its
+    /// delay queue (confirmed by the broker), then this one is acked. If the copy
+    /// cannot be published, the message is requeued instead.
+    pub async fn retry_later(self, publisher: &JobPublisher, delay: Delay) -> Result<(), Error> {
+        let traceparent = self.traceparent.as_deref();
+        match publisher.publish_delayed(&self.message, traceparent, self.delivery, delay).await {
+            Ok(()) => self.ack().await,
+            Err(error) => {
+                tracing::warn!(%error, "could not put the message off; requeueing it now");
+                self.requeue().await
+            }
+        }
     }
 
     /// Sends the message to its dead-letter queue (nack requeue=false).
@@ -110,6 +128,7 @@ async fn decode_or_dead_letter(delivery: Delivery, queue: &str) -> Option<JobDel
         Ok(message) => Some(JobDelivery {
             message,
             delivery: delivery_number(delivery.properties.headers().as_ref()),
+            retries: counter(delivery.properties.headers().as_ref(), RETRIES_HEADER),
             traceparent: header_text(delivery.properties.headers().as_ref(), "traceparent"),
             message_id,
             acker: delivery.acker,
@@ -135,16 +154,21 @@ async fn decode_or_dead_letter(delivery: Delivery, queue: &str) -> Option<JobDel
     }
 }
 
-/// 1 + the `x-delivery-count` header quorum queues add once a message was returned.
+/// 1 + the `x-delivery-count` header quorum queues add once a message was returned,
+/// + the deliveries of the copies retried before this one.
 fn delivery_number(headers: Option<&FieldTable>) -> u32 {
-    let returns = headers
-        .and_then(|headers| headers.inner().get("x-delivery-count"))
-        .and_then(integer)
-        .unwrap_or(0);
-    u32::try_from(returns).unwrap_or(u32::MAX).saturating_add(1)
+    let returns = counter(headers, "x-delivery-count");
+    counter(headers, DELIVERIES_HEADER).saturating_add(returns).saturating_add(1)
 }
 
-fn integer(value: &AMQPValue) -> Option<i64> {
+/// A non-negative integer header; absent or unreadable counts as 0.
+fn counter(headers: Option<&FieldTable>, name: &str) -> u32 {
+    let value = headers.and_then(|headers| headers.inner().get(name)).and_then(integer);
+    value.map_or(0, |value| u32::try_from(value.max(0)).unwrap_or(u32::MAX))
+}
+
+/// An AMQP integer of any width.
+pub(super) fn integer(value: &AMQPValue) -> Option<i64> {
     match value {
         AMQPValue::ShortShortInt(v) => Some(i64::from(*v)),
         AMQPValue::ShortShortUInt(v) => Some(i64::from(*v)),
@@ -157,7 +181,8 @@ fn integer(value: &AMQPValue) -> Option<i64> {
     }
 }
 
-fn header_text(headers: Option<&FieldTable>, name: &str) -> Option<String> {
+/// A text header of either string type.
+pub(super) fn header_text(headers: Option<&FieldTable>, name: &str) -> Option<String> {
     match headers?.inner().get(name)? {
         AMQPValue::LongString(text) => Some(String::from_utf8_lossy(text.as_bytes()).into_owned()),
         AMQPValue::ShortString(text) => Some(text.as_str().to_owned()),
@@ -182,6 +207,17 @@ mod tests {
         let mut headers = FieldTable::default();
         headers.insert("x-delivery-count".into(), AMQPValue::LongLongInt(2));
         assert_eq!(delivery_number(Some(&headers)), 3);
+    }
+
+    #[test]
+    fn deliveries_of_earlier_copies_keep_the_number_growing() {
+        let mut headers = FieldTable::default();
+        headers.insert(DELIVERIES_HEADER.into(), AMQPValue::LongLongInt(3));
+        headers.insert("x-delivery-count".into(), AMQPValue::LongLongInt(1));
+        headers.insert(RETRIES_HEADER.into(), AMQPValue::LongLongInt(2));
+        assert_eq!(delivery_number(Some(&headers)), 5);
+        assert_eq!(counter(Some(&headers), RETRIES_HEADER), 2);
+        assert_eq!(counter(None, RETRIES_HEADER), 0);
     }
 
     #[test]

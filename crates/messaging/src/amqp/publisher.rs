@@ -7,6 +7,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use prost::Message;
 
+use super::delay::{DELIVERIES_HEADER, Delay, LEVEL_HEADER, RETRIES_HEADER};
 use super::short_string;
 use crate::{Error, Names};
 
@@ -25,17 +26,19 @@ const PERSISTENT: u8 = 2;
 pub struct JobPublisher {
     channel: Channel,
     exchange: String,
+    delay_exchange: String,
 }
 
 impl JobPublisher {
-    /// Opens a channel in confirm mode for publishing to `names.exchange()`.
+    /// Opens a channel in confirm mode for publishing to `names.exchange()` (and, for
+    /// retries, `names.delay_exchange()`).
     pub async fn new(connection: &Connection, names: &Names) -> Result<Self, Error> {
         let channel = connection.create_channel().await?;
         // Publisher confirms: the broker acks a message only once every queue it was
         // routed to has it (for quorum queues: on a majority of nodes), which is what
         // lets ingest tell the registry a job is queued.
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        Ok(Self { channel, exchange: names.exchange() })
+        Ok(Self { channel, exchange: names.exchange(), delay_exchange: names.delay_exchange() })
     }
 
     /// Publishes to the exchange with routing key = job type, persistent, message_id
@@ -47,6 +50,37 @@ impl JobPublisher {
         message: &JobMessage,
         traceparent: Option<&str>,
     ) -> Result<(), Error> {
+        let headers = trace_headers(traceparent);
+        self.publish_to(&self.exchange, message, headers, None).await
+    }
+
+    /// Publishes `message` again after a transient fault of its delivery number
+    /// `delivery`, to wait `delay.delay` in the delay queue of `delay.level` before it
+    /// returns to the jobs exchange; confirmed like [`Self::publish`]. The copy counts
+    /// `delay.level + 1` retries and `delivery` earlier deliveries.
+    pub async fn publish_delayed(
+        &self,
+        message: &JobMessage,
+        traceparent: Option<&str>,
+        delivery: u32,
+        delay: Delay,
+    ) -> Result<(), Error> {
+        let mut headers = trace_headers(traceparent);
+        headers.insert(LEVEL_HEADER.into(), AMQPValue::LongLongInt(i64::from(delay.level)));
+        headers.insert(RETRIES_HEADER.into(), AMQPValue::LongLongInt(i64::from(delay.level) + 1));
+        headers.insert(DELIVERIES_HEADER.into(), AMQPValue::LongLongInt(i64::from(delivery)));
+        // Per-message TTL in milliseconds, as text; at least 1 so it never means "now".
+        let expiration = delay.delay.as_millis().max(1).to_string();
+        self.publish_to(&self.delay_exchange, message, headers, Some(&expiration)).await
+    }
+
+    async fn publish_to(
+        &self,
+        exchange: &str,
+        message: &JobMessage,
+        headers: FieldTable,
+        expiration: Option<&str>,
+    ) -> Result<(), Error> {
         let job_type = job_type_of(message)?;
         let job_id: JobId = message
             .job_id
@@ -54,16 +88,14 @@ impl JobPublisher {
             .map_err(|error| Error::InvalidMessage(format!("job message: {error}")))?;
         let message_id = format!("{job_id}:{}", message.attempt);
 
-        let mut headers = FieldTable::default();
-        if let Some(traceparent) = traceparent {
-            headers
-                .insert("traceparent".into(), AMQPValue::LongString(LongString::from(traceparent)));
-        }
-        let properties = BasicProperties::default()
+        let mut properties = BasicProperties::default()
             .with_message_id(short_string(&message_id)?)
             .with_content_type(CONTENT_TYPE.into())
             .with_delivery_mode(PERSISTENT)
             .with_headers(headers);
+        if let Some(expiration) = expiration {
+            properties = properties.with_expiration(short_string(expiration)?);
+        }
         // Mandatory: a message no queue is bound for comes back instead of silently
         // vanishing, so publishing before the topology exists is an error, not a lost job.
         let options = BasicPublishOptions { mandatory: true, ..Default::default() };
@@ -71,7 +103,7 @@ impl JobPublisher {
         let confirmation = self
             .channel
             .basic_publish(
-                short_string(&self.exchange)?,
+                short_string(exchange)?,
                 short_string(job_type.as_str())?,
                 options,
                 &message.encode_to_vec(),
@@ -88,6 +120,15 @@ impl JobPublisher {
             Confirmation::Nack(_) | Confirmation::NotRequested => Err(Error::Nacked { message_id }),
         }
     }
+}
+
+/// The "traceparent" header when there is a trace context.
+fn trace_headers(traceparent: Option<&str>) -> FieldTable {
+    let mut headers = FieldTable::default();
+    if let Some(traceparent) = traceparent {
+        headers.insert("traceparent".into(), AMQPValue::LongString(LongString::from(traceparent)));
+    }
+    headers
 }
 
 /// The domain job type of a wire message; unspecified or unknown types are refused.

@@ -6,7 +6,11 @@
 //!        dead-lettered (delivery limit, nack without requeue)  |
 //!                                                              v
 //! {prefix}bgjobs.dlx (direct) --routing key = job type--> {prefix}bgjobs.<type>.dlq (quorum)
+//!                              \--every job type--------> {prefix}bgjobs.dead-letters (quorum)
 //! ```
+//!
+//! The DLQs keep dead-lettered messages for operators to inspect and replay; the
+//! watch queue gets a copy of each, which ingest consumes to move the job to Error.
 
 use bgjobs_domain::JobType;
 use lapin::options::{
@@ -80,8 +84,27 @@ async fn declare_on(
         )
         .await?;
 
+    // Quorum like the DLQs; consumed (and emptied) by ingest.
+    let watch_queue = short_string(&names.dead_letter_watch_queue())?;
+    channel
+        .queue_declare(
+            watch_queue.clone(),
+            QueueDeclareOptions::durable(),
+            dead_letter_queue_arguments(),
+        )
+        .await?;
+
     for job_type in JobType::ALL {
         let routing_key = short_string(job_type.as_str())?;
+        channel
+            .queue_bind(
+                watch_queue.clone(),
+                dead_letter_exchange.clone(),
+                routing_key.clone(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
 
         // The DLQ and its binding exist before the job queue that dead-letters into it,
         // so no message is ever dead-lettered to nowhere.
@@ -161,7 +184,8 @@ fn dead_letter_queue_arguments() -> FieldTable {
     arguments
 }
 
-/// Deletes everything [`declare_topology`] declared under `names`, messages included.
+/// Deletes everything [`declare_topology`] and `declare_delay_queues` declared under
+/// `names`, messages included.
 /// For tests and for tearing down a prefix; never needed in normal operation.
 pub async fn delete_topology(connection: &Connection, names: &Names) -> Result<(), Error> {
     let channel = connection.create_channel().await?;
@@ -170,7 +194,13 @@ pub async fn delete_topology(connection: &Connection, names: &Names) -> Result<(
             channel.queue_delete(short_string(&queue)?, QueueDeleteOptions::default()).await?;
         }
     }
-    for exchange in [names.exchange(), names.dead_letter_exchange()] {
+    let watch_and_delay_queues = std::iter::once(names.dead_letter_watch_queue())
+        .chain((0..super::MAX_DELAY_LEVELS).map(|level| names.delay_queue(level)));
+    for queue in watch_and_delay_queues {
+        // Deleting a queue that was never declared (a level not in use) succeeds.
+        channel.queue_delete(short_string(&queue)?, QueueDeleteOptions::default()).await?;
+    }
+    for exchange in [names.exchange(), names.dead_letter_exchange(), names.delay_exchange()] {
         channel.exchange_delete(short_string(&exchange)?, Default::default()).await?;
     }
     channel.close(200, "OK".into()).await.ok();

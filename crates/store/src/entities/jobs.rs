@@ -30,6 +30,7 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_by: String,
     pub updated_at: DateTimeUtc,
+    pub published_attempt: Option<i32>,
 }
 
 /// No relations are navigated through sea-orm.

@@ -1,98 +1,55 @@
-//! Putting jobs back on track: retrying a failed job and finding stalled ones.
+//! Putting jobs back on track: retrying a failed job, recovering a stalled one and
+//! failing one whose message was dead-lettered.
 
+use bgjobs_domain::recovery::{self, StallRecovery};
 use bgjobs_domain::state_machine;
-use bgjobs_domain::{AccountId, EventKind, JobId, JobStatus};
+use bgjobs_domain::{AccountId, JobId, JobStatus};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
-use uuid::Uuid;
 
-use super::{Job, database_clock};
-use crate::convert::write_i32;
-use crate::entities::{job_events as log_rows, jobs as job_rows};
+use super::Job;
+use super::own_change::OwnChange;
+use crate::entities::jobs as job_rows;
 use crate::{Error, Store};
+
+/// The actor of the changes the registry makes on its own.
+pub const REGISTRY_ACTOR: &str = "jobs-registry";
 
 impl Store {
     /// Retry (DESIGN.md section 4): moves an Error job of `account` back to New on the
-    /// next attempt, recorded as made by `requested_by`, with a line in the message log.
+    /// next attempt, recorded as made by `actor` with "Retried by <actor>: <reason>"
+    /// in the message log.
     ///
     /// `None` when the job does not exist for `account`; [`Error::NotRetryable`] when it
-    /// is not in Error. Re-publishing the job message is the caller's job.
+    /// is not in Error. Publishing the new attempt's message is the caller's job.
     pub async fn retry_job(
         &self,
         account: &AccountId,
         job: JobId,
-        requested_by: &str,
+        actor: &str,
+        reason: &str,
     ) -> Result<Option<Job>, Error> {
         let transaction = self.connection.begin().await?;
-        let Some(row) = job_rows::Entity::find_by_id(job.as_uuid())
-            .filter(job_rows::Column::AccountId.eq(account.as_str()))
-            .lock_exclusive()
-            .one(&transaction)
-            .await?
-        else {
+        let Some(before) = lock_job(&transaction, job, Some(account)).await? else {
             return Ok(None);
         };
-        let before = Job::try_from(row)?;
         let after = state_machine::retry(&before.state())?;
-        let attempt = write_i32("attempt", after.attempt)?;
-        let message = format!("Retry requested by {requested_by}; queued as attempt {attempt}");
-
-        // Kind Log at delivery 0, sequence 0: the log line sorts before every event of
-        // the new attempt, and nothing about it changes the state machine's input.
-        let log_row = log_rows::ActiveModel {
-            event_id: Set(Uuid::now_v7()),
-            job_id: Set(job.as_uuid()),
-            account_id: Set(account.as_str().to_owned()),
-            attempt: Set(attempt),
-            delivery: Set(0),
-            sequence: Set(0),
-            kind: Set(EventKind::Log.as_str().to_owned()),
-            message: Set(message.clone()),
-            status_before: Set(before.status.as_str().to_owned()),
-            status_after: Set(after.status.as_str().to_owned()),
-            ignored: Set(false),
-            ignore_reason: Set(None),
-            actor: Set(requested_by.to_owned()),
-            rows_total: Set(None),
-            rows_processed: Set(None),
-            rows_rejected: Set(None),
-            occurred_at: Set(Utc::now()),
-            recorded_at: NotSet,
+        let message = match reason.trim() {
+            "" => format!("Retried by {actor}"),
+            reason => format!("Retried by {actor}: {reason}"),
         };
-        log_rows::Entity::insert(log_row).exec(&transaction).await?;
-
-        // A new attempt starts from nothing: its worker reports its own counters and
-        // results file, and its events are ordered afresh.
-        let mut updated = job_rows::Entity::update_many()
-            .col_expr(job_rows::Column::Status, Expr::value(after.status.as_str()))
-            .col_expr(job_rows::Column::Attempt, Expr::value(attempt))
-            .col_expr(job_rows::Column::Message, Expr::value(message))
-            .col_expr(job_rows::Column::RowsTotal, Expr::value(0i64))
-            .col_expr(job_rows::Column::RowsProcessed, Expr::value(0i64))
-            .col_expr(job_rows::Column::RowsRejected, Expr::value(0i64))
-            .col_expr(job_rows::Column::ResultObjectKey, Expr::value(Option::<String>::None))
-            .col_expr(job_rows::Column::LastAttempt, Expr::value(Option::<i32>::None))
-            .col_expr(job_rows::Column::LastDelivery, Expr::value(Option::<i32>::None))
-            .col_expr(job_rows::Column::LastSequence, Expr::value(Option::<i64>::None))
-            .col_expr(job_rows::Column::UpdatedBy, Expr::value(requested_by))
-            .col_expr(job_rows::Column::UpdatedAt, database_clock())
-            .filter(job_rows::Column::JobId.eq(job.as_uuid()))
-            .exec_with_returning(&transaction)
-            .await?;
-        let row = updated
-            .pop()
-            .ok_or_else(|| Error::Corrupt(format!("job {job} vanished while locked")))?;
+        let retried =
+            OwnChange { before: &before, after, message, actor }.write(&transaction).await?;
         transaction.commit().await?;
-        Job::try_from(row).map(Some)
+        Ok(Some(retried))
     }
 
     /// Jobs of every account in one of `statuses` whose last change is older than
     /// `updated_before`, least recently updated first, at most `limit`: the candidates of
-    /// stall detection (In Progress without events) and of stuck-in-New recovery.
+    /// stall detection (In Progress without events).
     pub async fn stale_jobs(
         &self,
         statuses: &[JobStatus],
@@ -113,4 +70,81 @@ impl Store {
             .map(Job::try_from)
             .collect()
     }
+
+    /// Recovers `job` if it is still In Progress with no change since before
+    /// `stalled_before`: New on the next attempt while it has fewer than
+    /// `max_attempts`, else Error ("worker lost"). The new attempt fences the lost
+    /// worker's writes. `None` when the job moved on meanwhile (or does not exist).
+    pub async fn recover_stalled_job(
+        &self,
+        job: JobId,
+        stalled_before: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<Option<Job>, Error> {
+        let transaction = self.connection.begin().await?;
+        let Some(before) = lock_job(&transaction, job, None).await? else {
+            return Ok(None);
+        };
+        if before.updated_at >= stalled_before {
+            return Ok(None);
+        }
+        let silent_secs = (Utc::now() - before.updated_at).num_seconds().max(0).unsigned_abs();
+        let Some(recovery) = recovery::recover_stalled(&before.state(), silent_secs, max_attempts)
+        else {
+            return Ok(None);
+        };
+        let (after, message) = match recovery {
+            StallRecovery::Requeue { state, message } | StallRecovery::Fail { state, message } => {
+                (state, message)
+            }
+        };
+        let change = OwnChange { before: &before, after, message, actor: REGISTRY_ACTOR };
+        let recovered = change.write(&transaction).await?;
+        transaction.commit().await?;
+        Ok(Some(recovered))
+    }
+
+    /// Fails `job` of `account` because the message of its attempt `attempt` was
+    /// dead-lettered: Error with `cause` and, when the job was running, its last report.
+    ///
+    /// Idempotent: a job already ended, or on a newer attempt, is returned unchanged
+    /// with `false`. `None` when the job does not exist for `account`.
+    pub async fn fail_dead_lettered(
+        &self,
+        account: &AccountId,
+        job: JobId,
+        attempt: u32,
+        cause: &str,
+    ) -> Result<Option<(Job, bool)>, Error> {
+        let transaction = self.connection.begin().await?;
+        let Some(before) = lock_job(&transaction, job, Some(account)).await? else {
+            return Ok(None);
+        };
+        let Some(after) = recovery::fail_dead_lettered(&before.state(), attempt) else {
+            return Ok(Some((before, false)));
+        };
+        let message = if before.status == JobStatus::InProgress && !before.message.is_empty() {
+            format!("{cause}; last report: {}", before.message)
+        } else {
+            cause.to_owned()
+        };
+        let change = OwnChange { before: &before, after, message, actor: REGISTRY_ACTOR };
+        let failed = change.write(&transaction).await?;
+        transaction.commit().await?;
+        Ok(Some((failed, true)))
+    }
+}
+
+/// The job, its row locked for update until `transaction` ends; when `account` is
+/// given, only a job of that account.
+async fn lock_job(
+    transaction: &DatabaseTransaction,
+    job: JobId,
+    account: Option<&AccountId>,
+) -> Result<Option<Job>, Error> {
+    let mut query = job_rows::Entity::find_by_id(job.as_uuid());
+    if let Some(account) = account {
+        query = query.filter(job_rows::Column::AccountId.eq(account.as_str()));
+    }
+    query.lock_exclusive().one(transaction).await?.map(Job::try_from).transpose()
 }

@@ -13,6 +13,7 @@ mod m20250102_000001_client_deletions;
 mod m20250102_000002_warehouses;
 mod m20250103_000001_upload_keys;
 mod m20250104_000001_client_deletions_begun;
+mod m20250105_000001_published_attempt;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250102_000002_warehouses::Migration),
             Box::new(m20250103_000001_upload_keys::Migration),
             Box::new(m20250104_000001_client_deletions_begun::Migration),
+            Box::new(m20250105_000001_published_attempt::Migration),
         ]
     }
 

@@ -43,7 +43,7 @@ async fn batches_of_a_superseded_attempt_are_refused_and_write_nothing() -> anyh
     store.apply_product_batch_as(job, &acme, "client-1", &first, WRITE, &through(1, 2)).await?;
     store.record_event(event(&acme, job, (1, 1, 1), EventKind::Started)).await?;
     store.record_event(event(&acme, job, (1, 1, 2), EventKind::Failed)).await?;
-    store.retry_job(&acme, job, "bob").await?.expect("the job exists");
+    store.retry_job(&acme, job, "bob", "").await?.expect("the job exists");
 
     // The stale worker of attempt 1 goes on: every write is refused.
     let later = numbered_from(3, &products(&["C", "B"]));

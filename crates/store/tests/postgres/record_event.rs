@@ -136,7 +136,7 @@ async fn an_event_of_an_older_attempt_is_logged_as_ignored_and_changes_nothing()
     let acme = account("acme");
     let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
     store.record_event(event(&acme, job.job_id, (1, 1, 1), EventKind::Failed)).await?;
-    store.retry_job(&acme, job.job_id, "bob").await?;
+    store.retry_job(&acme, job.job_id, "bob", "").await?;
     let before = store.get_job(&acme, job.job_id).await?.expect("the job exists");
     assert_eq!((before.status, before.attempt), (JobStatus::New, 2));
 

@@ -113,6 +113,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
     let store = fresh_bucket().await?;
     let mut settings = ingest::Settings::from_env()?;
     settings.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.registry_url = registry_url.clone();
     settings.prefix = prefix.clone();
     settings.storage = settings_for(store.bucket());

@@ -1,8 +1,12 @@
+use std::time::Duration;
+
 use bgjobs_domain::JobType;
+use bgjobs_messaging::amqp;
 use bgjobs_proto::v1;
+use bgjobs_test_support::wait;
 use lapin::options::QueueDeleteOptions;
 
-use crate::helpers::{json_of, spawn_app_with};
+use crate::helpers::{DEADLINE, json_of, spawn_app_with};
 
 #[tokio::test]
 async fn an_unreachable_registry_answers_503_and_queues_nothing() -> anyhow::Result<()> {
@@ -23,8 +27,9 @@ async fn an_unreachable_registry_answers_503_and_queues_nothing() -> anyhow::Res
 }
 
 #[tokio::test]
-async fn a_job_that_cannot_be_queued_answers_503_and_stays_new() -> anyhow::Result<()> {
-    let app = spawn_app_with(|_| {}).await?;
+async fn a_job_that_cannot_be_queued_now_is_accepted_and_published_by_the_sweeper()
+-> anyhow::Result<()> {
+    let app = spawn_app_with(|settings| settings.republish_after = Duration::from_secs(1)).await?;
     // With its queue gone, the broker returns the message as unroutable.
     let channel = app.amqp.create_channel().await?;
     let queue = app.names.queue(JobType::ProductUpload);
@@ -32,10 +37,24 @@ async fn a_job_that_cannot_be_queued_answers_503_and_stays_new() -> anyhow::Resu
 
     let response = app.upload("sku,name\nA-1,Red mug\n").await?;
 
-    assert_eq!(response.status(), 503);
-    assert_eq!(json_of(response).await?["error"], "queue_unavailable");
+    assert_eq!(response.status(), 202, "a registered job is accepted");
     let jobs = app.jobs().await?;
     assert_eq!(jobs.len(), 1, "the job is registered");
     assert_eq!(jobs[0].status, v1::JobStatus::New as i32);
+
+    // The queue comes back: the sweeper publishes the job, once.
+    amqp::declare_topology(&app.amqp, &app.names, &amqp::QueueSettings::default()).await?;
+    let mut messages = app.job_messages().await?;
+    let delivery = messages.next().await?;
+    assert_eq!(delivery.message.job_id, jobs[0].job_id);
+    assert_eq!(delivery.message_id, Some(format!("{}:1", jobs[0].job_id)));
+    wait::until("the job to be recorded as published", DEADLINE, || async {
+        let request = v1::ListUnpublishedJobsRequest { older_than_secs: 0, limit: 0 };
+        let listed = app.registry.clone().list_unpublished_jobs(request).await?.into_inner();
+        Ok(listed.jobs.is_empty().then_some(()))
+    })
+    .await?;
+    delivery.ack().await?;
+    drop(messages);
     app.stop().await
 }

@@ -4,7 +4,6 @@ use bgjobs_domain::{AccountId, JobId};
 use bgjobs_proto::Message;
 use bgjobs_proto::convert::{from_timestamp, timestamp};
 use bgjobs_proto::v1::{self, EventKind, JobEvent, JobStatus, ListJobEventsRequest};
-use bgjobs_store::Store;
 use bgjobs_test_support::wait;
 use chrono::Utc;
 use uuid::Uuid;
@@ -142,9 +141,7 @@ async fn an_event_of_an_older_attempt_is_logged_as_ignored() -> anyhow::Result<(
     let job = app.create_job("acme").await?;
     app.publisher.publish(&event(&job, 1, 1, EventKind::Failed, "S3 unavailable"), None).await?;
     wait_for_job(&app, &job, "the job to fail", |job| job.status() == JobStatus::Error).await?;
-    // Retry is not a registry RPC yet: ask the store, as the retrying service would.
-    let store = Store::connect(&app.settings.database_url).await?;
-    store.retry_job(&AccountId::parse(&job.account_id)?, job.job_id.parse()?, "ann").await?;
+    app.retry(&job, "ann").await?;
 
     let late = event(&job, 1, 2, EventKind::Progress, "late progress of attempt 1");
     app.publisher.publish(&late, None).await?;

@@ -33,13 +33,19 @@ pub struct TestApp {
 
 /// Starts a registry on a fresh database, with a prefix of its own on the shared NATS.
 pub async fn spawn_app() -> anyhow::Result<TestApp> {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with settings that `adjust` may change (the stall threshold).
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<TestApp> {
     init_once();
-    let settings = Settings {
+    let mut settings = Settings {
         database_url: fresh_database().await?,
         prefix: format!("t{}.", unique_suffix()),
         grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         ..Settings::default()
     };
+    adjust(&mut settings);
     let application = Application::build(settings.clone()).await?;
     let grpc_addr = application.grpc_addr();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -95,6 +101,18 @@ impl TestApp {
         let request = GetJobRequest { account_id: account.into(), job_id: job_id.into() };
         let response = self.client.clone().get_job(request).await?.into_inner();
         response.job.ok_or_else(|| tonic::Status::internal("GetJob answered without a job"))
+    }
+
+    /// Retries `job` as `actor` through the RetryJob RPC.
+    pub async fn retry(&self, job: &v1::Job, actor: &str) -> Result<v1::Job, tonic::Status> {
+        let request = v1::RetryJobRequest {
+            account_id: job.account_id.clone(),
+            job_id: job.job_id.clone(),
+            actor: actor.into(),
+            reason: String::new(),
+        };
+        let response = self.client.clone().retry_job(request).await?.into_inner();
+        response.job.ok_or_else(|| tonic::Status::internal("RetryJob answered without a job"))
     }
 
     /// The broker names under the registry's prefix.

@@ -8,4 +8,5 @@ mod helpers;
 mod list_jobs;
 mod outages;
 mod read_scoping;
+mod recovery;
 mod startup;

@@ -1,0 +1,84 @@
+//! Dead-lettered job messages fail their job (DESIGN.md section 5): ingest consumes
+//! the dead-letter watch queue and tells the registry, which moves the job to Error
+//! with the cause (or changes nothing for an older attempt or an ended job).
+
+use std::time::Duration;
+
+use bgjobs_messaging::Names;
+use bgjobs_messaging::amqp::{self, DeadLetter};
+use bgjobs_proto::v1::FailDeadLetteredRequest;
+use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+use tonic::transport::Channel;
+
+/// How long to hold a dead letter the registry could not take before returning it,
+/// so an unreachable registry is not asked in a tight loop.
+const REGISTRY_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// Consumes the watch queue until `stop` is cancelled or the broker ends the consumer.
+pub(crate) async fn watch_until_stopped(
+    connection: &lapin::Connection,
+    names: &Names,
+    delivery_limit: u32,
+    registry: JobsRegistryClient<Channel>,
+    stop: CancellationToken,
+) -> Result<(), bgjobs_messaging::Error> {
+    let mut dead_letters =
+        amqp::consume_dead_letters(connection, names, "ingest-dead-letters", delivery_limit)
+            .await?;
+    loop {
+        let dead_letter = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            next = dead_letters.next() => match next {
+                Some(dead_letter) => dead_letter?,
+                None => return Ok(()),
+            },
+        };
+        handle(dead_letter, registry.clone()).await?;
+    }
+}
+
+/// Fails the dead letter's job, then acks; requeues it when the registry is unreachable.
+async fn handle(
+    dead_letter: DeadLetter,
+    mut registry: JobsRegistryClient<Channel>,
+) -> Result<(), bgjobs_messaging::Error> {
+    let message = match &dead_letter.message {
+        Ok(message) => message,
+        Err(error) => {
+            // Nothing to fail: no job can be named. The DLQ keeps it for operators.
+            tracing::error!(%error, cause = dead_letter.cause, "a dead letter that is not a job message");
+            return dead_letter.ack().await;
+        }
+    };
+    let request = FailDeadLetteredRequest {
+        account_id: message.account_id.clone(),
+        job_id: message.job_id.clone(),
+        attempt: message.attempt,
+        cause: dead_letter.cause.clone(),
+    };
+    match registry.fail_dead_lettered(request).await {
+        Ok(answer) => {
+            let answer = answer.into_inner();
+            tracing::warn!(
+                job_id = message.job_id,
+                attempt = message.attempt,
+                cause = dead_letter.cause,
+                changed = answer.changed,
+                "job message dead-lettered"
+            );
+            dead_letter.ack().await
+        }
+        Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
+            tracing::error!(job_id = message.job_id, %status, "a dead letter of no known job");
+            dead_letter.ack().await
+        }
+        Err(status) => {
+            tracing::warn!(job_id = message.job_id, %status, "could not fail a dead-lettered job yet");
+            tokio::time::sleep(REGISTRY_RETRY_PAUSE).await;
+            dead_letter.requeue().await
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Stall recovery (DESIGN.md section 5): a job In Progress whose worker has said
+//! nothing for the stall threshold is requeued on its next attempt (ingest's sweeper
+//! publishes it), or fails with "worker lost" after the last attempt. Workers send a
+//! heartbeat well within the threshold, so only a lost worker goes silent.
+
+use std::time::Duration;
+
+use bgjobs_domain::JobStatus;
+use bgjobs_store::Store;
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::settings::Error;
+
+/// Default stall threshold: five minutes of silence.
+pub const DEFAULT_STALL_THRESHOLD_SECS: u64 = 300;
+/// Default number of attempts a job gets in all before a stall fails it.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Jobs recovered per database round trip; a sweep repeats until none are left.
+const BATCH: u32 = 100;
+
+/// When a job counts as stalled, and how often it may be requeued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StallSettings {
+    /// Silence after which a running job is recovered (`BGJOBS_STALL_THRESHOLD_SECS`).
+    pub threshold: Duration,
+    /// Attempts a job gets before a stall fails it (`BGJOBS_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+}
+
+impl Default for StallSettings {
+    fn default() -> Self {
+        Self {
+            threshold: Duration::from_secs(DEFAULT_STALL_THRESHOLD_SECS),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+}
+
+impl StallSettings {
+    /// Reads `BGJOBS_STALL_THRESHOLD_SECS` (1 to 86400) and `BGJOBS_MAX_ATTEMPTS`
+    /// (1 to 100) through `get`; unset or empty takes the default.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let number = |variable: &'static str, default: u64, max: u64| {
+            let Some(text) = get(variable).map(|text| text.trim().to_owned()) else {
+                return Ok(default);
+            };
+            if text.is_empty() {
+                return Ok(default);
+            }
+            text.parse::<u64>().ok().filter(|value| (1..=max).contains(value)).ok_or(Error {
+                variable,
+                problem: format!("'{text}' is not a whole number from 1 to {max}"),
+            })
+        };
+        let threshold =
+            number("BGJOBS_STALL_THRESHOLD_SECS", DEFAULT_STALL_THRESHOLD_SECS, 86_400)?;
+        let max_attempts = number("BGJOBS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS.into(), 100)?;
+        Ok(Self {
+            threshold: Duration::from_secs(threshold),
+            max_attempts: u32::try_from(max_attempts).unwrap_or(DEFAULT_MAX_ATTEMPTS),
+        })
+    }
+
+    /// How often to look for stalled jobs: a fifth of the threshold, between 1 and
+    /// 60 seconds, so a job is recovered at most 20% after its threshold.
+    pub fn check_interval(&self) -> Duration {
+        (self.threshold / 5).clamp(Duration::from_secs(1), Duration::from_secs(60))
+    }
+}
+
+/// Finds and recovers stalled jobs of every account.
+#[derive(Debug, Clone)]
+pub struct StallDetector {
+    store: Store,
+    settings: StallSettings,
+}
+
+impl StallDetector {
+    /// A detector over `store`.
+    pub fn new(store: Store, settings: StallSettings) -> Self {
+        Self { store, settings }
+    }
+
+    /// Sweeps every check interval until `stop` is cancelled. A failed sweep (the
+    /// database unreachable) is logged and tried again at the next interval.
+    pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let mut ticks = tokio::time::interval(self.settings.check_interval());
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                _ = ticks.tick() => {}
+            }
+            if let Err(error) = self.sweep().await {
+                tracing::warn!(%error, "looking for stalled jobs failed; trying again later");
+            }
+        }
+    }
+
+    /// Recovers every job stalled now; returns how many.
+    pub async fn sweep(&self) -> Result<usize, bgjobs_store::Error> {
+        let threshold = chrono::Duration::from_std(self.settings.threshold)
+            .unwrap_or_else(|_| chrono::Duration::seconds(DEFAULT_STALL_THRESHOLD_SECS as i64));
+        let mut recovered = 0;
+        loop {
+            let stalled_before = Utc::now() - threshold;
+            let candidates =
+                self.store.stale_jobs(&[JobStatus::InProgress], stalled_before, BATCH).await?;
+            let found = candidates.len();
+            for candidate in candidates {
+                // Locked and checked again: an event may have arrived since the scan.
+                let job = self
+                    .store
+                    .recover_stalled_job(
+                        candidate.job_id,
+                        stalled_before,
+                        self.settings.max_attempts,
+                    )
+                    .await?;
+                if let Some(job) = job {
+                    tracing::warn!(
+                        job_id = %job.job_id,
+                        account_id = %job.account_id,
+                        status = %job.status,
+                        attempt = job.attempt,
+                        message = job.message,
+                        "stalled job recovered"
+                    );
+                    recovered += 1;
+                }
+            }
+            if found < BATCH as usize {
+                return Ok(recovered);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_the_check_interval_follow_the_threshold() {
+        let defaults = StallSettings::from_lookup(|_| None).expect("defaults are valid");
+        assert_eq!(defaults, StallSettings::default());
+        assert_eq!(defaults.check_interval(), Duration::from_secs(60));
+        let short = StallSettings::from_lookup(|name| {
+            (name == "BGJOBS_STALL_THRESHOLD_SECS").then(|| "2".to_owned())
+        })
+        .expect("valid");
+        assert_eq!(short.check_interval(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable_and_the_range() {
+        let error = StallSettings::from_lookup(|name| {
+            (name == "BGJOBS_MAX_ATTEMPTS").then(|| "0".to_owned())
+        })
+        .expect_err("0 attempts");
+        assert_eq!(
+            error.to_string(),
+            "BGJOBS_MAX_ATTEMPTS: '0' is not a whole number from 1 to 100"
+        );
+    }
+}

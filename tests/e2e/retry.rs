@@ -1,0 +1,57 @@
+//! Retry through ingest's gRPC API: the registry requeues the failed job on its next
+//! attempt, ingest publishes it, and the consumer runs it again.
+
+use std::time::Duration;
+
+use bgjobs_domain::JobStatus;
+use bgjobs_e2e::TestSystem;
+use bgjobs_proto::convert::job_status_from_proto;
+use bgjobs_proto::v1::RetryJobRequest;
+use bgjobs_storage::ObjectMetadata;
+use tonic::Code;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn retry_request(system: &TestSystem, job_id: &str) -> RetryJobRequest {
+    RetryJobRequest {
+        account_id: system.account.to_string(),
+        job_id: job_id.to_owned(),
+        actor: "ops@example.com".to_owned(),
+        reason: "the file was fixed".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn a_failed_upload_retried_after_its_file_was_fixed_completes_on_attempt_two()
+-> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    let job_id = system.submit_products("name,price\nRed mug,4.99\n").await?;
+    let failed = system.finished_job(&job_id, DEADLINE).await?;
+    assert_eq!(job_status_from_proto(failed.status), Some(JobStatus::Error), "{}", failed.message);
+
+    let fixed = "sku,name,price\nMUG-1,Red mug,4.99\nMUG-2,Blue mug,5.49\n";
+    let metadata = ObjectMetadata { content_type: "text/csv".to_owned(), original_file_name: None };
+    system
+        .objects
+        .put_bytes(&failed.input_object_key, fixed.as_bytes().to_vec().into(), &metadata)
+        .await?;
+    let retried = system.ingest.clone().retry_job(retry_request(&system, &job_id)).await?;
+    let retried = retried.into_inner().job.expect("the retried job");
+    assert_eq!((job_status_from_proto(retried.status), retried.attempt), (Some(JobStatus::New), 2));
+
+    let job = system.finished_job(&job_id, DEADLINE).await?;
+    assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Completed), "{}", job.message);
+    assert_eq!((job.attempt, job.message.as_str()), (2, "2 of 2 rows imported, 0 rejected"));
+    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 2);
+    let log = system.log(&job_id).await?;
+    let retry =
+        log.iter().find(|entry| entry.actor == "ops@example.com").expect("the retry is logged");
+    assert_eq!(retry.message, "Retried by ops@example.com: the file was fixed");
+
+    // A completed job cannot be retried; the refusal comes back through ingest.
+    let refused = system.ingest.clone().retry_job(retry_request(&system, &job_id)).await;
+    let status = refused.expect_err("a completed job");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(status.message(), "only jobs in Error can be retried; this job is Completed");
+    system.stop().await
+}
