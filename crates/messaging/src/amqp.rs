@@ -3,6 +3,7 @@
 mod consumer;
 mod dead_letters;
 mod delay;
+mod dlq;
 mod publisher;
 mod topology;
 
@@ -14,6 +15,7 @@ use crate::error::{Error, redact_credentials};
 pub use consumer::{JobDelivery, consume};
 pub use dead_letters::{DeadLetter, consume_dead_letters};
 pub use delay::{Delay, MAX_DELAY_LEVELS, declare_delay_queues};
+pub use dlq::{Death, DlqMessage, DlqReader, REPLAYED_BY_HEADER, REPLAYS_HEADER};
 pub use publisher::JobPublisher;
 pub use topology::{QueueSettings, declare_topology, delete_topology};
 
@@ -36,14 +38,44 @@ pub async fn connect(url: &str) -> Result<Connection, Error> {
 /// The number of ready messages in `queue` (unacked deliveries are not counted),
 /// read with a passive declare so it never creates the queue.
 pub async fn queue_depth(connection: &Connection, queue: &str) -> Result<u32, Error> {
+    let stats = queue_stats(connection, queue).await?;
+    stats.map(|stats| stats.messages).ok_or_else(|| Error::QueueNotFound(queue.to_owned()))
+}
+
+/// What a passive declare tells of a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Messages ready for delivery (unacked deliveries are not counted).
+    pub messages: u32,
+    /// Consumers attached to the queue.
+    pub consumers: u32,
+}
+
+/// The depth and consumers of `queue` from a passive declare (which never creates
+/// it); `None` when the queue does not exist.
+pub async fn queue_stats(
+    connection: &Connection,
+    queue: &str,
+) -> Result<Option<QueueStats>, Error> {
     let channel = connection.create_channel().await?;
     let options = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
     let declared = channel.queue_declare(short_string(queue)?, options, Default::default()).await;
-    // A failed passive declare (404) has already closed the channel on the broker side.
-    if declared.is_ok() {
-        channel.close(200, "OK".into()).await.ok();
+    match declared {
+        Ok(declared) => {
+            channel.close(200, "OK".into()).await.ok();
+            Ok(Some(QueueStats {
+                messages: declared.message_count(),
+                consumers: declared.consumer_count(),
+            }))
+        }
+        // A failed passive declare has already closed the channel on the broker side.
+        Err(error) if is_not_found(&error) => Ok(None),
+        Err(error) => Err(error.into()),
     }
-    Ok(declared?.message_count())
+}
+
+fn is_not_found(error: &lapin::Error) -> bool {
+    matches!(error.kind(), lapin::ErrorKind::ProtocolError(amqp_error) if amqp_error.get_id() == 404)
 }
 
 /// An AMQP short string (at most 255 bytes), refused with a clear error when too long.

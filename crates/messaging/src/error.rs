@@ -38,6 +38,10 @@ pub enum Error {
         routing_key: String,
     },
 
+    /// A queue looked up by name does not exist.
+    #[error("queue '{0}' does not exist; is the topology declared under this prefix?")]
+    QueueNotFound(String),
+
     /// A message body is not the protobuf message it should be.
     #[error("message body does not decode: {0}")]
     Decode(#[from] prost::DecodeError),

@@ -67,6 +67,9 @@ pub enum Error {
     /// Retry was asked for a job that is not in Error.
     #[error(transparent)]
     NotRetryable(#[from] bgjobs_domain::state_machine::NotRetryable),
+    /// An operator asked to replay a dead-lettered job that is running or finished.
+    #[error(transparent)]
+    NotReplayable(#[from] crate::jobs::NotReplayable),
 }
 
 impl Error {

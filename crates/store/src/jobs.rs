@@ -4,6 +4,7 @@ pub(crate) mod client_lock;
 mod events;
 mod list;
 mod own_change;
+mod operator;
 mod publishing;
 mod recovery;
 
@@ -22,6 +23,7 @@ use crate::{Error, Store};
 pub use client_lock::UNFINISHED;
 pub use events::{IncomingEvent, LogEntry, RecordOutcome};
 pub use list::{JobFilter, Page, PageRequest};
+pub use operator::NotReplayable;
 pub use recovery::REGISTRY_ACTOR;
 
 /// The message of a job that has been created and queued.

@@ -35,6 +35,7 @@ impl Error {
             Self::Store(Store::InvalidCursor | Store::InvalidInput(_)) => Code::InvalidArgument,
             Self::Store(
                 Store::NotRetryable(_)
+                | Store::NotReplayable(_)
                 | Store::ClientLocked { .. }
                 | Store::ClientBeingDeleted { .. }
                 | Store::ClientNotFound { .. }

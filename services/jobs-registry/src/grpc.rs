@@ -9,7 +9,8 @@ use bgjobs_proto::v1::{
     CreateJobRequest, CreateJobResponse, FailDeadLetteredRequest, FailDeadLetteredResponse,
     GetJobRequest, GetJobResponse, ListJobEventsRequest, ListJobEventsResponse, ListJobsRequest,
     ListJobsResponse, ListUnpublishedJobsRequest, ListUnpublishedJobsResponse,
-    MarkPublishedRequest, MarkPublishedResponse, RetryJobRequest, RetryJobResponse,
+    MarkPublishedRequest, MarkPublishedResponse, ReplayDeadLetterRequest, ReplayDeadLetterResponse,
+    RetryJobRequest, RetryJobResponse,
 };
 use bgjobs_store::Store;
 use tonic::{Request, Response, Status};
@@ -120,5 +121,24 @@ impl JobsRegistry for RegistryService {
     ) -> Result<Response<FailDeadLetteredResponse>, Status> {
         let answer = recovery::fail_dead_lettered(&self.store, request.into_inner()).await?;
         Ok(Response::new(answer))
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        request: Request<ReplayDeadLetterRequest>,
+    ) -> Result<Response<ReplayDeadLetterResponse>, Status> {
+        let request = request.into_inner();
+        let account_id = decode::account_id(&request.account_id)?;
+        let job_id = decode::job_id(&request.job_id)?;
+        let operator = decode::required_text(&request.operator, "operator")?;
+        let reason = decode::required_text(&request.reason, "reason")?;
+        let job = self
+            .store
+            .replay_dead_letter(&account_id, job_id, operator, reason)
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::JobNotFound(job_id))?;
+        tracing::info!(%job_id, %account_id, operator, reason, attempt = job.attempt, "dead letter replayed");
+        Ok(Response::new(ReplayDeadLetterResponse { job: Some(encode::job(job)) }))
     }
 }

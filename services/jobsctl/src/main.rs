@@ -1,80 +1,121 @@
 //! `jobsctl`: the operators' command line for bgjobs.
 
+mod cli;
+
+use std::io::IsTerminal;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-
-/// Inspect and operate bgjobs jobs.
-#[derive(Parser)]
-#[command(name = "jobsctl", version, about)]
-struct Cli {
-    /// The jobs-registry gRPC address.
-    #[arg(
-        long,
-        env = "BGJOBS_REGISTRY_URL",
-        default_value = "http://127.0.0.1:50051",
-        global = true
-    )]
-    registry: String,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Jobs as the registry records them.
-    #[command(subcommand)]
-    Jobs(JobsCommand),
-}
-
-#[derive(Subcommand)]
-enum JobsCommand {
-    /// The newest jobs of an account.
-    List {
-        /// The account (tenant) id.
-        #[arg(long)]
-        account: String,
-        /// How many jobs to show (1-200).
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-    },
-    /// One job with its message log.
-    Show {
-        /// The account (tenant) id.
-        #[arg(long)]
-        account: String,
-        /// The job id.
-        job_id: String,
-    },
-    /// Follow a job's message log until it is Completed or Error.
-    Watch {
-        /// The account (tenant) id.
-        #[arg(long)]
-        account: String,
-        /// The job id.
-        job_id: String,
-        /// Give up after this many seconds.
-        #[arg(long, default_value_t = 600)]
-        timeout_secs: u64,
-    },
-}
+use anyhow::Context;
+use bgjobs_messaging::{Names, amqp};
+use clap::Parser;
+use cli::{Cli, Command, DlqCommand, JobsCommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use jobsctl::{dlq, jobs, queues};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut registry = jobsctl::jobs::connect(&cli.registry).await?;
+    // One TLS provider for every client (lapin and tonic both use rustls).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let names = Names::new(cli.prefix.clone());
     match cli.command {
-        Command::Jobs(JobsCommand::List { account, limit }) => {
-            jobsctl::jobs::list(&mut registry, &account, limit).await
+        Command::Jobs(command) => run_jobs(&cli.registry, command).await,
+        Command::Dlq(command) => run_dlq(&cli.amqp_url, &cli.registry, &names, command).await,
+        Command::Queues { json } => {
+            let connection = amqp::connect(&cli.amqp_url).await?;
+            let rows = queues::rows(&connection, &names).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{}", queues::table(&rows));
+            }
+            Ok(())
         }
-        Command::Jobs(JobsCommand::Show { account, job_id }) => {
-            jobsctl::jobs::show(&mut registry, &account, &job_id).await
-        }
-        Command::Jobs(JobsCommand::Watch { account, job_id, timeout_secs }) => {
+    }
+}
+
+async fn run_jobs(registry_url: &str, command: JobsCommand) -> anyhow::Result<()> {
+    let mut registry = jobs::connect(registry_url).await?;
+    match command {
+        JobsCommand::List { account, limit } => jobs::list(&mut registry, &account, limit).await,
+        JobsCommand::Show { account, job_id } => jobs::show(&mut registry, &account, &job_id).await,
+        JobsCommand::Watch { account, job_id, timeout_secs } => {
             let timeout = Duration::from_secs(timeout_secs);
-            let job = jobsctl::jobs::watch(&mut registry, &account, &job_id, timeout).await?;
+            let job = jobs::watch(&mut registry, &account, &job_id, timeout).await?;
             println!("{}", jobsctl::render::job_details(&job));
             Ok(())
         }
     }
+}
+
+async fn run_dlq(
+    amqp_url: &str,
+    registry_url: &str,
+    names: &Names,
+    command: DlqCommand,
+) -> anyhow::Result<()> {
+    let connection = amqp::connect(amqp_url).await?;
+    let now = chrono::Utc::now();
+    match command {
+        DlqCommand::List { filters, json } => {
+            let selection = filters.selection(Vec::new())?;
+            let mut letters = Vec::new();
+            dlq::scan(&connection, names, &selection, |letter| {
+                letters.push(dlq::summary(letter, now));
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&letters)?);
+            } else if letters.is_empty() {
+                println!("no dead-lettered messages");
+            } else {
+                println!("{}", dlq::table(&letters));
+            }
+            Ok(())
+        }
+        DlqCommand::Show { job_id, job_type } => {
+            let selection =
+                dlq::Selection { job_ids: vec![job_id], job_type, ..Default::default() };
+            let mut letters = Vec::new();
+            dlq::scan(&connection, names, &selection, |letter| {
+                letters.push(dlq::details(letter, now));
+            })
+            .await?;
+            if letters.is_empty() {
+                anyhow::bail!("no dead-lettered message of job {job_id}");
+            }
+            println!("{}", serde_json::to_string_pretty(&letters)?);
+            Ok(())
+        }
+        DlqCommand::Replay(replay) => {
+            let options = replay.options()?;
+            let mut registry = jobs::connect(registry_url).await?;
+            let progress = progress_bar(&connection, names, &options.selection).await?;
+            let report = dlq::replay(&connection, names, &mut registry, &options, &progress).await;
+            progress.finish_and_clear();
+            let report = report?;
+            println!("{}", report.summary());
+            Ok(())
+        }
+    }
+}
+
+/// A bar over every message of the dead-letter queues the selection reads, drawn on
+/// stderr when it is a terminal (hidden otherwise, so scripts get clean output).
+async fn progress_bar(
+    connection: &lapin::Connection,
+    names: &Names,
+    selection: &dlq::Selection,
+) -> anyhow::Result<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return Ok(ProgressBar::hidden());
+    }
+    let mut total = 0u64;
+    for job_type in selection.job_types() {
+        let stats = amqp::queue_stats(connection, &names.dead_letter_queue(job_type)).await?;
+        total += stats.map_or(0, |stats| u64::from(stats.messages));
+    }
+    let style = ProgressStyle::with_template("{bar:40} {pos}/{len} messages read  {elapsed}")
+        .context("progress bar template")?;
+    Ok(ProgressBar::new(total).with_style(style))
 }

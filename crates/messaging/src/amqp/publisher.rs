@@ -74,6 +74,16 @@ impl JobPublisher {
         self.publish_to(&self.delay_exchange, message, headers, Some(&expiration)).await
     }
 
+    /// Like [`Self::publish`], with `headers` as the message's headers (an operator's
+    /// replay carries its provenance headers and the original traceparent).
+    pub async fn publish_with_headers(
+        &self,
+        message: &JobMessage,
+        headers: FieldTable,
+    ) -> Result<(), Error> {
+        self.publish_to(&self.exchange, message, headers, None).await
+    }
+
     async fn publish_to(
         &self,
         exchange: &str,

@@ -13,6 +13,7 @@ mod location_keys;
 mod migrate;
 mod record_event;
 mod recovery;
+mod replay;
 mod support;
 mod warehouse;
 mod write_modes;

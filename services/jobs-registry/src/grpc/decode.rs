@@ -29,6 +29,15 @@ pub fn job_id(text: &str) -> Result<JobId, Error> {
     text.parse().map_err(|_| Error::invalid(format!("job_id '{text}' is not a UUID")))
 }
 
+/// A required free-text field (an operator's name or reason), trimmed.
+pub fn required_text<'a>(text: &'a str, field: &str) -> Result<&'a str, Error> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Error::invalid(format!("{field} is required")));
+    }
+    Ok(text)
+}
+
 /// The job a CreateJob request registers.
 pub fn new_job(request: v1::CreateJobRequest) -> Result<NewJob, Error> {
     let job_id = job_id(&request.job_id)?;

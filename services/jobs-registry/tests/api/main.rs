@@ -9,4 +9,5 @@ mod list_jobs;
 mod outages;
 mod read_scoping;
 mod recovery;
+mod replay;
 mod startup;
