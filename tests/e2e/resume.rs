@@ -6,13 +6,13 @@
 //! `product-upload`'s `main` runs (`product_upload::run`), so cargo builds it with the
 //! tests and `CARGO_BIN_EXE_*` finds it.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use bgjobs_domain::JobId;
 use bgjobs_domain::JobStatus;
+use bgjobs_e2e::process::{ServiceProcess, product_file};
 use bgjobs_e2e::{Options, TestSystem};
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_test_support::wait;
@@ -20,57 +20,13 @@ use bgjobs_test_support::wait;
 const ROWS: u64 = 50_000;
 const BAD_ROWS: [u64; 2] = [10, 40_000];
 
-/// `ROWS` product rows; the rows in `BAD_ROWS` have a SKU with a space.
-fn product_file() -> String {
-    let mut file = String::from("sku,name,price,country_of_origin\n");
-    for row in 1..=ROWS {
-        let sku =
-            if BAD_ROWS.contains(&row) { format!("BAD {row}") } else { format!("SKU-{row:06}") };
-        file.push_str(&format!("{sku},Product {row},{}.99,DE\n", row % 100));
-    }
-    file
-}
-
 /// The `product-upload` consumer as this package's binary (see `tests/bin`), built
 /// by cargo together with this test.
 const PRODUCT_UPLOAD: &str = env!("CARGO_BIN_EXE_e2e-product-upload");
 
-/// A `product-upload` child process, killed when dropped so a failing test leaves
-/// no consumer behind.
-struct Consumer(Child);
-
-impl Consumer {
-    /// Starts the binary against `system`, naming itself `worker_id` in events; its
-    /// output goes to `<target tmp>/resume-<worker>.log`.
-    fn start(binary: &PathBuf, system: &TestSystem, worker_id: &str) -> anyhow::Result<Self> {
-        let log_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("resume-{}.log", worker_id.replace('/', "-")));
-        let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(binary)
-            .envs(system.service_env())
-            .env("BGJOBS_BATCH_SIZE", "200")
-            .env("BGJOBS_WORKER_ID", worker_id)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        Ok(Self(child))
-    }
-
-    /// SIGKILL: no shutdown hook runs, the broker sees the connection drop.
-    fn kill(mut self) -> anyhow::Result<()> {
-        self.0.kill()?;
-        self.0.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The consumer with batches of 200 rows, so that a kill lands between commits.
+fn consumer(binary: &Path, system: &TestSystem, worker_id: &str) -> anyhow::Result<ServiceProcess> {
+    ServiceProcess::start(binary, system, worker_id, "resume", &[("BGJOBS_BATCH_SIZE", "200")])
 }
 
 #[tokio::test]
@@ -78,8 +34,8 @@ async fn a_consumer_killed_mid_file_is_resumed_by_another_and_every_row_applies_
 -> anyhow::Result<()> {
     let binary = PathBuf::from(PRODUCT_UPLOAD);
     let system = TestSystem::start_with(Options { product_upload_in_process: false }).await?;
-    let first = Consumer::start(&binary, &system, "product-upload/first")?;
-    let job_id = system.submit_products(product_file()).await?;
+    let first = consumer(&binary, &system, "product-upload/first")?;
+    let job_id = system.submit_products(product_file(ROWS, &BAD_ROWS)).await?;
     let job: JobId = job_id.parse()?;
 
     // Kill once some batches are committed but not all: the kill lands mid-file.
@@ -99,7 +55,7 @@ async fn a_consumer_killed_mid_file_is_resumed_by_another_and_every_row_applies_
     );
     assert!(committed_before.rows_committed >= at_kill.rows_committed);
 
-    let _second = Consumer::start(&binary, &system, "product-upload/second")?;
+    let _second = consumer(&binary, &system, "product-upload/second")?;
     let finished = system.finished_job(&job_id, Duration::from_secs(180)).await?;
     assert_eq!(
         job_status_from_proto(finished.status),

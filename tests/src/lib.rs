@@ -17,6 +17,8 @@ use bgjobs_test_support::{postgres, unique_suffix, wait};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
+pub mod process;
+
 /// A running system for one test; everything stops when it is dropped.
 pub struct TestSystem {
     /// The account the test works in.

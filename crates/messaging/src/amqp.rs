@@ -12,7 +12,7 @@ use lapin::{Connection, ConnectionProperties};
 
 use crate::error::{Error, redact_credentials};
 
-pub use consumer::{JobDelivery, consume};
+pub use consumer::{JobDeliveries, JobDelivery, consume};
 pub use dead_letters::{DeadLetter, consume_dead_letters};
 pub use delay::{Delay, MAX_DELAY_LEVELS, declare_delay_queues};
 pub use dlq::{Death, DlqMessage, DlqReader, REPLAYED_BY_HEADER, REPLAYS_HEADER};

@@ -3,8 +3,8 @@
 pub(crate) mod client_lock;
 mod events;
 mod list;
-mod own_change;
 mod operator;
+mod own_change;
 mod publishing;
 mod recovery;
 

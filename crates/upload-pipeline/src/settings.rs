@@ -35,6 +35,10 @@ pub struct Settings {
     /// How transient faults are retried (`BGJOBS_RETRY_ATTEMPTS`, `BGJOBS_RETRY_BASE_MS`,
     /// `BGJOBS_RETRY_MAX_MS`).
     pub retry: RetryPolicy,
+    /// How long a job in progress may go on after SIGTERM before its message is
+    /// handed back (`BGJOBS_SHUTDOWN_GRACE_SECS`, 0 to 3,600; default 25, below
+    /// Kubernetes' 30 s before it kills the pod).
+    pub shutdown_grace: Duration,
 }
 
 impl Settings {
@@ -106,6 +110,11 @@ impl Settings {
             worker_id: get("BGJOBS_WORKER_ID")
                 .unwrap_or_else(|| format!("{service}/{host}-{}", std::process::id())),
             retry,
+            shutdown_grace: Duration::from_secs(number(
+                "BGJOBS_SHUTDOWN_GRACE_SECS",
+                25,
+                0..=3_600,
+            )?),
         })
     }
 }
@@ -129,6 +138,22 @@ mod tests {
         assert_eq!(settings.heartbeat, Duration::from_secs(10));
         assert_eq!(settings.retry, RetryPolicy::default());
         assert!(settings.worker_id.starts_with("product-upload/"));
+        assert_eq!(settings.shutdown_grace, Duration::from_secs(25));
+    }
+
+    #[test]
+    fn a_shutdown_grace_of_zero_hands_jobs_back_at_once_and_above_an_hour_is_refused() {
+        let grace = |value: &'static str| {
+            Settings::from_lookup("product-upload", move |name| {
+                (name == "BGJOBS_SHUTDOWN_GRACE_SECS").then(|| value.to_owned())
+            })
+            .map(|settings| settings.shutdown_grace)
+        };
+        assert_eq!(grace("0"), Ok(Duration::ZERO));
+        assert_eq!(
+            grace("3601"),
+            Err("BGJOBS_SHUTDOWN_GRACE_SECS '3601' is not a whole number from 0 to 3600".into())
+        );
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //! take messages one at a time, process each and settle it as its outcome says.
 
 use std::future::Future;
+use std::time::Duration;
 
+use bgjobs_messaging::amqp::JobDeliveries;
 use bgjobs_messaging::{Names, amqp, events};
 use bgjobs_storage::ObjectStore;
 use bgjobs_store::Store;
 use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
 
 use crate::outcome::settle;
 use crate::processor::{Connections, Job, Processor};
@@ -19,6 +22,7 @@ pub struct Worker<J> {
     names: Names,
     prefetch: u16,
     worker_id: String,
+    shutdown_grace: Duration,
 }
 
 impl<J: Job> Worker<J> {
@@ -53,6 +57,7 @@ impl<J: Job> Worker<J> {
             names,
             prefetch: shared.prefetch,
             worker_id: shared.worker_id.clone(),
+            shutdown_grace: shared.shutdown_grace,
         })
     }
 
@@ -61,36 +66,85 @@ impl<J: Job> Worker<J> {
         &self.processor
     }
 
-    /// Consumes until `shutdown` completes. A message being processed when shutdown
-    /// is asked for is finished first; nothing new is taken.
+    /// Consumes until `shutdown` completes, then stops taking messages. A job being
+    /// processed then gets the shutdown grace period (`BGJOBS_SHUTDOWN_GRACE_SECS`) to
+    /// finish; one that does not is stopped between two steps (an uncommitted batch
+    /// rolls back) and its message handed back to the queue, so another worker resumes
+    /// it from its checkpoint. Messages prefetched but not started go back when the
+    /// consumer's channel closes.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-        let job_type = J::TYPE;
-        let mut deliveries =
-            amqp::consume(&self.connection, &self.names, job_type, self.prefetch, &self.worker_id)
+        let deliveries =
+            amqp::consume(&self.connection, &self.names, J::TYPE, self.prefetch, &self.worker_id)
                 .await?;
         tracing::info!(worker = %self.worker_id, "consuming {}", J::JOBS);
-        tokio::pin!(shutdown);
+        let stop = CancellationToken::new();
+        let signal = async {
+            shutdown.await;
+            stop.cancel();
+            // Only the consuming loop ends the select below.
+            std::future::pending::<()>().await
+        };
+        let consumed = tokio::select! {
+            consumed = self.consume(deliveries, &stop) => consumed,
+            () = signal => unreachable!("the shutdown watcher never completes"),
+        };
+        consumed?;
+        tracing::info!("stopped taking {}", J::JOBS);
+        Ok(())
+    }
+
+    async fn consume(
+        &self,
+        mut deliveries: JobDeliveries,
+        stop: &CancellationToken,
+    ) -> Result<(), Error> {
         loop {
             let delivery = tokio::select! {
-                () = &mut shutdown => break,
+                // Once stopping, nothing new is started even if a message is waiting.
+                biased;
+                () = stop.cancelled() => return Ok(()),
                 next = deliveries.next() => match next {
                     Some(delivery) => delivery?,
-                    None => return Err(Error::Cancelled { job_type: job_type.to_string() }),
+                    None => return Err(Error::Cancelled { job_type: J::TYPE.to_string() }),
                 },
             };
-            let outcome = self
-                .processor
-                .handle(
+            let outcome = {
+                let handling = self.processor.handle(
                     &delivery.message,
                     delivery.delivery,
                     delivery.retries,
                     delivery.traceparent.clone(),
-                )
-                .await;
-            settle(delivery, outcome, &self.publisher).await?;
+                );
+                tokio::pin!(handling);
+                tokio::select! {
+                    outcome = &mut handling => Some(outcome),
+                    () = stop.cancelled() => {
+                        // Nothing more for this worker, or a message handed back (or the
+                        // next one, once this one is acked) would come straight back to
+                        // it and count one more delivery when its channel closes.
+                        if let Err(error) = deliveries.cancel().await {
+                            tracing::warn!(%error, "cancelling the queue consumer failed");
+                        }
+                        tracing::info!(
+                            job_id = delivery.message.job_id,
+                            grace = ?self.shutdown_grace,
+                            "shutdown requested mid-job; letting it finish within the grace period"
+                        );
+                        tokio::time::timeout(self.shutdown_grace, &mut handling).await.ok()
+                    }
+                }
+            };
+            match outcome {
+                Some(outcome) => settle(delivery, outcome, &self.publisher).await?,
+                None => {
+                    tracing::warn!(
+                        job_id = delivery.message.job_id,
+                        "job not finished within the shutdown grace period; handing it back"
+                    );
+                    delivery.requeue().await?;
+                }
+            }
         }
-        tracing::info!("stopped taking {}", J::JOBS);
-        Ok(())
     }
 }
 

@@ -31,8 +31,6 @@ use crate::{dead_letters, health, upload};
 const REGISTRY_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one registry call may take.
 const REGISTRY_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// After the shutdown signal, requests in flight get this long to finish.
-const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
 
 /// A built ingest service, bound to its ports and ready to serve.
 pub struct Application {
@@ -42,6 +40,7 @@ pub struct Application {
     delivery_limit: u32,
     names: Names,
     state: AppState,
+    shutdown_grace: Duration,
 }
 
 impl Application {
@@ -97,7 +96,16 @@ impl Application {
         };
         let republish_after = settings.republish_after;
         let delivery_limit = settings.delivery_limit;
-        Ok(Self { listener, grpc_listener, republish_after, delivery_limit, names, state })
+        let shutdown_grace = settings.shutdown_grace;
+        Ok(Self {
+            listener,
+            grpc_listener,
+            republish_after,
+            delivery_limit,
+            names,
+            state,
+            shutdown_grace,
+        })
     }
 
     /// The address the HTTP server listens on (the real port when 0 was asked for).
@@ -111,26 +119,37 @@ impl Application {
     }
 
     /// Serves HTTP and gRPC and publishes unqueued jobs until `shutdown` completes,
-    /// then lets requests in flight finish (for at most 30 seconds) and closes the
-    /// broker connection.
+    /// then lets requests in flight finish (within the shutdown grace period,
+    /// `BGJOBS_SHUTDOWN_GRACE_SECS`) and closes the broker connection.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { listener, grpc_listener, republish_after, delivery_limit, names, state } = self;
+        let Self {
+            listener,
+            grpc_listener,
+            republish_after,
+            delivery_limit,
+            names,
+            state,
+            shutdown_grace,
+        } = self;
         let stop = CancellationToken::new();
         let background = Background { grpc_listener, republish_after, delivery_limit, names };
         let background = background.spawn(&state, stop.clone()).await?;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop_background = stop.clone();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, finishing requests in flight");
+            // gRPC, the sweeper and the watcher wind down alongside HTTP, in the same grace.
+            stop_background.cancel();
             let _receiver_gone = stopping_tx.send(());
         };
         let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(signal);
         let drain_deadline = async move {
             match stopping_rx.await {
-                Ok(()) => tokio::time::sleep(SHUTDOWN_DRAIN).await,
+                Ok(()) => tokio::time::sleep(shutdown_grace).await,
                 // The server ended on its own: the other branch finishes.
                 Err(_) => std::future::pending().await,
             }
@@ -138,12 +157,12 @@ impl Application {
         tokio::select! {
             served = server => served.context("serving HTTP")?,
             () = drain_deadline => {
-                tracing::warn!(drain = ?SHUTDOWN_DRAIN, "requests still running at the end of the drain; stopping anyway");
+                tracing::warn!(grace = ?shutdown_grace, "requests still running at the end of the grace period; stopping anyway");
             }
         }
         stop.cancel();
-        if tokio::time::timeout(SHUTDOWN_DRAIN, background.join_all()).await.is_err() {
-            tracing::warn!(drain = ?SHUTDOWN_DRAIN, "gRPC requests still running; stopping anyway");
+        if tokio::time::timeout(shutdown_grace, background.join_all()).await.is_err() {
+            tracing::warn!(grace = ?shutdown_grace, "gRPC requests still running; stopping anyway");
         }
         // Closed while `state` still holds the publisher: a channel dropped first
         // would be closing on its own and make the connection close fail.

@@ -18,6 +18,8 @@ pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 1024 * 1024 * 1024;
 /// Default number of deliveries of a job message before it is dead-lettered.
 pub const DEFAULT_DELIVERY_LIMIT: u32 = 5;
+/// How long requests in flight may take after SIGTERM, unless configured.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// Why the configuration is not usable; each message names the variable to fix.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,9 @@ pub struct Settings {
     pub delivery_limit: u32,
     /// The object store of input files (`BGJOBS_S3_*`, `AWS_*`).
     pub storage: bgjobs_storage::Settings,
+    /// How long requests in flight may take after SIGTERM (`BGJOBS_SHUTDOWN_GRACE_SECS`,
+    /// 0 to 3,600; default 25, below Kubernetes' 30 s before it kills the pod).
+    pub shutdown_grace: Duration,
 }
 
 impl Settings {
@@ -145,6 +150,20 @@ impl Settings {
             })?,
         };
 
+        let shutdown_grace = match read("BGJOBS_SHUTDOWN_GRACE_SECS").filter(|v| !v.is_empty()) {
+            None => DEFAULT_SHUTDOWN_GRACE,
+            Some(text) => text
+                .parse()
+                .ok()
+                .filter(|seconds| *seconds <= 3_600)
+                .map(Duration::from_secs)
+                .ok_or(Error::Invalid {
+                    variable: "BGJOBS_SHUTDOWN_GRACE_SECS",
+                    value: text,
+                    expected: "a whole number of seconds from 0 to 3600",
+                })?,
+        };
+
         Ok(Self {
             http_addr,
             grpc_addr,
@@ -155,6 +174,7 @@ impl Settings {
             max_upload_bytes,
             delivery_limit,
             storage: bgjobs_storage::Settings::from_lookup(get)?,
+            shutdown_grace,
         })
     }
 }
@@ -170,6 +190,7 @@ impl fmt::Debug for Settings {
             .field("prefix", &self.prefix)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("delivery_limit", &self.delivery_limit)
+            .field("shutdown_grace", &self.shutdown_grace)
             .field("storage", &self.storage)
             .finish()
     }

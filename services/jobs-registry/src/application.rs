@@ -23,9 +23,6 @@ use crate::grpc::RegistryService;
 use crate::settings::Settings;
 use crate::stall_detector::{StallDetector, StallSettings};
 
-/// How long in-flight requests and the event being applied get to finish at shutdown.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The stream of job events from the registry's durable consumer.
 type EventStream = BoxStream<'static, Result<ReceivedEvent, bgjobs_messaging::Error>>;
 
@@ -36,6 +33,7 @@ pub struct Application {
     grpc_addr: SocketAddr,
     events: EventStream,
     stalls: StallSettings,
+    shutdown_grace: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -72,7 +70,15 @@ impl Application {
             .await
             .with_context(|| format!("binding gRPC to {}", settings.grpc_addr))?;
         let grpc_addr = listener.local_addr().context("reading the bound gRPC address")?;
-        Ok(Self { store, listener, grpc_addr, events: Box::pin(events), stalls: settings.stalls })
+        let shutdown_grace = settings.shutdown_grace;
+        Ok(Self {
+            store,
+            listener,
+            grpc_addr,
+            events: Box::pin(events),
+            stalls: settings.stalls,
+            shutdown_grace,
+        })
     }
 
     /// The address gRPC is served on (the real port when the settings asked for port 0).
@@ -81,7 +87,8 @@ impl Application {
     }
 
     /// Serves gRPC (with health and reflection) and applies job events until `shutdown`
-    /// completes, then lets both finish what they are doing, for at most 10 seconds.
+    /// completes, then lets both finish what they are doing within the shutdown grace
+    /// period (`BGJOBS_SHUTDOWN_GRACE_SECS`).
     ///
     /// Fails when either stops on its own (the listener or the NATS connection is lost),
     /// after stopping the other.
@@ -137,8 +144,8 @@ impl Application {
                 }
             }
         };
-        if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
-            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "shutdown drain timed out; aborting");
+        if tokio::time::timeout(self.shutdown_grace, drain).await.is_err() {
+            tracing::warn!(grace = ?self.shutdown_grace, "shutdown drain timed out; aborting");
             tasks.abort_all();
         }
         match failure {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::stall_detector::StallSettings;
 
@@ -13,6 +14,9 @@ pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 /// The durable JetStream consumer's name unless `BGJOBS_REGISTRY_CONSUMER` says otherwise.
 pub const DEFAULT_CONSUMER: &str = "jobs-registry";
+
+/// How long work in flight may take after SIGTERM, unless configured.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// The longest prefix or consumer name accepted: both end up in NATS and RabbitMQ names.
 const MAX_NAME_LENGTH: usize = 64;
@@ -34,6 +38,9 @@ pub struct Settings {
     /// When a running job counts as stalled and how often it is requeued
     /// (`BGJOBS_STALL_THRESHOLD_SECS`, `BGJOBS_MAX_ATTEMPTS`).
     pub stalls: StallSettings,
+    /// How long requests and event applications in flight may take after SIGTERM
+    /// (`BGJOBS_SHUTDOWN_GRACE_SECS`, 0 to 3,600; default 25, below Kubernetes' 30 s).
+    pub shutdown_grace: Duration,
 }
 
 /// A configuration value that cannot be used, with what to do about it.
@@ -85,9 +92,20 @@ impl Settings {
         check_name(&consumer)
             .map_err(|problem| Error { variable: "BGJOBS_REGISTRY_CONSUMER", problem })?;
 
+        let grace_text = read("BGJOBS_SHUTDOWN_GRACE_SECS", "25");
+        let shutdown_grace = grace_text
+            .parse::<u64>()
+            .ok()
+            .filter(|seconds| *seconds <= 3_600)
+            .map(Duration::from_secs)
+            .ok_or_else(|| Error {
+                variable: "BGJOBS_SHUTDOWN_GRACE_SECS",
+                problem: format!("'{grace_text}' is not a whole number of seconds from 0 to 3600"),
+            })?;
+
         let stalls = StallSettings::from_lookup(&get)?;
 
-        Ok(Self { database_url, nats_url, prefix, grpc_addr, consumer, stalls })
+        Ok(Self { database_url, nats_url, prefix, grpc_addr, consumer, stalls, shutdown_grace })
     }
 }
 
@@ -101,6 +119,7 @@ impl Default for Settings {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             consumer: DEFAULT_CONSUMER.to_owned(),
             stalls: StallSettings::default(),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }
@@ -115,6 +134,7 @@ impl fmt::Debug for Settings {
             .field("grpc_addr", &self.grpc_addr)
             .field("consumer", &self.consumer)
             .field("stalls", &self.stalls)
+            .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
 }

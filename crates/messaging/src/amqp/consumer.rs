@@ -1,12 +1,18 @@
 //! Consuming job messages with manual acks.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bgjobs_domain::JobType;
 use bgjobs_proto::v1::JobMessage;
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Acker, Connection};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{Acker, Channel, Connection};
 use prost::Message;
 
 use super::delay::{DELIVERIES_HEADER, Delay, RETRIES_HEADER};
@@ -79,6 +85,30 @@ impl JobDelivery {
     }
 }
 
+/// The deliveries of one job queue's consumer (see [`consume`]).
+pub struct JobDeliveries {
+    deliveries: BoxStream<'static, Result<JobDelivery, Error>>,
+    channel: Channel,
+    consumer_tag: ShortString,
+}
+
+impl JobDeliveries {
+    /// Asks RabbitMQ to deliver nothing more to this consumer (basic.cancel), as a
+    /// worker shutting down does. Deliveries already taken can still be settled.
+    pub async fn cancel(&mut self) -> Result<(), Error> {
+        self.channel.basic_cancel(self.consumer_tag.clone(), BasicCancelOptions::default()).await?;
+        Ok(())
+    }
+}
+
+impl Stream for JobDeliveries {
+    type Item = Result<JobDelivery, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.deliveries.poll_next_unpin(context)
+    }
+}
+
 /// Consumes one job type's queue on its own channel with `basic_qos(prefetch)`.
 ///
 /// A body that does not decode as `JobMessage` is dead-lettered and logged (never
@@ -91,7 +121,7 @@ pub async fn consume(
     job_type: JobType,
     prefetch: u16,
     consumer_tag: &str,
-) -> Result<impl Stream<Item = Result<JobDelivery, Error>> + Send + Unpin + use<>, Error> {
+) -> Result<JobDeliveries, Error> {
     let queue = names.queue(job_type);
     let channel = connection.create_channel().await?;
     // Prefetch bounds how many unacked jobs this consumer holds at once: jobs are
@@ -109,6 +139,7 @@ pub async fn consume(
             FieldTable::default(),
         )
         .await?;
+    let consumer_tag = consumer.tag();
     // The consumer keeps its channel open for as long as the stream lives.
     let deliveries = consumer.filter_map(move |delivery| {
         let queue = queue.clone();
@@ -119,7 +150,7 @@ pub async fn consume(
             }
         }
     });
-    Ok(deliveries.boxed())
+    Ok(JobDeliveries { deliveries: deliveries.boxed(), channel, consumer_tag })
 }
 
 async fn decode_or_dead_letter(delivery: Delivery, queue: &str) -> Option<JobDelivery> {
