@@ -12,7 +12,7 @@ use std::time::Duration;
 use bgjobs_messaging::Names;
 use bgjobs_messaging::amqp::{DlqMessage, DlqReader, JobPublisher};
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
-use bgjobs_proto::v1::{JobMessage, ReplayDeadLetterRequest};
+use bgjobs_proto::v1::{JobMessage, MarkPublishedRequest, ReplayDeadLetterRequest};
 use indicatif::ProgressBar;
 use lapin::Connection;
 use tonic::Code;
@@ -211,6 +211,14 @@ async fn replay_one(
         ),
     };
     publish(publisher, &republished, letter, &options.operator).await?;
+    if let Outcome::Replayed { job_id, attempt } = &outcome {
+        // Best effort: unmarked, ingest's sweeper publishes the attempt once more after
+        // BGJOBS_REPUBLISH_AFTER_SECS, which is harmless.
+        let published = MarkPublishedRequest { job_id: job_id.clone(), attempt: *attempt };
+        if let Err(status) = registry.mark_published(published).await {
+            eprintln!("warning: job {job_id} could not be marked published: {}", status.message());
+        }
+    }
     Ok(outcome)
 }
 

@@ -174,8 +174,15 @@ impl TestStack {
         .await
     }
 
-    /// The job ids in `job_type`'s dead-letter queue, in queue order (handed back after).
-    pub async fn dead_letter_jobs(&self, job_type: JobType) -> anyhow::Result<Vec<String>> {
+    /// The job ids in `job_type`'s dead-letter queue, in queue order (handed back after),
+    /// once it holds `expected` messages: RabbitMQ takes back handed-back messages
+    /// asynchronously, so a read right after a replay could miss some.
+    pub async fn dead_letter_jobs(
+        &self,
+        job_type: JobType,
+        expected: u32,
+    ) -> anyhow::Result<Vec<String>> {
+        self.wait_for_depth(&self.names.dead_letter_queue(job_type), expected).await?;
         let mut reader = DlqReader::open(&self.connection, &self.names, job_type).await?;
         let mut jobs = Vec::new();
         while let Some(letter) = reader.next().await? {

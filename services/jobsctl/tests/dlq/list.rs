@@ -55,7 +55,7 @@ async fn listing_tells_job_account_cause_and_deaths_and_leaves_the_queue_as_it_w
     let json = serde_json::to_value(&listed)?;
     assert_eq!(json[0]["cause"], format!("rejected in {prefix}bgjobs.product-upload"));
     // Reading handed every message back.
-    assert_eq!(stack.dead_letter_jobs(JobType::ProductUpload).await?, [rejected.job_id]);
+    assert_eq!(stack.dead_letter_jobs(JobType::ProductUpload, 1).await?, [rejected.job_id]);
 
     let older = Selection { older_than: Some(chrono::Duration::hours(1)), ..Default::default() };
     let mut old = 0;

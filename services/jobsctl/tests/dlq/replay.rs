@@ -40,7 +40,11 @@ async fn a_replayed_job_is_back_on_its_queue_exactly_once_as_its_next_attempt() 
     let report = stack.replay(only(&job_id), false).await?;
 
     assert_eq!(report.outcomes, [Outcome::Replayed { job_id: job_id.clone(), attempt: 2 }]);
-    assert_eq!(stack.dead_letter_jobs(PRODUCTS).await?, Vec::<String>::new(), "the DLQ is empty");
+    assert_eq!(
+        stack.dead_letter_jobs(PRODUCTS, 0).await?,
+        Vec::<String>::new(),
+        "the DLQ is empty"
+    );
     let taken = stack.take_job_messages(PRODUCTS).await?;
     assert_eq!(taken.len(), 1, "exactly one message is back: {taken:?}");
     let replayed = &taken[0];
@@ -74,7 +78,7 @@ async fn a_dry_run_changes_nothing() -> anyhow::Result<()> {
 
     let would = |job_id: &str| Outcome::WouldReplay { job_id: job_id.to_owned() };
     assert_eq!(report.outcomes, [would(&first), would(&second)]);
-    assert_eq!(stack.dead_letter_jobs(PRODUCTS).await?, [first.clone(), second]);
+    assert_eq!(stack.dead_letter_jobs(PRODUCTS, 2).await?, [first.clone(), second]);
     assert!(stack.take_job_messages(PRODUCTS).await?.is_empty());
     let job = job(&stack, "acme", &first).await?;
     assert_eq!((job.status(), job.attempt), (bgjobs_proto::v1::JobStatus::Error, 1));
@@ -101,7 +105,7 @@ async fn filters_pick_by_account_and_cause_and_the_rest_keep_their_order() -> an
 
     assert_eq!(report.outcomes, [Outcome::Replayed { job_id: picked.clone(), attempt: 2 }]);
     assert_eq!(report.not_selected, 3);
-    assert_eq!(stack.dead_letter_jobs(PRODUCTS).await?, [rejected, other_account, last]);
+    assert_eq!(stack.dead_letter_jobs(PRODUCTS, 3).await?, [rejected, other_account, last]);
     let taken = stack.take_job_messages(PRODUCTS).await?;
     assert_eq!(taken.iter().map(|t| t.message.job_id.clone()).collect::<Vec<_>>(), [picked]);
     stack.stop().await
@@ -120,7 +124,7 @@ async fn a_type_filter_reads_only_that_types_dead_letter_queue() -> anyhow::Resu
 
     let replayed = Outcome::Replayed { job_id: deletion.job_id.clone(), attempt: 2 };
     assert_eq!((report.outcomes, report.not_selected), (vec![replayed], 0));
-    assert_eq!(stack.dead_letter_jobs(PRODUCTS).await?, [product]);
+    assert_eq!(stack.dead_letter_jobs(PRODUCTS, 1).await?, [product]);
     assert_eq!(stack.take_job_messages(JobType::DeleteClient).await?.len(), 1);
     stack.stop().await
 }
@@ -158,7 +162,7 @@ async fn running_and_finished_jobs_stay_in_the_dlq_and_an_unregistered_one_is_re
         report.outcomes[2],
         Outcome::ReplayedUnregistered { job_id: unregistered.job_id.clone() }
     );
-    assert_eq!(stack.dead_letter_jobs(PRODUCTS).await?, [running.job_id.clone(), done.job_id]);
+    assert_eq!(stack.dead_letter_jobs(PRODUCTS, 2).await?, [running.job_id.clone(), done.job_id]);
     let taken = stack.take_job_messages(PRODUCTS).await?;
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].message, unregistered, "replayed unchanged");
