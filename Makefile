@@ -8,6 +8,7 @@ run:
 ## Runs every check and test against the real local stack (what CI runs).
 ## Leftovers of earlier runs (test databases, buckets, queues) are removed first.
 test: stack
+	deploy/browser.sh
 	deploy/stack.sh clean
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings

@@ -2,7 +2,8 @@
 # Runs the whole bgjobs system locally and shows a real job go through it:
 # brings up the local stack, builds every service, starts each as its own process,
 # uploads deploy/samples/products.csv (with a few bad rows) and prints the job's
-# transitions live until it is Completed, then its counts and results file.
+# transitions live until it is Completed, then its counts and results file. The
+# gateway serves the Background Jobs page with demo users (sign in at the printed URL).
 #
 # The services keep running until Ctrl-C (or exit right away with BGJOBS_DEMO_EXIT=1).
 # Logs: .run/<service>.log. Every setting has a default pointing at the local stack.
@@ -16,6 +17,9 @@ mkdir -p "$RUN_DIR"
 export BGJOBS_DATABASE_URL="${BGJOBS_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/bgjobs}"
 export BGJOBS_REGISTRY_URL="${BGJOBS_REGISTRY_URL:-http://127.0.0.1:50051}"
 INGEST_URL="http://${BGJOBS_INGEST_HTTP_ADDR:-127.0.0.1:8081}"
+GATEWAY_URL="http://${BGJOBS_GATEWAY_HTTP_ADDR:-127.0.0.1:8080}"
+# Local use only: anyone can sign in as a demo user (see docs/gateway.md).
+export BGJOBS_GATEWAY_DEMO_USERS="${BGJOBS_GATEWAY_DEMO_USERS:-true}"
 ACCOUNT="${BGJOBS_DEMO_ACCOUNT:-demo}"
 CLIENT="${BGJOBS_DEMO_CLIENT:-acme}"
 USER_NAME="${BGJOBS_DEMO_USER:-${USER:-operator}}"
@@ -64,7 +68,10 @@ start ingest
 start product-upload
 start warehouse-upload
 start delete-client
+start gateway
 wait_for "ingest" curl -fsS "$INGEST_URL/readyz"
+wait_for "the gateway" curl -fsS "$GATEWAY_URL/readyz"
+echo "the Background Jobs page: $GATEWAY_URL/sign-in (demo users of account '$ACCOUNT')"
 
 step "uploading deploy/samples/products.csv as $USER_NAME"
 response=$(curl -sS --fail-with-body -X POST \
@@ -81,5 +88,5 @@ step "following job $job_id"
 if [ "${BGJOBS_DEMO_EXIT:-0}" = 1 ]; then
     exit 0
 fi
-step "the services keep running (logs in .run/); Ctrl-C stops them"
+step "the services keep running (logs in .run/); open $GATEWAY_URL/sign-in; Ctrl-C stops them"
 wait

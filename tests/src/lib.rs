@@ -94,6 +94,7 @@ impl TestSystem {
         let ingest_app = ingest::Application::build(ingest_settings).await?;
         let ingest_url = format!("http://{}", ingest_app.local_addr());
         let ingest_grpc_url = format!("http://{}", ingest_app.grpc_addr());
+        env.insert("BGJOBS_INGEST_GRPC_URL", ingest_grpc_url.clone());
         tokio::spawn(ingest_app.run_until_stopped(shutdown.clone().cancelled_owned()));
 
         if options.product_upload_in_process {

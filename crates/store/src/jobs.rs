@@ -7,6 +7,7 @@ mod operator;
 mod own_change;
 mod publishing;
 mod recovery;
+mod watch;
 
 use bgjobs_domain::{AccountId, EventPosition, JobId, JobState, JobStatus, JobType};
 use chrono::{DateTime, Utc};

@@ -3,6 +3,7 @@
 mod decode;
 mod encode;
 mod recovery;
+mod watch;
 
 use bgjobs_proto::v1::jobs_registry_server::JobsRegistry;
 use bgjobs_proto::v1::{
@@ -10,9 +11,10 @@ use bgjobs_proto::v1::{
     GetJobRequest, GetJobResponse, ListJobEventsRequest, ListJobEventsResponse, ListJobsRequest,
     ListJobsResponse, ListUnpublishedJobsRequest, ListUnpublishedJobsResponse,
     MarkPublishedRequest, MarkPublishedResponse, ReplayDeadLetterRequest, ReplayDeadLetterResponse,
-    RetryJobRequest, RetryJobResponse,
+    RetryJobRequest, RetryJobResponse, WatchJobsRequest, WatchJobsResponse,
 };
 use bgjobs_store::Store;
+use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
@@ -140,5 +142,17 @@ impl JobsRegistry for RegistryService {
             .ok_or(Error::JobNotFound(job_id))?;
         tracing::info!(%job_id, %account_id, operator, reason, attempt = job.attempt, "dead letter replayed");
         Ok(Response::new(ReplayDeadLetterResponse { job: Some(encode::job(job)) }))
+    }
+
+    type WatchJobsStream = BoxStream<'static, Result<WatchJobsResponse, Status>>;
+
+    async fn watch_jobs(
+        &self,
+        request: Request<WatchJobsRequest>,
+    ) -> Result<Response<Self::WatchJobsStream>, Status> {
+        let account_id = decode::account_id(&request.get_ref().account_id)?;
+        let since = self.store.database_now().await.map_err(Error::from)?;
+        tracing::debug!(%account_id, "watching jobs");
+        Ok(Response::new(Box::pin(watch::watch(self.store.clone(), account_id, since))))
     }
 }

@@ -1,0 +1,287 @@
+// The Background Jobs page: the list with its filters (kept in the URL), paging,
+// live updates, and the actions of each row.
+
+import { ApiError, adoptTokenFromFragment, call, follow, signOut, token } from "./api.js";
+import { el, refreshRelativeTimes, stalledWarning, statusBadge, timeElement } from "./format.js";
+import { openDetails, refreshDetails } from "./details.js";
+import { setUpStart } from "./start.js";
+
+const page = {
+  me: null,
+  jobs: [],
+  // Cursors of the pages before the current one (for "Newer"), and of the next one.
+  previousTokens: [],
+  currentToken: "",
+  nextToken: null,
+};
+const $ = (id) => document.getElementById(id);
+
+// ---- filters <-> URL ----
+
+const FILTERS = ["status", "type", "created_by", "from", "to"];
+
+function filtersFromUrl() {
+  const params = new URLSearchParams(location.search);
+  return Object.fromEntries(FILTERS.map((name) => [name, params.get(name) || ""]));
+}
+
+function showFilters(filters) {
+  $("filter-status").value = filters.status;
+  $("filter-type").value = filters.type;
+  $("filter-created-by").value = filters.created_by;
+  $("filter-from").value = filters.from;
+  $("filter-to").value = filters.to;
+}
+
+function filtersFromForm() {
+  const form = new FormData($("filters"));
+  return Object.fromEntries(FILTERS.map((name) => [name, (form.get(name) || "").trim()]));
+}
+
+/// Local dates become instants in the user's time zone; To is inclusive (up to the
+/// start of the next day).
+function apiQuery(filters, pageToken) {
+  const query = new URLSearchParams();
+  if (filters.status) query.set("status", filters.status);
+  if (filters.type) query.set("type", filters.type);
+  if (filters.created_by) query.set("created_by", filters.created_by);
+  if (filters.from) query.set("from", new Date(`${filters.from}T00:00:00`).toISOString());
+  if (filters.to) {
+    const end = new Date(`${filters.to}T00:00:00`);
+    end.setDate(end.getDate() + 1);
+    query.set("to", end.toISOString());
+  }
+  query.set("page_size", "25");
+  if (pageToken) query.set("page_token", pageToken);
+  return query;
+}
+
+function matchesFilters(job, filters) {
+  if (filters.status && job.status !== filters.status) return false;
+  if (filters.type && job.type !== filters.type) return false;
+  if (filters.created_by && !job.created_by.toLowerCase().includes(filters.created_by.toLowerCase())) return false;
+  const created = new Date(job.created_at);
+  if (filters.from && created < new Date(`${filters.from}T00:00:00`)) return false;
+  if (filters.to) {
+    const end = new Date(`${filters.to}T00:00:00`);
+    end.setDate(end.getDate() + 1);
+    if (created >= end) return false;
+  }
+  return true;
+}
+
+// ---- messages ----
+
+export function showBanner(message, { kind = "error", action = null } = {}) {
+  const banner = $("banner");
+  banner.replaceChildren(el("span", {}, message), action || "");
+  banner.className = `banner ${kind}`;
+  banner.hidden = false;
+}
+
+function hideBanner() {
+  $("banner").hidden = true;
+}
+
+/// The one place API failures become what the user sees.
+export function reportError(error) {
+  if (error instanceof ApiError && error.status === 401) {
+    signOut();
+    showBanner(`${error.message}`, { action: signInLink("Sign in again") });
+    return;
+  }
+  showBanner(error.message || String(error));
+}
+
+function signInLink(text) {
+  return el("a", { href: `/sign-in?return=${encodeURIComponent(location.pathname + location.search)}` }, text);
+}
+
+// ---- the table ----
+
+function actionsFor(job) {
+  const actions = el("div", { class: "actions" });
+  actions.append(el("button", {
+    type: "button", class: "link", "data-action": "details",
+    "aria-label": `View details of job ${job.id}`, onclick: () => openDetails(job.id, page.me),
+  }, "View Details"));
+  if (job.has_results) {
+    actions.append(el("button", {
+      type: "button", class: "link", "data-action": "download",
+      "aria-label": `Download results of job ${job.id}`, onclick: () => download(job),
+    }, "Download Results"));
+  }
+  if (job.can_retry) {
+    actions.append(el("button", {
+      type: "button", class: "link", "data-action": "retry",
+      "aria-label": `Retry job ${job.id}`, onclick: () => retry(job),
+    }, "Retry"));
+  }
+  return actions;
+}
+
+function row(job) {
+  return el("tr", { "data-job-id": job.id, "data-status": job.status },
+    el("td", { class: "id" }, el("code", { title: job.id }, job.id.slice(-12))),
+    el("td", {}, job.type_label),
+    el("td", {}, statusBadge(job), stalledWarning(job, page.me.stall_threshold_secs)),
+    el("td", {}, timeElement(job.created_at)),
+    el("td", {}, job.created_by),
+    el("td", { class: "message" }, job.message),
+    el("td", {}, timeElement(job.updated_at)),
+    el("td", {}, job.updated_by),
+    el("td", {}, actionsFor(job)));
+}
+
+function render() {
+  const rows = $("job-rows");
+  rows.replaceChildren(...page.jobs.map(row));
+  const empty = $("empty");
+  const filtered = Object.values(filtersFromUrl()).some(Boolean);
+  empty.hidden = page.jobs.length > 0;
+  empty.textContent = filtered
+    ? "No jobs match these filters. Clear or change a filter to see more."
+    : "No jobs yet. Jobs appear here as soon as an upload or deletion starts.";
+  $("jobs").hidden = page.jobs.length === 0;
+  $("newer").disabled = page.previousTokens.length === 0;
+  $("older").disabled = !page.nextToken;
+}
+
+let latestLoad = 0;
+
+async function load(pageToken = "") {
+  const thisLoad = ++latestLoad;
+  try {
+    const result = await call("GET", `/api/v1/jobs?${apiQuery(filtersFromUrl(), pageToken)}`);
+    if (thisLoad !== latestLoad) return; // an answer to filters that have changed since
+    page.jobs = result.jobs;
+    page.currentToken = pageToken;
+    page.nextToken = result.next_page_token || null;
+    hideBanner();
+    render();
+  } catch (error) {
+    reportError(error);
+  }
+}
+
+function applyFilters() {
+  const filters = filtersFromForm();
+  const query = new URLSearchParams(Object.entries(filters).filter(([, value]) => value));
+  const shownJob = new URLSearchParams(location.search).get("job");
+  if (shownJob) query.set("job", shownJob);
+  const url = query.toString() ? `?${query}` : location.pathname;
+  history.replaceState(null, "", url);
+  page.previousTokens = [];
+  load();
+}
+
+// ---- actions ----
+
+async function download(job) {
+  try {
+    const link = await call("POST", `/api/v1/jobs/${job.id}/download-link`);
+    const anchor = el("a", { href: link.url, download: link.file_name, hidden: true, "data-download": job.id });
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+  } catch (error) {
+    reportError(error);
+  }
+}
+
+async function retry(job) {
+  try {
+    const retried = await call("POST", `/api/v1/jobs/${job.id}/retry`);
+    upsert(retried);
+  } catch (error) {
+    reportError(error);
+  }
+}
+
+/// A job that changed: its row is replaced; a new job matching the filters goes on top
+/// of the first page.
+export function upsert(job) {
+  const index = page.jobs.findIndex((known) => known.id === job.id);
+  if (index >= 0) {
+    page.jobs[index] = job;
+    const old = document.querySelector(`tr[data-job-id="${job.id}"]`);
+    if (old) old.replaceWith(row(job));
+  } else if (page.previousTokens.length === 0 && matchesFilters(job, filtersFromUrl())) {
+    page.jobs.unshift(job);
+    render();
+  }
+  refreshDetails(job);
+}
+
+// ---- live updates ----
+
+async function followLive() {
+  const state = $("live-state");
+  for (;;) {
+    try {
+      await follow("/api/v1/events", (name, data) => {
+        if (name === "ready") state.textContent = "Live: changes appear as they happen.";
+        else if (name === "job") upsert(JSON.parse(data));
+        else if (name === "unavailable") state.textContent = `Live updates interrupted: ${data}`;
+      });
+      state.textContent = "Live updates interrupted; reconnecting…";
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) {
+        reportError(error);
+        state.textContent = "Live updates stopped: sign in again.";
+        return;
+      }
+      state.textContent = `Live updates interrupted (${error.message}); reconnecting…`;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    load(page.currentToken); // catch up on what was missed
+  }
+}
+
+// ---- start ----
+
+async function start() {
+  adoptTokenFromFragment();
+  if (!token()) {
+    showBanner("You are not signed in.", { kind: "info", action: signInLink("Sign in") });
+    return;
+  }
+  try {
+    page.me = await call("GET", "/api/v1/me");
+  } catch (error) {
+    reportError(error);
+    return;
+  }
+  $("who").replaceChildren(
+    el("span", {}, `${page.me.name} · account ${page.me.account}`),
+    el("button", { type: "button", class: "link", onclick: () => { signOut(); location.href = "/sign-in"; } }, "Sign out"));
+  $("main").hidden = false;
+  showFilters(filtersFromUrl());
+
+  let typing;
+  const scheduleApply = (event) => {
+    clearTimeout(typing);
+    // Search as you type, without a request per keystroke; selects and date pickers
+    // fire both input and change, which this folds into one request.
+    typing = setTimeout(applyFilters, event.target.type === "search" ? 250 : 0);
+  };
+  $("filters").addEventListener("input", scheduleApply);
+  $("filters").addEventListener("change", scheduleApply);
+  $("filters").addEventListener("submit", (event) => { event.preventDefault(); applyFilters(); });
+  $("clear-filters").addEventListener("click", () => { $("filters").reset(); applyFilters(); });
+  $("older").addEventListener("click", () => {
+    page.previousTokens.push(page.currentToken);
+    load(page.nextToken);
+  });
+  $("newer").addEventListener("click", () => load(page.previousTokens.pop() || ""));
+  window.addEventListener("popstate", () => { showFilters(filtersFromUrl()); load(); });
+  if (page.me.can_retry) setUpStart((message) => showBanner(message, { kind: "info" }));
+
+  await load();
+  const linkedJob = new URLSearchParams(location.search).get("job");
+  if (linkedJob) openDetails(linkedJob, page.me);
+  setInterval(() => { refreshRelativeTimes(); render(); }, 30000);
+  followLive();
+}
+
+start();

@@ -1,0 +1,127 @@
+// Starting work from the page (retry role only): product and warehouse uploads, and
+// Delete Client after a dry run and a typed confirmation.
+
+import { call } from "./api.js";
+import { el } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+let notify = () => {};
+
+function openStart(title, ...content) {
+  $("start-title").textContent = title;
+  $("start-body").replaceChildren(...content);
+  const dialog = $("start-dialog");
+  if (!dialog.open) dialog.showModal();
+  const first = dialog.querySelector("input, select, button:not(.close)");
+  if (first) first.focus();
+}
+
+function closeStart() {
+  $("start-dialog").close();
+}
+
+function notice(text) {
+  return el("p", { class: "banner info", role: "status" }, text);
+}
+
+function choice(label, name, options) {
+  return el("label", {}, label,
+    el("select", { name }, options.map(([value, text]) => el("option", { value }, text))));
+}
+
+function uploadForm(jobType, withClient) {
+  const status = el("div", { "aria-live": "polite" });
+  const form = el("form", { class: "start-form" },
+    withClient ? el("label", {}, "Client ID", el("input", { name: "client_id", required: true, autocomplete: "off" })) : null,
+    el("label", {}, "CSV file", el("input", { name: "file", type: "file", accept: ".csv,text/csv", required: true })),
+    choice("If a row is invalid", "mode", [["partial", "import the valid rows, report the others"],
+      ["all-or-nothing", "import nothing"]]),
+    choice("Existing records", "write", [["create-or-update", "create new and update existing"],
+      ["create-only", "create new only"], ["update-only", "update existing only"]]),
+    el("div", { class: "buttons" }, el("button", { type: "submit" }, "Start upload")),
+    status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const file = data.get("file");
+    const query = new URLSearchParams({ file_name: file.name, mode: data.get("mode"), write: data.get("write") });
+    if (withClient) query.set("client_id", data.get("client_id").trim());
+    status.replaceChildren(notice("Uploading…"));
+    try {
+      const accepted = await call("POST", `/api/v1/jobs/${jobType}?${query}`, { body: file, contentType: "text/csv" });
+      closeStart();
+      notify(`Upload started as job ${accepted.job_id}.`);
+    } catch (error) {
+      status.replaceChildren(el("p", { class: "banner error", role: "alert" }, error.message));
+    }
+  });
+  return form;
+}
+
+async function finished(jobId) {
+  for (let waited = 0; waited < 120; waited += 1) {
+    const { job } = await call("GET", `/api/v1/jobs/${jobId}`);
+    if (job.status === "completed" || job.status === "error") return job;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  throw new Error("The dry run is taking long; look for it in the list and try again later.");
+}
+
+function deleteClientForm() {
+  const status = el("div", { "aria-live": "polite" });
+  const check = el("form", { class: "start-form" },
+    el("label", {}, "Client ID", el("input", { name: "client_id", required: true, autocomplete: "off" })),
+    el("div", { class: "buttons" }, el("button", { type: "submit" }, "Show what would be deleted")),
+    status);
+  check.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const clientId = new FormData(check).get("client_id").trim();
+    status.replaceChildren(notice("Running a dry run (nothing is deleted)…"));
+    try {
+      const accepted = await call("POST",
+        `/api/v1/jobs/delete-client?${new URLSearchParams({ client_id: clientId, dry_run: "true" })}`);
+      const job = await finished(accepted.job_id);
+      if (job.status === "error") {
+        status.replaceChildren(el("p", { class: "banner error", role: "alert" }, job.message));
+        return;
+      }
+      status.replaceChildren(confirmation(clientId, job.message));
+    } catch (error) {
+      status.replaceChildren(el("p", { class: "banner error", role: "alert" }, error.message));
+    }
+  });
+  return check;
+}
+
+function confirmation(clientId, dryRunMessage) {
+  const typed = el("input", { name: "confirm", autocomplete: "off", "aria-describedby": "confirm-help" });
+  const button = el("button", { type: "button", class: "danger", disabled: true }, `Delete ${clientId}`);
+  typed.addEventListener("input", () => { button.disabled = typed.value.trim() !== clientId; });
+  button.addEventListener("click", async () => {
+    try {
+      const accepted = await call("POST", `/api/v1/jobs/delete-client?${new URLSearchParams({ client_id: clientId })}`);
+      closeStart();
+      notify(`Deletion of ${clientId} started as job ${accepted.job_id}.`);
+    } catch (error) {
+      button.after(el("p", { class: "banner error", role: "alert" }, error.message));
+    }
+  });
+  return el("div", { class: "confirm" },
+    el("p", {}, el("strong", {}, "Dry run: "), dryRunMessage),
+    el("p", { id: "confirm-help" }, `This cannot be undone. Type the client's id, ${clientId}, to confirm.`),
+    el("label", {}, "Client ID to delete", typed),
+    el("div", { class: "buttons" }, button));
+}
+
+/// Shows the start buttons; `showNotice(text)` tells the user a job was started.
+export function setUpStart(showNotice) {
+  notify = showNotice;
+  $("start-actions").hidden = false;
+  $("start-product-upload").addEventListener("click",
+    () => openStart("Upload products", uploadForm("product-upload", true)));
+  $("start-warehouse-upload").addEventListener("click",
+    () => openStart("Upload warehouse locations", uploadForm("warehouse-upload", false)));
+  $("start-delete-client").addEventListener("click",
+    () => openStart("Delete a client", deleteClientForm()));
+  $("start-close").addEventListener("click", closeStart);
+}

@@ -1,0 +1,140 @@
+//! Starting work from the page: uploads and Delete Client, forwarded to ingest with
+//! the caller's account and name (never the request's), for callers with the retry role.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// The options of an upload.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct UploadQuery {
+    /// The client whose products are uploaded (product uploads only).
+    pub client_id: Option<String>,
+    /// The user's file name, kept for display and the results file's name.
+    pub file_name: Option<String>,
+    /// `partial` (default) or `all-or-nothing`.
+    pub mode: Option<String>,
+    /// `create-or-update` (default), `create-only` or `update-only`.
+    pub write: Option<String>,
+}
+
+/// The options of a Delete Client.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct DeleteClientQuery {
+    /// The client whose data is deleted.
+    pub client_id: Option<String>,
+    /// `true` to only report what would be deleted.
+    pub dry_run: Option<String>,
+}
+
+/// A job that was accepted.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// The new job's id.
+    pub job_id: String,
+    /// Its status: `new`.
+    pub status: String,
+}
+
+/// Starts a Product Upload with the CSV file in the body.
+#[utoipa::path(post, path = "/api/v1/jobs/product-upload", tag = "start", params(UploadQuery),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn product_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    body: Body,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    caller.require_retry()?;
+    let Query(query) = query.map_err(|rejection| ApiError::Invalid(rejection.body_text()))?;
+    let options = [
+        ("client_id", query.client_id),
+        ("file_name", query.file_name),
+        ("mode", query.mode),
+        ("write", query.write),
+    ];
+    forward(&state, &caller, "product-upload", &options, Some(body)).await
+}
+
+/// Starts a Warehouse Upload with the CSV file in the body.
+#[utoipa::path(post, path = "/api/v1/jobs/warehouse-upload", tag = "start", params(UploadQuery),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn warehouse_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    body: Body,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    caller.require_retry()?;
+    let Query(query) = query.map_err(|rejection| ApiError::Invalid(rejection.body_text()))?;
+    let options = [("file_name", query.file_name), ("mode", query.mode), ("write", query.write)];
+    forward(&state, &caller, "warehouse-upload", &options, Some(body)).await
+}
+
+/// Starts a Delete Client (or its dry run, which only reports what would be deleted).
+#[utoipa::path(post, path = "/api/v1/jobs/delete-client", tag = "start", params(DeleteClientQuery),
+    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn delete_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<DeleteClientQuery>, QueryRejection>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    caller.require_retry()?;
+    let Query(query) = query.map_err(|rejection| ApiError::Invalid(rejection.body_text()))?;
+    let options = [("client_id", query.client_id), ("dry_run", query.dry_run)];
+    forward(&state, &caller, "delete-client", &options, None).await
+}
+
+/// Ingest's error body.
+#[derive(Debug, Deserialize)]
+struct IngestError {
+    message: String,
+}
+
+async fn forward(
+    state: &AppState,
+    caller: &Caller,
+    job_type: &str,
+    options: &[(&str, Option<String>)],
+    body: Option<Body>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let url = format!("{}/v1/accounts/{}/jobs/{job_type}", state.ingest_url, caller.account);
+    let mut query: Vec<(&str, &str)> = vec![("created_by", caller.name.as_str())];
+    query.extend(options.iter().filter_map(|(name, value)| Some((*name, value.as_deref()?))));
+    let mut request = state.http.post(url).query(&query);
+    if let Some(body) = body {
+        request = request
+            .header(header::CONTENT_TYPE, "text/csv")
+            .body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    }
+    let response = request.send().await.map_err(|error| {
+        tracing::warn!(%error, "forwarding to ingest failed");
+        ApiError::Unavailable("the upload service is unreachable; try again shortly".to_owned())
+    })?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if status == reqwest::StatusCode::ACCEPTED {
+        let accepted: Accepted = serde_json::from_str(&text).map_err(|error| {
+            ApiError::Internal(format!("ingest answered 202 with an unexpected body: {error}"))
+        })?;
+        return Ok((StatusCode::ACCEPTED, Json(accepted)));
+    }
+    let message = serde_json::from_str::<IngestError>(&text)
+        .map(|error| error.message)
+        .unwrap_or_else(|_| format!("the upload service answered {status}"));
+    let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    Err(ApiError::Upstream { status, message })
+}

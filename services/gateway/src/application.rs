@@ -1,0 +1,146 @@
+//! Start-up: keys, clients of the registry, ingest and S3, the HTTP listener; then
+//! serving until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::routing::get;
+use bgjobs_proto::v1::ingest_client::IngestClient;
+use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
+use bgjobs_storage::ObjectStore;
+use tokio::net::TcpListener;
+use tonic::transport::Endpoint;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::demo::SigningKey;
+use crate::auth::{Keys, Verifier};
+use crate::links::LinkSigner;
+use crate::settings::{KeySource, Settings};
+use crate::state::{AppState, Demo};
+use crate::{api, page};
+
+/// How long connecting to the registry (or ingest's gRPC) may take before a request
+/// answers 503.
+const REGISTRY_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// After the shutdown signal, requests in flight get this long to finish (live
+/// update streams are cut then; the page reconnects to another replica).
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
+/// The page and API may be framed by nothing and load nothing from elsewhere.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'";
+
+/// A gateway bound to its port, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("listener", &self.listener).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Prepares the token keys (generating the demo key when demo users are on), a
+    /// lazily connected registry channel (start-up order does not matter), the S3
+    /// client, and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        bgjobs_storage::install_crypto_provider();
+        let (keys, demo) = match &settings.keys {
+            KeySource::Jwks(url) => (Keys::jwks(url.clone()), None),
+            KeySource::Pem(pem) => {
+                (Keys::from_pem(pem).context("BGJOBS_AUTH_PUBLIC_KEY_FILE")?, None)
+            }
+            KeySource::Demo => {
+                let key = tokio::task::spawn_blocking(SigningKey::generate).await??;
+                tracing::warn!(
+                    "demo users are enabled: anyone can sign in; never use this in production"
+                );
+                let demo = Demo {
+                    key: key.clone(),
+                    issuer: settings.issuer.clone(),
+                    audience: settings.audience.clone(),
+                };
+                (Keys::single(key.decoding_key()), Some(Arc::new(demo)))
+            }
+        };
+        let registry_channel = Endpoint::from_shared(settings.registry_url.clone())
+            .with_context(|| format!("BGJOBS_REGISTRY_URL '{}'", settings.registry_url))?
+            .connect_timeout(REGISTRY_CONNECT_TIMEOUT)
+            .connect_lazy();
+        let ingest_channel = Endpoint::from_shared(settings.ingest_grpc_url.clone())
+            .with_context(|| format!("BGJOBS_INGEST_GRPC_URL '{}'", settings.ingest_grpc_url))?
+            .connect_timeout(REGISTRY_CONNECT_TIMEOUT)
+            .connect_lazy();
+        let objects = ObjectStore::connect(&settings.storage).await?;
+        let listener = TcpListener::bind(settings.http_addr)
+            .await
+            .with_context(|| format!("listening on {}", settings.http_addr))?;
+        let state = AppState {
+            verifier: Verifier::new(keys, &settings.issuer, &settings.audience),
+            registry: JobsRegistryClient::new(registry_channel),
+            http: reqwest::Client::new(),
+            ingest_url: settings.ingest_url.clone(),
+            ingest: IngestClient::new(ingest_channel),
+            objects,
+            links: LinkSigner::new(settings.download_secret.as_deref()),
+            stall_threshold: settings.stall_threshold,
+            demo,
+        };
+        Ok(Self { listener, state })
+    }
+
+    /// The address the HTTP server listens on (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Serves until `shutdown` completes, then lets requests finish for at most 10 s.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            let _receiver_gone = stopping_tx.send(());
+        };
+        let server = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(signal);
+        let drain_deadline = async move {
+            match stopping_rx.await {
+                Ok(()) => tokio::time::sleep(SHUTDOWN_DRAIN).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            served = server => served.context("serving HTTP")?,
+            () = drain_deadline => {
+                tracing::info!(drain = ?SHUTDOWN_DRAIN, "connections still open at the end of the drain; stopping");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every route of the gateway.
+fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::router())
+        .merge(page::router())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ready" }))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(TraceLayer::new_for_http().on_failure(()))
+        .with_state(state)
+}

@@ -1,0 +1,154 @@
+//! Who is calling: bearer tokens (RS256 JWTs) verified against the configured keys,
+//! and the roles they carry.
+
+pub mod demo;
+mod keys;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use bgjobs_domain::AccountId;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::{Deserialize, Serialize};
+
+pub use keys::Keys;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Needed to see anything: jobs, logs, downloads, live updates.
+pub const VIEW_ROLE: &str = "AdminBackgroundJobView";
+/// Needed, with the view role, to retry a job and to start uploads and deletions.
+pub const RETRY_ROLE: &str = "AdminBackgroundJobRetry";
+
+/// The claims the gateway reads from a token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's id.
+    pub sub: String,
+    /// The user's display name, shown as Created By / Updated By.
+    #[serde(default)]
+    pub name: String,
+    /// The tenant the user works in; every request is scoped to it.
+    pub account: String,
+    /// Role names.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+}
+
+/// The verified caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The user's id (`sub`).
+    pub user_id: String,
+    /// The user's display name, or the id when the token has none.
+    pub name: String,
+    /// The account every request of this caller is scoped to.
+    pub account: AccountId,
+    /// Whether the caller may retry jobs and start work.
+    pub can_retry: bool,
+}
+
+impl Caller {
+    /// Refuses a caller without the retry role.
+    pub fn require_retry(&self) -> Result<(), ApiError> {
+        if self.can_retry {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("this needs the {RETRY_ROLE} role")))
+        }
+    }
+}
+
+/// Checks tokens: signature (RS256 only), expiry, issuer and audience.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    keys: Keys,
+    validation: Validation,
+}
+
+impl Verifier {
+    /// A verifier of tokens signed by `keys` for `issuer` and `audience`.
+    pub fn new(keys: Keys, issuer: &str, audience: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        Self { keys, validation }
+    }
+
+    /// The caller a bearer token stands for; every failure is a 401 that says why in
+    /// words a user can act on, never which key or claim value was expected.
+    pub async fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| unauthenticated("the bearer token is not a JWT"))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(unauthenticated("the bearer token is not signed with RS256"));
+        }
+        let key = self.keys.key_for(header.kid.as_deref()).await?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|error| {
+                use jsonwebtoken::errors::ErrorKind;
+                match error.kind() {
+                    ErrorKind::ExpiredSignature => {
+                        unauthenticated("your session has expired; sign in again")
+                    }
+                    ErrorKind::InvalidSignature => {
+                        unauthenticated("the bearer token's signature is not valid")
+                    }
+                    ErrorKind::InvalidAudience => {
+                        unauthenticated("the bearer token is not meant for this service")
+                    }
+                    ErrorKind::InvalidIssuer => {
+                        unauthenticated("the bearer token comes from an unknown issuer")
+                    }
+                    ErrorKind::MissingRequiredClaim(claim) => {
+                        unauthenticated(format!("the bearer token has no '{claim}' claim"))
+                    }
+                    _ => unauthenticated("the bearer token is not valid"),
+                }
+            })?;
+        let claims = data.claims;
+        let account = AccountId::parse(&claims.account)
+            .map_err(|_| unauthenticated("the bearer token's account is not a valid account id"))?;
+        if !claims.roles.iter().any(|role| role == VIEW_ROLE) {
+            return Err(ApiError::Forbidden(format!("this needs the {VIEW_ROLE} role")));
+        }
+        let name = if claims.name.trim().is_empty() { claims.sub.clone() } else { claims.name };
+        Ok(Caller {
+            user_id: claims.sub,
+            name,
+            account,
+            can_retry: claims.roles.iter().any(|role| role == RETRY_ROLE),
+        })
+    }
+}
+
+fn unauthenticated(message: impl Into<String>) -> ApiError {
+    ApiError::Unauthenticated(message.into())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| unauthenticated("sign in: the request has no Authorization header"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| unauthenticated("the Authorization header is not 'Bearer <token>'"))?;
+        state.verifier.verify(token).await
+    }
+}

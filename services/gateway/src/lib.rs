@@ -1,0 +1,18 @@
+//! The gateway: the Background Jobs page, its REST API (`/api/v1`, OpenAPI at
+//! `/api/v1/openapi.json`), live updates (SSE) and downloads, with bearer-token
+//! authentication, role checks and account isolation. It holds no state: jobs are
+//! read from the registry over gRPC, work is started through ingest.
+
+mod api;
+mod application;
+pub mod auth;
+mod error;
+mod links;
+mod page;
+pub mod settings;
+mod state;
+
+pub use api::ApiDoc;
+pub use application::Application;
+pub use error::ApiError;
+pub use settings::Settings;

@@ -1,0 +1,343 @@
+//! The Background Jobs page in headless Chromium, against the real services.
+
+mod driver;
+
+use std::time::Duration;
+
+use bgjobs_domain::{EventKind, EventPosition, JobId};
+use bgjobs_store::jobs::{Counters, IncomingEvent};
+use bgjobs_test_support::wait;
+use chrono::Utc;
+use driver::{Browser, PAGE_DEADLINE};
+use serde_json::json;
+
+use crate::helpers::{DEADLINE, TestGateway, Who, product_file, settings_for};
+
+/// The jobs of the list tests: an upload by "tester" (completed, with results), a
+/// deletion by Omar Operator (failed: no such client), a dry run by "tester".
+struct Jobs {
+    upload: String,
+    failed: String,
+    dry_run: String,
+}
+
+async fn three_jobs(gateway: &TestGateway) -> anyhow::Result<Jobs> {
+    let upload = gateway.completed_upload(5).await?;
+    let (status, accepted) =
+        gateway.post("/api/v1/jobs/delete-client?client_id=never-existed", Who::Operator).await?;
+    anyhow::ensure!(status == 202, "{accepted}");
+    let failed = accepted["job_id"].as_str().unwrap_or_default().to_owned();
+    gateway.system.finished_job(&failed, DEADLINE).await?;
+    let dry_run = gateway.system.submit_delete_client(&gateway.system.client_id, true).await?;
+    gateway.system.finished_job(&dry_run, DEADLINE).await?;
+    Ok(Jobs { upload, failed, dry_run })
+}
+
+#[tokio::test]
+async fn a_viewer_filters_opens_details_and_downloads_results() -> anyhow::Result<()> {
+    let gateway = TestGateway::start().await?;
+    let jobs = three_jobs(&gateway).await?;
+    let (upload, failed, dry_run) =
+        (jobs.upload.as_str(), jobs.failed.as_str(), jobs.dry_run.as_str());
+    let browser = Browser::start().await?;
+    let token = gateway.token(Who::Viewer).unwrap_or_default();
+    browser.open_signed_in(&gateway.url, "/", &token).await?;
+    browser.wait_for_rows("all jobs, newest first", &[dry_run, failed, upload]).await?;
+    browser.screenshot("list").await?;
+
+    // Each filter, reflected in the URL so a reload keeps it.
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#filter-status"))
+        .await?
+        .select_by_value("error")
+        .await?;
+    browser.wait_for_rows("the Error job", &[failed]).await?;
+    assert!(
+        browser.client.current_url().await?.query().unwrap_or_default().contains("status=error")
+    );
+    browser.client.refresh().await?;
+    browser.wait_for_rows("the Error job after a reload", &[failed]).await?;
+    assert_eq!(browser.eval("document.getElementById('filter-status').value").await?, "error");
+    // A view-only user gets no Retry, even on an Error job, and no start buttons.
+    assert_eq!(browser.eval("document.querySelectorAll('[data-action=retry]').length").await?, 0);
+    let start_buttons =
+        browser.client.find(fantoccini::Locator::Css("#start-product-upload")).await?;
+    assert!(!start_buttons.is_displayed().await?, "a view-only user sees the start buttons");
+
+    browser.click("#clear-filters").await?;
+    browser.wait_for_rows("all jobs again", &[dry_run, failed, upload]).await?;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#filter-type"))
+        .await?
+        .select_by_value("delete-client")
+        .await?;
+    browser.wait_for_rows("the deletions", &[dry_run, failed]).await?;
+
+    browser.click("#clear-filters").await?;
+    browser.set_input("#filter-created-by", "omar").await?;
+    browser.wait_for_rows("Omar's job", &[failed]).await?;
+
+    browser.click("#clear-filters").await?;
+    let today = Utc::now().date_naive();
+    let tomorrow = today + chrono::Days::new(1);
+    browser.set_input("#filter-from", &tomorrow.to_string()).await?;
+    browser.wait_for_rows("nothing created from tomorrow on", &[]).await?;
+    let empty = browser.wait_for("the empty state", "!document.getElementById('empty').hidden && document.getElementById('empty').textContent").await?;
+    assert!(empty.as_str().unwrap_or_default().contains("No jobs match these filters"), "{empty}");
+    browser.set_input("#filter-from", &today.to_string()).await?;
+    browser.set_input("#filter-to", &today.to_string()).await?;
+    browser.wait_for_rows("today's jobs", &[dry_run, failed, upload]).await?;
+    let query = browser.client.current_url().await?.query().unwrap_or_default().to_owned();
+    assert!(
+        query.contains(&format!("from={today}")) && query.contains(&format!("to={today}")),
+        "{query}"
+    );
+
+    // Details: log, reference ids, parameters pretty-printed.
+    browser.click(&format!("tr[data-job-id='{upload}'] [data-action=details]")).await?;
+    let log = browser
+        .wait_for("the message log", "document.getElementById('details-log')?.textContent")
+        .await?;
+    assert!(log.as_str().unwrap_or_default().contains("completed"), "{log}");
+    assert_eq!(
+        browser.eval("document.getElementById('details-job-id').textContent").await?,
+        upload
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('details-client-id').textContent").await?,
+        gateway.system.client_id.as_str()
+    );
+    let parameters =
+        browser.eval("document.getElementById('details-parameters').textContent").await?;
+    assert!(
+        parameters.as_str().unwrap_or_default().contains("\n  \"client_id\": \"acme\""),
+        "{parameters}"
+    );
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await?
+            .query()
+            .unwrap_or_default()
+            .contains(&format!("job={upload}"))
+    );
+    browser.screenshot("details").await?;
+    browser.click("#details-close").await?;
+
+    // Download: the saved file is the results file.
+    browser.click(&format!("tr[data-job-id='{upload}'] [data-action=download]")).await?;
+    let saved = browser.downloads.join("products-results.csv");
+    let content = wait::until("the download to be saved", PAGE_DEADLINE, || async {
+        Ok(std::fs::read_to_string(&saved).ok())
+    })
+    .await?;
+    let job = gateway.system.job(upload).await?;
+    assert_eq!(content, gateway.system.results_text(&job).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn another_accounts_job_is_unreachable_by_url_and_an_expired_session_says_so()
+-> anyhow::Result<()> {
+    let gateway = TestGateway::start().await?;
+    let upload = gateway.completed_upload(2).await?;
+    let browser = Browser::start().await?;
+
+    let other = gateway.token(Who::OtherAccount).unwrap_or_default();
+    browser.open_signed_in(&gateway.url, &format!("/?job={upload}"), &other).await?;
+    let shown = browser
+        .wait_for(
+            "the details to refuse",
+            "document.querySelector('#details-body [role=alert]')?.textContent",
+        )
+        .await?;
+    assert_eq!(shown, "no such job");
+    assert_eq!(browser.row_ids().await?, Vec::<String>::new());
+
+    let expired = gateway.token(Who::Expired).unwrap_or_default();
+    browser.open_signed_in(&gateway.url, "/", &expired).await?;
+    let banner = browser.wait_for("the session message", "!document.getElementById('banner').hidden && document.getElementById('banner').textContent").await?;
+    assert!(banner.as_str().unwrap_or_default().contains("session has expired"), "{banner}");
+    assert!(
+        browser.eval("document.querySelector('#banner a').textContent").await? == "Sign in again"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_upload_started_on_the_page_appears_and_completes_without_a_reload() -> anyhow::Result<()>
+{
+    let gateway = TestGateway::start().await?;
+    let browser = Browser::start().await?;
+    let token = gateway.token(Who::Operator).unwrap_or_default();
+    browser.open_signed_in(&gateway.url, "/", &token).await?;
+    browser
+        .wait_for(
+            "live updates",
+            "document.getElementById('live-state').textContent.startsWith('Live')",
+        )
+        .await?;
+    browser.eval("window.notReloaded = true").await?;
+
+    let file =
+        std::env::temp_dir().join(format!("products-{}.csv", bgjobs_test_support::unique_suffix()));
+    std::fs::write(&file, product_file(200))?;
+    browser.click("#start-product-upload").await?;
+    browser.set_input("#start-body input[name=client_id]", &gateway.system.client_id).await?;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#start-body input[type=file]"))
+        .await?
+        .send_keys(&file.display().to_string())
+        .await?;
+    browser.click("#start-body button[type=submit]").await?;
+    let banner = browser
+        .wait_for(
+            "the started notice",
+            "document.getElementById('banner').textContent.match(/job (\\S+)\\.$/)?.[1]",
+        )
+        .await?;
+    let job_id = banner.as_str().unwrap_or_default().to_owned();
+
+    browser
+        .wait_for("the job to complete on the page", &format!("document.querySelector(\"tr[data-job-id='{job_id}']\")?.dataset.status === 'completed'"))
+        .await?;
+    assert_eq!(browser.eval("window.notReloaded").await?, true, "the page was reloaded");
+    let row = browser
+        .eval(&format!("document.querySelector(\"tr[data-job-id='{job_id}']\").textContent"))
+        .await?;
+    assert!(row.as_str().unwrap_or_default().contains("Omar Operator"), "{row}");
+    assert_eq!(
+        browser.eval(&format!("document.querySelectorAll(\"tr[data-job-id='{job_id}'] [data-action=download]\").length")).await?,
+        1
+    );
+    std::fs::remove_file(&file)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_job_silent_past_the_threshold_shows_as_stalled() -> anyhow::Result<()> {
+    let system = bgjobs_e2e::TestSystem::start().await?;
+    let mut settings = settings_for(
+        &system,
+        &[("BGJOBS_GATEWAY_DEMO_USERS", "true"), ("BGJOBS_STALL_SECS", "1")],
+    )?;
+    settings.keys =
+        gateway::settings::KeySource::Pem(crate::helpers::trusted_key().public_pem().to_owned());
+    settings.issuer = crate::helpers::ISSUER.to_owned();
+    let gateway = TestGateway::start_with(system, settings).await?;
+
+    // A job that started and then went silent: registered, one Started event, no worker.
+    let job_id = JobId::new();
+    let request = bgjobs_proto::v1::CreateJobRequest {
+        job_id: job_id.to_string(),
+        account_id: gateway.system.account.to_string(),
+        job_type: bgjobs_proto::v1::JobType::ProductUpload as i32,
+        parameters_json: "{}".to_owned(),
+        created_by: "tester".to_owned(),
+        ..Default::default()
+    };
+    gateway.system.registry.clone().create_job(request).await?;
+    gateway
+        .system
+        .store
+        .record_event(IncomingEvent {
+            event_id: uuid::Uuid::now_v7(),
+            job_id,
+            account_id: gateway.system.account.clone(),
+            position: EventPosition { attempt: 1, delivery: 1, sequence: 1 },
+            kind: EventKind::Started,
+            occurred_at: Utc::now(),
+            message: "Started".to_owned(),
+            counters: Some(Counters { rows_total: 100, rows_processed: 40, rows_rejected: 0 }),
+            result_object_key: None,
+            worker_id: "product-upload/lost".to_owned(),
+        })
+        .await?;
+    wait::until("the API to call it stalled", Duration::from_secs(10), || async {
+        let (_, details) = gateway.get(&format!("/api/v1/jobs/{job_id}"), Who::Viewer).await?;
+        Ok((details["job"]["stalled"] == json!(true)).then_some(()))
+    })
+    .await?;
+
+    let browser = Browser::start().await?;
+    let token = gateway.token(Who::Viewer).unwrap_or_default();
+    browser.open_signed_in(&gateway.url, "/", &token).await?;
+    let warning = browser
+        .wait_for(
+            "the stalled warning",
+            "document.querySelector('#job-rows .stalled')?.textContent",
+        )
+        .await?;
+    assert_eq!(warning, "⚠ stalled — last update 0 min ago");
+    browser.click(&format!("tr[data-job-id='{job_id}'] [data-action=details]")).await?;
+    let progress = browser
+        .wait_for("the progress bar", "document.querySelector('#details-body progress')?.value")
+        .await?;
+    assert_eq!(progress, 40);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_retry_role_retries_a_failed_job_and_sees_it_complete_live() -> anyhow::Result<()> {
+    let gateway = TestGateway::start().await?;
+    // An upload for a client that does not exist yet fails; once the client exists,
+    // a retry succeeds.
+    let response = gateway
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/jobs/product-upload?client_id=arrives-later",
+            Who::Operator,
+        )
+        .header("content-type", "text/csv")
+        .body(product_file(50))
+        .send()
+        .await?;
+    anyhow::ensure!(response.status() == 202, "upload answered {}", response.status());
+    let accepted: serde_json::Value = response.json().await?;
+    let failed = accepted["job_id"].as_str().unwrap_or_default().to_owned();
+    let job = gateway.system.finished_job(&failed, DEADLINE).await?;
+    anyhow::ensure!(job.message.contains("arrives-later"), "unexpected failure: {}", job.message);
+    gateway
+        .system
+        .store
+        .ensure_client(&gateway.system.account, "arrives-later", "Later Ltd")
+        .await?;
+
+    let browser = Browser::start().await?;
+    let token = gateway.token(Who::Operator).unwrap_or_default();
+    browser.open_signed_in(&gateway.url, "/", &token).await?;
+    browser
+        .wait_for(
+            "live updates",
+            "document.getElementById('live-state').textContent.startsWith('Live')",
+        )
+        .await?;
+    let row = format!("tr[data-job-id='{failed}']");
+    browser.click(&format!("{row} [data-action=retry]")).await?;
+    browser
+        .wait_for(
+            "the row to leave Error",
+            &format!("document.querySelector(\"{row}\")?.dataset.status !== 'error'"),
+        )
+        .await?;
+    browser
+        .wait_for(
+            "the retried job to complete",
+            &format!("document.querySelector(\"{row}\")?.dataset.status === 'completed'"),
+        )
+        .await?;
+    let text = browser.eval(&format!("document.querySelector(\"{row}\").textContent")).await?;
+    assert!(text.as_str().unwrap_or_default().contains("50 of 50 rows imported"), "{text}");
+    browser.click(&format!("{row} [data-action=details]")).await?;
+    let log =
+        browser.wait_for("the log", "document.getElementById('details-log')?.textContent").await?;
+    assert!(
+        log.as_str().unwrap_or_default().contains("Omar Operator"),
+        "the retry is logged with its user: {log}"
+    );
+    Ok(())
+}

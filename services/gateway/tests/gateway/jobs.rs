@@ -1,0 +1,106 @@
+//! Reading jobs: filters, details with log, ids and parameters.
+
+use crate::helpers::{TestGateway, Who};
+
+#[tokio::test]
+async fn the_list_filters_by_status_type_creator_and_dates() -> anyhow::Result<()> {
+    let gateway = TestGateway::start().await?;
+    let upload = gateway.completed_upload(2).await?;
+    let dry_run = gateway.system.submit_delete_client(&gateway.system.client_id, true).await?;
+    gateway.system.finished_job(&dry_run, crate::helpers::DEADLINE).await?;
+
+    let ids = |page: &serde_json::Value| -> Vec<String> {
+        page["jobs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|job| job["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let gateway = &gateway;
+    let list = |query: &str| {
+        let path = format!("/api/v1/jobs?{query}");
+        async move { gateway.get(&path, Who::Viewer).await }
+    };
+    let (status, all) = list("").await?;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(ids(&all), vec![dry_run.clone(), upload.clone()], "newest first");
+
+    assert_eq!(ids(&list("type=product-upload").await?.1), vec![upload.clone()]);
+    assert_eq!(ids(&list("type=delete-client,product-upload").await?.1).len(), 2);
+    assert_eq!(ids(&list("status=completed").await?.1).len(), 2);
+    assert_eq!(ids(&list("status=error").await?.1), Vec::<String>::new());
+    assert_eq!(
+        ids(&list("created_by=TEST").await?.1).len(),
+        2,
+        "case-insensitive part of 'tester'"
+    );
+    assert_eq!(ids(&list("created_by=nobody").await?.1), Vec::<String>::new());
+    assert_eq!(
+        ids(&list("from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z").await?.1),
+        Vec::<String>::new()
+    );
+    assert_eq!(ids(&list("from=2000-01-01T00:00:00Z").await?.1).len(), 2);
+    let (_, first_page) = list("page_size=1").await?;
+    assert_eq!(ids(&first_page), vec![dry_run.clone()]);
+    let token = first_page["next_page_token"].as_str().unwrap_or_default().to_owned();
+    let (_, second_page) = list(&format!("page_size=1&page_token={token}")).await?;
+    assert_eq!(ids(&second_page), vec![upload]);
+    assert!(second_page["next_page_token"].is_null());
+
+    let (status, refused) = list("status=done").await?;
+    assert_eq!(status, 400);
+    assert!(refused["error"]["message"].as_str().unwrap_or_default().contains("status 'done'"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn details_show_the_log_reference_ids_parameters_and_counters() -> anyhow::Result<()> {
+    let gateway = TestGateway::start().await?;
+    let job_id = gateway.completed_upload(3).await?;
+    let (status, details) = gateway.get(&format!("/api/v1/jobs/{job_id}"), Who::Viewer).await?;
+    assert_eq!(status, 200, "{details}");
+    let job = &details["job"];
+    assert_eq!(job["id"], job_id.as_str());
+    assert_eq!(job["type"], "product-upload");
+    assert_eq!(job["type_label"], "Product Upload");
+    assert_eq!(
+        (job["status"].as_str(), job["status_label"].as_str()),
+        (Some("completed"), Some("Completed"))
+    );
+    assert_eq!(job["reference_ids"]["client_id"], gateway.system.client_id.as_str());
+    assert_eq!(job["parameters"]["client_id"], gateway.system.client_id.as_str());
+    assert_eq!(job["counters"]["rows_total"], 3);
+    assert_eq!(job["has_results"], true);
+    assert_eq!(job["can_retry"], false);
+    assert_eq!(job["file_name"], "products.csv");
+    let kinds: Vec<&str> = details["log"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|line| line["kind"].as_str())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"started"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"completed"), "{kinds:?}");
+
+    let (status, _) = gateway.get("/api/v1/jobs/not-a-uuid", Who::Viewer).await?;
+    assert_eq!(status, 404);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint() -> anyhow::Result<()> {
+    let gateway = TestGateway::start().await?;
+    let (status, document) = gateway.get("/api/v1/openapi.json", Who::Nobody).await?;
+    assert_eq!(status, 200);
+    for path in [
+        "/api/v1/jobs",
+        "/api/v1/jobs/{job_id}",
+        "/api/v1/events",
+        "/api/v1/jobs/{job_id}/download-link",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path} missing");
+    }
+    assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    Ok(())
+}
