@@ -94,7 +94,7 @@ async fn every_endpoint_answers_each_caller_as_its_token_and_roles_allow() -> an
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
-    Ok(())
+    gateway.stop().await
 }
 
 fn concat(denied: [u16; 6], allowed: [u16; 3]) -> [u16; 9] {
@@ -128,7 +128,7 @@ async fn another_accounts_job_answers_exactly_like_a_missing_one() -> anyhow::Re
     let (status, page) = gateway.get("/api/v1/jobs", Who::OtherAccount).await?;
     assert_eq!(status, 200);
     assert_eq!(page["jobs"], serde_json::json!([]), "the other account sees no job");
-    Ok(())
+    gateway.stop().await
 }
 
 #[tokio::test]
@@ -158,7 +158,7 @@ async fn refusals_say_why_in_plain_words() -> anyhow::Result<()> {
     assert!(
         body["error"]["message"].as_str().unwrap_or_default().contains("AdminBackgroundJobRetry")
     );
-    Ok(())
+    gateway.stop().await
 }
 
 #[tokio::test]
@@ -172,7 +172,7 @@ async fn only_a_job_in_error_can_be_retried() -> anyhow::Result<()> {
     let (status, _) =
         gateway.post(&format!("/api/v1/jobs/{}/retry", uuid_v7()), Who::Operator).await?;
     assert_eq!(status, 404);
-    Ok(())
+    gateway.stop().await
 }
 
 fn uuid_v7() -> String {

@@ -136,7 +136,7 @@ async fn a_viewer_filters_opens_details_and_downloads_results() -> anyhow::Resul
     .await?;
     let job = gateway.system.job(upload).await?;
     assert_eq!(content, gateway.system.results_text(&job).await?);
-    Ok(())
+    gateway.stop().await
 }
 
 #[tokio::test]
@@ -164,7 +164,7 @@ async fn another_accounts_job_is_unreachable_by_url_and_an_expired_session_says_
     assert!(
         browser.eval("document.querySelector('#banner a').textContent").await? == "Sign in again"
     );
-    Ok(())
+    gateway.stop().await
 }
 
 #[tokio::test]
@@ -215,7 +215,7 @@ async fn an_upload_started_on_the_page_appears_and_completes_without_a_reload() 
         1
     );
     std::fs::remove_file(&file)?;
-    Ok(())
+    gateway.stop().await
 }
 
 #[tokio::test]
@@ -278,7 +278,7 @@ async fn a_job_silent_past_the_threshold_shows_as_stalled() -> anyhow::Result<()
         .wait_for("the progress bar", "document.querySelector('#details-body progress')?.value")
         .await?;
     assert_eq!(progress, 40);
-    Ok(())
+    gateway.stop().await
 }
 
 #[tokio::test]
@@ -339,5 +339,5 @@ async fn the_retry_role_retries_a_failed_job_and_sees_it_complete_live() -> anyh
         log.as_str().unwrap_or_default().contains("Omar Operator"),
         "the retry is logged with its user: {log}"
     );
-    Ok(())
+    gateway.stop().await
 }

@@ -14,7 +14,7 @@ async fn demo_sign_in_is_refused_unless_enabled() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(response.status(), 404);
-    Ok(())
+    gateway.stop().await
 }
 
 #[tokio::test]
@@ -59,5 +59,5 @@ async fn a_demo_user_signs_in_and_sees_their_account_with_their_roles() -> anyho
         .send()
         .await?;
     assert_eq!(response.status(), 400);
-    Ok(())
+    gateway.stop().await
 }

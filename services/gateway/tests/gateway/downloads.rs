@@ -28,7 +28,7 @@ async fn a_signed_link_downloads_the_results_file_under_a_sensible_name() -> any
     let other_account =
         url.replace(&format!("/downloads/{}/", gateway.system.account), "/downloads/someone-else/");
     assert_eq!(gateway.http.get(&other_account).send().await?.status(), 403);
-    Ok(())
+    gateway.stop().await
 }
 
 #[tokio::test]
@@ -45,5 +45,5 @@ async fn a_failed_job_has_no_download_link() -> anyhow::Result<()> {
         (details["job"]["status"].as_str(), details["job"]["has_results"].as_bool()),
         (Some("error"), Some(false))
     );
-    Ok(())
+    gateway.stop().await
 }

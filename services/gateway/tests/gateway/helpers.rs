@@ -10,7 +10,7 @@ use gateway::auth::demo::SigningKey;
 use gateway::auth::{Claims, RETRY_ROLE, VIEW_ROLE};
 use gateway::settings::KeySource;
 use gateway::{Application, Settings};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// How long a job may take to finish in these tests.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -64,7 +64,8 @@ pub struct TestGateway {
     pub http: reqwest::Client,
     /// The other account of [`Who::OtherAccount`].
     pub other_account: String,
-    stop: CancellationToken,
+    /// Stops the gateway when the test ends, however it ends.
+    _stop: DropGuard,
 }
 
 impl TestGateway {
@@ -84,7 +85,21 @@ impl TestGateway {
         let stop = CancellationToken::new();
         tokio::spawn(application.run_until_stopped(stop.clone().cancelled_owned()));
         let other_account = format!("other-{}", system.account);
-        Ok(Self { system, url, http: reqwest::Client::new(), other_account, stop })
+        Ok(Self {
+            system,
+            url,
+            http: reqwest::Client::new(),
+            other_account,
+            _stop: stop.drop_guard(),
+        })
+    }
+
+    /// Stops the gateway, then the system, removing the test's queues and stream so that
+    /// test runs do not pile up quorum queues on the shared broker.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let Self { system, _stop, .. } = self;
+        drop(_stop);
+        system.stop().await
     }
 
     /// A request to `path` as `who`.
@@ -161,12 +176,6 @@ impl TestGateway {
             job.message
         );
         Ok(job_id)
-    }
-}
-
-impl Drop for TestGateway {
-    fn drop(&mut self) {
-        self.stop.cancel();
     }
 }
 

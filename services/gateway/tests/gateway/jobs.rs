@@ -17,10 +17,10 @@ async fn the_list_filters_by_status_type_creator_and_dates() -> anyhow::Result<(
             .filter_map(|job| job["id"].as_str().map(str::to_owned))
             .collect()
     };
-    let gateway = &gateway;
+    let shared = &gateway;
     let list = |query: &str| {
         let path = format!("/api/v1/jobs?{query}");
-        async move { gateway.get(&path, Who::Viewer).await }
+        async move { shared.get(&path, Who::Viewer).await }
     };
     let (status, all) = list("").await?;
     assert_eq!(status, 200, "{all}");
@@ -51,7 +51,7 @@ async fn the_list_filters_by_status_type_creator_and_dates() -> anyhow::Result<(
     let (status, refused) = list("status=done").await?;
     assert_eq!(status, 400);
     assert!(refused["error"]["message"].as_str().unwrap_or_default().contains("status 'done'"));
-    Ok(())
+    gateway.stop().await
 }
 
 #[tokio::test]
@@ -85,7 +85,7 @@ async fn details_show_the_log_reference_ids_parameters_and_counters() -> anyhow:
 
     let (status, _) = gateway.get("/api/v1/jobs/not-a-uuid", Who::Viewer).await?;
     assert_eq!(status, 404);
-    Ok(())
+    gateway.stop().await
 }
 
 #[tokio::test]
@@ -102,5 +102,5 @@ async fn the_openapi_document_describes_every_endpoint() -> anyhow::Result<()> {
         assert!(document["paths"][path].is_object(), "{path} missing");
     }
     assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
-    Ok(())
+    gateway.stop().await
 }

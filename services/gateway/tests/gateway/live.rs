@@ -94,5 +94,5 @@ async fn a_running_job_moves_live_and_other_accounts_see_nothing_of_it() -> anyh
     let their_job = accepted["job_id"].as_str().unwrap_or_default().to_owned();
     let their_seen = until_status(&mut theirs, &their_job, "completed").await?;
     assert!(their_seen.iter().all(|event| event["id"] != job_id.as_str()), "{their_seen:?}");
-    Ok(())
+    gateway.stop().await
 }
