@@ -4,6 +4,9 @@
 //! logged (default `info`); `BGJOBS_LOG_FORMAT=json` switches to one JSON object
 //! per line for log collectors.
 
+mod shutdown;
+
+pub use shutdown::shutdown_signal;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;

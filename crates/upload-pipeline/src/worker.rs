@@ -150,27 +150,7 @@ impl<J: Job> Worker<J> {
 
 /// Completes on SIGTERM (Kubernetes rollouts) or Ctrl-C: what a consumer binary
 /// passes to [`Worker::run_until_stopped`].
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested");
-}
+pub use bgjobs_telemetry::shutdown_signal;
 
 /// Why a worker could not start or stopped consuming.
 #[derive(Debug, thiserror::Error)]

@@ -12,30 +12,5 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(?settings, "starting gateway");
     let application = Application::build(settings).await?;
     tracing::info!(address = %application.local_addr(), "gateway listening");
-    application.run_until_stopped(shutdown_signal()).await
-}
-
-/// Completes on Ctrl-C or SIGTERM (what Kubernetes sends before killing the pod).
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
+    application.run_until_stopped(bgjobs_telemetry::shutdown_signal()).await
 }
