@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: run test lint stack stack-clean
+.PHONY: run test faults lint stack stack-clean
 
 ## Runs the whole system and shows a real product upload go through it.
 run:
@@ -13,6 +13,11 @@ test: stack
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
+
+## The fault-injection suite alone (part of `make test` too): kills, restarts,
+## duplicates, a poison file and SIGTERM against real processes and services.
+faults: stack
+	cargo test -p bgjobs-e2e --test faults
 
 ## Lints only.
 lint:

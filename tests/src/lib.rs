@@ -17,6 +17,7 @@ use bgjobs_test_support::{postgres, unique_suffix, wait};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
+pub mod invariants;
 pub mod process;
 
 /// A running system for one test; everything stops when it is dropped.
