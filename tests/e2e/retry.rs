@@ -55,3 +55,67 @@ async fn a_failed_upload_retried_after_its_file_was_fixed_completes_on_attempt_t
     assert_eq!(status.message(), "only jobs in Error can be retried; this job is Completed");
     system.stop().await
 }
+
+#[tokio::test]
+async fn an_operator_retries_a_failed_job_with_jobsctl_and_its_refusals_are_plain()
+-> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    let job_id = system.submit_products("name,price\nRed mug,4.99\n").await?;
+    let failed = system.finished_job(&job_id, DEADLINE).await?;
+    assert_eq!(job_status_from_proto(failed.status), Some(JobStatus::Error), "{}", failed.message);
+    let fixed = "sku,name,price\nMUG-1,Red mug,4.99\n";
+    let metadata = ObjectMetadata { content_type: "text/csv".to_owned(), original_file_name: None };
+    system
+        .objects
+        .put_bytes(&failed.input_object_key, fixed.as_bytes().to_vec().into(), &metadata)
+        .await?;
+
+    let operator_retry = |job_id: &str, account: String| jobsctl::jobs::Retry {
+        account,
+        job_id: job_id.to_owned(),
+        operator: "oscar".to_owned(),
+        reason: "sku column added".to_owned(),
+    };
+    let mut ingest = system.ingest.clone();
+    let account = system.account.to_string();
+    let retried =
+        jobsctl::jobs::retry(&mut ingest, operator_retry(&job_id, account.clone())).await?;
+    assert_eq!((job_status_from_proto(retried.status), retried.attempt), (Some(JobStatus::New), 2));
+    assert_eq!(retried.updated_by, "oscar");
+
+    let job = system.finished_job(&job_id, DEADLINE).await?;
+    assert_eq!((job_status_from_proto(job.status), job.attempt), (Some(JobStatus::Completed), 2));
+    let log = system.log(&job_id).await?;
+    assert!(
+        log.iter()
+            .any(|entry| entry.actor == "oscar"
+                && entry.message == "Retried by oscar: sku column added"),
+        "the operator's retry is not in the log: {:?}",
+        log.iter().map(|entry| &entry.message).collect::<Vec<_>>()
+    );
+
+    // What an operator reads when the retry is refused.
+    let refusal = |result: anyhow::Result<bgjobs_proto::v1::Job>| {
+        result.expect_err("the retry should be refused").to_string()
+    };
+    let completed = jobsctl::jobs::retry(&mut ingest, operator_retry(&job_id, account.clone()));
+    assert_eq!(
+        refusal(completed.await),
+        "only jobs in Error can be retried; this job is Completed"
+    );
+    let unknown = bgjobs_domain::JobId::new().to_string();
+    let not_found =
+        refusal(jobsctl::jobs::retry(&mut ingest, operator_retry(&unknown, account)).await);
+    let other_account = refusal(
+        jobsctl::jobs::retry(&mut ingest, operator_retry(&job_id, "acct-other".into())).await,
+    );
+    assert!(not_found.contains(&unknown), "{not_found}");
+    assert_eq!(other_account, not_found.replace(&unknown, &job_id), "no existence leak");
+    let no_reason =
+        jobsctl::jobs::Retry { reason: " ".into(), ..operator_retry(&job_id, "a".into()) };
+    assert_eq!(
+        refusal(jobsctl::jobs::retry(&mut ingest, no_reason).await),
+        "--reason and --operator must not be empty; they go in the job's log"
+    );
+    system.stop().await
+}

@@ -25,6 +25,14 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub amqp_url: String,
+    /// Ingest's gRPC address (Retry goes through ingest, which publishes the job).
+    #[arg(
+        long,
+        env = "BGJOBS_INGEST_GRPC_URL",
+        default_value = "http://127.0.0.1:50052",
+        global = true
+    )]
+    pub ingest: String,
     /// The prefix of every queue and exchange name (empty in production).
     #[arg(long, env = "BGJOBS_PREFIX", default_value = "", global = true)]
     pub prefix: String,
@@ -77,6 +85,21 @@ pub enum JobsCommand {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout_secs: u64,
+    },
+    /// Retry a job in Error: the registry requeues it as its next attempt (recording
+    /// the operator and reason in its log) and ingest publishes it.
+    Retry {
+        /// The account (tenant) id.
+        #[arg(long)]
+        account: String,
+        /// The job id.
+        job_id: String,
+        /// Why: recorded in the job's message log.
+        #[arg(long)]
+        reason: String,
+        /// Who retries: recorded in the job's message log and as its Updated By.
+        #[arg(long, env = "USER")]
+        operator: String,
     },
 }
 

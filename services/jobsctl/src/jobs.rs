@@ -1,11 +1,15 @@
-//! `jobsctl jobs ...`: list, show and watch jobs through the registry's gRPC API.
+//! `jobsctl jobs ...`: list, show and watch jobs through the registry's gRPC API, and
+//! retry them through ingest's (ingest owns publishing job messages).
 
 use std::time::Duration;
 
 use bgjobs_domain::JobStatus;
 use bgjobs_proto::convert::job_status_from_proto;
+use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
-use bgjobs_proto::v1::{GetJobRequest, Job, ListJobEventsRequest, ListJobsRequest};
+use bgjobs_proto::v1::{
+    GetJobRequest, Job, ListJobEventsRequest, ListJobsRequest, RetryJobRequest,
+};
 use tonic::transport::Channel;
 
 use crate::render;
@@ -15,6 +19,43 @@ pub async fn connect(url: &str) -> anyhow::Result<JobsRegistryClient<Channel>> {
     JobsRegistryClient::connect(url.to_owned())
         .await
         .map_err(|error| anyhow::anyhow!("cannot reach the jobs registry at {url}: {error}"))
+}
+
+/// An ingest client for `url` (e.g. `http://127.0.0.1:50052`).
+pub async fn connect_ingest(url: &str) -> anyhow::Result<IngestClient<Channel>> {
+    IngestClient::connect(url.to_owned())
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot reach ingest at {url}: {error}"))
+}
+
+/// An operator's retry of one job.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// The job's account (tenant) id.
+    pub account: String,
+    /// The job to retry.
+    pub job_id: String,
+    /// Who retries: the job's Updated By and the log entry's actor.
+    pub operator: String,
+    /// Why, for the job's message log.
+    pub reason: String,
+}
+
+/// Retries a job in Error through ingest and returns it, New on its next attempt.
+/// The registry refuses a job that is not in Error, unknown or of another account,
+/// with a message that is passed on as it is.
+pub async fn retry(ingest: &mut IngestClient<Channel>, retry: Retry) -> anyhow::Result<Job> {
+    if retry.operator.trim().is_empty() || retry.reason.trim().is_empty() {
+        anyhow::bail!("--reason and --operator must not be empty; they go in the job's log");
+    }
+    let request = RetryJobRequest {
+        account_id: retry.account,
+        job_id: retry.job_id,
+        actor: retry.operator,
+        reason: retry.reason,
+    };
+    let answer = ingest.retry_job(request).await.map_err(status_error)?.into_inner();
+    answer.job.ok_or_else(|| anyhow::anyhow!("ingest answered the retry without the job"))
 }
 
 /// Prints the newest jobs of `account`.

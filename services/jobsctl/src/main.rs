@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let names = Names::new(cli.prefix.clone());
     match cli.command {
-        Command::Jobs(command) => run_jobs(&cli.registry, command).await,
+        Command::Jobs(command) => run_jobs(&cli.registry, &cli.ingest, command).await,
         Command::Dlq(command) => run_dlq(&cli.amqp_url, &cli.registry, &names, command).await,
         Command::Queues { json } => {
             let connection = amqp::connect(&cli.amqp_url).await?;
@@ -34,14 +34,29 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn run_jobs(registry_url: &str, command: JobsCommand) -> anyhow::Result<()> {
-    let mut registry = jobs::connect(registry_url).await?;
+async fn run_jobs(
+    registry_url: &str,
+    ingest_url: &str,
+    command: JobsCommand,
+) -> anyhow::Result<()> {
     match command {
-        JobsCommand::List { account, limit } => jobs::list(&mut registry, &account, limit).await,
-        JobsCommand::Show { account, job_id } => jobs::show(&mut registry, &account, &job_id).await,
+        JobsCommand::List { account, limit } => {
+            jobs::list(&mut jobs::connect(registry_url).await?, &account, limit).await
+        }
+        JobsCommand::Show { account, job_id } => {
+            jobs::show(&mut jobs::connect(registry_url).await?, &account, &job_id).await
+        }
         JobsCommand::Watch { account, job_id, timeout_secs } => {
+            let mut registry = jobs::connect(registry_url).await?;
             let timeout = Duration::from_secs(timeout_secs);
             let job = jobs::watch(&mut registry, &account, &job_id, timeout).await?;
+            println!("{}", jobsctl::render::job_details(&job));
+            Ok(())
+        }
+        JobsCommand::Retry { account, job_id, reason, operator } => {
+            let mut ingest = jobs::connect_ingest(ingest_url).await?;
+            let job =
+                jobs::retry(&mut ingest, jobs::Retry { account, job_id, operator, reason }).await?;
             println!("{}", jobsctl::render::job_details(&job));
             Ok(())
         }
