@@ -2,11 +2,15 @@
 //!
 //! Logs go to stderr, as lowercase structured events. `RUST_LOG` picks what is
 //! logged (default `info`); `BGJOBS_LOG_FORMAT=json` switches to one JSON object
-//! per line for log collectors.
+//! per line for log collectors. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are
+//! also exported over OTLP/gRPC, and [`traceparent`] / [`follow`] carry a job's
+//! trace across the queues.
 
 mod shutdown;
+mod trace;
 
 pub use shutdown::shutdown_signal;
+pub use trace::{ENDPOINT_VARIABLE, Export, Telemetry, follow, traceparent};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -31,12 +35,21 @@ impl LogFormat {
     }
 }
 
-/// Installs the global subscriber for `service`. Call once, first thing in `main`.
-/// Calling it again (as tests starting several services do) is harmless.
-pub fn init(service: &'static str) -> Result<(), String> {
+/// Installs the global subscriber for `service` (and the span exporter when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set). Call once, first thing in `main`, inside
+/// the tokio runtime. Calling it again (as tests starting several services do) is
+/// harmless: the first subscriber stays.
+pub fn init(service: &'static str) -> Result<Telemetry, String> {
+    init_with(service, Export::from_env())
+}
+
+/// [`init`], with spans exported as `export` says rather than as the environment does.
+pub fn init_with(service: &'static str, export: Export) -> Result<Telemetry, String> {
     let format = LogFormat::from_env()?;
+    let provider = trace::provider(service, export)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
+    let spans = provider.as_ref().map(|provider| trace::layer(provider, service));
+    let registry = tracing_subscriber::registry().with(filter).with(spans);
     let installed = match format {
         LogFormat::Text => {
             registry.with(tracing_subscriber::fmt::layer().with_target(true)).try_init()
@@ -46,7 +59,8 @@ pub fn init(service: &'static str) -> Result<(), String> {
         }
     };
     if installed.is_ok() {
-        tracing::info!(service, "telemetry initialised");
+        tracing::info!(service, exporting_spans = provider.is_some(), "telemetry initialised");
     }
-    Ok(())
+    // A second init keeps the first subscriber, so its exporter would get nothing.
+    Ok(Telemetry { provider: provider.filter(|_| installed.is_ok()) })
 }

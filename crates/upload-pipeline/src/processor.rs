@@ -11,6 +11,7 @@ use bgjobs_messaging::events::EventPublisher;
 use bgjobs_proto::v1::JobMessage;
 use bgjobs_storage::ObjectStore;
 use bgjobs_store::Store;
+use tracing::Instrument;
 
 use bgjobs_messaging::amqp::Delay;
 
@@ -77,8 +78,30 @@ impl<J: Job> Processor<J> {
 
     /// Processes one delivery of a job message. `delivery` is 1 for the first
     /// delivery, +1 for each redelivery; `retries` counts the delayed retries that
-    /// came before it.
+    /// came before it. The work is one span in the trace `traceparent` (the
+    /// message's) names, and the job's events carry that span on to the registry.
     pub async fn handle(
+        &self,
+        message: &JobMessage,
+        delivery: u32,
+        retries: u32,
+        traceparent: Option<String>,
+    ) -> Outcome {
+        let span = tracing::info_span!(
+            "process job",
+            job_type = %J::TYPE,
+            job_id = %message.job_id,
+            attempt = message.attempt,
+            delivery
+        );
+        bgjobs_telemetry::follow(&span, traceparent.as_deref());
+        // Without span export this service has no trace of its own: pass the
+        // message's trace on unchanged.
+        let traceparent = span.in_scope(bgjobs_telemetry::traceparent).or(traceparent);
+        self.handle_in_span(message, delivery, retries, traceparent).instrument(span).await
+    }
+
+    async fn handle_in_span(
         &self,
         message: &JobMessage,
         delivery: u32,

@@ -5,12 +5,15 @@ use gateway::{Application, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    bgjobs_telemetry::init("gateway").map_err(anyhow::Error::msg)?;
+    let telemetry = bgjobs_telemetry::init("gateway").map_err(anyhow::Error::msg)?;
     bgjobs_storage::install_crypto_provider();
-
-    let settings = Settings::from_env().context("reading the configuration")?;
-    tracing::info!(?settings, "starting gateway");
-    let application = Application::build(settings).await?;
-    tracing::info!(address = %application.local_addr(), "gateway listening");
-    application.run_until_stopped(bgjobs_telemetry::shutdown_signal()).await
+    telemetry
+        .run(async {
+            let settings = Settings::from_env().context("reading the configuration")?;
+            tracing::info!(?settings, "starting gateway");
+            let application = Application::build(settings).await?;
+            tracing::info!(address = %application.local_addr(), "gateway listening");
+            application.run_until_stopped(bgjobs_telemetry::shutdown_signal()).await
+        })
+        .await
 }

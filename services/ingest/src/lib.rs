@@ -31,3 +31,22 @@ mod warehouse_upload;
 pub use application::Application;
 pub use error::Error;
 pub use settings::Settings;
+
+/// The whole `ingest` process: telemetry, settings from the environment, then serving
+/// until SIGTERM or Ctrl-C. The binary's `main`, and the end-to-end tests' copy of the
+/// binary, run this.
+pub async fn run() -> anyhow::Result<()> {
+    use anyhow::Context;
+    let telemetry = bgjobs_telemetry::init("ingest").map_err(anyhow::Error::msg)?;
+    // Before any TLS client (S3, AMQPS, gRPC over TLS) is built.
+    bgjobs_storage::install_crypto_provider();
+    telemetry
+        .run(async {
+            let settings = Settings::from_env().context("reading the configuration")?;
+            tracing::info!(?settings, "starting ingest");
+            let application = Application::build(settings).await?;
+            tracing::info!(address = %application.local_addr(), "ingest listening");
+            application.run_until_stopped(bgjobs_telemetry::shutdown_signal()).await
+        })
+        .await
+}

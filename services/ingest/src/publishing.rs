@@ -27,11 +27,13 @@ pub(crate) struct Publishing {
 impl Publishing {
     /// Publishes the message of `job`'s current attempt with a confirm, then records
     /// it as published. A failure to record is only logged: the sweeper then
-    /// publishes once more, which is harmless.
+    /// publishes once more, which is harmless. The message carries this span's
+    /// `traceparent`, so the consumer's and registry's spans join the upload's trace.
+    #[tracing::instrument(name = "publish job", skip_all, fields(job_id = %job.job_id, attempt = job.attempt))]
     pub async fn publish(&self, job: &Job) -> Result<(), bgjobs_messaging::Error> {
         let message = job_message(job);
-        // No W3C trace context yet: bgjobs-telemetry does not export OpenTelemetry spans.
-        self.publisher.publish(&message, None).await?;
+        let traceparent = bgjobs_telemetry::traceparent();
+        self.publisher.publish(&message, traceparent.as_deref()).await?;
         tracing::info!(job_id = job.job_id, attempt = message.attempt, "job message published");
         let marked = MarkPublishedRequest { job_id: job.job_id.clone(), attempt: message.attempt };
         if let Err(status) = self.registry.clone().mark_published(marked).await {

@@ -10,6 +10,7 @@ use bgjobs_store::Store;
 use bgjobs_store::jobs::RecordOutcome;
 use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use incoming::incoming_event;
 
@@ -86,7 +87,18 @@ impl EventApplier {
                 None => anyhow::bail!("the job event stream ended"),
             };
             let event = &received.event;
-            match self.handle_retrying_transient(event, &mut backoff, &shutdown).await {
+            let span = tracing::info_span!(
+                "apply job event",
+                job_id = %event.job_id,
+                attempt = event.attempt,
+                kind = event.kind().as_str_name()
+            );
+            bgjobs_telemetry::follow(&span, received.traceparent.as_deref());
+            let handled = self
+                .handle_retrying_transient(event, &mut backoff, &shutdown)
+                .instrument(span)
+                .await;
+            match handled {
                 Ok(outcome) => {
                     log_outcome(event, &outcome);
                     let job_id = event.job_id.clone();

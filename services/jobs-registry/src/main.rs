@@ -21,13 +21,16 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    bgjobs_telemetry::init("jobs-registry").map_err(anyhow::Error::msg)?;
+    let telemetry = bgjobs_telemetry::init("jobs-registry").map_err(anyhow::Error::msg)?;
     // One crypto stack for every TLS client in the process (Postgres, NATS); an
     // already-installed provider is just as good.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let settings = Settings::from_env().context("reading the configuration")?;
+    telemetry.run(run(cli.command)).await
+}
 
-    match cli.command {
+async fn run(command: Option<Command>) -> anyhow::Result<()> {
+    let settings = Settings::from_env().context("reading the configuration")?;
+    match command {
         Some(Command::Migrate) => {
             jobs_registry::migrate(&settings).await?;
             tracing::info!("migrations applied");

@@ -20,10 +20,14 @@ pub type Worker = bgjobs_upload_pipeline::Worker<ProductUpload>;
 /// copy of the binary, run this.
 pub async fn run() -> anyhow::Result<()> {
     use anyhow::Context;
-    bgjobs_telemetry::init("product-upload").map_err(anyhow::Error::msg)?;
-    let settings = Settings::from_env(settings::SERVICE)
-        .map_err(anyhow::Error::msg)
-        .context("configuration")?;
-    let worker = Worker::build(settings).await?;
-    Ok(worker.run_until_stopped(bgjobs_upload_pipeline::shutdown_signal()).await?)
+    let telemetry = bgjobs_telemetry::init("product-upload").map_err(anyhow::Error::msg)?;
+    telemetry
+        .run(async {
+            let settings = Settings::from_env(settings::SERVICE)
+                .map_err(anyhow::Error::msg)
+                .context("configuration")?;
+            let worker = Worker::build(settings).await?;
+            Ok(worker.run_until_stopped(bgjobs_upload_pipeline::shutdown_signal()).await?)
+        })
+        .await
 }

@@ -6,10 +6,14 @@ use warehouse_upload::{Settings, Worker};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    bgjobs_telemetry::init("warehouse-upload").map_err(anyhow::Error::msg)?;
-    let settings = Settings::from_env(warehouse_upload::settings::SERVICE)
-        .map_err(anyhow::Error::msg)
-        .context("configuration")?;
-    let worker = Worker::build(settings).await?;
-    Ok(worker.run_until_stopped(shutdown_signal()).await?)
+    let telemetry = bgjobs_telemetry::init("warehouse-upload").map_err(anyhow::Error::msg)?;
+    telemetry
+        .run(async {
+            let settings = Settings::from_env(warehouse_upload::settings::SERVICE)
+                .map_err(anyhow::Error::msg)
+                .context("configuration")?;
+            let worker = Worker::build(settings).await?;
+            Ok(worker.run_until_stopped(shutdown_signal()).await?)
+        })
+        .await
 }
