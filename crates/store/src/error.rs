@@ -55,6 +55,20 @@ pub enum Error {
         /// The job's current status.
         status: String,
     },
+    /// A batch of an upload delivery was refused because another delivery of the same
+    /// attempt (a duplicate copy of the job message) has already committed past the
+    /// batch's first row: writing it would apply rows twice. Nothing was written.
+    #[error(
+        "another delivery of attempt {attempt} of job {job} has already committed through row {committed}; this one stops so that no row is written twice"
+    )]
+    Overtaken {
+        /// The job.
+        job: bgjobs_domain::JobId,
+        /// The attempt both deliveries belong to.
+        attempt: u32,
+        /// The rows the job's checkpoint covers.
+        committed: u64,
+    },
     /// A page cursor that this store did not produce.
     #[error("the page cursor is not valid; request the first page again without a cursor")]
     InvalidCursor,

@@ -65,7 +65,8 @@ pub enum Stop {
     /// A transient fault: try the delivery again.
     Retry(String),
     /// The delivery's attempt was superseded (a retry or a stall recovery started a
-    /// newer one, which has its own message): stop, report no end, drop the message.
+    /// newer one, which has its own message), or another delivery of the same attempt
+    /// (a duplicate message) committed past it: stop, report no end, drop the message.
     Superseded(String),
 }
 
@@ -73,7 +74,11 @@ impl Stop {
     /// A store error: a superseded attempt stops, transient ones retry, others fail
     /// the job as "`doing`: <error>".
     pub fn store(doing: &str, error: bgjobs_store::Error) -> Self {
-        if matches!(error, bgjobs_store::Error::Superseded { .. }) {
+        // Overtaken by a duplicate delivery of the same attempt: that one goes on.
+        if matches!(
+            error,
+            bgjobs_store::Error::Superseded { .. } | bgjobs_store::Error::Overtaken { .. }
+        ) {
             Self::Superseded(error.to_string())
         } else if error.is_transient() {
             Self::Retry(error.to_string())

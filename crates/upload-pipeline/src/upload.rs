@@ -99,6 +99,11 @@ impl<R: UploadRows> Upload<'_, R> {
 
     async fn import_as(&self, emitter: &mut Emitter, write: WriteMode) -> Result<Finished, Stop> {
         let delivery = self.delivery;
+        // A copy of the message delivered after the job ended does nothing at all.
+        self.store
+            .ensure_current_attempt(delivery.job, delivery.attempt())
+            .await
+            .map_err(store_stop)?;
         // A checkpoint of this attempt means an earlier delivery got this far.
         let resume = self
             .store

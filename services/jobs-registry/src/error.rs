@@ -39,7 +39,8 @@ impl Error {
                 | Store::ClientLocked { .. }
                 | Store::ClientBeingDeleted { .. }
                 | Store::ClientNotFound { .. }
-                | Store::Superseded { .. },
+                | Store::Superseded { .. }
+                | Store::Overtaken { .. },
             ) => Code::FailedPrecondition,
             Self::Store(Store::Database(_) | Store::Corrupt(_)) => Code::Internal,
         }

@@ -52,11 +52,19 @@ impl Store {
 /// Only the write knows what the batch did: its counts join the totals here, in the
 /// same transaction, so the checkpoint is never a batch behind. Refused rows (write
 /// mode, duplicates) count as rejected.
+///
+/// `first_row` is the batch's first input row. When the checkpoint of the same attempt
+/// already covers it, another delivery of that attempt (a duplicate copy of the job
+/// message, run by another worker) wrote these rows first: the batch is refused with
+/// [`Error::Overtaken`] and the caller's transaction must roll back, so no row is
+/// applied twice and the checkpoint never moves back. The row lock taken by the
+/// upsert makes concurrent deliveries settle this one batch at a time.
 pub(crate) async fn write_checkpoint(
     transaction: &DatabaseTransaction,
     job: JobId,
     after: &Checkpoint,
     applied: &AppliedBatch,
+    first_row: u64,
 ) -> Result<(), Error> {
     let after = Checkpoint {
         rows_created: after.rows_created + applied.counts.created,
@@ -75,7 +83,14 @@ pub(crate) async fn write_checkpoint(
         rows_rejected: Set(write_i64("rows_rejected", after.rows_rejected)?),
         updated_at: NotSet,
     };
-    job_checkpoints::Entity::insert(row)
+    let stored = (job_checkpoints::Entity, job_checkpoints::Column::Attempt);
+    let stored_committed = (job_checkpoints::Entity, job_checkpoints::Column::RowsCommitted);
+    // A newer attempt starts afresh; the same attempt only moves forward past rows no
+    // other delivery committed.
+    let not_overtaken = Expr::col(stored)
+        .ne(write_i32("attempt", after.attempt)?)
+        .or(Expr::col(stored_committed).lt(write_i64("first_row", first_row)?));
+    let written = job_checkpoints::Entity::insert(row)
         .on_conflict(
             OnConflict::column(job_checkpoints::Column::JobId)
                 .update_columns([
@@ -87,9 +102,17 @@ pub(crate) async fn write_checkpoint(
                     job_checkpoints::Column::RowsRejected,
                 ])
                 .value(job_checkpoints::Column::UpdatedAt, Expr::cust("now()"))
+                .action_and_where(not_overtaken)
                 .to_owned(),
         )
-        .exec(transaction)
+        .exec_without_returning(transaction)
         .await?;
+    if written == 0 {
+        let committed = job_checkpoints::Entity::find_by_id(job.as_uuid())
+            .one(transaction)
+            .await?
+            .map_or(Ok(0), |row| read_u64("rows_committed", row.rows_committed))?;
+        return Err(Error::Overtaken { job, attempt: after.attempt, committed });
+    }
     Ok(())
 }

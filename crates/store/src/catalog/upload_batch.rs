@@ -118,7 +118,9 @@ pub(crate) async fn apply_batch<T: UploadTable>(
         })
         .collect();
     let applied = AppliedBatch::from_rows(outcomes);
-    write_checkpoint(&transaction, job, after, &applied).await?;
+    // A batch of only rejected rows (the file's tail) starts where its checkpoint ends.
+    let first_row = rows.iter().map(|(number, _)| *number).min().unwrap_or(after.rows_committed);
+    write_checkpoint(&transaction, job, after, &applied, first_row).await?;
     transaction.commit().await?;
     Ok(applied)
 }

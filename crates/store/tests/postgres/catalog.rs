@@ -93,7 +93,7 @@ async fn a_batch_creates_new_products_updates_changed_ones_and_skips_the_rest() 
 }
 
 #[tokio::test]
-async fn replaying_a_committed_batch_changes_nothing() -> anyhow::Result<()> {
+async fn replaying_a_committed_batch_is_refused_and_changes_nothing() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
     store.ensure_client(&acme, "client-1", "Client One").await?;
@@ -104,13 +104,15 @@ async fn replaying_a_committed_batch_changes_nothing() -> anyhow::Result<()> {
     let before = store.get_product(&acme, "client-1", "SKU-007").await?;
     assert_eq!(store.checkpoint(job).await?, Some(checkpoint(52, 50, 0, 0)));
 
+    // Only a second delivery of the same attempt (a duplicate message) can replay a
+    // committed batch: a redelivery resumes after the checkpoint.
     let replay =
-        apply_products(&store, job, &acme, "client-1", &batch, &totals_before(52, 2)).await?;
+        apply_products(&store, job, &acme, "client-1", &batch, &totals_before(52, 2)).await;
 
-    assert_eq!(replay, BatchOutcome { created: 0, updated: 0, unchanged: 50 });
+    assert!(matches!(replay, Err(Error::Overtaken { committed: 52, .. })), "{replay:?}");
     assert_eq!(store.count_products(&acme, "client-1").await?, 50);
     assert_eq!(store.get_product(&acme, "client-1", "SKU-007").await?, before);
-    assert_eq!(store.checkpoint(job).await?, Some(checkpoint(52, 0, 0, 50)));
+    assert_eq!(store.checkpoint(job).await?, Some(checkpoint(52, 50, 0, 0)));
     Ok(())
 }
 

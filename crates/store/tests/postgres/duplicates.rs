@@ -191,7 +191,7 @@ async fn a_location_batch_failing_on_its_warehouse_leaves_no_claimed_keys() -> a
 }
 
 #[tokio::test]
-async fn replaying_a_committed_batch_finds_its_own_claims() -> anyhow::Result<()> {
+async fn a_new_attempt_replaying_the_rows_finds_the_claims_of_its_own_rows() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
     store.ensure_client(&acme, "c1", "Client").await?;
@@ -199,8 +199,9 @@ async fn replaying_a_committed_batch_finds_its_own_claims() -> anyhow::Result<()
     let rows = numbered(&[product("A", "a"), product("B", "b"), product("A", "a again")]);
     store.apply_product_batch_as(job, &acme, "c1", &rows, CREATE_OR_UPDATE, &through(3)).await?;
 
+    let next_attempt = Checkpoint { attempt: 2, ..through(3) };
     let replay = store
-        .apply_product_batch_as(job, &acme, "c1", &rows, CREATE_OR_UPDATE, &through(3))
+        .apply_product_batch_as(job, &acme, "c1", &rows, CREATE_OR_UPDATE, &next_attempt)
         .await?;
 
     // The same rows hold the same claims: nothing new is written, the duplicate stays one.
@@ -274,8 +275,9 @@ async fn clearing_a_jobs_keys_forgets_them() -> anyhow::Result<()> {
 
     // An attempt starting from row 0 again: row 3 now holds A's claim.
     let restarted = [(3, product("A", "a again")), (1, product("A", "a"))];
+    let next_attempt = Checkpoint { attempt: 2, ..through(3) };
     let applied = store
-        .apply_product_batch_as(job, &acme, "c1", &restarted, CREATE_OR_UPDATE, &through(3))
+        .apply_product_batch_as(job, &acme, "c1", &restarted, CREATE_OR_UPDATE, &next_attempt)
         .await?;
     assert_eq!(applied.rows, vec![duplicate_of(1), RowOutcome::Unchanged]);
     Ok(())

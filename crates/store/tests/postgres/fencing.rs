@@ -99,3 +99,41 @@ async fn an_ended_job_refuses_its_own_attempt_s_deletions() -> anyhow::Result<()
     store.apply_product_batch_as(other, &acme, "client-1", &more, WRITE, &through(1, 4)).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_duplicate_delivery_of_the_same_attempt_cannot_write_rows_another_delivery_committed()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let job = registered_job(&store).await?;
+    // Two copies of the job message run the same attempt from the same checkpoint.
+    let rows = numbered(&products(&["A", "B"]));
+    store.apply_product_batch_as(job, &acme, "client-1", &rows, WRITE, &through(1, 2)).await?;
+    let again =
+        store.apply_product_batch_as(job, &acme, "client-1", &rows, WRITE, &through(1, 2)).await;
+    assert_eq!(
+        again.unwrap_err().to_string(),
+        format!(
+            "another delivery of attempt 1 of job {job} has already committed through row 2; \
+             this one stops so that no row is written twice"
+        )
+    );
+    // A batch reaching past the checkpoint but starting inside it is refused too.
+    let overlapping = numbered_from(2, &products(&["B", "C"]));
+    let refused = store
+        .apply_product_batch_as(job, &acme, "client-1", &overlapping, WRITE, &through(1, 3))
+        .await;
+    assert!(matches!(refused, Err(Error::Overtaken { committed: 2, .. })), "{refused:?}");
+    assert_eq!(store.get_product(&acme, "client-1", "C").await?, None, "nothing was written");
+    let checkpoint = store.checkpoint(job).await?.expect("a checkpoint");
+    assert_eq!((checkpoint.rows_committed, checkpoint.rows_created), (2, 2));
+
+    // The delivery that is ahead goes on past its own checkpoint.
+    let next = numbered_from(3, &products(&["C"]));
+    let mut after = through(1, 3);
+    after.rows_created = 2;
+    store.apply_product_batch_as(job, &acme, "client-1", &next, WRITE, &after).await?;
+    let checkpoint = store.checkpoint(job).await?.expect("a checkpoint");
+    assert_eq!((checkpoint.rows_committed, checkpoint.rows_created), (3, 3));
+    Ok(())
+}

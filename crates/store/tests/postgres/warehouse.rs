@@ -78,7 +78,8 @@ async fn a_batch_creates_new_locations_updates_changed_ones_and_skips_the_rest()
 }
 
 #[tokio::test]
-async fn replaying_a_committed_location_batch_changes_nothing() -> anyhow::Result<()> {
+async fn replaying_a_committed_location_batch_is_refused_and_changes_nothing() -> anyhow::Result<()>
+{
     let store = fresh_store().await?;
     let acme = account("acme");
     store.ensure_warehouse(&acme, "WH1", "Main").await?;
@@ -88,12 +89,12 @@ async fn replaying_a_committed_location_batch_changes_nothing() -> anyhow::Resul
     let before = store.get_location(&acme, "WH1", "L-007").await?;
     assert_eq!(store.checkpoint(job).await?, Some(checkpoint(41, 40, 0, 0)));
 
-    let replay = apply_locations(&store, job, &acme, &batch, &totals_before(41, 1)).await?;
+    let replay = apply_locations(&store, job, &acme, &batch, &totals_before(41, 1)).await;
 
-    assert_eq!(replay, BatchOutcome { created: 0, updated: 0, unchanged: 40 });
+    assert!(matches!(replay, Err(Error::Overtaken { committed: 41, .. })), "{replay:?}");
     assert_eq!(store.count_locations(&acme, "WH1").await?, 40);
     assert_eq!(store.get_location(&acme, "WH1", "L-007").await?, before);
-    assert_eq!(store.checkpoint(job).await?, Some(checkpoint(41, 0, 0, 40)));
+    assert_eq!(store.checkpoint(job).await?, Some(checkpoint(41, 40, 0, 0)));
     Ok(())
 }
 

@@ -147,6 +147,12 @@ impl<'p, R: UploadRows> Pass<'p, R> {
             self.flush(&mut reading, last_row).await?;
         }
         reading.lines.write(&mut reading.results, &[]).await.map_err(lines_stop)?;
+        if let Kind::Write { .. } = self.kind {
+            // A delivery that committed nothing (another copy of the message did it all)
+            // must not replace the results file of a job that has ended meanwhile.
+            let attempt = delivery.attempt();
+            upload.store.ensure_current_attempt(delivery.job, attempt).await.map_err(store_stop)?;
+        }
         reading.results.finish().await.map_err(|error| Stop::Retry(error.to_string()))?;
         let rejected = match self.kind {
             Kind::Check => reading.rejected,
