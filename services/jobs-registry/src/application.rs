@@ -104,7 +104,10 @@ impl Application {
         let grpc = Server::builder()
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(JobsRegistryServer::new(RegistryService::new(self.store.clone())))
+            .add_service(JobsRegistryServer::new(RegistryService::new(
+                self.store.clone(),
+                stop.clone(),
+            )))
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(self.listener),
                 stop.clone().cancelled_owned(),

@@ -14,7 +14,9 @@ use bgjobs_proto::v1::{
     RetryJobRequest, RetryJobResponse, WatchJobsRequest, WatchJobsResponse,
 };
 use bgjobs_store::Store;
+use futures::StreamExt;
 use futures::stream::BoxStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
@@ -23,12 +25,15 @@ use crate::error::Error;
 #[derive(Debug, Clone)]
 pub struct RegistryService {
     store: Store,
+    stopping: CancellationToken,
 }
 
 impl RegistryService {
-    /// Handlers that read and write through `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// Handlers that read and write through `store`. `WatchJobs` streams end when
+    /// `stopping` is cancelled: they never end on their own, and the server's graceful
+    /// shutdown would otherwise wait its whole grace period for every open page.
+    pub fn new(store: Store, stopping: CancellationToken) -> Self {
+        Self { store, stopping }
     }
 }
 
@@ -153,6 +158,8 @@ impl JobsRegistry for RegistryService {
         let account_id = decode::account_id(&request.get_ref().account_id)?;
         let since = self.store.database_now().await.map_err(Error::from)?;
         tracing::debug!(%account_id, "watching jobs");
-        Ok(Response::new(Box::pin(watch::watch(self.store.clone(), account_id, since))))
+        let changes = watch::watch(self.store.clone(), account_id, since)
+            .take_until(self.stopping.clone().cancelled_owned());
+        Ok(Response::new(Box::pin(changes)))
     }
 }

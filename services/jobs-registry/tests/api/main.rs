@@ -11,3 +11,4 @@ mod read_scoping;
 mod recovery;
 mod replay;
 mod startup;
+mod watch_jobs;
