@@ -260,7 +260,7 @@ async fn a_dry_run_deletion_does_not_stop_an_upload_of_its_client() -> anyhow::R
 
     let dry_run = system.submit_delete_client(&system.client_id, true).await?;
     let job = system.finished_job(&dry_run, DEADLINE).await?;
-    assert_eq!(job.message, "Dry run: would delete 0 products and the client");
+    assert_eq!(job.message, "Dry run: would delete 0 products and the client 'ACME Corp'");
 
     let consumer = start_product_upload(&system).await?;
     let job = system.finished_job(&upload, DEADLINE).await?;

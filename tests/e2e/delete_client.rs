@@ -79,7 +79,7 @@ async fn a_dry_run_reports_a_deletion_deletes_only_that_client_and_a_repeat_chan
     let dry_run = system.submit_delete_client(&system.client_id, true).await?;
     let job = system.finished_job(&dry_run, DEADLINE).await?;
     assert_eq!(status(&job), Some(JobStatus::Completed), "{}", job.message);
-    assert_eq!(job.message, "Dry run: would delete 250 products and the client");
+    assert_eq!(job.message, "Dry run: would delete 250 products and the client 'ACME Corp'");
     assert_eq!(results_file(&system, &job).await?, "table,would_delete\nproducts,250\nclients,1\n");
     assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 250);
     assert!(system.store.client_exists(&system.account, &system.client_id).await?);

@@ -104,6 +104,21 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// The name of `client_id` of `account`, or None when there is no such client.
+    pub async fn client_name(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+    ) -> Result<Option<String>, Error> {
+        let name = clients::Entity::find_by_id((account.as_str().to_owned(), client_id.to_owned()))
+            .select_only()
+            .column(clients::Column::Name)
+            .into_tuple::<String>()
+            .one(&self.connection)
+            .await?;
+        Ok(name)
+    }
+
     /// How many products `client_id` of `account` has.
     pub async fn count_products(&self, account: &AccountId, client_id: &str) -> Result<u64, Error> {
         let count = products::Entity::find()

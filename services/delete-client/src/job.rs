@@ -83,7 +83,9 @@ impl Run<'_> {
                 Blocked::StillRunning(cause) | Blocked::Fault(cause) => Stop::Retry(cause),
             })?;
         }
-        if !store.client_exists(&self.delivery.account, &client_id).await.map_err(store_stop)? {
+        let client_name =
+            store.client_name(&self.delivery.account, &client_id).await.map_err(store_stop)?;
+        let Some(client_name) = client_name else {
             // Deleting a deleted client again changes nothing and says who deleted it;
             // a client that never existed is more likely a mistyped id: that fails.
             let deleted_by = store
@@ -97,6 +99,14 @@ impl Run<'_> {
                     self.delivery.account
                 ))),
             };
+        };
+        // The page asks for the client's name typed to confirm; only this consumer
+        // knows the name, so it checks, before anything is deleted.
+        if let Some(typed) = self.delivery.text("confirm_name")
+            && mode == Mode::Delete
+            && !summary::confirms(&typed, &client_name)
+        {
+            return Err(Stop::Fail(summary::wrong_name_message(&typed, &client_id)));
         }
         if mode == Mode::Delete {
             // From here on uploads of the client write nothing more; a batch that was
@@ -117,9 +127,10 @@ impl Run<'_> {
             .map_err(store_stop)?;
         match mode {
             Mode::DryRun => {
-                let mut would_delete = remaining;
+                let message = summary::dry_run_message(&remaining, &client_name);
+                let mut would_delete = remaining.clone();
                 would_delete.push(TableRows { table: CLIENTS_TABLE, rows: 1 });
-                self.finish(mode, &would_delete).await
+                self.finish_with(mode, &would_delete, &remaining, true, message).await
             }
             Mode::Delete => {
                 self.delete_in_batches(emitter, &client_id, &done_so_far, &remaining).await?;

@@ -33,6 +33,27 @@ pub fn completion_message(mode: Mode, owned: &[TableRows], client_row: bool) -> 
     }
 }
 
+/// "Dry run: would delete 1,234 products and the client 'ACME Corp'": a dry run names
+/// the client, whose name the page then asks to be typed to confirm the deletion.
+pub fn dry_run_message(owned: &[TableRows], client_name: &str) -> String {
+    format!("{} '{client_name}'", completion_message(Mode::DryRun, owned, true))
+}
+
+/// Whether `typed` confirms deleting the client named `client_name`: the name exactly,
+/// but for surrounding spaces.
+pub fn confirms(typed: &str, client_name: &str) -> bool {
+    typed.trim() == client_name.trim()
+}
+
+/// Why a deletion confirmed with the wrong name failed.
+pub fn wrong_name_message(typed: &str, client_id: &str) -> String {
+    format!(
+        "nothing was deleted: '{}' is not the name of client '{client_id}'; type the \
+         client's name exactly as the dry run shows it",
+        typed.trim()
+    )
+}
+
 /// The completion of a job whose client an earlier job already deleted.
 pub fn already_deleted_message(mode: Mode, client_id: &str, earlier: JobId) -> String {
     match mode {
@@ -130,6 +151,28 @@ mod tests {
         assert_eq!(
             completion_message(Mode::DryRun, &[products(1234)], true),
             "Dry run: would delete 1,234 products and the client"
+        );
+    }
+
+    #[test]
+    fn a_dry_run_names_the_client() {
+        assert_eq!(
+            dry_run_message(&[products(7)], "ACME Corp"),
+            "Dry run: would delete 7 products and the client 'ACME Corp'"
+        );
+    }
+
+    #[test]
+    fn only_the_exact_name_confirms_a_deletion() {
+        assert!(confirms("ACME Corp", "ACME Corp"));
+        assert!(confirms("  ACME Corp ", "ACME Corp"));
+        assert!(!confirms("acme corp", "ACME Corp"));
+        assert!(!confirms("acme", "ACME Corp"));
+        assert!(!confirms("", "ACME Corp"));
+        assert_eq!(
+            wrong_name_message(" acme ", "acme"),
+            "nothing was deleted: 'acme' is not the name of client 'acme'; type the client's \
+             name exactly as the dry run shows it"
         );
     }
 

@@ -1,4 +1,4 @@
-//! `POST /v1/accounts/{account_id}/jobs/delete-client?client_id=C&created_by=U[&dry_run=true]`:
+//! `POST /v1/accounts/{account_id}/jobs/delete-client?client_id=C&created_by=U[&user_id=I][&dry_run=true][&confirm_name=N]`:
 //! register a Delete Client job, publish its message, answer 202. There is no body
 //! and no input file; whether the client exists is the consumer's to check, since
 //! ingest does not read the catalogue.
@@ -16,11 +16,14 @@ use tracing::Instrument;
 
 use crate::Error;
 use crate::state::AppState;
+use crate::validation::parse_user_id;
 
 /// Longest client id, as for uploads: it is a reference id shown on the page.
 const MAX_CLIENT_ID_CHARS: usize = 64;
 /// Longest user name in `created_by`.
 const MAX_CREATED_BY_CHARS: usize = 256;
+/// Longest client name typed to confirm a deletion.
+const MAX_CONFIRM_NAME_CHARS: usize = 256;
 
 /// The query string of a Delete Client request, as sent.
 #[derive(Debug, Default, Deserialize)]
@@ -29,8 +32,13 @@ pub struct DeleteClientQuery {
     pub client_id: Option<String>,
     /// The user who starts the deletion.
     pub created_by: Option<String>,
+    /// The id of that user, kept as the job's reference user id; optional.
+    pub user_id: Option<String>,
     /// `true` to only report what would be deleted; `false` or absent to delete.
     pub dry_run: Option<String>,
+    /// The client's name as the user typed it to confirm; the consumer deletes nothing
+    /// unless it is the client's name. Optional.
+    pub confirm_name: Option<String>,
 }
 
 /// A Delete Client request whose every field is valid.
@@ -42,8 +50,12 @@ pub struct DeleteClientRequest {
     pub client_id: String,
     /// The user who started the job.
     pub created_by: String,
+    /// The id of that user, empty when the caller named none.
+    pub user_id: String,
     /// Report only, change nothing.
     pub dry_run: bool,
+    /// The client's name typed to confirm, when one was.
+    pub confirm_name: Option<String>,
 }
 
 impl DeleteClientRequest {
@@ -88,6 +100,7 @@ impl DeleteClientRequest {
                 ),
             ));
         }
+        let user_id = parse_user_id(query.user_id)?;
         let dry_run = match query.dry_run.as_deref().map(str::trim) {
             None | Some("") | Some("false") => false,
             Some("true") => true,
@@ -98,13 +111,36 @@ impl DeleteClientRequest {
                 ));
             }
         };
-        Ok(Self { account, client_id, created_by, dry_run })
+        let confirm_name = match query.confirm_name.map(|v| v.trim().to_owned()) {
+            None => None,
+            Some(name)
+                if name.is_empty()
+                    || name.chars().count() > MAX_CONFIRM_NAME_CHARS
+                    || name.chars().any(char::is_control) =>
+            {
+                return Err(Error::invalid(
+                    "confirm_name",
+                    format!(
+                        "confirm_name is not valid: type the client's name, 1 to \
+                         {MAX_CONFIRM_NAME_CHARS} characters"
+                    ),
+                ));
+            }
+            Some(name) => Some(name),
+        };
+        Ok(Self { account, client_id, created_by, user_id, dry_run, confirm_name })
     }
 
     /// The job's parameters JSON, as the consumer reads it:
-    /// `{"client_id": "<client>", "dry_run": <bool>}`.
+    /// `{"client_id": "<client>", "dry_run": <bool>}`, with `"confirm_name": "<name>"`
+    /// when the user typed one.
     pub fn parameters_json(&self) -> String {
-        serde_json::json!({ "client_id": self.client_id, "dry_run": self.dry_run }).to_string()
+        let mut parameters =
+            serde_json::json!({ "client_id": self.client_id, "dry_run": self.dry_run });
+        if let Some(name) = &self.confirm_name {
+            parameters["confirm_name"] = serde_json::Value::String(name.clone());
+        }
+        parameters.to_string()
     }
 }
 
@@ -142,8 +178,11 @@ async fn register_and_publish(
     job_id: JobId,
     request: DeleteClientRequest,
 ) -> Result<Accepted, Error> {
-    let reference_ids =
-        ReferenceIds { client_id: request.client_id.clone(), ..ReferenceIds::default() };
+    let reference_ids = ReferenceIds {
+        client_id: request.client_id.clone(),
+        user_id: request.user_id.clone(),
+        ..ReferenceIds::default()
+    };
     let create = CreateJobRequest {
         job_id: job_id.to_string(),
         account_id: request.account.to_string(),
@@ -176,7 +215,9 @@ mod tests {
         DeleteClientQuery {
             client_id: client_id.map(str::to_owned),
             created_by: created_by.map(str::to_owned),
+            user_id: None,
             dry_run: dry_run.map(str::to_owned),
+            confirm_name: None,
         }
     }
 
@@ -189,6 +230,27 @@ mod tests {
         let parameters: serde_json::Value =
             serde_json::from_str(&request.parameters_json()).expect("parameters are JSON");
         assert_eq!(parameters, serde_json::json!({ "client_id": "client-1", "dry_run": false }));
+    }
+
+    #[test]
+    fn a_typed_confirmation_is_kept_for_the_consumer_to_check() {
+        let typed = DeleteClientQuery {
+            confirm_name: Some(" ACME Corp ".into()),
+            ..query(Some("acme"), Some("jane"), None)
+        };
+        let request = DeleteClientRequest::parse("acme", typed).expect("valid");
+        let parameters: serde_json::Value =
+            serde_json::from_str(&request.parameters_json()).expect("parameters are JSON");
+        assert_eq!(
+            parameters,
+            serde_json::json!({ "client_id": "acme", "dry_run": false, "confirm_name": "ACME Corp" })
+        );
+        let empty = DeleteClientQuery {
+            confirm_name: Some("  ".into()),
+            ..query(Some("acme"), Some("jane"), None)
+        };
+        let refused = DeleteClientRequest::parse("acme", empty);
+        assert!(matches!(refused, Err(Error::InvalidField { field: "confirm_name", .. })));
     }
 
     #[test]
@@ -207,6 +269,14 @@ mod tests {
             ("acme", query(None, Some("u"), None), "client_id"),
             ("acme", query(Some("a b"), Some("u"), None), "client_id"),
             ("acme", query(Some("c"), None, None), "created_by"),
+            (
+                "acme",
+                DeleteClientQuery {
+                    user_id: Some("a\nb".into()),
+                    ..query(Some("c"), Some("u"), None)
+                },
+                "user_id",
+            ),
         ];
         for (account, query, expected) in cases {
             match DeleteClientRequest::parse(account, query) {

@@ -60,8 +60,11 @@ pub(crate) async fn product_upload(
 ) -> Result<Response, Error> {
     let submission = query_of(query).and_then(|query| {
         let request = UploadRequest::parse(&account_id, query, file_name_header(&headers))?;
-        let reference_ids =
-            ReferenceIds { client_id: request.client_id.clone(), ..ReferenceIds::default() };
+        let reference_ids = ReferenceIds {
+            client_id: request.client_id.clone(),
+            user_id: request.user_id.clone(),
+            ..ReferenceIds::default()
+        };
         Ok(Submission {
             parameters_json: request.parameters_json(),
             account: request.account,

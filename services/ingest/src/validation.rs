@@ -13,6 +13,8 @@ use crate::Error;
 const MAX_CLIENT_ID_CHARS: usize = 64;
 /// Longest user name in `created_by`.
 const MAX_CREATED_BY_CHARS: usize = 256;
+/// Longest user id in `user_id` (an identity provider's subject).
+const MAX_USER_ID_CHARS: usize = 256;
 /// Longest kept file name (the common file-system limit).
 const MAX_FILE_NAME_CHARS: usize = 255;
 
@@ -23,6 +25,9 @@ pub struct UploadQuery {
     pub client_id: Option<String>,
     /// The user who starts the upload.
     pub created_by: Option<String>,
+    /// The id of that user (their identity provider's subject), kept as the job's
+    /// reference user id; optional.
+    pub user_id: Option<String>,
     /// The name of the user's file; the `X-File-Name` header may give it instead.
     pub file_name: Option<String>,
     /// `partial` (default) or `all-or-nothing`.
@@ -66,6 +71,8 @@ pub struct UploadRequest {
     pub client_id: String,
     /// The user who started the upload.
     pub created_by: String,
+    /// The id of that user, empty when the caller named none.
+    pub user_id: String,
     /// The user's file name, without any directory part; kept as metadata only.
     pub file_name: Option<String>,
     /// Partial or all-or-nothing import.
@@ -87,12 +94,13 @@ impl UploadRequest {
         })?;
         let client_id = parse_client_id(query.client_id)?;
         let created_by = parse_created_by(query.created_by)?;
+        let user_id = parse_user_id(query.user_id)?;
         let header_name = file_name_header
             .map(|value| percent_decode_str(value).decode_utf8_lossy().into_owned());
         let file_name = parse_file_name(query.file_name.or(header_name))?;
         let mode = parse_mode(query.mode)?;
         let write = parse_write(query.write)?;
-        Ok(Self { account, client_id, created_by, file_name, mode, write })
+        Ok(Self { account, client_id, created_by, user_id, file_name, mode, write })
     }
 
     /// The job's parameters JSON, as the consumer reads it:
@@ -178,6 +186,22 @@ pub(crate) fn parse_created_by(value: Option<String>) -> Result<String, Error> {
     Ok(value)
 }
 
+/// The id of the user who starts a job: optional (empty when absent), at most 256
+/// characters, no control characters.
+pub(crate) fn parse_user_id(value: Option<String>) -> Result<String, Error> {
+    let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
+    if value.chars().count() > MAX_USER_ID_CHARS || value.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "user_id",
+            format!(
+                "user_id is not valid: use at most {MAX_USER_ID_CHARS} characters, \
+                 without control characters"
+            ),
+        ));
+    }
+    Ok(value)
+}
+
 /// The last path segment only: a name such as `C:\exports\products.csv` is kept as
 /// `products.csv`. The name never becomes part of a key, but it is shown to users.
 pub(crate) fn parse_file_name(value: Option<String>) -> Result<Option<String>, Error> {
@@ -230,6 +254,7 @@ mod tests {
         assert_eq!(request.account.as_str(), "acme");
         assert_eq!(request.client_id, "client-1");
         assert_eq!(request.created_by, "jane");
+        assert_eq!(request.user_id, "", "the user id is optional");
         assert_eq!(request.file_name, None);
         assert_eq!(request.mode, Mode::Partial);
         assert_eq!(
@@ -252,6 +277,16 @@ mod tests {
             ("acme", query(Some(&"c".repeat(65)), Some("u")), "client_id"),
             ("acme", query(Some("c"), None), "created_by"),
             ("acme", query(Some("c"), Some("a\nb")), "created_by"),
+            (
+                "acme",
+                UploadQuery { user_id: Some("a\tb".into()), ..query(Some("c"), Some("u")) },
+                "user_id",
+            ),
+            (
+                "acme",
+                UploadQuery { user_id: Some("u".repeat(257)), ..query(Some("c"), Some("u")) },
+                "user_id",
+            ),
         ];
         for (account, query, expected_field) in cases {
             let (field, message) = invalid_field(UploadRequest::parse(account, query, None));

@@ -1,4 +1,4 @@
-//! `POST /v1/accounts/{account_id}/jobs/warehouse-upload?created_by=U&file_name=F[&mode=M]`:
+//! `POST /v1/accounts/{account_id}/jobs/warehouse-upload?created_by=U[&user_id=I]&file_name=F[&mode=M]`:
 //! a warehouse locations file, streamed and checked like a product upload. There is
 //! no client: each row names its warehouse, which the consumer checks against the
 //! account's warehouses.
@@ -17,13 +17,17 @@ use serde::Deserialize;
 use crate::Error;
 use crate::state::AppState;
 use crate::upload::{Submission, accept_body, file_name_header, query_of};
-use crate::validation::{Mode, parse_created_by, parse_file_name, parse_mode, parse_write};
+use crate::validation::{
+    Mode, parse_created_by, parse_file_name, parse_mode, parse_user_id, parse_write,
+};
 
 /// The query string of a warehouse upload, as sent.
 #[derive(Debug, Default, Deserialize)]
 pub struct WarehouseUploadQuery {
     /// The user who starts the upload.
     pub created_by: Option<String>,
+    /// The id of that user, kept as the job's reference user id; optional.
+    pub user_id: Option<String>,
     /// The name of the user's file; the `X-File-Name` header may give it instead.
     pub file_name: Option<String>,
     /// `partial` (default) or `all-or-nothing`.
@@ -39,6 +43,8 @@ pub struct WarehouseUploadRequest {
     pub account: AccountId,
     /// The user who started the upload.
     pub created_by: String,
+    /// The id of that user, empty when the caller named none.
+    pub user_id: String,
     /// The user's file name, without any directory part; kept as metadata only.
     pub file_name: Option<String>,
     /// Partial or all-or-nothing import.
@@ -59,12 +65,13 @@ impl WarehouseUploadRequest {
             Error::invalid("account_id", format!("account_id in the path: {error}"))
         })?;
         let created_by = parse_created_by(query.created_by)?;
+        let user_id = parse_user_id(query.user_id)?;
         let header_name = file_name_header
             .map(|value| percent_decode_str(value).decode_utf8_lossy().into_owned());
         let file_name = parse_file_name(query.file_name.or(header_name))?;
         let mode = parse_mode(query.mode)?;
         let write = parse_write(query.write)?;
-        Ok(Self { account, created_by, file_name, mode, write })
+        Ok(Self { account, created_by, user_id, file_name, mode, write })
     }
 
     /// The job's parameters JSON, as the consumer reads it:
@@ -95,7 +102,7 @@ pub(crate) async fn warehouse_upload(
             job_type: JobType::WarehouseUpload,
             created_by: request.created_by,
             file_name: request.file_name,
-            reference_ids: ReferenceIds::default(),
+            reference_ids: ReferenceIds { user_id: request.user_id, ..ReferenceIds::default() },
         })
     });
     accept_body(&state, &account_id, submission, &headers, body).await
@@ -108,6 +115,7 @@ mod tests {
     fn query(created_by: Option<&str>, mode: Option<&str>) -> WarehouseUploadQuery {
         WarehouseUploadQuery {
             created_by: created_by.map(str::to_owned),
+            user_id: None,
             file_name: Some("locations.csv".to_owned()),
             mode: mode.map(str::to_owned),
             write: None,

@@ -223,6 +223,8 @@ async fn clients_are_created_once_and_keep_their_name() -> anyhow::Result<()> {
 
     assert!(store.client_exists(&acme, "client-1").await?);
     assert!(!store.client_exists(&account("globex"), "client-1").await?);
+    assert_eq!(store.client_name(&acme, "client-1").await?.as_deref(), Some("Client One"));
+    assert_eq!(store.client_name(&account("globex"), "client-1").await?, None);
     Ok(())
 }
 

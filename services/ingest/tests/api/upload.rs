@@ -17,6 +17,7 @@ async fn a_valid_upload_is_stored_registered_and_queued_once() -> anyhow::Result
         .query(&[
             ("client_id", "c-1"),
             ("created_by", "ann@example.com"),
+            ("user_id", "u-ann"),
             ("file_name", file_name),
             ("mode", "all-or-nothing"),
         ])
@@ -49,7 +50,11 @@ async fn a_valid_upload_is_stored_registered_and_queued_once() -> anyhow::Result
     assert_eq!(job.input_object_key, key);
     assert_eq!(job.original_file_name, file_name);
     assert_eq!(job.created_by, "ann@example.com");
-    assert_eq!(job.reference_ids.as_ref().map(|ids| ids.client_id.as_str()), Some("c-1"));
+    let reference_ids = job.reference_ids.clone().unwrap_or_default();
+    assert_eq!(
+        (reference_ids.client_id.as_str(), reference_ids.user_id.as_str()),
+        ("c-1", "u-ann")
+    );
     let parameters: serde_json::Value = serde_json::from_str(&job.parameters_json)?;
     assert_eq!(
         parameters,
