@@ -1,5 +1,5 @@
 // Starting work from the page (retry role only): product and warehouse uploads, and
-// Delete Client after a dry run and a typed confirmation.
+// Delete Client after a dry run and the client's name typed to confirm.
 
 import { call } from "./api.js";
 import { el } from "./format.js";
@@ -85,6 +85,11 @@ function deleteClientForm() {
         status.replaceChildren(el("p", { class: "banner error", role: "alert" }, job.message));
         return;
       }
+      if (job.counters.rows_total === 0) {
+        // Already deleted: there is nothing to confirm.
+        status.replaceChildren(el("p", { class: "banner info", role: "status" }, job.message));
+        return;
+      }
       status.replaceChildren(confirmation(clientId, job.message));
     } catch (error) {
       status.replaceChildren(el("p", { class: "banner error", role: "alert" }, error.message));
@@ -93,13 +98,17 @@ function deleteClientForm() {
   return check;
 }
 
+// The page cannot check the name (the gateway does not read the catalogue): the dry
+// run's message names the client, and the delete-client consumer deletes nothing
+// unless the typed name is the client's.
 function confirmation(clientId, dryRunMessage) {
-  const typed = el("input", { name: "confirm", autocomplete: "off", "aria-describedby": "confirm-help" });
+  const typed = el("input", { name: "confirm_name", autocomplete: "off", "aria-describedby": "confirm-help" });
   const button = el("button", { type: "button", class: "danger", disabled: true }, `Delete ${clientId}`);
-  typed.addEventListener("input", () => { button.disabled = typed.value.trim() !== clientId; });
+  typed.addEventListener("input", () => { button.disabled = typed.value.trim() === ""; });
   button.addEventListener("click", async () => {
+    const query = new URLSearchParams({ client_id: clientId, confirm_name: typed.value.trim() });
     try {
-      const accepted = await call("POST", `/api/v1/jobs/delete-client?${new URLSearchParams({ client_id: clientId })}`);
+      const accepted = await call("POST", `/api/v1/jobs/delete-client?${query}`);
       closeStart();
       notify(`Deletion of ${clientId} started as job ${accepted.job_id}.`);
     } catch (error) {
@@ -107,9 +116,11 @@ function confirmation(clientId, dryRunMessage) {
     }
   });
   return el("div", { class: "confirm" },
-    el("p", {}, el("strong", {}, "Dry run: "), dryRunMessage),
-    el("p", { id: "confirm-help" }, `This cannot be undone. Type the client's id, ${clientId}, to confirm.`),
-    el("label", {}, "Client ID to delete", typed),
+    el("p", { id: "dry-run-result" }, el("strong", {}, "Dry run: "), dryRunMessage.replace(/^Dry run: /, "")),
+    el("p", { id: "confirm-help" },
+      "This cannot be undone. Type the client's name, as the dry run names it, to confirm; "
+      + "if the name is not the client's, nothing is deleted."),
+    el("label", {}, "Client name", typed),
     el("div", { class: "buttons" }, button));
 }
 

@@ -1,5 +1,6 @@
 //! Starting work from the page: uploads and Delete Client, forwarded to ingest with
-//! the caller's account and name (never the request's), for callers with the retry role.
+//! the caller's account, name and user id (never the request's), for callers with the
+//! retry role.
 
 use axum::Json;
 use axum::body::Body;
@@ -33,6 +34,9 @@ pub struct DeleteClientQuery {
     pub client_id: Option<String>,
     /// `true` to only report what would be deleted.
     pub dry_run: Option<String>,
+    /// The client's name, typed by the user to confirm a deletion; required unless
+    /// `dry_run=true`. The deletion fails, deleting nothing, when it is not the name.
+    pub confirm_name: Option<String>,
 }
 
 /// A job that was accepted.
@@ -83,7 +87,8 @@ pub async fn warehouse_upload(
     forward(&state, &caller, "warehouse-upload", &options, Some(body)).await
 }
 
-/// Starts a Delete Client (or its dry run, which only reports what would be deleted).
+/// Starts a Delete Client (or its dry run, which only reports what would be deleted and
+/// names the client); a deletion needs the client's name typed to confirm.
 #[utoipa::path(post, path = "/api/v1/jobs/delete-client", tag = "start", params(DeleteClientQuery),
     responses((status = 202, body = Accepted), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -94,7 +99,20 @@ pub async fn delete_client(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require_retry()?;
     let Query(query) = query.map_err(|rejection| ApiError::Invalid(rejection.body_text()))?;
-    let options = [("client_id", query.client_id), ("dry_run", query.dry_run)];
+    let dry_run = query.dry_run.as_deref().map(str::trim) == Some("true");
+    let confirm_name = query.confirm_name.filter(|name| !name.trim().is_empty());
+    if !dry_run && confirm_name.is_none() {
+        return Err(ApiError::Invalid(
+            "type the client's name to confirm the deletion (confirm_name), or ask for a dry \
+             run (dry_run=true)"
+                .to_owned(),
+        ));
+    }
+    let options = [
+        ("client_id", query.client_id),
+        ("dry_run", query.dry_run),
+        ("confirm_name", confirm_name.filter(|_| !dry_run)),
+    ];
     forward(&state, &caller, "delete-client", &options, None).await
 }
 
@@ -112,7 +130,10 @@ async fn forward(
     body: Option<Body>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let url = format!("{}/v1/accounts/{}/jobs/{job_type}", state.ingest_url, caller.account);
-    let mut query: Vec<(&str, &str)> = vec![("created_by", caller.name.as_str())];
+    // Who started the job comes from the token only: the name is shown as Created By,
+    // the id (`sub`) is kept as the job's reference user id.
+    let mut query: Vec<(&str, &str)> =
+        vec![("created_by", caller.name.as_str()), ("user_id", caller.user_id.as_str())];
     query.extend(options.iter().filter_map(|(name, value)| Some((*name, value.as_deref()?))));
     let mut request = state.http.post(url).query(&query);
     if let Some(body) = body {

@@ -2,6 +2,7 @@
 //! generated at start and three users to sign in as.
 
 use chrono::Utc;
+use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey, LineEnding};
 use serde::Serialize;
@@ -106,6 +107,22 @@ impl SigningKey {
     pub fn sign(&self, claims: &Claims) -> Result<String, KeyError> {
         jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &self.encoding)
             .map_err(|e| KeyError(e.to_string()))
+    }
+
+    /// A token with exactly `claims`, signed RS256, naming this key `key_id` in its
+    /// header, as an identity provider that publishes a JWKS does.
+    pub fn sign_with_key_id(&self, key_id: &str, claims: &Claims) -> Result<String, KeyError> {
+        let header = Header { kid: Some(key_id.to_owned()), ..Header::new(Algorithm::RS256) };
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| KeyError(e.to_string()))
+    }
+
+    /// The public key as a JWK named `key_id`, for a JWKS document.
+    pub fn jwk(&self, key_id: &str) -> Result<Jwk, KeyError> {
+        let mut jwk = Jwk::from_encoding_key(&self.encoding, Algorithm::RS256)
+            .map_err(|e| KeyError(e.to_string()))?;
+        jwk.common.key_id = Some(key_id.to_owned());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        Ok(jwk)
     }
 
     /// A token for demo user `user`, valid for [`DEMO_TOKEN_SECS`].
