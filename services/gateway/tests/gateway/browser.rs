@@ -1,6 +1,8 @@
 //! The Background Jobs page in headless Chromium, against the real services.
 
 mod driver;
+mod harness;
+mod starting;
 
 use std::time::Duration;
 
@@ -23,8 +25,12 @@ struct Jobs {
 
 async fn three_jobs(gateway: &TestGateway) -> anyhow::Result<Jobs> {
     let upload = gateway.completed_upload(5).await?;
-    let (status, accepted) =
-        gateway.post("/api/v1/jobs/delete-client?client_id=never-existed", Who::Operator).await?;
+    let (status, accepted) = gateway
+        .post(
+            "/api/v1/jobs/delete-client?client_id=never-existed&confirm_name=Nobody",
+            Who::Operator,
+        )
+        .await?;
     anyhow::ensure!(status == 202, "{accepted}");
     let failed = accepted["job_id"].as_str().unwrap_or_default().to_owned();
     gateway.system.finished_job(&failed, DEADLINE).await?;
@@ -124,7 +130,6 @@ async fn a_viewer_filters_opens_details_and_downloads_results() -> anyhow::Resul
             .unwrap_or_default()
             .contains(&format!("job={upload}"))
     );
-    browser.screenshot("details").await?;
     browser.click("#details-close").await?;
 
     // Download: the saved file is the results file.
@@ -164,57 +169,6 @@ async fn another_accounts_job_is_unreachable_by_url_and_an_expired_session_says_
     assert!(
         browser.eval("document.querySelector('#banner a').textContent").await? == "Sign in again"
     );
-    gateway.stop().await
-}
-
-#[tokio::test]
-async fn an_upload_started_on_the_page_appears_and_completes_without_a_reload() -> anyhow::Result<()>
-{
-    let gateway = TestGateway::start().await?;
-    let browser = Browser::start().await?;
-    let token = gateway.token(Who::Operator).unwrap_or_default();
-    browser.open_signed_in(&gateway.url, "/", &token).await?;
-    browser
-        .wait_for(
-            "live updates",
-            "document.getElementById('live-state').textContent.startsWith('Live')",
-        )
-        .await?;
-    browser.eval("window.notReloaded = true").await?;
-
-    let file =
-        std::env::temp_dir().join(format!("products-{}.csv", bgjobs_test_support::unique_suffix()));
-    std::fs::write(&file, product_file(200))?;
-    browser.click("#start-product-upload").await?;
-    browser.set_input("#start-body input[name=client_id]", &gateway.system.client_id).await?;
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#start-body input[type=file]"))
-        .await?
-        .send_keys(&file.display().to_string())
-        .await?;
-    browser.click("#start-body button[type=submit]").await?;
-    let banner = browser
-        .wait_for(
-            "the started notice",
-            "document.getElementById('banner').textContent.match(/job (\\S+)\\.$/)?.[1]",
-        )
-        .await?;
-    let job_id = banner.as_str().unwrap_or_default().to_owned();
-
-    browser
-        .wait_for("the job to complete on the page", &format!("document.querySelector(\"tr[data-job-id='{job_id}']\")?.dataset.status === 'completed'"))
-        .await?;
-    assert_eq!(browser.eval("window.notReloaded").await?, true, "the page was reloaded");
-    let row = browser
-        .eval(&format!("document.querySelector(\"tr[data-job-id='{job_id}']\").textContent"))
-        .await?;
-    assert!(row.as_str().unwrap_or_default().contains("Omar Operator"), "{row}");
-    assert_eq!(
-        browser.eval(&format!("document.querySelectorAll(\"tr[data-job-id='{job_id}'] [data-action=download]\").length")).await?,
-        1
-    );
-    std::fs::remove_file(&file)?;
     gateway.stop().await
 }
 

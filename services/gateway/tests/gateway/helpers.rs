@@ -14,6 +14,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// How long a job may take to finish in these tests.
 pub const DEADLINE: Duration = Duration::from_secs(60);
+/// The user id (`sub`) of [`Who::Operator`].
+pub const OPERATOR_ID: &str = "u-omar";
 /// The issuer the test gateway trusts.
 pub const ISSUER: &str = "https://idp.test";
 /// The audience the test gateway expects.
@@ -26,7 +28,7 @@ pub fn trusted_key() -> &'static SigningKey {
 }
 
 /// A key the gateway does not trust.
-fn foreign_key() -> &'static SigningKey {
+pub fn foreign_key() -> &'static SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
     KEY.get_or_init(|| SigningKey::generate().expect("an RSA key"))
 }
@@ -154,6 +156,7 @@ impl TestGateway {
             Who::NoRole => sign(claims(&["SomethingElse"])),
             Who::Viewer => sign(claims(&[VIEW_ROLE])),
             Who::Operator => sign(Claims {
+                sub: OPERATOR_ID.to_owned(),
                 name: "Omar Operator".to_owned(),
                 ..claims(&[VIEW_ROLE, RETRY_ROLE])
             }),
@@ -190,6 +193,29 @@ pub fn settings_for(system: &TestSystem, extra: &[(&str, &str)]) -> anyhow::Resu
         _ => env.get(name).cloned().or_else(|| std::env::var(name).ok()),
     })
     .map_err(anyhow::Error::msg)
+}
+
+/// A gateway with no system behind it, for what needs no registry or ingest, or must
+/// find them gone: settings from `env`, then the process environment, then `adjust`.
+/// Answers its base URL and a guard that stops it.
+pub async fn start_alone(
+    env: &[(&str, &str)],
+    adjust: impl FnOnce(&mut Settings),
+) -> anyhow::Result<(String, DropGuard)> {
+    let mut settings = Settings::from_lookup(|name| {
+        let given = env.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned());
+        match name {
+            "BGJOBS_GATEWAY_HTTP_ADDR" => Some("127.0.0.1:0".to_owned()),
+            _ => given.or_else(|| std::env::var(name).ok()),
+        }
+    })
+    .map_err(anyhow::Error::msg)?;
+    adjust(&mut settings);
+    let application = Application::build(settings).await?;
+    let url = format!("http://{}", application.local_addr());
+    let stop = CancellationToken::new();
+    tokio::spawn(application.run_until_stopped(stop.clone().cancelled_owned()));
+    Ok((url, stop.drop_guard()))
 }
 
 /// A product file of `rows` valid rows.

@@ -1,6 +1,6 @@
 //! Reading jobs: filters, details with log, ids and parameters.
 
-use crate::helpers::{TestGateway, Who};
+use crate::helpers::{OPERATOR_ID, TestGateway, Who};
 
 #[tokio::test]
 async fn the_list_filters_by_status_type_creator_and_dates() -> anyhow::Result<()> {
@@ -36,6 +36,14 @@ async fn the_list_filters_by_status_type_creator_and_dates() -> anyhow::Result<(
         "case-insensitive part of 'tester'"
     );
     assert_eq!(ids(&list("created_by=nobody").await?.1), Vec::<String>::new());
+    // Filters combine: each narrows what the others let through.
+    assert_eq!(
+        ids(&list("status=completed&type=delete-client&created_by=test&from=2000-01-01T00:00:00Z")
+            .await?
+            .1),
+        vec![dry_run.clone()]
+    );
+    assert_eq!(ids(&list("status=error&type=delete-client").await?.1), Vec::<String>::new());
     assert_eq!(
         ids(&list("from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z").await?.1),
         Vec::<String>::new()
@@ -85,6 +93,41 @@ async fn details_show_the_log_reference_ids_parameters_and_counters() -> anyhow:
 
     let (status, _) = gateway.get("/api/v1/jobs/not-a-uuid", Who::Viewer).await?;
     assert_eq!(status, 404);
+    gateway.stop().await
+}
+
+#[tokio::test]
+async fn work_started_through_the_gateway_records_the_user_of_the_token() -> anyhow::Result<()> {
+    let gateway = TestGateway::start().await?;
+    let client = &gateway.system.client_id;
+    // A request naming someone else is not believed: the user comes from the token.
+    let forged = "created_by=Mallory&user_id=u-mallory";
+    let starts = [
+        (
+            format!("/api/v1/jobs/product-upload?client_id={client}&{forged}"),
+            Some(crate::helpers::product_file(1)),
+        ),
+        (
+            format!("/api/v1/jobs/warehouse-upload?{forged}"),
+            Some("warehouse_code,location_code\nW1,A-01\n".to_owned()),
+        ),
+        (format!("/api/v1/jobs/delete-client?client_id={client}&dry_run=true&{forged}"), None),
+    ];
+    for (path, body) in starts {
+        let mut request = gateway.request(reqwest::Method::POST, &path, Who::Operator);
+        if let Some(body) = body {
+            request = request.header("content-type", "text/csv").body(body);
+        }
+        let response = request.send().await?;
+        assert_eq!(response.status(), 202, "{path}");
+        let accepted: serde_json::Value = response.json().await?;
+        let job_id = accepted["job_id"].as_str().unwrap_or_default();
+        let (status, details) = gateway.get(&format!("/api/v1/jobs/{job_id}"), Who::Viewer).await?;
+        assert_eq!(status, 200, "{details}");
+        let job = &details["job"];
+        assert_eq!(job["created_by"], "Omar Operator", "{path}");
+        assert_eq!(job["reference_ids"]["user_id"], OPERATOR_ID, "{path}");
+    }
     gateway.stop().await
 }
 

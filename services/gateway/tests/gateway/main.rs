@@ -5,7 +5,9 @@ mod helpers;
 
 mod authorization;
 mod browser;
+mod delete_client;
 mod demo;
 mod downloads;
 mod jobs;
+mod jwks;
 mod live;

@@ -14,14 +14,83 @@ use tokio::process::{Child, Command};
 /// How long the page may take to show what a test waits for.
 pub const PAGE_DEADLINE: Duration = Duration::from_secs(30);
 
-/// A browser session; chromedriver (and with it Chromium) stops when it is dropped.
+/// A browser session. Dropping it, however the test ends, kills chromedriver and every
+/// Chromium process it started (see [`ProcessGroup`]).
 pub struct Browser {
     /// The WebDriver client.
     pub client: Client,
     /// Where the browser saves downloads.
     pub downloads: PathBuf,
-    _driver: Child,
+    // Field order matters: the processes die before their profile directory is removed.
+    _driver: ProcessGroup,
     _profile: tempdir::Dir,
+}
+
+/// chromedriver in a process group of its own, which the Chromium processes it starts
+/// inherit. Killing only chromedriver (`kill_on_drop`) orphaned its Chromium processes
+/// (55 were found after some runs): dropping this kills the whole group, and every
+/// descendant of chromedriver in case one left the group.
+struct ProcessGroup {
+    driver: Child,
+}
+
+impl ProcessGroup {
+    /// Kills every process of the group and every descendant, and reaps chromedriver.
+    fn kill(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            // Found before anything dies: an orphan's parent is no longer chromedriver.
+            let mut targets: Vec<String> =
+                descendants(pid).iter().map(|pid| pid.to_string()).collect();
+            // chromedriver's pid is the group's id (`process_group(0)`).
+            targets.push(format!("-{pid}"));
+            let _best_effort = std::process::Command::new("kill")
+                .arg("-KILL")
+                .arg("--")
+                .args(&targets)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _reaped = self.driver.try_wait();
+    }
+}
+
+/// The pids of every descendant of `root`, from `/proc`.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+    for (pid, parent) in processes_and_parents() {
+        children.entry(parent).or_default().push(pid);
+    }
+    let mut found = Vec::new();
+    let mut to_visit = vec![root];
+    while let Some(pid) = to_visit.pop() {
+        for &child in children.get(&pid).into_iter().flatten() {
+            found.push(child);
+            to_visit.push(child);
+        }
+    }
+    found
+}
+
+/// (pid, parent pid) of every process, from `/proc/<pid>/stat`.
+fn processes_and_parents() -> Vec<(u32, u32)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // "pid (command) state ppid ...": the command may hold spaces and parentheses.
+            let after_command = &stat[stat.rfind(')')? + 1..];
+            let parent = after_command.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, parent))
+        })
+        .collect()
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// Temporary directories removed on drop.
@@ -59,9 +128,11 @@ impl Browser {
             .env("TZ", "UTC")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .context("starting chromedriver; run deploy/browser.sh to install it")?;
+        let driver = ProcessGroup { driver };
         let status_url = format!("http://127.0.0.1:{port}/status");
         let http = reqwest::Client::new();
         wait::until("chromedriver to answer", Duration::from_secs(20), || async {
@@ -105,6 +176,11 @@ impl Browser {
             .await
             .context("opening a Chromium session")?;
         Ok(Self { client, downloads, _driver: driver, _profile: profile })
+    }
+
+    /// The pid of chromedriver, which is also its process group's id.
+    pub fn driver_pid(&self) -> Option<u32> {
+        self._driver.driver.id()
     }
 
     /// Opens `url` signed in with `token` (handed over in the fragment, as an identity

@@ -1,0 +1,111 @@
+//! Starting work from the page: an upload, and a Delete Client confirmed by the
+//! client's name after a dry run.
+
+use super::driver::Browser;
+use crate::helpers::{OPERATOR_ID, TestGateway, Who, product_file};
+
+/// Opens the page as the operator and waits until live updates are on.
+async fn operator_page(gateway: &TestGateway) -> anyhow::Result<Browser> {
+    let browser = Browser::start().await?;
+    let token = gateway.token(Who::Operator).unwrap_or_default();
+    browser.open_signed_in(&gateway.url, "/", &token).await?;
+    browser
+        .wait_for(
+            "live updates",
+            "document.getElementById('live-state').textContent.startsWith('Live')",
+        )
+        .await?;
+    Ok(browser)
+}
+
+/// The id of the job the banner says was started.
+async fn started_job(browser: &Browser) -> anyhow::Result<String> {
+    let banner = browser
+        .wait_for(
+            "the started notice",
+            "document.getElementById('banner').textContent.match(/job (\\S+)\\.$/)?.[1]",
+        )
+        .await?;
+    Ok(banner.as_str().unwrap_or_default().to_owned())
+}
+
+/// Waits until the row of `job_id` shows it completed; answers the row's text.
+async fn completed_row(browser: &Browser, job_id: &str) -> anyhow::Result<String> {
+    let row = format!("document.querySelector(\"tr[data-job-id='{job_id}']\")");
+    browser
+        .wait_for(
+            "the job to complete on the page",
+            &format!("{row}?.dataset.status === 'completed'"),
+        )
+        .await?;
+    let text = browser.eval(&format!("{row}.textContent")).await?;
+    Ok(text.as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn an_upload_started_on_the_page_appears_and_completes_without_a_reload() -> anyhow::Result<()>
+{
+    let gateway = TestGateway::start().await?;
+    let browser = operator_page(&gateway).await?;
+    browser.eval("window.notReloaded = true").await?;
+
+    let file =
+        std::env::temp_dir().join(format!("products-{}.csv", bgjobs_test_support::unique_suffix()));
+    std::fs::write(&file, product_file(200))?;
+    browser.click("#start-product-upload").await?;
+    browser.set_input("#start-body input[name=client_id]", &gateway.system.client_id).await?;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#start-body input[type=file]"))
+        .await?
+        .send_keys(&file.display().to_string())
+        .await?;
+    browser.click("#start-body button[type=submit]").await?;
+    let job_id = started_job(&browser).await?;
+    let row = completed_row(&browser, &job_id).await?;
+    assert_eq!(browser.eval("window.notReloaded").await?, true, "the page was reloaded");
+    assert!(row.contains("Omar Operator"), "{row}");
+    assert_eq!(
+        browser.eval(&format!("document.querySelectorAll(\"tr[data-job-id='{job_id}'] [data-action=download]\").length")).await?,
+        1
+    );
+    // The reference ids name the user who started it, from the token.
+    browser.click(&format!("tr[data-job-id='{job_id}'] [data-action=details]")).await?;
+    let user_id = browser
+        .wait_for("the user id", "document.getElementById('details-user-id')?.textContent")
+        .await?;
+    assert_eq!(user_id, OPERATOR_ID);
+    browser.screenshot("details").await?;
+    std::fs::remove_file(&file)?;
+    gateway.stop().await
+}
+
+#[tokio::test]
+async fn a_client_is_deleted_from_the_page_after_a_dry_run_and_its_name_typed() -> anyhow::Result<()>
+{
+    let gateway = TestGateway::start().await?;
+    let system = &gateway.system;
+    gateway.completed_upload(4).await?;
+    let browser = operator_page(&gateway).await?;
+
+    browser.click("#start-delete-client").await?;
+    browser.set_input("#start-body input[name=client_id]", &system.client_id).await?;
+    browser.click("#start-body button[type=submit]").await?;
+    let dry_run = browser
+        .wait_for("the dry run's result", "document.getElementById('dry-run-result')?.textContent")
+        .await?;
+    assert_eq!(dry_run, "Dry run: would delete 4 products and the client 'ACME Corp'");
+    let delete_button = "document.querySelector('#start-body button.danger')";
+    assert_eq!(browser.eval(&format!("{delete_button}.disabled")).await?, true);
+    browser.screenshot("delete-client").await?;
+
+    browser.set_input("#start-body input[name=confirm_name]", "ACME Corp").await?;
+    assert_eq!(browser.eval(&format!("{delete_button}.disabled")).await?, false);
+    browser.click("#start-body button.danger").await?;
+    let job_id = started_job(&browser).await?;
+    let row = completed_row(&browser, &job_id).await?;
+    assert!(row.contains("Deleted 4 products and the client"), "{row}");
+    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
+    assert!(!system.store.client_exists(&system.account, &system.client_id).await?);
+    gateway.stop().await
+}
