@@ -17,7 +17,9 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 pub type ParsedRow<T> = (u64, Result<T, Rejection>);
 
 /// What the reader hands over, in this order: one `Header`, then `Rows` chunks,
-/// then at most one `Unreadable` or `Broken`.
+/// then `End`, or at most one `Unreadable` or `Broken` instead. A channel that closes
+/// without any of the three means the reader died (a panic in a row parser): the rows
+/// so far are not the whole file.
 #[derive(Debug)]
 pub enum Parsed<T> {
     /// The header line was matched to the upload's columns.
@@ -28,6 +30,8 @@ pub enum Parsed<T> {
     Unreadable(String),
     /// Reading the stream failed (storage unavailable): worth retrying.
     Broken(String),
+    /// Every row of the file was handed over.
+    End,
 }
 
 /// Starts reading `source` on a blocking thread against the `columns` of an upload;
@@ -123,9 +127,10 @@ fn read_all<T>(
             return;
         }
     }
-    if !chunk.is_empty() {
-        send(Parsed::Rows(chunk));
+    if !chunk.is_empty() && !send(Parsed::Rows(chunk)) {
+        return;
     }
+    send(Parsed::End);
 }
 
 enum FirstLine {

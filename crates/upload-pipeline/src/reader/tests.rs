@@ -44,7 +44,8 @@ fn rows(all: &[Parsed<String>]) -> Vec<(u64, Result<String, String>)> {
 async fn rows_arrive_numbered_in_chunks_after_the_header() {
     let all = parse_all(b"\xef\xbb\xbfID,Label\r\nA1,\"Two,\nlines\"\r\nBAD,x\r\nA3,y\r\n").await;
     assert!(matches!(all[0], Parsed::Header(_)));
-    assert_eq!(all.len(), 3, "header + two chunks of at most 2 rows");
+    assert_eq!(all.len(), 4, "header + two chunks of at most 2 rows + end");
+    assert!(matches!(all[3], Parsed::End));
     assert_eq!(
         rows(&all),
         vec![(1, Ok("A1".into())), (2, Err("bad".into())), (3, Ok("A3".into()))]
@@ -84,4 +85,18 @@ async fn a_huge_first_line_is_refused_without_reading_it_all() {
     assert!(
         matches!(&all[..], [Parsed::Unreadable(m)] if m.starts_with("the first line is longer"))
     );
+}
+
+#[tokio::test]
+async fn a_parser_that_panics_ends_the_rows_without_an_end() {
+    let parse_row = |row: u64, _: &[&[u8]], _: &ColumnIndex| {
+        assert!(row < 3, "a bug in the parser at row {row}");
+        Ok(row)
+    };
+    let mut receiver = spawn(Box::new(&b"code\nA\nB\nC\nD\n"[..]), COLUMNS, 1, parse_row);
+    let mut all = Vec::new();
+    while let Some(parsed) = receiver.recv().await {
+        all.push(parsed);
+    }
+    assert!(matches!(&all[..], [Parsed::Header(_), Parsed::Rows(_), Parsed::Rows(_)]), "{all:?}");
 }

@@ -99,12 +99,17 @@ impl<'p, R: UploadRows> Pass<'p, R> {
         let parser = upload.rows.parser();
         let mut parsed_rows = reader::spawn(source, R::COLUMNS, batch_size.min(1000), parser);
         let mut last_progress = Instant::now();
+        let mut whole_file = false;
         while let Some(parsed) = parsed_rows.recv().await {
             let rows = match parsed {
                 Parsed::Header(_) => continue,
                 Parsed::Rows(rows) => rows,
                 Parsed::Unreadable(message) => return Err(Stop::Fail(message)),
                 Parsed::Broken(message) => return Err(Stop::Retry(message)),
+                Parsed::End => {
+                    whole_file = true;
+                    continue;
+                }
             };
             for (row, result) in rows {
                 reading.rows_read = row;
@@ -136,6 +141,23 @@ impl<'p, R: UploadRows> Pass<'p, R> {
                 last_progress = Instant::now();
                 self.progress(emitter, &reading).await?;
             }
+        }
+        if !whole_file {
+            // The reader died (a bug in a row parser): ending here would report the rows
+            // so far as the whole file. Committed rows stay; nothing else is written.
+            let committed = match self.kind {
+                Kind::Write { .. } => reading.totals.rows_committed,
+                Kind::Check => 0,
+            };
+            let imported = match committed {
+                0 => "nothing was imported".to_owned(),
+                rows => format!("rows 1 to {} were imported, none after them", thousands(rows)),
+            };
+            return Err(Stop::Fail(format!(
+                "reading the file stopped unexpectedly after row {} because of an internal \
+                 error; {imported}. Retry the job; if it fails again, report it with the file",
+                thousands(reading.rows_read)
+            )));
         }
         let last_row = reading.rows_read;
         let unsettled = match self.kind {

@@ -34,7 +34,8 @@ async fn rows_arrive_numbered_in_chunks_after_the_header() {
     )
     .await;
     assert!(matches!(all[0], Parsed::Header(_)));
-    assert_eq!(all.len(), 3, "header + two chunks of at most 2 rows");
+    assert_eq!(all.len(), 4, "header + two chunks of at most 2 rows + end");
+    assert!(matches!(all[3], Parsed::End));
     assert_eq!(rows(&all), vec![(1, Ok("A1".into())), (2, Ok("A2".into())), (3, Ok("A3".into()))]);
 }
 
