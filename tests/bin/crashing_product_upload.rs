@@ -3,10 +3,12 @@
 //! a binary of the test package, never built into an image or shipped.
 //!
 //! It is the real consumer (same worker loop, queue, delivery lifecycle and upload
-//! pass) except that its row parser aborts the whole process, as a panic under
-//! `panic = "abort"` or an out-of-memory kill would, when a row's SKU equals
-//! `BGJOBS_TEST_ONLY_CRASH_ON_SKU`. Without that variable it refuses to start, so it
-//! cannot run by mistake as an ordinary consumer.
+//! pass) except that its row parser crashes when a row's SKU equals
+//! `BGJOBS_TEST_ONLY_CRASH_ON_SKU`: it aborts the whole process, as a panic under
+//! `panic = "abort"` or an out-of-memory kill would, or, with
+//! `BGJOBS_TEST_ONLY_CRASH_BY=panic`, panics on the reader's thread as a bug in a row
+//! parser would. Without the SKU variable it refuses to start, so it cannot run by
+//! mistake as an ordinary consumer.
 
 use anyhow::Context;
 use bgjobs_domain::JobType;
@@ -24,6 +26,8 @@ use product_upload::reader::ProductRows;
 
 /// The variable naming the SKU whose row crashes this consumer.
 const CRASH_ON_SKU: &str = "BGJOBS_TEST_ONLY_CRASH_ON_SKU";
+/// The variable saying how: `abort` (the default) or `panic`.
+const CRASH_BY: &str = "BGJOBS_TEST_ONLY_CRASH_BY";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -101,6 +105,9 @@ impl UploadRows for CrashingRows {
         move |row, fields, index| {
             let parsed = parse(row, fields, index);
             if parsed.as_ref().is_ok_and(|product| product.sku == crash_on_sku) {
+                if std::env::var(CRASH_BY).is_ok_and(|how| how == "panic") {
+                    panic!("row {row}: SKU {crash_on_sku}: a panic planted by the test");
+                }
                 eprintln!("row {row}: SKU {crash_on_sku}: aborting, as planted by the test");
                 std::process::abort();
             }

@@ -25,13 +25,13 @@ use jobsctl::dlq::{Outcome, ReplayOptions, Selection};
 use crate::consumer;
 
 /// The consumer with the planted crash (see `tests/bin/crashing_product_upload.rs`).
-const CRASHING_PRODUCT_UPLOAD: &str = env!("CARGO_BIN_EXE_e2e-crashing-product-upload");
+pub(crate) const CRASHING_PRODUCT_UPLOAD: &str = env!("CARGO_BIN_EXE_e2e-crashing-product-upload");
 
 const ROWS: u64 = 5_000;
 const BAD_ROWS: [u64; 1] = [4_000];
 /// The SKU the crashing consumer aborts on: the file's first row, so that every
 /// delivery crashes before it commits anything.
-const POISON_SKU: &str = "SKU-000001";
+pub(crate) const POISON_SKU: &str = "SKU-000001";
 /// SIGABRT, what `std::process::abort` ends the process with.
 const SIGABRT: i32 = 6;
 
