@@ -2,6 +2,7 @@
 
 mod driver;
 mod harness;
+mod page;
 mod starting;
 
 use std::time::Duration;

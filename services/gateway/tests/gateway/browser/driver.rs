@@ -122,10 +122,15 @@ mod tempdir {
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium (own profile, UTC time zone).
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_in_time_zone("UTC").await
+    }
+
+    /// Like [`Browser::start`], for a user in `time_zone` (an IANA name).
+    pub async fn start_in_time_zone(time_zone: &str) -> anyhow::Result<Self> {
         let port = free_port()?;
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
-            .env("TZ", "UTC")
+            .env("TZ", time_zone)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
@@ -156,7 +161,7 @@ impl Browser {
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--no-first-run",
-                    "--disable-dev-shm-usage", "--window-size=1400,900",
+                    "--disable-dev-shm-usage", "--window-size=1400,900", "--lang=en-US",
                     format!("--user-data-dir={}", profile.path().join("profile").display()),
                 ],
                 "prefs": {
@@ -239,6 +244,17 @@ impl Browser {
             Ok(clicked.then_some(()))
         })
         .await
+    }
+
+    /// Presses and releases `key` on the keyboard, wherever the focus is.
+    pub async fn press(&self, key: fantoccini::key::Key) -> anyhow::Result<()> {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let value = char::from(key);
+        let keys = KeyActions::new("keyboard".to_owned())
+            .then(KeyAction::Down { value })
+            .then(KeyAction::Up { value });
+        self.client.perform_actions(keys).await?;
+        Ok(())
     }
 
     /// Sets a filter input's value as a user would, firing its input event.

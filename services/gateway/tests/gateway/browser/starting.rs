@@ -109,3 +109,42 @@ async fn a_client_is_deleted_from_the_page_after_a_dry_run_and_its_name_typed() 
     assert!(!system.store.client_exists(&system.account, &system.client_id).await?);
     gateway.stop().await
 }
+
+#[tokio::test]
+async fn a_warehouse_file_uploaded_from_the_page_runs_with_the_chosen_options() -> anyhow::Result<()>
+{
+    let gateway = TestGateway::start().await?;
+    let system = &gateway.system;
+    system.store.ensure_warehouse(&system.account, "WH1", "Main").await?;
+    let browser = operator_page(&gateway).await?;
+    let file = std::env::temp_dir()
+        .join(format!("locations-{}.csv", bgjobs_test_support::unique_suffix()));
+    std::fs::write(&file, "warehouse,location_code\nWH1,A-01\nWH1,A-02\nNOPE,C-01\n")?;
+
+    browser.click("#start-warehouse-upload").await?;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#start-body input[type=file]"))
+        .await?
+        .send_keys(&file.display().to_string())
+        .await?;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#start-body select[name=write]"))
+        .await?
+        .select_by_value("create-only")
+        .await?;
+    browser.click("#start-body button[type=submit]").await?;
+    let job_id = started_job(&browser).await?;
+    let row = completed_row(&browser, &job_id).await?;
+    assert!(row.contains("2 of 3 rows imported, 1 rejected"), "{row}");
+    let job = system.job(&job_id).await?;
+    let parameters: serde_json::Value = serde_json::from_str(&job.parameters_json)?;
+    assert_eq!(parameters["write"], "create-only");
+    assert_eq!(
+        job.original_file_name,
+        file.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+    );
+    std::fs::remove_file(&file)?;
+    gateway.stop().await
+}
