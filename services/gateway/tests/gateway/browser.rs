@@ -3,6 +3,7 @@
 mod driver;
 mod harness;
 mod page;
+mod sign_in;
 mod starting;
 
 use std::time::Duration;
@@ -272,19 +273,29 @@ async fn the_retry_role_retries_a_failed_job_and_sees_it_complete_live() -> anyh
         )
         .await?;
     let row = format!("tr[data-job-id='{failed}']");
-    browser.click(&format!("{row} [data-action=retry]")).await?;
+    // Every status the row shows, in order, however briefly: a row is replaced on
+    // each change, so watch the table for rows of this job.
     browser
-        .wait_for(
-            "the row to leave Error",
-            &format!("document.querySelector(\"{row}\")?.dataset.status !== 'error'"),
-        )
+        .eval(&format!(
+            "(window.statusesShown = [], new MutationObserver(() => {{ \
+               const status = document.querySelector(\"{row}\")?.dataset.status; \
+               if (status && window.statusesShown.at(-1) !== status) window.statusesShown.push(status); \
+             }}).observe(document.getElementById('job-rows'), {{ childList: true, subtree: true }}), true)"
+        ))
         .await?;
+    browser.click(&format!("{row} [data-action=retry]")).await?;
     browser
         .wait_for(
             "the retried job to complete",
             &format!("document.querySelector(\"{row}\")?.dataset.status === 'completed'"),
         )
         .await?;
+    let shown: Vec<String> = serde_json::from_value(browser.eval("window.statusesShown").await?)?;
+    // (A re-render of the whole table before the click may have noted Error.)
+    let after_retry: Vec<&str> =
+        shown.iter().map(String::as_str).skip_while(|status| *status == "error").collect();
+    assert_eq!(after_retry.first(), Some(&"new"), "after Retry the row shows New first: {shown:?}");
+    assert_eq!(after_retry.last(), Some(&"completed"), "{shown:?}");
     let text = browser.eval(&format!("document.querySelector(\"{row}\").textContent")).await?;
     assert!(text.as_str().unwrap_or_default().contains("50 of 50 rows imported"), "{text}");
     browser.click(&format!("{row} [data-action=details]")).await?;
