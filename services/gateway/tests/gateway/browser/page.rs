@@ -121,3 +121,37 @@ async fn every_control_is_labelled_and_details_open_and_close_from_the_keyboard(
     }
     gateway.stop().await
 }
+
+#[tokio::test]
+async fn older_and_newer_page_through_the_list_newest_first() -> anyhow::Result<()> {
+    let gateway = TestGateway::start().await?;
+    // 26 registered jobs, one more than the page's 25, oldest first; none is queued,
+    // so they stay New and the list does not move while the test reads it.
+    let mut created = Vec::new();
+    for _ in 0..26 {
+        let job_id = bgjobs_domain::JobId::new().to_string();
+        let request = bgjobs_proto::v1::CreateJobRequest {
+            job_id: job_id.clone(),
+            account_id: gateway.system.account.to_string(),
+            job_type: bgjobs_proto::v1::JobType::DeleteClient as i32,
+            parameters_json: "{}".to_owned(),
+            created_by: "tester".to_owned(),
+            ..Default::default()
+        };
+        gateway.system.registry.clone().create_job(request).await?;
+        created.push(job_id);
+    }
+    let newest_first: Vec<&str> = created.iter().rev().map(String::as_str).collect();
+    let browser = Browser::start().await?;
+    let token = gateway.token(Who::Viewer).unwrap_or_default();
+    browser.open_signed_in(&gateway.url, "/", &token).await?;
+
+    browser.wait_for_rows("the newest 25", &newest_first[..25]).await?;
+    assert_eq!(browser.eval("document.getElementById('newer').disabled").await?, true);
+    browser.click("#older").await?;
+    browser.wait_for_rows("the oldest job", &newest_first[25..]).await?;
+    assert_eq!(browser.eval("document.getElementById('older').disabled").await?, true);
+    browser.click("#newer").await?;
+    browser.wait_for_rows("the newest 25 again", &newest_first[..25]).await?;
+    gateway.stop().await
+}
