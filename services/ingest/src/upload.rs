@@ -129,6 +129,7 @@ where
         job_type = request.job_type.as_str(),
         %job_id
     );
+    span.in_scope(|| tracing::info!("receiving the upload"));
     let accepted = store_register_publish(state, job_id, request, body).instrument(span).await?;
 
     let location = format!("/v1/accounts/{account_id}/jobs/{}", accepted.job_id);

@@ -15,3 +15,10 @@ pub mod stall_detector;
 pub use application::{Application, migrate};
 pub use error::Error;
 pub use settings::Settings;
+
+/// Serves with `settings` until SIGTERM or Ctrl-C, then drains within the shutdown
+/// grace period: what the binary runs (after telemetry), and the end-to-end tests'
+/// copy of it.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    Application::build(settings).await?.run_until_stopped(bgjobs_telemetry::shutdown_signal()).await
+}

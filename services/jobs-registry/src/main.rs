@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use jobs_registry::{Application, Settings};
+use jobs_registry::Settings;
 
 /// The jobs registry: single writer of job state. Configured by BGJOBS_* variables.
 #[derive(Debug, Parser)]
@@ -36,11 +36,6 @@ async fn run(command: Option<Command>) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        None => {
-            Application::build(settings)
-                .await?
-                .run_until_stopped(bgjobs_telemetry::shutdown_signal())
-                .await
-        }
+        None => jobs_registry::serve(settings).await,
     }
 }

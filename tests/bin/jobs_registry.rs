@@ -1,0 +1,15 @@
+//! The `jobs-registry` service as a binary of this package (what its `main` runs
+//! without the `migrate` command), so tests that stop it the way Kubernetes does find
+//! it at `CARGO_BIN_EXE_*`, built by cargo with the tests.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let telemetry = bgjobs_telemetry::init("jobs-registry").map_err(anyhow::Error::msg)?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    telemetry
+        .run(async {
+            let settings = jobs_registry::Settings::from_env()?;
+            jobs_registry::serve(settings).await
+        })
+        .await
+}
