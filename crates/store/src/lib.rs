@@ -10,6 +10,7 @@ mod entities;
 mod error;
 pub mod jobs;
 mod migration;
+mod settings;
 
 use std::time::Duration;
 
@@ -19,6 +20,10 @@ use sea_orm_migration::MigratorTrait;
 pub use error::Error;
 /// The decimal type of catalogue numbers (weights, dimensions, prices).
 pub use rust_decimal::Decimal;
+pub use settings::{
+    DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, IDLE_IN_TRANSACTION_TIMEOUT_VARIABLE, InvalidSetting,
+    Settings,
+};
 
 /// Connections per process: enough for a service's concurrent requests and batches,
 /// small enough that a few replicas stay far below Postgres' default 100.
@@ -46,8 +51,14 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Connects to `database_url` (e.g. `postgres://postgres@127.0.0.1:5432/bgjobs`).
+    /// Connects to `database_url` (e.g. `postgres://postgres@127.0.0.1:5432/bgjobs`)
+    /// with the default [`Settings`].
     pub async fn connect(database_url: &str) -> Result<Self, Error> {
+        Self::connect_with(database_url, &Settings::default()).await
+    }
+
+    /// Connects to `database_url` with `settings`.
+    pub async fn connect_with(database_url: &str, settings: &Settings) -> Result<Self, Error> {
         let mut options = ConnectOptions::new(database_url);
         options
             .max_connections(MAX_CONNECTIONS)
@@ -56,6 +67,12 @@ impl Store {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             // Statements are traced by our own spans; sqlx's per-statement log lines are noise.
             .sqlx_logging(false);
+        // A session parameter sent at connect time (`-c` in the startup options), so it
+        // holds on every pooled connection, including ones opened after a reconnect.
+        let idle_timeout_ms = settings.idle_in_transaction_timeout.as_millis().to_string();
+        options.map_sqlx_postgres_opts(move |pg_options| {
+            pg_options.options([("idle_in_transaction_session_timeout", idle_timeout_ms.as_str())])
+        });
         let connection = Database::connect(options).await?;
         Ok(Self { connection })
     }

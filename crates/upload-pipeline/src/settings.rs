@@ -10,6 +10,8 @@ use crate::backoff::{MAX_RETRY_ATTEMPTS, RetryPolicy};
 pub struct Settings {
     /// Postgres with the catalog schema (`BGJOBS_DATABASE_URL`).
     pub database_url: String,
+    /// How the database connections behave (`BGJOBS_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECS`).
+    pub store: bgjobs_store::Settings,
     /// RabbitMQ (`BGJOBS_AMQP_URL`).
     pub amqp_url: String,
     /// NATS with JetStream (`BGJOBS_NATS_URL`).
@@ -91,9 +93,11 @@ impl Settings {
                 retry.base.as_millis()
             ));
         }
+        let store = bgjobs_store::Settings::from_lookup(&get).map_err(|error| error.to_string())?;
         let host = get("HOSTNAME").unwrap_or_else(|| "local".to_owned());
         Ok(Self {
             database_url: text("BGJOBS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bgjobs"),
+            store,
             amqp_url: text("BGJOBS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             nats_url: text("BGJOBS_NATS_URL", "nats://127.0.0.1:4222"),
             prefix: text("BGJOBS_PREFIX", ""),

@@ -44,7 +44,7 @@ impl std::fmt::Debug for Application {
 
 /// Connects to the database (creating it when missing) and brings its schemas up to date.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<Store> {
-    let store = connect_creating_database(&settings.database_url).await?;
+    let store = connect_creating_database(&settings.database_url, &settings.store).await?;
     store.migrate().await.context("applying database migrations")?;
     Ok(store)
 }

@@ -14,8 +14,11 @@ const UNIQUE_VIOLATION: &str = "23505";
 /// Connects to `database_url`; when the database does not exist yet, creates it through
 /// the server's `postgres` database and connects again. A fresh machine and every test
 /// start this way, without a separate set-up step.
-pub async fn connect_creating_database(database_url: &str) -> anyhow::Result<Store> {
-    let first_error = match Store::connect(database_url).await {
+pub async fn connect_creating_database(
+    database_url: &str,
+    settings: &bgjobs_store::Settings,
+) -> anyhow::Result<Store> {
+    let first_error = match Store::connect_with(database_url, settings).await {
         Ok(store) => return Ok(store),
         Err(error) => error,
     };
@@ -26,7 +29,7 @@ pub async fn connect_creating_database(database_url: &str) -> anyhow::Result<Sto
         split_database(database_url).context("the database URL names no database to create")?;
     tracing::info!(database, "creating missing database");
     create_database(&admin_url, database).await?;
-    Store::connect(database_url)
+    Store::connect_with(database_url, settings)
         .await
         .with_context(|| format!("connecting to new database {database}"))
 }

@@ -26,6 +26,8 @@ const MAX_NAME_LENGTH: usize = 64;
 pub struct Settings {
     /// Postgres URL of the bgjobs database (`BGJOBS_DATABASE_URL`); created when missing.
     pub database_url: String,
+    /// How the database connections behave (`BGJOBS_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECS`).
+    pub store: bgjobs_store::Settings,
     /// NATS server URL (`BGJOBS_NATS_URL`).
     pub nats_url: String,
     /// Prefix of every broker name (`BGJOBS_PREFIX`), so that tests can share a broker.
@@ -104,8 +106,19 @@ impl Settings {
             })?;
 
         let stalls = StallSettings::from_lookup(&get)?;
+        let store = bgjobs_store::Settings::from_lookup(&get)
+            .map_err(|error| Error { variable: error.variable, problem: error.problem })?;
 
-        Ok(Self { database_url, nats_url, prefix, grpc_addr, consumer, stalls, shutdown_grace })
+        Ok(Self {
+            database_url,
+            store,
+            nats_url,
+            prefix,
+            grpc_addr,
+            consumer,
+            stalls,
+            shutdown_grace,
+        })
     }
 }
 
@@ -114,6 +127,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
+            store: bgjobs_store::Settings::default(),
             nats_url: DEFAULT_NATS_URL.to_owned(),
             prefix: String::new(),
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
@@ -134,6 +148,7 @@ impl fmt::Debug for Settings {
             .field("grpc_addr", &self.grpc_addr)
             .field("consumer", &self.consumer)
             .field("stalls", &self.stalls)
+            .field("store", &self.store)
             .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }

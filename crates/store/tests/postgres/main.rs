@@ -8,6 +8,7 @@ mod delete_client;
 mod deletion_begun;
 mod duplicates;
 mod fencing;
+mod idle_transaction;
 mod list_jobs;
 mod location_keys;
 mod migrate;
