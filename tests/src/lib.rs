@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 pub mod invariants;
+pub mod private_stack;
 pub mod process;
+pub mod supervisor;
 
 /// A running system for one test; everything stops when it is dropped.
 pub struct TestSystem {
@@ -60,6 +62,25 @@ impl Default for Options {
     }
 }
 
+/// Where [`TestSystem::start_in`] runs the system: the broker, event server and
+/// database server (the local stack's unless given; S3 is always the local stack's),
+/// whether ingest runs in-process, and settings for every service.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// RabbitMQ, e.g. a [`private_stack::PrivateRabbit`]'s URL.
+    pub amqp_url: Option<String>,
+    /// NATS with JetStream, e.g. a [`private_stack::PrivateNats`]'s URL.
+    pub nats_url: Option<String>,
+    /// A Postgres server URL without a database name (the test's database is created
+    /// there), e.g. a [`private_stack::PrivatePostgres`]'s server URL.
+    pub postgres_server_url: Option<String>,
+    /// Leaves ingest to the test, which runs it as a process (see
+    /// [`supervisor::Supervisor`]) on the ports [`TestSystem::service_env`] names.
+    pub ingest_as_process: bool,
+    /// More variables for every service, e.g. `BGJOBS_STALL_THRESHOLD_SECS`.
+    pub settings: Vec<(&'static str, String)>,
+}
+
 impl TestSystem {
     /// Starts every service and creates the account's client.
     pub async fn start() -> anyhow::Result<Self> {
@@ -68,9 +89,29 @@ impl TestSystem {
 
     /// Starts the services `options` asks for and creates the account's client.
     pub async fn start_with(options: Options) -> anyhow::Result<Self> {
+        Self::start_in(options, Environment::default()).await
+    }
+
+    /// Starts the services `options` asks for in `environment` and creates the
+    /// account's client.
+    pub async fn start_in(options: Options, environment: Environment) -> anyhow::Result<Self> {
         let suffix = unique_suffix();
+        let database_url = match &environment.postgres_server_url {
+            Some(server) => postgres::fresh_database_on(server).await?,
+            None => postgres::fresh_database().await?,
+        };
+        let amqp_url = environment
+            .amqp_url
+            .clone()
+            .unwrap_or_else(|| bgjobs_messaging::amqp::DEFAULT_URL.to_owned());
+        let nats_url = environment
+            .nats_url
+            .clone()
+            .unwrap_or_else(|| bgjobs_messaging::events::DEFAULT_URL.to_owned());
         let mut env: HashMap<&str, String> = HashMap::from([
-            ("BGJOBS_DATABASE_URL", postgres::fresh_database().await?),
+            ("BGJOBS_DATABASE_URL", database_url),
+            ("BGJOBS_AMQP_URL", amqp_url),
+            ("BGJOBS_NATS_URL", nats_url),
             ("BGJOBS_PREFIX", format!("t{suffix}.")),
             ("BGJOBS_S3_BUCKET", format!("bgjobs-t-{suffix}")),
             ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
@@ -81,6 +122,7 @@ impl TestSystem {
             ("BGJOBS_PROGRESS_INTERVAL_MS", "100".to_owned()),
             ("BGJOBS_WORKER_ID", format!("product-upload/test-{suffix}")),
         ]);
+        env.extend(environment.settings.iter().cloned());
         let shutdown = CancellationToken::new();
 
         let registry_settings = jobs_registry::Settings::from_lookup(|name| env.get(name).cloned())
@@ -90,13 +132,25 @@ impl TestSystem {
         tokio::spawn(registry_app.run_until_stopped(shutdown.clone().cancelled_owned()));
         env.insert("BGJOBS_REGISTRY_URL", registry_url.clone());
 
-        let ingest_settings = ingest::Settings::from_lookup(|name| env.get(name).cloned())
-            .map_err(|error| anyhow::anyhow!("{error:?}"))?;
-        let ingest_app = ingest::Application::build(ingest_settings).await?;
-        let ingest_url = format!("http://{}", ingest_app.local_addr());
-        let ingest_grpc_url = format!("http://{}", ingest_app.grpc_addr());
+        let (ingest_url, ingest_grpc_url) = if environment.ingest_as_process {
+            let http_addr = format!("127.0.0.1:{}", private_stack::free_port()?);
+            let grpc_addr = format!("127.0.0.1:{}", private_stack::free_port()?);
+            let urls = (format!("http://{http_addr}"), format!("http://{grpc_addr}"));
+            env.insert("BGJOBS_INGEST_HTTP_ADDR", http_addr);
+            env.insert("BGJOBS_INGEST_GRPC_ADDR", grpc_addr);
+            urls
+        } else {
+            let ingest_settings = ingest::Settings::from_lookup(|name| env.get(name).cloned())
+                .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+            let ingest_app = ingest::Application::build(ingest_settings).await?;
+            let urls = (
+                format!("http://{}", ingest_app.local_addr()),
+                format!("http://{}", ingest_app.grpc_addr()),
+            );
+            tokio::spawn(ingest_app.run_until_stopped(shutdown.clone().cancelled_owned()));
+            urls
+        };
         env.insert("BGJOBS_INGEST_GRPC_URL", ingest_grpc_url.clone());
-        tokio::spawn(ingest_app.run_until_stopped(shutdown.clone().cancelled_owned()));
 
         if options.product_upload_in_process {
             let worker_settings =
@@ -128,7 +182,11 @@ impl TestSystem {
         let delete_client = delete_client_worker.processor().clone();
         tokio::spawn(delete_client_worker.run_until_stopped(shutdown.clone().cancelled_owned()));
 
-        let store = Store::connect(&env["BGJOBS_DATABASE_URL"]).await?;
+        let store = Store::connect_with(
+            &env["BGJOBS_DATABASE_URL"],
+            &bgjobs_store::Settings::from_lookup(|name| env.get(name).cloned())?,
+        )
+        .await?;
         let account = AccountId::parse(&format!("acct-{suffix}"))?;
         let client_id = "acme".to_owned();
         store.ensure_client(&account, &client_id, "ACME Corp").await?;
@@ -137,7 +195,10 @@ impl TestSystem {
         })?;
         let objects = ObjectStore::connect(&storage_settings).await?;
         let registry = JobsRegistryClient::connect(registry_url).await?;
-        let ingest = IngestClient::connect(ingest_grpc_url).await?;
+        // Lazily: an ingest run as a process may not be up yet.
+        let ingest = IngestClient::new(
+            tonic::transport::Endpoint::from_shared(ingest_grpc_url)?.connect_lazy(),
+        );
         Ok(Self {
             account,
             client_id,
@@ -291,8 +352,7 @@ impl TestSystem {
 
     /// Messages waiting in the dead-letter queue of `job_type`.
     pub async fn dead_lettered(&self, job_type: bgjobs_domain::JobType) -> anyhow::Result<u32> {
-        let connection =
-            bgjobs_messaging::amqp::connect(bgjobs_messaging::amqp::DEFAULT_URL).await?;
+        let connection = bgjobs_messaging::amqp::connect(&self.env["BGJOBS_AMQP_URL"]).await?;
         let queue = self.names.dead_letter_queue(job_type);
         Ok(bgjobs_messaging::amqp::queue_depth(&connection, &queue).await?)
     }
@@ -339,10 +399,9 @@ impl TestSystem {
     /// (The database and bucket stay for inspection; `deploy/stack.sh clean` drops them.)
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        let connection =
-            bgjobs_messaging::amqp::connect(bgjobs_messaging::amqp::DEFAULT_URL).await?;
+        let connection = bgjobs_messaging::amqp::connect(&self.env["BGJOBS_AMQP_URL"]).await?;
         bgjobs_messaging::amqp::delete_topology(&connection, &self.names).await?;
-        let nats = bgjobs_messaging::events::connect(bgjobs_messaging::events::DEFAULT_URL).await?;
+        let nats = bgjobs_messaging::events::connect(&self.env["BGJOBS_NATS_URL"]).await?;
         bgjobs_messaging::events::delete_stream(&nats, &self.names).await?;
         Ok(())
     }

@@ -23,13 +23,26 @@ impl ServiceProcess {
         log_name: &str,
         extra_env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        let owned = |(name, value): (&str, &str)| (name.to_owned(), value.to_owned());
+        let env: Vec<(String, String)> =
+            system.service_env().map(owned).chain(extra_env.iter().copied().map(owned)).collect();
+        Self::start_with_env(binary, &env, worker_id, log_name)
+    }
+
+    /// Starts `binary` with exactly the variables `env` (besides the inherited ones),
+    /// naming itself `worker_id`; output as for [`Self::start`].
+    pub fn start_with_env(
+        binary: &Path,
+        env: &[(String, String)],
+        worker_id: &str,
+        log_name: &str,
+    ) -> anyhow::Result<Self> {
         let log_dir = std::env::temp_dir().join("bgjobs-e2e");
         std::fs::create_dir_all(&log_dir)?;
         let log_path = log_dir.join(format!("{log_name}-{}.log", worker_id.replace('/', "-")));
         let log = std::fs::File::create(&log_path)?;
         let child = Command::new(binary)
-            .envs(system.service_env())
-            .envs(extra_env.iter().copied())
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .env("BGJOBS_WORKER_ID", worker_id)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -37,6 +50,16 @@ impl ServiceProcess {
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         Ok(Self(child))
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// The exit status, once the process has exited.
+    pub fn has_exited(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        Ok(self.0.try_wait()?)
     }
 
     /// SIGKILL: no shutdown hook runs, the broker sees the connection drop.
@@ -48,11 +71,16 @@ impl ServiceProcess {
 
     /// Sends SIGTERM, as Kubernetes does before it stops a pod.
     pub fn terminate(&self) -> anyhow::Result<()> {
+        self.signal("TERM")
+    }
+
+    /// Sends `signal` (a name such as "STOP" or "CONT", as `kill -<signal>` takes it).
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
         let status = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
+            .args([&format!("-{signal}"), &self.0.id().to_string()])
             .status()
-            .context("running kill -TERM")?;
-        anyhow::ensure!(status.success(), "kill -TERM {} failed: {status}", self.0.id());
+            .with_context(|| format!("running kill -{signal}"))?;
+        anyhow::ensure!(status.success(), "kill -{signal} {} failed: {status}", self.0.id());
         Ok(())
     }
 

@@ -15,7 +15,12 @@ pub fn server_url() -> String {
 /// Databases are left behind for inspection after a failure; `deploy/stack.sh clean`
 /// drops every `bgjobs_t_*` database.
 pub async fn fresh_database() -> anyhow::Result<String> {
-    let server = server_url();
+    fresh_database_on(&server_url()).await
+}
+
+/// Creates an empty database with a unique name on the server at `server` (a URL
+/// without a database name) and returns its URL.
+pub async fn fresh_database_on(server: &str) -> anyhow::Result<String> {
     let name = format!("bgjobs_t_{}", crate::unique_suffix());
     let admin = Database::connect(format!("{server}/postgres"))
         .await
