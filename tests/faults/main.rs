@@ -13,7 +13,9 @@ mod duplicate_events;
 mod kill_consumer;
 mod parser_panic;
 mod poison_file;
+mod restarts;
 mod sigterm;
+mod stalled_consumer;
 
 use std::path::Path;
 

@@ -1,0 +1,174 @@
+//! Scenario 2: a dependency restarts in the middle of an upload — RabbitMQ, NATS or
+//! Postgres, one per test. Each runs as a private server of the test (the shared stack
+//! is never restarted). Ingest and the product-upload consumer run as processes under
+//! a supervisor that restarts them when they exit or fail their liveness probe, as
+//! Kubernetes does; the registry runs in-process and must ride the restart out.
+//! What each service does when a dependency goes away is in docs/decisions.md.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bgjobs_domain::{JobId, JobStatus};
+use bgjobs_e2e::invariants::{
+    assert_all_final, assert_applied_once, assert_legal_transitions, catalogue_checksum,
+    fault_free_checksum, valid_rows,
+};
+use bgjobs_e2e::private_stack::{PrivateNats, PrivatePostgres, PrivateRabbit};
+use bgjobs_e2e::process::product_file;
+use bgjobs_e2e::supervisor::Supervisor;
+use bgjobs_e2e::{Environment, Options, TestSystem};
+use bgjobs_proto::convert::job_status_from_proto;
+use bgjobs_test_support::wait;
+
+const ROWS: u64 = 20_000;
+const BAD_ROWS: [u64; 2] = [3, 15_001];
+/// Rows per batch: small enough that the restart lands between many commits.
+const BATCH_ROWS: &str = "200";
+/// How long a restarted server stays down: longer than a client's first reconnect
+/// attempts, as a real restart (a pod rescheduled) would be.
+const OUTAGE: Duration = Duration::from_secs(3);
+/// How long the upload may take, restart included.
+const FINISH_DEADLINE: Duration = Duration::from_secs(180);
+
+/// This package's copies of the service binaries (see `tests/bin`).
+const INGEST: &str = env!("CARGO_BIN_EXE_e2e-ingest");
+const PRODUCT_UPLOAD: &str = env!("CARGO_BIN_EXE_e2e-product-upload");
+
+#[tokio::test]
+async fn a_rabbitmq_restart_mid_upload_loses_nothing_and_applies_every_row_once()
+-> anyhow::Result<()> {
+    let (mut rabbit, took) = PrivateRabbit::start().await?;
+    eprintln!("restart rabbitmq: the private node started in {took:?}");
+    let environment = Environment { amqp_url: Some(rabbit.url()), ..Environment::default() };
+    upload_through_a_restart("restart rabbitmq", environment, async || rabbit.restart(OUTAGE).await)
+        .await
+}
+
+#[tokio::test]
+async fn a_nats_restart_mid_upload_loses_nothing_and_applies_every_row_once() -> anyhow::Result<()>
+{
+    let mut nats = PrivateNats::start().await?;
+    let environment = Environment { nats_url: Some(nats.url()), ..Environment::default() };
+    upload_through_a_restart("restart nats", environment, async || nats.restart(OUTAGE).await).await
+}
+
+#[tokio::test]
+async fn a_postgres_restart_mid_upload_loses_nothing_and_applies_every_row_once()
+-> anyhow::Result<()> {
+    let mut postgres = PrivatePostgres::start().await?;
+    let environment =
+        Environment { postgres_server_url: Some(postgres.server_url()), ..Environment::default() };
+    upload_through_a_restart("restart postgres", environment, async || {
+        postgres.restart(OUTAGE).await
+    })
+    .await
+}
+
+/// Uploads a file in `environment`, calls `restart` once some but not all of it is
+/// committed, and checks the four invariants against a fault-free run of the same
+/// file (on the shared stack, alongside).
+async fn upload_through_a_restart(
+    scenario: &str,
+    environment: Environment,
+    restart: impl AsyncFnOnce() -> anyhow::Result<Duration>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let file = product_file(ROWS, &BAD_ROWS);
+    let (checksum, reference) = tokio::join!(
+        restarted_run(scenario, environment, &file, restart),
+        fault_free_checksum(&file)
+    );
+    assert_eq!(checksum?, reference?, "the catalogue differs from a fault-free run's");
+    eprintln!("{scenario}: total with the fault-free reference {:?}", started.elapsed());
+    Ok(())
+}
+
+/// The faulted run; returns the catalogue's checksum. The system is stopped whatever
+/// happens, so that no queue is left on a shared broker.
+async fn restarted_run(
+    scenario: &str,
+    environment: Environment,
+    file: &str,
+    restart: impl AsyncFnOnce() -> anyhow::Result<Duration>,
+) -> anyhow::Result<String> {
+    let system =
+        TestSystem::start_in(Options { product_upload_in_process: false }, environment).await?;
+    let supervisor = Supervisor::new();
+    let checked = check_restarted_run(scenario, &system, &supervisor, file, restart).await;
+    drop(supervisor);
+    system.stop().await?;
+    checked
+}
+
+async fn check_restarted_run(
+    scenario: &str,
+    system: &TestSystem,
+    supervisor: &Supervisor,
+    file: &str,
+    restart: impl AsyncFnOnce() -> anyhow::Result<Duration>,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let liveness = format!("{}/healthz", system.ingest_url);
+    supervisor.start("ingest", PathBuf::from(INGEST), system, &[], Some(liveness))?;
+    let consumer_env = [("BGJOBS_BATCH_SIZE", BATCH_ROWS)];
+    supervisor.start("product-upload/restarts", PRODUCT_UPLOAD, system, &consumer_env, None)?;
+    let job_id = submit_once_ingest_is_up(system, file).await?;
+    let job: JobId = job_id.parse()?;
+
+    let before = wait::until("some but not all rows committed", FINISH_DEADLINE, || async {
+        let checkpoint = system.store.checkpoint(job).await?;
+        Ok(checkpoint.filter(|c| c.rows_committed >= ROWS / 10 && c.rows_committed < ROWS))
+    })
+    .await?;
+    let down = restart().await?;
+    eprintln!(
+        "{scenario}: restarted in {down:?}, {} of {ROWS} rows committed before, {:?} after start",
+        before.rows_committed,
+        started.elapsed()
+    );
+
+    let jobs = assert_all_final(system, std::slice::from_ref(&job_id), FINISH_DEADLINE).await?;
+    let finished = &jobs[0];
+    anyhow::ensure!(
+        job_status_from_proto(finished.status) == Some(JobStatus::Completed),
+        "the job ended {:?}: {}",
+        finished.status(),
+        finished.message
+    );
+    assert_applied_once(system, finished, ROWS, valid_rows(ROWS, &BAD_ROWS)).await?;
+    let log = system.log(&job_id).await?;
+    for entry in &log {
+        eprintln!(
+            "  {}/{}/{} {:?} ignored={} {}: {}",
+            entry.attempt,
+            entry.delivery,
+            entry.sequence,
+            entry.kind(),
+            entry.ignored,
+            entry.actor,
+            entry.message
+        );
+    }
+    assert_legal_transitions(&log);
+    eprintln!(
+        "{scenario}: completed on attempt {} after {:?}; restarts: ingest {}, consumer {}; {} log lines",
+        finished.attempt,
+        started.elapsed(),
+        supervisor.restarts("ingest"),
+        supervisor.restarts("product-upload/restarts"),
+        log.len()
+    );
+    catalogue_checksum(system, &system.account, &system.client_id).await
+}
+
+/// Submits `file` once ingest, just started as a process, accepts uploads.
+async fn submit_once_ingest_is_up(system: &TestSystem, file: &str) -> anyhow::Result<String> {
+    let ready = format!("{}/readyz", system.ingest_url);
+    wait::until("ingest to be ready", Duration::from_secs(60), || async {
+        let response = system.http.get(&ready).send().await;
+        Ok(response.ok().filter(|response| response.status().is_success()).map(|_| ()))
+    })
+    .await?;
+    system.submit_products(file.to_owned()).await.context("submitting the upload")
+}
