@@ -110,8 +110,14 @@ fn is_transient_sqlx(error: &sea_orm::sqlx::Error) -> bool {
         Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
         Sqlx::Database(database_error) => database_error.code().is_some_and(|code| {
             // 40001 serialization_failure, 40P01 deadlock_detected, class 08 connection
-            // exceptions, 57P01-57P03 admin shutdown / crash shutdown / cannot connect now.
-            code == "40001" || code == "40P01" || code.starts_with("08") || code.starts_with("57P")
+            // exceptions, 57P01-57P03 admin shutdown / crash shutdown / cannot connect now,
+            // 25P03 idle_in_transaction_session_timeout (the process stalled inside a
+            // transaction, which Postgres then ended; a fresh one may well succeed).
+            code == "40001"
+                || code == "40P01"
+                || code == "25P03"
+                || code.starts_with("08")
+                || code.starts_with("57P")
         }),
         _ => false,
     }

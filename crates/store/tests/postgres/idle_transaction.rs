@@ -67,7 +67,12 @@ async fn a_frozen_transaction_is_ended_and_releases_the_job_row() -> anyhow::Res
     );
     println!("the frozen transaction's lock was released after {waited:?}");
 
-    // The frozen worker wakes up: its transaction is gone and commits nothing.
+    // The frozen worker wakes up: its transaction is gone, and its next statement fails
+    // with an error worth retrying (in a new transaction, which fencing then judges).
+    let next = frozen.execute_unprepared("SELECT 1").await.expect_err("the session was ended");
+    let next = bgjobs_store::Error::from(next);
+    assert!(next.is_transient(), "not transient: {next}");
+    assert!(next.to_string().contains("idle-in-transaction timeout"), "{next}");
     let committed = frozen.commit().await;
     assert!(committed.is_err(), "a transaction ended by the server committed: {committed:?}");
     Ok(())
