@@ -108,3 +108,27 @@ async fn cells_a_spreadsheet_would_run_as_formulas_are_neutralised() -> anyhow::
     assert!(system.store.get_product(&system.account, &system.client_id, "-5").await?.is_some());
     system.stop().await
 }
+
+/// A delivery stopped mid-file (a retry, or an attempt superseded by one that already
+/// completed) drops its results writer unfinished: the upload is aborted, and the
+/// results file stored before stays as it was instead of being replaced by a
+/// truncated one.
+#[tokio::test]
+async fn an_abandoned_results_file_leaves_the_stored_one_alone() -> anyhow::Result<()> {
+    use bgjobs_upload_pipeline::ResultsWriter;
+
+    let objects = bgjobs_test_support::s3::fresh_bucket().await?;
+    let key = "results/acme/job-1/results.csv";
+    let mut complete = ResultsWriter::start(objects.clone(), key.to_owned())?;
+    complete.line(1, "SKU-1", "created", "").await?;
+    complete.line(2, "SKU-2", "created", "").await?;
+    complete.finish().await?;
+    let stored = objects.get_bytes(key).await?;
+    assert_eq!(stored, "row,key,outcome,reason\n1,SKU-1,created,\n2,SKU-2,created,\n");
+
+    let mut stopped = ResultsWriter::start(objects.clone(), key.to_owned())?;
+    stopped.line(1, "SKU-1", "applied", "committed by an earlier delivery").await?;
+    stopped.abandon().await;
+    assert_eq!(objects.get_bytes(key).await?, stored, "the abandoned file replaced the stored one");
+    Ok(())
+}

@@ -1,13 +1,20 @@
 //! The results file, written to S3 as it is produced: a header line, then one
 //! line per input row (`row,key,outcome,reason`). Cells are CSV-injection safe.
+//!
+//! Only a finished file is stored: a writer dropped before [`ResultsWriter::finish`]
+//! (its delivery stopped: a retry, a superseded attempt, a failure) aborts the upload,
+//! so it never replaces the results file already there — which may be the complete
+//! file of the attempt that superseded it — with a truncated one.
 
-use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bgjobs_domain::upload::results::{HEADER, safe_cell};
 use bgjobs_storage::{ObjectMetadata, ObjectStore};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
 /// Bytes gathered before a chunk goes to storage.
@@ -16,24 +23,39 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// Streams a results file to object storage.
 pub struct ResultsWriter {
     csv: csv::Writer<Vec<u8>>,
-    sender: mpsc::Sender<Result<Bytes, Infallible>>,
+    sender: mpsc::Sender<Result<Bytes, Abandoned>>,
     upload: JoinHandle<Result<u64, bgjobs_storage::Error>>,
+    /// Set by `finish`: the body stream then ends normally instead of with [`Abandoned`].
+    finished: Arc<AtomicBool>,
 }
+
+/// The end of the body of a results file whose writer was dropped unfinished: the
+/// upload is aborted and nothing is stored.
+#[derive(Debug, thiserror::Error)]
+#[error("the results file was abandoned before its last line")]
+pub struct Abandoned;
 
 impl ResultsWriter {
     /// Starts the upload of `key` and writes the header line.
     pub fn start(objects: ObjectStore, key: String) -> Result<Self, csv::Error> {
         let (sender, receiver) = mpsc::channel(4);
+        let finished = Arc::new(AtomicBool::new(false));
+        let finished_flag = Arc::clone(&finished);
+        // When the sender is gone, one more item is polled: an error unless finished.
+        let end = tokio_stream::once(()).filter_map(move |()| {
+            (!finished_flag.load(Ordering::Acquire)).then_some(Err(Abandoned))
+        });
+        let body = ReceiverStream::new(receiver).chain(end);
         let upload = tokio::spawn(async move {
             let metadata = ObjectMetadata {
                 content_type: "text/csv; charset=utf-8".to_owned(),
                 original_file_name: Some("results.csv".to_owned()),
             };
-            objects.put_stream(&key, ReceiverStream::new(receiver), &metadata, u64::MAX).await
+            objects.put_stream(&key, body, &metadata, u64::MAX).await
         });
         let mut csv = csv::Writer::from_writer(Vec::with_capacity(CHUNK_BYTES));
         csv.write_record(HEADER)?;
-        Ok(Self { csv, sender, upload })
+        Ok(Self { csv, sender, upload, finished })
     }
 
     /// Adds the line of one input row; `key` and `reason` are made injection safe.
@@ -55,8 +77,17 @@ impl ResultsWriter {
     /// Sends the last chunk and waits until the file is stored; returns its size.
     pub async fn finish(mut self) -> Result<u64, Error> {
         self.flush_chunk().await?;
+        self.finished.store(true, Ordering::Release);
         drop(self.sender);
         self.upload.await.map_err(|_| Error::UploadTaskLost)?.map_err(Error::Storage)
+    }
+
+    /// What dropping an unfinished writer does — its upload is aborted and nothing is
+    /// stored — waiting until the upload task has ended.
+    pub async fn abandon(self) {
+        drop(self.sender);
+        // The task ends with Abandoned (or an earlier storage error): nothing stored.
+        let _ = self.upload.await;
     }
 
     async fn flush_chunk(&mut self) -> Result<(), Error> {
