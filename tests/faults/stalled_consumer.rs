@@ -120,6 +120,20 @@ async fn check_frozen_run(system: &TestSystem, file: &str) -> anyhow::Result<Str
         })
         .await?;
     anyhow::ensure!(refused.ignored, "attempt 1's stop changed the job: {refused:?}");
+    // Postgres had ended the frozen transaction's session: the worker's first statement
+    // after waking failed (the timeout's error, or a broken pipe when it wrote first),
+    // a transient fault it retried.
+    let log = system.log(&job_id).await?;
+    let ended = log.iter().find(|entry| {
+        entry.attempt == 1
+            && entry.actor == "product-upload/frozen"
+            && entry.message.starts_with("transient fault: database error")
+    });
+    anyhow::ensure!(
+        ended.is_some_and(|entry| entry.ignored),
+        "no ignored attempt-1 line tells of the ended transaction: {:?}",
+        log.iter().map(|entry| &entry.message).collect::<Vec<_>>()
+    );
     eprintln!(
         "sigstop: recovered {recovered_after:?} after the freeze (threshold {STALL_THRESHOLD_SECS} s, \
          idle timeout {IDLE_IN_TRANSACTION_TIMEOUT_SECS} s), completed after {completed_after:?}; \
@@ -128,7 +142,7 @@ async fn check_frozen_run(system: &TestSystem, file: &str) -> anyhow::Result<Str
     );
 
     assert_attempt_two_applied_every_row_once(system, finished, left.rows_committed).await?;
-    assert_legal_transitions(&system.log(&job_id).await?);
+    assert_legal_transitions(&log);
     catalogue_checksum(system, &system.account, &system.client_id).await
 }
 

@@ -221,6 +221,11 @@ impl TestSystem {
         self.env.iter().map(|(name, value)| (*name, value.as_str()))
     }
 
+    /// The names of the system's queues, exchanges and stream (its prefix).
+    pub fn names(&self) -> &bgjobs_messaging::Names {
+        &self.names
+    }
+
     /// Posts `body` as a product file for the test's client; returns the HTTP response.
     pub async fn upload_products(
         &self,

@@ -306,13 +306,33 @@ impl PrivateRabbit {
 
     /// Stops the RabbitMQ application on the node, leaves it down for `outage`, and
     /// starts it again; returns how long it was down.
-    pub async fn restart(&mut self, outage: Duration) -> anyhow::Result<Duration> {
+    pub async fn restart(&self, outage: Duration) -> anyhow::Result<Duration> {
         let down = Instant::now();
         run(self.ctl(&["stop_app"])).await?;
         tokio::time::sleep(outage).await;
         run(self.ctl(&["start_app"])).await?;
         self.booted().await?;
         Ok(down.elapsed())
+    }
+
+    /// The messages in `queue`, ready and unacknowledged alike (what a passive declare
+    /// cannot tell: it counts only the ready ones).
+    pub async fn messages(&self, queue: &str) -> anyhow::Result<u64> {
+        let mut list = self.ctl(&["list_queues", "--no-table-headers", "name", "messages"]);
+        let output = tokio::task::spawn_blocking(move || list.output()).await??;
+        anyhow::ensure!(
+            output.status.success(),
+            "rabbitmqctl list_queues failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let listing = String::from_utf8(output.stdout)?;
+        let count = listing
+            .lines()
+            .filter_map(|line| line.split_once('\t'))
+            .find(|(name, _)| *name == queue)
+            .with_context(|| format!("no queue {queue} on the private node"))?
+            .1;
+        Ok(count.trim().parse()?)
     }
 
     /// Waits until the node has booted and takes AMQP connections. `await_startup`
