@@ -21,6 +21,8 @@ use bgjobs_e2e::{Environment, Options, TestSystem};
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_test_support::wait;
 
+use crate::PRODUCT_UPLOAD;
+
 const ROWS: u64 = 20_000;
 const BAD_ROWS: [u64; 2] = [3, 15_001];
 /// Rows per batch: small enough that the restart lands between many commits.
@@ -31,9 +33,8 @@ const OUTAGE: Duration = Duration::from_secs(3);
 /// How long the upload may take, restart included.
 const FINISH_DEADLINE: Duration = Duration::from_secs(180);
 
-/// This package's copies of the service binaries (see `tests/bin`).
+/// This package's copy of the ingest binary (see `tests/bin`).
 const INGEST: &str = env!("CARGO_BIN_EXE_e2e-ingest");
-const PRODUCT_UPLOAD: &str = env!("CARGO_BIN_EXE_e2e-product-upload");
 
 #[tokio::test]
 async fn a_rabbitmq_restart_mid_upload_loses_nothing_and_applies_every_row_once()

@@ -18,6 +18,8 @@ use bgjobs_e2e::{Environment, Options, TestSystem};
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_proto::v1::Job;
 use bgjobs_test_support::wait;
+
+use crate::PRODUCT_UPLOAD;
 use sea_orm::{ConnectionTrait, Statement};
 
 const ROWS: u64 = 20_000;
@@ -29,8 +31,6 @@ const IDLE_IN_TRANSACTION_TIMEOUT_SECS: u64 = 2;
 /// How many times to try freezing the consumer inside a transaction rather than
 /// between two (most of a consumer's time is spent inside one).
 const FREEZE_TRIES: u32 = 30;
-
-const PRODUCT_UPLOAD: &str = env!("CARGO_BIN_EXE_e2e-product-upload");
 
 #[tokio::test]
 async fn a_consumer_frozen_past_the_stall_threshold_is_replaced_and_refused_when_it_wakes()
