@@ -14,7 +14,7 @@ use bgjobs_e2e::invariants::{
     assert_all_final, assert_applied_once, assert_legal_transitions, catalogue_checksum,
     fault_free_checksum, valid_rows,
 };
-use bgjobs_e2e::private_stack::{PrivateNats, PrivatePostgres, PrivateRabbit};
+use bgjobs_e2e::private_stack::{PrivateNats, PrivatePostgres, PrivateRabbit, Restartable};
 use bgjobs_e2e::process::product_file;
 use bgjobs_e2e::supervisor::Supervisor;
 use bgjobs_e2e::{Environment, Options, TestSystem};
@@ -30,6 +30,9 @@ const BATCH_ROWS: &str = "200";
 /// How long a restarted server stays down: longer than a client's first reconnect
 /// attempts, as a real restart (a pod rescheduled) would be.
 const OUTAGE: Duration = Duration::from_secs(3);
+/// A second client, whose smaller upload is submitted while the dependency restarts.
+const OTHER_CLIENT: &str = "beta";
+const OTHER_ROWS: u64 = 2_000;
 /// How long the upload may take, restart included.
 const FINISH_DEADLINE: Duration = Duration::from_secs(180);
 
@@ -44,41 +47,47 @@ async fn a_rabbitmq_restart_mid_upload_loses_nothing_and_applies_every_row_once(
     let environment = Environment {
         amqp_url: Some(rabbit.url()),
         ingest_as_process: true,
+        settings: quick_republishing(),
         ..Environment::default()
     };
     // A job message unacked when the broker went down comes back after the restart:
     // wait for it to be settled too.
-    let restart = async || rabbit.restart(OUTAGE).await;
     let settled = async |system: &TestSystem| {
         Ok(rabbit.messages(&system.names().queue(JobType::ProductUpload)).await? == 0)
     };
-    upload_through_a_restart("restart rabbitmq", environment, restart, settled).await
+    upload_through_a_restart("restart rabbitmq", environment, &rabbit, settled).await
 }
 
 #[tokio::test]
 async fn a_nats_restart_mid_upload_loses_nothing_and_applies_every_row_once() -> anyhow::Result<()>
 {
-    let mut nats = PrivateNats::start().await?;
+    let nats = PrivateNats::start().await?;
     let environment = Environment {
         nats_url: Some(nats.url()),
         ingest_as_process: true,
+        settings: quick_republishing(),
         ..Environment::default()
     };
-    let restart = async || nats.restart(OUTAGE).await;
-    upload_through_a_restart("restart nats", environment, restart, acked_normally).await
+    upload_through_a_restart("restart nats", environment, &nats, acked_normally).await
 }
 
 #[tokio::test]
 async fn a_postgres_restart_mid_upload_loses_nothing_and_applies_every_row_once()
 -> anyhow::Result<()> {
-    let mut postgres = PrivatePostgres::start().await?;
+    let postgres = PrivatePostgres::start().await?;
     let environment = Environment {
         postgres_server_url: Some(postgres.server_url()),
         ingest_as_process: true,
+        settings: quick_republishing(),
         ..Environment::default()
     };
-    let restart = async || postgres.restart(OUTAGE).await;
-    upload_through_a_restart("restart postgres", environment, restart, acked_normally).await
+    upload_through_a_restart("restart postgres", environment, &postgres, acked_normally).await
+}
+
+/// An upload accepted by an ingest that could not queue it (its broker connection had
+/// just closed) is published by the next ingest's sweeper: after 2 s, not 30.
+fn quick_republishing() -> Vec<(&'static str, String)> {
+    vec![("BGJOBS_REPUBLISH_AFTER_SECS", "2".to_owned())]
 }
 
 /// With the broker up all along, the consumer's ack settles the message with the job.
@@ -86,19 +95,19 @@ async fn acked_normally(_system: &TestSystem) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Uploads a file in `environment`, calls `restart` once some but not all of it is
-/// committed, waits for the job to end and its message to be `settled`, and checks
+/// Uploads a file in `environment`, stops `server` for [`OUTAGE`] once some but not
+/// all of it is committed (submitting another upload meanwhile), waits for the job to end and its message to be `settled`, and checks
 /// the four invariants against a fault-free run of the same file (on the shared
 /// stack, alongside).
 async fn upload_through_a_restart(
     scenario: &str,
     environment: Environment,
-    restart: impl AsyncFnOnce() -> anyhow::Result<Duration>,
+    server: &impl Restartable,
     settled: impl AsyncFn(&TestSystem) -> anyhow::Result<bool>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let file = product_file(ROWS, &BAD_ROWS);
-    let faulted = restarted_run(scenario, environment, &file, restart, settled);
+    let faulted = restarted_run(scenario, environment, &file, server, settled);
     let (checksum, reference) = tokio::join!(faulted, fault_free_checksum(&file));
     assert_eq!(checksum?, reference?, "the catalogue differs from a fault-free run's");
     eprintln!("{scenario}: total with the fault-free reference {:?}", started.elapsed());
@@ -111,13 +120,13 @@ async fn restarted_run(
     scenario: &str,
     environment: Environment,
     file: &str,
-    restart: impl AsyncFnOnce() -> anyhow::Result<Duration>,
+    server: &impl Restartable,
     settled: impl AsyncFn(&TestSystem) -> anyhow::Result<bool>,
 ) -> anyhow::Result<String> {
     let system =
         TestSystem::start_in(Options { product_upload_in_process: false }, environment).await?;
     let supervisor = Supervisor::new();
-    let checked = check_restarted_run(scenario, &system, &supervisor, file, restart, settled).await;
+    let checked = check_restarted_run(scenario, &system, &supervisor, file, server, settled).await;
     drop(supervisor);
     system.stop().await?;
     checked
@@ -128,7 +137,7 @@ async fn check_restarted_run(
     system: &TestSystem,
     supervisor: &Supervisor,
     file: &str,
-    restart: impl AsyncFnOnce() -> anyhow::Result<Duration>,
+    server: &impl Restartable,
     settled: impl AsyncFn(&TestSystem) -> anyhow::Result<bool>,
 ) -> anyhow::Result<String> {
     let started = Instant::now();
@@ -144,21 +153,39 @@ async fn check_restarted_run(
         Ok(checkpoint.filter(|c| c.rows_committed >= ROWS / 10 && c.rows_committed < ROWS))
     })
     .await?;
-    let down = restart().await?;
+    // Another client's upload is submitted while the dependency is down, and again
+    // until ingest accepts it, as a client retries a failed upload.
+    system.store.ensure_client(&system.account, OTHER_CLIENT, "Beta Ltd").await?;
+    let other_file = product_file(OTHER_ROWS, &[]);
+    let stopped_at = Instant::now();
+    server.stop().await?;
+    let back = async {
+        tokio::time::sleep(OUTAGE).await;
+        server.start().await?;
+        anyhow::Ok(stopped_at.elapsed())
+    };
+    let (down, other) =
+        tokio::join!(back, submit_until_accepted(system, OTHER_CLIENT, &other_file));
+    let (down, (other_id, tries)) = (down?, other?);
     eprintln!(
-        "{scenario}: restarted in {down:?}, {} of {ROWS} rows committed before, {:?} after start",
+        "{scenario}: restarted in {down:?}, {} of {ROWS} rows committed before, {:?} after \
+         start; the other upload was accepted at try {tries}",
         before.rows_committed,
         started.elapsed()
     );
 
-    let jobs = assert_all_final(system, std::slice::from_ref(&job_id), FINISH_DEADLINE).await?;
+    let job_ids = [job_id.clone(), other_id.clone()];
+    let jobs = assert_all_final(system, &job_ids, FINISH_DEADLINE).await?;
+    for job in &jobs {
+        anyhow::ensure!(
+            job_status_from_proto(job.status) == Some(JobStatus::Completed),
+            "job {} ended {:?}: {}",
+            job.job_id,
+            job.status(),
+            job.message
+        );
+    }
     let finished = &jobs[0];
-    anyhow::ensure!(
-        job_status_from_proto(finished.status) == Some(JobStatus::Completed),
-        "the job ended {:?}: {}",
-        finished.status(),
-        finished.message
-    );
     let finished_after = started.elapsed();
     wait::until("the job's message to be settled", FINISH_DEADLINE, || async {
         Ok(settled(system).await?.then_some(()))
@@ -166,6 +193,9 @@ async fn check_restarted_run(
     .await?;
     // Checked once the message is settled: a late redelivery changes nothing.
     assert_applied_once(system, finished, ROWS, valid_rows(ROWS, &BAD_ROWS)).await?;
+    let other_products = system.store.count_products(&system.account, OTHER_CLIENT).await?;
+    anyhow::ensure!(other_products == OTHER_ROWS, "the other client has {other_products} products");
+    assert_legal_transitions(&system.log(&other_id).await?);
     let log = system.log(&job_id).await?;
     assert_legal_transitions(&log);
     let deliveries = log.iter().map(|entry| entry.delivery).max().unwrap_or(0);
@@ -189,4 +219,36 @@ async fn submit_once_ingest_is_up(system: &TestSystem, file: &str) -> anyhow::Re
     })
     .await?;
     system.submit_products(file.to_owned()).await.context("submitting the upload")
+}
+
+/// Submits `file` for `client` until ingest answers 202 (a connection refused or a 5xx
+/// is tried again, as a client would); returns the job id and the number of tries.
+async fn submit_until_accepted(
+    system: &TestSystem,
+    client: &str,
+    file: &str,
+) -> anyhow::Result<(String, u32)> {
+    let url = format!(
+        "{}/v1/accounts/{}/jobs/product-upload?client_id={client}&created_by=tester&file_name=products.csv",
+        system.ingest_url, system.account
+    );
+    let tries = std::sync::atomic::AtomicU32::new(0);
+    let job_id =
+        wait::until("an upload during the restart to be accepted", FINISH_DEADLINE, || {
+            tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let request =
+                system.http.post(&url).header("content-type", "text/csv").body(file.to_owned());
+            async move {
+                let Ok(response) = request.send().await else { return Ok(None) };
+                let status = response.status();
+                anyhow::ensure!(!status.is_client_error(), "ingest refused the upload: {status}");
+                if status != reqwest::StatusCode::ACCEPTED {
+                    return Ok(None);
+                }
+                let body: serde_json::Value = response.json().await?;
+                Ok(body["job_id"].as_str().map(str::to_owned))
+            }
+        })
+        .await?;
+    Ok((job_id, tries.into_inner()))
 }

@@ -4,9 +4,11 @@
 //! runs on free loopback ports with its data in a scratch directory, and is stopped
 //! (its data removed) when dropped, which also happens when a test panics.
 
+use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -14,6 +16,15 @@ use bgjobs_test_support::{unique_suffix, wait};
 
 /// How long a private server may take to start (the machine is shared with builds).
 const START_DEADLINE: Duration = Duration::from_secs(90);
+
+/// A private server a fault test stops and starts again: what a restart is depends on
+/// the server (see each type).
+pub trait Restartable {
+    /// Stops the server; clients see their connections cut.
+    fn stop(&self) -> impl Future<Output = anyhow::Result<()>>;
+    /// Starts the stopped server again and waits until it is ready.
+    fn start(&self) -> impl Future<Output = anyhow::Result<()>>;
+}
 
 /// A free loopback port, outside 35600-35700: the RabbitMQ command-line tools take
 /// ports from 35672 up for their own Erlang distribution.
@@ -82,17 +93,17 @@ pub struct PrivateNats {
     port: u16,
     monitor_port: u16,
     dir: Scratch,
-    server: Option<Child>,
+    server: Mutex<Option<Child>>,
 }
 
 impl PrivateNats {
     /// Starts a server and waits until JetStream is ready.
     pub async fn start() -> anyhow::Result<Self> {
-        let mut nats = Self {
+        let nats = Self {
             port: free_port()?,
             monitor_port: free_port()?,
             dir: Scratch::new("nats", None)?,
-            server: None,
+            server: Mutex::new(None),
         };
         nats.launch().await?;
         Ok(nats)
@@ -103,17 +114,7 @@ impl PrivateNats {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server, leaves it down for `outage`, and starts it again; returns how
-    /// long it was down.
-    pub async fn restart(&mut self, outage: Duration) -> anyhow::Result<Duration> {
-        let down = Instant::now();
-        self.kill();
-        tokio::time::sleep(outage).await;
-        self.launch().await?;
-        Ok(down.elapsed())
-    }
-
-    async fn launch(&mut self) -> anyhow::Result<()> {
+    async fn launch(&self) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -127,7 +128,7 @@ impl PrivateNats {
             .stderr(log)
             .spawn()
             .context("starting /usr/sbin/nats-server")?;
-        self.server = Some(server);
+        *self.server.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(server);
         // /healthz answers 200 once JetStream has recovered its streams.
         let health = format!("http://127.0.0.1:{}/healthz", self.monitor_port);
         let http = reqwest::Client::new();
@@ -138,11 +139,24 @@ impl PrivateNats {
         .await
     }
 
-    fn kill(&mut self) {
-        if let Some(mut server) = self.server.take() {
+    fn kill(&self) {
+        let server = self.server.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(mut server) = server {
             let _ = server.kill();
             let _ = server.wait();
         }
+    }
+}
+
+/// Stop is SIGKILL (a crash); start runs it on the same port and store directory.
+impl Restartable for PrivateNats {
+    async fn stop(&self) -> anyhow::Result<()> {
+        self.kill();
+        Ok(())
+    }
+
+    async fn start(&self) -> anyhow::Result<()> {
+        self.launch().await
     }
 }
 
@@ -176,16 +190,6 @@ impl PrivatePostgres {
     /// The server's URL without a database, e.g. `postgres://postgres@127.0.0.1:40123`.
     pub fn server_url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}", self.port)
-    }
-
-    /// Stops the server in immediate mode (every session is cut, no checkpoint), leaves
-    /// it down for `outage`, and starts it again; returns how long it was down.
-    pub async fn restart(&mut self, outage: Duration) -> anyhow::Result<Duration> {
-        let down = Instant::now();
-        run(self.pg_ctl_stop()).await.context("stopping the private Postgres")?;
-        tokio::time::sleep(outage).await;
-        self.pg_ctl_start().await?;
-        Ok(down.elapsed())
     }
 
     fn data(&self) -> PathBuf {
@@ -223,6 +227,17 @@ impl PrivatePostgres {
         let mut stop = self.as_postgres("pg_ctl");
         stop.arg("-D").arg(self.data()).args(["-m", "immediate", "-w", "stop"]);
         stop
+    }
+}
+
+/// Stop is immediate mode (every session cut, no checkpoint: as in a crash).
+impl Restartable for PrivatePostgres {
+    async fn stop(&self) -> anyhow::Result<()> {
+        run(self.pg_ctl_stop()).await.context("stopping the private Postgres")
+    }
+
+    async fn start(&self) -> anyhow::Result<()> {
+        self.pg_ctl_start().await
     }
 }
 
@@ -304,17 +319,6 @@ impl PrivateRabbit {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
     }
 
-    /// Stops the RabbitMQ application on the node, leaves it down for `outage`, and
-    /// starts it again; returns how long it was down.
-    pub async fn restart(&self, outage: Duration) -> anyhow::Result<Duration> {
-        let down = Instant::now();
-        run(self.ctl(&["stop_app"])).await?;
-        tokio::time::sleep(outage).await;
-        run(self.ctl(&["start_app"])).await?;
-        self.booted().await?;
-        Ok(down.elapsed())
-    }
-
     /// The messages in `queue`, ready and unacknowledged alike (what a passive declare
     /// cannot tell: it counts only the ready ones).
     pub async fn messages(&self, queue: &str) -> anyhow::Result<u64> {
@@ -357,6 +361,19 @@ impl PrivateRabbit {
             .args(["/usr/lib/rabbitmq/bin/rabbitmqctl", "-q", "-n", &self.node])
             .args(arguments);
         command
+    }
+}
+
+/// Stop is `rabbitmqctl stop_app` (every connection closed; the node and its quorum
+/// queues stay), start is `start_app`.
+impl Restartable for PrivateRabbit {
+    async fn stop(&self) -> anyhow::Result<()> {
+        run(self.ctl(&["stop_app"])).await
+    }
+
+    async fn start(&self) -> anyhow::Result<()> {
+        run(self.ctl(&["start_app"])).await?;
+        self.booted().await
     }
 }
 
