@@ -125,7 +125,7 @@ async fn restarted_run(
 ) -> anyhow::Result<String> {
     let system =
         TestSystem::start_in(Options { product_upload_in_process: false }, environment).await?;
-    let supervisor = Supervisor::new();
+    let supervisor = Supervisor::new(&scenario.replace(' ', "-"));
     let checked = check_restarted_run(scenario, &system, &supervisor, file, server, settled).await;
     drop(supervisor);
     system.stop().await?;

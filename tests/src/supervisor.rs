@@ -26,6 +26,8 @@ const RECOVERED_AFTER: Duration = Duration::from_secs(10);
 /// One supervised service.
 struct Supervised {
     name: String,
+    /// Start of its log files' names: `<log_name>-<restart>-<name>.log`.
+    log_name: String,
     binary: PathBuf,
     env: Vec<(String, String)>,
     liveness_url: Option<String>,
@@ -45,7 +47,7 @@ impl Supervised {
         if let Some(old) = self.process.take() {
             old.kill()?;
         }
-        let log_name = format!("supervised-{}", self.restarts);
+        let log_name = format!("{}-{}", self.log_name, self.restarts);
         let process =
             ServiceProcess::start_with_env(&self.binary, &self.env, &self.name, &log_name)?;
         self.process = Some(process);
@@ -71,14 +73,16 @@ impl Supervised {
 pub struct Supervisor {
     services: Arc<Mutex<Vec<Supervised>>>,
     watcher: JoinHandle<()>,
+    log_name: String,
 }
 
 impl Supervisor {
-    /// A supervisor with no services yet.
-    pub fn new() -> Self {
+    /// A supervisor with no services yet; its processes' output goes to
+    /// `<temp dir>/bgjobs-e2e/<log_name>-<restart>-<service>.log`.
+    pub fn new(log_name: &str) -> Self {
         let services: Arc<Mutex<Vec<Supervised>>> = Arc::default();
         let watcher = tokio::spawn(watch(Arc::clone(&services)));
-        Self { services, watcher }
+        Self { services, watcher, log_name: log_name.to_owned() }
     }
 
     /// Starts `binary` with `system`'s environment plus `extra_env`, as worker `name`,
@@ -96,9 +100,12 @@ impl Supervisor {
         let env: Vec<(String, String)> =
             system.service_env().map(owned).chain(extra_env.iter().copied().map(owned)).collect();
         let binary = binary.into();
-        let process = ServiceProcess::start_with_env(&binary, &env, name, "supervised-0")?;
+        let log_name = self.log_name.clone();
+        let process =
+            ServiceProcess::start_with_env(&binary, &env, name, &format!("{log_name}-0"))?;
         let service = Supervised {
             name: name.to_owned(),
+            log_name,
             binary,
             env,
             liveness_url,
@@ -116,12 +123,6 @@ impl Supervisor {
     pub fn restarts(&self, name: &str) -> u32 {
         let services = self.services.lock().expect("supervisor lock");
         services.iter().find(|service| service.name == name).map_or(0, |service| service.restarts)
-    }
-}
-
-impl Default for Supervisor {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
