@@ -6,7 +6,8 @@
 #   deploy/stack.sh status   print the state of each component
 #   deploy/stack.sh down     stop what this script started (SeaweedFS only)
 #   deploy/stack.sh clean    drop test databases (bgjobs_t_*), test buckets (bgjobs-t-*)
-#                            and test queues (t<hex>.bgjobs.*) left by interrupted runs
+#                            and test queues (t<hex>.bgjobs.*) left by interrupted runs,
+#                            and stop the fault tests' private servers they left running
 #
 # Idempotent: a component that already answers is left alone, so a second `up` takes
 # well under a second. Postgres, RabbitMQ and NATS are system services of the machine
@@ -296,6 +297,41 @@ clean_queues() {
     echo "rabbitmq   deleted $count test queue(s)"
 }
 
+# Private servers of the fault tests (tests/src/private_stack.rs) stop themselves when
+# their test ends, panics included; these catch those of a killed test run, each through
+# its own scratch directory (its pid file, data directory or node name), then remove it.
+clean_private_servers() {
+    local scratch="${TMPDIR:-/tmp}" count=0 dir pid node pg_bin
+    for dir in "$scratch"/bgjobs-nats-*; do
+        [ -d "$dir" ] || continue
+        if pid=$(cat "$dir/nats.pid" 2>/dev/null) && kill -KILL "$pid" 2>/dev/null; then
+            count=$((count + 1))
+        fi
+        rm -rf "$dir"
+    done
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    for dir in "$scratch"/bgjobs-postgres-*; do
+        [ -d "$dir" ] || continue
+        if [ -f "$dir/data/postmaster.pid" ] && [ -n "$pg_bin" ] &&
+            runuser -u postgres -- "$pg_bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1; then
+            count=$((count + 1))
+        fi
+        rm -rf "$dir"
+    done
+    for dir in "$scratch"/bgjobs-rabbitmq-*; do
+        [ -d "$dir" ] || continue
+        if node=$(cat "$dir/nodename" 2>/dev/null) &&
+            runuser -u rabbitmq -- env HOME=/var/lib/rabbitmq /usr/lib/rabbitmq/bin/rabbitmqctl \
+                -q -n "$node" stop </dev/null >/dev/null 2>&1; then
+            count=$((count + 1))
+        elif pid=$(cat "$dir/node.pid" 2>/dev/null) && kill -KILL "$pid" 2>/dev/null; then
+            count=$((count + 1))
+        fi
+        rm -rf "$dir"
+    done
+    echo "private    stopped $count fault-test server(s) left behind"
+}
+
 # --- status ---------------------------------------------------------------------------
 
 status() {
@@ -335,6 +371,7 @@ clean)
     clean_databases
     clean_buckets
     clean_queues
+    clean_private_servers
     ;;
 *) usage ;;
 esac

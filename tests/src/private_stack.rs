@@ -123,6 +123,9 @@ impl PrivateNats {
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-m", &self.monitor_port.to_string(), "-js", "-sd"])
             .arg(self.dir.join("store"))
+            // For `deploy/stack.sh clean`, should a killed test leave the server behind.
+            .arg("-P")
+            .arg(self.dir.join("nats.pid"))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -288,6 +291,8 @@ impl PrivateRabbit {
         std::fs::write(dir.join("rabbitmq.conf"), format!("listeners.tcp.1 = 127.0.0.1:{port}\n"))?;
         std::fs::write(dir.join("rabbitmq-env.conf"), "")?;
         std::fs::write(dir.join("enabled_plugins"), "[].\n")?;
+        // For `deploy/stack.sh clean`, should a killed test leave the node behind.
+        std::fs::write(dir.join("nodename"), &node)?;
         let log = std::fs::File::create(dir.join("server.log"))?;
         let path = |name: &str| dir.join(name).display().to_string();
         let server = Command::new("runuser")
