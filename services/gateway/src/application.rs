@@ -14,6 +14,7 @@ use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_storage::ObjectStore;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -29,7 +30,7 @@ use crate::{api, page};
 /// answers 503.
 const REGISTRY_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// After the shutdown signal, requests in flight get this long to finish (live
-/// update streams are cut then; the page reconnects to another replica).
+/// update streams end at the signal; the page reconnects to another replica).
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 /// The page and API may be framed by nothing and load nothing from elsewhere.
 const CONTENT_SECURITY_POLICY: &str =
@@ -93,6 +94,7 @@ impl Application {
             links: LinkSigner::new(settings.download_secret.as_deref()),
             stall_threshold: settings.stall_threshold,
             demo,
+            stopping: CancellationToken::new(),
         };
         Ok(Self { listener, state })
     }
@@ -108,9 +110,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let stopping = self.state.stopping.clone();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, finishing requests in flight");
+            stopping.cancel();
             let _receiver_gone = stopping_tx.send(());
         };
         let server = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(signal);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_storage::ObjectStore;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use crate::auth::Verifier;
@@ -45,6 +46,9 @@ pub struct AppState {
     pub stall_threshold: Duration,
     /// Demo sign-in, only with `BGJOBS_GATEWAY_DEMO_USERS=true`.
     pub demo: Option<Arc<Demo>>,
+    /// Cancelled when the gateway starts shutting down: live update streams end then,
+    /// so an open page does not hold the drain up (it reconnects to another replica).
+    pub stopping: CancellationToken,
 }
 
 impl AppState {

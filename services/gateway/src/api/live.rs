@@ -15,7 +15,8 @@ use crate::state::AppState;
 
 /// Server-Sent Events: `ready` once connected, then `job` (a job as `GET /api/v1/jobs`
 /// shows it) for each change; `unavailable` with a message if the registry goes away,
-/// after which the stream ends and the page reconnects.
+/// after which the stream ends and the page reconnects. The stream also ends when the
+/// gateway shuts down.
 #[utoipa::path(get, path = "/api/v1/events", tag = "jobs",
     responses((status = 200, content_type = "text/event-stream", description = "job changes"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -49,5 +50,6 @@ pub async fn events(
         Ok(event)
     });
     let ready = futures::stream::once(async { Ok(Event::default().event("ready").data("")) });
-    Ok(Sse::new(ready.chain(changes)).keep_alive(KeepAlive::default()))
+    let until_shutdown = ready.chain(changes).take_until(state.stopping.cancelled_owned());
+    Ok(Sse::new(until_shutdown).keep_alive(KeepAlive::default()))
 }

@@ -10,6 +10,7 @@ use gateway::auth::demo::SigningKey;
 use gateway::auth::{Claims, RETRY_ROLE, VIEW_ROLE};
 use gateway::settings::KeySource;
 use gateway::{Application, Settings};
+use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// How long a job may take to finish in these tests.
@@ -68,6 +69,10 @@ pub struct TestGateway {
     pub other_account: String,
     /// Stops the gateway when the test ends, however it ends.
     _stop: DropGuard,
+    /// The same stop, for a test that stops the gateway itself.
+    stop_gateway: CancellationToken,
+    /// The gateway's serving task.
+    running: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl TestGateway {
@@ -85,15 +90,28 @@ impl TestGateway {
         let application = Application::build(settings).await?;
         let url = format!("http://{}", application.local_addr());
         let stop = CancellationToken::new();
-        tokio::spawn(application.run_until_stopped(stop.clone().cancelled_owned()));
+        let running = tokio::spawn(application.run_until_stopped(stop.clone().cancelled_owned()));
         let other_account = format!("other-{}", system.account);
         Ok(Self {
             system,
             url,
             http: reqwest::Client::new(),
             other_account,
+            stop_gateway: stop.clone(),
+            running: Some(running),
             _stop: stop.drop_guard(),
         })
+    }
+
+    /// Shuts the gateway down (as SIGTERM does) and waits until it has stopped; answers
+    /// how long that took.
+    pub async fn shut_down_gateway(&mut self) -> anyhow::Result<Duration> {
+        let started = tokio::time::Instant::now();
+        self.stop_gateway.cancel();
+        if let Some(running) = self.running.take() {
+            running.await??;
+        }
+        Ok(started.elapsed())
     }
 
     /// Stops the gateway, then the system, removing the test's queues and stream so that

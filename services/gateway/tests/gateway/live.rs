@@ -96,3 +96,17 @@ async fn a_running_job_moves_live_and_other_accounts_see_nothing_of_it() -> anyh
     assert!(their_seen.iter().all(|event| event["id"] != job_id.as_str()), "{their_seen:?}");
     gateway.stop().await
 }
+
+#[tokio::test]
+async fn open_live_streams_end_at_shutdown_so_an_open_page_does_not_hold_the_gateway_up()
+-> anyhow::Result<()> {
+    let mut gateway = TestGateway::start().await?;
+    let mut events = follow(&gateway, Who::Viewer).await?;
+    let took = gateway.shut_down_gateway().await?;
+    // Without ending the stream, the drain would wait for it for its full 10 s.
+    assert!(took < Duration::from_secs(5), "the gateway took {took:?} to stop");
+    let ended = tokio::time::timeout(DEADLINE, events.recv()).await?;
+    assert!(ended.is_none(), "the stream went on after shutdown: {ended:?}");
+    eprintln!("gateway stopped {took:?} after the signal with a live stream open");
+    gateway.stop().await
+}
