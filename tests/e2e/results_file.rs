@@ -2,11 +2,14 @@
 //! its row number, key, outcome and reason; cells a spreadsheet would run as a
 //! formula are neutralised.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bgjobs_domain::JobStatus;
-use bgjobs_e2e::TestSystem;
+use bgjobs_e2e::{Options, TestSystem};
 use bgjobs_proto::convert::job_status_from_proto;
+use bgjobs_proto::v1::JobMessage;
+use product_upload::Outcome;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -131,4 +134,58 @@ async fn an_abandoned_results_file_leaves_the_stored_one_alone() -> anyhow::Resu
     stopped.abandon().await;
     assert_eq!(objects.get_bytes(key).await?, stored, "the abandoned file replaced the stored one");
     Ok(())
+}
+
+/// A copy of a job message taken after the original delivery stored the results file
+/// but before the registry applied its Completed (the job still looks running): the copy
+/// reports the same end and leaves the results file as the original wrote it.
+#[tokio::test]
+async fn a_late_copy_of_a_finished_attempt_reports_the_same_end_and_leaves_the_results_alone()
+-> anyhow::Result<()> {
+    let system = TestSystem::start_with(Options { product_upload_in_process: false }).await?;
+    let job_id = system.submit_products("sku,name,price\nSKU-1,One,1.00\nBAD 2,Two,2.00\n").await?;
+    let job = system.job(&job_id).await?;
+    // A consumer whose events go to a stream the registry does not read: the job stays
+    // New whatever the consumer does, as in that window.
+    let mut env: HashMap<String, String> =
+        system.service_env().map(|(name, value)| (name.to_owned(), value.to_owned())).collect();
+    let unread_prefix = format!("{}unread.", env["BGJOBS_PREFIX"]);
+    env.insert("BGJOBS_PREFIX".to_owned(), unread_prefix.clone());
+    let settings =
+        product_upload::Settings::from_lookup(product_upload::settings::SERVICE, |name| {
+            env.get(name).cloned()
+        })
+        .map_err(anyhow::Error::msg)?;
+    let processor = product_upload::Worker::build(settings).await?.processor().clone();
+    let message = JobMessage {
+        job_id: job.job_id.clone(),
+        account_id: job.account_id.clone(),
+        job_type: job.job_type,
+        attempt: job.attempt,
+        input_object_key: job.input_object_key.clone(),
+        parameters_json: job.parameters_json.clone(),
+        reference_ids: job.reference_ids.clone(),
+        created_by: job.created_by.clone(),
+    };
+    let results_key = bgjobs_storage::keys::results(&system.account, job_id.parse()?);
+    let expected_end = Outcome::Completed { message: "1 of 2 rows imported, 1 rejected".into() };
+
+    assert_eq!(processor.handle(&message, 1, 0, None).await, expected_end);
+    let original = system.objects.get_bytes(&results_key).await?;
+    let original_text = String::from_utf8(original.to_vec())?;
+    assert!(
+        original_text.starts_with("row,key,outcome,reason\n1,SKU-1,created,\n2,BAD 2,rejected,"),
+        "{original_text}"
+    );
+    assert_eq!(processor.handle(&message, 2, 0, None).await, expected_end, "the copy's end");
+    assert_eq!(system.objects.get_bytes(&results_key).await?, original, "the copy rewrote it");
+    let checkpoint = system.store.checkpoint(job_id.parse()?).await?.expect("a checkpoint");
+    assert_eq!((checkpoint.rows_created, checkpoint.rows_unchanged), (1, 0));
+
+    let connection = bgjobs_messaging::amqp::connect(bgjobs_messaging::amqp::DEFAULT_URL).await?;
+    let unread = bgjobs_messaging::Names::new(unread_prefix);
+    bgjobs_messaging::amqp::delete_topology(&connection, &unread).await?;
+    let nats = bgjobs_messaging::events::connect(bgjobs_messaging::events::DEFAULT_URL).await?;
+    bgjobs_messaging::events::delete_stream(&nats, &unread).await?;
+    system.stop().await
 }

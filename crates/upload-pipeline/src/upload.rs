@@ -113,6 +113,12 @@ impl<R: UploadRows> Upload<'_, R> {
             .filter(|checkpoint| checkpoint.attempt == delivery.attempt())
             .unwrap_or(Checkpoint { attempt: delivery.attempt(), ..Checkpoint::default() });
         let result_key = keys::results(&delivery.account, delivery.job);
+        if resume.results_written {
+            // Another delivery of this attempt (a copy of the message) did everything and
+            // stored the results file: report the same end, write nothing. Its Completed
+            // may have been lost with its worker; the registry ignores a second one.
+            return Ok(imported(resume.rows_committed, resume.rows_rejected, result_key));
+        }
         if resume.rows_committed == 0 {
             // Nothing of this attempt is written: keys claimed by an interrupted
             // delivery (or an earlier attempt) must not make rows duplicates.
@@ -140,15 +146,19 @@ impl<R: UploadRows> Upload<'_, R> {
                 .map_err(store_stop)?;
         }
         let done = Pass::write(self, write, resume).run(emitter).await?;
-        let message = format!(
-            "{} of {} rows imported, {} rejected",
-            thousands(done.rows_read.saturating_sub(done.rejected)),
-            thousands(done.rows_read),
-            thousands(done.rejected)
-        );
-        let counters = final_counters(done.rows_read, done.rejected);
-        Ok(Finished { message, counters, result_key })
+        Ok(imported(done.rows_read, done.rejected, result_key))
     }
+}
+
+/// The end of an import of `rows_read` rows of which `rejected` were rejected.
+fn imported(rows_read: u64, rejected: u64, result_key: String) -> Finished {
+    let message = format!(
+        "{} of {} rows imported, {} rejected",
+        thousands(rows_read.saturating_sub(rejected)),
+        thousands(rows_read),
+        thousands(rejected)
+    );
+    Finished { message, counters: final_counters(rows_read, rejected), result_key }
 }
 
 /// The job's write mode (`write` parameter; create-or-update when absent).

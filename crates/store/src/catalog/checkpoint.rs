@@ -2,7 +2,10 @@
 
 use bgjobs_domain::JobId;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, DatabaseTransaction, EntityTrait};
+use sea_orm::{
+    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
+    QueryFilter,
+};
 
 use super::AppliedBatch;
 use crate::convert::{read_u32, read_u64, write_i32, write_i64};
@@ -25,6 +28,9 @@ pub struct Checkpoint {
     pub rows_unchanged: u64,
     /// Rows rejected so far: by validation, by the write mode, or as duplicates.
     pub rows_rejected: u64,
+    /// The attempt has read the whole file and stored its results file: a later
+    /// delivery of the same attempt (a copy of the message) has nothing left to do.
+    pub results_written: bool,
 }
 
 impl Store {
@@ -42,7 +48,20 @@ impl Store {
             rows_updated: read_u64("rows_updated", row.rows_updated)?,
             rows_unchanged: read_u64("rows_unchanged", row.rows_unchanged)?,
             rows_rejected: read_u64("rows_rejected", row.rows_rejected)?,
+            results_written: row.results_written,
         }))
+    }
+
+    /// Records that `attempt` of upload job `job` has stored its complete results file
+    /// (nothing happens when the checkpoint belongs to another attempt, or to none).
+    pub async fn mark_results_written(&self, job: JobId, attempt: u32) -> Result<(), Error> {
+        job_checkpoints::Entity::update_many()
+            .col_expr(job_checkpoints::Column::ResultsWritten, Expr::value(true))
+            .filter(job_checkpoints::Column::JobId.eq(job.as_uuid()))
+            .filter(job_checkpoints::Column::Attempt.eq(write_i32("attempt", attempt)?))
+            .exec(&self.connection)
+            .await?;
+        Ok(())
     }
 }
 
@@ -81,6 +100,7 @@ pub(crate) async fn write_checkpoint(
         rows_updated: Set(write_i64("rows_updated", after.rows_updated)?),
         rows_unchanged: Set(write_i64("rows_unchanged", after.rows_unchanged)?),
         rows_rejected: Set(write_i64("rows_rejected", after.rows_rejected)?),
+        results_written: Set(false),
         updated_at: NotSet,
     };
     let stored = (job_checkpoints::Entity, job_checkpoints::Column::Attempt);
@@ -100,6 +120,7 @@ pub(crate) async fn write_checkpoint(
                     job_checkpoints::Column::RowsUpdated,
                     job_checkpoints::Column::RowsUnchanged,
                     job_checkpoints::Column::RowsRejected,
+                    job_checkpoints::Column::ResultsWritten,
                 ])
                 .value(job_checkpoints::Column::UpdatedAt, Expr::cust("now()"))
                 .action_and_where(not_overtaken)

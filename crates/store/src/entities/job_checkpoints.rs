@@ -14,6 +14,7 @@ pub struct Model {
     pub rows_updated: i64,
     pub rows_unchanged: i64,
     pub rows_rejected: i64,
+    pub results_written: bool,
     pub updated_at: DateTimeUtc,
 }
 

@@ -15,6 +15,7 @@ mod m20250103_000001_upload_keys;
 mod m20250104_000001_client_deletions_begun;
 mod m20250105_000001_published_attempt;
 mod m20250106_000001_jobs_account_updated;
+mod m20250107_000001_results_written;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250104_000001_client_deletions_begun::Migration),
             Box::new(m20250105_000001_published_attempt::Migration),
             Box::new(m20250106_000001_jobs_account_updated::Migration),
+            Box::new(m20250107_000001_results_written::Migration),
         ]
     }
 

@@ -55,6 +55,7 @@ fn checkpoint(rows_committed: u64, created: u64, updated: u64, unchanged: u64) -
         rows_updated: updated,
         rows_unchanged: unchanged,
         rows_rejected: rows_committed - created - updated - unchanged,
+        results_written: false,
     }
 }
 

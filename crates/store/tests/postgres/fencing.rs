@@ -137,3 +137,31 @@ async fn a_duplicate_delivery_of_the_same_attempt_cannot_write_rows_another_deli
     assert_eq!((checkpoint.rows_committed, checkpoint.rows_created), (3, 3));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_stored_results_file_is_marked_for_its_attempt_only_and_a_new_attempt_clears_it()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let job = registered_job(&store).await?;
+    let written =
+        |checkpoint: Option<Checkpoint>| checkpoint.map(|c| (c.attempt, c.results_written));
+    let first = numbered(&products(&["A", "B"]));
+    store.apply_product_batch_as(job, &acme, "client-1", &first, WRITE, &through(1, 2)).await?;
+    assert_eq!(written(store.checkpoint(job).await?), Some((1, false)));
+
+    // Another attempt's mark changes nothing; the checkpoint's own attempt's does.
+    store.mark_results_written(job, 2).await?;
+    assert_eq!(written(store.checkpoint(job).await?), Some((1, false)));
+    store.mark_results_written(job, 1).await?;
+    assert_eq!(written(store.checkpoint(job).await?), Some((1, true)));
+
+    // A retry's first batch starts the next attempt's checkpoint unmarked.
+    store.record_event(event(&acme, job, (1, 1, 1), EventKind::Started)).await?;
+    store.record_event(event(&acme, job, (1, 1, 2), EventKind::Failed)).await?;
+    store.retry_job(&acme, job, "bob", "").await?.expect("the job exists");
+    store.clear_upload_keys(job, 2).await?;
+    store.apply_product_batch_as(job, &acme, "client-1", &first, WRITE, &through(2, 2)).await?;
+    assert_eq!(written(store.checkpoint(job).await?), Some((2, false)));
+    Ok(())
+}

@@ -176,6 +176,14 @@ impl<'p, R: UploadRows> Pass<'p, R> {
             upload.store.ensure_current_attempt(delivery.job, attempt).await.map_err(store_stop)?;
         }
         reading.results.finish().await.map_err(|error| Stop::Retry(error.to_string()))?;
+        if let Kind::Write { .. } = self.kind {
+            // A copy of this attempt's message taken from now on reports the same end
+            // without rewriting the file (where every line would say "applied").
+            let marked = upload.store.mark_results_written(delivery.job, delivery.attempt()).await;
+            if let Err(error) = marked {
+                tracing::warn!(job_id = %delivery.job, %error, "the stored results file is not marked; a copy of the message would write it again");
+            }
+        }
         let rejected = match self.kind {
             Kind::Check => reading.rejected,
             Kind::Write { .. } => reading.totals.rows_rejected,
