@@ -287,10 +287,11 @@ clean_queues() {
         echo "rabbitmq   not running; no test queues to delete"
         return
     fi
-    # Test queues are named t<12 hex digits>.bgjobs.*; tests delete their own, this
+    # Test queues are named t<12 hex digits>.bgjobs.* (or t<12 hex digits>.<word>.bgjobs.*
+    # for a side topology a test adds); tests delete their own, this
     # catches those of interrupted runs. rabbitmqctl reads stdin, hence </dev/null.
     local queues count=0 name
-    queues=$(rabbitmqctl list_queues -q --no-table-headers name </dev/null | grep -E '^t[0-9a-f]{12}\.bgjobs\.' || true)
+    queues=$(rabbitmqctl list_queues -q --no-table-headers name </dev/null | grep -E '^t[0-9a-f]{12}\.([a-z]+\.)?bgjobs\.' || true)
     for name in $queues; do
         rabbitmqctl delete_queue -q "$name" </dev/null >/dev/null 2>&1 && count=$((count + 1))
     done
