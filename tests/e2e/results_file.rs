@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bgjobs_domain::JobStatus;
-use bgjobs_e2e::{Options, TestSystem};
+use bgjobs_e2e::{Options, TestSystem, job_message};
 use bgjobs_proto::convert::job_status_from_proto;
-use bgjobs_proto::v1::JobMessage;
 use product_upload::Outcome;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -157,16 +156,7 @@ async fn a_late_copy_of_a_finished_attempt_reports_the_same_end_and_leaves_the_r
         })
         .map_err(anyhow::Error::msg)?;
     let processor = product_upload::Worker::build(settings).await?.processor().clone();
-    let message = JobMessage {
-        job_id: job.job_id.clone(),
-        account_id: job.account_id.clone(),
-        job_type: job.job_type,
-        attempt: job.attempt,
-        input_object_key: job.input_object_key.clone(),
-        parameters_json: job.parameters_json.clone(),
-        reference_ids: job.reference_ids.clone(),
-        created_by: job.created_by.clone(),
-    };
+    let message = job_message(&job);
     let results_key = bgjobs_storage::keys::results(&system.account, job_id.parse()?);
     let expected_end = Outcome::Completed { message: "1 of 2 rows imported, 1 rejected".into() };
 

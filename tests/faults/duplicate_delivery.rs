@@ -12,10 +12,10 @@ use bgjobs_e2e::invariants::{
     fault_free_checksum, valid_rows,
 };
 use bgjobs_e2e::process::product_file;
-use bgjobs_e2e::{Options, TestSystem};
+use bgjobs_e2e::{Options, TestSystem, job_message};
 use bgjobs_messaging::{Names, amqp};
 use bgjobs_proto::convert::{event_kind_to_proto, job_status_from_proto};
-use bgjobs_proto::v1::{Job, JobMessage, LogEntry};
+use bgjobs_proto::v1::LogEntry;
 use bgjobs_test_support::wait;
 
 use crate::consumer;
@@ -33,20 +33,6 @@ async fn the_same_job_message_delivered_twice_while_and_after_it_runs_applies_ev
     assert_eq!(checksum?, reference?, "the catalogue differs from a fault-free run's");
     eprintln!("duplicate job message: total with the fault-free reference {:?}", started.elapsed());
     Ok(())
-}
-
-/// The message of `job`'s current attempt, field for field what ingest publishes.
-fn job_message(job: &Job) -> JobMessage {
-    JobMessage {
-        job_id: job.job_id.clone(),
-        account_id: job.account_id.clone(),
-        job_type: job.job_type,
-        attempt: job.attempt,
-        input_object_key: job.input_object_key.clone(),
-        parameters_json: job.parameters_json.clone(),
-        reference_ids: job.reference_ids.clone(),
-        created_by: job.created_by.clone(),
-    }
 }
 
 /// How many deliveries have ended in `log`: each reports Completed or Failed, or

@@ -412,6 +412,20 @@ impl TestSystem {
     }
 }
 
+/// The message of `job`'s current attempt, field for field what ingest publishes.
+pub fn job_message(job: &Job) -> bgjobs_proto::v1::JobMessage {
+    bgjobs_proto::v1::JobMessage {
+        job_id: job.job_id.clone(),
+        account_id: job.account_id.clone(),
+        job_type: job.job_type,
+        attempt: job.attempt,
+        input_object_key: job.input_object_key.clone(),
+        parameters_json: job.parameters_json.clone(),
+        reference_ids: job.reference_ids.clone(),
+        created_by: job.created_by.clone(),
+    }
+}
+
 /// The job id of ingest's answer, failing unless it is 202 Accepted.
 async fn accepted_job_id(response: reqwest::Response) -> anyhow::Result<String> {
     let status = response.status();
