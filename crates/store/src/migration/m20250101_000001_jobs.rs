@@ -1,17 +1,7 @@
 //! The `jobs` schema: job state and the message log, written only by jobs-registry.
 
-use sea_orm_migration::prelude::*;
-
 /// Creates `jobs.jobs` and `jobs.job_events`.
-pub(crate) struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20250101_000001_jobs"
-    }
-}
-
-const UP: &str = r#"
+pub(crate) const UP: &str = r#"
 CREATE SCHEMA IF NOT EXISTS jobs;
 
 CREATE TABLE IF NOT EXISTS jobs.jobs (
@@ -86,19 +76,9 @@ CREATE INDEX IF NOT EXISTS job_events_job_recorded
     ON jobs.job_events (job_id, recorded_at);
 "#;
 
-const DOWN: &str = r#"
+/// Undoes [`UP`].
+pub(crate) const DOWN: &str = r#"
 DROP TABLE IF EXISTS jobs.job_events;
 DROP TABLE IF EXISTS jobs.jobs;
 DROP SCHEMA IF EXISTS jobs;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await.map(|_| ())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await.map(|_| ())
-    }
-}

@@ -1,17 +1,7 @@
 //! The `catalog` schema: the domain data uploads change, and upload checkpoints.
 
-use sea_orm_migration::prelude::*;
-
 /// Creates `catalog.clients`, `catalog.products` and `catalog.job_checkpoints`.
-pub(crate) struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20250101_000002_catalog"
-    }
-}
-
-const UP: &str = r#"
+pub(crate) const UP: &str = r#"
 CREATE SCHEMA IF NOT EXISTS catalog;
 
 CREATE TABLE IF NOT EXISTS catalog.clients (
@@ -58,20 +48,10 @@ CREATE TABLE IF NOT EXISTS catalog.job_checkpoints (
 );
 "#;
 
-const DOWN: &str = r#"
+/// Undoes [`UP`].
+pub(crate) const DOWN: &str = r#"
 DROP TABLE IF EXISTS catalog.job_checkpoints;
 DROP TABLE IF EXISTS catalog.products;
 DROP TABLE IF EXISTS catalog.clients;
 DROP SCHEMA IF EXISTS catalog;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await.map(|_| ())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await.map(|_| ())
-    }
-}

@@ -1,17 +1,7 @@
 //! `catalog.client_deletions`: what each Delete Client job has deleted so far.
 
-use sea_orm_migration::prelude::*;
-
 /// Creates `catalog.client_deletions`.
-pub(crate) struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20250102_000001_client_deletions"
-    }
-}
-
-const UP: &str = r#"
+pub(crate) const UP: &str = r#"
 -- One row per (job, table): rows of that table the job has deleted, raised in the
 -- transaction that deletes them, so a redelivered job reports the true total and
 -- knows whether it already deleted the client row itself (table_name 'clients').
@@ -26,17 +16,7 @@ CREATE TABLE IF NOT EXISTS catalog.client_deletions (
 );
 "#;
 
-const DOWN: &str = r#"
+/// Undoes [`UP`].
+pub(crate) const DOWN: &str = r#"
 DROP TABLE IF EXISTS catalog.client_deletions;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await.map(|_| ())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await.map(|_| ())
-    }
-}

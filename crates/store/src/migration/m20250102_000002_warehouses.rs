@@ -1,17 +1,7 @@
 //! The `catalog` schema's warehouses and their locations (Warehouse Upload).
 
-use sea_orm_migration::prelude::*;
-
 /// Creates `catalog.warehouses` and `catalog.warehouse_locations`.
-pub(crate) struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20250102_000002_warehouses"
-    }
-}
-
-const UP: &str = r#"
+pub(crate) const UP: &str = r#"
 CREATE TABLE IF NOT EXISTS catalog.warehouses (
     account_id    text        NOT NULL,
     -- The reference users type in files and on the page, unique per account.
@@ -42,18 +32,8 @@ CREATE TABLE IF NOT EXISTS catalog.warehouse_locations (
 );
 "#;
 
-const DOWN: &str = r#"
+/// Undoes [`UP`].
+pub(crate) const DOWN: &str = r#"
 DROP TABLE IF EXISTS catalog.warehouse_locations;
 DROP TABLE IF EXISTS catalog.warehouses;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await.map(|_| ())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await.map(|_| ())
-    }
-}

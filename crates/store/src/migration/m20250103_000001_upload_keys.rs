@@ -1,18 +1,8 @@
 //! `catalog.upload_keys`: the natural keys an upload job has claimed, for duplicate
 //! detection in flat memory.
 
-use sea_orm_migration::prelude::*;
-
 /// Creates `catalog.upload_keys`.
-pub(crate) struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20250103_000001_upload_keys"
-    }
-}
-
-const UP: &str = r#"
+pub(crate) const UP: &str = r#"
 -- One row per (upload job, natural key): the input row that first gave the key.
 -- Claimed in the transaction of the row's batch and its checkpoint, so after a crash
 -- the keys and the checkpoint agree and a redelivered job resumes exactly. Logged
@@ -29,17 +19,7 @@ CREATE TABLE IF NOT EXISTS catalog.upload_keys (
 );
 "#;
 
-const DOWN: &str = r#"
+/// Undoes [`UP`].
+pub(crate) const DOWN: &str = r#"
 DROP TABLE IF EXISTS catalog.upload_keys;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await.map(|_| ())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await.map(|_| ())
-    }
-}

@@ -2,18 +2,8 @@
 //! confirmed, so that a job left New without a queued message can be found and
 //! published again.
 
-use sea_orm_migration::prelude::*;
-
 /// Adds `jobs.jobs.published_attempt` and the index of the republishing sweep.
-pub(crate) struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20250105_000001_published_attempt"
-    }
-}
-
-const UP: &str = r#"
+pub(crate) const UP: &str = r#"
 -- NULL until ingest has published the first attempt's message with a confirm.
 ALTER TABLE jobs.jobs ADD COLUMN IF NOT EXISTS published_attempt integer;
 -- Jobs that already left New were evidently published; New ones of before this
@@ -26,18 +16,8 @@ CREATE INDEX IF NOT EXISTS jobs_unpublished_updated
     WHERE status = 'new' AND (published_attempt IS NULL OR published_attempt < attempt);
 "#;
 
-const DOWN: &str = r#"
+/// Undoes [`UP`].
+pub(crate) const DOWN: &str = r#"
 DROP INDEX IF EXISTS jobs.jobs_unpublished_updated;
 ALTER TABLE jobs.jobs DROP COLUMN IF EXISTS published_attempt;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(UP).await.map(|_| ())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared(DOWN).await.map(|_| ())
-    }
-}

@@ -23,16 +23,49 @@ pub(crate) struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let sql = |name, up, down| Box::new(Sql { name, up, down }) as Box<dyn MigrationTrait>;
         vec![
-            Box::new(m20250101_000001_jobs::Migration),
-            Box::new(m20250101_000002_catalog::Migration),
-            Box::new(m20250102_000001_client_deletions::Migration),
-            Box::new(m20250102_000002_warehouses::Migration),
-            Box::new(m20250103_000001_upload_keys::Migration),
-            Box::new(m20250104_000001_client_deletions_begun::Migration),
-            Box::new(m20250105_000001_published_attempt::Migration),
-            Box::new(m20250106_000001_jobs_account_updated::Migration),
-            Box::new(m20250107_000001_results_written::Migration),
+            sql("m20250101_000001_jobs", m20250101_000001_jobs::UP, m20250101_000001_jobs::DOWN),
+            sql(
+                "m20250101_000002_catalog",
+                m20250101_000002_catalog::UP,
+                m20250101_000002_catalog::DOWN,
+            ),
+            sql(
+                "m20250102_000001_client_deletions",
+                m20250102_000001_client_deletions::UP,
+                m20250102_000001_client_deletions::DOWN,
+            ),
+            sql(
+                "m20250102_000002_warehouses",
+                m20250102_000002_warehouses::UP,
+                m20250102_000002_warehouses::DOWN,
+            ),
+            sql(
+                "m20250103_000001_upload_keys",
+                m20250103_000001_upload_keys::UP,
+                m20250103_000001_upload_keys::DOWN,
+            ),
+            sql(
+                "m20250104_000001_client_deletions_begun",
+                m20250104_000001_client_deletions_begun::UP,
+                m20250104_000001_client_deletions_begun::DOWN,
+            ),
+            sql(
+                "m20250105_000001_published_attempt",
+                m20250105_000001_published_attempt::UP,
+                m20250105_000001_published_attempt::DOWN,
+            ),
+            sql(
+                "m20250106_000001_jobs_account_updated",
+                m20250106_000001_jobs_account_updated::UP,
+                m20250106_000001_jobs_account_updated::DOWN,
+            ),
+            sql(
+                "m20250107_000001_results_written",
+                m20250107_000001_results_written::UP,
+                m20250107_000001_results_written::DOWN,
+            ),
         ]
     }
 
@@ -40,5 +73,29 @@ impl MigratorTrait for Migrator {
     /// would refuse versions it does not know) never sees ours.
     fn migration_table_name() -> DynIden {
         Alias::new("bgjobs_store_migrations").into_iden()
+    }
+}
+
+/// A migration of plain SQL, recorded under `name` (the module's name).
+struct Sql {
+    name: &'static str,
+    up: &'static str,
+    down: &'static str,
+}
+
+impl MigrationName for Sql {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Sql {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared(self.up).await.map(|_| ())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared(self.down).await.map(|_| ())
     }
 }
