@@ -12,7 +12,7 @@ test: stack
 	deploy/stack.sh clean
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo test --workspace
+	cargo test --workspace --no-fail-fast
 
 ## The fault-injection suite alone (part of `make test` too): kills, restarts,
 ## duplicates, a poison file and SIGTERM against real processes and services.

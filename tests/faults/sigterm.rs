@@ -80,7 +80,7 @@ async fn terminated_run(file: &str) -> anyhow::Result<String> {
 
     // The second consumer finished the job before it exited: nothing is left to wait for.
     let jobs =
-        assert_all_final(&system, std::slice::from_ref(&job_id), Duration::from_secs(5)).await?;
+        assert_all_final(&system, std::slice::from_ref(&job_id), Duration::from_secs(30)).await?;
     eprintln!("sigterm: completed {:?} after start", started.elapsed());
     let finished = &jobs[0];
     assert_eq!(

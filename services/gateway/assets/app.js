@@ -15,6 +15,8 @@ const page = {
   nextToken: null,
 };
 const $ = (id) => document.getElementById(id);
+/// Jobs per page, as asked of the API.
+const PAGE_SIZE = 25;
 
 // ---- filters <-> URL ----
 
@@ -51,7 +53,7 @@ function apiQuery(filters, pageToken) {
     end.setDate(end.getDate() + 1);
     query.set("to", end.toISOString());
   }
-  query.set("page_size", "25");
+  query.set("page_size", String(PAGE_SIZE));
   if (pageToken) query.set("page_token", pageToken);
   return query;
 }
@@ -147,6 +149,20 @@ function render() {
   $("older").disabled = !page.nextToken;
 }
 
+/// Of two copies of one job, the newer: a list read just before a live update can
+/// arrive after it, and must not take the row back to an older state.
+function newestOf(job, known) {
+  return known && known.version > job.version ? known : job;
+}
+
+/// The API's order, newest first: by creation time, then by id.
+function listedBefore(job, other) {
+  const created = Date.parse(job.created_at);
+  const otherCreated = Date.parse(other.created_at);
+  if (created !== otherCreated) return created > otherCreated;
+  return job.id > other.id;
+}
+
 let latestLoad = 0;
 
 async function load(pageToken = "") {
@@ -154,7 +170,8 @@ async function load(pageToken = "") {
   try {
     const result = await call("GET", `/api/v1/jobs?${apiQuery(filtersFromUrl(), pageToken)}`);
     if (thisLoad !== latestLoad) return; // an answer to filters that have changed since
-    page.jobs = result.jobs;
+    const known = new Map(page.jobs.map((job) => [job.id, job]));
+    page.jobs = result.jobs.map((job) => newestOf(job, known.get(job.id)));
     page.currentToken = pageToken;
     page.nextToken = result.next_page_token || null;
     hideBanner();
@@ -198,16 +215,43 @@ async function retry(job) {
   }
 }
 
-/// A job that changed: its row is replaced; a new job matching the filters goes on top
-/// of the first page.
+/// Whether a job not shown belongs on the page: the first page shows the newest jobs
+/// that match the filters, at most a page of them.
+function belongsOnThisPage(job) {
+  if (page.previousTokens.length > 0 || !matchesFilters(job, filtersFromUrl())) return false;
+  const last = page.jobs.at(-1);
+  return page.jobs.length < PAGE_SIZE || !last || listedBefore(job, last);
+}
+
+let reloadScheduled = null;
+
+/// Reads the first page again soon (once for a burst of new jobs), so that "Older"
+/// continues from the last row shown.
+function scheduleReload() {
+  clearTimeout(reloadScheduled);
+  reloadScheduled = setTimeout(() => {
+    if (page.previousTokens.length === 0) load("");
+  }, 300);
+}
+
+/// A job that changed, from a live update or an action's answer: its row is replaced
+/// unless the row already shows a newer state; a job not shown takes its place in
+/// the list's order if it belongs on this page, which never grows past its size.
 export function upsert(job) {
   const index = page.jobs.findIndex((known) => known.id === job.id);
   if (index >= 0) {
+    if (newestOf(job, page.jobs[index]) !== job) return;
     page.jobs[index] = job;
     const old = document.querySelector(`tr[data-job-id="${job.id}"]`);
     if (old) old.replaceWith(row(job));
-  } else if (page.previousTokens.length === 0 && matchesFilters(job, filtersFromUrl())) {
-    page.jobs.unshift(job);
+  } else if (belongsOnThisPage(job)) {
+    const position = page.jobs.findIndex((shown) => listedBefore(job, shown));
+    page.jobs.splice(position < 0 ? page.jobs.length : position, 0, job);
+    if (page.jobs.length > PAGE_SIZE) {
+      // The row pushed off now heads the next page, which the reload's cursor finds.
+      page.jobs.length = PAGE_SIZE;
+      scheduleReload();
+    }
     render();
   }
   refreshDetails(job);

@@ -47,11 +47,16 @@ function render(job, log) {
   document.getElementById("details-body").replaceChildren(body);
 }
 
+let latestFetch = 0;
+
 async function fetchAndRender(jobId) {
+  const thisFetch = ++latestFetch;
   try {
     const details = await call("GET", `/api/v1/jobs/${jobId}`);
-    if (shown.jobId === jobId) render(details.job, details.log);
+    // Only the latest answer is shown: an earlier one may carry an older state.
+    if (shown.jobId === jobId && thisFetch === latestFetch) render(details.job, details.log);
   } catch (error) {
+    if (thisFetch !== latestFetch) return;
     document.getElementById("details-body").replaceChildren(
       el("p", { class: "banner error", role: "alert" }, error.message));
   }

@@ -37,6 +37,10 @@ pub struct JobView {
     pub updated_at: Option<DateTime<Utc>>,
     /// Who made the last change (a user, or a worker).
     pub updated_by: String,
+    /// Grows with every change of the job (its last change's time, in microseconds
+    /// since 1970): of two copies of a job, the one with the larger version is newer,
+    /// whichever arrived last.
+    pub version: i64,
     /// The uploaded file's name, for uploads.
     pub file_name: Option<String>,
     /// Whether a results file can be downloaded.
@@ -143,6 +147,7 @@ impl JobView {
             message: job.message,
             created_at: job.created_at.as_ref().and_then(from_timestamp),
             created_by: job.created_by,
+            version: updated_at.map_or(0, |at| at.timestamp_micros()),
             updated_at,
             updated_by: job.updated_by,
             file_name: non_empty(job.original_file_name),

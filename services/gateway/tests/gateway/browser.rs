@@ -41,6 +41,39 @@ async fn three_jobs(gateway: &TestGateway) -> anyhow::Result<Jobs> {
     Ok(Jobs { upload, failed, dry_run })
 }
 
+/// Records what a worker that started `job_id` (of 100 rows, `rows_processed` done)
+/// would report, as the registry's applier does; no worker runs it.
+async fn report_started(
+    gateway: &TestGateway,
+    job_id: JobId,
+    rows_processed: u64,
+) -> anyhow::Result<()> {
+    gateway
+        .system
+        .store
+        .record_event(IncomingEvent {
+            event_id: uuid::Uuid::now_v7(),
+            job_id,
+            account_id: gateway.system.account.clone(),
+            position: EventPosition { attempt: 1, delivery: 1, sequence: 1 },
+            kind: EventKind::Started,
+            occurred_at: Utc::now(),
+            message: "Started".to_owned(),
+            counters: Some(Counters { rows_total: 100, rows_processed, rows_rejected: 0 }),
+            result_object_key: None,
+            worker_id: "product-upload/lost".to_owned(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// The day `job_id` was created, in UTC (the browser's zone in these tests).
+async fn created_on(gateway: &TestGateway, job_id: &str) -> anyhow::Result<chrono::NaiveDate> {
+    let job = gateway.system.job(job_id).await?;
+    let created_at = job.created_at.as_ref().and_then(bgjobs_proto::convert::from_timestamp);
+    Ok(created_at.ok_or_else(|| anyhow::anyhow!("job {job_id} has no created_at"))?.date_naive())
+}
+
 #[tokio::test]
 async fn a_viewer_filters_opens_details_and_downloads_results() -> anyhow::Result<()> {
     let gateway = TestGateway::start().await?;
@@ -88,18 +121,21 @@ async fn a_viewer_filters_opens_details_and_downloads_results() -> anyhow::Resul
     browser.wait_for_rows("Omar's job", &[failed]).await?;
 
     browser.click("#clear-filters").await?;
-    let today = Utc::now().date_naive();
-    let tomorrow = today + chrono::Days::new(1);
-    browser.set_input("#filter-from", &tomorrow.to_string()).await?;
-    browser.wait_for_rows("nothing created from tomorrow on", &[]).await?;
+    // The days the jobs were created on, in the browser's zone (UTC): taken from the
+    // jobs, not the clock, so a run across midnight filters the same way.
+    let first_day = created_on(&gateway, upload).await?;
+    let last_day = created_on(&gateway, dry_run).await?;
+    let day_after = last_day + chrono::Days::new(1);
+    browser.set_input("#filter-from", &day_after.to_string()).await?;
+    browser.wait_for_rows("nothing created after the jobs' day", &[]).await?;
     let empty = browser.wait_for("the empty state", "!document.getElementById('empty').hidden && document.getElementById('empty').textContent").await?;
     assert!(empty.as_str().unwrap_or_default().contains("No jobs match these filters"), "{empty}");
-    browser.set_input("#filter-from", &today.to_string()).await?;
-    browser.set_input("#filter-to", &today.to_string()).await?;
-    browser.wait_for_rows("today's jobs", &[dry_run, failed, upload]).await?;
+    browser.set_input("#filter-from", &first_day.to_string()).await?;
+    browser.set_input("#filter-to", &last_day.to_string()).await?;
+    browser.wait_for_rows("the jobs of those days", &[dry_run, failed, upload]).await?;
     let query = browser.client.current_url().await?.query().unwrap_or_default().to_owned();
     assert!(
-        query.contains(&format!("from={today}")) && query.contains(&format!("to={today}")),
+        query.contains(&format!("from={first_day}")) && query.contains(&format!("to={last_day}")),
         "{query}"
     );
 
@@ -197,22 +233,7 @@ async fn a_job_silent_past_the_threshold_shows_as_stalled() -> anyhow::Result<()
         ..Default::default()
     };
     gateway.system.registry.clone().create_job(request).await?;
-    gateway
-        .system
-        .store
-        .record_event(IncomingEvent {
-            event_id: uuid::Uuid::now_v7(),
-            job_id,
-            account_id: gateway.system.account.clone(),
-            position: EventPosition { attempt: 1, delivery: 1, sequence: 1 },
-            kind: EventKind::Started,
-            occurred_at: Utc::now(),
-            message: "Started".to_owned(),
-            counters: Some(Counters { rows_total: 100, rows_processed: 40, rows_rejected: 0 }),
-            result_object_key: None,
-            worker_id: "product-upload/lost".to_owned(),
-        })
-        .await?;
+    report_started(&gateway, job_id, 40).await?;
     wait::until("the API to call it stalled", Duration::from_secs(10), || async {
         let (_, details) = gateway.get(&format!("/api/v1/jobs/{job_id}"), Who::Viewer).await?;
         Ok((details["job"]["stalled"] == json!(true)).then_some(()))
@@ -228,7 +249,21 @@ async fn a_job_silent_past_the_threshold_shows_as_stalled() -> anyhow::Result<()
             "document.querySelector('#job-rows .stalled')?.textContent",
         )
         .await?;
-    assert_eq!(warning, "⚠ stalled — last update 0 min ago");
+    // Whole minutes since the job's last update, however long the test took to get here.
+    let shown_minutes: Option<i64> = warning
+        .as_str()
+        .and_then(|text| text.strip_prefix("⚠ stalled — last update "))
+        .and_then(|rest| rest.strip_suffix(" min ago"))
+        .and_then(|minutes| minutes.parse().ok());
+    let job = gateway.system.job(&job_id.to_string()).await?;
+    let updated_at = job.updated_at.as_ref().and_then(bgjobs_proto::convert::from_timestamp);
+    let silent_minutes = updated_at.map(|at| (Utc::now() - at).num_minutes());
+    assert!(
+        shown_minutes
+            .zip(silent_minutes)
+            .is_some_and(|(shown, silent)| (0..=silent).contains(&shown)),
+        "{warning} (silent for {silent_minutes:?} min)"
+    );
     browser.click(&format!("tr[data-job-id='{job_id}'] [data-action=details]")).await?;
     let progress = browser
         .wait_for("the progress bar", "document.querySelector('#details-body progress')?.value")
@@ -283,6 +318,20 @@ async fn the_retry_role_retries_a_failed_job_and_sees_it_complete_live() -> anyh
              }}).observe(document.getElementById('job-rows'), {{ childList: true, subtree: true }}), true)"
         ))
         .await?;
+    // The slowest network for the Retry's answer: it reaches the page only after the
+    // live updates have shown the job completed, as a loaded server can make happen.
+    browser
+        .eval(&format!(
+            "(window.retryAnswered = false, window.fetch = ((fetch) => async (path, options) => {{ \
+               const response = await fetch(path, options); \
+               if (!String(path).endsWith('/retry')) return response; \
+               while (document.querySelector(\"{row}\")?.dataset.status !== 'completed') \
+                 await new Promise((resolve) => setTimeout(resolve, 50)); \
+               setTimeout(() => {{ window.retryAnswered = true; }}, 0); \
+               return response; \
+             }})(window.fetch), true)"
+        ))
+        .await?;
     browser.click(&format!("{row} [data-action=retry]")).await?;
     browser
         .wait_for(
@@ -290,12 +339,18 @@ async fn the_retry_role_retries_a_failed_job_and_sees_it_complete_live() -> anyh
             &format!("document.querySelector(\"{row}\")?.dataset.status === 'completed'"),
         )
         .await?;
+    browser.wait_for("the Retry's late answer", "window.retryAnswered").await?;
     let shown: Vec<String> = serde_json::from_value(browser.eval("window.statusesShown").await?)?;
-    // (A re-render of the whole table before the click may have noted Error.)
-    let after_retry: Vec<&str> =
-        shown.iter().map(String::as_str).skip_while(|status| *status == "error").collect();
-    assert_eq!(after_retry.first(), Some(&"new"), "after Retry the row shows New first: {shown:?}");
-    assert_eq!(after_retry.last(), Some(&"completed"), "{shown:?}");
+    // The Retry's answer (New) came after the live updates (In Progress, Completed):
+    // the row may skip a state, but never goes back to one it has left.
+    let order = ["error", "new", "in_progress", "completed"];
+    let ranks: Vec<Option<usize>> =
+        shown.iter().map(|status| order.iter().position(|known| known == status)).collect();
+    assert!(
+        ranks.iter().all(Option::is_some) && ranks.is_sorted(),
+        "the row went backwards after Retry: {shown:?}"
+    );
+    assert_eq!(shown.last().map(String::as_str), Some("completed"), "{shown:?}");
     let text = browser.eval(&format!("document.querySelector(\"{row}\").textContent")).await?;
     assert!(text.as_str().unwrap_or_default().contains("50 of 50 rows imported"), "{text}");
     browser.click(&format!("{row} [data-action=details]")).await?;

@@ -6,6 +6,7 @@ use chrono::FixedOffset;
 use fantoccini::key::Key;
 
 use super::driver::Browser;
+use super::report_started;
 use crate::helpers::{DEADLINE, TestGateway, Who};
 
 /// Controls without an accessible name: no label, no aria-label(ledby), no text.
@@ -126,12 +127,12 @@ async fn every_control_is_labelled_and_details_open_and_close_from_the_keyboard(
 async fn older_and_newer_page_through_the_list_newest_first() -> anyhow::Result<()> {
     let gateway = TestGateway::start().await?;
     // 26 registered jobs, one more than the page's 25, oldest first; none is queued,
-    // so they stay New and the list does not move while the test reads it.
+    // so they change only when the test says.
     let mut created = Vec::new();
     for _ in 0..26 {
-        let job_id = bgjobs_domain::JobId::new().to_string();
+        let job_id = bgjobs_domain::JobId::new();
         let request = bgjobs_proto::v1::CreateJobRequest {
-            job_id: job_id.clone(),
+            job_id: job_id.to_string(),
             account_id: gateway.system.account.to_string(),
             job_type: bgjobs_proto::v1::JobType::DeleteClient as i32,
             parameters_json: "{}".to_owned(),
@@ -141,12 +142,34 @@ async fn older_and_newer_page_through_the_list_newest_first() -> anyhow::Result<
         gateway.system.registry.clone().create_job(request).await?;
         created.push(job_id);
     }
-    let newest_first: Vec<&str> = created.iter().rev().map(String::as_str).collect();
+    let newest_first: Vec<String> = created.iter().rev().map(ToString::to_string).collect();
+    let newest_first: Vec<&str> = newest_first.iter().map(String::as_str).collect();
     let browser = Browser::start().await?;
     let token = gateway.token(Who::Viewer).unwrap_or_default();
     browser.open_signed_in(&gateway.url, "/", &token).await?;
 
     browser.wait_for_rows("the newest 25", &newest_first[..25]).await?;
+    browser
+        .wait_for(
+            "live updates",
+            "document.getElementById('live-state').textContent.startsWith('Live')",
+        )
+        .await?;
+    // The oldest job changes, then the newest: live updates come in the order of the
+    // changes, so once the newest shows In Progress the page has had the oldest's
+    // update too, and must have left it off this full page of newer jobs.
+    report_started(&gateway, created[0], 0).await?;
+    report_started(&gateway, created[25], 0).await?;
+    browser
+        .wait_for(
+            "the newest job's live update",
+            &format!(
+                "document.querySelector(\"tr[data-job-id='{}']\")?.dataset.status === 'in_progress'",
+                newest_first[0]
+            ),
+        )
+        .await?;
+    assert_eq!(browser.row_ids().await?, newest_first[..25], "the page grew or changed order");
     assert_eq!(browser.eval("document.getElementById('newer').disabled").await?, true);
     browser.click("#older").await?;
     browser.wait_for_rows("the oldest job", &newest_first[25..]).await?;
