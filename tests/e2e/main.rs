@@ -1,0 +1,16 @@
+//! End-to-end tests through the public interfaces (ingest's HTTP API, the registry's
+//! gRPC API, the queues), one module per behaviour, against the real local stack.
+
+mod backoff;
+mod client_lock;
+mod delete_client;
+mod fencing;
+mod heartbeat;
+mod product_upload;
+mod results_file;
+mod resume;
+mod retry;
+mod service_shutdown;
+mod shutdown;
+mod warehouse_upload;
+mod write_modes;
