@@ -12,5 +12,6 @@ mod resume;
 mod retry;
 mod service_shutdown;
 mod shutdown;
+mod spreadsheet_exports;
 mod warehouse_upload;
 mod write_modes;

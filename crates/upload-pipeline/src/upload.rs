@@ -127,7 +127,8 @@ impl<R: UploadRows> Upload<'_, R> {
                 .await
                 .map_err(store_stop)?;
         }
-        if delivery.flag("all_or_nothing") && resume.rows_committed == 0 {
+        let check_first = delivery.flag("all_or_nothing") && resume.rows_committed == 0;
+        if check_first {
             // Check the whole file before writing anything; a redelivery past the
             // first checkpoint already passed this check.
             let scan = Pass::check(self, write).run(emitter).await?;
@@ -145,7 +146,7 @@ impl<R: UploadRows> Upload<'_, R> {
                 .await
                 .map_err(store_stop)?;
         }
-        let done = Pass::write(self, write, resume).run(emitter).await?;
+        let done = Pass::write(self, write, resume, !check_first).run(emitter).await?;
         Ok(imported(done.rows_read, done.rejected, result_key))
     }
 }

@@ -38,6 +38,11 @@ function uploadForm(jobType, withClient) {
       ["all-or-nothing", "import nothing"]]),
     choice("Existing records", "write", [["create-or-update", "create new and update existing"],
       ["create-only", "create new only"], ["update-only", "update existing only"]]),
+    // UTF-16 files with a byte-order mark (Excel's "Unicode Text") need no choice.
+    choice("File encoding", "encoding", [["utf-8", "UTF-8 (CSV UTF-8)"],
+      ["windows-1252", "Windows-1252 (Excel's CSV on Windows, Western European)"],
+      ["iso-8859-2", "ISO-8859-2 (Central European)"],
+      ["utf-16le", "UTF-16 (Unicode Text)"]]),
     el("div", { class: "buttons" }, el("button", { type: "submit" }, "Start upload")),
     status);
   form.addEventListener("submit", async (event) => {
@@ -45,6 +50,7 @@ function uploadForm(jobType, withClient) {
     const data = new FormData(form);
     const file = data.get("file");
     const query = new URLSearchParams({ file_name: file.name, mode: data.get("mode"), write: data.get("write") });
+    if (data.get("encoding") !== "utf-8") query.set("encoding", data.get("encoding"));
     if (withClient) query.set("client_id", data.get("client_id").trim());
     status.replaceChildren(notice("Uploading…"));
     try {

@@ -44,25 +44,6 @@ where
     Ok(Prefix { bytes: prefix.freeze(), complete: false })
 }
 
-/// Refuses an empty body and one whose first bytes are not text: a NUL byte (binary
-/// files, UTF-16) or bytes that are not UTF-8. The rest of the file is checked by the
-/// consumer, which reports the line.
-pub(crate) fn check_text(prefix: &Prefix) -> Result<(), Error> {
-    if prefix.bytes.is_empty() {
-        return Err(Error::EmptyFile);
-    }
-    if prefix.bytes.contains(&0) {
-        return Err(Error::NotCsvText { reason: "it contains a NUL byte" });
-    }
-    match std::str::from_utf8(&prefix.bytes) {
-        Ok(_) => Ok(()),
-        // The prefix may end inside a multi-byte character; only a complete body
-        // must end on a character boundary.
-        Err(error) if error.error_len().is_none() && !prefix.complete => Ok(()),
-        Err(_) => Err(Error::NotCsvText { reason: "it is not UTF-8 text" }),
-    }
-}
-
 /// Reads and discards what is left of a refused body, up to a bound. Without this,
 /// closing a connection with unread bytes makes the kernel reset it, and the client
 /// may lose our answer (a 413 or 415) and see only "connection reset".
@@ -95,10 +76,6 @@ mod tests {
         stream::iter(parts.iter().map(|part| Ok(Bytes::copy_from_slice(part))).collect::<Vec<_>>())
     }
 
-    fn prefix(bytes: &[u8], complete: bool) -> Prefix {
-        Prefix { bytes: Bytes::copy_from_slice(bytes), complete }
-    }
-
     #[tokio::test]
     async fn the_prefix_gathers_small_chunks_and_leaves_the_rest_in_the_stream() {
         let big = vec![b'a'; INSPECTED_BYTES];
@@ -116,28 +93,5 @@ mod tests {
         let prefix = read_prefix(&mut body).await.expect("readable");
         assert!(prefix.complete);
         assert_eq!(&prefix.bytes[..], b"sku\nA-1\n");
-    }
-
-    #[test]
-    fn text_passes_and_empty_nul_and_non_utf8_bodies_are_refused() {
-        assert!(check_text(&prefix("sku,name\nA-1,Café\n".as_bytes(), true)).is_ok());
-        assert!(matches!(check_text(&prefix(b"", true)), Err(Error::EmptyFile)));
-        assert!(matches!(
-            check_text(&prefix(b"PK\x03\x04\x14\x00", true)),
-            Err(Error::NotCsvText { reason: "it contains a NUL byte" })
-        ));
-        assert!(matches!(
-            check_text(&prefix(b"sku\n\xff\xfe", true)),
-            Err(Error::NotCsvText { reason: "it is not UTF-8 text" })
-        ));
-    }
-
-    #[test]
-    fn a_character_cut_by_the_prefix_is_not_held_against_the_file() {
-        let cut = &"é".as_bytes()[..1];
-        let mut bytes = b"name\n".to_vec();
-        bytes.extend_from_slice(cut);
-        assert!(check_text(&prefix(&bytes, false)).is_ok());
-        assert!(check_text(&prefix(&bytes, true)).is_err());
     }
 }

@@ -20,11 +20,11 @@ pub enum Error {
     /// The body had no bytes.
     #[error("the file is empty")]
     EmptyFile,
-    /// The first bytes of the body are not text (a NUL byte, or not UTF-8).
+    /// The first bytes of the body are not text in the encoding the upload names.
     #[error("the file is not a CSV text file: {reason}")]
     NotCsvText {
-        /// What gave it away.
-        reason: &'static str,
+        /// What the file looks like instead, and how to send it.
+        reason: String,
     },
     /// The body is longer than the configured limit.
     #[error("the file is larger than the {} limit", human_size(*limit))]
@@ -122,9 +122,7 @@ impl Error {
         match self {
             Self::InvalidField { message, .. } => message.clone(),
             Self::EmptyFile => "the file is empty; upload a CSV file with a header row".to_owned(),
-            Self::NotCsvText { reason } => format!(
-                "the file is not a CSV text file ({reason}); save it as CSV (UTF-8) and upload it again"
-            ),
+            Self::NotCsvText { .. } => self.to_string(),
             Self::TooLarge { .. } => self.to_string(),
             Self::Interrupted(_) => {
                 "the upload was interrupted before the whole file arrived; upload it again"
@@ -195,7 +193,7 @@ mod tests {
         let cases = [
             (Error::invalid("client_id", "x"), 400, "invalid_client_id"),
             (Error::EmptyFile, 400, "empty_file"),
-            (Error::NotCsvText { reason: "it contains a NUL byte" }, 415, "not_csv_text"),
+            (Error::NotCsvText { reason: "it contains NUL bytes".to_owned() }, 415, "not_csv_text"),
             (Error::TooLarge { limit: 1 }, 413, "file_too_large"),
             (Error::from_registry(tonic::Status::unavailable("down")), 503, "registry_unavailable"),
             (Error::from_registry(tonic::Status::invalid_argument("bad")), 400, "job_refused"),

@@ -24,6 +24,7 @@ mod health;
 mod publishing;
 pub mod settings;
 mod state;
+mod text;
 mod upload;
 pub mod validation;
 mod warehouse_upload;

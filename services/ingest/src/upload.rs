@@ -17,8 +17,9 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::Error;
-use crate::body::{check_text, drain, read_prefix};
+use crate::body::{drain, read_prefix};
 use crate::state::AppState;
+use crate::text::check_text;
 use crate::validation::{UploadQuery, UploadRequest};
 
 /// Header that may carry the file name when the query does not.
@@ -48,6 +49,8 @@ pub(crate) struct Submission {
     pub parameters_json: String,
     /// The job's reference ids (client, warehouse...).
     pub reference_ids: ReferenceIds,
+    /// The file's encoding when the upload names one other than UTF-8.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 /// The handler of a product upload.
@@ -72,6 +75,7 @@ pub(crate) async fn product_upload(
             created_by: request.created_by,
             file_name: request.file_name,
             reference_ids,
+            encoding: request.encoding,
         })
     });
     accept_body(&state, &account_id, submission, &headers, body).await
@@ -183,7 +187,7 @@ where
     S: Stream<Item = Result<bytes::Bytes, axum::Error>> + Send + Unpin,
 {
     let prefix = read_prefix(body).await?;
-    check_text(&prefix)?;
+    check_text(&prefix, request.encoding)?;
     let metadata = ObjectMetadata {
         content_type: CSV_CONTENT_TYPE.to_owned(),
         original_file_name: request.file_name.clone(),

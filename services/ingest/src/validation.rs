@@ -4,6 +4,7 @@ use std::fmt;
 
 use bgjobs_domain::AccountId;
 use bgjobs_domain::upload::write::WriteMode;
+use encoding_rs::Encoding;
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
@@ -34,6 +35,8 @@ pub struct UploadQuery {
     pub mode: Option<String>,
     /// `create-or-update` (default), `create-only` or `update-only`.
     pub write: Option<String>,
+    /// The file's character encoding, e.g. `windows-1252`; UTF-8 when absent.
+    pub encoding: Option<String>,
 }
 
 /// What to do with the valid rows of a file that has some invalid ones (DESIGN.md §5).
@@ -79,6 +82,8 @@ pub struct UploadRequest {
     pub mode: Mode,
     /// Whether existing products may be updated and new ones created.
     pub write: WriteMode,
+    /// The file's encoding when it is not UTF-8.
+    pub encoding: Option<&'static Encoding>,
 }
 
 impl UploadRequest {
@@ -100,19 +105,21 @@ impl UploadRequest {
         let file_name = parse_file_name(query.file_name.or(header_name))?;
         let mode = parse_mode(query.mode)?;
         let write = parse_write(query.write)?;
-        Ok(Self { account, client_id, created_by, user_id, file_name, mode, write })
+        let encoding = parse_encoding(query.encoding)?;
+        Ok(Self { account, client_id, created_by, user_id, file_name, mode, write, encoding })
     }
 
     /// The job's parameters JSON, as the consumer reads it:
-    /// `{"client_id": "<client>", "all_or_nothing": <bool>, "write": "<write mode>"}`.
+    /// `{"client_id": "<client>", "all_or_nothing": <bool>, "write": "<write mode>"}`,
+    /// with `"encoding": "<name>"` for a file that is not UTF-8.
     pub fn parameters_json(&self) -> String {
         let all_or_nothing = self.mode == Mode::AllOrNothing;
-        serde_json::json!({
+        let parameters = serde_json::json!({
             "client_id": self.client_id,
             "all_or_nothing": all_or_nothing,
             "write": self.write.as_str(),
-        })
-        .to_string()
+        });
+        with_encoding(parameters, self.encoding).to_string()
     }
 }
 
@@ -163,6 +170,37 @@ pub(crate) fn parse_write(value: Option<String>) -> Result<WriteMode, Error> {
             )
         }),
     }
+}
+
+/// An encoding by its name or any of its usual labels (`latin1`, `cp1252`, `utf-16le`,
+/// `shift_jis`...); `None` for UTF-8, which needs no decoding.
+pub(crate) fn parse_encoding(value: Option<String>) -> Result<Option<&'static Encoding>, Error> {
+    let label = value.as_deref().map(str::trim).unwrap_or_default();
+    if label.is_empty() {
+        return Ok(None);
+    }
+    match Encoding::for_label_no_replacement(label.as_bytes()) {
+        Some(encoding) if encoding == encoding_rs::UTF_8 => Ok(None),
+        Some(encoding) => Ok(Some(encoding)),
+        None => Err(Error::invalid(
+            "encoding",
+            format!(
+                "encoding '{label}' is not known; use utf-8 (the default), windows-1252, \
+                 utf-16le, utf-16be, iso-8859-2 or another WHATWG encoding label"
+            ),
+        )),
+    }
+}
+
+/// `parameters` with `"encoding"` added when the file is not UTF-8.
+pub(crate) fn with_encoding(
+    mut parameters: serde_json::Value,
+    encoding: Option<&'static Encoding>,
+) -> serde_json::Value {
+    if let (Some(encoding), Some(object)) = (encoding, parameters.as_object_mut()) {
+        object.insert("encoding".to_owned(), encoding.name().to_lowercase().into());
+    }
+    parameters
 }
 
 /// The user who starts a job: required, at most 256 characters, no control characters.
@@ -342,5 +380,24 @@ mod tests {
         )
         .expect("ok");
         assert_eq!(request.file_name.as_deref(), Some("Produits été.csv"));
+    }
+
+    #[test]
+    fn an_encoding_is_named_by_any_of_its_labels_and_kept_in_the_parameters() {
+        let latin = UploadQuery { encoding: Some("cp1252".into()), ..query(Some("c"), Some("u")) };
+        let request = UploadRequest::parse("acme", latin, None).expect("a known label");
+        assert_eq!(request.encoding, Some(encoding_rs::WINDOWS_1252));
+        assert_eq!(parameters(&request)["encoding"], "windows-1252");
+
+        let utf8 = UploadQuery { encoding: Some("UTF-8".into()), ..query(Some("c"), Some("u")) };
+        let request = UploadRequest::parse("acme", utf8, None).expect("utf-8");
+        assert_eq!(request.encoding, None, "UTF-8 needs no decoding");
+        assert!(parameters(&request).get("encoding").is_none());
+
+        let unknown =
+            UploadQuery { encoding: Some("ebcdic".into()), ..query(Some("c"), Some("u")) };
+        let (field, message) = invalid_field(UploadRequest::parse("acme", unknown, None));
+        assert_eq!(field, "encoding");
+        assert!(message.starts_with("encoding 'ebcdic' is not known; use utf-8"), "{message}");
     }
 }

@@ -11,6 +11,7 @@ use axum::response::Response;
 use bgjobs_domain::upload::write::WriteMode;
 use bgjobs_domain::{AccountId, JobType};
 use bgjobs_proto::v1::ReferenceIds;
+use encoding_rs::Encoding;
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
@@ -18,7 +19,8 @@ use crate::Error;
 use crate::state::AppState;
 use crate::upload::{Submission, accept_body, file_name_header, query_of};
 use crate::validation::{
-    Mode, parse_created_by, parse_file_name, parse_mode, parse_user_id, parse_write,
+    Mode, parse_created_by, parse_encoding, parse_file_name, parse_mode, parse_user_id,
+    parse_write, with_encoding,
 };
 
 /// The query string of a warehouse upload, as sent.
@@ -34,6 +36,8 @@ pub struct WarehouseUploadQuery {
     pub mode: Option<String>,
     /// `create-or-update` (default), `create-only` or `update-only`.
     pub write: Option<String>,
+    /// The file's character encoding, e.g. `windows-1252`; UTF-8 when absent.
+    pub encoding: Option<String>,
 }
 
 /// A warehouse upload request whose every field is valid.
@@ -51,6 +55,8 @@ pub struct WarehouseUploadRequest {
     pub mode: Mode,
     /// Whether existing locations may be updated and new ones created.
     pub write: WriteMode,
+    /// The file's encoding when it is not UTF-8.
+    pub encoding: Option<&'static Encoding>,
 }
 
 impl WarehouseUploadRequest {
@@ -71,17 +77,18 @@ impl WarehouseUploadRequest {
         let file_name = parse_file_name(query.file_name.or(header_name))?;
         let mode = parse_mode(query.mode)?;
         let write = parse_write(query.write)?;
-        Ok(Self { account, created_by, user_id, file_name, mode, write })
+        let encoding = parse_encoding(query.encoding)?;
+        Ok(Self { account, created_by, user_id, file_name, mode, write, encoding })
     }
 
     /// The job's parameters JSON, as the consumer reads it:
     /// `{"all_or_nothing": <bool>, "write": "<write mode>"}`.
     pub fn parameters_json(&self) -> String {
-        serde_json::json!({
+        let parameters = serde_json::json!({
             "all_or_nothing": self.mode == Mode::AllOrNothing,
             "write": self.write.as_str(),
-        })
-        .to_string()
+        });
+        with_encoding(parameters, self.encoding).to_string()
     }
 }
 
@@ -103,6 +110,7 @@ pub(crate) async fn warehouse_upload(
             created_by: request.created_by,
             file_name: request.file_name,
             reference_ids: ReferenceIds { user_id: request.user_id, ..ReferenceIds::default() },
+            encoding: request.encoding,
         })
     });
     accept_body(&state, &account_id, submission, &headers, body).await
@@ -119,6 +127,7 @@ mod tests {
             file_name: Some("locations.csv".to_owned()),
             mode: mode.map(str::to_owned),
             write: None,
+            encoding: None,
         }
     }
 

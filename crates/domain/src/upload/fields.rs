@@ -3,19 +3,22 @@
 
 use rust_decimal::Decimal;
 
+use super::characters::describe;
+
 /// Decodes and normalises a text field: UTF-8 checked, surrounding whitespace
 /// trimmed, control characters refused. An empty field is `None`.
 pub fn text(raw: &[u8], column: &str) -> Result<Option<String>, String> {
     let decoded = std::str::from_utf8(raw).map_err(|error| {
         format!(
-            "{column}: not valid UTF-8 at byte {}; save the file as UTF-8",
+            "{column}: not valid UTF-8 at byte {}; save the file as UTF-8, or upload it again naming its encoding (e.g. windows-1252)",
             error.valid_up_to() + 1
         )
     })?;
     let trimmed = decoded.trim();
-    if let Some(position) = trimmed.chars().position(char::is_control) {
+    if let Some((position, control)) = trimmed.chars().enumerate().find(|(_, c)| c.is_control()) {
         return Err(format!(
-            "{column}: contains a control character at position {}; remove tabs, line breaks and other invisible characters",
+            "{column}: contains {} at position {}; remove tabs, line breaks and other invisible characters",
+            describe(control),
             position + 1
         ));
     }
@@ -98,7 +101,7 @@ mod tests {
     fn invalid_utf8_names_the_column_and_byte() {
         assert_eq!(
             text(b"Caf\xe9", "name"),
-            Err("name: not valid UTF-8 at byte 4; save the file as UTF-8".to_owned())
+            Err("name: not valid UTF-8 at byte 4; save the file as UTF-8, or upload it again naming its encoding (e.g. windows-1252)".to_owned())
         );
     }
 
@@ -106,7 +109,7 @@ mod tests {
     fn control_characters_are_refused() {
         assert_eq!(
             text(b"a\x07b", "description"),
-            Err("description: contains a control character at position 2; remove tabs, line breaks and other invisible characters".to_owned())
+            Err("description: contains U+0007 (a control character) at position 2; remove tabs, line breaks and other invisible characters".to_owned())
         );
     }
 

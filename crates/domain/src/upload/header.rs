@@ -1,6 +1,9 @@
 //! Matching a file's header line to the columns an upload expects, forgiving the
-//! way users expect: case, surrounding spaces, a UTF-8 byte-order mark, spaces or
-//! hyphens for underscores, and documented aliases.
+//! way spreadsheets and exported templates write names: case, spaces, underscores and
+//! hyphens do not count (`CountryOfOrigin` = `country_of_origin` = `Country of
+//! origin`), a UTF-8 byte-order mark is dropped, and documented aliases are accepted.
+//! No column is dropped without saying so: unknown columns are reported, and a header
+//! that is mostly unknown columns is refused.
 
 use std::collections::HashMap;
 
@@ -9,7 +12,7 @@ use std::collections::HashMap;
 pub struct ColumnSpec {
     /// The canonical name, as documented.
     pub name: &'static str,
-    /// Other accepted names, already normalised (lowercase, underscores).
+    /// Other accepted names, as documented (matched like the name).
     pub aliases: &'static [&'static str],
     /// Whether the file must have this column.
     pub required: bool,
@@ -19,7 +22,7 @@ pub struct ColumnSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnIndex {
     positions: HashMap<&'static str, usize>,
-    /// Header names the upload does not understand (ignored, reported to the user).
+    /// Header names the upload does not understand, as written (ignored and reported).
     pub unknown: Vec<String>,
     /// Number of fields in the header line.
     pub width: usize,
@@ -30,7 +33,22 @@ impl ColumnIndex {
     pub fn position(&self, name: &str) -> Option<usize> {
         self.positions.get(name).copied()
     }
+
+    /// What the job's log says of the unknown columns, e.g. "ignored columns: Colour,
+    /// Supplier"; `None` when every column is known.
+    pub fn ignored_columns_note(&self) -> Option<String> {
+        const LISTED: usize = 20;
+        let (first, rest) = self.unknown.split_at(self.unknown.len().min(LISTED));
+        let shown: Vec<String> = first.iter().map(|name| printable(name, false)).collect();
+        let more =
+            if rest.is_empty() { String::new() } else { format!(" and {} more", rest.len()) };
+        (!first.is_empty()).then(|| format!("ignored columns: {}{more}", shown.join(", ")))
+    }
 }
+
+/// Unknown columns may be at most this many times the known ones; a header with more
+/// is probably not a file of this upload's kind, and is refused.
+const UNKNOWN_PER_KNOWN: usize = 2;
 
 /// Why a header line cannot be used; each fails the whole file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +69,20 @@ pub enum HeaderError {
         /// What the header contains.
         found: String,
     },
+    /// Most columns are not columns of this upload.
+    #[error(
+        "{unknown} of the header's {total} columns are not columns of this upload ({found}); expected columns are {expected}. Rename the columns, or remove the ones that do not belong"
+    )]
+    MostlyUnknown {
+        /// How many columns are unknown.
+        unknown: usize,
+        /// How many columns the header names.
+        total: usize,
+        /// The unknown columns, quoted and comma-separated.
+        found: String,
+        /// Every column the upload reads, comma-separated.
+        expected: String,
+    },
     /// The same column appears twice.
     #[error("the header names the {column} column twice (positions {first} and {second})")]
     Duplicate {
@@ -63,13 +95,12 @@ pub enum HeaderError {
     },
 }
 
-/// Lowercases, trims, drops a byte-order mark and turns spaces and hyphens into underscores.
+/// The form names are compared in: lowercase, without a byte-order mark, whitespace,
+/// underscores or hyphens (`Country_Of-Origin ` → `countryoforigin`).
 pub fn normalise(name: &str) -> String {
-    name.trim_start_matches('\u{feff}')
-        .trim()
-        .to_lowercase()
-        .chars()
-        .map(|c| if c == ' ' || c == '-' { '_' } else { c })
+    name.chars()
+        .filter(|&c| !(c.is_whitespace() || matches!(c, '_' | '-' | '\u{feff}')))
+        .flat_map(char::to_lowercase)
         .collect()
 }
 
@@ -83,7 +114,10 @@ pub fn resolve(fields: &[String], spec: &[ColumnSpec]) -> Result<ColumnIndex, He
     let mut unknown = Vec::new();
     for (position, field) in fields.iter().enumerate() {
         let name = normalise(field);
-        let column = spec.iter().find(|c| c.name == name || c.aliases.contains(&name.as_str()));
+        let column = spec.iter().find(|column| {
+            normalise(column.name) == name
+                || column.aliases.iter().any(|alias| normalise(alias) == name)
+        });
         match column {
             Some(column) => {
                 if let Some(first) = positions.insert(column.name, position) {
@@ -101,19 +135,34 @@ pub fn resolve(fields: &[String], spec: &[ColumnSpec]) -> Result<ColumnIndex, He
     let missing: Vec<&str> =
         required.iter().copied().filter(|name| !positions.contains_key(name)).collect();
     if !missing.is_empty() {
-        let found = fields.iter().map(|f| printable(f)).collect::<Vec<_>>().join(", ");
+        let found = fields.iter().map(|f| printable(f, true)).collect::<Vec<_>>().join(", ");
         return Err(HeaderError::MissingColumns {
             missing: missing.join(", "),
             expected: required.join(", "),
             found,
         });
     }
+    if unknown.len() > UNKNOWN_PER_KNOWN * positions.len() {
+        let found = unknown.iter().take(20).map(|f| printable(f, true)).collect::<Vec<_>>();
+        let more = unknown.len().saturating_sub(found.len());
+        let found = if more > 0 {
+            format!("{} and {more} more", found.join(", "))
+        } else {
+            found.join(", ")
+        };
+        return Err(HeaderError::MostlyUnknown {
+            unknown: unknown.len(),
+            total: positions.len() + unknown.len(),
+            found,
+            expected: spec.iter().map(|column| column.name).collect::<Vec<_>>().join(", "),
+        });
+    }
     Ok(ColumnIndex { positions, unknown, width: fields.len() })
 }
 
-/// A header field as it can be shown in a message: trimmed, control characters
-/// replaced, long values cut.
-fn printable(field: &str) -> String {
+/// A header field as it can be shown in a message, `quoted` or not: trimmed, control
+/// characters replaced, long values cut.
+fn printable(field: &str, quoted: bool) -> String {
     let cleaned: String = field
         .trim_start_matches('\u{feff}')
         .trim()
@@ -121,7 +170,7 @@ fn printable(field: &str) -> String {
         .map(|c| if c.is_control() { '?' } else { c })
         .take(40)
         .collect();
-    format!("'{cleaned}'")
+    if quoted { format!("'{cleaned}'") } else { cleaned }
 }
 
 #[cfg(test)]
@@ -147,6 +196,61 @@ mod tests {
         assert_eq!(index.position("barcode"), Some(2));
         assert_eq!(index.unknown, vec!["colour".to_owned()]);
         assert_eq!(index.width, 4);
+    }
+
+    #[test]
+    fn case_spaces_underscores_and_hyphens_do_not_count() {
+        let spec = &[
+            ColumnSpec { name: "sku", aliases: &[], required: true },
+            ColumnSpec { name: "country_of_origin", aliases: &[], required: false },
+            ColumnSpec { name: "hs_code", aliases: &["commodity_code"], required: false },
+        ];
+        for spelling in
+            ["CountryOfOrigin", "country of origin", "COUNTRY-OF_ORIGIN", "Country Of-Origin"]
+        {
+            let index = resolve(&fields(&["SKU", spelling, "CommodityCode"]), spec)
+                .unwrap_or_else(|error| panic!("{spelling}: {error}"));
+            assert_eq!(index.position("country_of_origin"), Some(1), "{spelling}");
+            assert_eq!(index.position("hs_code"), Some(2), "{spelling}");
+            assert!(index.unknown.is_empty(), "{spelling}: {:?}", index.unknown);
+        }
+    }
+
+    #[test]
+    fn unknown_columns_are_named_in_the_note() {
+        let index = resolve(&fields(&["sku", "name", "Colour", " Supplier "]), SPEC)
+            .expect("header resolves");
+        assert_eq!(
+            index.ignored_columns_note().as_deref(),
+            Some("ignored columns: Colour, Supplier")
+        );
+        let known = resolve(&fields(&["sku", "name"]), SPEC).expect("header resolves");
+        assert_eq!(known.ignored_columns_note(), None);
+    }
+
+    #[test]
+    fn a_header_of_mostly_unknown_columns_is_refused_naming_the_expected_ones() {
+        let header = fields(&["sku", "name", "a", "b", "c", "d", "e"]);
+        let error = resolve(&header, SPEC).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "5 of the header's 7 columns are not columns of this upload ('a', 'b', 'c', 'd', 'e'); \
+             expected columns are sku, name, barcode. Rename the columns, or remove the ones that do not belong"
+        );
+        // Twice as many unknown columns as known ones is still accepted.
+        assert!(resolve(&fields(&["sku", "name", "a", "b", "c", "d"]), SPEC).is_ok());
+    }
+
+    #[test]
+    fn every_upload_s_names_and_aliases_stay_distinct_when_normalised() {
+        for spec in [crate::upload::product::COLUMNS, crate::upload::location::COLUMNS] {
+            let mut seen = std::collections::HashSet::new();
+            for column in spec {
+                for name in std::iter::once(&column.name).chain(column.aliases) {
+                    assert!(seen.insert(normalise(name)), "{name} collides with another column");
+                }
+            }
+        }
     }
 
     #[test]

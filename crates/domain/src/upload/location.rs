@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::Rejection;
+use super::characters::describe;
 use super::fields::{bounded, text};
 use super::header::{ColumnIndex, ColumnSpec};
 
@@ -260,9 +261,5 @@ pub fn capacity(value: String) -> Result<u32, String> {
 }
 
 /// A character as a message names it: "a space" or the character quoted.
-fn describe(character: char) -> String {
-    if character == ' ' { "a space".to_owned() } else { format!("'{character}'") }
-}
-
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! Upload rules shared by the upload consumers: header matching, row values and
 //! the checks each column must pass. Pure functions over already-split CSV fields.
 
+pub mod characters;
 mod country;
 pub mod fields;
 pub mod header;

@@ -4,6 +4,7 @@
 use rust_decimal::Decimal;
 
 use super::Rejection;
+use super::characters::describe;
 use super::country::is_iso_alpha2;
 use super::fields::{bounded, decimal, multiline_text, text};
 use super::header::{ColumnIndex, ColumnSpec};
@@ -154,9 +155,9 @@ pub fn sku(sku: String) -> Result<String, String> {
     }
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     if let Some(bad) = sku.chars().find(|&c| !allowed(c)) {
-        let what = if bad == ' ' { "a space".to_owned() } else { format!("'{bad}'") };
         return Err(format!(
-            "sku: '{sku}' contains {what}; SKUs may contain letters, digits, '-', '_' and '.'"
+            "sku: '{sku}' contains {}; SKUs may contain letters, digits, '-', '_' and '.'",
+            describe(bad)
         ));
     }
     Ok(sku)

@@ -7,6 +7,8 @@ const COLUMNS: &[ColumnSpec] = &[
     ColumnSpec { name: "label", aliases: &[], required: false },
 ];
 
+const FORMAT: FileFormat = FileFormat { columns: COLUMNS, encoding: None };
+
 /// Parses every row as its `code` field, rejecting the code "BAD".
 async fn parse_all(content: &'static [u8]) -> Vec<Parsed<String>> {
     let parse_row = |row: u64, fields: &[&[u8]], index: &ColumnIndex| {
@@ -21,7 +23,7 @@ async fn parse_all(content: &'static [u8]) -> Vec<Parsed<String>> {
             Ok(code)
         }
     };
-    let mut receiver = spawn(Box::new(content), COLUMNS, 2, parse_row);
+    let mut receiver = spawn(Box::new(content), FORMAT, 2, parse_row);
     let mut all = Vec::new();
     while let Some(parsed) = receiver.recv().await {
         all.push(parsed);
@@ -93,10 +95,61 @@ async fn a_parser_that_panics_ends_the_rows_without_an_end() {
         assert!(row < 3, "a bug in the parser at row {row}");
         Ok(row)
     };
-    let mut receiver = spawn(Box::new(&b"code\nA\nB\nC\nD\n"[..]), COLUMNS, 1, parse_row);
+    let mut receiver = spawn(Box::new(&b"code\nA\nB\nC\nD\n"[..]), FORMAT, 1, parse_row);
     let mut all = Vec::new();
     while let Some(parsed) = receiver.recv().await {
         all.push(parsed);
     }
     assert!(matches!(&all[..], [Parsed::Header(_), Parsed::Rows(_), Parsed::Rows(_)]), "{all:?}");
+}
+
+#[tokio::test]
+async fn a_header_without_rows_says_there_is_nothing_to_import() {
+    for file in [&b"code,label\n"[..], b"code,label", b"code,label\r\n\r\n\n"] {
+        let all = parse_all(file).await;
+        assert!(
+            matches!(&all[..], [Parsed::Header(_), Parsed::Unreadable(m)]
+                if m == "the file has a header line but no rows under it; there is nothing to import"),
+            "{all:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_quote_never_closed_hands_over_the_rows_before_it_and_names_its_line() {
+    let all = parse_all(b"code,label\nA1,x\nA2,\"two\nlines\"\nA3,\"oops\nA4,y\nA5,z\n").await;
+    assert_eq!(rows(&all), vec![(1, Ok("A1".into())), (2, Ok("A2".into()))]);
+    match all.last() {
+        Some(Parsed::CutShort(message)) => assert_eq!(
+            message,
+            "line 5 (row 3) opens a quoted field that is never closed, so the rest of the file \
+             was read as one field and not imported"
+        ),
+        other => panic!("expected CutShort, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_utf16_file_with_a_byte_order_mark_is_read() {
+    // As Excel saves "Unicode Text": UTF-16LE with a byte-order mark, tab-separated.
+    let mut file = vec![0xFF, 0xFE];
+    file.extend("Code\tLabel\r\nA1\tCafé, au lait\r\n".encode_utf16().flat_map(u16::to_le_bytes));
+    let all = parse_all(file.leak()).await;
+    assert_eq!(rows(&all), vec![(1, Ok("A1".into()))]);
+    assert!(matches!(all.last(), Some(Parsed::End)));
+}
+
+#[tokio::test]
+async fn bytes_the_named_encoding_cannot_decode_cut_the_file_short() {
+    let mut file = vec![0xFF, 0xFE];
+    file.extend("code\nA1\n".encode_utf16().flat_map(u16::to_le_bytes));
+    file.extend([0x00, 0xD8]); // an unpaired surrogate, then more text
+    file.extend("A2\n".encode_utf16().flat_map(u16::to_le_bytes));
+    let all = parse_all(file.leak()).await;
+    match all.last() {
+        Some(Parsed::CutShort(message)) => {
+            assert!(message.starts_with("the file is not valid UTF-16LE at byte 19;"), "{message}")
+        }
+        other => panic!("expected CutShort, got {other:?}"),
+    }
 }

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use bgjobs_domain::EventKind;
+use bgjobs_domain::upload::header::ColumnIndex;
 use bgjobs_domain::upload::results::thousands;
 use bgjobs_domain::upload::write::WriteMode;
 use bgjobs_proto::v1::Counters;
@@ -15,7 +16,7 @@ use bgjobs_store::catalog::Checkpoint;
 use super::{Upload, UploadRows, store_stop};
 use crate::delivery::Stop;
 use crate::emitter::Emitter;
-use crate::reader::{self, Parsed};
+use crate::reader::{self, Encoding, FileFormat, Parsed};
 use crate::results::ResultsWriter;
 use crate::row_lines::{
     self, APPLIED, APPLIED_EARLIER, LineOutcome, RowLines, SKIPPED, SKIPPED_ALL_OR_NOTHING,
@@ -45,6 +46,9 @@ pub(super) struct Pass<'p, R> {
     upload: &'p Upload<'p, R>,
     write: WriteMode,
     kind: Kind,
+    /// Whether this pass puts what it saw of the header (ignored columns) in the
+    /// job's log: the first pass of a delivery does.
+    announce_header: bool,
 }
 
 /// What a pass holds while reading: the batch, its waiting lines and the counts.
@@ -58,14 +62,20 @@ struct Reading<R> {
 }
 
 impl<'p, R: UploadRows> Pass<'p, R> {
-    /// A check pass under `write`.
+    /// A check pass under `write`, the first of its delivery.
     pub fn check(upload: &'p Upload<'p, R>, write: WriteMode) -> Self {
-        Self { upload, write, kind: Kind::Check }
+        Self { upload, write, kind: Kind::Check, announce_header: true }
     }
 
-    /// A write pass under `write`, resuming after `resume`.
-    pub fn write(upload: &'p Upload<'p, R>, write: WriteMode, resume: Checkpoint) -> Self {
-        Self { upload, write, kind: Kind::Write { resume } }
+    /// A write pass under `write`, resuming after `resume`; `first` when no check pass
+    /// came before it.
+    pub fn write(
+        upload: &'p Upload<'p, R>,
+        write: WriteMode,
+        resume: Checkpoint,
+        first: bool,
+    ) -> Self {
+        Self { upload, write, kind: Kind::Write { resume }, announce_header: first }
     }
 
     /// Reads the whole file once and stores its results file.
@@ -96,15 +106,20 @@ impl<'p, R: UploadRows> Pass<'p, R> {
             rows_read: 0,
             rejected: 0,
         };
+        let format = FileFormat { columns: R::COLUMNS, encoding: encoding(delivery)? };
         let parser = upload.rows.parser();
-        let mut parsed_rows = reader::spawn(source, R::COLUMNS, batch_size.min(1000), parser);
+        let mut parsed_rows = reader::spawn(source, format, batch_size.min(1000), parser);
         let mut last_progress = Instant::now();
         let mut whole_file = false;
         while let Some(parsed) = parsed_rows.recv().await {
             let rows = match parsed {
-                Parsed::Header(_) => continue,
+                Parsed::Header(index) => {
+                    self.announce(emitter, &index).await?;
+                    continue;
+                }
                 Parsed::Rows(rows) => rows,
                 Parsed::Unreadable(message) => return Err(Stop::Fail(message)),
+                Parsed::CutShort(reason) => return Err(self.cut_short(&mut reading, reason).await),
                 Parsed::Broken(message) => return Err(Stop::Retry(message)),
                 Parsed::End => {
                     whole_file = true;
@@ -253,6 +268,47 @@ impl<'p, R: UploadRows> Pass<'p, R> {
         reading.lines.write(&mut reading.results, &outcomes).await.map_err(lines_stop)
     }
 
+    /// Names the header's unknown columns in the job's log ("ignored columns: Colour,
+    /// Supplier"), once per delivery.
+    async fn announce(&self, emitter: &mut Emitter, index: &ColumnIndex) -> Result<(), Stop> {
+        let Some(note) = index.ignored_columns_note().filter(|_| self.announce_header) else {
+            return Ok(());
+        };
+        emitter
+            .emit(EventKind::Log, note, None, None)
+            .await
+            .map_err(|error| Stop::Retry(format!("publishing the job's log failed: {error}")))
+    }
+
+    /// The end of a file whose rest cannot be read: a write pass commits the rows read
+    /// before `reason` so that the message can say exactly what was imported.
+    async fn cut_short(&self, reading: &mut Reading<R::Row>, reason: String) -> Stop {
+        let imported = match self.kind {
+            Kind::Check => "nothing was imported (all-or-nothing upload)".to_owned(),
+            Kind::Write { .. } => {
+                let last_row = reading.rows_read;
+                if last_row > reading.totals.rows_committed
+                    && let Err(stop) = self.flush(reading, last_row).await
+                {
+                    return stop;
+                }
+                let totals = &reading.totals;
+                match totals.rows_committed {
+                    0 => "nothing was imported".to_owned(),
+                    rows => format!(
+                        "of rows 1 to {}, {} were imported and {} rejected; nothing after them was imported",
+                        thousands(rows),
+                        thousands(
+                            totals.rows_created + totals.rows_updated + totals.rows_unchanged
+                        ),
+                        thousands(totals.rows_rejected)
+                    ),
+                }
+            }
+        };
+        Stop::Fail(format!("{reason}; {imported}"))
+    }
+
     /// A Progress event: rows read (or checked) so far and how many were rejected.
     async fn progress(&self, emitter: &mut Emitter, reading: &Reading<R::Row>) -> Result<(), Stop> {
         let verb = match self.kind {
@@ -274,6 +330,14 @@ impl<'p, R: UploadRows> Pass<'p, R> {
             .await
             .map_err(|error| Stop::Retry(format!("publishing progress failed: {error}")))
     }
+}
+
+/// The encoding the job names (`encoding` parameter); `None` for UTF-8.
+fn encoding(delivery: &crate::delivery::Delivery<'_>) -> Result<Option<&'static Encoding>, Stop> {
+    let Some(label) = delivery.text("encoding") else { return Ok(None) };
+    Encoding::for_label(label.as_bytes()).map(Some).ok_or_else(|| {
+        Stop::Fail(format!("the job's encoding '{label}' is not known; upload the file again"))
+    })
 }
 
 fn lines_stop(error: row_lines::Error) -> Stop {

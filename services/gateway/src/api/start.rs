@@ -25,6 +25,9 @@ pub struct UploadQuery {
     pub mode: Option<String>,
     /// `create-or-update` (default), `create-only` or `update-only`.
     pub write: Option<String>,
+    /// The file's character encoding when it is not UTF-8, e.g. `windows-1252` (as
+    /// Excel on Windows saves CSV); a UTF-16 file with a byte-order mark needs none.
+    pub encoding: Option<String>,
 }
 
 /// The options of a Delete Client.
@@ -66,6 +69,7 @@ pub async fn product_upload(
         ("file_name", query.file_name),
         ("mode", query.mode),
         ("write", query.write),
+        ("encoding", query.encoding),
     ];
     forward(&state, &caller, "product-upload", &options, Some(body)).await
 }
@@ -83,7 +87,12 @@ pub async fn warehouse_upload(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require_retry()?;
     let Query(query) = query.map_err(|rejection| ApiError::Invalid(rejection.body_text()))?;
-    let options = [("file_name", query.file_name), ("mode", query.mode), ("write", query.write)];
+    let options = [
+        ("file_name", query.file_name),
+        ("mode", query.mode),
+        ("write", query.write),
+        ("encoding", query.encoding),
+    ];
     forward(&state, &caller, "warehouse-upload", &options, Some(body)).await
 }
 

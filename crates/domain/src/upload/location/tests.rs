@@ -183,6 +183,6 @@ fn invalid_utf8_and_control_characters_name_the_column() {
     let rejection = parse(2, &raw, &index(), exists).expect_err("bad text");
     assert_eq!(
         rejection.reason,
-        "location_code: not valid UTF-8 at byte 2; save the file as UTF-8; aisle: contains a control character at position 2; remove tabs, line breaks and other invisible characters"
+        "location_code: not valid UTF-8 at byte 2; save the file as UTF-8, or upload it again naming its encoding (e.g. windows-1252); aisle: contains U+000B LINE TABULATION at position 2; remove tabs, line breaks and other invisible characters"
     );
 }

@@ -81,6 +81,11 @@ fn every_rule_rejects_with_its_own_message() {
             "AB/C",
             "sku: 'AB/C' contains '/'; SKUs may contain letters, digits, '-', '_' and '.'",
         ),
+        (
+            "sku",
+            "AB\u{200B}C",
+            "sku: 'AB\u{200B}C' contains U+200B ZERO WIDTH SPACE; SKUs may contain letters, digits, '-', '_' and '.'",
+        ),
         ("sku", &"X".repeat(65), "sku: is 65 characters long; SKUs are at most 64"),
         ("name", "", "name: is required"),
         ("name", &"n".repeat(201), "name: is 201 characters long; the maximum is 200"),
@@ -169,6 +174,6 @@ fn invalid_utf8_and_control_characters_name_the_column() {
     let rejection = parse(2, &raw, &index()).expect_err("bad text");
     assert_eq!(
         rejection.reason,
-        "name: not valid UTF-8 at byte 4; save the file as UTF-8; description: contains a control character at position 5; remove tabs, line breaks and other invisible characters"
+        "name: not valid UTF-8 at byte 4; save the file as UTF-8, or upload it again naming its encoding (e.g. windows-1252); description: contains U+000B LINE TABULATION at position 5; remove tabs, line breaks and other invisible characters"
     );
 }

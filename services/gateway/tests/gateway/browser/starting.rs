@@ -148,3 +148,38 @@ async fn a_warehouse_file_uploaded_from_the_page_runs_with_the_chosen_options() 
     std::fs::remove_file(&file)?;
     gateway.stop().await
 }
+
+#[tokio::test]
+async fn a_file_saved_by_excel_on_windows_is_uploaded_with_its_encoding_chosen()
+-> anyhow::Result<()> {
+    let gateway = TestGateway::start().await?;
+    let system = &gateway.system;
+    let browser = operator_page(&gateway).await?;
+    let file =
+        std::env::temp_dir().join(format!("excel-{}.csv", bgjobs_test_support::unique_suffix()));
+    // Windows-1252, semicolons, CRLF: "Café crème" with é = E9 and è = E8.
+    std::fs::write(&file, b"SKU;Name\r\nA-1;Caf\xe9 cr\xe8me\r\n")?;
+
+    browser.click("#start-product-upload").await?;
+    browser.set_input("#start-body input[name=client_id]", &system.client_id).await?;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#start-body input[type=file]"))
+        .await?
+        .send_keys(&file.display().to_string())
+        .await?;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#start-body select[name=encoding]"))
+        .await?
+        .select_by_value("windows-1252")
+        .await?;
+    browser.click("#start-body button[type=submit]").await?;
+    let job_id = started_job(&browser).await?;
+    let row = completed_row(&browser, &job_id).await?;
+    assert!(row.contains("1 of 1 rows imported, 0 rejected"), "{row}");
+    let product = system.store.get_product(&system.account, &system.client_id, "A-1").await?;
+    assert_eq!(product.map(|product| product.name).as_deref(), Some("Café crème"));
+    std::fs::remove_file(&file)?;
+    gateway.stop().await
+}
