@@ -31,7 +31,7 @@ export BGJOBS_REGISTRY_CONSUMER="jobs-registry-bench${run_id}"
 export BGJOBS_INGEST_HTTP_ADDR="127.0.0.1:8181"
 export BGJOBS_INGEST_GRPC_ADDR="127.0.0.1:50152"
 export BGJOBS_MAX_UPLOAD_BYTES=$((2 * 1024 * 1024 * 1024))
-export RUST_LOG="${RUST_LOG:-warn,product_upload=info,bgjobs_upload_pipeline=info}"
+export RUST_LOG="${RUST_LOG:-warn,product_upload=info,bgjobs_consumer=info,bgjobs_upload=info}"
 INGEST_URL="http://$BGJOBS_INGEST_HTTP_ADDR"
 ACCOUNT="bench-$run_id"
 CLIENT="acme"

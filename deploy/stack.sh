@@ -15,7 +15,7 @@
 # lives under <repo>/.stack.
 #
 # Credentials of the S3 server default to the storage crate's defaults
-# (crates/storage/src/settings.rs); override with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
+# (crates/object-store/src/settings.rs); override with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

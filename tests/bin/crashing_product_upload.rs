@@ -11,18 +11,17 @@
 //! mistake as an ordinary consumer.
 
 use anyhow::Context;
+use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Settings, Stop, Worker};
+use bgjobs_database::Store;
+use bgjobs_database::catalog::{AppliedBatch, Checkpoint};
 use bgjobs_domain::JobType;
 use bgjobs_domain::upload::header::{ColumnIndex, ColumnSpec};
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use bgjobs_domain::upload::{Rejection, product};
 use bgjobs_domain::{AccountId, JobId};
-use bgjobs_store::Store;
-use bgjobs_store::catalog::{AppliedBatch, Checkpoint};
-use bgjobs_upload_pipeline::{
-    Connections, Delivery, Emitter, Finished, Job, Settings, Stop, Upload, UploadRows, Worker,
-};
+use bgjobs_upload::{Upload, UploadRows};
 use product_upload::ProductUpload;
-use product_upload::reader::ProductRows;
+use product_upload::rows::ProductRows;
 
 /// The variable naming the SKU whose row crashes this consumer.
 const CRASH_ON_SKU: &str = "BGJOBS_TEST_ONLY_CRASH_ON_SKU";
@@ -40,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(anyhow::Error::msg)
                 .context("configuration")?;
             let worker = Worker::<CrashingUpload>::build(settings).await?;
-            Ok(worker.run_until_stopped(bgjobs_upload_pipeline::shutdown_signal()).await?)
+            Ok(worker.run_until_stopped(bgjobs_consumer::shutdown_signal()).await?)
         })
         .await
 }
@@ -131,7 +130,7 @@ impl UploadRows for CrashingRows {
         rows: &[(u64, product::Product)],
         write: WriteMode,
         after: &Checkpoint,
-    ) -> Result<AppliedBatch, bgjobs_store::Error> {
+    ) -> Result<AppliedBatch, bgjobs_database::Error> {
         self.products.apply(store, job, account, rows, write, after).await
     }
 
@@ -143,7 +142,7 @@ impl UploadRows for CrashingRows {
         account: &AccountId,
         rows: &[(u64, product::Product)],
         write: WriteMode,
-    ) -> Result<Vec<Option<RowOutcome>>, bgjobs_store::Error> {
+    ) -> Result<Vec<Option<RowOutcome>>, bgjobs_database::Error> {
         self.products.check(store, job, attempt, account, rows, write).await
     }
 }

@@ -10,13 +10,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use bgjobs_database::Store;
+use bgjobs_database::catalog::{Checkpoint, Product, WriteMode};
+use bgjobs_database::jobs::{IncomingEvent, NewJob, ReferenceIds};
 use bgjobs_domain::{AccountId, EventKind, EventPosition, JobId, JobStatus, JobType};
 use bgjobs_e2e::{Options, TestSystem};
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_proto::v1::JobMessage;
-use bgjobs_store::Store;
-use bgjobs_store::catalog::{Checkpoint, Product, WriteMode};
-use bgjobs_store::jobs::{IncomingEvent, NewJob, ReferenceIds};
 use bgjobs_test_support::wait;
 use delete_client::Outcome;
 use tokio_util::sync::CancellationToken;

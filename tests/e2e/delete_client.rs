@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use bgjobs_database::Store;
+use bgjobs_database::catalog::{Checkpoint, Product, WriteMode};
 use bgjobs_domain::{AccountId, JobId, JobStatus};
 use bgjobs_e2e::TestSystem;
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_proto::v1::{Job, JobMessage};
-use bgjobs_store::Store;
-use bgjobs_store::catalog::{Checkpoint, Product, WriteMode};
 use delete_client::Outcome;
 
 const DEADLINE: Duration = Duration::from_secs(60);

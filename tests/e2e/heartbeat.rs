@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bgjobs_consumer::{
+    Connections, Delivery, Emitter, Finished, Job, Outcome, Processor, RetryPolicy, STILL_WORKING,
+    Settings, Stop,
+};
 use bgjobs_domain::{EventKind, JobId, JobType};
 use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, EventPublisher, ReceivedEvent};
 use bgjobs_proto::convert::event_kind_to_proto;
 use bgjobs_proto::v1::{Counters, JobEvent, JobMessage};
 use bgjobs_test_support::names::messaging_prefix;
-use bgjobs_upload_pipeline::{
-    Connections, Delivery, Emitter, Finished, Job, Outcome, Processor, RetryPolicy, STILL_WORKING,
-    Settings, Stop,
-};
 use tokio::sync::Notify;
 use tokio_stream::{Stream, StreamExt};
 

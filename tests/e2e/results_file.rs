@@ -117,7 +117,7 @@ async fn cells_a_spreadsheet_would_run_as_formulas_are_neutralised() -> anyhow::
 /// truncated one.
 #[tokio::test]
 async fn an_abandoned_results_file_leaves_the_stored_one_alone() -> anyhow::Result<()> {
-    use bgjobs_upload_pipeline::ResultsWriter;
+    use bgjobs_upload::ResultsWriter;
 
     let objects = bgjobs_test_support::s3::fresh_bucket().await?;
     let key = "results/acme/job-1/results.csv";
@@ -157,7 +157,7 @@ async fn a_late_copy_of_a_finished_attempt_reports_the_same_end_and_leaves_the_r
         .map_err(anyhow::Error::msg)?;
     let processor = product_upload::Worker::build(settings).await?.processor().clone();
     let message = job_message(&job);
-    let results_key = bgjobs_storage::keys::results(&system.account, job_id.parse()?);
+    let results_key = bgjobs_object_store::keys::results(&system.account, job_id.parse()?);
     let expected_end = Outcome::Completed { message: "1 of 2 rows imported, 1 rejected".into() };
 
     assert_eq!(processor.handle(&message, 1, 0, None).await, expected_end);

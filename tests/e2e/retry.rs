@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use bgjobs_domain::JobStatus;
 use bgjobs_e2e::TestSystem;
+use bgjobs_object_store::ObjectMetadata;
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_proto::v1::RetryJobRequest;
-use bgjobs_storage::ObjectMetadata;
 use tonic::Code;
 
 const DEADLINE: Duration = Duration::from_secs(60);

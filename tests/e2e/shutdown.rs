@@ -7,11 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use bgjobs_database::catalog::Checkpoint;
 use bgjobs_domain::{JobId, JobStatus};
 use bgjobs_e2e::process::{ServiceProcess, product_file};
 use bgjobs_e2e::{Options, TestSystem};
 use bgjobs_proto::convert::job_status_from_proto;
-use bgjobs_store::catalog::Checkpoint;
 use bgjobs_test_support::wait;
 
 const ROWS: u64 = 50_000;

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
+use bgjobs_database::catalog::warehouse::LocationType;
 use bgjobs_domain::JobStatus;
 use bgjobs_e2e::TestSystem;
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_proto::v1::Job;
-use bgjobs_store::catalog::warehouse::LocationType;
 use reqwest::StatusCode;
 
 const DEADLINE: Duration = Duration::from_secs(60);

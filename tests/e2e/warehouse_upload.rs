@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use bgjobs_database::catalog::warehouse::{Location, LocationType};
 use bgjobs_domain::{AccountId, JobStatus};
 use bgjobs_e2e::TestSystem;
 use bgjobs_proto::convert::job_status_from_proto;
-use bgjobs_store::catalog::warehouse::{Location, LocationType};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 

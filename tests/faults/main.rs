@@ -1,4 +1,4 @@
-//! The fault-injection suite (issue 4): real services and real consumer processes on
+//! The fault-injection suite: real services and real consumer processes on
 //! loopback, with one fault injected per scenario. Every scenario proves the same four
 //! invariants ([`bgjobs_e2e::invariants`]): every submitted job reaches Completed or
 //! Error, the catalogue equals what a fault-free run of the same file produces, no

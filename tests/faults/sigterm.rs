@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bgjobs_database::catalog::Checkpoint;
 use bgjobs_domain::{JobId, JobStatus};
 use bgjobs_e2e::invariants::{
     assert_all_final, assert_applied_once, assert_legal_transitions, catalogue_checksum,
@@ -14,7 +15,6 @@ use bgjobs_e2e::invariants::{
 use bgjobs_e2e::process::product_file;
 use bgjobs_e2e::{Options, TestSystem};
 use bgjobs_proto::convert::job_status_from_proto;
-use bgjobs_store::catalog::Checkpoint;
 use bgjobs_test_support::wait;
 
 use crate::consumer;

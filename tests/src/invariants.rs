@@ -1,4 +1,4 @@
-//! What every fault-injection scenario proves (issue 4): every submitted job reaches
+//! What every fault-injection scenario proves: every submitted job reaches
 //! Completed or Error, the catalogue equals what a fault-free run of the same file
 //! produces, no message log shows an illegal state transition, and no row is applied
 //! twice.

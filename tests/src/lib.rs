@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
+use bgjobs_database::Store;
 use bgjobs_domain::AccountId;
+use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{GetJobRequest, Job, ListJobEventsRequest, ListJobsRequest, LogEntry};
-use bgjobs_storage::ObjectStore;
-use bgjobs_store::Store;
 use bgjobs_test_support::{postgres, unique_suffix, wait};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -184,13 +184,13 @@ impl TestSystem {
 
         let store = Store::connect_with(
             &env["BGJOBS_DATABASE_URL"],
-            &bgjobs_store::Settings::from_lookup(|name| env.get(name).cloned())?,
+            &bgjobs_database::Settings::from_lookup(|name| env.get(name).cloned())?,
         )
         .await?;
         let account = AccountId::parse(&format!("acct-{suffix}"))?;
         let client_id = "acme".to_owned();
         store.ensure_client(&account, &client_id, "ACME Corp").await?;
-        let storage_settings = bgjobs_storage::Settings::from_lookup(|name| {
+        let storage_settings = bgjobs_object_store::Settings::from_lookup(|name| {
             env.get(name).cloned().or_else(|| std::env::var(name).ok())
         })?;
         let objects = ObjectStore::connect(&storage_settings).await?;

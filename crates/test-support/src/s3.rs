@@ -1,7 +1,7 @@
 //! A fresh, empty S3 bucket per test on the local stack's S3 server.
 
 use anyhow::Context;
-use bgjobs_storage::{ObjectStore, Settings};
+use bgjobs_object_store::{ObjectStore, Settings};
 
 /// The settings tests use: the environment's (`BGJOBS_S3_*`, `AWS_*`, else the local
 /// stack's defaults) with `bucket` in place of the configured bucket.

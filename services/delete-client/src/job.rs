@@ -1,7 +1,7 @@
 //! A Delete Client job: the whole life of one delivery.
 //!
 //! The client's rows are deleted in batches, each committed together with the job's
-//! per-table count (see `bgjobs_store::catalog::delete_client`), the client row
+//! per-table count (see `bgjobs_database::catalog::delete_client`), the client row
 //! last. A redelivered message carries on where the last committed batch left off,
 //! and its summary still counts everything the job deleted. Before the first batch
 //! the deletion records that it has begun, after which the client's uploads write
@@ -9,13 +9,13 @@
 
 use std::time::Instant;
 
-use bgjobs_domain::{EventKind, JobId, JobType};
-use bgjobs_proto::v1::Counters;
-use bgjobs_storage::{ObjectMetadata, keys};
-use bgjobs_store::catalog::delete_client::{
+use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Stop};
+use bgjobs_database::catalog::delete_client::{
     CLIENT_OWNED_TABLES, CLIENTS_TABLE, DeleteStep, TableRows,
 };
-use bgjobs_upload_pipeline::{Connections, Delivery, Emitter, Finished, Job, Stop};
+use bgjobs_domain::{EventKind, JobId, JobType};
+use bgjobs_object_store::{ObjectMetadata, keys};
+use bgjobs_proto::v1::Counters;
 use bytes::Bytes;
 
 use crate::settings::Settings;
@@ -263,6 +263,6 @@ fn rows_of(counts: &[TableRows], table: &str) -> u64 {
     counts.iter().filter(|counted| counted.table == table).map(|counted| counted.rows).sum()
 }
 
-fn store_stop(error: bgjobs_store::Error) -> Stop {
+fn store_stop(error: bgjobs_database::Error) -> Stop {
     Stop::store("the deletion failed", error)
 }

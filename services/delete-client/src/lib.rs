@@ -8,11 +8,11 @@ pub mod settings;
 pub mod summary;
 mod wait;
 
-pub use bgjobs_upload_pipeline::Outcome;
+pub use bgjobs_consumer::Outcome;
 pub use job::DeleteClient;
 pub use settings::Settings;
 
 /// Handles one delivery of a Delete Client job.
-pub type Processor = bgjobs_upload_pipeline::Processor<DeleteClient>;
+pub type Processor = bgjobs_consumer::Processor<DeleteClient>;
 /// The delete-client consumer loop.
-pub type Worker = bgjobs_upload_pipeline::Worker<DeleteClient>;
+pub type Worker = bgjobs_consumer::Worker<DeleteClient>;

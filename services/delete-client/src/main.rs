@@ -1,7 +1,7 @@
 //! `delete-client`: consumes delete-client jobs until SIGTERM or Ctrl-C.
 
 use anyhow::Context;
-use bgjobs_upload_pipeline::shutdown_signal;
+use bgjobs_consumer::shutdown_signal;
 use delete_client::{Settings, Worker};
 
 #[tokio::main]

@@ -9,7 +9,7 @@ pub struct Settings {
     /// What every consumer reads; here `BGJOBS_BATCH_SIZE` (default 1,000) counts rows
     /// deleted per committed batch: small enough that a batch holds its row locks
     /// only briefly.
-    pub consumer: bgjobs_upload_pipeline::Settings,
+    pub consumer: bgjobs_consumer::Settings,
     /// How long a deletion waits for the client's running uploads before the delivery
     /// is requeued (`BGJOBS_LOCK_WAIT_SECS`, 1 to 86,400; default 600).
     pub lock_wait: Duration,
@@ -38,14 +38,14 @@ impl Settings {
             },
         };
         Ok(Self {
-            consumer: bgjobs_upload_pipeline::Settings::from_lookup_with(SERVICE, 1_000, &get)?,
+            consumer: bgjobs_consumer::Settings::from_lookup_with(SERVICE, 1_000, &get)?,
             lock_wait: Duration::from_secs(lock_wait_secs),
         })
     }
 }
 
-impl AsRef<bgjobs_upload_pipeline::Settings> for Settings {
-    fn as_ref(&self) -> &bgjobs_upload_pipeline::Settings {
+impl AsRef<bgjobs_consumer::Settings> for Settings {
+    fn as_ref(&self) -> &bgjobs_consumer::Settings {
         &self.consumer
     }
 }

@@ -1,9 +1,9 @@
 //! What a Delete Client job tells the user: its messages and its results file.
 //! Pure functions over per-table counts, unit-tested here.
 
+use bgjobs_database::catalog::delete_client::{CLIENTS_TABLE, TableRows};
 use bgjobs_domain::JobId;
 use bgjobs_domain::upload::results::{safe_cell, thousands};
-use bgjobs_store::catalog::delete_client::{CLIENTS_TABLE, TableRows};
 
 /// Whether the job deletes or only reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,12 @@
 //! Waiting for the client's running uploads before deleting: the consumer's half of
 //! the per-client lock (the registry refuses new uploads while the deletion is
-//! unfinished; see `bgjobs_store::jobs::client_lock`).
+//! unfinished; see `bgjobs_database::jobs::client_lock`).
 
 use std::time::{Duration, Instant};
 
+use bgjobs_consumer::Emitter;
+use bgjobs_database::Store;
 use bgjobs_domain::{AccountId, EventKind, JobStatus, JobType};
-use bgjobs_store::Store;
-use bgjobs_upload_pipeline::Emitter;
 
 /// The job types that write a client's data, which a deletion must not overlap.
 const CLIENT_WRITERS: [JobType; 1] = [JobType::ProductUpload];

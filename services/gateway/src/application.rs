@@ -10,9 +10,9 @@ use anyhow::Context;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::routing::get;
+use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
-use bgjobs_storage::ObjectStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
@@ -53,7 +53,7 @@ impl Application {
     /// lazily connected registry channel (start-up order does not matter), the S3
     /// client, and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        bgjobs_storage::install_crypto_provider();
+        bgjobs_object_store::install_crypto_provider();
         let (keys, demo) = match &settings.keys {
             KeySource::Jwks(url) => (Keys::jwks(url.clone()), None),
             KeySource::Pem(pem) => {

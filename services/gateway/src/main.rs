@@ -6,7 +6,7 @@ use gateway::{Application, Settings};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let telemetry = bgjobs_telemetry::init("gateway").map_err(anyhow::Error::msg)?;
-    bgjobs_storage::install_crypto_provider();
+    bgjobs_object_store::install_crypto_provider();
     telemetry
         .run(async {
             let settings = Settings::from_env().context("reading the configuration")?;

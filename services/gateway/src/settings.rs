@@ -52,7 +52,7 @@ pub struct Settings {
     /// An In Progress job silent for longer is shown as stalled (`BGJOBS_STALL_SECS`).
     pub stall_threshold: Duration,
     /// The object store of results files (`BGJOBS_S3_*`, `AWS_*`).
-    pub storage: bgjobs_storage::Settings,
+    pub storage: bgjobs_object_store::Settings,
 }
 
 /// A configuration value that cannot be used, with what to do about it.
@@ -177,7 +177,7 @@ impl Settings {
                 ));
             }
         };
-        let storage = bgjobs_storage::Settings::from_lookup(&get)
+        let storage = bgjobs_object_store::Settings::from_lookup(&get)
             .map_err(|error| Error::Storage(error.to_string()))?;
         Ok(Self {
             http_addr,

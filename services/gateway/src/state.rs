@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
-use bgjobs_storage::ObjectStore;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 

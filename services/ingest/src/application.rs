@@ -11,9 +11,9 @@ use axum::Router;
 use axum::routing::{get, post};
 use bgjobs_messaging::Names;
 use bgjobs_messaging::amqp::{self, JobPublisher, QueueSettings};
+use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::ingest_server::IngestServer;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
-use bgjobs_storage::ObjectStore;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -48,7 +48,7 @@ impl Application {
     /// topology), prepares a lazily connected registry channel so start-up order does
     /// not matter, and binds the HTTP listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        bgjobs_storage::install_crypto_provider();
+        bgjobs_object_store::install_crypto_provider();
 
         let store = ObjectStore::connect(&settings.storage).await?;
         store.ensure_bucket().await.with_context(|| {

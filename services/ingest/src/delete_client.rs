@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::Error;
+use crate::query::parse_user_id;
 use crate::state::AppState;
-use crate::validation::parse_user_id;
 
 /// Longest client id, as for uploads: it is a reference id shown on the page.
 const MAX_CLIENT_ID_CHARS: usize = 64;

@@ -37,7 +37,7 @@ pub enum Error {
     Interrupted(String),
     /// The object store failed.
     #[error("storing the file failed: {0}")]
-    Storage(#[source] bgjobs_storage::Error),
+    Storage(#[source] bgjobs_object_store::Error),
     /// The jobs registry could not be reached in time.
     #[error("the jobs registry is unavailable: {0}")]
     RegistryUnavailable(#[source] tonic::Status),

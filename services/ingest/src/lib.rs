@@ -22,11 +22,11 @@ mod error;
 mod grpc;
 mod health;
 mod publishing;
+pub mod query;
 pub mod settings;
 mod state;
 mod text;
 mod upload;
-pub mod validation;
 mod warehouse_upload;
 
 pub use application::Application;
@@ -40,7 +40,7 @@ pub async fn run() -> anyhow::Result<()> {
     use anyhow::Context;
     let telemetry = bgjobs_telemetry::init("ingest").map_err(anyhow::Error::msg)?;
     // Before any TLS client (S3, AMQPS, gRPC over TLS) is built.
-    bgjobs_storage::install_crypto_provider();
+    bgjobs_object_store::install_crypto_provider();
     telemetry
         .run(async {
             let settings = Settings::from_env().context("reading the configuration")?;

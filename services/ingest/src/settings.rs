@@ -36,7 +36,7 @@ pub enum Error {
     },
     /// The object storage variables are not usable.
     #[error(transparent)]
-    Storage(#[from] bgjobs_storage::Error),
+    Storage(#[from] bgjobs_object_store::Error),
 }
 
 /// Everything ingest needs to run.
@@ -60,7 +60,7 @@ pub struct Settings {
     /// Deliveries of a job message before it is dead-lettered (`BGJOBS_DELIVERY_LIMIT`).
     pub delivery_limit: u32,
     /// The object store of input files (`BGJOBS_S3_*`, `AWS_*`).
-    pub storage: bgjobs_storage::Settings,
+    pub storage: bgjobs_object_store::Settings,
     /// How long requests in flight may take after SIGTERM (`BGJOBS_SHUTDOWN_GRACE_SECS`,
     /// 0 to 3,600; default 25, below Kubernetes' 30 s before it kills the pod).
     pub shutdown_grace: Duration,
@@ -173,7 +173,7 @@ impl Settings {
             prefix,
             max_upload_bytes,
             delivery_limit,
-            storage: bgjobs_storage::Settings::from_lookup(get)?,
+            storage: bgjobs_object_store::Settings::from_lookup(get)?,
             shutdown_grace,
         })
     }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use bgjobs_storage::ObjectStore;
+use bgjobs_object_store::ObjectStore;
 
 use crate::publishing::Publishing;
 

@@ -9,18 +9,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
+use bgjobs_object_store::{ObjectMetadata, keys};
 use bgjobs_proto::convert::{job_status_from_proto, job_type_to_proto};
 use bgjobs_proto::v1::{CreateJobRequest, ReferenceIds};
-use bgjobs_storage::{ObjectMetadata, keys};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use tracing::Instrument;
 
 use crate::Error;
 use crate::body::{drain, read_prefix};
+use crate::query::{UploadQuery, UploadRequest};
 use crate::state::AppState;
 use crate::text::check_text;
-use crate::validation::{UploadQuery, UploadRequest};
 
 /// Header that may carry the file name when the query does not.
 const FILE_NAME_HEADER: &str = "x-file-name";
@@ -196,8 +196,8 @@ where
     let size =
         state.store.put_stream(key, whole_body, &metadata, state.max_upload_bytes).await.map_err(
             |error| match error {
-                bgjobs_storage::Error::TooLarge { limit } => Error::TooLarge { limit },
-                bgjobs_storage::Error::Body(cause) => Error::Interrupted(cause.to_string()),
+                bgjobs_object_store::Error::TooLarge { limit } => Error::TooLarge { limit },
+                bgjobs_object_store::Error::Body(cause) => Error::Interrupted(cause.to_string()),
                 other => Error::Storage(other),
             },
         )?;

@@ -16,12 +16,12 @@ use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
 use crate::Error;
-use crate::state::AppState;
-use crate::upload::{Submission, accept_body, file_name_header, query_of};
-use crate::validation::{
+use crate::query::{
     Mode, parse_created_by, parse_encoding, parse_file_name, parse_mode, parse_user_id,
     parse_write, with_encoding,
 };
+use crate::state::AppState;
+use crate::upload::{Submission, accept_body, file_name_header, query_of};
 
 /// The query string of a warehouse upload, as sent.
 #[derive(Debug, Default, Deserialize)]

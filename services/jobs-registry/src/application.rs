@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use bgjobs_database::Store;
 use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, ReceivedEvent};
 use bgjobs_proto::v1::jobs_registry_server::JobsRegistryServer;
-use bgjobs_store::Store;
 use futures::stream::BoxStream;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;

@@ -5,9 +5,9 @@ mod incoming;
 
 use std::time::Duration;
 
+use bgjobs_database::Store;
+use bgjobs_database::jobs::RecordOutcome;
 use bgjobs_proto::v1;
-use bgjobs_store::Store;
-use bgjobs_store::jobs::RecordOutcome;
 use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -44,7 +44,7 @@ impl EventApplier {
 
     /// Records one event. `Err` when the store failed: the event is not recorded and must
     /// be tried again rather than acknowledged.
-    pub async fn handle(&self, event: &v1::JobEvent) -> Result<Outcome, bgjobs_store::Error> {
+    pub async fn handle(&self, event: &v1::JobEvent) -> Result<Outcome, bgjobs_database::Error> {
         let incoming = match incoming_event(event) {
             Ok(incoming) => incoming,
             Err(reason) => return Ok(Outcome::Malformed(reason)),
@@ -53,7 +53,7 @@ impl EventApplier {
             Ok(outcome) => Ok(Outcome::Recorded(outcome)),
             // A value the schema cannot hold (a counter above i64::MAX) is as hopeless
             // as an unparseable id: redelivering it would change nothing.
-            Err(bgjobs_store::Error::InvalidInput(reason)) => Ok(Outcome::Malformed(reason)),
+            Err(bgjobs_database::Error::InvalidInput(reason)) => Ok(Outcome::Malformed(reason)),
             Err(error) => Err(error),
         }
     }
@@ -143,7 +143,7 @@ impl EventApplier {
         event: &v1::JobEvent,
         backoff: &mut Backoff,
         shutdown: &CancellationToken,
-    ) -> Result<Outcome, bgjobs_store::Error> {
+    ) -> Result<Outcome, bgjobs_database::Error> {
         loop {
             match self.handle(event).await {
                 Err(error) if error.is_transient() && !shutdown.is_cancelled() => {

@@ -1,7 +1,7 @@
 //! Connecting to the bgjobs database, creating it first when the server lacks it.
 
 use anyhow::Context;
-use bgjobs_store::Store;
+use bgjobs_database::Store;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbErr, RuntimeErr};
 
 /// Postgres' code for "database does not exist" (invalid_catalog_name).
@@ -16,7 +16,7 @@ const UNIQUE_VIOLATION: &str = "23505";
 /// start this way, without a separate set-up step.
 pub async fn connect_creating_database(
     database_url: &str,
-    settings: &bgjobs_store::Settings,
+    settings: &bgjobs_database::Settings,
 ) -> anyhow::Result<Store> {
     let first_error = match Store::connect_with(database_url, settings).await {
         Ok(store) => return Ok(store),
@@ -56,9 +56,11 @@ async fn create_database(admin_url: &str, database: &str) -> anyhow::Result<()> 
     }
 }
 
-fn has_code(error: &bgjobs_store::Error, code: &str) -> bool {
+fn has_code(error: &bgjobs_database::Error, code: &str) -> bool {
     match error {
-        bgjobs_store::Error::Database(db_error) => db_err_code(db_error).as_deref() == Some(code),
+        bgjobs_database::Error::Database(db_error) => {
+            db_err_code(db_error).as_deref() == Some(code)
+        }
         _ => false,
     }
 }

@@ -15,7 +15,7 @@ pub enum Error {
     JobNotFound(JobId),
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] bgjobs_store::Error),
+    Store(#[from] bgjobs_database::Error),
 }
 
 impl Error {
@@ -26,7 +26,7 @@ impl Error {
 
     /// The gRPC code of this error.
     pub fn code(&self) -> Code {
-        use bgjobs_store::Error as Store;
+        use bgjobs_database::Error as Store;
         match self {
             Self::InvalidArgument(_) => Code::InvalidArgument,
             Self::JobNotFound(_) => Code::NotFound,
@@ -62,7 +62,9 @@ impl From<Error> for Status {
                 "internal error in the jobs registry; the details are in its log".to_owned()
             }
             // The cursor is the only request field the store judges: name it.
-            (Error::Store(bgjobs_store::Error::InvalidCursor), _) => format!("page_token: {error}"),
+            (Error::Store(bgjobs_database::Error::InvalidCursor), _) => {
+                format!("page_token: {error}")
+            }
             _ => error.to_string(),
         };
         Status::new(code, message)
@@ -84,12 +86,12 @@ mod tests {
             ),
             (Error::JobNotFound(job), Code::NotFound, format!("job {job} not found")),
             (
-                Error::Store(bgjobs_store::Error::Conflict("job id x is already in use".into())),
+                Error::Store(bgjobs_database::Error::Conflict("job id x is already in use".into())),
                 Code::AlreadyExists,
                 "conflict: job id x is already in use".to_owned(),
             ),
             (
-                Error::Store(bgjobs_store::Error::ClientLocked {
+                Error::Store(bgjobs_database::Error::ClientLocked {
                     client_id: "acme".into(),
                     delete_job: job,
                 }),
@@ -100,12 +102,12 @@ mod tests {
                 ),
             ),
             (
-                Error::Store(bgjobs_store::Error::InvalidCursor),
+                Error::Store(bgjobs_database::Error::InvalidCursor),
                 Code::InvalidArgument,
-                format!("page_token: {}", bgjobs_store::Error::InvalidCursor),
+                format!("page_token: {}", bgjobs_database::Error::InvalidCursor),
             ),
             (
-                Error::Store(bgjobs_store::Error::Corrupt("status is 'x'".into())),
+                Error::Store(bgjobs_database::Error::Corrupt("status is 'x'".into())),
                 Code::Internal,
                 "internal error in the jobs registry; the details are in its log".to_owned(),
             ),

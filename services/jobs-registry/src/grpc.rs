@@ -5,6 +5,7 @@ mod encode;
 mod recovery;
 mod watch;
 
+use bgjobs_database::Store;
 use bgjobs_proto::v1::jobs_registry_server::JobsRegistry;
 use bgjobs_proto::v1::{
     CreateJobRequest, CreateJobResponse, FailDeadLetteredRequest, FailDeadLetteredResponse,
@@ -13,7 +14,6 @@ use bgjobs_proto::v1::{
     MarkPublishedRequest, MarkPublishedResponse, ReplayDeadLetterRequest, ReplayDeadLetterResponse,
     RetryJobRequest, RetryJobResponse, WatchJobsRequest, WatchJobsResponse,
 };
-use bgjobs_store::Store;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio_util::sync::CancellationToken;

@@ -27,7 +27,7 @@ pub struct Settings {
     /// Postgres URL of the bgjobs database (`BGJOBS_DATABASE_URL`); created when missing.
     pub database_url: String,
     /// How the database connections behave (`BGJOBS_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECS`).
-    pub store: bgjobs_store::Settings,
+    pub store: bgjobs_database::Settings,
     /// NATS server URL (`BGJOBS_NATS_URL`).
     pub nats_url: String,
     /// Prefix of every broker name (`BGJOBS_PREFIX`), so that tests can share a broker.
@@ -106,7 +106,7 @@ impl Settings {
             })?;
 
         let stalls = StallSettings::from_lookup(&get)?;
-        let store = bgjobs_store::Settings::from_lookup(&get)
+        let store = bgjobs_database::Settings::from_lookup(&get)
             .map_err(|error| Error { variable: error.variable, problem: error.problem })?;
 
         Ok(Self {
@@ -127,7 +127,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
-            store: bgjobs_store::Settings::default(),
+            store: bgjobs_database::Settings::default(),
             nats_url: DEFAULT_NATS_URL.to_owned(),
             prefix: String::new(),
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use bgjobs_database::Store;
 use bgjobs_domain::JobStatus;
-use bgjobs_store::Store;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
@@ -99,7 +99,7 @@ impl StallDetector {
     }
 
     /// Recovers every job stalled now; returns how many.
-    pub async fn sweep(&self) -> Result<usize, bgjobs_store::Error> {
+    pub async fn sweep(&self) -> Result<usize, bgjobs_database::Error> {
         let threshold = chrono::Duration::from_std(self.settings.threshold)
             .unwrap_or_else(|_| chrono::Duration::seconds(DEFAULT_STALL_THRESHOLD_SECS as i64));
         let mut recovered = 0;

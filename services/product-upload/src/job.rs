@@ -1,13 +1,12 @@
 //! A product upload: the client must exist in the account before the file is read;
 //! then the shared upload pass imports the file's products (see
-//! [`bgjobs_upload_pipeline::upload`]).
+//! [`bgjobs_upload::upload`]).
 
+use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Settings, Stop};
 use bgjobs_domain::JobType;
-use bgjobs_upload_pipeline::{
-    Connections, Delivery, Emitter, Finished, Job, Settings, Stop, Upload,
-};
+use bgjobs_upload::Upload;
 
-use crate::reader::ProductRows;
+use crate::rows::ProductRows;
 
 /// The product-upload job type.
 #[derive(Clone)]
@@ -39,7 +38,7 @@ impl Job for ProductUpload {
         if !client_known {
             // The store's own refusal, so a batch that finds the client gone (deleted
             // meanwhile) fails the job with the same words.
-            let missing = bgjobs_store::Error::ClientNotFound {
+            let missing = bgjobs_database::Error::ClientNotFound {
                 account: delivery.account.clone(),
                 client_id,
             };

@@ -3,17 +3,17 @@
 //! handles one message, so tests can drive a single delivery.
 
 pub mod job;
-pub mod reader;
+pub mod rows;
 pub mod settings;
 
-pub use bgjobs_upload_pipeline::Outcome;
+pub use bgjobs_consumer::Outcome;
 pub use job::ProductUpload;
 pub use settings::Settings;
 
 /// Handles one delivery of a product upload.
-pub type Processor = bgjobs_upload_pipeline::Processor<ProductUpload>;
+pub type Processor = bgjobs_consumer::Processor<ProductUpload>;
 /// The product-upload consumer loop.
-pub type Worker = bgjobs_upload_pipeline::Worker<ProductUpload>;
+pub type Worker = bgjobs_consumer::Worker<ProductUpload>;
 
 /// The whole `product-upload` process: telemetry, settings from the environment, then
 /// consuming until SIGTERM or Ctrl-C. The binary's `main`, and the end-to-end tests'
@@ -27,7 +27,7 @@ pub async fn run() -> anyhow::Result<()> {
                 .map_err(anyhow::Error::msg)
                 .context("configuration")?;
             let worker = Worker::build(settings).await?;
-            Ok(worker.run_until_stopped(bgjobs_upload_pipeline::shutdown_signal()).await?)
+            Ok(worker.run_until_stopped(bgjobs_consumer::shutdown_signal()).await?)
         })
         .await
 }

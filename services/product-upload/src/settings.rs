@@ -1,6 +1,6 @@
 //! The product-upload consumer's configuration: the upload consumers' shared settings.
 
-pub use bgjobs_upload_pipeline::settings::Settings;
+pub use bgjobs_consumer::settings::Settings;
 
 /// The consumer's name: the default worker id starts with it.
 pub const SERVICE: &str = "product-upload";

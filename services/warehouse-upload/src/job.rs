@@ -1,14 +1,13 @@
 //! A warehouse upload: the account's warehouses are read once, then the shared
-//! upload pass imports the file's locations (see [`bgjobs_upload_pipeline::upload`]).
+//! upload pass imports the file's locations (see [`bgjobs_upload::upload`]).
 
 use std::sync::Arc;
 
+use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Settings, Stop};
 use bgjobs_domain::JobType;
-use bgjobs_upload_pipeline::{
-    Connections, Delivery, Emitter, Finished, Job, Settings, Stop, Upload,
-};
+use bgjobs_upload::Upload;
 
-use crate::reader::LocationRows;
+use crate::rows::LocationRows;
 
 /// The warehouse-upload job type.
 #[derive(Clone)]

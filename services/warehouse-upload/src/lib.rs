@@ -3,14 +3,14 @@
 //! handles one message, so tests can drive a single delivery.
 
 pub mod job;
-pub mod reader;
+pub mod rows;
 pub mod settings;
 
-pub use bgjobs_upload_pipeline::Outcome;
+pub use bgjobs_consumer::Outcome;
 pub use job::WarehouseUpload;
 pub use settings::Settings;
 
 /// Handles one delivery of a warehouse upload.
-pub type Processor = bgjobs_upload_pipeline::Processor<WarehouseUpload>;
+pub type Processor = bgjobs_consumer::Processor<WarehouseUpload>;
 /// The warehouse-upload consumer loop.
-pub type Worker = bgjobs_upload_pipeline::Worker<WarehouseUpload>;
+pub type Worker = bgjobs_consumer::Worker<WarehouseUpload>;

@@ -1,7 +1,7 @@
 //! `warehouse-upload`: consumes warehouse-upload jobs until SIGTERM or Ctrl-C.
 
 use anyhow::Context;
-use bgjobs_upload_pipeline::shutdown_signal;
+use bgjobs_consumer::shutdown_signal;
 use warehouse_upload::{Settings, Worker};
 
 #[tokio::main]

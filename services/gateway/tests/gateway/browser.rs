@@ -8,8 +8,8 @@ mod starting;
 
 use std::time::Duration;
 
+use bgjobs_database::jobs::{Counters, IncomingEvent};
 use bgjobs_domain::{EventKind, EventPosition, JobId};
-use bgjobs_store::jobs::{Counters, IncomingEvent};
 use bgjobs_test_support::wait;
 use chrono::Utc;
 use driver::{Browser, PAGE_DEADLINE};

@@ -12,9 +12,9 @@ use bgjobs_domain::JobType;
 use bgjobs_messaging::Names;
 use bgjobs_messaging::amqp::{self, JobDelivery};
 use bgjobs_messaging::events;
+use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{Job, ListJobsRequest};
-use bgjobs_storage::ObjectStore;
 use bgjobs_test_support::names::messaging_prefix;
 use bgjobs_test_support::postgres::fresh_database;
 use bgjobs_test_support::s3::{fresh_bucket, settings_for};
@@ -144,7 +144,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
 fn init_once() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        bgjobs_storage::install_crypto_provider();
+        bgjobs_object_store::install_crypto_provider();
         // Logs only on request: `TEST_LOG=1 RUST_LOG=debug cargo test -p ingest`.
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = bgjobs_telemetry::init("ingest-tests");
@@ -153,7 +153,7 @@ fn init_once() {
 }
 
 /// An S3 client on the test's server, for listing keys (the store has no listing).
-fn raw_s3_client(settings: &bgjobs_storage::Settings) -> aws_sdk_s3::Client {
+fn raw_s3_client(settings: &bgjobs_object_store::Settings) -> aws_sdk_s3::Client {
     use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
     use aws_smithy_http_client::tls;
     let http_client = aws_smithy_http_client::Builder::new()

@@ -1,9 +1,9 @@
 //! A JobEvent from the wire as the store's [`IncomingEvent`], refusing what can never apply.
 
+use bgjobs_database::jobs::{Counters, IncomingEvent};
 use bgjobs_domain::{AccountId, EventPosition, JobId};
 use bgjobs_proto::convert::{event_kind_from_proto, from_timestamp};
 use bgjobs_proto::v1;
-use bgjobs_store::jobs::{Counters, IncomingEvent};
 use chrono::Utc;
 use uuid::Uuid;
 

@@ -1,10 +1,10 @@
 //! Turning requests into store calls, refusing what is malformed with a message that
 //! names the field.
 
+use bgjobs_database::jobs::{JobFilter, NewJob, PageRequest, ReferenceIds};
 use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
 use bgjobs_proto::convert::{from_timestamp, job_status_from_proto, job_type_from_proto};
 use bgjobs_proto::{Timestamp, v1};
-use bgjobs_store::jobs::{JobFilter, NewJob, PageRequest, ReferenceIds};
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;

@@ -1,10 +1,10 @@
 //! Store records as wire messages.
 
+use bgjobs_database::jobs::{Counters, Job, LogEntry};
 use bgjobs_proto::convert::{
     event_kind_to_proto, job_status_to_proto, job_type_to_proto, timestamp,
 };
 use bgjobs_proto::v1;
-use bgjobs_store::jobs::{Counters, Job, LogEntry};
 
 /// A job as the wire carries it; absent optional texts are empty strings.
 pub fn job(job: Job) -> v1::Job {

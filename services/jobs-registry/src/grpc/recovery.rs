@@ -1,11 +1,11 @@
-//! The recovery RPCs (issue 4): retry, publishing bookkeeping and dead letters.
+//! The recovery RPCs: retry, publishing bookkeeping and dead letters.
 
+use bgjobs_database::Store;
 use bgjobs_proto::v1::{
     FailDeadLetteredRequest, FailDeadLetteredResponse, ListUnpublishedJobsRequest,
     ListUnpublishedJobsResponse, MarkPublishedRequest, MarkPublishedResponse, RetryJobRequest,
     RetryJobResponse,
 };
-use bgjobs_store::Store;
 use chrono::Utc;
 
 use super::{decode, encode};

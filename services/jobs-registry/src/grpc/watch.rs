@@ -4,10 +4,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use bgjobs_database::Store;
+use bgjobs_database::jobs::Job;
 use bgjobs_domain::{AccountId, JobId};
 use bgjobs_proto::v1::WatchJobsResponse;
-use bgjobs_store::Store;
-use bgjobs_store::jobs::Job;
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use tonic::Status;

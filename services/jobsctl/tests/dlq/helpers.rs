@@ -6,6 +6,8 @@ use std::sync::Once;
 use std::time::Duration;
 
 use anyhow::Context;
+use bgjobs_database::Store;
+use bgjobs_database::jobs::IncomingEvent;
 use bgjobs_domain::{AccountId, EventKind, EventPosition, JobId, JobType};
 use bgjobs_messaging::amqp::{self, DlqReader, JobDelivery, JobPublisher, QueueSettings};
 use bgjobs_messaging::{Names, events};
@@ -13,8 +15,6 @@ use bgjobs_proto::Message;
 use bgjobs_proto::convert::job_type_to_proto;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{self, CreateJobRequest, JobMessage};
-use bgjobs_store::Store;
-use bgjobs_store::jobs::IncomingEvent;
 use bgjobs_test_support::{names::messaging_prefix, postgres::fresh_database, wait};
 use futures::StreamExt;
 use jobs_registry::{Application, Settings};

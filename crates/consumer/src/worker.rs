@@ -1,0 +1,174 @@
+//! The consumer loop every job type shares: connect, declare the queue topology,
+//! take messages one at a time, process each and settle it as its outcome says.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bgjobs_database::Store;
+use bgjobs_messaging::amqp::JobDeliveries;
+use bgjobs_messaging::{Names, amqp, events};
+use bgjobs_object_store::ObjectStore;
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::outcome::settle;
+use crate::processor::{Connections, Job, Processor};
+
+/// A consumer of one job type's queue.
+pub struct Worker<J> {
+    processor: Processor<J>,
+    connection: lapin::Connection,
+    publisher: amqp::JobPublisher,
+    names: Names,
+    prefetch: u16,
+    worker_id: String,
+    shutdown_grace: Duration,
+}
+
+impl<J: Job> Worker<J> {
+    /// Connects to everything the consumer needs and declares the queue topology.
+    pub async fn build(settings: J::Settings) -> Result<Self, Error> {
+        let shared = settings.as_ref();
+        bgjobs_object_store::install_crypto_provider();
+        let store = Store::connect_with(&shared.database_url, &shared.store).await?;
+        let objects = ObjectStore::connect(&shared.s3).await?;
+        let names = Names::new(shared.prefix.clone());
+        let nats = events::connect(&shared.nats_url).await?;
+        events::ensure_stream(&nats, &names).await?;
+        let publisher = events::EventPublisher::new(nats, names.clone());
+        let connection = amqp::connect(&shared.amqp_url).await?;
+        let queue_settings = amqp::QueueSettings { delivery_limit: shared.delivery_limit };
+        amqp::declare_topology(&connection, &names, &queue_settings).await?;
+        amqp::declare_delay_queues(&connection, &names, shared.retry.attempts).await?;
+        let job_publisher = amqp::JobPublisher::new(&connection, &names).await?;
+        let job = J::new(Connections { store, objects }, &settings);
+        let shared = settings.as_ref();
+        let processor = Processor::new(
+            job,
+            publisher,
+            shared.worker_id.clone(),
+            shared.heartbeat,
+            shared.retry,
+        );
+        Ok(Self {
+            processor,
+            connection,
+            publisher: job_publisher,
+            names,
+            prefetch: shared.prefetch,
+            worker_id: shared.worker_id.clone(),
+            shutdown_grace: shared.shutdown_grace,
+        })
+    }
+
+    /// The processor, for driving single messages in tests.
+    pub fn processor(&self) -> &Processor<J> {
+        &self.processor
+    }
+
+    /// Consumes until `shutdown` completes, then stops taking messages. A job being
+    /// processed then gets the shutdown grace period (`BGJOBS_SHUTDOWN_GRACE_SECS`) to
+    /// finish; one that does not is stopped between two steps (an uncommitted batch
+    /// rolls back) and its message handed back to the queue, so another worker resumes
+    /// it from its checkpoint. Messages prefetched but not started go back when the
+    /// consumer's channel closes.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let deliveries =
+            amqp::consume(&self.connection, &self.names, J::TYPE, self.prefetch, &self.worker_id)
+                .await?;
+        tracing::info!(worker = %self.worker_id, "consuming {}", J::JOBS);
+        let stop = CancellationToken::new();
+        let signal = async {
+            shutdown.await;
+            stop.cancel();
+            // Only the consuming loop ends the select below.
+            std::future::pending::<()>().await
+        };
+        let consumed = tokio::select! {
+            consumed = self.consume(deliveries, &stop) => consumed,
+            () = signal => unreachable!("the shutdown watcher never completes"),
+        };
+        consumed?;
+        tracing::info!("stopped taking {}", J::JOBS);
+        Ok(())
+    }
+
+    async fn consume(
+        &self,
+        mut deliveries: JobDeliveries,
+        stop: &CancellationToken,
+    ) -> Result<(), Error> {
+        loop {
+            let delivery = tokio::select! {
+                // Once stopping, nothing new is started even if a message is waiting.
+                biased;
+                () = stop.cancelled() => return Ok(()),
+                next = deliveries.next() => match next {
+                    Some(delivery) => delivery?,
+                    None => return Err(Error::Cancelled { job_type: J::TYPE.to_string() }),
+                },
+            };
+            let outcome = {
+                let handling = self.processor.handle(
+                    &delivery.message,
+                    delivery.delivery,
+                    delivery.retries,
+                    delivery.traceparent.clone(),
+                );
+                tokio::pin!(handling);
+                tokio::select! {
+                    outcome = &mut handling => Some(outcome),
+                    () = stop.cancelled() => {
+                        // Nothing more for this worker, or a message handed back (or the
+                        // next one, once this one is acked) would come straight back to
+                        // it and count one more delivery when its channel closes.
+                        if let Err(error) = deliveries.cancel().await {
+                            tracing::warn!(%error, "cancelling the queue consumer failed");
+                        }
+                        tracing::info!(
+                            job_id = delivery.message.job_id,
+                            grace = ?self.shutdown_grace,
+                            "shutdown requested mid-job; letting it finish within the grace period"
+                        );
+                        tokio::time::timeout(self.shutdown_grace, &mut handling).await.ok()
+                    }
+                }
+            };
+            match outcome {
+                Some(outcome) => settle(delivery, outcome, &self.publisher).await?,
+                None => {
+                    tracing::warn!(
+                        job_id = delivery.message.job_id,
+                        "job not finished within the shutdown grace period; handing it back"
+                    );
+                    delivery.requeue().await?;
+                }
+            }
+        }
+    }
+}
+
+/// Completes on SIGTERM (Kubernetes rollouts) or Ctrl-C: what a consumer binary
+/// passes to [`Worker::run_until_stopped`].
+pub use bgjobs_telemetry::shutdown_signal;
+
+/// Why a worker could not start or stopped consuming.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database could not be reached.
+    #[error(transparent)]
+    Store(#[from] bgjobs_database::Error),
+    /// Object storage could not be reached.
+    #[error(transparent)]
+    Storage(#[from] bgjobs_object_store::Error),
+    /// RabbitMQ or NATS failed.
+    #[error(transparent)]
+    Messaging(#[from] bgjobs_messaging::Error),
+    /// The broker cancelled the queue consumer (the queue was deleted, or the node
+    /// went away): the process should exit so the orchestrator restarts it.
+    #[error("the {job_type} queue consumer was cancelled by the broker")]
+    Cancelled {
+        /// The job type whose queue it was.
+        job_type: String,
+    },
+}

@@ -1,0 +1,133 @@
+//! The per-client lock across job types: uploads for a client are refused while a
+//! deletion of that client is unfinished; a deletion is never refused by it.
+
+use bgjobs_database::jobs::{NewJob, UNFINISHED};
+use bgjobs_database::{Error, Store};
+use bgjobs_domain::{AccountId, EventKind, JobId, JobStatus, JobType};
+
+use crate::support::{account, event, fresh_store, new_job};
+
+/// A Delete Client job of `client-1` (the client of [`new_job`]'s uploads).
+fn new_deletion(account: &AccountId) -> NewJob {
+    NewJob {
+        job_type: JobType::DeleteClient,
+        original_file_name: None,
+        parameters: serde_json::json!({ "client_id": "client-1", "dry_run": false }),
+        ..new_job(account, "alice")
+    }
+}
+
+/// Moves `job` of `account` through `kinds`, one event each.
+async fn run_through(
+    store: &Store,
+    account: &AccountId,
+    job: JobId,
+    kinds: &[EventKind],
+) -> anyhow::Result<()> {
+    for (sequence, kind) in (1..).zip(kinds) {
+        store.record_event(event(account, job, (1, 1, sequence), *kind)).await?;
+    }
+    Ok(())
+}
+
+async fn assert_upload_refused(
+    store: &Store,
+    account: &AccountId,
+    deletion: JobId,
+) -> anyhow::Result<()> {
+    let result = store.create_job(new_job(account, "bob")).await;
+    let Err(Error::ClientLocked { client_id, delete_job }) = result else {
+        panic!("expected the upload to be refused, got {result:?}");
+    };
+    assert_eq!((client_id.as_str(), delete_job), ("client-1", deletion));
+    let refused = Error::ClientLocked { client_id, delete_job };
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "client 'client-1' is being deleted by job {deletion}; uploads for this client are \
+             refused until it finishes"
+        )
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_upload_is_refused_while_a_deletion_of_its_client_is_queued_or_running()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let (deletion, _) = store.create_job(new_deletion(&acme)).await?;
+
+    assert_upload_refused(&store, &acme, deletion.job_id).await?;
+    run_through(&store, &acme, deletion.job_id, &[EventKind::Started]).await?;
+    assert_upload_refused(&store, &acme, deletion.job_id).await?;
+
+    let uploads =
+        store.active_jobs_for_client(&acme, "client-1", &[JobType::ProductUpload], &JobStatus::ALL);
+    assert_eq!(uploads.await?, Vec::<JobId>::new(), "nothing was registered");
+    Ok(())
+}
+
+#[tokio::test]
+async fn uploads_are_accepted_again_once_the_deletion_completed_or_failed() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let (completed, _) = store.create_job(new_deletion(&acme)).await?;
+    run_through(&store, &acme, completed.job_id, &[EventKind::Started, EventKind::Completed])
+        .await?;
+    let (_, created) = store.create_job(new_job(&acme, "bob")).await?;
+    assert!(created);
+
+    let (failed, _) = store.create_job(new_deletion(&acme)).await?;
+    run_through(&store, &acme, failed.job_id, &[EventKind::Started, EventKind::Failed]).await?;
+    let (_, created) = store.create_job(new_job(&acme, "bob")).await?;
+    assert!(created);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_lock_holds_only_for_the_deleted_client_of_its_account() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    store.create_job(new_deletion(&acme)).await?;
+
+    let mut other_client = new_job(&acme, "bob");
+    other_client.reference_ids.client_id = Some("client-2".to_owned());
+    assert!(store.create_job(other_client).await?.1);
+    assert!(store.create_job(new_job(&account("globex"), "carol")).await?.1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deletion_is_accepted_while_an_upload_of_its_client_runs() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let (upload, _) = store.create_job(new_job(&acme, "bob")).await?;
+    run_through(&store, &acme, upload.job_id, &[EventKind::Started]).await?;
+
+    let (deletion, created) = store.create_job(new_deletion(&acme)).await?;
+
+    assert!(created);
+    assert_eq!(deletion.status, JobStatus::New);
+    let running = store
+        .active_jobs_for_client(&acme, "client-1", &[JobType::ProductUpload], &UNFINISHED)
+        .await?;
+    assert_eq!(running, vec![upload.job_id]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn repeating_a_registered_upload_returns_it_even_while_its_client_is_deleted()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let upload = new_job(&acme, "bob");
+    let (first, _) = store.create_job(upload.clone()).await?;
+    store.create_job(new_deletion(&acme)).await?;
+
+    let (again, created) = store.create_job(upload).await?;
+
+    assert!(!created);
+    assert_eq!(again, first);
+    Ok(())
+}

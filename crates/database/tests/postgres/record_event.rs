@@ -1,0 +1,250 @@
+use bgjobs_database::jobs::RecordOutcome;
+use bgjobs_domain::state_machine::{self, Decision};
+use bgjobs_domain::{EventKind, EventPosition, IgnoreReason, JobStatus};
+use futures::future::join_all;
+
+use crate::support::{account, counters, event, fresh_store, new_job};
+
+#[tokio::test]
+async fn a_job_runs_to_completion_with_its_log_in_order() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+
+    let started = event(&acme, job.job_id, (1, 1, 1), EventKind::Started);
+    let mut progress = event(&acme, job.job_id, (1, 1, 2), EventKind::Progress);
+    progress.counters = Some(counters(1_000, 400));
+    let mut quiet_progress = event(&acme, job.job_id, (1, 1, 3), EventKind::Progress);
+    quiet_progress.message = String::new();
+    let mut completed = event(&acme, job.job_id, (1, 1, 4), EventKind::Completed);
+    completed.message = "998 of 1,000 rows imported, 2 rejected".to_owned();
+    completed.counters = Some(bgjobs_database::jobs::Counters {
+        rows_total: 1_000,
+        rows_processed: 1_000,
+        rows_rejected: 2,
+    });
+    completed.result_object_key = Some(format!("results/acme/{}/results.csv", job.job_id));
+    completed.worker_id = "worker-b".to_owned();
+
+    assert_eq!(
+        store.record_event(started.clone()).await?,
+        RecordOutcome::Applied { status: JobStatus::InProgress }
+    );
+    assert_eq!(
+        store.record_event(progress.clone()).await?,
+        RecordOutcome::Applied { status: JobStatus::InProgress }
+    );
+    let after_progress = store.get_job(&acme, job.job_id).await?.expect("the job exists");
+    assert_eq!(after_progress.counters, counters(1_000, 400));
+    assert_eq!(after_progress.message, "progress 2");
+    assert!(after_progress.updated_at > job.updated_at);
+
+    store.record_event(quiet_progress).await?;
+    let after_quiet = store.get_job(&acme, job.job_id).await?.expect("the job exists");
+    assert_eq!(after_quiet.message, "progress 2", "an empty message keeps the last one");
+    assert_eq!(after_quiet.counters, counters(1_000, 400), "no counters keep the last ones");
+
+    assert_eq!(
+        store.record_event(completed.clone()).await?,
+        RecordOutcome::Applied { status: JobStatus::Completed }
+    );
+    let finished = store.get_job(&acme, job.job_id).await?.expect("the job exists");
+    assert_eq!(finished.status, JobStatus::Completed);
+    assert_eq!(finished.message, "998 of 1,000 rows imported, 2 rejected");
+    assert_eq!(finished.counters, completed.counters.expect("set above"));
+    assert_eq!(finished.result_object_key, completed.result_object_key);
+    assert_eq!(finished.last_applied, Some(completed.position));
+    assert_eq!(finished.updated_by, "worker-b");
+    assert_eq!(finished.created_by, "alice");
+
+    let log = store.job_events(&acme, job.job_id).await?.expect("the job exists");
+    let kinds: Vec<_> = log.iter().map(|entry| entry.kind).collect();
+    assert_eq!(
+        kinds,
+        [EventKind::Started, EventKind::Progress, EventKind::Progress, EventKind::Completed]
+    );
+    let transitions: Vec<_> =
+        log.iter().map(|entry| (entry.status_before, entry.status_after)).collect();
+    assert_eq!(
+        transitions,
+        [
+            (JobStatus::New, JobStatus::InProgress),
+            (JobStatus::InProgress, JobStatus::InProgress),
+            (JobStatus::InProgress, JobStatus::InProgress),
+            (JobStatus::InProgress, JobStatus::Completed),
+        ]
+    );
+    assert!(log.iter().all(|entry| !entry.ignored && entry.ignore_reason.is_none()));
+    assert!(log.windows(2).all(|pair| pair[0].recorded_at < pair[1].recorded_at));
+    assert_eq!(log[0].event_id, started.event_id);
+    assert_eq!(log[1].counters, progress.counters);
+    assert_eq!(log[3].actor, "worker-b");
+    assert_eq!(log[3].message, completed.message);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_duplicate_event_is_reported_and_logged_once() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+    let started = event(&acme, job.job_id, (1, 1, 1), EventKind::Started);
+    store.record_event(started.clone()).await?;
+    let before = store.get_job(&acme, job.job_id).await?;
+
+    assert_eq!(store.record_event(started).await?, RecordOutcome::Duplicate);
+
+    assert_eq!(store.get_job(&acme, job.job_id).await?, before);
+    assert_eq!(store.job_events(&acme, job.job_id).await?.map(|log| log.len()), Some(1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_late_event_is_logged_as_ignored_and_changes_nothing() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+    store.record_event(event(&acme, job.job_id, (1, 1, 1), EventKind::Started)).await?;
+    let mut newer = event(&acme, job.job_id, (1, 1, 5), EventKind::Progress);
+    newer.counters = Some(counters(100, 50));
+    store.record_event(newer).await?;
+    let before = store.get_job(&acme, job.job_id).await?.expect("the job exists");
+
+    let mut late = event(&acme, job.job_id, (1, 1, 3), EventKind::Progress);
+    late.counters = Some(counters(100, 30));
+    let outcome = store.record_event(late).await?;
+
+    assert_eq!(outcome, RecordOutcome::Ignored(IgnoreReason::OutOfOrder));
+    assert_eq!(store.get_job(&acme, job.job_id).await?, Some(before));
+    let log = store.job_events(&acme, job.job_id).await?.expect("the job exists");
+    let last = log.last().expect("three entries");
+    assert_eq!(log.len(), 3);
+    assert!(last.ignored);
+    assert_eq!(last.ignore_reason.as_deref(), Some("late or duplicate event ignored"));
+    assert_eq!(
+        (last.status_before, last.status_after),
+        (JobStatus::InProgress, JobStatus::InProgress)
+    );
+    assert_eq!(last.counters, Some(counters(100, 30)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_event_of_an_older_attempt_is_logged_as_ignored_and_changes_nothing()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+    store.record_event(event(&acme, job.job_id, (1, 1, 1), EventKind::Failed)).await?;
+    store.retry_job(&acme, job.job_id, "bob", "").await?;
+    let before = store.get_job(&acme, job.job_id).await?.expect("the job exists");
+    assert_eq!((before.status, before.attempt), (JobStatus::New, 2));
+
+    let outcome =
+        store.record_event(event(&acme, job.job_id, (1, 2, 1), EventKind::Started)).await?;
+
+    let expected = IgnoreReason::OlderAttempt { event_attempt: 1, current_attempt: 2 };
+    assert_eq!(outcome, RecordOutcome::Ignored(expected));
+    assert_eq!(store.get_job(&acme, job.job_id).await?, Some(before));
+    let log = store.job_events(&acme, job.job_id).await?.expect("the job exists");
+    let last = log.last().expect("entries were written");
+    assert!(last.ignored);
+    assert_eq!(last.ignore_reason, Some(expected.to_string()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_event_for_an_unknown_job_writes_nothing() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let globex = account("globex");
+    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+
+    let unknown = event(&acme, bgjobs_domain::JobId::new(), (1, 1, 1), EventKind::Started);
+    assert_eq!(store.record_event(unknown).await?, RecordOutcome::UnknownJob);
+    // The right job id with the wrong account is unknown too.
+    let misdirected = event(&globex, job.job_id, (1, 1, 1), EventKind::Started);
+    assert_eq!(store.record_event(misdirected).await?, RecordOutcome::UnknownJob);
+
+    assert_eq!(store.get_job(&acme, job.job_id).await?, Some(job.clone()));
+    assert_eq!(store.job_events(&acme, job.job_id).await?, Some(Vec::new()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_events_for_one_job_leave_a_consistent_state() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+    let mut events = vec![event(&acme, job.job_id, (1, 1, 1), EventKind::Started)];
+    for sequence in 2..20 {
+        let mut progress = event(&acme, job.job_id, (1, 1, sequence), EventKind::Progress);
+        progress.counters = Some(counters(20, sequence));
+        events.push(progress);
+    }
+    events.push(event(&acme, job.job_id, (1, 1, 20), EventKind::Completed));
+
+    let tasks = events.into_iter().map(|incoming| {
+        let store = store.clone();
+        tokio::spawn(async move { store.record_event(incoming).await })
+    });
+    for result in join_all(tasks).await {
+        result??;
+    }
+
+    // Replaying the log through the pure state machine must give the stored job.
+    let log = store.job_events(&acme, job.job_id).await?.expect("the job exists");
+    assert_eq!(log.len(), 20);
+    let mut state = bgjobs_domain::JobState::new_job();
+    let mut last_counters = None;
+    for entry in &log {
+        assert_eq!(entry.status_before, state.status, "log entry {entry:?}");
+        match state_machine::apply(&state, entry.position, entry.kind) {
+            Decision::Apply { status } => {
+                assert!(!entry.ignored, "{entry:?} should have applied");
+                state.status = status;
+                state.last_applied = Some(entry.position);
+                last_counters = entry.counters.or(last_counters);
+            }
+            Decision::Ignore(reason) => {
+                assert!(entry.ignored, "{entry:?} should have been ignored");
+                assert_eq!(entry.ignore_reason, Some(reason.to_string()));
+            }
+        }
+        assert_eq!(entry.status_after, state.status);
+    }
+    let stored = store.get_job(&acme, job.job_id).await?.expect("the job exists");
+    assert_eq!(stored.state(), state);
+    assert_eq!(stored.counters, last_counters.unwrap_or_default());
+    // Whatever the order, the first event to arrive was the only one allowed from New
+    // or was ignored; positions of applied events only ever grow.
+    let applied: Vec<EventPosition> =
+        log.iter().filter(|entry| !entry.ignored).map(|entry| entry.position).collect();
+    assert!(applied.windows(2).all(|pair| pair[0] < pair[1]));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_same_event_delivered_concurrently_applies_once() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+    let started = event(&acme, job.job_id, (1, 1, 1), EventKind::Started);
+
+    let tasks = (0..20).map(|_| {
+        let store = store.clone();
+        let started = started.clone();
+        tokio::spawn(async move { store.record_event(started).await })
+    });
+    let mut outcomes = Vec::new();
+    for result in join_all(tasks).await {
+        outcomes.push(result??);
+    }
+
+    let applied =
+        outcomes.iter().filter(|outcome| matches!(outcome, RecordOutcome::Applied { .. }));
+    assert_eq!(applied.count(), 1);
+    assert_eq!(outcomes.iter().filter(|outcome| **outcome == RecordOutcome::Duplicate).count(), 19);
+    assert_eq!(store.job_events(&acme, job.job_id).await?.map(|log| log.len()), Some(1));
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! Each row's outcome, and the create-only and update-only write modes.
+
+use bgjobs_database::catalog::{RowOutcome, WriteMode};
+use bgjobs_domain::JobId;
+
+use crate::support::{account, fresh_store, location, numbered, product, through};
+
+#[tokio::test]
+async fn every_row_gets_its_outcome_in_input_order() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    store.ensure_client(&acme, "c1", "Client").await?;
+    let seed = [product("B", "Bolt"), product("C", "Crate")];
+    store
+        .apply_product_batch_as(
+            JobId::new(),
+            &acme,
+            "c1",
+            &numbered(&seed),
+            WriteMode::CreateOrUpdate,
+            &through(2),
+        )
+        .await?;
+
+    // Deliberately not in key order: outcomes follow the input, not the write order.
+    let rows = [product("Z", "Zip"), product("C", "Crate"), product("B", "Bolt v2")];
+    let applied = store
+        .apply_product_batch_as(
+            JobId::new(),
+            &acme,
+            "c1",
+            &numbered(&rows),
+            WriteMode::CreateOrUpdate,
+            &through(3),
+        )
+        .await?;
+    assert_eq!(applied.rows, vec![RowOutcome::Created, RowOutcome::Unchanged, RowOutcome::Updated]);
+    assert_eq!(
+        (applied.counts.created, applied.counts.updated, applied.counts.unchanged),
+        (1, 1, 1)
+    );
+    assert_eq!(applied.refused, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn create_only_leaves_existing_products_alone() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    store.ensure_client(&acme, "c1", "Client").await?;
+    store
+        .apply_product_batch_as(
+            JobId::new(),
+            &acme,
+            "c1",
+            &numbered(&[product("A", "Anvil")]),
+            WriteMode::CreateOrUpdate,
+            &through(1),
+        )
+        .await?;
+
+    let rows = [product("A", "Anvil renamed"), product("N", "New")];
+    let applied = store
+        .apply_product_batch_as(
+            JobId::new(),
+            &acme,
+            "c1",
+            &numbered(&rows),
+            WriteMode::CreateOnly,
+            &through(2),
+        )
+        .await?;
+    assert_eq!(applied.rows, vec![RowOutcome::AlreadyExists, RowOutcome::Created]);
+    assert_eq!(applied.refused, 1);
+    let kept = store.get_product(&acme, "c1", "A").await?.map(|p| p.name);
+    assert_eq!(kept.as_deref(), Some("Anvil"));
+    assert_eq!(store.count_products(&acme, "c1").await?, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn update_only_creates_nothing_and_updates_existing_products() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    store.ensure_client(&acme, "c1", "Client").await?;
+    let seed = [product("A", "Anvil"), product("B", "Bolt")];
+    store
+        .apply_product_batch_as(
+            JobId::new(),
+            &acme,
+            "c1",
+            &numbered(&seed),
+            WriteMode::CreateOrUpdate,
+            &through(2),
+        )
+        .await?;
+
+    let rows = [product("X", "Unknown"), product("A", "Anvil v2"), product("B", "Bolt")];
+    let applied = store
+        .apply_product_batch_as(
+            JobId::new(),
+            &acme,
+            "c1",
+            &numbered(&rows),
+            WriteMode::UpdateOnly,
+            &through(3),
+        )
+        .await?;
+    assert_eq!(
+        applied.rows,
+        vec![RowOutcome::DoesNotExist, RowOutcome::Updated, RowOutcome::Unchanged]
+    );
+    assert_eq!(store.count_products(&acme, "c1").await?, 2);
+    assert_eq!(store.get_product(&acme, "c1", "X").await?, None);
+    let existing = store.existing_skus(&acme, "c1", &["A", "X", "B"]).await?;
+    assert_eq!(existing.len(), 2);
+    assert!(existing.contains("A") && existing.contains("B"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn location_modes_refuse_by_warehouse_and_code() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    store.ensure_warehouse(&acme, "WH1", "Main").await?;
+    store.ensure_warehouse(&acme, "WH2", "Overflow").await?;
+    store
+        .apply_location_batch_as(
+            JobId::new(),
+            &acme,
+            &numbered(&[location("WH1", "A-1", 5)]),
+            WriteMode::CreateOrUpdate,
+            &through(1),
+        )
+        .await?;
+
+    // A-1 exists in WH1 only: in WH2 it is a different location.
+    let rows = [location("WH2", "A-1", 5), location("WH1", "A-1", 6)];
+    let updated = store
+        .apply_location_batch_as(
+            JobId::new(),
+            &acme,
+            &numbered(&rows),
+            WriteMode::UpdateOnly,
+            &through(2),
+        )
+        .await?;
+    assert_eq!(updated.rows, vec![RowOutcome::DoesNotExist, RowOutcome::Updated]);
+    assert_eq!(store.count_locations(&acme, "WH2").await?, 0);
+
+    let created = store
+        .apply_location_batch_as(
+            JobId::new(),
+            &acme,
+            &numbered(&rows),
+            WriteMode::CreateOnly,
+            &through(2),
+        )
+        .await?;
+    assert_eq!(created.rows, vec![RowOutcome::Created, RowOutcome::AlreadyExists]);
+    let capacity = store.get_location(&acme, "WH1", "A-1").await?.and_then(|l| l.capacity);
+    assert_eq!(capacity, Some(6));
+    let keys = [("WH1".to_owned(), "A-1".to_owned()), ("WH1".to_owned(), "B-1".to_owned())];
+    assert_eq!(store.existing_locations(&acme, &keys).await?.len(), 1);
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! S3-compatible object storage of bgjobs: streaming uploads and downloads of job files.
+//!
+//! One [`ObjectStore`] serves one bucket, addressed by path on a configurable
+//! endpoint (SeaweedFS locally, S3 or any compatible server elsewhere). Uploads
+//! stream in [`PART_SIZE`] parts and downloads are readers, so memory stays flat
+//! whatever the file size.
+
+mod error;
+pub mod keys;
+mod metadata;
+mod object_store;
+mod settings;
+mod upload;
+
+pub use error::Error;
+pub use metadata::{ObjectInfo, ObjectMetadata};
+pub use object_store::ObjectStore;
+pub use settings::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_BUCKET, DEFAULT_ENDPOINT, DEFAULT_REGION,
+    DEFAULT_SECRET_ACCESS_KEY, Settings,
+};
+pub use upload::PART_SIZE;
+
+/// Installs ring as the process-wide rustls crypto provider, once.
+///
+/// rustls panics on first use when more than one provider is compiled in and none
+/// was chosen; call this at start-up (before any TLS client is built). Calling it
+/// again, or after another provider was installed, does nothing.
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed: exactly the state we want.
+    let _already_installed = rustls::crypto::ring::default_provider().install_default();
+}
