@@ -8,8 +8,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
-use bgjobs_domain::recovery::{self, StallRecovery};
 use bgjobs_domain::state_machine::{self, Decision, EventPosition, JobState};
+use bgjobs_domain::worker_loss::{self, StallRecovery};
 use bgjobs_domain::{AccountId, JobId, JobStatus};
 use bgjobs_proto::convert::{event_kind_from_proto, job_status_from_proto};
 use bgjobs_proto::v1::{Job, LogEntry};
@@ -138,17 +138,17 @@ fn own_change(state: &JobState, attempt: u32, after: JobStatus) -> Option<JobSta
     }
     let retried = state_machine::retry(state).ok();
     let recovered =
-        recovery::recover_stalled(state, 0, attempt.max(state.attempt + 1)).map(|recovery| {
+        worker_loss::recover_stalled(state, 0, attempt.max(state.attempt + 1)).map(|recovery| {
             match recovery {
                 StallRecovery::Requeue { state, .. } | StallRecovery::Fail { state, .. } => state,
             }
         });
     // The last attempt's stall recovery fails the job on the same attempt.
     let recovered_last =
-        recovery::recover_stalled(state, 0, state.attempt).map(|recovery| match recovery {
+        worker_loss::recover_stalled(state, 0, state.attempt).map(|recovery| match recovery {
             StallRecovery::Requeue { state, .. } | StallRecovery::Fail { state, .. } => state,
         });
-    let dead_lettered = recovery::fail_dead_lettered(state, attempt);
+    let dead_lettered = worker_loss::fail_dead_lettered(state, attempt);
     [retried, recovered, recovered_last, dead_lettered].into_iter().flatten().find(reaches)
 }
 

@@ -2,11 +2,11 @@
 
 pub(crate) mod client_lock;
 mod events;
+mod lifecycle;
 mod list;
 mod operator;
 mod own_change;
 mod publishing;
-mod recovery;
 mod watch;
 
 use bgjobs_domain::{AccountId, EventPosition, JobId, JobState, JobStatus, JobType};
@@ -23,9 +23,9 @@ use crate::{Error, Store};
 
 pub use client_lock::UNFINISHED;
 pub use events::{IncomingEvent, LogEntry, RecordOutcome};
+pub use lifecycle::REGISTRY_ACTOR;
 pub use list::{JobFilter, Page, PageRequest};
 pub use operator::NotReplayable;
-pub use recovery::REGISTRY_ACTOR;
 
 /// The message of a job that has been created and queued.
 const QUEUED_MESSAGE: &str = "Queued";

@@ -4,9 +4,9 @@
 
 pub mod ids;
 pub mod job;
-pub mod recovery;
 pub mod state_machine;
 pub mod upload;
+pub mod worker_loss;
 
 pub use ids::{AccountId, JobId};
 pub use job::{JobStatus, JobType};

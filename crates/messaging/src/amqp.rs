@@ -1,9 +1,9 @@
 //! RabbitMQ job queues: topology, publisher with confirms, consumer with manual acks.
 
 mod consumer;
-mod dead_letters;
+mod dead_letter_queues;
+mod dead_letter_watch;
 mod delay;
-mod dlq;
 mod publisher;
 mod topology;
 
@@ -13,9 +13,9 @@ use lapin::{Connection, ConnectionProperties};
 use crate::error::{Error, redact_credentials};
 
 pub use consumer::{JobDeliveries, JobDelivery, consume};
-pub use dead_letters::{DeadLetter, consume_dead_letters};
+pub use dead_letter_queues::{Death, DlqMessage, DlqReader, REPLAYED_BY_HEADER, REPLAYS_HEADER};
+pub use dead_letter_watch::{DeadLetter, consume_dead_letters};
 pub use delay::{Delay, MAX_DELAY_LEVELS, declare_delay_queues};
-pub use dlq::{Death, DlqMessage, DlqReader, REPLAYED_BY_HEADER, REPLAYS_HEADER};
 pub use publisher::JobPublisher;
 pub use topology::{QueueSettings, declare_topology, delete_topology};
 

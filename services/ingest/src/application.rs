@@ -25,7 +25,7 @@ use crate::Settings;
 use crate::grpc::IngestService;
 use crate::publishing::Publishing;
 use crate::state::AppState;
-use crate::{dead_letters, health, upload};
+use crate::{dead_letter_watch, health, upload};
 
 /// How long connecting to the registry may take before a request answers 503.
 const REGISTRY_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -213,7 +213,7 @@ impl Background {
         let (connection, registry) = (state.amqp.clone(), state.publishing.registry.clone());
         let (names, delivery_limit) = (self.names, self.delivery_limit);
         tasks.spawn(async move {
-            let watched = dead_letters::watch_until_stopped(
+            let watched = dead_letter_watch::watch_until_stopped(
                 &connection,
                 &names,
                 delivery_limit,

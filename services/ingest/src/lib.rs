@@ -16,7 +16,7 @@
 
 mod application;
 mod body;
-mod dead_letters;
+mod dead_letter_watch;
 pub mod delete_client;
 mod error;
 mod grpc;

@@ -2,7 +2,7 @@
 
 mod decode;
 mod encode;
-mod recovery;
+mod lifecycle;
 mod watch;
 
 use bgjobs_database::Store;
@@ -104,21 +104,21 @@ impl JobsRegistry for RegistryService {
         &self,
         request: Request<RetryJobRequest>,
     ) -> Result<Response<RetryJobResponse>, Status> {
-        Ok(Response::new(recovery::retry_job(&self.store, request.into_inner()).await?))
+        Ok(Response::new(lifecycle::retry_job(&self.store, request.into_inner()).await?))
     }
 
     async fn mark_published(
         &self,
         request: Request<MarkPublishedRequest>,
     ) -> Result<Response<MarkPublishedResponse>, Status> {
-        Ok(Response::new(recovery::mark_published(&self.store, request.into_inner()).await?))
+        Ok(Response::new(lifecycle::mark_published(&self.store, request.into_inner()).await?))
     }
 
     async fn list_unpublished_jobs(
         &self,
         request: Request<ListUnpublishedJobsRequest>,
     ) -> Result<Response<ListUnpublishedJobsResponse>, Status> {
-        let answer = recovery::list_unpublished_jobs(&self.store, request.into_inner()).await?;
+        let answer = lifecycle::list_unpublished_jobs(&self.store, request.into_inner()).await?;
         Ok(Response::new(answer))
     }
 
@@ -126,7 +126,7 @@ impl JobsRegistry for RegistryService {
         &self,
         request: Request<FailDeadLetteredRequest>,
     ) -> Result<Response<FailDeadLetteredResponse>, Status> {
-        let answer = recovery::fail_dead_lettered(&self.store, request.into_inner()).await?;
+        let answer = lifecycle::fail_dead_lettered(&self.store, request.into_inner()).await?;
         Ok(Response::new(answer))
     }
 

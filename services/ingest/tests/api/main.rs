@@ -1,7 +1,7 @@
 //! ingest through its HTTP API, against the local stack (`deploy/stack.sh up`) and an
 //! in-process jobs-registry.
 
-mod dead_letters;
+mod dead_letter_watch;
 mod helpers;
 
 mod health;

@@ -1,8 +1,9 @@
-//! Putting jobs back on track: retrying a failed job, recovering a stalled one and
-//! failing one whose message was dead-lettered.
+//! The changes to a job that do not come from its worker's events: a user's retry of a
+//! failed job, the recovery of a stalled one, and the failure of one whose message was
+//! dead-lettered.
 
-use bgjobs_domain::recovery::{self, StallRecovery};
 use bgjobs_domain::state_machine;
+use bgjobs_domain::worker_loss::{self, StallRecovery};
 use bgjobs_domain::{AccountId, JobId, JobStatus};
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -89,7 +90,8 @@ impl Store {
             return Ok(None);
         }
         let silent_secs = (Utc::now() - before.updated_at).num_seconds().max(0).unsigned_abs();
-        let Some(recovery) = recovery::recover_stalled(&before.state(), silent_secs, max_attempts)
+        let Some(recovery) =
+            worker_loss::recover_stalled(&before.state(), silent_secs, max_attempts)
         else {
             return Ok(None);
         };
@@ -120,7 +122,7 @@ impl Store {
         let Some(before) = lock_job(&transaction, job, Some(account)).await? else {
             return Ok(None);
         };
-        let Some(after) = recovery::fail_dead_lettered(&before.state(), attempt) else {
+        let Some(after) = worker_loss::fail_dead_lettered(&before.state(), attempt) else {
             return Ok(Some((before, false)));
         };
         let message = if before.status == JobStatus::InProgress && !before.message.is_empty() {

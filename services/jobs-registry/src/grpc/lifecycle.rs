@@ -1,4 +1,5 @@
-//! The recovery RPCs: retry, publishing bookkeeping and dead letters.
+//! The RPCs that move a job outside its worker's events: a user's retry, publishing
+//! bookkeeping (which attempt has a confirmed message) and dead-lettered messages.
 
 use bgjobs_database::Store;
 use bgjobs_proto::v1::{

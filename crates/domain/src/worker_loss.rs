@@ -1,5 +1,5 @@
 //! What the registry does on its own when a worker cannot say how a job ended
-//! (DESIGN.md section 5): a stalled job is requeued on its next attempt, or fails
+//! (its worker was lost): a stalled job is requeued on its next attempt, or fails
 //! with "worker lost" after the last; a dead-lettered job message fails its job.
 
 use crate::job::JobStatus;
