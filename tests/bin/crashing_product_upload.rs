@@ -30,18 +30,13 @@ const CRASH_BY: &str = "BGJOBS_TEST_ONLY_CRASH_BY";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let telemetry =
-        bgjobs_telemetry::init("crashing-product-upload").map_err(anyhow::Error::msg)?;
-    telemetry
-        .run(async {
-            crash_on_sku()?;
-            let settings = Settings::from_env(product_upload::settings::SERVICE)
-                .map_err(anyhow::Error::msg)
-                .context("configuration")?;
-            let worker = Worker::<CrashingUpload>::build(settings).await?;
-            Ok(worker.run_until_stopped(bgjobs_consumer::shutdown_signal()).await?)
-        })
-        .await
+    crash_on_sku()?;
+    let configure = || Settings::from_env(product_upload::settings::SERVICE);
+    bgjobs_service::run("crashing-product-upload", configure, |settings| async {
+        let worker = Worker::<CrashingUpload>::build(settings).await?;
+        Ok(worker.run_until_stopped(bgjobs_service::shutdown_signal()).await?)
+    })
+    .await
 }
 
 fn crash_on_sku() -> anyhow::Result<String> {

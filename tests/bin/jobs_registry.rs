@@ -4,12 +4,6 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let telemetry = bgjobs_telemetry::init("jobs-registry").map_err(anyhow::Error::msg)?;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    telemetry
-        .run(async {
-            let settings = jobs_registry::Settings::from_env()?;
-            jobs_registry::serve(settings).await
-        })
+    bgjobs_service::run("jobs-registry", jobs_registry::Settings::from_env, jobs_registry::serve)
         .await
 }

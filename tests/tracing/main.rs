@@ -1,4 +1,4 @@
-//! One trace follows a job (DESIGN.md §7): ingest's publish span, the consumer's
+//! One trace follows a job (docs/architecture.md, "Traces"): ingest's publish span, the consumer's
 //! span and the registry's spans applying the job's events share a trace id, linked
 //! parent to child through the W3C `traceparent` on the RabbitMQ message and the NATS
 //! events. The spans are exported over OTLP/gRPC to a collector served by this test on

@@ -1,6 +1,6 @@
-//! Exponential backoff with jitter for transient faults (DESIGN.md section 5): the
-//! n-th retry of a delivery waits min(base·2ⁿ, max) ± 20%, through the delay queue
-//! of level n; after the last retry the message is dead-lettered.
+//! Exponential backoff with jitter for transient faults (docs/architecture.md, "Processing rules"):
+//! the n-th retry of a delivery waits min(base·2ⁿ, max) ± 20%, through the delay queue of level n;
+//! after the last retry the message is dead-lettered.
 
 use std::time::Duration;
 

@@ -29,7 +29,7 @@ impl<J: Job> Worker<J> {
     /// Connects to everything the consumer needs and declares the queue topology.
     pub async fn build(settings: J::Settings) -> Result<Self, Error> {
         let shared = settings.as_ref();
-        bgjobs_object_store::install_crypto_provider();
+        bgjobs_service::install_crypto_provider();
         let store = Store::connect_with(&shared.database_url, &shared.store).await?;
         let objects = ObjectStore::connect(&shared.s3).await?;
         let names = Names::new(shared.prefix.clone());

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The kinds of background job (DESIGN.md section 1).
+/// The kinds of background job (docs/architecture.md, "What the user sees").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobType {
@@ -62,7 +62,7 @@ impl fmt::Display for JobType {
     }
 }
 
-/// Where a job stands (DESIGN.md section 4).
+/// Where a job stands (docs/architecture.md, "Job state machine").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {

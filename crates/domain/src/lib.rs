@@ -1,6 +1,6 @@
 //! The pure domain of bgjobs: identifiers, job types and statuses, and the job
-//! state machine of DESIGN.md section 4. No I/O lives here, so every rule can be
-//! unit-tested without a runtime.
+//! state machine (docs/architecture.md, "Job state machine"). No I/O lives here, so
+//! every rule can be unit-tested without a runtime.
 
 pub mod ids;
 pub mod job;

@@ -1,4 +1,4 @@
-//! The job state machine (DESIGN.md section 4), as pure functions.
+//! The job state machine (docs/architecture.md, "Job state machine"), as pure functions.
 //!
 //! ```text
 //! New ──Started──► In Progress ──Progress──► In Progress
@@ -187,7 +187,8 @@ pub fn apply(state: &JobState, position: EventPosition, kind: EventKind) -> Deci
 #[error("only jobs in Error can be retried; this job is {0}")]
 pub struct NotRetryable(pub JobStatus);
 
-/// Retry (DESIGN.md section 4): an Error job goes back to New on the next attempt.
+/// Retry (docs/architecture.md, "Job state machine"): an Error job goes back to New on the next
+/// attempt.
 pub fn retry(state: &JobState) -> Result<JobState, NotRetryable> {
     if state.status != JobStatus::Error {
         return Err(NotRetryable(state.status));

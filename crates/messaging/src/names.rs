@@ -1,4 +1,4 @@
-//! Names of every queue, exchange, stream and subject (DESIGN.md section 3).
+//! Names of every queue, exchange, stream and subject (docs/architecture.md, "Contracts").
 //!
 //! Every name starts with a prefix: empty in production, `t<suffix>.` in tests, so
 //! that tests running side by side on one broker never see each other's messages.

@@ -1,6 +1,6 @@
-//! Object keys of job files (DESIGN.md §3): made by the system from ids that are
-//! already key-safe, never from a user's file name, so a name cannot reach
-//! another account's prefix or escape with `../`.
+//! Object keys of job files (docs/architecture.md, "Contracts"): made by the system from ids that
+//! are already key-safe, never from a user's file name, so a name cannot reach another account's
+//! prefix or escape with `../`.
 
 use bgjobs_domain::{AccountId, JobId};
 

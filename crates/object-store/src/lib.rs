@@ -20,13 +20,3 @@ pub use settings::{
     DEFAULT_SECRET_ACCESS_KEY, Settings,
 };
 pub use upload::PART_SIZE;
-
-/// Installs ring as the process-wide rustls crypto provider, once.
-///
-/// rustls panics on first use when more than one provider is compiled in and none
-/// was chosen; call this at start-up (before any TLS client is built). Calling it
-/// again, or after another provider was installed, does nothing.
-pub fn install_crypto_provider() {
-    // Err means a provider is already installed: exactly the state we want.
-    let _already_installed = rustls::crypto::ring::default_provider().install_default();
-}

@@ -35,7 +35,7 @@ impl ObjectStore {
     /// Builds the client. No request is sent: call [`ObjectStore::ensure_bucket`] to
     /// check that the server answers and the bucket exists.
     pub async fn connect(settings: &Settings) -> Result<Self, Error> {
-        crate::install_crypto_provider();
+        bgjobs_service::install_crypto_provider();
         settings.validate()?;
         // One HTTP client on rustls with ring, the crypto every other client of the
         // workspace uses, instead of the SDK's default aws-lc build.

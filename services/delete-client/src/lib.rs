@@ -1,7 +1,7 @@
 //! The delete-client consumer: deletes all data of one client of an account
-//! (DESIGN.md §5-§6) in small, checkpointed batches, or, as a dry run, only
-//! reports what it would delete. `Worker` runs the queue loop; `Processor`
-//! handles one message, so tests can drive a single delivery.
+//! (docs/architecture.md, "Processing rules") in small, checkpointed batches, or, as a dry run,
+//! only reports what it would delete. `Worker` runs the queue loop; `Processor` handles one
+//! message, so tests can drive a single delivery.
 
 pub mod job;
 pub mod settings;

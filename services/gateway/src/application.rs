@@ -53,7 +53,7 @@ impl Application {
     /// lazily connected registry channel (start-up order does not matter), the S3
     /// client, and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        bgjobs_object_store::install_crypto_provider();
+        bgjobs_service::install_crypto_provider();
         let (keys, demo) = match &settings.keys {
             KeySource::Jwks(url) => (Keys::jwks(url.clone()), None),
             KeySource::Pem(pem) => {

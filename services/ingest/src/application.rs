@@ -48,7 +48,7 @@ impl Application {
     /// topology), prepares a lazily connected registry channel so start-up order does
     /// not matter, and binds the HTTP listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        bgjobs_object_store::install_crypto_provider();
+        bgjobs_service::install_crypto_provider();
 
         let store = ObjectStore::connect(&settings.storage).await?;
         store.ensure_bucket().await.with_context(|| {

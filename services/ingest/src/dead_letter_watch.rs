@@ -1,6 +1,6 @@
-//! Dead-lettered job messages fail their job (DESIGN.md section 5): ingest consumes
-//! the dead-letter watch queue and tells the registry, which moves the job to Error
-//! with the cause (or changes nothing for an older attempt or an ended job).
+//! Dead-lettered job messages fail their job (docs/architecture.md, "Processing rules"): ingest
+//! consumes the dead-letter watch queue and tells the registry, which moves the job to Error with
+//! the cause (or changes nothing for an older attempt or an ended job).
 
 use std::time::Duration;
 

@@ -37,17 +37,11 @@ pub use settings::Settings;
 /// until SIGTERM or Ctrl-C. The binary's `main`, and the end-to-end tests' copy of the
 /// binary, run this.
 pub async fn run() -> anyhow::Result<()> {
-    use anyhow::Context;
-    let telemetry = bgjobs_telemetry::init("ingest").map_err(anyhow::Error::msg)?;
-    // Before any TLS client (S3, AMQPS, gRPC over TLS) is built.
-    bgjobs_object_store::install_crypto_provider();
-    telemetry
-        .run(async {
-            let settings = Settings::from_env().context("reading the configuration")?;
-            tracing::info!(?settings, "starting ingest");
-            let application = Application::build(settings).await?;
-            tracing::info!(address = %application.local_addr(), "ingest listening");
-            application.run_until_stopped(bgjobs_telemetry::shutdown_signal()).await
-        })
-        .await
+    bgjobs_service::run("ingest", Settings::from_env, |settings| async {
+        tracing::info!(?settings, "starting ingest");
+        let application = Application::build(settings).await?;
+        tracing::info!(address = %application.local_addr(), "ingest listening");
+        application.run_until_stopped(bgjobs_service::shutdown_signal()).await
+    })
+    .await
 }

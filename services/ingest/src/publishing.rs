@@ -109,7 +109,7 @@ enum SweepError {
     Broker(#[from] bgjobs_messaging::Error),
 }
 
-/// The message of `job`'s current attempt (DESIGN.md section 3).
+/// The message of `job`'s current attempt (docs/architecture.md, "Contracts").
 pub(crate) fn job_message(job: &Job) -> JobMessage {
     JobMessage {
         job_id: job.job_id.clone(),

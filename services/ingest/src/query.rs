@@ -39,7 +39,8 @@ pub struct UploadQuery {
     pub encoding: Option<String>,
 }
 
-/// What to do with the valid rows of a file that has some invalid ones (DESIGN.md §5).
+/// What to do with the valid rows of a file that has some invalid ones (docs/architecture.md,
+/// "Processing rules").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// Import the valid rows and report the rejected ones.

@@ -1,6 +1,5 @@
 //! `jobs-registry`: runs the service; `jobs-registry migrate`: applies migrations and exits.
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use jobs_registry::Settings;
 
@@ -21,15 +20,11 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let telemetry = bgjobs_telemetry::init("jobs-registry").map_err(anyhow::Error::msg)?;
-    // One crypto stack for every TLS client in the process (Postgres, NATS); an
-    // already-installed provider is just as good.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    telemetry.run(run(cli.command)).await
+    bgjobs_service::run("jobs-registry", Settings::from_env, |settings| run(cli.command, settings))
+        .await
 }
 
-async fn run(command: Option<Command>) -> anyhow::Result<()> {
-    let settings = Settings::from_env().context("reading the configuration")?;
+async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()> {
     match command {
         Some(Command::Migrate) => {
             jobs_registry::migrate(&settings).await?;

@@ -1,7 +1,7 @@
-//! Stall recovery (DESIGN.md section 5): a job In Progress whose worker has said
-//! nothing for the stall threshold is requeued on its next attempt (ingest's sweeper
-//! publishes it), or fails with "worker lost" after the last attempt. Workers send a
-//! heartbeat well within the threshold, so only a lost worker goes silent.
+//! Stall recovery (docs/architecture.md, "Processing rules"): a job In Progress whose worker has
+//! said nothing for the stall threshold is requeued on its next attempt (ingest's sweeper publishes
+//! it), or fails with "worker lost" after the last attempt. Workers send a heartbeat well within
+//! the threshold, so only a lost worker goes silent.
 
 use std::time::Duration;
 

@@ -16,7 +16,7 @@ use jobsctl::{dlq, jobs, queues};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // One TLS provider for every client (lapin and tonic both use rustls).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    bgjobs_service::install_crypto_provider();
     let names = Names::new(cli.prefix.clone());
     match cli.command {
         Command::Jobs(command) => run_jobs(&cli.registry, &cli.ingest, command).await,

@@ -1,6 +1,6 @@
 //! The product-upload consumer: imports product catalogue files into the
-//! catalog schema (DESIGN.md §5). `Worker` runs the queue loop; `Processor`
-//! handles one message, so tests can drive a single delivery.
+//! catalog schema (docs/architecture.md, "Processing rules"). `Worker` runs the queue loop;
+//! `Processor` handles one message, so tests can drive a single delivery.
 
 pub mod job;
 pub mod rows;
@@ -19,15 +19,10 @@ pub type Worker = bgjobs_consumer::Worker<ProductUpload>;
 /// consuming until SIGTERM or Ctrl-C. The binary's `main`, and the end-to-end tests'
 /// copy of the binary, run this.
 pub async fn run() -> anyhow::Result<()> {
-    use anyhow::Context;
-    let telemetry = bgjobs_telemetry::init("product-upload").map_err(anyhow::Error::msg)?;
-    telemetry
-        .run(async {
-            let settings = Settings::from_env(settings::SERVICE)
-                .map_err(anyhow::Error::msg)
-                .context("configuration")?;
-            let worker = Worker::build(settings).await?;
-            Ok(worker.run_until_stopped(bgjobs_consumer::shutdown_signal()).await?)
-        })
-        .await
+    let configure = || Settings::from_env(settings::SERVICE);
+    bgjobs_service::run("product-upload", configure, |settings| async {
+        let worker = Worker::build(settings).await?;
+        Ok(worker.run_until_stopped(bgjobs_service::shutdown_signal()).await?)
+    })
+    .await
 }

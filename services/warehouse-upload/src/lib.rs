@@ -1,6 +1,6 @@
 //! The warehouse-upload consumer: imports warehouse location files into the
-//! catalog schema (DESIGN.md §5–§6). `Worker` runs the queue loop; `Processor`
-//! handles one message, so tests can drive a single delivery.
+//! catalog schema (docs/architecture.md, "Processing rules"). `Worker` runs the queue loop;
+//! `Processor` handles one message, so tests can drive a single delivery.
 
 pub mod job;
 pub mod rows;

@@ -1,19 +1,13 @@
 //! `warehouse-upload`: consumes warehouse-upload jobs until SIGTERM or Ctrl-C.
 
-use anyhow::Context;
-use bgjobs_consumer::shutdown_signal;
 use warehouse_upload::{Settings, Worker};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let telemetry = bgjobs_telemetry::init("warehouse-upload").map_err(anyhow::Error::msg)?;
-    telemetry
-        .run(async {
-            let settings = Settings::from_env(warehouse_upload::settings::SERVICE)
-                .map_err(anyhow::Error::msg)
-                .context("configuration")?;
-            let worker = Worker::build(settings).await?;
-            Ok(worker.run_until_stopped(shutdown_signal()).await?)
-        })
-        .await
+    let configure = || Settings::from_env(warehouse_upload::settings::SERVICE);
+    bgjobs_service::run("warehouse-upload", configure, |settings| async {
+        let worker = Worker::build(settings).await?;
+        Ok(worker.run_until_stopped(bgjobs_service::shutdown_signal()).await?)
+    })
+    .await
 }

@@ -16,7 +16,7 @@ use crate::convert::{parse, read_u32, read_u64, write_i32, write_i64};
 use crate::entities::{job_events as log_rows, jobs as job_rows};
 use crate::{Error, Store};
 
-/// A job event as received from a worker (DESIGN.md section 3, JobEvent).
+/// A job event as received from a worker (docs/architecture.md, "Contracts", JobEvent).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncomingEvent {
     /// The event's unique id; a second event with the same id is a duplicate.

@@ -20,9 +20,9 @@ use crate::{Error, Store};
 pub const REGISTRY_ACTOR: &str = "jobs-registry";
 
 impl Store {
-    /// Retry (DESIGN.md section 4): moves an Error job of `account` back to New on the
-    /// next attempt, recorded as made by `actor` with "Retried by <actor>: <reason>"
-    /// in the message log.
+    /// Retry (docs/architecture.md, "Job state machine"): moves an Error job of `account` back to
+    /// New on the next attempt, recorded as made by `actor` with "Retried by <actor>: <reason>" in
+    /// the message log.
     ///
     /// `None` when the job does not exist for `account`; [`Error::NotRetryable`] when it
     /// is not in Error. Publishing the new attempt's message is the caller's job.

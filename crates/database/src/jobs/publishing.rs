@@ -1,5 +1,5 @@
 //! Which attempts' job messages the broker has confirmed, so that no job stays New
-//! without a message in the queue (DESIGN.md section 2, ingest).
+//! without a message in the queue (docs/architecture.md, "Services and data flow", ingest).
 
 use bgjobs_domain::JobId;
 use chrono::{DateTime, Utc};

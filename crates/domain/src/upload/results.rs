@@ -3,8 +3,8 @@
 /// The header line of every results file.
 pub const HEADER: [&str; 4] = ["row", "key", "outcome", "reason"];
 
-/// Neutralises a cell a spreadsheet would run as a formula (DESIGN.md §5): a cell
-/// beginning with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading
+/// Neutralises a cell a spreadsheet would run as a formula (docs/architecture.md, "Processing
+/// rules"): a cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading
 /// apostrophe, which spreadsheets show as text. Every other cell is unchanged.
 pub fn safe_cell(cell: &str) -> std::borrow::Cow<'_, str> {
     match cell.chars().next() {

@@ -1,4 +1,4 @@
-//! Delayed retry of job messages (DESIGN.md section 3, "delayed retry with backoff"),
+//! Delayed retry of job messages (docs/architecture.md, "Contracts", "delayed retry with backoff"),
 //! with only what RabbitMQ 3.10 has: classic queues, per-message TTL and
 //! dead-lettering.
 //!

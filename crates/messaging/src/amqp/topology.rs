@@ -1,4 +1,4 @@
-//! The job topology (DESIGN.md section 3), declared idempotently by every service
+//! The job topology (docs/architecture.md, "Contracts"), declared idempotently by every service
 //! that publishes or consumes, so start-up order does not matter.
 //!
 //! ```text
@@ -153,8 +153,8 @@ fn job_queue_arguments(names: &Names, job_type: JobType, settings: &QueueSetting
     // survives the loss of a node; and only quorum queues track deliveries per
     // message, which the delivery limit needs.
     arguments.insert("x-queue-type".into(), long_string("quorum"));
-    // A message that crashes its consumer again and again (DESIGN.md section 5) is
-    // dead-lettered after this many returns instead of being redelivered forever.
+    // A message that crashes its consumer again and again (docs/architecture.md, "Processing
+    // rules") is dead-lettered after this many returns instead of being redelivered forever.
     arguments.insert(
         "x-delivery-limit".into(),
         AMQPValue::LongLongInt(i64::from(settings.delivery_limit)),

@@ -144,7 +144,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
 fn init_once() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        bgjobs_object_store::install_crypto_provider();
+        bgjobs_service::install_crypto_provider();
         // Logs only on request: `TEST_LOG=1 RUST_LOG=debug cargo test -p ingest`.
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = bgjobs_telemetry::init("ingest-tests");

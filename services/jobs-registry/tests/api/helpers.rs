@@ -71,7 +71,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Resul
 fn init_once() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        bgjobs_service::install_crypto_provider();
         // Logs only on request: `TEST_LOG=1 RUST_LOG=debug cargo test -p jobs-registry`.
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = bgjobs_telemetry::init("jobs-registry-tests");

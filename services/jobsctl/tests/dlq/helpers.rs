@@ -49,7 +49,7 @@ pub struct TestStack {
 pub async fn stack() -> anyhow::Result<TestStack> {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        bgjobs_service::install_crypto_provider();
     });
     let settings = Settings {
         database_url: fresh_database().await?,
