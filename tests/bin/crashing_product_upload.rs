@@ -12,7 +12,7 @@
 
 use anyhow::Context;
 use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Settings, Stop, Worker};
-use bgjobs_database::Store;
+use bgjobs_database::CatalogStore;
 use bgjobs_database::catalog::{AppliedBatch, Checkpoint};
 use bgjobs_domain::JobType;
 use bgjobs_domain::upload::header::{ColumnIndex, ColumnSpec};
@@ -119,7 +119,7 @@ impl UploadRows for CrashingRows {
 
     async fn apply(
         &self,
-        store: &Store,
+        store: &CatalogStore,
         job: JobId,
         account: &AccountId,
         rows: &[(u64, product::Product)],
@@ -131,7 +131,7 @@ impl UploadRows for CrashingRows {
 
     async fn check(
         &self,
-        store: &Store,
+        store: &CatalogStore,
         job: JobId,
         attempt: u32,
         account: &AccountId,

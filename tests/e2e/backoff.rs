@@ -95,7 +95,7 @@ async fn an_upload_whose_storage_is_down_for_a_while_backs_off_then_completes() 
     let job = system.finished_job(&job_id, DEADLINE).await?;
     assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Completed), "{}", job.message);
     assert_eq!((job.attempt, job.message.as_str()), (1, "3 of 3 rows imported, 0 rejected"));
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 3);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 3);
     assert!(faults[0].contains("; retry 1 of 5 in "), "{}", faults[0]);
     assert!(faults[1].contains("; retry 2 of 5 in "), "{}", faults[1]);
     let (first, second) = (announced_delay(&faults[0]), announced_delay(&faults[1]));

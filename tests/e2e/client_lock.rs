@@ -41,7 +41,7 @@ async fn register(
         reference_ids: ReferenceIds { client_id: Some(client_id.to_owned()), ..Default::default() },
         created_by: "tester".to_owned(),
     };
-    Ok(store.create_job(job).await?.0.job_id)
+    Ok(store.jobs().create_job(job).await?.0.job_id)
 }
 
 /// Records the `sequence`th event of `job`'s first delivery, as a worker would.
@@ -64,7 +64,7 @@ async fn record(
         result_object_key: None,
         worker_id: "product-upload/test".to_owned(),
     };
-    store.record_event(event).await?;
+    store.jobs().record_event(event).await?;
     Ok(())
 }
 
@@ -106,6 +106,7 @@ async fn assert_upload_refused(system: &TestSystem, deletion: JobId) -> anyhow::
     assert_eq!(stored_inputs(system).await?, inputs_before, "the input was kept");
     let uploads = system
         .store
+        .jobs()
         .active_jobs_for_client(&system.account, "acme", &[JobType::ProductUpload], &JobStatus::ALL)
         .await?;
     assert!(uploads.is_empty(), "an upload was registered: {uploads:?}");
@@ -124,7 +125,7 @@ async fn uploads_for_a_client_are_refused_while_its_deletion_is_queued_or_runnin
     assert_upload_refused(&system, deletion).await?;
 
     // Another client of the account is not locked.
-    system.store.ensure_client(&system.account, "globex", "Globex").await?;
+    system.store.catalog().ensure_client(&system.account, "globex", "Globex").await?;
     let response = upload_for(&system, "globex").await?;
     assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
     let body: serde_json::Value = response.json().await?;
@@ -161,15 +162,15 @@ async fn a_deletion_waits_for_the_running_upload_of_its_client() -> anyhow::Resu
     .await?;
     let job = system.job(&deletion).await?;
     assert_eq!(job_status_from_proto(job.status), Some(JobStatus::InProgress), "{}", job.message);
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 2);
-    assert!(system.store.client_exists(&system.account, &system.client_id).await?);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 2);
+    assert!(system.store.catalog().client_exists(&system.account, &system.client_id).await?);
 
     record(&system.store, &system.account, upload, 2, EventKind::Completed).await?;
 
     let job = system.finished_job(&deletion, DEADLINE).await?;
     assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Completed), "{}", job.message);
     assert_eq!(job.message, "Deleted 2 products and the client");
-    assert!(!system.store.client_exists(&system.account, &system.client_id).await?);
+    assert!(!system.store.catalog().client_exists(&system.account, &system.client_id).await?);
     system.stop().await
 }
 
@@ -214,14 +215,17 @@ async fn an_upload_accepted_before_the_deletion_writes_nothing_once_it_has_begun
     let seeded: Vec<(u64, Product)> = vec![(1, product("A-1")), (2, product("B-2"))];
     let after = Checkpoint { attempt: 1, rows_committed: 2, ..Checkpoint::default() };
     let write = WriteMode::CreateOrUpdate;
-    store.apply_product_batch_as(JobId::new(), account, client, &seeded, write, &after).await?;
+    store
+        .catalog()
+        .apply_product_batch_as(JobId::new(), account, client, &seeded, write, &after)
+        .await?;
     let upload = system.submit_products("sku,name,price\nA-1,Anvil,9.50\nZ-9,Zither,120\n").await?;
 
     // The deletion, registered after the upload was accepted, has begun, as its
     // consumer does before deleting the first batch.
     let deletion = register(store, account, JobType::DeleteClient, client).await?;
     record(store, account, deletion, 1, EventKind::Started).await?;
-    store.begin_client_deletion(deletion, 1, account, client).await?;
+    store.catalog().begin_client_deletion(deletion, 1, account, client).await?;
 
     let consumer = start_product_upload(&system).await?;
     let job = system.finished_job(&upload, DEADLINE).await?;
@@ -231,8 +235,11 @@ async fn an_upload_accepted_before_the_deletion_writes_nothing_once_it_has_begun
         job.message,
         format!("client 'acme' is being deleted (job {deletion}); nothing more was imported")
     );
-    assert_eq!(store.count_products(account, client).await?, 2);
-    assert!(store.get_product(account, client, "Z-9").await?.is_none(), "Z-9 was imported");
+    assert_eq!(store.catalog().count_products(account, client).await?, 2);
+    assert!(
+        store.catalog().get_product(account, client, "Z-9").await?.is_none(),
+        "Z-9 was imported"
+    );
 
     // The deletion then deletes what was there before it began, and nothing is left.
     let message = JobMessage {
@@ -246,8 +253,8 @@ async fn an_upload_accepted_before_the_deletion_writes_nothing_once_it_has_begun
     };
     let expected = Outcome::Completed { message: "Deleted 2 products and the client".to_owned() };
     assert_eq!(system.delete_client.handle(&message, 1, 0, None).await, expected);
-    assert_eq!(store.count_products(account, client).await?, 0);
-    assert!(!store.client_exists(account, client).await?);
+    assert_eq!(store.catalog().count_products(account, client).await?, 0);
+    assert!(!store.catalog().client_exists(account, client).await?);
     let deleted = system.finished_job(&deletion.to_string(), DEADLINE).await?;
     assert_eq!(deleted.message, "Deleted 2 products and the client");
     system.stop().await
@@ -267,7 +274,7 @@ async fn a_dry_run_deletion_does_not_stop_an_upload_of_its_client() -> anyhow::R
     consumer.cancel();
     assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Completed), "{}", job.message);
     assert_eq!(job.message, "1 of 1 rows imported, 0 rejected");
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 1);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 1);
     system.stop().await
 }
 
@@ -291,7 +298,7 @@ async fn an_upload_accepted_before_a_completed_deletion_finds_no_client() -> any
             system.account
         )
     );
-    assert!(!system.store.client_exists(&system.account, &system.client_id).await?);
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
+    assert!(!system.store.catalog().client_exists(&system.account, &system.client_id).await?);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 0);
     system.stop().await
 }

@@ -29,7 +29,7 @@ async fn seed_client(
     client_id: &str,
     count: u64,
 ) -> anyhow::Result<()> {
-    store.ensure_client(account, client_id, "Seeded client").await?;
+    store.catalog().ensure_client(account, client_id, "Seeded client").await?;
     let products: Vec<(u64, Product)> = (1..=count)
         .map(|n| {
             let product = Product {
@@ -51,6 +51,7 @@ async fn seed_client(
     let after = Checkpoint { attempt: 1, rows_committed: count, ..Checkpoint::default() };
     let write = WriteMode::CreateOrUpdate;
     store
+        .catalog()
         .apply_product_batch_as(JobId::new(), account, client_id, &products, write, &after)
         .await?;
     Ok(())
@@ -81,8 +82,11 @@ async fn a_dry_run_reports_a_deletion_deletes_only_that_client_and_a_repeat_chan
     assert_eq!(status(&job), Some(JobStatus::Completed), "{}", job.message);
     assert_eq!(job.message, "Dry run: would delete 250 products and the client 'ACME Corp'");
     assert_eq!(results_file(&system, &job).await?, "table,would_delete\nproducts,250\nclients,1\n");
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 250);
-    assert!(system.store.client_exists(&system.account, &system.client_id).await?);
+    assert_eq!(
+        system.store.catalog().count_products(&system.account, &system.client_id).await?,
+        250
+    );
+    assert!(system.store.catalog().client_exists(&system.account, &system.client_id).await?);
 
     // For real: the client and its products go, nobody else's.
     let deletion = system.submit_delete_client(&system.client_id, false).await?;
@@ -93,11 +97,11 @@ async fn a_dry_run_reports_a_deletion_deletes_only_that_client_and_a_repeat_chan
     assert_eq!((counters.rows_total, counters.rows_processed), (251, 251));
     assert_eq!(results_file(&system, &job).await?, "table,deleted\nproducts,250\nclients,1\n");
     assert_eq!(job.reference_ids.unwrap_or_default().client_id, system.client_id);
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
-    assert!(!system.store.client_exists(&system.account, &system.client_id).await?);
-    assert_eq!(system.store.count_products(&system.account, "globex").await?, 3);
-    assert_eq!(system.store.count_products(&other_account, &system.client_id).await?, 4);
-    assert!(system.store.client_exists(&other_account, &system.client_id).await?);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 0);
+    assert!(!system.store.catalog().client_exists(&system.account, &system.client_id).await?);
+    assert_eq!(system.store.catalog().count_products(&system.account, "globex").await?, 3);
+    assert_eq!(system.store.catalog().count_products(&other_account, &system.client_id).await?, 4);
+    assert!(system.store.catalog().client_exists(&other_account, &system.client_id).await?);
 
     // Again: nothing changes, and the job names the deletion that already happened.
     let repeat = system.submit_delete_client(&system.client_id, false).await?;
@@ -111,8 +115,8 @@ async fn a_dry_run_reports_a_deletion_deletes_only_that_client_and_a_repeat_chan
         )
     );
     assert_eq!(results_file(&system, &job).await?, "table,deleted\nproducts,0\nclients,0\n");
-    assert_eq!(system.store.count_products(&system.account, "globex").await?, 3);
-    assert_eq!(system.store.count_products(&other_account, &system.client_id).await?, 4);
+    assert_eq!(system.store.catalog().count_products(&system.account, "globex").await?, 3);
+    assert_eq!(system.store.catalog().count_products(&other_account, &system.client_id).await?, 4);
 
     // A client that never existed is more likely a mistyped id: that fails, clearly.
     let mistyped = system.submit_delete_client("acmee", false).await?;
@@ -128,7 +132,7 @@ async fn a_redelivered_deletion_resumes_and_counts_every_row_once() -> anyhow::R
     seed_client(&system.store, &system.account, "initech", 5).await?;
     let job = JobId::new();
     // An earlier delivery committed one batch of two products, then died.
-    system.store.delete_client_batch(job, 1, &system.account, "initech", 2).await?;
+    system.store.catalog().delete_client_batch(job, 1, &system.account, "initech", 2).await?;
     let message = JobMessage {
         job_id: job.to_string(),
         account_id: system.account.to_string(),
@@ -141,7 +145,7 @@ async fn a_redelivered_deletion_resumes_and_counts_every_row_once() -> anyhow::R
 
     let expected = Outcome::Completed { message: "Deleted 5 products and the client".to_owned() };
     assert_eq!(system.delete_client.handle(&message, 2, 0, None).await, expected);
-    assert!(!system.store.client_exists(&system.account, "initech").await?);
+    assert!(!system.store.catalog().client_exists(&system.account, "initech").await?);
     // Delivered once more after everything was deleted (say the ack was lost): the
     // job is done, not "unknown client".
     assert_eq!(system.delete_client.handle(&message, 3, 0, None).await, expected);

@@ -47,14 +47,14 @@ async fn a_superseded_delivery_stops_mid_file_without_committing_or_ending_the_j
     wait::until("some but not all rows committed", Duration::from_secs(120), || {
         let store = &system.store;
         async move {
-            let checkpoint = store.checkpoint(job).await?;
+            let checkpoint = store.catalog().checkpoint(job).await?;
             Ok(checkpoint.filter(|c| c.rows_committed > 0 && c.rows_committed < ROWS))
         }
     })
     .await?;
     supersede(&system, job).await?;
     // No batch of attempt 1 can commit after the update: this is final.
-    let at_supersede = system.store.checkpoint(job).await?.context("no checkpoint")?;
+    let at_supersede = system.store.catalog().checkpoint(job).await?.context("no checkpoint")?;
     assert!(at_supersede.rows_committed < ROWS, "finished before superseded: {at_supersede:?}");
 
     let stopped = wait::until("the stale delivery to stop", Duration::from_secs(60), || async {
@@ -81,9 +81,10 @@ async fn a_superseded_delivery_stops_mid_file_without_committing_or_ending_the_j
     .await?;
 
     // Nothing more committed; the products are exactly what the checkpoint counted.
-    let after = system.store.checkpoint(job).await?.context("no checkpoint")?;
+    let after = system.store.catalog().checkpoint(job).await?.context("no checkpoint")?;
     assert_eq!(after, at_supersede);
-    let products = system.store.count_products(&system.account, &system.client_id).await?;
+    let products =
+        system.store.catalog().count_products(&system.account, &system.client_id).await?;
     assert_eq!(products, at_supersede.rows_created);
     // No terminal event of attempt 1: the job waits, New, on attempt 2.
     let registered = system.job(&job_id).await?;

@@ -48,7 +48,10 @@ async fn a_thousand_row_upload_completes_with_two_rows_rejected() -> anyhow::Res
     );
     assert_eq!(log.first().map(|entry| entry.kind), Some(EventKind::Started as i32));
 
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 998);
+    assert_eq!(
+        system.store.catalog().count_products(&system.account, &system.client_id).await?,
+        998
+    );
     // One line per input row, in input order.
     let results = system.results_text(&job).await?;
     let lines: Vec<&str> = results.lines().collect();
@@ -101,7 +104,7 @@ async fn a_file_without_a_sku_column_fails_the_job_and_imports_nothing() -> anyh
         job.message,
         "the header has no sku column; required columns are sku, name (found: 'name', 'price')"
     );
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 0);
     system.stop().await
 }
 
@@ -113,7 +116,7 @@ async fn a_json_body_fails_the_job_naming_the_missing_columns() -> anyhow::Resul
     let job = system.finished_job(&job_id, DEADLINE).await?;
     assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Error));
     assert!(job.message.starts_with("the header has no sku, name columns"), "{}", job.message);
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 0);
     system.stop().await
 }
 
@@ -130,7 +133,7 @@ async fn an_all_or_nothing_upload_with_bad_rows_imports_nothing_and_reports_them
         job.message,
         "2 of 300 rows are invalid; nothing was imported (all-or-nothing upload)"
     );
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 0);
     // Every row has its line: the two invalid ones rejected, the valid ones skipped.
     let records = system.results_records(&job).await?;
     assert_eq!(records.len(), 1 + 300);
@@ -161,6 +164,9 @@ async fn an_all_or_nothing_upload_of_valid_rows_imports_them_all() -> anyhow::Re
 
     let job = system.finished_job(&job_id, DEADLINE).await?;
     assert_eq!(job.message, "300 of 300 rows imported, 0 rejected");
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 300);
+    assert_eq!(
+        system.store.catalog().count_products(&system.account, &system.client_id).await?,
+        300
+    );
     system.stop().await
 }

@@ -68,7 +68,8 @@ async fn a_file_uploaded_twice_lists_each_row_created_updated_unchanged_or_rejec
             record(["6", "SKU-3", "rejected", "name: is required"]),
         ]
     );
-    let product = system.store.get_product(&system.account, &system.client_id, "SKU-2").await?;
+    let product =
+        system.store.catalog().get_product(&system.account, &system.client_id, "SKU-2").await?;
     assert_eq!(product.map(|product| product.name).as_deref(), Some("Two v2"));
     system.stop().await
 }
@@ -107,7 +108,14 @@ async fn cells_a_spreadsheet_would_run_as_formulas_are_neutralised() -> anyhow::
             record(["4", "'@cmd", "rejected", &format!("sku: '@cmd' contains '@'; {allowed}")]),
         ]
     );
-    assert!(system.store.get_product(&system.account, &system.client_id, "-5").await?.is_some());
+    assert!(
+        system
+            .store
+            .catalog()
+            .get_product(&system.account, &system.client_id, "-5")
+            .await?
+            .is_some()
+    );
     system.stop().await
 }
 
@@ -169,7 +177,8 @@ async fn a_late_copy_of_a_finished_attempt_reports_the_same_end_and_leaves_the_r
     );
     assert_eq!(processor.handle(&message, 2, 0, None).await, expected_end, "the copy's end");
     assert_eq!(system.objects.get_bytes(&results_key).await?, original, "the copy rewrote it");
-    let checkpoint = system.store.checkpoint(job_id.parse()?).await?.expect("a checkpoint");
+    let checkpoint =
+        system.store.catalog().checkpoint(job_id.parse()?).await?.expect("a checkpoint");
     assert_eq!((checkpoint.rows_created, checkpoint.rows_unchanged), (1, 0));
 
     let connection = bgjobs_messaging::amqp::connect(bgjobs_messaging::amqp::DEFAULT_URL).await?;

@@ -42,13 +42,14 @@ async fn a_consumer_killed_mid_file_is_resumed_by_another_and_every_row_applies_
     let at_kill = wait::until("some but not all rows committed", Duration::from_secs(120), || {
         let store = &system.store;
         async move {
-            let checkpoint = store.checkpoint(job).await?;
+            let checkpoint = store.catalog().checkpoint(job).await?;
             Ok(checkpoint.filter(|c| c.rows_committed > 0 && c.rows_committed < ROWS))
         }
     })
     .await?;
     first.kill()?;
-    let committed_before = system.store.checkpoint(job).await?.context("no checkpoint")?;
+    let committed_before =
+        system.store.catalog().checkpoint(job).await?.context("no checkpoint")?;
     assert!(
         committed_before.rows_committed < ROWS,
         "the first consumer finished before it was killed: {committed_before:?}"
@@ -78,8 +79,11 @@ async fn a_consumer_killed_mid_file_is_resumed_by_another_and_every_row_applies_
     // Every valid row became a product exactly once: each was counted created once,
     // and a row replayed after the checkpoint would have counted as unchanged.
     let valid = ROWS - BAD_ROWS.len() as u64;
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, valid);
-    let last = system.store.checkpoint(job).await?.context("no final checkpoint")?;
+    assert_eq!(
+        system.store.catalog().count_products(&system.account, &system.client_id).await?,
+        valid
+    );
+    let last = system.store.catalog().checkpoint(job).await?.context("no final checkpoint")?;
     assert_eq!((last.rows_committed, last.rows_rejected), (ROWS, 2), "{last:?}");
     assert_eq!(
         (last.rows_created, last.rows_updated, last.rows_unchanged),

@@ -42,7 +42,7 @@ async fn a_failed_upload_retried_after_its_file_was_fixed_completes_on_attempt_t
     let job = system.finished_job(&job_id, DEADLINE).await?;
     assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Completed), "{}", job.message);
     assert_eq!((job.attempt, job.message.as_str()), (2, "2 of 2 rows imported, 0 rejected"));
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 2);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 2);
     let log = system.log(&job_id).await?;
     let retry =
         log.iter().find(|entry| entry.actor == "ops@example.com").expect("the retry is logged");

@@ -34,7 +34,7 @@ async fn mid_file(system: &TestSystem, job: JobId) -> anyhow::Result<Checkpoint>
     wait::until("some but not all rows committed", Duration::from_secs(120), || {
         let store = &system.store;
         async move {
-            let checkpoint = store.checkpoint(job).await?;
+            let checkpoint = store.catalog().checkpoint(job).await?;
             Ok(checkpoint.filter(|c| c.rows_committed > 0 && c.rows_committed < ROWS))
         }
     })
@@ -61,7 +61,10 @@ async fn sigterm_mid_job_lets_the_job_finish_within_the_grace_period_then_exits_
         log.iter().all(|entry| !entry.message.starts_with("Resumed by")),
         "the job was finished by the worker that got SIGTERM, in one delivery"
     );
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, ROWS);
+    assert_eq!(
+        system.store.catalog().count_products(&system.account, &system.client_id).await?,
+        ROWS
+    );
     system.stop().await
 }
 
@@ -79,7 +82,7 @@ async fn sigterm_past_the_grace_period_hands_the_job_back_and_another_worker_fin
 
     assert!(status.success(), "exit status {status}");
     assert!(took < Duration::from_secs(5), "a grace of 0 s took {took:?}");
-    let handed_back = system.store.checkpoint(job).await?.context("no checkpoint")?;
+    let handed_back = system.store.catalog().checkpoint(job).await?.context("no checkpoint")?;
     assert!(handed_back.rows_committed < ROWS, "it finished before SIGTERM: {handed_back:?}");
 
     let _second = consumer(&system, "product-upload/second", "25")?;
@@ -97,8 +100,11 @@ async fn sigterm_past_the_grace_period_hands_the_job_back_and_another_worker_fin
         log.iter().map(|entry| &entry.message).collect::<Vec<_>>()
     );
     // Every row applied once: all created, none updated by a replayed batch.
-    let last = system.store.checkpoint(job).await?.context("no final checkpoint")?;
+    let last = system.store.catalog().checkpoint(job).await?.context("no final checkpoint")?;
     assert_eq!((last.rows_committed, last.rows_created, last.rows_updated), (ROWS, ROWS, 0));
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, ROWS);
+    assert_eq!(
+        system.store.catalog().count_products(&system.account, &system.client_id).await?,
+        ROWS
+    );
     system.stop().await
 }

@@ -37,7 +37,8 @@ async fn template_headers_in_camel_case_are_imported_and_their_values_checked() 
     let job = ended(&system, &job_id, JobStatus::Completed).await?;
     assert_eq!(job.message, "1 of 2 rows imported, 1 rejected");
 
-    let product = system.store.get_product(&system.account, &system.client_id, "A-1").await?;
+    let product =
+        system.store.catalog().get_product(&system.account, &system.client_id, "A-1").await?;
     let product = product.ok_or_else(|| anyhow::anyhow!("A-1 was not imported"))?;
     assert_eq!(product.country_of_origin.as_deref(), Some("DE"));
     assert_eq!(product.hs_code.as_deref(), Some("847130"));
@@ -59,11 +60,11 @@ async fn template_headers_in_camel_case_are_imported_and_their_values_checked() 
 #[tokio::test]
 async fn a_location_type_column_from_a_template_is_imported() -> anyhow::Result<()> {
     let system = TestSystem::start().await?;
-    system.store.ensure_warehouse(&system.account, "WH1", "Main").await?;
+    system.store.catalog().ensure_warehouse(&system.account, "WH1", "Main").await?;
     let file = "Warehouse,LocationCode,LocationType,Pickable\nWH1,A-01,Bulk,no\n";
     let job_id = system.submit_locations_with(file, "").await?;
     ended(&system, &job_id, JobStatus::Completed).await?;
-    let location = system.store.get_location(&system.account, "WH1", "A-01").await?;
+    let location = system.store.catalog().get_location(&system.account, "WH1", "A-01").await?;
     assert_eq!(location.and_then(|location| location.location_type), Some(LocationType::Bulk));
     system.stop().await
 }
@@ -99,7 +100,7 @@ async fn a_file_of_mostly_unknown_columns_is_refused_naming_the_expected_ones() 
          weight_kg, length_cm, width_cm, height_cm, price, hs_code, country_of_origin. Rename \
          the columns, or remove the ones that do not belong"
     );
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 0);
     system.stop().await
 }
 
@@ -124,7 +125,8 @@ async fn windows_1252_is_refused_naming_the_encoding_then_imported_when_named() 
 
     let job_id = system.submit_products_with(WINDOWS_1252_FILE, "&encoding=windows-1252").await?;
     ended(&system, &job_id, JobStatus::Completed).await?;
-    let product = system.store.get_product(&system.account, &system.client_id, "A-1").await?;
+    let product =
+        system.store.catalog().get_product(&system.account, &system.client_id, "A-1").await?;
     let product = product.ok_or_else(|| anyhow::anyhow!("A-1 was not imported"))?;
     assert_eq!(product.name, "Café crème");
     assert_eq!(product.description.as_deref(), Some("Crème brûlée € 5"));
@@ -143,7 +145,8 @@ async fn unicode_text_from_excel_utf16_with_a_byte_order_mark_and_tabs_is_import
     file.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
     let job_id = system.submit_products(file).await?;
     ended(&system, &job_id, JobStatus::Completed).await?;
-    let product = system.store.get_product(&system.account, &system.client_id, "A-1").await?;
+    let product =
+        system.store.catalog().get_product(&system.account, &system.client_id, "A-1").await?;
     let product = product.ok_or_else(|| anyhow::anyhow!("A-1 was not imported"))?;
     assert_eq!(product.name, "Łódź, Zoë ☕");
     assert_eq!(product.country_of_origin.as_deref(), Some("PL"));
@@ -171,7 +174,7 @@ async fn a_quote_never_closed_fails_the_job_naming_its_line_and_what_was_importe
          was read as one field and not imported; of rows 1 to 5, 5 were imported and 0 \
          rejected; nothing after them was imported"
     );
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 5);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 5);
     system.stop().await
 }
 

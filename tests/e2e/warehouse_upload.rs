@@ -17,8 +17,8 @@ const HEADER: &str =
 async fn a_mixed_file_imports_the_valid_locations_and_reports_every_rejected_row()
 -> anyhow::Result<()> {
     let system = TestSystem::start().await?;
-    system.store.ensure_warehouse(&system.account, "WH1", "Main").await?;
-    system.store.ensure_warehouse(&system.account, "WH2", "Overflow").await?;
+    system.store.catalog().ensure_warehouse(&system.account, "WH1", "Main").await?;
+    system.store.catalog().ensure_warehouse(&system.account, "WH2", "Overflow").await?;
     let file = format!(
         "{HEADER}\
          WH1,a-01-01,Z1,01,01,1,Pick,yes,100\n\
@@ -38,10 +38,10 @@ async fn a_mixed_file_imports_the_valid_locations_and_reports_every_rejected_row
     let counters = job.counters.unwrap_or_default();
     assert_eq!((counters.rows_total, counters.rows_rejected), (8, 5));
 
-    assert_eq!(system.store.count_locations(&system.account, "WH1").await?, 2);
-    assert_eq!(system.store.count_locations(&system.account, "WH2").await?, 1);
+    assert_eq!(system.store.catalog().count_locations(&system.account, "WH1").await?, 2);
+    assert_eq!(system.store.catalog().count_locations(&system.account, "WH2").await?, 1);
     assert_eq!(
-        system.store.get_location(&system.account, "WH1", "A-01-01").await?,
+        system.store.catalog().get_location(&system.account, "WH1", "A-01-01").await?,
         Some(Location {
             warehouse_id: "WH1".to_owned(),
             location_code: "A-01-01".to_owned(),
@@ -78,17 +78,17 @@ async fn a_mixed_file_imports_the_valid_locations_and_reports_every_rejected_row
 async fn a_row_naming_another_accounts_warehouse_is_rejected() -> anyhow::Result<()> {
     let system = TestSystem::start().await?;
     let other_account = AccountId::parse(&format!("{}-other", system.account))?;
-    system.store.ensure_warehouse(&system.account, "WH1", "Main").await?;
-    system.store.ensure_warehouse(&other_account, "WH-THEIRS", "Not yours").await?;
+    system.store.catalog().ensure_warehouse(&system.account, "WH1", "Main").await?;
+    system.store.catalog().ensure_warehouse(&other_account, "WH-THEIRS", "Not yours").await?;
     let file = format!("{HEADER}WH1,A-1,,,,,,,\nWH-THEIRS,A-1,,,,,,,\n");
 
     let job_id = system.submit_locations_with(file, "").await?;
 
     let job = system.finished_job(&job_id, DEADLINE).await?;
     assert_eq!(job.message, "1 of 2 rows imported, 1 rejected");
-    assert_eq!(system.store.count_locations(&system.account, "WH1").await?, 1);
-    assert_eq!(system.store.count_locations(&system.account, "WH-THEIRS").await?, 0);
-    assert_eq!(system.store.count_locations(&other_account, "WH-THEIRS").await?, 0);
+    assert_eq!(system.store.catalog().count_locations(&system.account, "WH1").await?, 1);
+    assert_eq!(system.store.catalog().count_locations(&system.account, "WH-THEIRS").await?, 0);
+    assert_eq!(system.store.catalog().count_locations(&other_account, "WH-THEIRS").await?, 0);
     let results =
         String::from_utf8(system.objects.get_bytes(&job.result_object_key).await?.to_vec())?;
     assert_eq!(
@@ -105,7 +105,7 @@ async fn a_row_naming_another_accounts_warehouse_is_rejected() -> anyhow::Result
 #[tokio::test]
 async fn an_all_or_nothing_upload_with_a_bad_row_imports_nothing() -> anyhow::Result<()> {
     let system = TestSystem::start().await?;
-    system.store.ensure_warehouse(&system.account, "WH1", "Main").await?;
+    system.store.catalog().ensure_warehouse(&system.account, "WH1", "Main").await?;
     let file = format!("{HEADER}WH1,A-1,,,,,,,\nWH1,A-2,,,,,,maybe,\nWH1,A-3,,,,,,,\n");
 
     let job_id = system.submit_locations_with(file, "&mode=all-or-nothing").await?;
@@ -116,7 +116,7 @@ async fn an_all_or_nothing_upload_with_a_bad_row_imports_nothing() -> anyhow::Re
         job.message,
         "1 of 3 rows are invalid; nothing was imported (all-or-nothing upload)"
     );
-    assert_eq!(system.store.count_locations(&system.account, "WH1").await?, 0);
+    assert_eq!(system.store.catalog().count_locations(&system.account, "WH1").await?, 0);
     let results =
         String::from_utf8(system.objects.get_bytes(&job.result_object_key).await?.to_vec())?;
     assert_eq!(

@@ -19,7 +19,8 @@ async fn seed(system: &TestSystem) -> anyhow::Result<()> {
 }
 
 async fn name_of(system: &TestSystem, sku: &str) -> anyhow::Result<Option<String>> {
-    let product = system.store.get_product(&system.account, &system.client_id, sku).await?;
+    let product =
+        system.store.catalog().get_product(&system.account, &system.client_id, sku).await?;
     Ok(product.map(|product| product.name))
 }
 
@@ -43,7 +44,7 @@ async fn update_only_rejects_unknown_skus_and_creates_nothing() -> anyhow::Resul
     );
     assert_eq!(name_of(&system, "SKU-1").await?.as_deref(), Some("Renamed"));
     assert_eq!(name_of(&system, "SKU-9").await?, None);
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 1);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 1);
     system.stop().await
 }
 
@@ -93,7 +94,7 @@ async fn an_all_or_nothing_upload_with_a_row_the_mode_refuses_imports_nothing() 
          2,SKU-9,rejected,sku: 'SKU-9' does not exist; this upload only updates existing products\n"
     );
     assert_eq!(name_of(&system, "SKU-1").await?.as_deref(), Some("Original"));
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 1);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 1);
     system.stop().await
 }
 
@@ -118,7 +119,7 @@ async fn an_unknown_write_mode_is_refused_and_nothing_is_registered() -> anyhow:
 #[tokio::test]
 async fn a_create_only_warehouse_upload_rejects_existing_locations() -> anyhow::Result<()> {
     let system = TestSystem::start().await?;
-    system.store.ensure_warehouse(&system.account, "WH1", "Main").await?;
+    system.store.catalog().ensure_warehouse(&system.account, "WH1", "Main").await?;
     let file = "warehouse,location_code,zone\nWH1,A-1,Z1\n";
     let first = system.submit_locations_with(file, "").await?;
     system.finished_job(&first, DEADLINE).await?;
@@ -134,7 +135,7 @@ async fn a_create_only_warehouse_upload_rejects_existing_locations() -> anyhow::
          1,A-1,rejected,location_code: 'A-1' of warehouse 'WH1' already exists; this upload only creates new locations\n\
          2,A-2,created,\n"
     );
-    assert_eq!(system.store.count_locations(&system.account, "WH1").await?, 2);
+    assert_eq!(system.store.catalog().count_locations(&system.account, "WH1").await?, 2);
     system.stop().await
 }
 
@@ -142,7 +143,7 @@ async fn a_create_only_warehouse_upload_rejects_existing_locations() -> anyhow::
 async fn an_all_or_nothing_update_only_warehouse_upload_reports_unknown_and_repeated_locations()
 -> anyhow::Result<()> {
     let system = TestSystem::start().await?;
-    system.store.ensure_warehouse(&system.account, "WH1", "Main").await?;
+    system.store.catalog().ensure_warehouse(&system.account, "WH1", "Main").await?;
     let seeded = system.submit_locations_with("warehouse,location_code\nWH1,A-1\n", "").await?;
     system.finished_job(&seeded, DEADLINE).await?;
 
@@ -166,8 +167,8 @@ async fn an_all_or_nothing_update_only_warehouse_upload_reports_unknown_and_repe
          2,A-2,rejected,location_code: 'A-2' of warehouse 'WH1' does not exist; this upload only updates existing locations\n\
          3,A-1,rejected,location_code: 'A-1' of warehouse 'WH1' appears again; it was first given in row 1\n"
     );
-    let location = system.store.get_location(&system.account, "WH1", "A-1").await?;
+    let location = system.store.catalog().get_location(&system.account, "WH1", "A-1").await?;
     assert_eq!(location.and_then(|location| location.zone), None, "nothing was written");
-    assert_eq!(system.store.count_locations(&system.account, "WH1").await?, 1);
+    assert_eq!(system.store.catalog().count_locations(&system.account, "WH1").await?, 1);
     system.stop().await
 }

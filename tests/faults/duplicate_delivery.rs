@@ -82,7 +82,7 @@ async fn duplicated_run(file: &str) -> anyhow::Result<String> {
     let publisher = amqp::JobPublisher::new(&connection, &names).await?;
 
     let mid_file = wait::until("some but not all rows committed", DEADLINE, || async {
-        let checkpoint = system.store.checkpoint(job).await?;
+        let checkpoint = system.store.catalog().checkpoint(job).await?;
         Ok(checkpoint.filter(|c| c.rows_committed > 0 && c.rows_committed < ROWS))
     })
     .await?;

@@ -64,12 +64,12 @@ async fn killed_run(file: &str, points: &[u64]) -> anyhow::Result<String> {
     for (life, point) in points.iter().enumerate() {
         let what = format!("{point} rows committed");
         wait::until(&what, Duration::from_secs(120), || async {
-            let checkpoint = system.store.checkpoint(job).await?;
+            let checkpoint = system.store.catalog().checkpoint(job).await?;
             Ok(checkpoint.filter(|checkpoint| checkpoint.rows_committed >= *point))
         })
         .await?;
         worker.kill()?;
-        let committed = system.store.checkpoint(job).await?.context("no checkpoint")?;
+        let committed = system.store.catalog().checkpoint(job).await?.context("no checkpoint")?;
         anyhow::ensure!(
             committed.rows_committed < ROWS,
             "kill {} came after the whole file was committed: {committed:?}",

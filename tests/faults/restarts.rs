@@ -149,13 +149,13 @@ async fn check_restarted_run(
     let job: JobId = job_id.parse()?;
 
     let before = wait::until("some but not all rows committed", FINISH_DEADLINE, || async {
-        let checkpoint = system.store.checkpoint(job).await?;
+        let checkpoint = system.store.catalog().checkpoint(job).await?;
         Ok(checkpoint.filter(|c| c.rows_committed >= ROWS / 10 && c.rows_committed < ROWS))
     })
     .await?;
     // Another client's upload is submitted while the dependency is down, and again
     // until ingest accepts it, as a client retries a failed upload.
-    system.store.ensure_client(&system.account, OTHER_CLIENT, "Beta Ltd").await?;
+    system.store.catalog().ensure_client(&system.account, OTHER_CLIENT, "Beta Ltd").await?;
     let other_file = product_file(OTHER_ROWS, &[]);
     let stopped_at = Instant::now();
     server.stop().await?;
@@ -193,7 +193,8 @@ async fn check_restarted_run(
     .await?;
     // Checked once the message is settled: a late redelivery changes nothing.
     assert_applied_once(system, finished, ROWS, valid_rows(ROWS, &BAD_ROWS)).await?;
-    let other_products = system.store.count_products(&system.account, OTHER_CLIENT).await?;
+    let other_products =
+        system.store.catalog().count_products(&system.account, OTHER_CLIENT).await?;
     anyhow::ensure!(other_products == OTHER_ROWS, "the other client has {other_products} products");
     assert_legal_transitions(&system.log(&other_id).await?);
     let log = system.log(&job_id).await?;

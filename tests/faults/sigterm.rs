@@ -31,7 +31,7 @@ async fn committed_beyond(
 ) -> anyhow::Result<Checkpoint> {
     let what = format!("more than {after} but not all rows committed");
     wait::until(&what, Duration::from_secs(120), || async {
-        let checkpoint = system.store.checkpoint(job).await?;
+        let checkpoint = system.store.catalog().checkpoint(job).await?;
         Ok(checkpoint.filter(|c| c.rows_committed > after && c.rows_committed < ROWS))
     })
     .await
@@ -63,7 +63,7 @@ async fn terminated_run(file: &str) -> anyhow::Result<String> {
     impatient.terminate()?;
     let (status, took) = impatient.exited(Duration::from_secs(10)).await?;
     assert!(status.success(), "the consumer without grace exited with {status}");
-    let handed_back = system.store.checkpoint(job).await?.context("no checkpoint")?;
+    let handed_back = system.store.catalog().checkpoint(job).await?.context("no checkpoint")?;
     assert!(handed_back.rows_committed < ROWS, "it finished before SIGTERM: {handed_back:?}");
     eprintln!("sigterm: no grace: exited {took:?} after SIGTERM, {handed_back:?}");
 

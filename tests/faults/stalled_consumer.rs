@@ -73,7 +73,7 @@ async fn check_frozen_run(system: &TestSystem, file: &str) -> anyhow::Result<Str
     let job_id = system.submit_products(file.to_owned()).await?;
     let job: JobId = job_id.parse()?;
     wait::until("some rows committed", Duration::from_secs(120), || async {
-        let checkpoint = system.store.checkpoint(job).await?;
+        let checkpoint = system.store.catalog().checkpoint(job).await?;
         Ok(checkpoint.filter(|c| c.rows_committed >= ROWS / 10))
     })
     .await?;
@@ -81,7 +81,7 @@ async fn check_frozen_run(system: &TestSystem, file: &str) -> anyhow::Result<Str
     let tries = freeze_inside_a_transaction(system, &frozen).await?;
     let frozen_at = Instant::now();
     // The frozen batch cannot commit: this is what attempt 1 left.
-    let left = system.store.checkpoint(job).await?.context("no checkpoint")?;
+    let left = system.store.catalog().checkpoint(job).await?.context("no checkpoint")?;
     anyhow::ensure!(left.rows_committed < ROWS, "the file was done before the freeze: {left:?}");
     eprintln!(
         "sigstop: frozen inside a transaction (try {tries}) with {} of {ROWS} rows committed",
@@ -185,7 +185,7 @@ async fn assert_attempt_two_applied_every_row_once(
     let job_id: JobId = job.job_id.parse()?;
     let valid = valid_rows(ROWS, &BAD_ROWS);
     let valid_before = valid_rows(committed_by_attempt_one, &BAD_ROWS);
-    let last = system.store.checkpoint(job_id).await?.context("no final checkpoint")?;
+    let last = system.store.catalog().checkpoint(job_id).await?.context("no final checkpoint")?;
     let counted = (
         last.attempt,
         last.rows_committed,
@@ -200,7 +200,8 @@ async fn assert_attempt_two_applied_every_row_once(
         "the checkpoint counts (attempt, committed, created, unchanged, updated, rejected) = \
          {counted:?}, expected {expected:?}"
     );
-    let products = system.store.count_products(&system.account, &system.client_id).await?;
+    let products =
+        system.store.catalog().count_products(&system.account, &system.client_id).await?;
     anyhow::ensure!(products == valid, "{products} products, expected {valid}");
     let records = system.results_records(job).await?;
     anyhow::ensure!(

@@ -241,7 +241,8 @@ pub async fn assert_applied_once(
     valid_rows: u64,
 ) -> anyhow::Result<()> {
     let job_id: JobId = job.job_id.parse()?;
-    let checkpoint = system.store.checkpoint(job_id).await?.context("the job has no checkpoint")?;
+    let checkpoint =
+        system.store.catalog().checkpoint(job_id).await?.context("the job has no checkpoint")?;
     anyhow::ensure!(
         checkpoint.attempt == job.attempt,
         "the checkpoint is of attempt {}, the job of attempt {}",
@@ -261,7 +262,8 @@ pub async fn assert_applied_once(
          expected every valid row created once: {:?}",
         (rows, valid_rows, 0, 0, rows - valid_rows)
     );
-    let products = system.store.count_products(&system.account, &system.client_id).await?;
+    let products =
+        system.store.catalog().count_products(&system.account, &system.client_id).await?;
     anyhow::ensure!(products == valid_rows, "{products} products, expected {valid_rows}");
     let records = system.results_records(job).await?;
     let numbers: Vec<&str> = records.iter().skip(1).map(|record| record[0].as_str()).collect();

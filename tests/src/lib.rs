@@ -189,7 +189,7 @@ impl TestSystem {
         .await?;
         let account = AccountId::parse(&format!("acct-{suffix}"))?;
         let client_id = "acme".to_owned();
-        store.ensure_client(&account, &client_id, "ACME Corp").await?;
+        store.catalog().ensure_client(&account, &client_id, "ACME Corp").await?;
         let storage_settings = bgjobs_object_store::Settings::from_lookup(|name| {
             env.get(name).cloned().or_else(|| std::env::var(name).ok())
         })?;

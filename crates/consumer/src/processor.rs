@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use bgjobs_database::Store;
+use bgjobs_database::CatalogStore;
 use bgjobs_domain::{AccountId, EventKind, JobId, JobType};
 use bgjobs_messaging::events::EventPublisher;
 use bgjobs_object_store::ObjectStore;
@@ -47,7 +47,7 @@ pub trait Job: Clone + Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Connections {
     /// The catalog (and jobs) database.
-    pub store: Store,
+    pub store: CatalogStore,
     /// Input and results files.
     pub objects: ObjectStore,
 }

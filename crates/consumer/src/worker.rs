@@ -30,7 +30,7 @@ impl<J: Job> Worker<J> {
     pub async fn build(settings: J::Settings) -> Result<Self, Error> {
         let shared = settings.as_ref();
         bgjobs_service::install_crypto_provider();
-        let store = Store::connect_with(&shared.database_url, &shared.store).await?;
+        let store = Store::connect_with(&shared.database_url, &shared.store).await?.catalog();
         let objects = ObjectStore::connect(&shared.s3).await?;
         let names = Names::new(shared.prefix.clone());
         let nats = events::connect(&shared.nats_url).await?;

@@ -15,10 +15,10 @@ use sea_orm::{
 };
 
 use crate::entities::{clients, products};
-use crate::{Error, Store};
+use crate::{CatalogStore, Error};
 
 /// A product as an upload writes it (validated by the domain's product rules);
-/// also what [`Store::get_product`] returns.
+/// also what [`CatalogStore::get_product`] returns.
 pub use bgjobs_domain::upload::product::Product;
 /// What an upload may write, and what became of each row.
 pub use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
@@ -67,7 +67,7 @@ impl AppliedBatch {
     }
 }
 
-impl Store {
+impl CatalogStore {
     /// Makes sure `client_id` exists for `account`; an existing client keeps its name.
     pub async fn ensure_client(
         &self,

@@ -19,7 +19,7 @@ use sea_orm::{
 
 use crate::convert::{parse, read_u32, read_u64};
 use crate::entities::jobs as job_rows;
-use crate::{Error, Store};
+use crate::{Error, JobsStore};
 
 pub use client_lock::UNFINISHED;
 pub use events::{IncomingEvent, LogEntry, RecordOutcome};
@@ -170,7 +170,7 @@ fn database_clock() -> SimpleExpr {
     Expr::cust("clock_timestamp()")
 }
 
-impl Store {
+impl JobsStore {
     /// Registers a job: status New, attempt 1, message "Queued".
     ///
     /// Idempotent on `job_id`: registering the same id again returns the existing job

@@ -1,8 +1,10 @@
 //! Postgres persistence of bgjobs: jobs schema (state, message log) and catalog schema (domain data), with migrations.
 //!
-//! [`Store`] is a cheap-to-clone handle over a connection pool. Every job query is
-//! scoped by account, so a caller cannot read or change another tenant's job by
-//! guessing its id.
+//! [`Store`] connects and migrates; it hands out [`JobsStore`] (the registry's: job
+//! state and the message log) and [`CatalogStore`] (the consumers': the catalogue and
+//! checkpoints), so a service can only write the schema it owns. All are cheap to
+//! clone over one connection pool. Every job query is scoped by account, so a caller
+//! cannot read or change another tenant's job by guessing its id.
 
 pub mod catalog;
 mod convert;
@@ -102,5 +104,43 @@ impl Store {
     /// The underlying connection, for callers that need a query this API lacks.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.connection
+    }
+
+    /// The registry's handle: job state and the message log (the `jobs` schema).
+    pub fn jobs(&self) -> JobsStore {
+        JobsStore { connection: self.connection.clone() }
+    }
+
+    /// The consumers' handle: the catalogue and their checkpoints (the `catalog`
+    /// schema), with only reads of job state.
+    pub fn catalog(&self) -> CatalogStore {
+        CatalogStore { connection: self.connection.clone() }
+    }
+}
+
+/// The `jobs` schema, which only the registry writes: a service holding this handle
+/// cannot write the catalogue. Clones share one connection pool.
+#[derive(Clone)]
+pub struct JobsStore {
+    connection: DatabaseConnection,
+}
+
+/// The `catalog` schema, which the consumers write: a service holding this handle
+/// cannot change job state (it may read it, to fence and to wait). Clones share one
+/// connection pool.
+#[derive(Clone)]
+pub struct CatalogStore {
+    connection: DatabaseConnection,
+}
+
+impl std::fmt::Debug for JobsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobsStore").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for CatalogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogStore").finish_non_exhaustive()
     }
 }

@@ -7,7 +7,7 @@ mod pass;
 
 use std::future::Future;
 
-use bgjobs_database::Store;
+use bgjobs_database::CatalogStore;
 use bgjobs_database::catalog::{AppliedBatch, Checkpoint};
 use bgjobs_domain::upload::Rejection;
 use bgjobs_domain::upload::header::{ColumnIndex, ColumnSpec};
@@ -46,7 +46,7 @@ pub trait UploadRows: Send + Sync {
     /// checkpoint `after`, in one transaction; each row's outcome in input order.
     fn apply(
         &self,
-        store: &Store,
+        store: &CatalogStore,
         job: JobId,
         account: &AccountId,
         rows: &[(u64, Self::Row)],
@@ -58,7 +58,7 @@ pub trait UploadRows: Send + Sync {
     /// of `attempt`: per row, `None` (would be written) or the refusal.
     fn check(
         &self,
-        store: &Store,
+        store: &CatalogStore,
         job: JobId,
         attempt: u32,
         account: &AccountId,
@@ -70,7 +70,7 @@ pub trait UploadRows: Send + Sync {
 /// One delivery's upload of rows of type `R`.
 pub struct Upload<'a, R> {
     /// The catalogue.
-    pub store: &'a Store,
+    pub store: &'a CatalogStore,
     /// Input and results files.
     pub objects: &'a ObjectStore,
     /// Batch size and progress interval.

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use bgjobs_consumer::Emitter;
-use bgjobs_database::Store;
+use bgjobs_database::CatalogStore;
 use bgjobs_domain::{AccountId, EventKind, JobStatus, JobType};
 
 /// The job types that write a client's data, which a deletion must not overlap.
@@ -27,7 +27,7 @@ pub(crate) enum Blocked {
 /// not taken for stalled. Uploads still New are not waited for: if they run after the
 /// deletion, they fail because the client no longer exists.
 pub(crate) async fn for_running_uploads(
-    store: &Store,
+    store: &CatalogStore,
     emitter: &mut Emitter,
     account: &AccountId,
     client_id: &str,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use bgjobs_database::Store;
+use bgjobs_database::{JobsStore, Store};
 use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, ReceivedEvent};
 use bgjobs_proto::v1::jobs_registry_server::JobsRegistryServer;
@@ -28,7 +28,7 @@ type EventStream = BoxStream<'static, Result<ReceivedEvent, bgjobs_messaging::Er
 
 /// A registry that is connected and listening, ready to run.
 pub struct Application {
-    store: Store,
+    store: JobsStore,
     listener: TcpListener,
     grpc_addr: SocketAddr,
     events: EventStream,
@@ -55,7 +55,7 @@ impl Application {
     /// [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         tracing::info!(?settings, "starting jobs-registry");
-        let store = migrate(&settings).await?;
+        let store = migrate(&settings).await?.jobs();
 
         let names = Names::new(&settings.prefix);
         let nats = events::connect(&settings.nats_url)

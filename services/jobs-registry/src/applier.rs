@@ -5,7 +5,7 @@ mod incoming;
 
 use std::time::Duration;
 
-use bgjobs_database::Store;
+use bgjobs_database::JobsStore;
 use bgjobs_database::jobs::RecordOutcome;
 use bgjobs_proto::v1;
 use futures::{Stream, StreamExt};
@@ -33,12 +33,12 @@ pub enum Outcome {
 /// Applies job events to the store.
 #[derive(Debug, Clone)]
 pub struct EventApplier {
-    store: Store,
+    store: JobsStore,
 }
 
 impl EventApplier {
     /// An applier writing through `store`.
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: JobsStore) -> Self {
         Self { store }
     }
 

@@ -5,7 +5,7 @@ mod encode;
 mod lifecycle;
 mod watch;
 
-use bgjobs_database::Store;
+use bgjobs_database::JobsStore;
 use bgjobs_proto::v1::jobs_registry_server::JobsRegistry;
 use bgjobs_proto::v1::{
     CreateJobRequest, CreateJobResponse, FailDeadLetteredRequest, FailDeadLetteredResponse,
@@ -24,7 +24,7 @@ use crate::error::Error;
 /// The registry's gRPC handlers over a store.
 #[derive(Debug, Clone)]
 pub struct RegistryService {
-    store: Store,
+    store: JobsStore,
     stopping: CancellationToken,
 }
 
@@ -32,7 +32,7 @@ impl RegistryService {
     /// Handlers that read and write through `store`. `WatchJobs` streams end when
     /// `stopping` is cancelled: they never end on their own, and the server's graceful
     /// shutdown would otherwise wait its whole grace period for every open page.
-    pub fn new(store: Store, stopping: CancellationToken) -> Self {
+    pub fn new(store: JobsStore, stopping: CancellationToken) -> Self {
         Self { store, stopping }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use bgjobs_database::Store;
+use bgjobs_database::JobsStore;
 use bgjobs_domain::JobStatus;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
@@ -72,13 +72,13 @@ impl StallSettings {
 /// Finds and recovers stalled jobs of every account.
 #[derive(Debug, Clone)]
 pub struct StallDetector {
-    store: Store,
+    store: JobsStore,
     settings: StallSettings,
 }
 
 impl StallDetector {
     /// A detector over `store`.
-    pub fn new(store: Store, settings: StallSettings) -> Self {
+    pub fn new(store: JobsStore, settings: StallSettings) -> Self {
         Self { store, settings }
     }
 

@@ -2,7 +2,7 @@
 //! to (or checked against) the client's products. A SKU given twice is found by the
 //! store, which names the row of the first.
 
-use bgjobs_database::Store;
+use bgjobs_database::CatalogStore;
 use bgjobs_database::catalog::{AppliedBatch, Checkpoint};
 use bgjobs_domain::upload::header::{ColumnIndex, ColumnSpec};
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode, product_refusal};
@@ -38,7 +38,7 @@ impl UploadRows for ProductRows {
 
     async fn apply(
         &self,
-        store: &Store,
+        store: &CatalogStore,
         job: JobId,
         account: &AccountId,
         rows: &[(u64, product::Product)],
@@ -50,7 +50,7 @@ impl UploadRows for ProductRows {
 
     async fn check(
         &self,
-        store: &Store,
+        store: &CatalogStore,
         job: JobId,
         attempt: u32,
         account: &AccountId,

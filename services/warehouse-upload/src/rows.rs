@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use bgjobs_database::Store;
+use bgjobs_database::CatalogStore;
 use bgjobs_database::catalog::{AppliedBatch, Checkpoint};
 use bgjobs_domain::upload::Rejection;
 use bgjobs_domain::upload::header::{ColumnIndex, ColumnSpec};
@@ -45,7 +45,7 @@ impl UploadRows for LocationRows {
 
     async fn apply(
         &self,
-        store: &Store,
+        store: &CatalogStore,
         job: JobId,
         account: &AccountId,
         rows: &[(u64, Location)],
@@ -57,7 +57,7 @@ impl UploadRows for LocationRows {
 
     async fn check(
         &self,
-        store: &Store,
+        store: &CatalogStore,
         job: JobId,
         attempt: u32,
         account: &AccountId,

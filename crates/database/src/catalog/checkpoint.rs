@@ -10,7 +10,7 @@ use sea_orm::{
 use super::AppliedBatch;
 use crate::convert::{read_u32, read_u64, write_i32, write_i64};
 use crate::entities::job_checkpoints;
-use crate::{Error, Store};
+use crate::{CatalogStore, Error};
 
 /// How far an upload job got: the totals through its last committed batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct Checkpoint {
     pub results_written: bool,
 }
 
-impl Store {
+impl CatalogStore {
     /// The checkpoint of upload job `job`, if it has committed a batch.
     pub async fn checkpoint(&self, job: JobId) -> Result<Option<Checkpoint>, Error> {
         let Some(row) =

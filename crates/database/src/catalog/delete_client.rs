@@ -21,7 +21,7 @@ use sea_orm::{
 use super::fence::refuse_unless_current;
 use crate::convert::{read_u64, write_i64};
 use crate::jobs::client_lock::{lock_client, lock_client_shared};
-use crate::{Error, Store};
+use crate::{CatalogStore, Error};
 
 /// Tables holding rows owned by a client, children before parents: deleted in this
 /// order. Each has `account_id` and `client_id` columns (indexed as the leading key
@@ -40,7 +40,7 @@ pub struct TableRows {
     pub rows: u64,
 }
 
-/// What one call of [`Store::delete_client_batch`] did.
+/// What one call of [`CatalogStore::delete_client_batch`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteStep {
     /// Deleted these rows of a client-owned table; more may remain.
@@ -53,7 +53,7 @@ pub enum DeleteStep {
     },
 }
 
-impl Store {
+impl CatalogStore {
     /// How many rows of each client-owned table belong to `client_id` of `account`:
     /// what deleting the client would delete, besides the client row itself. Every
     /// table of [`CLIENT_OWNED_TABLES`] is listed, in order, also when it has none.

@@ -11,7 +11,7 @@ use bgjobs_domain::JobId;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
 
 use crate::convert::read_u32;
-use crate::{Error, Store};
+use crate::{CatalogStore, Error};
 
 /// The statuses in which a job's current attempt may still write.
 const WRITABLE: [&str; 2] = ["new", "in_progress"];
@@ -37,7 +37,7 @@ pub(crate) async fn refuse_unless_current(
     Err(Error::Superseded { job, attempt, current, status })
 }
 
-impl Store {
+impl CatalogStore {
     /// Refuses ([`Error::Superseded`]) unless attempt `attempt` of `job` may still write.
     /// A delivery asks before it reads its file and before it replaces the results
     /// file, so a copy of a job message that arrives after the job ended (or after a

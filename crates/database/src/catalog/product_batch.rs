@@ -10,7 +10,7 @@ use sea_orm::sea_query::SimpleExpr;
 use super::upload_batch::{self, Column, UploadTable};
 use super::{AppliedBatch, Checkpoint, Product};
 use crate::entities::products;
-use crate::{Error, Store};
+use crate::{CatalogStore, Error};
 
 /// The products of one client of one account.
 struct Products<'a> {
@@ -68,7 +68,7 @@ impl UploadTable for Products<'_> {
     }
 }
 
-impl Store {
+impl CatalogStore {
     /// Writes a batch of products of `client_id` of `account` for upload job `job`, in
     /// one transaction with the job's key claims and checkpoint: either all of it is
     /// committed or none of it.
@@ -105,10 +105,10 @@ impl Store {
     }
 
     /// The validation pass of an all-or-nothing product upload: claims every row's SKU
-    /// for `job` exactly as [`Store::apply_product_batch_as`] does (committed, with no
+    /// for `job` exactly as [`CatalogStore::apply_product_batch_as`] does (committed, with no
     /// checkpoint and no product written) and returns per row `None` if it would be
     /// written, or the refusal it would get (duplicate, or refused by `write`).
-    /// Refused like [`Store::apply_product_batch_as`] while the client is being deleted
+    /// Refused like [`CatalogStore::apply_product_batch_as`] while the client is being deleted
     /// or once `attempt` is superseded.
     pub async fn check_product_batch(
         &self,

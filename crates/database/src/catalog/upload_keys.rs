@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait}
 
 use super::fence::refuse_unless_current;
 use crate::convert::{read_u64, write_i64};
-use crate::{Error, Store};
+use crate::{CatalogStore, Error};
 
 /// Claims the keys of this batch's rows not yet claimed by the job, first row number
 /// winning; a key claimed by a committed batch keeps that batch's row.
@@ -32,7 +32,7 @@ SELECT natural_key, first_row FROM catalog.upload_keys
 WHERE job_id = $1 AND natural_key = ANY($2::text[])
 "#;
 
-impl Store {
+impl CatalogStore {
     /// Forgets the keys upload job `job` has claimed, so its rows are no longer
     /// duplicates of anything; returns how many there were. For an attempt that starts
     /// from row 0 and for a job that has ended. Refused once `attempt` is superseded

@@ -12,13 +12,13 @@ use sea_orm::{
 };
 
 use crate::entities::{warehouse_locations, warehouses};
-use crate::{Error, Store};
+use crate::{CatalogStore, Error};
 
 /// A warehouse location as an upload writes it (validated by the domain's location
-/// rules); also what [`Store::get_location`] returns.
+/// rules); also what [`CatalogStore::get_location`] returns.
 pub use bgjobs_domain::upload::location::{Location, LocationType};
 
-impl Store {
+impl CatalogStore {
     /// Makes sure `warehouse_id` exists for `account`; an existing warehouse keeps its name.
     pub async fn ensure_warehouse(
         &self,

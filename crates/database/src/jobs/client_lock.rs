@@ -16,7 +16,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::entities::jobs as job_rows;
-use crate::{Error, Store};
+use crate::{Error, JobsStore};
 
 /// The statuses of a job that has not finished yet.
 pub const UNFINISHED: [JobStatus; 2] = [JobStatus::New, JobStatus::InProgress];
@@ -103,9 +103,23 @@ async fn jobs_for_client(
     Ok(ids.into_iter().map(JobId::from).collect())
 }
 
-impl Store {
+impl JobsStore {
     /// The ids of `account`'s jobs that name `client_id`, of one of `job_types` and in
     /// one of `statuses`, oldest first: e.g. the uploads a deletion must wait for.
+    pub async fn active_jobs_for_client(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+        job_types: &[JobType],
+        statuses: &[JobStatus],
+    ) -> Result<Vec<JobId>, Error> {
+        jobs_for_client(&self.connection, account, client_id, job_types, statuses).await
+    }
+}
+
+impl crate::CatalogStore {
+    /// What [`JobsStore::active_jobs_for_client`] answers, read by a consumer (a
+    /// deletion waits for the client's running uploads); it changes nothing.
     pub async fn active_jobs_for_client(
         &self,
         account: &AccountId,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{Counters, Job, database_clock};
 use crate::convert::{parse, read_u32, read_u64, write_i32, write_i64};
 use crate::entities::{job_events as log_rows, jobs as job_rows};
-use crate::{Error, Store};
+use crate::{Error, JobsStore};
 
 /// A job event as received from a worker (docs/architecture.md, "Contracts", JobEvent).
 #[derive(Debug, Clone, PartialEq)]
@@ -137,7 +137,7 @@ impl StoredCounters {
     }
 }
 
-impl Store {
+impl JobsStore {
     /// Records `event` in the job's message log and, when the state machine allows,
     /// applies it to the job, all in one transaction.
     ///

@@ -14,12 +14,12 @@ use sea_orm::{
 use super::Job;
 use super::own_change::OwnChange;
 use crate::entities::jobs as job_rows;
-use crate::{Error, Store};
+use crate::{Error, JobsStore};
 
 /// The actor of the changes the registry makes on its own.
 pub const REGISTRY_ACTOR: &str = "jobs-registry";
 
-impl Store {
+impl JobsStore {
     /// Retry (docs/architecture.md, "Job state machine"): moves an Error job of `account` back to
     /// New on the next attempt, recorded as made by `actor` with "Retried by <actor>: <reason>" in
     /// the message log.

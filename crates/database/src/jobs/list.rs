@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::Job;
 use crate::entities::jobs as job_rows;
-use crate::{Error, Store};
+use crate::{Error, JobsStore};
 
 /// The page size used when a request asks for 0.
 const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -66,7 +66,7 @@ pub struct Page {
     pub next: Option<String>,
 }
 
-impl Store {
+impl JobsStore {
     /// Lists the jobs matching `filter`, newest first (created_at desc, job_id desc),
     /// one page at a time. A cursor this store did not produce is [`Error::InvalidCursor`].
     pub async fn list_jobs(&self, filter: &JobFilter, page: &PageRequest) -> Result<Page, Error> {

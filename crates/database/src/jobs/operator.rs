@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{Job, database_clock};
 use crate::convert::write_i32;
 use crate::entities::{job_events as log_rows, jobs as job_rows};
-use crate::{Error, Store};
+use crate::{Error, JobsStore};
 
 /// Why a dead-lettered job message cannot be replayed now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +37,7 @@ pub enum NotReplayable {
     },
 }
 
-impl Store {
+impl JobsStore {
     /// Records that `operator` replays the dead-lettered message of `job` because of
     /// `reason`, and returns the job as it must be published.
     ///

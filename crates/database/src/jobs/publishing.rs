@@ -9,9 +9,9 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Quer
 use super::Job;
 use crate::convert::write_i32;
 use crate::entities::jobs as job_rows;
-use crate::{Error, Store};
+use crate::{Error, JobsStore};
 
-impl Store {
+impl JobsStore {
     /// Records that the message of `attempt` of `job` was published with a confirm.
     /// Never lowers what was recorded (a late confirm of an older attempt changes
     /// nothing). False when the job does not exist.

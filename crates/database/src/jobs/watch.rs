@@ -9,12 +9,12 @@ use sea_orm::{
 
 use super::Job;
 use crate::entities::jobs as job_rows;
-use crate::{Error, Store};
+use crate::{Error, JobsStore};
 
 /// The most jobs one call returns; a watcher asks again from the last one it got.
 const MAX_CHANGED_JOBS: u64 = 500;
 
-impl Store {
+impl JobsStore {
     /// The jobs of `account` last changed strictly after `after`, oldest change first,
     /// at most 500 per call.
     pub async fn jobs_changed_after(

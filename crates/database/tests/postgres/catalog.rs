@@ -17,6 +17,7 @@ async fn apply_products(
 ) -> Result<BatchOutcome, Error> {
     let rows = numbered(rows);
     let applied = store
+        .catalog()
         .apply_product_batch_as(job, account, client_id, &rows, WriteMode::CreateOrUpdate, after)
         .await?;
     Ok(applied.counts)
@@ -64,7 +65,7 @@ async fn a_batch_creates_new_products_updates_changed_ones_and_skips_the_rest() 
 {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "client-1", "Client One").await?;
+    store.catalog().ensure_client(&acme, "client-1", "Client One").await?;
     let first_job = JobId::new();
     let first = [product("A-1", "Anvil"), product("B-2", "Bolt"), product("C-3", "Crate")];
     let created =
@@ -87,9 +88,9 @@ async fn a_batch_creates_new_products_updates_changed_ones_and_skips_the_rest() 
             .await?;
 
     assert_eq!(outcome, BatchOutcome { created: 1, updated: 1, unchanged: 2 });
-    assert_eq!(store.count_products(&acme, "client-1").await?, 4);
-    assert_eq!(store.get_product(&acme, "client-1", "B-2").await?, Some(renamed));
-    assert_eq!(store.get_product(&acme, "client-1", "Z-9").await?, None);
+    assert_eq!(store.catalog().count_products(&acme, "client-1").await?, 4);
+    assert_eq!(store.catalog().get_product(&acme, "client-1", "B-2").await?, Some(renamed));
+    assert_eq!(store.catalog().get_product(&acme, "client-1", "Z-9").await?, None);
     Ok(())
 }
 
@@ -97,13 +98,13 @@ async fn a_batch_creates_new_products_updates_changed_ones_and_skips_the_rest() 
 async fn replaying_a_committed_batch_is_refused_and_changes_nothing() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "client-1", "Client One").await?;
+    store.catalog().ensure_client(&acme, "client-1", "Client One").await?;
     let job = JobId::new();
     let batch: Vec<_> =
         (0..50).map(|index| product(&format!("SKU-{index:03}"), "Widget")).collect();
     apply_products(&store, job, &acme, "client-1", &batch, &totals_before(52, 2)).await?;
-    let before = store.get_product(&acme, "client-1", "SKU-007").await?;
-    assert_eq!(store.checkpoint(job).await?, Some(checkpoint(52, 50, 0, 0)));
+    let before = store.catalog().get_product(&acme, "client-1", "SKU-007").await?;
+    assert_eq!(store.catalog().checkpoint(job).await?, Some(checkpoint(52, 50, 0, 0)));
 
     // Only a second delivery of the same attempt (a duplicate message) can replay a
     // committed batch: a redelivery resumes after the checkpoint.
@@ -111,9 +112,9 @@ async fn replaying_a_committed_batch_is_refused_and_changes_nothing() -> anyhow:
         apply_products(&store, job, &acme, "client-1", &batch, &totals_before(52, 2)).await;
 
     assert!(matches!(replay, Err(Error::Overtaken { committed: 52, .. })), "{replay:?}");
-    assert_eq!(store.count_products(&acme, "client-1").await?, 50);
-    assert_eq!(store.get_product(&acme, "client-1", "SKU-007").await?, before);
-    assert_eq!(store.checkpoint(job).await?, Some(checkpoint(52, 50, 0, 0)));
+    assert_eq!(store.catalog().count_products(&acme, "client-1").await?, 50);
+    assert_eq!(store.catalog().get_product(&acme, "client-1", "SKU-007").await?, before);
+    assert_eq!(store.catalog().checkpoint(job).await?, Some(checkpoint(52, 50, 0, 0)));
     Ok(())
 }
 
@@ -121,9 +122,9 @@ async fn replaying_a_committed_batch_is_refused_and_changes_nothing() -> anyhow:
 async fn each_batch_moves_the_checkpoint_with_it() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "client-1", "Client One").await?;
+    store.catalog().ensure_client(&acme, "client-1", "Client One").await?;
     let job = JobId::new();
-    assert_eq!(store.checkpoint(job).await?, None);
+    assert_eq!(store.catalog().checkpoint(job).await?, None);
 
     // The checkpoint adds the batch's own outcome to the totals before it.
     apply_products(
@@ -135,13 +136,13 @@ async fn each_batch_moves_the_checkpoint_with_it() -> anyhow::Result<()> {
         &totals_before(2, 0),
     )
     .await?;
-    assert_eq!(store.checkpoint(job).await?, Some(checkpoint(2, 2, 0, 0)));
+    assert_eq!(store.catalog().checkpoint(job).await?, Some(checkpoint(2, 2, 0, 0)));
 
     // A batch whose rows were all rejected still commits its position.
     let second = checkpoint(5, 2, 0, 0);
     apply_products(&store, job, &acme, "client-1", &[], &second).await?;
-    assert_eq!(store.checkpoint(job).await?, Some(second));
-    assert_eq!(store.checkpoint(JobId::new()).await?, None);
+    assert_eq!(store.catalog().checkpoint(job).await?, Some(second));
+    assert_eq!(store.catalog().checkpoint(JobId::new()).await?, None);
     Ok(())
 }
 
@@ -149,7 +150,7 @@ async fn each_batch_moves_the_checkpoint_with_it() -> anyhow::Result<()> {
 async fn a_failed_batch_leaves_neither_products_nor_checkpoint() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "client-1", "Client One").await?;
+    store.catalog().ensure_client(&acme, "client-1", "Client One").await?;
     let job = JobId::new();
     let mut too_heavy = product("B", "Boulder");
     too_heavy.weight_kg = Some(decimal("1000000000000")); // beyond numeric(12,3)
@@ -165,8 +166,8 @@ async fn a_failed_batch_leaves_neither_products_nor_checkpoint() -> anyhow::Resu
     .await;
 
     assert!(matches!(result, Err(Error::Database(_))), "{result:?}");
-    assert_eq!(store.count_products(&acme, "client-1").await?, 0);
-    assert_eq!(store.checkpoint(job).await?, None);
+    assert_eq!(store.catalog().count_products(&acme, "client-1").await?, 0);
+    assert_eq!(store.catalog().checkpoint(job).await?, None);
     Ok(())
 }
 
@@ -174,7 +175,7 @@ async fn a_failed_batch_leaves_neither_products_nor_checkpoint() -> anyhow::Resu
 async fn batches_larger_than_one_statement_are_applied_whole() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "client-1", "Client One").await?;
+    store.catalog().ensure_client(&acme, "client-1", "Client One").await?;
     let batch: Vec<_> =
         (0..2_500).map(|index| product(&format!("SKU-{index:05}"), "Widget")).collect();
 
@@ -189,7 +190,7 @@ async fn batches_larger_than_one_statement_are_applied_whole() -> anyhow::Result
     .await?;
 
     assert_eq!(outcome, BatchOutcome { created: 2_500, updated: 0, unchanged: 0 });
-    assert_eq!(store.count_products(&acme, "client-1").await?, 2_500);
+    assert_eq!(store.catalog().count_products(&acme, "client-1").await?, 2_500);
     Ok(())
 }
 
@@ -198,9 +199,9 @@ async fn products_are_scoped_by_account_and_client() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
     let globex = account("globex");
-    store.ensure_client(&acme, "client-1", "Client One").await?;
-    store.ensure_client(&acme, "client-2", "Client Two").await?;
-    store.ensure_client(&globex, "client-1", "Globex's client").await?;
+    store.catalog().ensure_client(&acme, "client-1", "Client One").await?;
+    store.catalog().ensure_client(&acme, "client-2", "Client Two").await?;
+    store.catalog().ensure_client(&globex, "client-1", "Globex's client").await?;
     let batch = [product("A", "a")];
     for (owner, client) in [(&acme, "client-1"), (&acme, "client-2"), (&globex, "client-1")] {
         let outcome =
@@ -208,8 +209,8 @@ async fn products_are_scoped_by_account_and_client() -> anyhow::Result<()> {
                 .await?;
         assert_eq!(outcome.created, 1, "{owner}/{client}");
     }
-    assert_eq!(store.count_products(&acme, "client-1").await?, 1);
-    assert_eq!(store.count_products(&globex, "client-2").await?, 0);
+    assert_eq!(store.catalog().count_products(&acme, "client-1").await?, 1);
+    assert_eq!(store.catalog().count_products(&globex, "client-2").await?, 0);
     Ok(())
 }
 
@@ -217,15 +218,18 @@ async fn products_are_scoped_by_account_and_client() -> anyhow::Result<()> {
 async fn clients_are_created_once_and_keep_their_name() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    assert!(!store.client_exists(&acme, "client-1").await?);
+    assert!(!store.catalog().client_exists(&acme, "client-1").await?);
 
-    store.ensure_client(&acme, "client-1", "Client One").await?;
-    store.ensure_client(&acme, "client-1", "Another name").await?;
+    store.catalog().ensure_client(&acme, "client-1", "Client One").await?;
+    store.catalog().ensure_client(&acme, "client-1", "Another name").await?;
 
-    assert!(store.client_exists(&acme, "client-1").await?);
-    assert!(!store.client_exists(&account("globex"), "client-1").await?);
-    assert_eq!(store.client_name(&acme, "client-1").await?.as_deref(), Some("Client One"));
-    assert_eq!(store.client_name(&account("globex"), "client-1").await?, None);
+    assert!(store.catalog().client_exists(&acme, "client-1").await?);
+    assert!(!store.catalog().client_exists(&account("globex"), "client-1").await?);
+    assert_eq!(
+        store.catalog().client_name(&acme, "client-1").await?.as_deref(),
+        Some("Client One")
+    );
+    assert_eq!(store.catalog().client_name(&account("globex"), "client-1").await?, None);
     Ok(())
 }
 
@@ -247,6 +251,6 @@ async fn products_of_an_unknown_client_are_refused() -> anyhow::Result<()> {
         matches!(&result, Err(Error::ClientNotFound { client_id, .. }) if client_id == "nobody"),
         "{result:?}"
     );
-    assert_eq!(store.count_products(&acme, "nobody").await?, 0);
+    assert_eq!(store.catalog().count_products(&acme, "nobody").await?, 0);
     Ok(())
 }

@@ -25,7 +25,7 @@ async fn run_through(
     kinds: &[EventKind],
 ) -> anyhow::Result<()> {
     for (sequence, kind) in (1..).zip(kinds) {
-        store.record_event(event(account, job, (1, 1, sequence), *kind)).await?;
+        store.jobs().record_event(event(account, job, (1, 1, sequence), *kind)).await?;
     }
     Ok(())
 }
@@ -35,7 +35,7 @@ async fn assert_upload_refused(
     account: &AccountId,
     deletion: JobId,
 ) -> anyhow::Result<()> {
-    let result = store.create_job(new_job(account, "bob")).await;
+    let result = store.jobs().create_job(new_job(account, "bob")).await;
     let Err(Error::ClientLocked { client_id, delete_job }) = result else {
         panic!("expected the upload to be refused, got {result:?}");
     };
@@ -56,14 +56,15 @@ async fn an_upload_is_refused_while_a_deletion_of_its_client_is_queued_or_runnin
 -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    let (deletion, _) = store.create_job(new_deletion(&acme)).await?;
+    let (deletion, _) = store.jobs().create_job(new_deletion(&acme)).await?;
 
     assert_upload_refused(&store, &acme, deletion.job_id).await?;
     run_through(&store, &acme, deletion.job_id, &[EventKind::Started]).await?;
     assert_upload_refused(&store, &acme, deletion.job_id).await?;
 
+    let jobs = store.jobs();
     let uploads =
-        store.active_jobs_for_client(&acme, "client-1", &[JobType::ProductUpload], &JobStatus::ALL);
+        jobs.active_jobs_for_client(&acme, "client-1", &[JobType::ProductUpload], &JobStatus::ALL);
     assert_eq!(uploads.await?, Vec::<JobId>::new(), "nothing was registered");
     Ok(())
 }
@@ -72,15 +73,15 @@ async fn an_upload_is_refused_while_a_deletion_of_its_client_is_queued_or_runnin
 async fn uploads_are_accepted_again_once_the_deletion_completed_or_failed() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    let (completed, _) = store.create_job(new_deletion(&acme)).await?;
+    let (completed, _) = store.jobs().create_job(new_deletion(&acme)).await?;
     run_through(&store, &acme, completed.job_id, &[EventKind::Started, EventKind::Completed])
         .await?;
-    let (_, created) = store.create_job(new_job(&acme, "bob")).await?;
+    let (_, created) = store.jobs().create_job(new_job(&acme, "bob")).await?;
     assert!(created);
 
-    let (failed, _) = store.create_job(new_deletion(&acme)).await?;
+    let (failed, _) = store.jobs().create_job(new_deletion(&acme)).await?;
     run_through(&store, &acme, failed.job_id, &[EventKind::Started, EventKind::Failed]).await?;
-    let (_, created) = store.create_job(new_job(&acme, "bob")).await?;
+    let (_, created) = store.jobs().create_job(new_job(&acme, "bob")).await?;
     assert!(created);
     Ok(())
 }
@@ -89,12 +90,12 @@ async fn uploads_are_accepted_again_once_the_deletion_completed_or_failed() -> a
 async fn the_lock_holds_only_for_the_deleted_client_of_its_account() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.create_job(new_deletion(&acme)).await?;
+    store.jobs().create_job(new_deletion(&acme)).await?;
 
     let mut other_client = new_job(&acme, "bob");
     other_client.reference_ids.client_id = Some("client-2".to_owned());
-    assert!(store.create_job(other_client).await?.1);
-    assert!(store.create_job(new_job(&account("globex"), "carol")).await?.1);
+    assert!(store.jobs().create_job(other_client).await?.1);
+    assert!(store.jobs().create_job(new_job(&account("globex"), "carol")).await?.1);
     Ok(())
 }
 
@@ -102,14 +103,15 @@ async fn the_lock_holds_only_for_the_deleted_client_of_its_account() -> anyhow::
 async fn a_deletion_is_accepted_while_an_upload_of_its_client_runs() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    let (upload, _) = store.create_job(new_job(&acme, "bob")).await?;
+    let (upload, _) = store.jobs().create_job(new_job(&acme, "bob")).await?;
     run_through(&store, &acme, upload.job_id, &[EventKind::Started]).await?;
 
-    let (deletion, created) = store.create_job(new_deletion(&acme)).await?;
+    let (deletion, created) = store.jobs().create_job(new_deletion(&acme)).await?;
 
     assert!(created);
     assert_eq!(deletion.status, JobStatus::New);
     let running = store
+        .jobs()
         .active_jobs_for_client(&acme, "client-1", &[JobType::ProductUpload], &UNFINISHED)
         .await?;
     assert_eq!(running, vec![upload.job_id]);
@@ -122,10 +124,10 @@ async fn repeating_a_registered_upload_returns_it_even_while_its_client_is_delet
     let store = fresh_store().await?;
     let acme = account("acme");
     let upload = new_job(&acme, "bob");
-    let (first, _) = store.create_job(upload.clone()).await?;
-    store.create_job(new_deletion(&acme)).await?;
+    let (first, _) = store.jobs().create_job(upload.clone()).await?;
+    store.jobs().create_job(new_deletion(&acme)).await?;
 
-    let (again, created) = store.create_job(upload).await?;
+    let (again, created) = store.jobs().create_job(upload).await?;
 
     assert!(!created);
     assert_eq!(again, first);

@@ -9,7 +9,7 @@ async fn a_new_job_is_queued_on_attempt_one() -> anyhow::Result<()> {
     let acme = account("acme");
     let request = new_job(&acme, "alice@acme.test");
 
-    let (job, created) = store.create_job(request.clone()).await?;
+    let (job, created) = store.jobs().create_job(request.clone()).await?;
 
     assert!(created);
     assert_eq!(job.job_id, request.job_id);
@@ -25,7 +25,7 @@ async fn a_new_job_is_queued_on_attempt_one() -> anyhow::Result<()> {
     assert_eq!(job.original_file_name.as_deref(), Some("products.csv"));
     assert_eq!(job.last_applied, None);
     assert_eq!(job.created_at, job.updated_at);
-    assert_eq!(store.get_job(&acme, job.job_id).await?, Some(job));
+    assert_eq!(store.jobs().get_job(&acme, job.job_id).await?, Some(job));
     Ok(())
 }
 
@@ -35,8 +35,8 @@ async fn creating_the_same_job_again_returns_the_existing_one() -> anyhow::Resul
     let acme = account("acme");
     let request = new_job(&acme, "alice");
 
-    let (first, first_created) = store.create_job(request.clone()).await?;
-    let (again, again_created) = store.create_job(request).await?;
+    let (first, first_created) = store.jobs().create_job(request.clone()).await?;
+    let (again, again_created) = store.jobs().create_job(request).await?;
 
     assert!(first_created);
     assert!(!again_created);
@@ -50,18 +50,18 @@ async fn a_job_id_taken_by_another_account_is_a_conflict() -> anyhow::Result<()>
     let acme = account("acme");
     let globex = account("globex");
     let original = new_job(&acme, "alice");
-    store.create_job(original.clone()).await?;
+    store.jobs().create_job(original.clone()).await?;
 
     let mut intruder = new_job(&globex, "mallory");
     intruder.job_id = original.job_id;
-    let result = store.create_job(intruder).await;
+    let result = store.jobs().create_job(intruder).await;
 
     let Err(Error::Conflict(message)) = result else {
         panic!("expected a conflict, got {result:?}");
     };
     assert!(!message.contains("acme") && !message.contains("alice"), "{message}");
     assert_eq!(
-        store.get_job(&acme, original.job_id).await?.map(|job| job.created_by),
+        store.jobs().get_job(&acme, original.job_id).await?.map(|job| job.created_by),
         Some("alice".to_owned())
     );
     Ok(())
@@ -72,10 +72,10 @@ async fn another_accounts_job_cannot_be_seen() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
     let globex = account("globex");
-    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+    let (job, _) = store.jobs().create_job(new_job(&acme, "alice")).await?;
 
-    assert_eq!(store.get_job(&globex, job.job_id).await?, None);
-    assert_eq!(store.job_events(&globex, job.job_id).await?, None);
-    assert_eq!(store.job_events(&acme, job.job_id).await?, Some(Vec::new()));
+    assert_eq!(store.jobs().get_job(&globex, job.job_id).await?, None);
+    assert_eq!(store.jobs().job_events(&globex, job.job_id).await?, None);
+    assert_eq!(store.jobs().job_events(&acme, job.job_id).await?, Some(Vec::new()));
     Ok(())
 }

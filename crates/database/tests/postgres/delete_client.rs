@@ -29,12 +29,15 @@ async fn client_with_products(
     count: u64,
 ) -> anyhow::Result<()> {
     let owner = account(account_name);
-    store.ensure_client(&owner, client_id, "A client").await?;
+    store.catalog().ensure_client(&owner, client_id, "A client").await?;
     let rows: Vec<(u64, Product)> =
         (1..=count).map(|n| (n, product(&format!("SKU-{n:04}")))).collect();
     let after = Checkpoint { attempt: 1, rows_committed: count, ..Checkpoint::default() };
     let write = WriteMode::CreateOrUpdate;
-    store.apply_product_batch_as(JobId::new(), &owner, client_id, &rows, write, &after).await?;
+    store
+        .catalog()
+        .apply_product_batch_as(JobId::new(), &owner, client_id, &rows, write, &after)
+        .await?;
     Ok(())
 }
 
@@ -53,6 +56,7 @@ async fn delete_all(
     let mut steps = Vec::new();
     loop {
         let step = store
+            .catalog()
             .delete_client_batch(job, 1, &account(account_name), client_id, batch_size)
             .await?;
         steps.push(step);
@@ -70,9 +74,18 @@ async fn counts_list_every_client_owned_table_of_that_client_only() -> anyhow::R
     client_with_products(&store, "other", "client-1", 5).await?;
     client_with_products(&store, "acme", "empty", 0).await?;
 
-    assert_eq!(store.client_data_counts(&account("acme"), "client-1").await?, vec![products(7)]);
-    assert_eq!(store.client_data_counts(&account("acme"), "empty").await?, vec![products(0)]);
-    assert_eq!(store.client_data_counts(&account("acme"), "nobody").await?, vec![products(0)]);
+    assert_eq!(
+        store.catalog().client_data_counts(&account("acme"), "client-1").await?,
+        vec![products(7)]
+    );
+    assert_eq!(
+        store.catalog().client_data_counts(&account("acme"), "empty").await?,
+        vec![products(0)]
+    );
+    assert_eq!(
+        store.catalog().client_data_counts(&account("acme"), "nobody").await?,
+        vec![products(0)]
+    );
     Ok(())
 }
 
@@ -95,13 +108,13 @@ async fn batches_delete_the_products_then_the_client_and_nothing_else() -> anyho
         ]
     );
     let acme = account("acme");
-    assert!(!store.client_exists(&acme, "client-1").await?);
-    assert_eq!(store.count_products(&acme, "client-1").await?, 0);
-    assert_eq!(store.count_products(&acme, "client-2").await?, 3);
-    assert_eq!(store.count_products(&account("other"), "client-1").await?, 5);
-    assert!(store.client_exists(&account("other"), "client-1").await?);
+    assert!(!store.catalog().client_exists(&acme, "client-1").await?);
+    assert_eq!(store.catalog().count_products(&acme, "client-1").await?, 0);
+    assert_eq!(store.catalog().count_products(&acme, "client-2").await?, 3);
+    assert_eq!(store.catalog().count_products(&account("other"), "client-1").await?, 5);
+    assert!(store.catalog().client_exists(&account("other"), "client-1").await?);
     assert_eq!(
-        store.client_deletion_progress(job, &acme).await?,
+        store.catalog().client_deletion_progress(job, &acme).await?,
         vec![products(25), TableRows { table: CLIENTS_TABLE, rows: 1 }]
     );
     Ok(())
@@ -115,22 +128,22 @@ async fn a_resumed_job_continues_and_its_counts_stay_exact() -> anyhow::Result<(
     let job = JobId::new();
 
     // The first delivery commits one batch, then "dies".
-    store.delete_client_batch(job, 1, &acme, "client-1", 5).await?;
-    assert_eq!(store.client_deletion_progress(job, &acme).await?, vec![products(5)]);
-    assert_eq!(store.client_data_counts(&acme, "client-1").await?, vec![products(7)]);
+    store.catalog().delete_client_batch(job, 1, &acme, "client-1", 5).await?;
+    assert_eq!(store.catalog().client_deletion_progress(job, &acme).await?, vec![products(5)]);
+    assert_eq!(store.catalog().client_data_counts(&acme, "client-1").await?, vec![products(7)]);
 
     // The redelivery carries on; the total counts each product once.
     delete_all(&store, job, "acme", "client-1", 5).await?;
     assert_eq!(
-        store.client_deletion_progress(job, &acme).await?,
+        store.catalog().client_deletion_progress(job, &acme).await?,
         vec![products(12), TableRows { table: CLIENTS_TABLE, rows: 1 }]
     );
 
     // Once the client is gone, calling again deletes and counts nothing more.
-    let again = store.delete_client_batch(job, 1, &acme, "client-1", 5).await?;
+    let again = store.catalog().delete_client_batch(job, 1, &acme, "client-1", 5).await?;
     assert_eq!(again, DeleteStep::ClientDeleted { existed: false });
     assert_eq!(
-        store.client_deletion_progress(job, &acme).await?,
+        store.catalog().client_deletion_progress(job, &acme).await?,
         vec![products(12), TableRows { table: CLIENTS_TABLE, rows: 1 }]
     );
     Ok(())
@@ -143,8 +156,11 @@ async fn progress_is_per_job_and_per_account() -> anyhow::Result<()> {
     let job = JobId::new();
     delete_all(&store, job, "acme", "client-1", 100).await?;
 
-    assert_eq!(store.client_deletion_progress(JobId::new(), &account("acme")).await?, vec![]);
-    assert_eq!(store.client_deletion_progress(job, &account("other")).await?, vec![]);
+    assert_eq!(
+        store.catalog().client_deletion_progress(JobId::new(), &account("acme")).await?,
+        vec![]
+    );
+    assert_eq!(store.catalog().client_deletion_progress(job, &account("other")).await?, vec![]);
     Ok(())
 }
 
@@ -152,13 +168,13 @@ async fn progress_is_per_job_and_per_account() -> anyhow::Result<()> {
 async fn the_job_that_deleted_a_client_is_known_afterwards() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     client_with_products(&store, "acme", "client-1", 2).await?;
-    assert_eq!(store.client_deleted_by(&account("acme"), "client-1").await?, None);
+    assert_eq!(store.catalog().client_deleted_by(&account("acme"), "client-1").await?, None);
 
     let job = JobId::new();
     delete_all(&store, job, "acme", "client-1", 100).await?;
 
-    assert_eq!(store.client_deleted_by(&account("acme"), "client-1").await?, Some(job));
-    assert_eq!(store.client_deleted_by(&account("other"), "client-1").await?, None);
-    assert_eq!(store.client_deleted_by(&account("acme"), "client-2").await?, None);
+    assert_eq!(store.catalog().client_deleted_by(&account("acme"), "client-1").await?, Some(job));
+    assert_eq!(store.catalog().client_deleted_by(&account("other"), "client-1").await?, None);
+    assert_eq!(store.catalog().client_deleted_by(&account("acme"), "client-2").await?, None);
     Ok(())
 }

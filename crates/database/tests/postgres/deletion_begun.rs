@@ -22,7 +22,7 @@ fn products(skus: &[&str]) -> Vec<Product> {
 async fn delete_all(store: &Store, job: JobId, client_id: &str) -> anyhow::Result<()> {
     let acme = account("acme");
     while !matches!(
-        store.delete_client_batch(job, 1, &acme, client_id, 2).await?,
+        store.catalog().delete_client_batch(job, 1, &acme, client_id, 2).await?,
         DeleteStep::ClientDeleted { .. }
     ) {}
     Ok(())
@@ -32,31 +32,39 @@ async fn delete_all(store: &Store, job: JobId, client_id: &str) -> anyhow::Resul
 async fn a_begun_deletion_refuses_the_next_product_batch_and_its_check() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client one").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client one").await?;
     let (upload, deletion) = (JobId::new(), JobId::new());
     let first = numbered(&products(&["A", "B", "C"]));
-    store.apply_product_batch_as(upload, &acme, "c1", &first, WRITE, &through(3)).await?;
+    store.catalog().apply_product_batch_as(upload, &acme, "c1", &first, WRITE, &through(3)).await?;
 
-    store.begin_client_deletion(deletion, 1, &acme, "c1").await?;
+    store.catalog().begin_client_deletion(deletion, 1, &acme, "c1").await?;
     let second = numbered_from(4, &products(&["D", "E"]));
-    let refused =
-        store.apply_product_batch_as(upload, &acme, "c1", &second, WRITE, &through(5)).await;
+    let refused = store
+        .catalog()
+        .apply_product_batch_as(upload, &acme, "c1", &second, WRITE, &through(5))
+        .await;
     match refused {
         Err(Error::ClientBeingDeleted { client_id, delete_job }) => {
             assert_eq!((client_id.as_str(), delete_job), ("c1", deletion));
         }
         other => panic!("expected ClientBeingDeleted, got {other:?}"),
     }
-    let error =
-        store.check_product_batch(upload, 1, &acme, "c1", &second, WRITE).await.unwrap_err();
+    let error = store
+        .catalog()
+        .check_product_batch(upload, 1, &acme, "c1", &second, WRITE)
+        .await
+        .unwrap_err();
     assert_eq!(error.to_string(), format!("client 'c1' is being deleted (job {deletion})"));
-    assert_eq!(store.count_products(&acme, "c1").await?, 3);
-    assert_eq!(store.checkpoint(upload).await?.map(|seen| seen.rows_committed), Some(3));
+    assert_eq!(store.catalog().count_products(&acme, "c1").await?, 3);
+    assert_eq!(store.catalog().checkpoint(upload).await?.map(|seen| seen.rows_committed), Some(3));
 
     // Another client of the account is not held up.
-    store.ensure_client(&acme, "c2", "Client two").await?;
-    store.apply_product_batch_as(JobId::new(), &acme, "c2", &second, WRITE, &through(5)).await?;
-    assert_eq!(store.count_products(&acme, "c2").await?, 2);
+    store.catalog().ensure_client(&acme, "c2", "Client two").await?;
+    store
+        .catalog()
+        .apply_product_batch_as(JobId::new(), &acme, "c2", &second, WRITE, &through(5))
+        .await?;
+    assert_eq!(store.catalog().count_products(&acme, "c2").await?, 2);
     Ok(())
 }
 
@@ -64,16 +72,19 @@ async fn a_begun_deletion_refuses_the_next_product_batch_and_its_check() -> anyh
 async fn a_batch_committed_before_the_deletion_began_is_deleted_by_it() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client one").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client one").await?;
     let deletion = JobId::new();
     let rows = numbered(&products(&["A", "B", "C"]));
-    store.apply_product_batch_as(JobId::new(), &acme, "c1", &rows, WRITE, &through(3)).await?;
+    store
+        .catalog()
+        .apply_product_batch_as(JobId::new(), &acme, "c1", &rows, WRITE, &through(3))
+        .await?;
 
-    store.begin_client_deletion(deletion, 1, &acme, "c1").await?;
+    store.catalog().begin_client_deletion(deletion, 1, &acme, "c1").await?;
     delete_all(&store, deletion, "c1").await?;
-    assert_eq!(store.count_products(&acme, "c1").await?, 0);
+    assert_eq!(store.catalog().count_products(&acme, "c1").await?, 0);
     assert_eq!(
-        store.client_deletion_progress(deletion, &acme).await?,
+        store.catalog().client_deletion_progress(deletion, &acme).await?,
         vec![TableRows { table: "products", rows: 3 }, TableRows { table: CLIENTS_TABLE, rows: 1 }]
     );
     Ok(())
@@ -83,7 +94,7 @@ async fn a_batch_committed_before_the_deletion_began_is_deleted_by_it() -> anyho
 async fn a_deletion_begins_only_once_the_batch_writing_the_client_commits() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client one").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client one").await?;
     let deletion = JobId::new();
 
     // A batch in flight: the client's shared lock taken, a product written, not committed.
@@ -103,7 +114,7 @@ async fn a_deletion_begins_only_once_the_batch_writing_the_client_commits() -> a
     let begin = tokio::spawn({
         let store = store.clone();
         let acme = acme.clone();
-        async move { store.begin_client_deletion(deletion, 1, &acme, "c1").await }
+        async move { store.catalog().begin_client_deletion(deletion, 1, &acme, "c1").await }
     });
     let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
                    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
@@ -118,7 +129,7 @@ async fn a_deletion_begins_only_once_the_batch_writing_the_client_commits() -> a
     begin.await??;
 
     delete_all(&store, deletion, "c1").await?;
-    assert_eq!(store.count_products(&acme, "c1").await?, 0);
+    assert_eq!(store.catalog().count_products(&acme, "c1").await?, 0);
     Ok(())
 }
 
@@ -126,15 +137,21 @@ async fn a_deletion_begins_only_once_the_batch_writing_the_client_commits() -> a
 async fn counting_for_a_dry_run_does_not_hold_up_uploads() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client one").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client one").await?;
     let rows = numbered(&products(&["A"]));
-    store.apply_product_batch_as(JobId::new(), &acme, "c1", &rows, WRITE, &through(1)).await?;
+    store
+        .catalog()
+        .apply_product_batch_as(JobId::new(), &acme, "c1", &rows, WRITE, &through(1))
+        .await?;
 
-    let counted = store.client_data_counts(&acme, "c1").await?;
+    let counted = store.catalog().client_data_counts(&acme, "c1").await?;
     assert_eq!(counted, vec![TableRows { table: "products", rows: 1 }]);
     let more = numbered(&products(&["B"]));
-    store.apply_product_batch_as(JobId::new(), &acme, "c1", &more, WRITE, &through(1)).await?;
-    assert_eq!(store.count_products(&acme, "c1").await?, 2);
+    store
+        .catalog()
+        .apply_product_batch_as(JobId::new(), &acme, "c1", &more, WRITE, &through(1))
+        .await?;
+    assert_eq!(store.catalog().count_products(&acme, "c1").await?, 2);
     Ok(())
 }
 
@@ -143,13 +160,14 @@ async fn after_the_deletion_a_batch_finds_no_client_and_a_new_one_is_writable() 
 {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client one").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client one").await?;
     let deletion = JobId::new();
-    store.begin_client_deletion(deletion, 1, &acme, "c1").await?;
+    store.catalog().begin_client_deletion(deletion, 1, &acme, "c1").await?;
     delete_all(&store, deletion, "c1").await?;
 
     let rows = numbered(&products(&["A"]));
     let error = store
+        .catalog()
         .apply_product_batch_as(JobId::new(), &acme, "c1", &rows, WRITE, &through(1))
         .await
         .unwrap_err();
@@ -159,8 +177,11 @@ async fn after_the_deletion_a_batch_finds_no_client_and_a_new_one_is_writable() 
     );
 
     // The deletion's record went with the client: a client created again is writable.
-    store.ensure_client(&acme, "c1", "Client one again").await?;
-    store.apply_product_batch_as(JobId::new(), &acme, "c1", &rows, WRITE, &through(1)).await?;
-    assert_eq!(store.count_products(&acme, "c1").await?, 1);
+    store.catalog().ensure_client(&acme, "c1", "Client one again").await?;
+    store
+        .catalog()
+        .apply_product_batch_as(JobId::new(), &acme, "c1", &rows, WRITE, &through(1))
+        .await?;
+    assert_eq!(store.catalog().count_products(&acme, "c1").await?, 1);
     Ok(())
 }

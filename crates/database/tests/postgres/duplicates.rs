@@ -19,21 +19,22 @@ fn duplicate_of(first_row: u64) -> RowOutcome {
 async fn a_sku_twice_in_one_batch_is_a_duplicate_of_its_first_row() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     let job = JobId::new();
     let rows =
         [product("A", "first"), product("B", "b"), product("A", "second"), product("A", "third")];
 
     let applied = store
+        .catalog()
         .apply_product_batch_as(job, &acme, "c1", &numbered(&rows), CREATE_OR_UPDATE, &through(4))
         .await?;
 
     use RowOutcome::Created;
     assert_eq!(applied.rows, vec![Created, Created, duplicate_of(1), duplicate_of(1)]);
     assert_eq!((applied.counts.created, applied.refused), (2, 2));
-    let kept = store.get_product(&acme, "c1", "A").await?.map(|found| found.name);
+    let kept = store.catalog().get_product(&acme, "c1", "A").await?.map(|found| found.name);
     assert_eq!(kept.as_deref(), Some("first"));
-    let checkpoint = store.checkpoint(job).await?;
+    let checkpoint = store.catalog().checkpoint(job).await?;
     assert_eq!(checkpoint.map(|saved| (saved.rows_created, saved.rows_rejected)), Some((2, 2)));
     Ok(())
 }
@@ -42,15 +43,16 @@ async fn a_sku_twice_in_one_batch_is_a_duplicate_of_its_first_row() -> anyhow::R
 async fn the_lowest_row_number_wins_whatever_the_order_in_the_batch() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     let rows = [(9, product("A", "row 9")), (4, product("A", "row 4"))];
 
     let applied = store
+        .catalog()
         .apply_product_batch_as(JobId::new(), &acme, "c1", &rows, CREATE_OR_UPDATE, &through(9))
         .await?;
 
     assert_eq!(applied.rows, vec![duplicate_of(4), RowOutcome::Created]);
-    let kept = store.get_product(&acme, "c1", "A").await?.map(|found| found.name);
+    let kept = store.catalog().get_product(&acme, "c1", "A").await?.map(|found| found.name);
     assert_eq!(kept.as_deref(), Some("row 4"));
     Ok(())
 }
@@ -59,16 +61,18 @@ async fn the_lowest_row_number_wins_whatever_the_order_in_the_batch() -> anyhow:
 async fn a_sku_of_an_earlier_batch_is_a_duplicate_of_the_row_that_gave_it() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     let job = JobId::new();
     let first = [product("A", "a"), product("B", "b"), product("C", "c")];
     store
+        .catalog()
         .apply_product_batch_as(job, &acme, "c1", &numbered(&first), CREATE_OR_UPDATE, &through(3))
         .await?;
 
     let second = [product("D", "d"), product("B", "b changed"), product("A", "a")];
     let after = Checkpoint { rows_created: 3, ..through(6) };
     let applied = store
+        .catalog()
         .apply_product_batch_as(
             job,
             &acme,
@@ -80,9 +84,9 @@ async fn a_sku_of_an_earlier_batch_is_a_duplicate_of_the_row_that_gave_it() -> a
         .await?;
 
     assert_eq!(applied.rows, vec![RowOutcome::Created, duplicate_of(2), duplicate_of(1)]);
-    let kept = store.get_product(&acme, "c1", "B").await?.map(|found| found.name);
+    let kept = store.catalog().get_product(&acme, "c1", "B").await?.map(|found| found.name);
     assert_eq!(kept.as_deref(), Some("b"));
-    let checkpoint = store.checkpoint(job).await?;
+    let checkpoint = store.catalog().checkpoint(job).await?;
     assert_eq!(checkpoint.map(|saved| (saved.rows_created, saved.rows_rejected)), Some((4, 2)));
     Ok(())
 }
@@ -91,9 +95,10 @@ async fn a_sku_of_an_earlier_batch_is_a_duplicate_of_the_row_that_gave_it() -> a
 async fn a_row_refused_by_the_write_mode_still_claims_its_key() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     let seed = [product("A", "Anvil")];
     store
+        .catalog()
         .apply_product_batch_as(
             JobId::new(),
             &acme,
@@ -106,6 +111,7 @@ async fn a_row_refused_by_the_write_mode_still_claims_its_key() -> anyhow::Resul
 
     let existing_twice = [product("A", "a"), product("A", "a again")];
     let create_only = store
+        .catalog()
         .apply_product_batch_as(
             JobId::new(),
             &acme,
@@ -119,6 +125,7 @@ async fn a_row_refused_by_the_write_mode_still_claims_its_key() -> anyhow::Resul
 
     let unknown_twice = [product("X", "x"), product("X", "x again")];
     let update_only = store
+        .catalog()
         .apply_product_batch_as(
             JobId::new(),
             &acme,
@@ -137,13 +144,14 @@ async fn a_row_refused_by_the_write_mode_still_claims_its_key() -> anyhow::Resul
 async fn a_failed_product_batch_leaves_no_claimed_keys() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     let job = JobId::new();
     let mut too_heavy = product("B", "Boulder");
     too_heavy.weight_kg = Some(Decimal::from_str("1000000000000")?); // beyond numeric(12,3)
     let failing = [product("A", "a"), too_heavy];
 
     let result = store
+        .catalog()
         .apply_product_batch_as(
             job,
             &acme,
@@ -158,6 +166,7 @@ async fn a_failed_product_batch_leaves_no_claimed_keys() -> anyhow::Result<()> {
     // The same SKUs at later rows are not duplicates of rows that were never committed.
     let retried = [product("A", "a"), product("B", "b")];
     let applied = store
+        .catalog()
         .apply_product_batch_as(
             job,
             &acme,
@@ -168,7 +177,7 @@ async fn a_failed_product_batch_leaves_no_claimed_keys() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(applied.rows, vec![RowOutcome::Created, RowOutcome::Created]);
-    assert_eq!(store.clear_upload_keys(job, 1).await?, 2);
+    assert_eq!(store.catalog().clear_upload_keys(job, 1).await?, 2);
     Ok(())
 }
 
@@ -176,17 +185,18 @@ async fn a_failed_product_batch_leaves_no_claimed_keys() -> anyhow::Result<()> {
 async fn a_location_batch_failing_on_its_warehouse_leaves_no_claimed_keys() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_warehouse(&acme, "WH1", "Main").await?;
+    store.catalog().ensure_warehouse(&acme, "WH1", "Main").await?;
     let job = JobId::new();
     let failing = [location("WH1", "A-1", 10), location("NOWHERE", "A-1", 10)];
 
     let result = store
+        .catalog()
         .apply_location_batch_as(job, &acme, &numbered(&failing), CREATE_OR_UPDATE, &through(2))
         .await;
     assert!(matches!(result, Err(Error::Database(_))), "{result:?}");
 
-    assert_eq!(store.clear_upload_keys(job, 1).await?, 0);
-    assert_eq!(store.checkpoint(job).await?, None);
+    assert_eq!(store.catalog().clear_upload_keys(job, 1).await?, 0);
+    assert_eq!(store.catalog().checkpoint(job).await?, None);
     Ok(())
 }
 
@@ -194,20 +204,24 @@ async fn a_location_batch_failing_on_its_warehouse_leaves_no_claimed_keys() -> a
 async fn a_new_attempt_replaying_the_rows_finds_the_claims_of_its_own_rows() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     let job = JobId::new();
     let rows = numbered(&[product("A", "a"), product("B", "b"), product("A", "a again")]);
-    store.apply_product_batch_as(job, &acme, "c1", &rows, CREATE_OR_UPDATE, &through(3)).await?;
+    store
+        .catalog()
+        .apply_product_batch_as(job, &acme, "c1", &rows, CREATE_OR_UPDATE, &through(3))
+        .await?;
 
     let next_attempt = Checkpoint { attempt: 2, ..through(3) };
     let replay = store
+        .catalog()
         .apply_product_batch_as(job, &acme, "c1", &rows, CREATE_OR_UPDATE, &next_attempt)
         .await?;
 
     // The same rows hold the same claims: nothing new is written, the duplicate stays one.
     use RowOutcome::Unchanged;
     assert_eq!(replay.rows, vec![Unchanged, Unchanged, duplicate_of(1)]);
-    let checkpoint = store.checkpoint(job).await?;
+    let checkpoint = store.catalog().checkpoint(job).await?;
     assert_eq!(checkpoint.map(|saved| (saved.rows_unchanged, saved.rows_rejected)), Some((2, 1)));
     Ok(())
 }
@@ -216,10 +230,11 @@ async fn a_new_attempt_replaying_the_rows_finds_the_claims_of_its_own_rows() -> 
 async fn keys_of_two_jobs_do_not_interfere() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     let (first_job, second_job) = (JobId::new(), JobId::new());
     let rows = [product("A", "a"), product("B", "b")];
     store
+        .catalog()
         .apply_product_batch_as(
             first_job,
             &acme,
@@ -232,6 +247,7 @@ async fn keys_of_two_jobs_do_not_interfere() -> anyhow::Result<()> {
 
     // Another job gives the same SKUs at other rows: updates, not duplicates.
     let applied = store
+        .catalog()
         .apply_product_batch_as(
             second_job,
             &acme,
@@ -243,9 +259,10 @@ async fn keys_of_two_jobs_do_not_interfere() -> anyhow::Result<()> {
         .await?;
     assert_eq!(applied.rows, vec![RowOutcome::Unchanged, RowOutcome::Unchanged]);
 
-    assert_eq!(store.clear_upload_keys(first_job, 1).await?, 2);
+    assert_eq!(store.catalog().clear_upload_keys(first_job, 1).await?, 2);
     let later = [product("A", "a")];
     let still_claimed = store
+        .catalog()
         .apply_product_batch_as(
             second_job,
             &acme,
@@ -263,20 +280,22 @@ async fn keys_of_two_jobs_do_not_interfere() -> anyhow::Result<()> {
 async fn clearing_a_jobs_keys_forgets_them() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     let job = JobId::new();
     let rows = [product("A", "a"), product("B", "b"), product("A", "a again")];
     store
+        .catalog()
         .apply_product_batch_as(job, &acme, "c1", &numbered(&rows), CREATE_OR_UPDATE, &through(3))
         .await?;
 
-    assert_eq!(store.clear_upload_keys(job, 1).await?, 2);
-    assert_eq!(store.clear_upload_keys(job, 1).await?, 0);
+    assert_eq!(store.catalog().clear_upload_keys(job, 1).await?, 2);
+    assert_eq!(store.catalog().clear_upload_keys(job, 1).await?, 0);
 
     // An attempt starting from row 0 again: row 3 now holds A's claim.
     let restarted = [(3, product("A", "a again")), (1, product("A", "a"))];
     let next_attempt = Checkpoint { attempt: 2, ..through(3) };
     let applied = store
+        .catalog()
         .apply_product_batch_as(job, &acme, "c1", &restarted, CREATE_OR_UPDATE, &next_attempt)
         .await?;
     assert_eq!(applied.rows, vec![duplicate_of(1), RowOutcome::Unchanged]);
@@ -287,15 +306,16 @@ async fn clearing_a_jobs_keys_forgets_them() -> anyhow::Result<()> {
 async fn row_numbers_must_be_distinct_and_start_at_one() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     for rows in [vec![(0, product("A", "a"))], vec![(2, product("A", "a")), (2, product("B", "b"))]]
     {
         let result = store
+            .catalog()
             .apply_product_batch_as(JobId::new(), &acme, "c1", &rows, CREATE_OR_UPDATE, &through(2))
             .await;
         assert!(matches!(result, Err(Error::InvalidInput(_))), "{result:?}");
     }
-    assert_eq!(store.count_products(&acme, "c1").await?, 0);
+    assert_eq!(store.catalog().count_products(&acme, "c1").await?, 0);
     Ok(())
 }
 
@@ -303,23 +323,24 @@ async fn row_numbers_must_be_distinct_and_start_at_one() -> anyhow::Result<()> {
 async fn concurrent_batches_of_one_job_claim_a_key_once() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     let job = JobId::new();
     // A stray second worker of the same job: both batches give SKUs A and B.
     let first = numbered(&[product("A", "a"), product("B", "b")]);
     let second = numbered_from(10, &[product("B", "b"), product("A", "a")]);
 
     let (first_after, second_after) = (through(2), through(11));
+    let catalog = store.catalog();
     let (left, right) = tokio::join!(
-        store.apply_product_batch_as(job, &acme, "c1", &first, CREATE_OR_UPDATE, &first_after),
-        store.apply_product_batch_as(job, &acme, "c1", &second, CREATE_OR_UPDATE, &second_after),
+        catalog.apply_product_batch_as(job, &acme, "c1", &first, CREATE_OR_UPDATE, &first_after),
+        catalog.apply_product_batch_as(job, &acme, "c1", &second, CREATE_OR_UPDATE, &second_after),
     );
 
     let outcomes: Vec<RowOutcome> = left?.rows.into_iter().chain(right?.rows).collect();
     let created = outcomes.iter().filter(|outcome| **outcome == RowOutcome::Created).count();
     let duplicates = outcomes.iter().filter(|outcome| outcome.is_refused()).count();
     assert_eq!((created, duplicates), (2, 2), "{outcomes:?}");
-    assert_eq!(store.count_products(&acme, "c1").await?, 2);
-    assert_eq!(store.clear_upload_keys(job, 1).await?, 2);
+    assert_eq!(store.catalog().count_products(&acme, "c1").await?, 2);
+    assert_eq!(store.catalog().clear_upload_keys(job, 1).await?, 2);
     Ok(())
 }

@@ -39,7 +39,7 @@ async fn a_frozen_transaction_is_ended_and_releases_the_job_row() -> anyhow::Res
     store.migrate().await?;
     assert_eq!(session_timeout(&store).await?, "1s");
     let acme = account("acme");
-    let job = store.create_job(new_job(&acme, "alice")).await?.0.job_id;
+    let job = store.jobs().create_job(new_job(&acme, "alice")).await?.0.job_id;
 
     // What a batch does first (store fencing), then the worker freezes: the share lock
     // on the job row is held and nothing more is sent.
@@ -58,7 +58,7 @@ async fn a_frozen_transaction_is_ended_and_releases_the_job_row() -> anyhow::Res
     // idle session; without the timeout it would wait for as long as the worker sleeps.
     let started = event(&acme, job, (1, 1, 1), EventKind::Started);
     let recorded =
-        tokio::time::timeout(Duration::from_secs(30), store.record_event(started)).await??;
+        tokio::time::timeout(Duration::from_secs(30), store.jobs().record_event(started)).await??;
     let waited = frozen_at.elapsed();
     assert_eq!(recorded, RecordOutcome::Applied { status: JobStatus::InProgress });
     assert!(

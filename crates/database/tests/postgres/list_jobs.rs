@@ -28,16 +28,16 @@ async fn job_at(
         // A client of its own: an unfinished deletion refuses new uploads for its client.
         request.reference_ids.client_id = Some("client-deleted".to_owned());
     }
-    let (job, _) = store.create_job(request).await?;
+    let (job, _) = store.jobs().create_job(request).await?;
     set_created_at(store, job.job_id, created_at).await?;
     if started {
-        store.record_event(event(acme, job.job_id, (1, 1, 1), EventKind::Started)).await?;
+        store.jobs().record_event(event(acme, job.job_id, (1, 1, 1), EventKind::Started)).await?;
     }
     Ok(job.job_id)
 }
 
 async fn listed(store: &Store, filter: &JobFilter) -> anyhow::Result<Vec<JobId>> {
-    let page = store.list_jobs(filter, &PageRequest { size: 200, after: None }).await?;
+    let page = store.jobs().list_jobs(filter, &PageRequest { size: 200, after: None }).await?;
     assert_eq!(page.next, None);
     Ok(page.jobs.into_iter().map(|job| job.job_id).collect())
 }
@@ -129,7 +129,7 @@ async fn pages_cover_every_job_exactly_once_in_order() -> anyhow::Result<()> {
     let mut after = None;
     let mut pages = 0;
     loop {
-        let page = store.list_jobs(&filter, &PageRequest { size: 10, after }).await?;
+        let page = store.jobs().list_jobs(&filter, &PageRequest { size: 10, after }).await?;
         pages += 1;
         seen.extend(page.jobs.iter().map(|job| (job.created_at, job.job_id)));
         match page.next {
@@ -149,14 +149,16 @@ async fn page_sizes_default_to_50_and_stop_at_200() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
     for _ in 0..201 {
-        store.create_job(new_job(&acme, "alice")).await?;
+        store.jobs().create_job(new_job(&acme, "alice")).await?;
     }
     let filter = JobFilter::account(acme);
 
-    let default = store.list_jobs(&filter, &PageRequest { size: 0, after: None }).await?;
-    let huge = store.list_jobs(&filter, &PageRequest { size: 10_000, after: None }).await?;
-    let rest =
-        store.list_jobs(&filter, &PageRequest { size: 10_000, after: huge.next.clone() }).await?;
+    let default = store.jobs().list_jobs(&filter, &PageRequest { size: 0, after: None }).await?;
+    let huge = store.jobs().list_jobs(&filter, &PageRequest { size: 10_000, after: None }).await?;
+    let rest = store
+        .jobs()
+        .list_jobs(&filter, &PageRequest { size: 10_000, after: huge.next.clone() })
+        .await?;
 
     assert_eq!(default.jobs.len(), 50);
     assert_eq!(huge.jobs.len(), 200);
@@ -171,6 +173,7 @@ async fn a_malformed_cursor_is_refused() -> anyhow::Result<()> {
     let filter = JobFilter::account(account("acme"));
     for cursor in ["", "not-a-cursor", "0000", &"g".repeat(48)] {
         let result = store
+            .jobs()
             .list_jobs(&filter, &PageRequest { size: 10, after: Some(cursor.to_owned()) })
             .await;
         assert!(matches!(result, Err(Error::InvalidCursor)), "{cursor:?}: {result:?}");

@@ -10,7 +10,7 @@ async fn a_location_is_a_duplicate_only_of_the_same_warehouse_and_code() -> anyh
     let store = fresh_store().await?;
     let acme = account("acme");
     for warehouse in ["WH1", "WH2", "AB", "A"] {
-        store.ensure_warehouse(&acme, warehouse, warehouse).await?;
+        store.catalog().ensure_warehouse(&acme, warehouse, warehouse).await?;
     }
     let job = JobId::new();
     // ("AB", "C") and ("A", "BC") read the same when simply joined.
@@ -23,6 +23,7 @@ async fn a_location_is_a_duplicate_only_of_the_same_warehouse_and_code() -> anyh
     ];
 
     let applied = store
+        .catalog()
         .apply_location_batch_as(
             job,
             &acme,
@@ -35,7 +36,7 @@ async fn a_location_is_a_duplicate_only_of_the_same_warehouse_and_code() -> anyh
     use RowOutcome::Created;
     let first_given = RowOutcome::Duplicate { first_row: 1 };
     assert_eq!(applied.rows, vec![Created, Created, Created, Created, first_given]);
-    assert_eq!(store.clear_upload_keys(job, 1).await?, 4);
+    assert_eq!(store.catalog().clear_upload_keys(job, 1).await?, 4);
     Ok(())
 }
 
@@ -43,9 +44,10 @@ async fn a_location_is_a_duplicate_only_of_the_same_warehouse_and_code() -> anyh
 async fn checking_a_location_batch_claims_its_keys_and_writes_nothing() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_warehouse(&acme, "WH1", "Main").await?;
+    store.catalog().ensure_warehouse(&acme, "WH1", "Main").await?;
     let seed = [location("WH1", "OLD", 10)];
     store
+        .catalog()
         .apply_location_batch_as(
             JobId::new(),
             &acme,
@@ -63,13 +65,16 @@ async fn checking_a_location_batch_claims_its_keys_and_writes_nothing() -> anyho
         (WriteMode::UpdateOnly, vec![None, Some(RowOutcome::DoesNotExist), first_given]),
     ] {
         let job = JobId::new();
-        let checked = store.check_location_batch(job, 1, &acme, &numbered(&rows), write).await?;
+        let checked =
+            store.catalog().check_location_batch(job, 1, &acme, &numbered(&rows), write).await?;
         assert_eq!(checked, expected, "{write}");
-        assert_eq!(store.checkpoint(job).await?, None, "{write}");
-        let again =
-            store.check_location_batch(job, 1, &acme, &numbered_from(4, &rows[..1]), write).await?;
+        assert_eq!(store.catalog().checkpoint(job).await?, None, "{write}");
+        let again = store
+            .catalog()
+            .check_location_batch(job, 1, &acme, &numbered_from(4, &rows[..1]), write)
+            .await?;
         assert_eq!(again, vec![first_given], "{write}: claims of the check are committed");
     }
-    assert_eq!(store.count_locations(&acme, "WH1").await?, 1);
+    assert_eq!(store.catalog().count_locations(&acme, "WH1").await?, 1);
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::support::{account, counters, event, fresh_store, new_job};
 async fn a_job_runs_to_completion_with_its_log_in_order() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+    let (job, _) = store.jobs().create_job(new_job(&acme, "alice")).await?;
 
     let started = event(&acme, job.job_id, (1, 1, 1), EventKind::Started);
     let mut progress = event(&acme, job.job_id, (1, 1, 2), EventKind::Progress);
@@ -27,28 +27,28 @@ async fn a_job_runs_to_completion_with_its_log_in_order() -> anyhow::Result<()> 
     completed.worker_id = "worker-b".to_owned();
 
     assert_eq!(
-        store.record_event(started.clone()).await?,
+        store.jobs().record_event(started.clone()).await?,
         RecordOutcome::Applied { status: JobStatus::InProgress }
     );
     assert_eq!(
-        store.record_event(progress.clone()).await?,
+        store.jobs().record_event(progress.clone()).await?,
         RecordOutcome::Applied { status: JobStatus::InProgress }
     );
-    let after_progress = store.get_job(&acme, job.job_id).await?.expect("the job exists");
+    let after_progress = store.jobs().get_job(&acme, job.job_id).await?.expect("the job exists");
     assert_eq!(after_progress.counters, counters(1_000, 400));
     assert_eq!(after_progress.message, "progress 2");
     assert!(after_progress.updated_at > job.updated_at);
 
-    store.record_event(quiet_progress).await?;
-    let after_quiet = store.get_job(&acme, job.job_id).await?.expect("the job exists");
+    store.jobs().record_event(quiet_progress).await?;
+    let after_quiet = store.jobs().get_job(&acme, job.job_id).await?.expect("the job exists");
     assert_eq!(after_quiet.message, "progress 2", "an empty message keeps the last one");
     assert_eq!(after_quiet.counters, counters(1_000, 400), "no counters keep the last ones");
 
     assert_eq!(
-        store.record_event(completed.clone()).await?,
+        store.jobs().record_event(completed.clone()).await?,
         RecordOutcome::Applied { status: JobStatus::Completed }
     );
-    let finished = store.get_job(&acme, job.job_id).await?.expect("the job exists");
+    let finished = store.jobs().get_job(&acme, job.job_id).await?.expect("the job exists");
     assert_eq!(finished.status, JobStatus::Completed);
     assert_eq!(finished.message, "998 of 1,000 rows imported, 2 rejected");
     assert_eq!(finished.counters, completed.counters.expect("set above"));
@@ -57,7 +57,7 @@ async fn a_job_runs_to_completion_with_its_log_in_order() -> anyhow::Result<()> 
     assert_eq!(finished.updated_by, "worker-b");
     assert_eq!(finished.created_by, "alice");
 
-    let log = store.job_events(&acme, job.job_id).await?.expect("the job exists");
+    let log = store.jobs().job_events(&acme, job.job_id).await?.expect("the job exists");
     let kinds: Vec<_> = log.iter().map(|entry| entry.kind).collect();
     assert_eq!(
         kinds,
@@ -87,15 +87,15 @@ async fn a_job_runs_to_completion_with_its_log_in_order() -> anyhow::Result<()> 
 async fn a_duplicate_event_is_reported_and_logged_once() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+    let (job, _) = store.jobs().create_job(new_job(&acme, "alice")).await?;
     let started = event(&acme, job.job_id, (1, 1, 1), EventKind::Started);
-    store.record_event(started.clone()).await?;
-    let before = store.get_job(&acme, job.job_id).await?;
+    store.jobs().record_event(started.clone()).await?;
+    let before = store.jobs().get_job(&acme, job.job_id).await?;
 
-    assert_eq!(store.record_event(started).await?, RecordOutcome::Duplicate);
+    assert_eq!(store.jobs().record_event(started).await?, RecordOutcome::Duplicate);
 
-    assert_eq!(store.get_job(&acme, job.job_id).await?, before);
-    assert_eq!(store.job_events(&acme, job.job_id).await?.map(|log| log.len()), Some(1));
+    assert_eq!(store.jobs().get_job(&acme, job.job_id).await?, before);
+    assert_eq!(store.jobs().job_events(&acme, job.job_id).await?.map(|log| log.len()), Some(1));
     Ok(())
 }
 
@@ -103,20 +103,20 @@ async fn a_duplicate_event_is_reported_and_logged_once() -> anyhow::Result<()> {
 async fn a_late_event_is_logged_as_ignored_and_changes_nothing() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
-    store.record_event(event(&acme, job.job_id, (1, 1, 1), EventKind::Started)).await?;
+    let (job, _) = store.jobs().create_job(new_job(&acme, "alice")).await?;
+    store.jobs().record_event(event(&acme, job.job_id, (1, 1, 1), EventKind::Started)).await?;
     let mut newer = event(&acme, job.job_id, (1, 1, 5), EventKind::Progress);
     newer.counters = Some(counters(100, 50));
-    store.record_event(newer).await?;
-    let before = store.get_job(&acme, job.job_id).await?.expect("the job exists");
+    store.jobs().record_event(newer).await?;
+    let before = store.jobs().get_job(&acme, job.job_id).await?.expect("the job exists");
 
     let mut late = event(&acme, job.job_id, (1, 1, 3), EventKind::Progress);
     late.counters = Some(counters(100, 30));
-    let outcome = store.record_event(late).await?;
+    let outcome = store.jobs().record_event(late).await?;
 
     assert_eq!(outcome, RecordOutcome::Ignored(IgnoreReason::OutOfOrder));
-    assert_eq!(store.get_job(&acme, job.job_id).await?, Some(before));
-    let log = store.job_events(&acme, job.job_id).await?.expect("the job exists");
+    assert_eq!(store.jobs().get_job(&acme, job.job_id).await?, Some(before));
+    let log = store.jobs().job_events(&acme, job.job_id).await?.expect("the job exists");
     let last = log.last().expect("three entries");
     assert_eq!(log.len(), 3);
     assert!(last.ignored);
@@ -134,19 +134,19 @@ async fn an_event_of_an_older_attempt_is_logged_as_ignored_and_changes_nothing()
 -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
-    store.record_event(event(&acme, job.job_id, (1, 1, 1), EventKind::Failed)).await?;
-    store.retry_job(&acme, job.job_id, "bob", "").await?;
-    let before = store.get_job(&acme, job.job_id).await?.expect("the job exists");
+    let (job, _) = store.jobs().create_job(new_job(&acme, "alice")).await?;
+    store.jobs().record_event(event(&acme, job.job_id, (1, 1, 1), EventKind::Failed)).await?;
+    store.jobs().retry_job(&acme, job.job_id, "bob", "").await?;
+    let before = store.jobs().get_job(&acme, job.job_id).await?.expect("the job exists");
     assert_eq!((before.status, before.attempt), (JobStatus::New, 2));
 
     let outcome =
-        store.record_event(event(&acme, job.job_id, (1, 2, 1), EventKind::Started)).await?;
+        store.jobs().record_event(event(&acme, job.job_id, (1, 2, 1), EventKind::Started)).await?;
 
     let expected = IgnoreReason::OlderAttempt { event_attempt: 1, current_attempt: 2 };
     assert_eq!(outcome, RecordOutcome::Ignored(expected));
-    assert_eq!(store.get_job(&acme, job.job_id).await?, Some(before));
-    let log = store.job_events(&acme, job.job_id).await?.expect("the job exists");
+    assert_eq!(store.jobs().get_job(&acme, job.job_id).await?, Some(before));
+    let log = store.jobs().job_events(&acme, job.job_id).await?.expect("the job exists");
     let last = log.last().expect("entries were written");
     assert!(last.ignored);
     assert_eq!(last.ignore_reason, Some(expected.to_string()));
@@ -158,16 +158,16 @@ async fn an_event_for_an_unknown_job_writes_nothing() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
     let globex = account("globex");
-    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+    let (job, _) = store.jobs().create_job(new_job(&acme, "alice")).await?;
 
     let unknown = event(&acme, bgjobs_domain::JobId::new(), (1, 1, 1), EventKind::Started);
-    assert_eq!(store.record_event(unknown).await?, RecordOutcome::UnknownJob);
+    assert_eq!(store.jobs().record_event(unknown).await?, RecordOutcome::UnknownJob);
     // The right job id with the wrong account is unknown too.
     let misdirected = event(&globex, job.job_id, (1, 1, 1), EventKind::Started);
-    assert_eq!(store.record_event(misdirected).await?, RecordOutcome::UnknownJob);
+    assert_eq!(store.jobs().record_event(misdirected).await?, RecordOutcome::UnknownJob);
 
-    assert_eq!(store.get_job(&acme, job.job_id).await?, Some(job.clone()));
-    assert_eq!(store.job_events(&acme, job.job_id).await?, Some(Vec::new()));
+    assert_eq!(store.jobs().get_job(&acme, job.job_id).await?, Some(job.clone()));
+    assert_eq!(store.jobs().job_events(&acme, job.job_id).await?, Some(Vec::new()));
     Ok(())
 }
 
@@ -175,7 +175,7 @@ async fn an_event_for_an_unknown_job_writes_nothing() -> anyhow::Result<()> {
 async fn concurrent_events_for_one_job_leave_a_consistent_state() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+    let (job, _) = store.jobs().create_job(new_job(&acme, "alice")).await?;
     let mut events = vec![event(&acme, job.job_id, (1, 1, 1), EventKind::Started)];
     for sequence in 2..20 {
         let mut progress = event(&acme, job.job_id, (1, 1, sequence), EventKind::Progress);
@@ -186,14 +186,14 @@ async fn concurrent_events_for_one_job_leave_a_consistent_state() -> anyhow::Res
 
     let tasks = events.into_iter().map(|incoming| {
         let store = store.clone();
-        tokio::spawn(async move { store.record_event(incoming).await })
+        tokio::spawn(async move { store.jobs().record_event(incoming).await })
     });
     for result in join_all(tasks).await {
         result??;
     }
 
     // Replaying the log through the pure state machine must give the stored job.
-    let log = store.job_events(&acme, job.job_id).await?.expect("the job exists");
+    let log = store.jobs().job_events(&acme, job.job_id).await?.expect("the job exists");
     assert_eq!(log.len(), 20);
     let mut state = bgjobs_domain::JobState::new_job();
     let mut last_counters = None;
@@ -213,7 +213,7 @@ async fn concurrent_events_for_one_job_leave_a_consistent_state() -> anyhow::Res
         }
         assert_eq!(entry.status_after, state.status);
     }
-    let stored = store.get_job(&acme, job.job_id).await?.expect("the job exists");
+    let stored = store.jobs().get_job(&acme, job.job_id).await?.expect("the job exists");
     assert_eq!(stored.state(), state);
     assert_eq!(stored.counters, last_counters.unwrap_or_default());
     // Whatever the order, the first event to arrive was the only one allowed from New
@@ -228,13 +228,13 @@ async fn concurrent_events_for_one_job_leave_a_consistent_state() -> anyhow::Res
 async fn the_same_event_delivered_concurrently_applies_once() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    let (job, _) = store.create_job(new_job(&acme, "alice")).await?;
+    let (job, _) = store.jobs().create_job(new_job(&acme, "alice")).await?;
     let started = event(&acme, job.job_id, (1, 1, 1), EventKind::Started);
 
     let tasks = (0..20).map(|_| {
         let store = store.clone();
         let started = started.clone();
-        tokio::spawn(async move { store.record_event(started).await })
+        tokio::spawn(async move { store.jobs().record_event(started).await })
     });
     let mut outcomes = Vec::new();
     for result in join_all(tasks).await {
@@ -245,6 +245,6 @@ async fn the_same_event_delivered_concurrently_applies_once() -> anyhow::Result<
         outcomes.iter().filter(|outcome| matches!(outcome, RecordOutcome::Applied { .. }));
     assert_eq!(applied.count(), 1);
     assert_eq!(outcomes.iter().filter(|outcome| **outcome == RecordOutcome::Duplicate).count(), 19);
-    assert_eq!(store.job_events(&acme, job.job_id).await?.map(|log| log.len()), Some(1));
+    assert_eq!(store.jobs().job_events(&acme, job.job_id).await?.map(|log| log.len()), Some(1));
     Ok(())
 }

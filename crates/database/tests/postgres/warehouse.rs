@@ -15,6 +15,7 @@ async fn apply_locations(
 ) -> Result<BatchOutcome, Error> {
     let rows = numbered(rows);
     let applied = store
+        .catalog()
         .apply_location_batch_as(job, account, &rows, WriteMode::CreateOrUpdate, after)
         .await?;
     Ok(applied.counts)
@@ -56,8 +57,8 @@ async fn a_batch_creates_new_locations_updates_changed_ones_and_skips_the_rest()
 -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_warehouse(&acme, "WH1", "Main").await?;
-    store.ensure_warehouse(&acme, "WH2", "Overflow").await?;
+    store.catalog().ensure_warehouse(&acme, "WH1", "Main").await?;
+    store.catalog().ensure_warehouse(&acme, "WH2", "Overflow").await?;
     let first = [location("WH1", "A-1"), location("WH1", "A-2"), location("WH2", "A-1")];
     let created =
         apply_locations(&store, JobId::new(), &acme, &first, &checkpoint(3, 3, 0, 0)).await?;
@@ -71,10 +72,10 @@ async fn a_batch_creates_new_locations_updates_changed_ones_and_skips_the_rest()
         apply_locations(&store, JobId::new(), &acme, &second, &checkpoint(3, 1, 1, 1)).await?;
 
     assert_eq!(outcome, BatchOutcome { created: 1, updated: 1, unchanged: 1 });
-    assert_eq!(store.count_locations(&acme, "WH1").await?, 2);
-    assert_eq!(store.count_locations(&acme, "WH2").await?, 2);
-    assert_eq!(store.get_location(&acme, "WH1", "A-2").await?, Some(changed));
-    assert_eq!(store.get_location(&acme, "WH1", "Z-9").await?, None);
+    assert_eq!(store.catalog().count_locations(&acme, "WH1").await?, 2);
+    assert_eq!(store.catalog().count_locations(&acme, "WH2").await?, 2);
+    assert_eq!(store.catalog().get_location(&acme, "WH1", "A-2").await?, Some(changed));
+    assert_eq!(store.catalog().get_location(&acme, "WH1", "Z-9").await?, None);
     Ok(())
 }
 
@@ -83,19 +84,19 @@ async fn replaying_a_committed_location_batch_is_refused_and_changes_nothing() -
 {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_warehouse(&acme, "WH1", "Main").await?;
+    store.catalog().ensure_warehouse(&acme, "WH1", "Main").await?;
     let job = JobId::new();
     let batch: Vec<_> = (0..40).map(|index| location("WH1", &format!("L-{index:03}"))).collect();
     apply_locations(&store, job, &acme, &batch, &totals_before(41, 1)).await?;
-    let before = store.get_location(&acme, "WH1", "L-007").await?;
-    assert_eq!(store.checkpoint(job).await?, Some(checkpoint(41, 40, 0, 0)));
+    let before = store.catalog().get_location(&acme, "WH1", "L-007").await?;
+    assert_eq!(store.catalog().checkpoint(job).await?, Some(checkpoint(41, 40, 0, 0)));
 
     let replay = apply_locations(&store, job, &acme, &batch, &totals_before(41, 1)).await;
 
     assert!(matches!(replay, Err(Error::Overtaken { committed: 41, .. })), "{replay:?}");
-    assert_eq!(store.count_locations(&acme, "WH1").await?, 40);
-    assert_eq!(store.get_location(&acme, "WH1", "L-007").await?, before);
-    assert_eq!(store.checkpoint(job).await?, Some(checkpoint(41, 40, 0, 0)));
+    assert_eq!(store.catalog().count_locations(&acme, "WH1").await?, 40);
+    assert_eq!(store.catalog().get_location(&acme, "WH1", "L-007").await?, before);
+    assert_eq!(store.catalog().checkpoint(job).await?, Some(checkpoint(41, 40, 0, 0)));
     Ok(())
 }
 
@@ -106,7 +107,7 @@ async fn a_location_batch_moves_the_checkpoint_even_when_empty() -> anyhow::Resu
     let job = JobId::new();
     let all_rejected = checkpoint(5, 0, 0, 0);
     apply_locations(&store, job, &acme, &[], &all_rejected).await?;
-    assert_eq!(store.checkpoint(job).await?, Some(all_rejected));
+    assert_eq!(store.catalog().checkpoint(job).await?, Some(all_rejected));
     Ok(())
 }
 
@@ -115,8 +116,8 @@ async fn a_location_of_an_unknown_warehouse_fails_the_whole_batch() -> anyhow::R
     let store = fresh_store().await?;
     let acme = account("acme");
     let globex = account("globex");
-    store.ensure_warehouse(&acme, "WH1", "Main").await?;
-    store.ensure_warehouse(&globex, "WH-G", "Globex's").await?;
+    store.catalog().ensure_warehouse(&acme, "WH1", "Main").await?;
+    store.catalog().ensure_warehouse(&globex, "WH-G", "Globex's").await?;
     let job = JobId::new();
     // WH-G exists, but in another account.
     let batch = [location("WH1", "A-1"), location("WH-G", "A-1")];
@@ -124,8 +125,8 @@ async fn a_location_of_an_unknown_warehouse_fails_the_whole_batch() -> anyhow::R
     let result = apply_locations(&store, job, &acme, &batch, &checkpoint(2, 2, 0, 0)).await;
 
     assert!(matches!(result, Err(Error::Database(_))), "{result:?}");
-    assert_eq!(store.count_locations(&acme, "WH1").await?, 0);
-    assert_eq!(store.checkpoint(job).await?, None);
+    assert_eq!(store.catalog().count_locations(&acme, "WH1").await?, 0);
+    assert_eq!(store.catalog().checkpoint(job).await?, None);
     Ok(())
 }
 
@@ -133,7 +134,7 @@ async fn a_location_of_an_unknown_warehouse_fails_the_whole_batch() -> anyhow::R
 async fn large_location_batches_are_applied_whole() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_warehouse(&acme, "WH1", "Main").await?;
+    store.catalog().ensure_warehouse(&acme, "WH1", "Main").await?;
     let batch: Vec<_> = (0..2_100).map(|index| location("WH1", &format!("L-{index:05}"))).collect();
 
     let outcome =
@@ -141,7 +142,7 @@ async fn large_location_batches_are_applied_whole() -> anyhow::Result<()> {
             .await?;
 
     assert_eq!(outcome.created, 2_100);
-    assert_eq!(store.count_locations(&acme, "WH1").await?, 2_100);
+    assert_eq!(store.catalog().count_locations(&acme, "WH1").await?, 2_100);
     Ok(())
 }
 
@@ -150,18 +151,19 @@ async fn warehouses_are_created_once_and_scoped_by_account() -> anyhow::Result<(
     let store = fresh_store().await?;
     let acme = account("acme");
     let globex = account("globex");
-    assert!(!store.warehouse_exists(&acme, "WH1").await?);
+    assert!(!store.catalog().warehouse_exists(&acme, "WH1").await?);
 
-    store.ensure_warehouse(&acme, "WH1", "Main").await?;
-    store.ensure_warehouse(&acme, "WH1", "Another name").await?;
-    store.ensure_warehouse(&acme, "WH2", "Overflow").await?;
-    store.ensure_warehouse(&globex, "WH-G", "Globex's").await?;
+    store.catalog().ensure_warehouse(&acme, "WH1", "Main").await?;
+    store.catalog().ensure_warehouse(&acme, "WH1", "Another name").await?;
+    store.catalog().ensure_warehouse(&acme, "WH2", "Overflow").await?;
+    store.catalog().ensure_warehouse(&globex, "WH-G", "Globex's").await?;
 
-    assert!(store.warehouse_exists(&acme, "WH1").await?);
-    assert!(!store.warehouse_exists(&globex, "WH1").await?);
-    let mut acme_ids: Vec<String> = store.warehouse_ids(&acme).await?.into_iter().collect();
+    assert!(store.catalog().warehouse_exists(&acme, "WH1").await?);
+    assert!(!store.catalog().warehouse_exists(&globex, "WH1").await?);
+    let mut acme_ids: Vec<String> =
+        store.catalog().warehouse_ids(&acme).await?.into_iter().collect();
     acme_ids.sort();
     assert_eq!(acme_ids, vec!["WH1".to_owned(), "WH2".to_owned()]);
-    assert!(store.warehouse_ids(&account("initech")).await?.is_empty());
+    assert!(store.catalog().warehouse_ids(&account("initech")).await?.is_empty());
     Ok(())
 }

@@ -9,9 +9,10 @@ use crate::support::{account, fresh_store, location, numbered, product, through}
 async fn every_row_gets_its_outcome_in_input_order() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     let seed = [product("B", "Bolt"), product("C", "Crate")];
     store
+        .catalog()
         .apply_product_batch_as(
             JobId::new(),
             &acme,
@@ -25,6 +26,7 @@ async fn every_row_gets_its_outcome_in_input_order() -> anyhow::Result<()> {
     // Deliberately not in key order: outcomes follow the input, not the write order.
     let rows = [product("Z", "Zip"), product("C", "Crate"), product("B", "Bolt v2")];
     let applied = store
+        .catalog()
         .apply_product_batch_as(
             JobId::new(),
             &acme,
@@ -47,8 +49,9 @@ async fn every_row_gets_its_outcome_in_input_order() -> anyhow::Result<()> {
 async fn create_only_leaves_existing_products_alone() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     store
+        .catalog()
         .apply_product_batch_as(
             JobId::new(),
             &acme,
@@ -61,6 +64,7 @@ async fn create_only_leaves_existing_products_alone() -> anyhow::Result<()> {
 
     let rows = [product("A", "Anvil renamed"), product("N", "New")];
     let applied = store
+        .catalog()
         .apply_product_batch_as(
             JobId::new(),
             &acme,
@@ -72,9 +76,9 @@ async fn create_only_leaves_existing_products_alone() -> anyhow::Result<()> {
         .await?;
     assert_eq!(applied.rows, vec![RowOutcome::AlreadyExists, RowOutcome::Created]);
     assert_eq!(applied.refused, 1);
-    let kept = store.get_product(&acme, "c1", "A").await?.map(|p| p.name);
+    let kept = store.catalog().get_product(&acme, "c1", "A").await?.map(|p| p.name);
     assert_eq!(kept.as_deref(), Some("Anvil"));
-    assert_eq!(store.count_products(&acme, "c1").await?, 2);
+    assert_eq!(store.catalog().count_products(&acme, "c1").await?, 2);
     Ok(())
 }
 
@@ -82,9 +86,10 @@ async fn create_only_leaves_existing_products_alone() -> anyhow::Result<()> {
 async fn update_only_creates_nothing_and_updates_existing_products() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_client(&acme, "c1", "Client").await?;
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
     let seed = [product("A", "Anvil"), product("B", "Bolt")];
     store
+        .catalog()
         .apply_product_batch_as(
             JobId::new(),
             &acme,
@@ -97,6 +102,7 @@ async fn update_only_creates_nothing_and_updates_existing_products() -> anyhow::
 
     let rows = [product("X", "Unknown"), product("A", "Anvil v2"), product("B", "Bolt")];
     let applied = store
+        .catalog()
         .apply_product_batch_as(
             JobId::new(),
             &acme,
@@ -110,9 +116,9 @@ async fn update_only_creates_nothing_and_updates_existing_products() -> anyhow::
         applied.rows,
         vec![RowOutcome::DoesNotExist, RowOutcome::Updated, RowOutcome::Unchanged]
     );
-    assert_eq!(store.count_products(&acme, "c1").await?, 2);
-    assert_eq!(store.get_product(&acme, "c1", "X").await?, None);
-    let existing = store.existing_skus(&acme, "c1", &["A", "X", "B"]).await?;
+    assert_eq!(store.catalog().count_products(&acme, "c1").await?, 2);
+    assert_eq!(store.catalog().get_product(&acme, "c1", "X").await?, None);
+    let existing = store.catalog().existing_skus(&acme, "c1", &["A", "X", "B"]).await?;
     assert_eq!(existing.len(), 2);
     assert!(existing.contains("A") && existing.contains("B"));
     Ok(())
@@ -122,9 +128,10 @@ async fn update_only_creates_nothing_and_updates_existing_products() -> anyhow::
 async fn location_modes_refuse_by_warehouse_and_code() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
-    store.ensure_warehouse(&acme, "WH1", "Main").await?;
-    store.ensure_warehouse(&acme, "WH2", "Overflow").await?;
+    store.catalog().ensure_warehouse(&acme, "WH1", "Main").await?;
+    store.catalog().ensure_warehouse(&acme, "WH2", "Overflow").await?;
     store
+        .catalog()
         .apply_location_batch_as(
             JobId::new(),
             &acme,
@@ -137,6 +144,7 @@ async fn location_modes_refuse_by_warehouse_and_code() -> anyhow::Result<()> {
     // A-1 exists in WH1 only: in WH2 it is a different location.
     let rows = [location("WH2", "A-1", 5), location("WH1", "A-1", 6)];
     let updated = store
+        .catalog()
         .apply_location_batch_as(
             JobId::new(),
             &acme,
@@ -146,9 +154,10 @@ async fn location_modes_refuse_by_warehouse_and_code() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(updated.rows, vec![RowOutcome::DoesNotExist, RowOutcome::Updated]);
-    assert_eq!(store.count_locations(&acme, "WH2").await?, 0);
+    assert_eq!(store.catalog().count_locations(&acme, "WH2").await?, 0);
 
     let created = store
+        .catalog()
         .apply_location_batch_as(
             JobId::new(),
             &acme,
@@ -158,9 +167,10 @@ async fn location_modes_refuse_by_warehouse_and_code() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(created.rows, vec![RowOutcome::Created, RowOutcome::AlreadyExists]);
-    let capacity = store.get_location(&acme, "WH1", "A-1").await?.and_then(|l| l.capacity);
+    let capacity =
+        store.catalog().get_location(&acme, "WH1", "A-1").await?.and_then(|l| l.capacity);
     assert_eq!(capacity, Some(6));
     let keys = [("WH1".to_owned(), "A-1".to_owned()), ("WH1".to_owned(), "B-1".to_owned())];
-    assert_eq!(store.existing_locations(&acme, &keys).await?.len(), 1);
+    assert_eq!(store.catalog().existing_locations(&acme, &keys).await?.len(), 1);
     Ok(())
 }

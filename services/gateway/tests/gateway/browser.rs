@@ -51,6 +51,7 @@ async fn report_started(
     gateway
         .system
         .store
+        .jobs()
         .record_event(IncomingEvent {
             event_id: uuid::Uuid::now_v7(),
             job_id,
@@ -295,6 +296,7 @@ async fn the_retry_role_retries_a_failed_job_and_sees_it_complete_live() -> anyh
     gateway
         .system
         .store
+        .catalog()
         .ensure_client(&gateway.system.account, "arrives-later", "Later Ltd")
         .await?;
 

@@ -43,12 +43,12 @@ async fn a_deletion_needs_the_clients_name_and_a_wrong_one_deletes_nothing() -> 
              client's name exactly as the dry run shows it"
         )
     );
-    assert_eq!(system.store.count_products(&system.account, client).await?, 3);
-    assert!(system.store.client_exists(&system.account, client).await?);
+    assert_eq!(system.store.catalog().count_products(&system.account, client).await?, 3);
+    assert!(system.store.catalog().client_exists(&system.account, client).await?);
 
     let confirmed = start("&confirm_name=ACME%20Corp".to_owned()).await?;
     assert_eq!(confirmed.message, "Deleted 3 products and the client");
-    assert_eq!(system.store.count_products(&system.account, client).await?, 0);
-    assert!(!system.store.client_exists(&system.account, client).await?);
+    assert_eq!(system.store.catalog().count_products(&system.account, client).await?, 0);
+    assert!(!system.store.catalog().client_exists(&system.account, client).await?);
     gateway.stop().await
 }

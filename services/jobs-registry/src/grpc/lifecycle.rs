@@ -1,7 +1,7 @@
 //! The RPCs that move a job outside its worker's events: a user's retry, publishing
 //! bookkeeping (which attempt has a confirmed message) and dead-lettered messages.
 
-use bgjobs_database::Store;
+use bgjobs_database::JobsStore;
 use bgjobs_proto::v1::{
     FailDeadLetteredRequest, FailDeadLetteredResponse, ListUnpublishedJobsRequest,
     ListUnpublishedJobsResponse, MarkPublishedRequest, MarkPublishedResponse, RetryJobRequest,
@@ -18,7 +18,10 @@ const DEFAULT_UNPUBLISHED_LIMIT: u32 = 100;
 const MAX_UNPUBLISHED_LIMIT: u32 = 500;
 
 /// RetryJob: Error -> New on the next attempt, recorded as asked by the actor.
-pub async fn retry_job(store: &Store, request: RetryJobRequest) -> Result<RetryJobResponse, Error> {
+pub async fn retry_job(
+    store: &JobsStore,
+    request: RetryJobRequest,
+) -> Result<RetryJobResponse, Error> {
     let account_id = decode::account_id(&request.account_id)?;
     let job_id = decode::job_id(&request.job_id)?;
     let actor = request.actor.trim();
@@ -35,7 +38,7 @@ pub async fn retry_job(store: &Store, request: RetryJobRequest) -> Result<RetryJ
 
 /// MarkPublished: the broker confirmed the message of an attempt.
 pub async fn mark_published(
-    store: &Store,
+    store: &JobsStore,
     request: MarkPublishedRequest,
 ) -> Result<MarkPublishedResponse, Error> {
     let job_id = decode::job_id(&request.job_id)?;
@@ -50,7 +53,7 @@ pub async fn mark_published(
 
 /// ListUnpublishedJobs: New jobs whose current attempt was never confirmed.
 pub async fn list_unpublished_jobs(
-    store: &Store,
+    store: &JobsStore,
     request: ListUnpublishedJobsRequest,
 ) -> Result<ListUnpublishedJobsResponse, Error> {
     let limit = match request.limit {
@@ -69,7 +72,7 @@ pub async fn list_unpublished_jobs(
 
 /// FailDeadLettered: the message of an attempt was dead-lettered.
 pub async fn fail_dead_lettered(
-    store: &Store,
+    store: &JobsStore,
     request: FailDeadLetteredRequest,
 ) -> Result<FailDeadLetteredResponse, Error> {
     let account_id = decode::account_id(&request.account_id)?;

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use bgjobs_database::Store;
+use bgjobs_database::JobsStore;
 use bgjobs_database::jobs::Job;
 use bgjobs_domain::{AccountId, JobId};
 use bgjobs_proto::v1::WatchJobsResponse;
@@ -27,7 +27,7 @@ const FULL_BATCH: usize = 500;
 /// The changes of `account` from now on, one message per change, until the caller
 /// goes away or the database fails (the stream then ends with the error).
 pub fn watch(
-    store: Store,
+    store: JobsStore,
     account: AccountId,
     since: DateTime<Utc>,
 ) -> impl Stream<Item = Result<WatchJobsResponse, Status>> {
@@ -57,7 +57,7 @@ pub fn watch(
 }
 
 struct Watcher {
-    store: Store,
+    store: JobsStore,
     account: AccountId,
     /// The latest `updated_at` seen (or the watch's start).
     horizon: DateTime<Utc>,

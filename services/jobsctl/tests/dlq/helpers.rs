@@ -126,7 +126,7 @@ impl TestStack {
             result_object_key: None,
             worker_id: "product-upload/test".into(),
         };
-        self.store.record_event(event).await?;
+        self.store.jobs().record_event(event).await?;
         Ok(())
     }
 

@@ -57,8 +57,12 @@ async fn a_replayed_job_is_back_on_its_queue_exactly_once_as_its_next_attempt() 
 
     let job = job(&stack, "acme", &job_id).await?;
     assert_eq!((job.status(), job.attempt), (bgjobs_proto::v1::JobStatus::New, 2));
-    let log =
-        stack.store.job_events(&AccountId::parse("acme")?, job_id.parse()?).await?.expect("logged");
+    let log = stack
+        .store
+        .jobs()
+        .job_events(&AccountId::parse("acme")?, job_id.parse()?)
+        .await?
+        .expect("logged");
     let line = log.last().expect("the replay is in the log");
     assert_eq!(line.actor, "oscar");
     assert_eq!(
@@ -82,8 +86,12 @@ async fn a_dry_run_changes_nothing() -> anyhow::Result<()> {
     assert!(stack.take_job_messages(PRODUCTS).await?.is_empty());
     let job = job(&stack, "acme", &first).await?;
     assert_eq!((job.status(), job.attempt), (bgjobs_proto::v1::JobStatus::Error, 1));
-    let log =
-        stack.store.job_events(&AccountId::parse("acme")?, first.parse()?).await?.expect("logged");
+    let log = stack
+        .store
+        .jobs()
+        .job_events(&AccountId::parse("acme")?, first.parse()?)
+        .await?
+        .expect("logged");
     assert_eq!(log.len(), 2, "only the worker's events: {log:?}");
     stack.stop().await
 }

@@ -12,7 +12,7 @@ use crate::catalog::upload_batch::{self, Column, UploadTable, natural_key};
 use crate::catalog::{AppliedBatch, Checkpoint};
 use crate::convert::write_i32;
 use crate::entities::warehouse_locations;
-use crate::{Error, Store};
+use crate::{CatalogStore, Error};
 
 /// The locations of every warehouse of one account (each row names its warehouse).
 struct Locations<'a> {
@@ -59,7 +59,7 @@ impl UploadTable for Locations<'_> {
     }
 }
 
-impl Store {
+impl CatalogStore {
     /// Writes a batch of locations of `account` (each row names its warehouse) for
     /// upload job `job`, in one transaction with the job's key claims and checkpoint:
     /// either all of it is committed or none of it.
@@ -67,7 +67,7 @@ impl Store {
     /// `rows` are `(1-based input row number, location)`. Every row claims its
     /// (warehouse, location code) for the job; a row whose key an earlier row claimed
     /// (in this batch or a committed one) is [`RowOutcome::Duplicate`] and not written.
-    /// The others are written under `write`, as [`Store::apply_product_batch_as`]
+    /// The others are written under `write`, as [`CatalogStore::apply_product_batch_as`]
     /// describes. A warehouse that does not exist in the account is a
     /// [`Error::Database`] foreign-key violation that rolls back the whole batch, its
     /// claims included: validation must reject such rows first. Refused, writing
@@ -87,7 +87,7 @@ impl Store {
     }
 
     /// The validation pass of an all-or-nothing location upload: claims every row's key
-    /// for `job` exactly as [`Store::apply_location_batch_as`] does (committed, with no
+    /// for `job` exactly as [`CatalogStore::apply_location_batch_as`] does (committed, with no
     /// checkpoint and no location written) and returns per row `None` if it would be
     /// written, or the refusal it would get (duplicate, or refused by `write`).
     /// Refused once `attempt` is superseded ([`Error::Superseded`]).

@@ -105,8 +105,8 @@ async fn a_client_is_deleted_from_the_page_after_a_dry_run_and_its_name_typed() 
     let job_id = started_job(&browser).await?;
     let row = completed_row(&browser, &job_id).await?;
     assert!(row.contains("Deleted 4 products and the client"), "{row}");
-    assert_eq!(system.store.count_products(&system.account, &system.client_id).await?, 0);
-    assert!(!system.store.client_exists(&system.account, &system.client_id).await?);
+    assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 0);
+    assert!(!system.store.catalog().client_exists(&system.account, &system.client_id).await?);
     gateway.stop().await
 }
 
@@ -115,7 +115,7 @@ async fn a_warehouse_file_uploaded_from_the_page_runs_with_the_chosen_options() 
 {
     let gateway = TestGateway::start().await?;
     let system = &gateway.system;
-    system.store.ensure_warehouse(&system.account, "WH1", "Main").await?;
+    system.store.catalog().ensure_warehouse(&system.account, "WH1", "Main").await?;
     let browser = operator_page(&gateway).await?;
     let file = std::env::temp_dir()
         .join(format!("locations-{}.csv", bgjobs_test_support::unique_suffix()));
@@ -178,7 +178,8 @@ async fn a_file_saved_by_excel_on_windows_is_uploaded_with_its_encoding_chosen()
     let job_id = started_job(&browser).await?;
     let row = completed_row(&browser, &job_id).await?;
     assert!(row.contains("1 of 1 rows imported, 0 rejected"), "{row}");
-    let product = system.store.get_product(&system.account, &system.client_id, "A-1").await?;
+    let product =
+        system.store.catalog().get_product(&system.account, &system.client_id, "A-1").await?;
     assert_eq!(product.map(|product| product.name).as_deref(), Some("Café crème"));
     std::fs::remove_file(&file)?;
     gateway.stop().await
