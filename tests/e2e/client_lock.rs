@@ -95,9 +95,9 @@ async fn assert_upload_refused(system: &TestSystem, deletion: JobId) -> anyhow::
     let response = upload_for(system, &system.client_id).await?;
     assert_eq!(response.status(), reqwest::StatusCode::CONFLICT);
     let body: serde_json::Value = response.json().await?;
-    assert_eq!(body["error"], "client_locked", "{body}");
+    assert_eq!(body["error"]["code"], "client_locked", "{body}");
     assert_eq!(
-        body["message"],
+        body["error"]["message"],
         format!(
             "client 'acme' is being deleted by job {deletion}; uploads for this client are \
              refused until it finishes"

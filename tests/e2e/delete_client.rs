@@ -158,6 +158,10 @@ async fn a_bad_dry_run_value_is_refused_by_ingest() -> anyhow::Result<()> {
     let response = system.request_delete_client(&system.client_id, "&dry_run=maybe").await?;
     assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
     let body: serde_json::Value = response.json().await?;
-    assert_eq!(body["error"], "invalid_dry_run", "{body}");
+    assert_eq!(
+        (body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (Some("invalid_request"), Some("dry_run")),
+        "{body}"
+    );
     system.stop().await
 }

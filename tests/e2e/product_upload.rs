@@ -78,7 +78,7 @@ async fn an_empty_body_is_refused_by_ingest() -> anyhow::Result<()> {
     let response = system.upload_products(Vec::<u8>::new()).await?;
     assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
     let body: serde_json::Value = response.json().await?;
-    assert!(body["message"].as_str().unwrap_or("").contains("empty"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or("").contains("empty"), "{body}");
     system.stop().await
 }
 
@@ -89,7 +89,7 @@ async fn a_binary_body_is_refused_as_not_csv() -> anyhow::Result<()> {
     let response = system.upload_products(png_header).await?;
     assert_eq!(response.status(), reqwest::StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let body: serde_json::Value = response.json().await?;
-    assert!(body["message"].as_str().unwrap_or("").contains("not a CSV"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or("").contains("not a CSV"), "{body}");
     system.stop().await
 }
 

@@ -116,7 +116,7 @@ async fn windows_1252_is_refused_naming_the_encoding_then_imported_when_named() 
     assert_eq!(refused.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let body: serde_json::Value = refused.json().await?;
     assert_eq!(
-        body["message"],
+        body["error"]["message"],
         "the file is not a CSV text file: it is not UTF-8 text, and looks like windows-1252 \
          (Excel on Windows saves CSV so); upload it again with the encoding windows-1252, or \
          save it as CSV UTF-8"

@@ -105,9 +105,13 @@ async fn an_unknown_write_mode_is_refused_and_nothing_is_registered() -> anyhow:
 
     assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
     let body: serde_json::Value = response.json().await?;
-    assert_eq!(body["error"], "invalid_write", "{body}");
     assert_eq!(
-        body["message"],
+        (body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (Some("invalid_request"), Some("write")),
+        "{body}"
+    );
+    assert_eq!(
+        body["error"]["message"],
         "write 'upsert' is not known; use create-or-update, create-only or update-only"
     );
     let locations = system.upload_locations_with("warehouse,location_code\n", "&write=x").await?;

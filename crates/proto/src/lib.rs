@@ -7,6 +7,9 @@ pub mod v1 {
 }
 
 pub mod convert;
+pub mod error_code;
+
+pub use error_code::ErrorCode;
 
 /// Encoded `FileDescriptorSet` of every bgjobs proto file, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("bgjobs_descriptor");

@@ -1,9 +1,12 @@
-//! Why an API request failed: one table from each reason to an HTTP status and a
-//! plain JSON body `{"error": {"code", "message"}}`.
+//! Why an API request failed: each reason is a code of the shared table
+//! ([`ErrorCode`]: its word and HTTP status), answered as `{"error": {"code",
+//! "message"}}` like every bgjobs HTTP API. A refusal of the registry or ingest keeps
+//! the code word they gave.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use bgjobs_proto::ErrorCode;
 use serde::Serialize;
 use tonic::Code;
 use utoipa::ToSchema;
@@ -23,18 +26,15 @@ pub enum ApiError {
     /// The request is malformed.
     #[error("{0}")]
     Invalid(String),
-    /// The request is well-formed but the job is not in a state that allows it.
-    #[error("{0}")]
-    Conflict(String),
     /// A service the gateway depends on cannot be reached.
     #[error("{0}")]
     Unavailable(String),
-    /// Ingest refused a forwarded request; its status and message are passed on.
+    /// The registry or ingest refused the request; their code and message are passed on.
     #[error("{message}")]
-    Upstream {
-        /// Ingest's HTTP status.
-        status: StatusCode,
-        /// Ingest's message.
+    Refused {
+        /// Their code.
+        code: ErrorCode,
+        /// Their message.
         message: String,
     },
     /// A fault of the gateway; the details are in its log.
@@ -52,8 +52,9 @@ pub struct ErrorBody {
 /// What went wrong, for programs (`code`) and for people (`message`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `unauthenticated`, `forbidden`, `not_found`, `invalid_request`, `conflict`,
-    /// `unavailable` or `internal`.
+    /// A code word of the shared table, e.g. `unauthenticated`, `forbidden`,
+    /// `not_found`, `invalid_request`, `not_retryable`, `client_locked`,
+    /// `unavailable`, `internal` (the list is in `docs/architecture.md`).
     pub code: &'static str,
     /// A sentence saying what was wrong and what to do.
     pub message: String,
@@ -65,51 +66,78 @@ impl ApiError {
         Self::NotFound("no such job".to_owned())
     }
 
+    /// The code of this error in the shared table.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Invalid(_) => ErrorCode::InvalidRequest,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Refused { code, .. } => *code,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
     /// The HTTP status and the code word of this error.
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
-        match self {
-            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Self::Upstream { status, .. } => (*status, upstream_code(*status)),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        }
+        let code = self.code();
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, code.word())
     }
 
-    /// A registry (or ingest gRPC) failure as the user should see it. NOT_FOUND is
-    /// always "no such job", whatever the registry said, so nothing about other
-    /// accounts can leak through a message.
+    /// A registry (or ingest gRPC) failure as the user should see it, by the code word
+    /// the status carries. Not found is always "no such job", whatever the registry
+    /// said, so nothing about other accounts can leak through a message. A status
+    /// without a code word is a transport failure (unavailable) or a failure.
     pub fn from_grpc(service: &str, status: &tonic::Status) -> Self {
-        match status.code() {
-            Code::NotFound => Self::job_not_found(),
-            Code::InvalidArgument => Self::Invalid(status.message().to_owned()),
-            Code::FailedPrecondition | Code::AlreadyExists => {
-                Self::Conflict(status.message().to_owned())
+        match ErrorCode::of(status) {
+            Some(ErrorCode::NotFound) => Self::job_not_found(),
+            Some(ErrorCode::Unavailable) => Self::unreachable(service, status),
+            Some(ErrorCode::Internal) => Self::failed(service, status),
+            Some(code) => Self::Refused { code, message: status.message().to_owned() },
+            None => match status.code() {
+                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+                    Self::unreachable(service, status)
+                }
+                _ => Self::failed(service, status),
+            },
+        }
+    }
+
+    /// A refusal that ingest answered over HTTP with `status` and `body`: its code
+    /// word and message when the body is a bgjobs error, its status otherwise.
+    pub fn from_ingest(status: u16, body: &str) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            error: Detail,
+        }
+        #[derive(serde::Deserialize)]
+        struct Detail {
+            code: String,
+            message: String,
+        }
+        match serde_json::from_str::<Body>(body) {
+            Ok(Body { error }) => {
+                let code = ErrorCode::from_word(&error.code).unwrap_or(ErrorCode::Internal);
+                Self::Refused { code, message: error.message }
             }
-            Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled => {
-                tracing::warn!(service, %status, "backend unreachable");
-                Self::Unavailable(format!("the {service} is unreachable; try again shortly"))
-            }
-            _ => {
-                tracing::error!(service, %status, "backend failed");
-                Self::Internal(format!(
-                    "the {service} failed; the details are in the gateway's log"
-                ))
+            Err(_) => {
+                tracing::error!(status, body, "ingest answered without a bgjobs error body");
+                Self::Internal(format!("the upload service answered {status}"))
             }
         }
     }
-}
 
-fn upstream_code(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        404 => "not_found",
-        409 => "conflict",
-        400..=499 => "invalid_request",
-        503 => "unavailable",
-        _ => "internal",
+    fn unreachable(service: &str, status: &tonic::Status) -> Self {
+        tracing::warn!(service, %status, "backend unreachable");
+        Self::Unavailable(format!("the {service} is unreachable; try again shortly"))
+    }
+
+    fn failed(service: &str, status: &tonic::Status) -> Self {
+        tracing::error!(service, %status, "backend failed");
+        Self::Internal(format!("the {service} failed; the details are in the gateway's log"))
     }
 }
 
@@ -125,5 +153,50 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_refusal_keeps_its_code_word_and_message() {
+        let locked = ErrorCode::ClientLocked.status("client 'c' is being deleted");
+        let error = ApiError::from_grpc("jobs registry", &locked);
+        assert_eq!(error.status_and_code(), (StatusCode::CONFLICT, "client_locked"));
+        assert_eq!(error.to_string(), "client 'c' is being deleted");
+        let retried = ErrorCode::NotRetryable.status("job x is Completed; only Error jobs");
+        let error = ApiError::from_grpc("jobs registry", &retried);
+        assert_eq!(error.status_and_code(), (StatusCode::CONFLICT, "not_retryable"));
+    }
+
+    #[test]
+    fn not_found_never_repeats_the_backend_s_message() {
+        let status = ErrorCode::NotFound.status("job 123 of account other not found");
+        let error = ApiError::from_grpc("jobs registry", &status);
+        assert_eq!(error, ApiError::job_not_found());
+    }
+
+    #[test]
+    fn a_status_without_a_code_word_is_unreachable_or_a_failure_never_a_refusal() {
+        let down = ApiError::from_grpc("jobs registry", &tonic::Status::unavailable("refused"));
+        assert_eq!(down.status_and_code().1, "unavailable");
+        for status in [tonic::Status::unknown("h2 error"), tonic::Status::failed_precondition("?")]
+        {
+            let error = ApiError::from_grpc("jobs registry", &status);
+            assert_eq!(error.status_and_code(), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+        }
+    }
+
+    #[test]
+    fn ingest_s_refusal_is_passed_on_with_its_code() {
+        let body =
+            r#"{"error":{"code":"not_csv_text","message":"the file is not a CSV text file: x"}}"#;
+        let error = ApiError::from_ingest(415, body);
+        assert_eq!(error.status_and_code(), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_csv_text"));
+        assert_eq!(error.to_string(), "the file is not a CSV text file: x");
+        let proxy = ApiError::from_ingest(502, "<html>Bad Gateway</html>");
+        assert_eq!(proxy.status_and_code().1, "internal");
     }
 }

@@ -1,9 +1,11 @@
-//! Why a request failed, and how each reason is answered: one HTTP status, a stable
-//! error code for programs and a plain sentence for people.
+//! Why a request failed, and how each reason is answered: a code of the shared table
+//! ([`ErrorCode`]: its word for programs, its HTTP status) and a plain sentence for
+//! people, as `{"error": {"code", "message", "field"}}` like every bgjobs HTTP API.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use bgjobs_proto::ErrorCode;
 use serde::Serialize;
 
 /// Everything that can go wrong with a request to ingest.
@@ -59,8 +61,17 @@ pub enum Error {
 /// The JSON body of every error answer.
 #[derive(Debug, Serialize)]
 struct ErrorBody {
-    error: String,
+    error: ErrorDetail,
+}
+
+/// What went wrong, for programs (`code`, `field`) and for people (`message`).
+#[derive(Debug, Serialize)]
+struct ErrorDetail {
+    code: &'static str,
     message: String,
+    /// The request field at fault, for `invalid_request`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'static str>,
 }
 
 impl Error {
@@ -69,51 +80,53 @@ impl Error {
         Self::InvalidField { field, message: message.into() }
     }
 
-    /// A gRPC error of the registry, sorted into unavailable, refused and failed.
+    /// A gRPC error of the registry, sorted by the code word it carries; a status
+    /// without one is unavailable (a transport failure) or a failure, never a refusal.
     pub(crate) fn from_registry(status: tonic::Status) -> Self {
         use tonic::Code;
-        match status.code() {
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
-                Self::RegistryUnavailable(status)
-            }
-            Code::InvalidArgument => Self::RegistryRefused(status),
-            // The only precondition of CreateJob: no deletion of the job's client is unfinished.
-            Code::FailedPrecondition => Self::ClientLocked(status),
-            _ => Self::Registry(status),
+        match ErrorCode::of(&status) {
+            Some(ErrorCode::ClientLocked) => Self::ClientLocked(status),
+            Some(ErrorCode::Unavailable) => Self::RegistryUnavailable(status),
+            Some(ErrorCode::Internal) => Self::Registry(status),
+            Some(_) => Self::RegistryRefused(status),
+            None => match status.code() {
+                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+                    Self::RegistryUnavailable(status)
+                }
+                _ => Self::Registry(status),
+            },
         }
     }
 
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The code of this error in the shared table.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidField { .. } | Self::EmptyFile | Self::Interrupted(_) => {
-                StatusCode::BAD_REQUEST
+            Self::InvalidField { .. } => ErrorCode::InvalidRequest,
+            Self::EmptyFile => ErrorCode::EmptyFile,
+            Self::NotCsvText { .. } => ErrorCode::NotCsvText,
+            Self::TooLarge { .. } => ErrorCode::FileTooLarge,
+            Self::Interrupted(_) => ErrorCode::UploadInterrupted,
+            Self::Storage(_) | Self::RegistryUnavailable(_) => ErrorCode::Unavailable,
+            Self::ClientLocked(_) => ErrorCode::ClientLocked,
+            // The registry's own word when it gave one (not_found, not_retryable...).
+            Self::RegistryRefused(status) => {
+                ErrorCode::of(status).unwrap_or(ErrorCode::InvalidRequest)
             }
-            Self::RegistryRefused(_) => StatusCode::BAD_REQUEST,
-            Self::ClientLocked(_) => StatusCode::CONFLICT,
-            Self::NotCsvText { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Storage(_) | Self::RegistryUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Registry(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Registry(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }
 
-    /// The stable, machine-readable code of this error.
-    pub fn code(&self) -> String {
-        let code = match self {
-            Self::InvalidField { field, .. } => return format!("invalid_{field}"),
-            Self::EmptyFile => "empty_file",
-            Self::NotCsvText { .. } => "not_csv_text",
-            Self::TooLarge { .. } => "file_too_large",
-            Self::Interrupted(_) => "upload_interrupted",
-            Self::Storage(_) => "storage_unavailable",
-            Self::RegistryUnavailable(_) => "registry_unavailable",
-            Self::RegistryRefused(_) => "job_refused",
-            Self::ClientLocked(_) => "client_locked",
-            Self::Registry(_) => "registry_error",
-            Self::Internal(_) => "internal_error",
-        };
-        code.to_owned()
+    /// The request field at fault, if one is.
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidField { field, .. } => Some(field),
+            _ => None,
+        }
     }
 
     /// The sentence shown to the user: what went wrong and what to do. Details of
@@ -153,7 +166,12 @@ impl IntoResponse for Error {
         } else {
             tracing::info!(error = %self, code = %self.code(), "request refused");
         }
-        let body = ErrorBody { error: self.code(), message: self.user_message() };
+        let detail = ErrorDetail {
+            code: self.code().word(),
+            message: self.user_message(),
+            field: self.field(),
+        };
+        let body = ErrorBody { error: detail };
         (status, Json(body)).into_response()
     }
 }
@@ -191,25 +209,30 @@ mod tests {
     #[test]
     fn each_error_has_its_status_and_code() {
         let cases = [
-            (Error::invalid("client_id", "x"), 400, "invalid_client_id"),
+            (Error::invalid("client_id", "x"), 400, "invalid_request"),
             (Error::EmptyFile, 400, "empty_file"),
             (Error::NotCsvText { reason: "it contains NUL bytes".to_owned() }, 415, "not_csv_text"),
             (Error::TooLarge { limit: 1 }, 413, "file_too_large"),
-            (Error::from_registry(tonic::Status::unavailable("down")), 503, "registry_unavailable"),
-            (Error::from_registry(tonic::Status::invalid_argument("bad")), 400, "job_refused"),
-            (Error::from_registry(tonic::Status::internal("bug")), 500, "registry_error"),
+            (Error::from_registry(tonic::Status::unavailable("down")), 503, "unavailable"),
+            (Error::from_registry(ErrorCode::InvalidRequest.status("bad")), 400, "invalid_request"),
+            (Error::from_registry(ErrorCode::NotFound.status("no such job")), 404, "not_found"),
+            (Error::from_registry(tonic::Status::internal("bug")), 500, "internal"),
             (
-                Error::from_registry(tonic::Status::failed_precondition(
-                    "client 'c' is being deleted",
-                )),
+                Error::from_registry(ErrorCode::ClientLocked.status("client 'c' is being deleted")),
                 409,
                 "client_locked",
             ),
         ];
         for (error, status, code) in cases {
             assert_eq!(error.status().as_u16(), status, "{error}");
-            assert_eq!(error.code(), code);
+            assert_eq!(error.code().word(), code);
         }
+    }
+
+    #[test]
+    fn a_precondition_without_a_code_word_is_not_taken_for_a_locked_client() {
+        let error = Error::from_registry(tonic::Status::failed_precondition("something else"));
+        assert_eq!((error.status().as_u16(), error.code()), (500, ErrorCode::Internal));
     }
 
     #[test]

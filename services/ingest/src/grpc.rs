@@ -33,7 +33,8 @@ impl Ingest for IngestService {
         let retried = self.publishing.registry.clone().retry_job(request.into_inner()).await?;
         let retried = retried.into_inner();
         let Some(job) = retried.job.as_ref() else {
-            return Err(Status::internal("the registry answered a retry without the job"));
+            let message = "the registry answered a retry without the job";
+            return Err(bgjobs_proto::ErrorCode::Internal.status(message));
         };
         self.publishing.publish_registered(job).await;
         Ok(Response::new(retried))

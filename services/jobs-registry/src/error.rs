@@ -1,7 +1,10 @@
-//! Why a registry request failed, and the one table that maps each reason to a gRPC status.
+//! Why a registry request failed, and which code of the shared table
+//! ([`ErrorCode`]) each reason answers with: the gRPC status carries the code word, so
+//! callers tell refusals apart by it.
 
 use bgjobs_domain::JobId;
-use tonic::{Code, Status};
+use bgjobs_proto::ErrorCode;
+use tonic::Status;
 
 /// Why a gRPC request could not be served.
 #[derive(Debug, thiserror::Error)]
@@ -24,25 +27,25 @@ impl Error {
         Self::InvalidArgument(message.into())
     }
 
-    /// The gRPC code of this error.
-    pub fn code(&self) -> Code {
+    /// The code of this error in the shared table.
+    pub fn code(&self) -> ErrorCode {
         use bgjobs_database::Error as Store;
         match self {
-            Self::InvalidArgument(_) => Code::InvalidArgument,
-            Self::JobNotFound(_) => Code::NotFound,
-            Self::Store(error) if error.is_transient() => Code::Unavailable,
-            Self::Store(Store::Conflict(_)) => Code::AlreadyExists,
-            Self::Store(Store::InvalidCursor | Store::InvalidInput(_)) => Code::InvalidArgument,
-            Self::Store(
-                Store::NotRetryable(_)
-                | Store::NotReplayable(_)
-                | Store::ClientLocked { .. }
-                | Store::ClientBeingDeleted { .. }
-                | Store::ClientNotFound { .. }
-                | Store::Superseded { .. }
-                | Store::Overtaken { .. },
-            ) => Code::FailedPrecondition,
-            Self::Store(Store::Database(_) | Store::Corrupt(_)) => Code::Internal,
+            Self::InvalidArgument(_) => ErrorCode::InvalidRequest,
+            Self::JobNotFound(_) => ErrorCode::NotFound,
+            Self::Store(error) if error.is_transient() => ErrorCode::Unavailable,
+            Self::Store(Store::Conflict(_)) => ErrorCode::AlreadyExists,
+            Self::Store(Store::InvalidCursor | Store::InvalidInput(_)) => ErrorCode::InvalidRequest,
+            Self::Store(Store::NotRetryable(_)) => ErrorCode::NotRetryable,
+            Self::Store(Store::NotReplayable(_)) => ErrorCode::NotReplayable,
+            Self::Store(Store::ClientLocked { .. } | Store::ClientBeingDeleted { .. }) => {
+                ErrorCode::ClientLocked
+            }
+            Self::Store(Store::ClientNotFound { .. }) => ErrorCode::ClientNotFound,
+            Self::Store(Store::Superseded { .. } | Store::Overtaken { .. }) => {
+                ErrorCode::Superseded
+            }
+            Self::Store(Store::Database(_) | Store::Corrupt(_)) => ErrorCode::Internal,
         }
     }
 }
@@ -53,11 +56,11 @@ impl From<Error> for Status {
         let message = match (&error, code) {
             // The details of a database failure help operators, not callers: log them
             // here and answer with what the caller can do.
-            (_, Code::Unavailable) => {
+            (_, ErrorCode::Unavailable) => {
                 tracing::warn!(error = %error, "job database unavailable");
                 "the job database is unavailable; try again shortly".to_owned()
             }
-            (_, Code::Internal) => {
+            (_, ErrorCode::Internal) => {
                 tracing::error!(error = %error, "request failed on an internal error");
                 "internal error in the jobs registry; the details are in its log".to_owned()
             }
@@ -67,7 +70,7 @@ impl From<Error> for Status {
             }
             _ => error.to_string(),
         };
-        Status::new(code, message)
+        code.status(message)
     }
 }
 
@@ -76,18 +79,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_error_has_its_code_and_a_message_for_the_caller() {
+    fn each_error_has_its_code_word_and_a_message_for_the_caller() {
         let job = JobId::new();
         let cases = [
             (
                 Error::invalid("account_id is required"),
-                Code::InvalidArgument,
+                ErrorCode::InvalidRequest,
                 "account_id is required".to_owned(),
             ),
-            (Error::JobNotFound(job), Code::NotFound, format!("job {job} not found")),
+            (Error::JobNotFound(job), ErrorCode::NotFound, format!("job {job} not found")),
             (
                 Error::Store(bgjobs_database::Error::Conflict("job id x is already in use".into())),
-                Code::AlreadyExists,
+                ErrorCode::AlreadyExists,
                 "conflict: job id x is already in use".to_owned(),
             ),
             (
@@ -95,7 +98,7 @@ mod tests {
                     client_id: "acme".into(),
                     delete_job: job,
                 }),
-                Code::FailedPrecondition,
+                ErrorCode::ClientLocked,
                 format!(
                     "client 'acme' is being deleted by job {job}; uploads for this client are \
                      refused until it finishes"
@@ -103,18 +106,21 @@ mod tests {
             ),
             (
                 Error::Store(bgjobs_database::Error::InvalidCursor),
-                Code::InvalidArgument,
+                ErrorCode::InvalidRequest,
                 format!("page_token: {}", bgjobs_database::Error::InvalidCursor),
             ),
             (
                 Error::Store(bgjobs_database::Error::Corrupt("status is 'x'".into())),
-                Code::Internal,
+                ErrorCode::Internal,
                 "internal error in the jobs registry; the details are in its log".to_owned(),
             ),
         ];
         for (error, code, message) in cases {
             let status = Status::from(error);
-            assert_eq!((status.code(), status.message()), (code, message.as_str()));
+            assert_eq!(
+                (status.code(), ErrorCode::of(&status), status.message()),
+                (code.grpc_code(), Some(code), message.as_str())
+            );
         }
     }
 }

@@ -42,7 +42,8 @@ pub async fn link(
     let job_id = job_id(&job_id_text)?;
     let job = fetch_job(&state, &caller, job_id).await?;
     if job.result_object_key.is_empty() {
-        return Err(ApiError::Conflict("this job has no results file to download".to_owned()));
+        let message = "this job has no results file to download".to_owned();
+        return Err(ApiError::Refused { code: bgjobs_proto::ErrorCode::NoResults, message });
     }
     let (url, expires_at) = state.links.link(&caller.account, job_id, Utc::now());
     Ok(Json(DownloadLink { url, expires_at, file_name: file_name(&job) }))

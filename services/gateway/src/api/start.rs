@@ -125,12 +125,6 @@ pub async fn delete_client(
     forward(&state, &caller, "delete-client", &options, None).await
 }
 
-/// Ingest's error body.
-#[derive(Debug, Deserialize)]
-struct IngestError {
-    message: String,
-}
-
 async fn forward(
     state: &AppState,
     caller: &Caller,
@@ -162,9 +156,5 @@ async fn forward(
         })?;
         return Ok((StatusCode::ACCEPTED, Json(accepted)));
     }
-    let message = serde_json::from_str::<IngestError>(&text)
-        .map(|error| error.message)
-        .unwrap_or_else(|_| format!("the upload service answered {status}"));
-    let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    Err(ApiError::Upstream { status, message })
+    Err(ApiError::from_ingest(status.as_u16(), &text))
 }

@@ -11,8 +11,10 @@ async fn an_empty_file_is_refused_with_400_and_leaves_nothing_behind() -> anyhow
 
     assert_eq!(response.status(), 400);
     let answer = json_of(response).await?;
-    assert_eq!(answer["error"], "empty_file");
-    assert!(answer["message"].as_str().unwrap_or_default().starts_with("the file is empty"));
+    assert_eq!(answer["error"]["code"], "empty_file");
+    assert!(
+        answer["error"]["message"].as_str().unwrap_or_default().starts_with("the file is empty")
+    );
     app.assert_nothing_left().await?;
     app.stop().await
 }
@@ -25,9 +27,9 @@ async fn a_binary_file_is_refused_with_415_and_leaves_nothing_behind() -> anyhow
 
     assert_eq!(response.status(), 415);
     let answer = json_of(response).await?;
-    assert_eq!(answer["error"], "not_csv_text");
+    assert_eq!(answer["error"]["code"], "not_csv_text");
     assert!(
-        answer["message"]
+        answer["error"]["message"]
             .as_str()
             .unwrap_or_default()
             .starts_with("the file is not a CSV text file"),
@@ -59,15 +61,15 @@ async fn a_file_over_the_limit_is_refused_with_413_and_leaves_nothing_behind() -
     let response = app.upload(body.clone()).await?;
     assert_eq!(response.status(), 413);
     let answer = json_of(response).await?;
-    assert_eq!(answer["error"], "file_too_large");
-    assert_eq!(answer["message"], "the file is larger than the 1 KiB limit");
+    assert_eq!(answer["error"]["code"], "file_too_large");
+    assert_eq!(answer["error"]["message"], "the file is larger than the 1 KiB limit");
 
     // Streamed without one, refused once the limit is passed.
     let chunks: Vec<Result<Bytes, std::io::Error>> =
         body.as_bytes().chunks(512).map(|chunk| Ok(Bytes::copy_from_slice(chunk))).collect();
     let response = app.upload(reqwest::Body::wrap_stream(stream::iter(chunks))).await?;
     assert_eq!(response.status(), 413);
-    assert_eq!(json_of(response).await?["error"], "file_too_large");
+    assert_eq!(json_of(response).await?["error"]["code"], "file_too_large");
 
     app.assert_nothing_left().await?;
     app.stop().await
@@ -87,8 +89,14 @@ async fn a_missing_client_id_is_refused_with_400_naming_the_field() -> anyhow::R
 
     assert_eq!(response.status(), 400);
     let answer = json_of(response).await?;
-    assert_eq!(answer["error"], "invalid_client_id");
-    assert!(answer["message"].as_str().unwrap_or_default().contains("client_id"), "{answer}");
+    assert_eq!(
+        (answer["error"]["code"].as_str(), answer["error"]["field"].as_str()),
+        (Some("invalid_request"), Some("client_id"))
+    );
+    assert!(
+        answer["error"]["message"].as_str().unwrap_or_default().contains("client_id"),
+        "{answer}"
+    );
     app.assert_nothing_left().await?;
     app.stop().await
 }
@@ -107,8 +115,14 @@ async fn a_bad_account_id_is_refused_with_400_naming_the_field() -> anyhow::Resu
 
     assert_eq!(response.status(), 400);
     let answer = json_of(response).await?;
-    assert_eq!(answer["error"], "invalid_account_id");
-    assert!(answer["message"].as_str().unwrap_or_default().contains("account_id"), "{answer}");
+    assert_eq!(
+        (answer["error"]["code"].as_str(), answer["error"]["field"].as_str()),
+        (Some("invalid_request"), Some("account_id"))
+    );
+    assert!(
+        answer["error"]["message"].as_str().unwrap_or_default().contains("account_id"),
+        "{answer}"
+    );
     app.assert_nothing_left().await?;
     app.stop().await
 }
@@ -136,9 +150,9 @@ async fn an_upload_for_a_client_being_deleted_is_refused_with_409_and_leaves_not
 
     assert_eq!(response.status(), 409);
     let answer = json_of(response).await?;
-    assert_eq!(answer["error"], "client_locked");
+    assert_eq!(answer["error"]["code"], "client_locked");
     assert_eq!(
-        answer["message"],
+        answer["error"]["message"],
         format!(
             "client 'c-1' is being deleted by job {deletion_id}; uploads for this client are \
              refused until it finishes"

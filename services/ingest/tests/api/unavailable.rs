@@ -19,7 +19,7 @@ async fn an_unreachable_registry_answers_503_and_queues_nothing() -> anyhow::Res
 
     assert_eq!(response.status(), 503);
     let answer = json_of(response).await?;
-    assert_eq!(answer["error"], "registry_unavailable");
+    assert_eq!(answer["error"]["code"], "unavailable");
     assert!(app.jobs().await?.is_empty());
     assert_eq!(app.queued_messages().await?, 0);
     assert_eq!(app.stored_keys().await?, Vec::<String>::new(), "the orphaned input is deleted");
