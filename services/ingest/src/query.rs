@@ -19,11 +19,21 @@ const MAX_USER_ID_CHARS: usize = 256;
 /// Longest kept file name (the common file-system limit).
 const MAX_FILE_NAME_CHARS: usize = 255;
 
-/// The query string of an upload, as sent; every field is checked by [`UploadRequest::parse`].
+/// The query string of a product upload, as sent: its client and the options of every
+/// upload; every field is checked by [`UploadRequest::parse`].
 #[derive(Debug, Default, Deserialize)]
 pub struct UploadQuery {
     /// The account's client whose products are uploaded.
     pub client_id: Option<String>,
+    /// What every upload's query says.
+    #[serde(flatten)]
+    pub options: OptionsQuery,
+}
+
+/// What the query of every upload says besides a client, as sent; every field is
+/// checked by [`UploadOptions::parse`].
+#[derive(Debug, Default, Deserialize)]
+pub struct OptionsQuery {
     /// The user who starts the upload.
     pub created_by: Option<String>,
     /// The id of that user (their identity provider's subject), kept as the job's
@@ -69,10 +79,17 @@ impl fmt::Display for Mode {
 /// A product upload request whose every field is valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadRequest {
-    /// The tenant the job belongs to.
-    pub account: AccountId,
     /// The client whose catalogue is uploaded.
     pub client_id: String,
+    /// Who, which file, and how to import it.
+    pub options: UploadOptions,
+}
+
+/// What every upload request says besides a client, every field valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadOptions {
+    /// The tenant the job belongs to.
+    pub account: AccountId,
     /// The user who started the upload.
     pub created_by: String,
     /// The id of that user, empty when the caller named none.
@@ -81,24 +98,44 @@ pub struct UploadRequest {
     pub file_name: Option<String>,
     /// Partial or all-or-nothing import.
     pub mode: Mode,
-    /// Whether existing products may be updated and new ones created.
+    /// Whether existing records may be updated and new ones created.
     pub write: WriteMode,
     /// The file's encoding when it is not UTF-8.
     pub encoding: Option<&'static Encoding>,
 }
 
 impl UploadRequest {
-    /// Checks the path's account id, the query, and the `X-File-Name` header (percent-encoded
-    /// UTF-8, as browsers send non-ASCII names); the query's `file_name` wins over the header.
+    /// Checks the path's account id, the client and the options (see
+    /// [`UploadOptions::parse`]).
     pub fn parse(
         account_id: &str,
         query: UploadQuery,
         file_name_header: Option<&str>,
     ) -> Result<Self, Error> {
-        let account = AccountId::parse(account_id).map_err(|error| {
-            Error::invalid("account_id", format!("account_id in the path: {error}"))
-        })?;
+        let account = parse_account(account_id)?;
         let client_id = parse_client_id(query.client_id)?;
+        let options = UploadOptions::parse(account, query.options, file_name_header)?;
+        Ok(Self { client_id, options })
+    }
+
+    /// The job's parameters JSON, as the consumer reads it: the options' parameters
+    /// with `"client_id": "<client>"`.
+    pub fn parameters_json(&self) -> String {
+        let mut parameters = self.options.parameters();
+        parameters.insert("client_id".to_owned(), self.client_id.clone().into());
+        serde_json::Value::Object(parameters).to_string()
+    }
+}
+
+impl UploadOptions {
+    /// Checks the query and the `X-File-Name` header (percent-encoded UTF-8, as
+    /// browsers send non-ASCII names) of an upload to `account`; the query's
+    /// `file_name` wins over the header.
+    pub fn parse(
+        account: AccountId,
+        query: OptionsQuery,
+        file_name_header: Option<&str>,
+    ) -> Result<Self, Error> {
         let created_by = parse_created_by(query.created_by)?;
         let user_id = parse_user_id(query.user_id)?;
         let header_name = file_name_header
@@ -107,21 +144,27 @@ impl UploadRequest {
         let mode = parse_mode(query.mode)?;
         let write = parse_write(query.write)?;
         let encoding = parse_encoding(query.encoding)?;
-        Ok(Self { account, client_id, created_by, user_id, file_name, mode, write, encoding })
+        Ok(Self { account, created_by, user_id, file_name, mode, write, encoding })
     }
 
-    /// The job's parameters JSON, as the consumer reads it:
-    /// `{"client_id": "<client>", "all_or_nothing": <bool>, "write": "<write mode>"}`,
-    /// with `"encoding": "<name>"` for a file that is not UTF-8.
-    pub fn parameters_json(&self) -> String {
-        let all_or_nothing = self.mode == Mode::AllOrNothing;
-        let parameters = serde_json::json!({
-            "client_id": self.client_id,
-            "all_or_nothing": all_or_nothing,
-            "write": self.write.as_str(),
-        });
-        with_encoding(parameters, self.encoding).to_string()
+    /// The job parameters these options set, as the consumer reads them:
+    /// `"all_or_nothing": <bool>, "write": "<write mode>"`, and `"encoding": "<name>"`
+    /// for a file that is not UTF-8.
+    pub fn parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut parameters = serde_json::Map::new();
+        parameters.insert("all_or_nothing".to_owned(), (self.mode == Mode::AllOrNothing).into());
+        parameters.insert("write".to_owned(), self.write.as_str().into());
+        if let Some(encoding) = self.encoding {
+            parameters.insert("encoding".to_owned(), encoding.name().to_lowercase().into());
+        }
+        parameters
     }
+}
+
+/// The account id of the path.
+pub(crate) fn parse_account(account_id: &str) -> Result<AccountId, Error> {
+    AccountId::parse(account_id)
+        .map_err(|error| Error::invalid("account_id", format!("account_id in the path: {error}")))
 }
 
 fn parse_client_id(value: Option<String>) -> Result<String, Error> {
@@ -193,17 +236,6 @@ pub(crate) fn parse_encoding(value: Option<String>) -> Result<Option<&'static En
     }
 }
 
-/// `parameters` with `"encoding"` added when the file is not UTF-8.
-pub(crate) fn with_encoding(
-    mut parameters: serde_json::Value,
-    encoding: Option<&'static Encoding>,
-) -> serde_json::Value {
-    if let (Some(encoding), Some(object)) = (encoding, parameters.as_object_mut()) {
-        object.insert("encoding".to_owned(), encoding.name().to_lowercase().into());
-    }
-    parameters
-}
-
 /// The user who starts a job: required, at most 256 characters, no control characters.
 pub(crate) fn parse_created_by(value: Option<String>) -> Result<String, Error> {
     let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
@@ -270,9 +302,18 @@ mod tests {
     fn query(client_id: Option<&str>, created_by: Option<&str>) -> UploadQuery {
         UploadQuery {
             client_id: client_id.map(str::to_owned),
-            created_by: created_by.map(str::to_owned),
-            ..UploadQuery::default()
+            options: OptionsQuery {
+                created_by: created_by.map(str::to_owned),
+                ..OptionsQuery::default()
+            },
         }
+    }
+
+    /// `query(Some("c"), Some("u"))` with one option changed by `change`.
+    fn with_option(change: impl FnOnce(&mut OptionsQuery)) -> UploadQuery {
+        let mut query = query(Some("c"), Some("u"));
+        change(&mut query.options);
+        query
     }
 
     fn parameters(request: &UploadRequest) -> serde_json::Value {
@@ -290,12 +331,12 @@ mod tests {
     fn a_complete_request_is_accepted_with_its_defaults() {
         let request =
             UploadRequest::parse("acme", query(Some("client-1"), Some("jane")), None).expect("ok");
-        assert_eq!(request.account.as_str(), "acme");
+        assert_eq!(request.options.account.as_str(), "acme");
         assert_eq!(request.client_id, "client-1");
-        assert_eq!(request.created_by, "jane");
-        assert_eq!(request.user_id, "", "the user id is optional");
-        assert_eq!(request.file_name, None);
-        assert_eq!(request.mode, Mode::Partial);
+        assert_eq!(request.options.created_by, "jane");
+        assert_eq!(request.options.user_id, "", "the user id is optional");
+        assert_eq!(request.options.file_name, None);
+        assert_eq!(request.options.mode, Mode::Partial);
         assert_eq!(
             parameters(&request),
             serde_json::json!({
@@ -316,16 +357,8 @@ mod tests {
             ("acme", query(Some(&"c".repeat(65)), Some("u")), "client_id"),
             ("acme", query(Some("c"), None), "created_by"),
             ("acme", query(Some("c"), Some("a\nb")), "created_by"),
-            (
-                "acme",
-                UploadQuery { user_id: Some("a\tb".into()), ..query(Some("c"), Some("u")) },
-                "user_id",
-            ),
-            (
-                "acme",
-                UploadQuery { user_id: Some("u".repeat(257)), ..query(Some("c"), Some("u")) },
-                "user_id",
-            ),
+            ("acme", with_option(|options| options.user_id = Some("a\tb".into())), "user_id"),
+            ("acme", with_option(|options| options.user_id = Some("u".repeat(257))), "user_id"),
         ];
         for (account, query, expected_field) in cases {
             let (field, message) = invalid_field(UploadRequest::parse(account, query, None));
@@ -337,11 +370,11 @@ mod tests {
     #[test]
     fn an_unknown_mode_is_refused_and_all_or_nothing_is_kept() {
         let mut bad = query(Some("c"), Some("u"));
-        bad.mode = Some("some".to_owned());
+        bad.options.mode = Some("some".to_owned());
         assert_eq!(invalid_field(UploadRequest::parse("acme", bad, None)).0, "mode");
 
         let mut strict = query(Some("c"), Some("u"));
-        strict.mode = Some("all-or-nothing".to_owned());
+        strict.options.mode = Some("all-or-nothing".to_owned());
         let request = UploadRequest::parse("acme", strict, None).expect("ok");
         assert_eq!(
             parameters(&request),
@@ -352,7 +385,7 @@ mod tests {
     #[test]
     fn an_unknown_write_mode_is_refused_naming_the_accepted_ones() {
         let mut bad = query(Some("c"), Some("u"));
-        bad.write = Some("upsert".to_owned());
+        bad.options.write = Some("upsert".to_owned());
         let (field, message) = invalid_field(UploadRequest::parse("acme", bad, None));
         assert_eq!(field, "write");
         assert_eq!(
@@ -361,18 +394,18 @@ mod tests {
         );
 
         let mut update_only = query(Some("c"), Some("u"));
-        update_only.write = Some("update-only".to_owned());
+        update_only.options.write = Some("update-only".to_owned());
         let request = UploadRequest::parse("acme", update_only, None).expect("ok");
-        assert_eq!(request.write, WriteMode::UpdateOnly);
+        assert_eq!(request.options.write, WriteMode::UpdateOnly);
         assert_eq!(parameters(&request)["write"], "update-only");
     }
 
     #[test]
     fn file_names_lose_their_directories_and_the_query_wins_over_the_header() {
         let mut with_name = query(Some("c"), Some("u"));
-        with_name.file_name = Some(r"C:\exports\products.csv".to_owned());
+        with_name.options.file_name = Some(r"C:\exports\products.csv".to_owned());
         let request = UploadRequest::parse("acme", with_name, Some("header.csv")).expect("ok");
-        assert_eq!(request.file_name.as_deref(), Some("products.csv"));
+        assert_eq!(request.options.file_name.as_deref(), Some("products.csv"));
 
         let request = UploadRequest::parse(
             "acme",
@@ -380,23 +413,22 @@ mod tests {
             Some("Produits%20%C3%A9t%C3%A9.csv"),
         )
         .expect("ok");
-        assert_eq!(request.file_name.as_deref(), Some("Produits été.csv"));
+        assert_eq!(request.options.file_name.as_deref(), Some("Produits été.csv"));
     }
 
     #[test]
     fn an_encoding_is_named_by_any_of_its_labels_and_kept_in_the_parameters() {
-        let latin = UploadQuery { encoding: Some("cp1252".into()), ..query(Some("c"), Some("u")) };
+        let latin = with_option(|options| options.encoding = Some("cp1252".into()));
         let request = UploadRequest::parse("acme", latin, None).expect("a known label");
-        assert_eq!(request.encoding, Some(encoding_rs::WINDOWS_1252));
+        assert_eq!(request.options.encoding, Some(encoding_rs::WINDOWS_1252));
         assert_eq!(parameters(&request)["encoding"], "windows-1252");
 
-        let utf8 = UploadQuery { encoding: Some("UTF-8".into()), ..query(Some("c"), Some("u")) };
+        let utf8 = with_option(|options| options.encoding = Some("UTF-8".into()));
         let request = UploadRequest::parse("acme", utf8, None).expect("utf-8");
-        assert_eq!(request.encoding, None, "UTF-8 needs no decoding");
+        assert_eq!(request.options.encoding, None, "UTF-8 needs no decoding");
         assert!(parameters(&request).get("encoding").is_none());
 
-        let unknown =
-            UploadQuery { encoding: Some("ebcdic".into()), ..query(Some("c"), Some("u")) };
+        let unknown = with_option(|options| options.encoding = Some("ebcdic".into()));
         let (field, message) = invalid_field(UploadRequest::parse("acme", unknown, None));
         assert_eq!(field, "encoding");
         assert!(message.starts_with("encoding 'ebcdic' is not known; use utf-8"), "{message}");

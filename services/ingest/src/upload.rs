@@ -63,19 +63,18 @@ pub(crate) async fn product_upload(
 ) -> Result<Response, Error> {
     let submission = query_of(query).and_then(|query| {
         let request = UploadRequest::parse(&account_id, query, file_name_header(&headers))?;
-        let reference_ids = ReferenceIds {
-            client_id: request.client_id.clone(),
-            user_id: request.user_id.clone(),
-            ..ReferenceIds::default()
-        };
+        let parameters_json = request.parameters_json();
+        let UploadRequest { client_id, options } = request;
+        let reference_ids =
+            ReferenceIds { client_id, user_id: options.user_id, ..ReferenceIds::default() };
         Ok(Submission {
-            parameters_json: request.parameters_json(),
-            account: request.account,
+            parameters_json,
+            account: options.account,
             job_type: JobType::ProductUpload,
-            created_by: request.created_by,
-            file_name: request.file_name,
+            created_by: options.created_by,
+            file_name: options.file_name,
             reference_ids,
-            encoding: request.encoding,
+            encoding: options.encoding,
         })
     });
     accept_body(&state, &account_id, submission, &headers, body).await

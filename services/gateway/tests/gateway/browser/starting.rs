@@ -29,6 +29,31 @@ async fn started_job(browser: &Browser) -> anyhow::Result<String> {
     Ok(banner.as_str().unwrap_or_default().to_owned())
 }
 
+/// In the open upload dialog: picks `file`, sets each select `(name, value)`, submits;
+/// answers the id of the job started.
+async fn submit_upload_form(
+    browser: &Browser,
+    file: &std::path::Path,
+    selects: &[(&str, &str)],
+) -> anyhow::Result<String> {
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#start-body input[type=file]"))
+        .await?
+        .send_keys(&file.display().to_string())
+        .await?;
+    for (select, value) in selects {
+        browser
+            .client
+            .find(fantoccini::Locator::Css(&format!("#start-body select[name={select}]")))
+            .await?
+            .select_by_value(value)
+            .await?;
+    }
+    browser.click("#start-body button[type=submit]").await?;
+    started_job(browser).await
+}
+
 /// Waits until the row of `job_id` shows it completed; answers the row's text.
 async fn completed_row(browser: &Browser, job_id: &str) -> anyhow::Result<String> {
     let row = format!("document.querySelector(\"tr[data-job-id='{job_id}']\")");
@@ -54,14 +79,7 @@ async fn an_upload_started_on_the_page_appears_and_completes_without_a_reload() 
     std::fs::write(&file, product_file(200))?;
     browser.click("#start-product-upload").await?;
     browser.set_input("#start-body input[name=client_id]", &gateway.system.client_id).await?;
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#start-body input[type=file]"))
-        .await?
-        .send_keys(&file.display().to_string())
-        .await?;
-    browser.click("#start-body button[type=submit]").await?;
-    let job_id = started_job(&browser).await?;
+    let job_id = submit_upload_form(&browser, &file, &[]).await?;
     let row = completed_row(&browser, &job_id).await?;
     assert_eq!(browser.eval("window.notReloaded").await?, true, "the page was reloaded");
     assert!(row.contains("Omar Operator"), "{row}");
@@ -122,20 +140,7 @@ async fn a_warehouse_file_uploaded_from_the_page_runs_with_the_chosen_options() 
     std::fs::write(&file, "warehouse,location_code\nWH1,A-01\nWH1,A-02\nNOPE,C-01\n")?;
 
     browser.click("#start-warehouse-upload").await?;
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#start-body input[type=file]"))
-        .await?
-        .send_keys(&file.display().to_string())
-        .await?;
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#start-body select[name=write]"))
-        .await?
-        .select_by_value("create-only")
-        .await?;
-    browser.click("#start-body button[type=submit]").await?;
-    let job_id = started_job(&browser).await?;
+    let job_id = submit_upload_form(&browser, &file, &[("write", "create-only")]).await?;
     let row = completed_row(&browser, &job_id).await?;
     assert!(row.contains("2 of 3 rows imported, 1 rejected"), "{row}");
     let job = system.job(&job_id).await?;
@@ -162,20 +167,7 @@ async fn a_file_saved_by_excel_on_windows_is_uploaded_with_its_encoding_chosen()
 
     browser.click("#start-product-upload").await?;
     browser.set_input("#start-body input[name=client_id]", &system.client_id).await?;
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#start-body input[type=file]"))
-        .await?
-        .send_keys(&file.display().to_string())
-        .await?;
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#start-body select[name=encoding]"))
-        .await?
-        .select_by_value("windows-1252")
-        .await?;
-    browser.click("#start-body button[type=submit]").await?;
-    let job_id = started_job(&browser).await?;
+    let job_id = submit_upload_form(&browser, &file, &[("encoding", "windows-1252")]).await?;
     let row = completed_row(&browser, &job_id).await?;
     assert!(row.contains("1 of 1 rows imported, 0 rejected"), "{row}");
     let product =
