@@ -205,16 +205,35 @@ impl Browser {
         Ok(self.client.execute(&format!("return ({expression});"), vec![]).await?)
     }
 
-    /// Waits until `expression` is truthy in the page; returns its value.
+    /// Waits until `expression` is truthy in the page; returns its value. An expression
+    /// that throws counts as "not yet" (the page may still be loading or navigating, e.g.
+    /// just after a click that signs in); if it still throws at the deadline, the error
+    /// says so.
     pub async fn wait_for(&self, what: &str, expression: &str) -> anyhow::Result<Value> {
-        wait::until(what, PAGE_DEADLINE, || async {
-            let value = self.eval(expression).await?;
+        let last_error = std::sync::Mutex::new(None::<String>);
+        let waited = wait::until(what, PAGE_DEADLINE, || async {
+            let value = match self.eval(expression).await {
+                Ok(value) => value,
+                Err(error) => {
+                    *last_error.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                        Some(error.to_string());
+                    return Ok(None);
+                }
+            };
             let truthy = !matches!(value, Value::Null | Value::Bool(false))
                 && value != json!(0)
                 && value != json!("");
             Ok(truthy.then_some(value))
         })
-        .await
+        .await;
+        let last_error = last_error.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match (waited, last_error) {
+            (Err(timed_out), Some(error)) => {
+                Err(timed_out
+                    .context(format!("'{expression}' last failed in the page with: {error}")))
+            }
+            (waited, _) => waited,
+        }
     }
 
     /// The ids of the rows shown, top to bottom.

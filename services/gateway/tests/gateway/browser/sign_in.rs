@@ -23,7 +23,7 @@ async fn each_demo_user_signs_in_with_one_click_and_signs_out() -> anyhow::Resul
         browser.client.goto(&format!("{}/sign-in", gateway.url)).await?;
         browser.click(&format!("#sign-in-{user}")).await?;
         let who = browser
-            .wait_for("the signed-in user", "document.getElementById('who').textContent")
+            .wait_for("the signed-in user", "document.getElementById('who')?.textContent")
             .await?;
         let expected = format!(
             "{} · account {}",
