@@ -1,0 +1,255 @@
+//! URLs: the HTTP ones services call, and the servers' ones that may hold a
+//! password and so are kept secret.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::Setting;
+
+/// An http:// or https:// URL with a host and no query, as a base other paths are
+/// appended to (so without a trailing '/').
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    base: String,
+    url: Url,
+}
+
+impl HttpUrl {
+    /// The URL as given, without a trailing '/'.
+    pub fn as_str(&self) -> &str {
+        &self.base
+    }
+
+    /// The parsed URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let url = Url::parse(text).map_err(|error| error.to_string())?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err("it must start with http:// or https://".to_owned());
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("it has no host".to_owned());
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("it has a query or a fragment".to_owned());
+        }
+        Ok(Self { base: text.trim_end_matches('/').to_owned(), url })
+    }
+}
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.base)
+    }
+}
+
+impl Setting for HttpUrl {
+    fn allowed() -> String {
+        "an http:// or https:// URL such as http://127.0.0.1:50051".to_owned()
+    }
+
+    fn show(&self) -> String {
+        self.base.clone()
+    }
+}
+
+crate::deserialize_by_parse!(HttpUrl);
+
+/// What a server's URL looks like.
+pub trait UrlKind {
+    /// The schemes it may have.
+    const SCHEMES: &'static [&'static str];
+    /// An example, for messages.
+    const EXAMPLE: &'static str;
+
+    /// Further rules, beyond the scheme; the error says what is wrong.
+    fn check(_url: &Url) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A Postgres URL: `postgres://USER[:PASSWORD]@HOST:PORT/DATABASE`.
+#[derive(Debug, Clone)]
+pub struct Postgres;
+
+impl UrlKind for Postgres {
+    const SCHEMES: &'static [&'static str] = &["postgres", "postgresql"];
+    const EXAMPLE: &'static str = "postgres://USER:PASSWORD@HOST:5432/bgjobs";
+
+    fn check(url: &Url) -> Result<(), String> {
+        if url.path().trim_start_matches('/').is_empty() {
+            return Err("it names no database".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// A RabbitMQ URL: `amqp://USER:PASSWORD@HOST:PORT/VHOST`.
+#[derive(Debug, Clone)]
+pub struct Amqp;
+
+impl UrlKind for Amqp {
+    const SCHEMES: &'static [&'static str] = &["amqp", "amqps"];
+    const EXAMPLE: &'static str = "amqp://USER:PASSWORD@HOST:5672/%2f";
+}
+
+/// A NATS URL: `nats://[USER:PASSWORD@]HOST:PORT`.
+#[derive(Debug, Clone)]
+pub struct Nats;
+
+impl UrlKind for Nats {
+    const SCHEMES: &'static [&'static str] = &["nats", "tls"];
+    const EXAMPLE: &'static str = "nats://HOST:4222";
+
+    fn check(url: &Url) -> Result<(), String> {
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("it has no host".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// The Postgres URL of the bgjobs database.
+pub type PostgresUrl = ServerUrl<Postgres>;
+/// The RabbitMQ URL.
+pub type AmqpUrl = ServerUrl<Amqp>;
+/// The NATS URL.
+pub type NatsUrl = ServerUrl<Nats>;
+
+/// A server's URL, which may hold a password: kept as a secret, printed with the
+/// password replaced.
+pub struct ServerUrl<K> {
+    secret: SecretString,
+    shown: String,
+    kind: PhantomData<K>,
+}
+
+impl<K: UrlKind> ServerUrl<K> {
+    /// The URL with its password, for the client that connects.
+    pub fn expose(&self) -> &str {
+        self.secret.expose_secret()
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let url = Url::parse(text).map_err(|error| error.to_string())?;
+        if !K::SCHEMES.contains(&url.scheme()) {
+            return Err(format!("the scheme must be {}", K::SCHEMES.join(" or ")));
+        }
+        K::check(&url)?;
+        Ok(Self {
+            secret: SecretString::from(text),
+            shown: redact_password(text),
+            kind: PhantomData,
+        })
+    }
+}
+
+impl<K> Clone for ServerUrl<K> {
+    fn clone(&self) -> Self {
+        Self { secret: self.secret.clone(), shown: self.shown.clone(), kind: PhantomData }
+    }
+}
+
+impl<K> fmt::Debug for ServerUrl<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl<K> fmt::Display for ServerUrl<K> {
+    /// The URL with its password replaced.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl<K: UrlKind> Setting for ServerUrl<K> {
+    const SECRET: bool = true;
+
+    fn allowed() -> String {
+        let schemes: Vec<String> = K::SCHEMES.iter().map(|scheme| format!("{scheme}://")).collect();
+        format!("a {} URL such as {}", schemes.join(" or "), K::EXAMPLE)
+    }
+
+    fn show(&self) -> String {
+        self.shown.clone()
+    }
+
+    fn redact(text: &str) -> String {
+        redact_password(text)
+    }
+}
+
+impl<'de, K: UrlKind> serde::Deserialize<'de> for ServerUrl<K> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `scheme://user:secret@host/...` as `scheme://user:<redacted>@host/...`.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:<redacted>{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_keep_their_password_out_of_sight() {
+        let url = AmqpUrl::parse("amqp://jobs:hunter2@broker:5672/%2f").expect("valid");
+        assert_eq!(url.expose(), "amqp://jobs:hunter2@broker:5672/%2f");
+        assert_eq!(url.show(), "amqp://jobs:<redacted>@broker:5672/%2f");
+        assert!(!format!("{url:?} {url}").contains("hunter2"));
+        assert_eq!(AmqpUrl::redact("http://a:b@c/d@e"), "http://a:<redacted>@c/d@e");
+    }
+
+    #[test]
+    fn each_kind_of_server_url_has_its_rules() {
+        assert!(PostgresUrl::parse("postgresql://app:pw@db:5432/jobs?sslmode=require").is_ok());
+        assert_eq!(
+            PostgresUrl::parse("postgres://db:5432").err().as_deref(),
+            Some("it names no database")
+        );
+        assert!(PostgresUrl::parse("mysql://db/jobs").is_err());
+        assert!(NatsUrl::parse("tls://nats:4222").is_ok());
+        assert!(NatsUrl::parse("http://nats").is_err());
+        assert!(AmqpUrl::parse("http://broker").is_err());
+    }
+
+    #[test]
+    fn http_urls_are_bases_without_a_trailing_slash() {
+        assert_eq!(
+            HttpUrl::parse("https://minio.internal/").map(|url| url.base).as_deref(),
+            Ok("https://minio.internal")
+        );
+        for bad in [
+            "127.0.0.1:8333",
+            "ftp://host",
+            "http://",
+            "http://host:port",
+            "http://a b",
+            "http://h/?q",
+        ] {
+            assert!(HttpUrl::parse(bad).is_err(), "{bad}");
+        }
+        assert!(HttpUrl::parse("http://[::1]:8333").is_ok());
+    }
+}
