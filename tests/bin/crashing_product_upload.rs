@@ -31,11 +31,14 @@ const CRASH_BY: &str = "BGJOBS_TEST_ONLY_CRASH_BY";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     crash_on_sku()?;
-    let configure = || Settings::from_env(product_upload::settings::SERVICE);
-    bgjobs_service::run("crashing-product-upload", configure, |settings| async {
-        let worker = Worker::<CrashingUpload>::build(settings).await?;
-        Ok(worker.run_until_stopped(bgjobs_service::shutdown_signal()).await?)
-    })
+    bgjobs_service::run(
+        "crashing-product-upload",
+        product_upload::settings::load,
+        |settings| async {
+            let worker = Worker::<CrashingUpload>::build(settings).await?;
+            Ok(worker.run_until_stopped(bgjobs_service::shutdown_signal()).await?)
+        },
+    )
     .await
 }
 

@@ -4,6 +4,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    bgjobs_service::run("jobs-registry", jobs_registry::Settings::from_env, jobs_registry::serve)
-        .await
+    bgjobs_service::run("jobs-registry", jobs_registry::Settings::load, jobs_registry::serve).await
 }

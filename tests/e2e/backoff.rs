@@ -31,10 +31,9 @@ async fn start_consumer(
     env.insert("BGJOBS_RETRY_BASE_MS", "300".to_owned());
     env.insert("BGJOBS_RETRY_MAX_MS", "2000".to_owned());
     let settings =
-        product_upload::Settings::from_lookup(product_upload::settings::SERVICE, |name| {
+        product_upload::settings::load(&bgjobs_config::Environment::from_lookup(|name| {
             env.get(name).cloned()
-        })
-        .map_err(anyhow::Error::msg)?;
+        }))?;
     let worker = product_upload::Worker::build(settings).await?;
     let stop = CancellationToken::new();
     tokio::spawn(worker.run_until_stopped(stop.clone().cancelled_owned()));

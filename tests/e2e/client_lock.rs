@@ -196,10 +196,9 @@ fn product(sku: &str) -> Product {
 async fn start_product_upload(system: &TestSystem) -> anyhow::Result<CancellationToken> {
     let env: HashMap<&str, &str> = system.service_env().collect();
     let settings =
-        product_upload::Settings::from_lookup(product_upload::settings::SERVICE, |name| {
+        product_upload::settings::load(&bgjobs_config::Environment::from_lookup(|name| {
             env.get(name).map(|value| (*value).to_owned())
-        })
-        .map_err(anyhow::Error::msg)?;
+        }))?;
     let worker = product_upload::Worker::build(settings).await?;
     let stop = CancellationToken::new();
     tokio::spawn(worker.run_until_stopped(stop.clone().cancelled_owned()));

@@ -159,10 +159,9 @@ async fn a_late_copy_of_a_finished_attempt_reports_the_same_end_and_leaves_the_r
     let unread_prefix = format!("{}unread.", env["BGJOBS_PREFIX"]);
     env.insert("BGJOBS_PREFIX".to_owned(), unread_prefix.clone());
     let settings =
-        product_upload::Settings::from_lookup(product_upload::settings::SERVICE, |name| {
+        product_upload::settings::load(&bgjobs_config::Environment::from_lookup(|name| {
             env.get(name).cloned()
-        })
-        .map_err(anyhow::Error::msg)?;
+        }))?;
     let processor = product_upload::Worker::build(settings).await?.processor().clone();
     let message = job_message(&job);
     let results_key = bgjobs_object_store::keys::results(&system.account, job_id.parse()?);

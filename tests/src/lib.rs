@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
+use bgjobs_config::Load;
+use bgjobs_config::sections::Database;
 use bgjobs_database::Store;
 use bgjobs_domain::AccountId;
 use bgjobs_object_store::ObjectStore;
@@ -154,45 +156,44 @@ impl TestSystem {
 
         if options.product_upload_in_process {
             let worker_settings =
-                product_upload::Settings::from_lookup(product_upload::settings::SERVICE, |name| {
+                product_upload::settings::load(&bgjobs_config::Environment::from_lookup(|name| {
                     env.get(name).cloned()
-                })
-                .map_err(anyhow::Error::msg)?;
+                }))?;
             let worker = product_upload::Worker::build(worker_settings).await?;
             tokio::spawn(worker.run_until_stopped(shutdown.clone().cancelled_owned()));
         }
 
         let warehouse_settings =
-            warehouse_upload::Settings::from_lookup(warehouse_upload::settings::SERVICE, |name| {
+            warehouse_upload::settings::load(&bgjobs_config::Environment::from_lookup(|name| {
                 match name {
                     "BGJOBS_WORKER_ID" => Some(format!("warehouse-upload/test-{suffix}")),
                     _ => env.get(name).cloned(),
                 }
-            })
-            .map_err(anyhow::Error::msg)?;
+            }))?;
         let warehouse_worker = warehouse_upload::Worker::build(warehouse_settings).await?;
         tokio::spawn(warehouse_worker.run_until_stopped(shutdown.clone().cancelled_owned()));
 
-        let delete_client_settings = delete_client::Settings::from_lookup(|name| match name {
-            "BGJOBS_WORKER_ID" => Some(format!("delete-client/test-{suffix}")),
-            _ => env.get(name).cloned(),
-        })
-        .map_err(anyhow::Error::msg)?;
+        let delete_client_settings = delete_client::Settings::load(
+            &bgjobs_config::Environment::from_lookup(|name| match name {
+                "BGJOBS_WORKER_ID" => Some(format!("delete-client/test-{suffix}")),
+                _ => env.get(name).cloned(),
+            }),
+        )?;
         let delete_client_worker = delete_client::Worker::build(delete_client_settings).await?;
         let delete_client = delete_client_worker.processor().clone();
         tokio::spawn(delete_client_worker.run_until_stopped(shutdown.clone().cancelled_owned()));
 
-        let store = Store::connect_with(
-            &env["BGJOBS_DATABASE_URL"],
-            &bgjobs_database::Settings::from_lookup(|name| env.get(name).cloned())?,
-        )
-        .await?;
+        let database = Database::load(&bgjobs_config::Environment::from_lookup(|name| {
+            env.get(name).cloned()
+        }))?;
+        let store = Store::connect_with(database.url.expose(), &(&database).into()).await?;
         let account = AccountId::parse(&format!("acct-{suffix}"))?;
         let client_id = "acme".to_owned();
         store.catalog().ensure_client(&account, &client_id, "ACME Corp").await?;
-        let storage_settings = bgjobs_object_store::Settings::from_lookup(|name| {
-            env.get(name).cloned().or_else(|| std::env::var(name).ok())
-        })?;
+        let storage_settings =
+            bgjobs_object_store::Settings::load(&bgjobs_config::Environment::from_lookup(
+                |name| env.get(name).cloned().or_else(|| std::env::var(name).ok()),
+            ))?;
         let objects = ObjectStore::connect(&storage_settings).await?;
         let registry = JobsRegistryClient::connect(registry_url).await?;
         // Lazily: an ingest run as a process may not be up yet.

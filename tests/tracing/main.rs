@@ -81,9 +81,12 @@ async fn one_trace_follows_a_job_from_ingest_through_the_consumer_to_the_registr
 -> anyhow::Result<()> {
     let collector = Collector::default();
     let endpoint = collector.serve().await?;
-    let telemetry =
-        bgjobs_telemetry::init_with("bgjobs-e2e", bgjobs_telemetry::Export::To(endpoint))
-            .map_err(anyhow::Error::msg)?;
+    let telemetry = bgjobs_telemetry::init_with(
+        "bgjobs-e2e",
+        bgjobs_telemetry::LogFormat::Text,
+        bgjobs_telemetry::Export::To(endpoint),
+    )
+    .map_err(anyhow::Error::msg)?;
     let system = TestSystem::start().await?;
     let job_id = system.submit_products("sku,name,price\nMUG-1,Red mug,4.99\n").await?;
     let job = system.finished_job(&job_id, Duration::from_secs(60)).await?;

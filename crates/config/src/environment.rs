@@ -12,28 +12,31 @@ use crate::Variable;
 
 /// The variables a process was started with. A value is trimmed, and an empty one
 /// counts as unset, so `BGJOBS_X=` takes the default in every service alike.
-pub struct Environment {
-    get: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+pub struct Environment<'a> {
+    get: Lookup<'a>,
 }
 
-impl Environment {
+/// Answers a variable's name with its value, if set.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
+impl<'a> Environment<'a> {
     /// The process environment.
-    pub fn process() -> Self {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    pub fn process() -> Environment<'static> {
+        Environment::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Values from `get`, which answers a variable's name with its value if set.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String> + 'a) -> Self {
         Self { get: Box::new(get) }
     }
 
     /// Exactly these values, as tests inject them.
     pub fn from_pairs<N: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (N, V)>,
-    ) -> Self {
+    ) -> Environment<'static> {
         let values: BTreeMap<String, String> =
             pairs.into_iter().map(|(name, value)| (name.into(), value.into())).collect();
-        Self::from_lookup(move |name| values.get(name).cloned())
+        Environment::from_lookup(move |name| values.get(name).cloned())
     }
 
     /// The value of `name`, trimmed; `None` when unset or empty.
@@ -104,7 +107,7 @@ impl Provider for Defaults<'_> {
 /// The declared variables that are set, as text: no guessing of numbers or lists,
 /// so a password such as `00123` or `[x]` stays what it is.
 struct Values<'a> {
-    environment: &'a Environment,
+    environment: &'a Environment<'a>,
     variables: &'a [&'static Variable],
 }
 

@@ -31,7 +31,7 @@ pub mod __private {
 
 /// When `BGJOBS_PROFILE` is `production`, refuses the local stack's built-in
 /// credentials among the variables `S` reads, naming every one to set.
-pub fn check_profile<S: Section>(environment: &Environment) -> Result<(), Error> {
+pub fn check_profile<S: Section>(environment: &Environment<'_>) -> Result<(), Error> {
     let profile = ProfileSection::load(environment)?;
     if profile.profile == Profile::Production {
         production::refuse_development_credentials(environment, &S::variables())?;

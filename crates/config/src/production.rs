@@ -53,7 +53,7 @@ crate::section! {
 
 /// Refuses the built-in credentials among `variables`, naming all of them at once.
 pub(crate) fn refuse_development_credentials(
-    environment: &Environment,
+    environment: &Environment<'_>,
     variables: &[&'static Variable],
 ) -> Result<(), Error> {
     let problems: Vec<String> = variables

@@ -37,7 +37,7 @@ pub trait Section: Sized {
 /// the consumer runtime's, which needs the consumer's name, has its own loader).
 pub trait Load: Section {
     /// Reads and checks every variable from `environment`.
-    fn load(environment: &Environment) -> Result<Self, Error>;
+    fn load(environment: &Environment<'_>) -> Result<Self, Error>;
 }
 
 /// The effective configuration of `settings` as `NAME=value` lines, secrets
@@ -110,7 +110,7 @@ macro_rules! section {
         }
 
         impl $crate::Load for $name {
-            fn load(environment: &$crate::Environment) -> ::std::result::Result<Self, $crate::Error> {
+            fn load(environment: &$crate::Environment<'_>) -> ::std::result::Result<Self, $crate::Error> {
                 environment.extract(&<Self as $crate::Section>::variables())
             }
         }
@@ -174,7 +174,7 @@ macro_rules! compose {
         }
 
         impl $crate::Load for $name {
-            fn load(environment: &$crate::Environment) -> ::std::result::Result<Self, $crate::Error> {
+            fn load(environment: &$crate::Environment<'_>) -> ::std::result::Result<Self, $crate::Error> {
                 Ok(Self { $($field: <$type as $crate::Load>::load(environment)?,)+ })
             }
         }

@@ -92,5 +92,13 @@ macro_rules! deserialize_by_parse {
                 Self::parse(&text).map_err(<D::Error as $crate::__private::serde::de::Error>::custom)
             }
         }
+
+        impl<$(const $constant: $constant_type),*> ::std::str::FromStr for $type {
+            type Err = ::std::string::String;
+
+            fn from_str(text: &str) -> ::std::result::Result<Self, Self::Err> {
+                Self::parse(text)
+            }
+        }
     };
 }

@@ -1,127 +1,157 @@
-//! The configuration every consumer shares, read once from the environment; a
-//! consumer with more settings (delete-client) keeps these inside its own.
+//! The configuration every consumer shares; a consumer with more settings
+//! (delete-client) keeps these inside its own.
 
 use std::time::Duration;
 
-use crate::backoff::{MAX_RETRY_ATTEMPTS, RetryPolicy};
+use bgjobs_config::sections::{Broker, Database, Delivery, Events, Naming, Shutdown};
+use bgjobs_config::values::{AmqpUrl, Count, Millis, NatsUrl, PostgresUrl, Prefix, Seconds};
+use bgjobs_config::{Environment, Error, Load, ProfileSection, Section, Variable};
 
-/// Everything the consumer needs to know, validated.
+use crate::backoff::RetryPolicy;
+
+bgjobs_config::section! {
+    /// How a consumer works through its queue.
+    pub struct Work {
+        /// Rows per committed batch. Unset: 500 for the upload consumers (valid rows
+        /// written per batch), 1000 for delete-client (rows deleted per batch, small
+        /// enough that a batch holds its row locks only briefly).
+        "BGJOBS_BATCH_SIZE" => batch_size: Option<Count<1, 10000>>;
+        /// Least time between two Progress events of one job.
+        "BGJOBS_PROGRESS_INTERVAL_MS" => progress_interval: Millis<100, 60000> = "2000";
+        /// Longest silence of a running delivery before it emits a heartbeat Progress
+        /// event; keep it well under the registry's BGJOBS_STALL_THRESHOLD_SECS.
+        "BGJOBS_HEARTBEAT_SECS" => heartbeat: Seconds<1, 600> = "10";
+        /// Job messages a consumer takes from its queue at once.
+        "BGJOBS_PREFETCH" => prefetch: Count<1, 100> = "1";
+        /// This worker's name in events and logs. Unset: `<consumer>/<HOSTNAME>-<pid>`.
+        "BGJOBS_WORKER_ID" => worker_id: Option<String>;
+        /// Delayed retries of a transient fault before the message is dead-lettered.
+        "BGJOBS_RETRY_ATTEMPTS" => retry_attempts: Count<0, 10> = "5";
+        /// Delay of the first retry; each next one doubles.
+        "BGJOBS_RETRY_BASE_MS" => retry_base: Millis<1, 3600000> = "1000";
+        /// Longest retry delay before ±20% jitter; at least BGJOBS_RETRY_BASE_MS.
+        "BGJOBS_RETRY_MAX_MS" => retry_max: Millis<1, 86400000> = "60000";
+    }
+}
+
+bgjobs_config::compose! {
+    /// Every section a consumer reads, as loaded.
+    pub struct Sections {
+        /// Postgres, with the catalogue.
+        database: Database,
+        /// RabbitMQ.
+        broker: Broker,
+        /// Deliveries before dead-lettering.
+        delivery: Delivery,
+        /// NATS with JetStream.
+        events: Events,
+        /// Broker name prefix.
+        naming: Naming,
+        /// Job files.
+        object_store: bgjobs_object_store::Settings,
+        /// Batches, progress, retries.
+        work: Work,
+        /// After SIGTERM.
+        shutdown: Shutdown,
+        /// Logs and traces.
+        telemetry: bgjobs_telemetry::Settings,
+        /// The profile.
+        profile: ProfileSection,
+    }
+}
+
+/// Everything the consumer runtime needs to know, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Postgres with the catalog schema (`BGJOBS_DATABASE_URL`).
-    pub database_url: String,
-    /// How the database connections behave (`BGJOBS_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECS`).
+    /// Postgres with the catalog schema.
+    pub database_url: PostgresUrl,
+    /// How the database connections behave.
     pub store: bgjobs_database::Settings,
-    /// RabbitMQ (`BGJOBS_AMQP_URL`).
-    pub amqp_url: String,
-    /// NATS with JetStream (`BGJOBS_NATS_URL`).
-    pub nats_url: String,
-    /// Prefix of every queue, exchange, stream and subject (`BGJOBS_PREFIX`).
-    pub prefix: String,
-    /// Object storage (`BGJOBS_S3_*`, `AWS_*`).
+    /// RabbitMQ.
+    pub amqp_url: AmqpUrl,
+    /// NATS with JetStream.
+    pub nats_url: NatsUrl,
+    /// Prefix of every queue, exchange, stream and subject.
+    pub prefix: Prefix,
+    /// Object storage.
     pub s3: bgjobs_object_store::Settings,
-    /// Rows per committed batch (`BGJOBS_BATCH_SIZE`, 1 to 10,000).
+    /// Rows per committed batch.
     pub batch_size: usize,
-    /// Least time between Progress events (`BGJOBS_PROGRESS_INTERVAL_MS`).
+    /// Least time between Progress events.
     pub progress_interval: Duration,
-    /// Longest silence of a running delivery before it emits a heartbeat Progress
-    /// event (`BGJOBS_HEARTBEAT_SECS`, 1 to 600; default 10, well under the stall
-    /// threshold).
+    /// Longest silence of a running delivery before a heartbeat Progress event.
     pub heartbeat: Duration,
-    /// Messages taken from the queue at once (`BGJOBS_PREFETCH`).
+    /// Messages taken from the queue at once.
     pub prefetch: u16,
-    /// Deliveries before RabbitMQ dead-letters a message (`BGJOBS_DELIVERY_LIMIT`).
+    /// Deliveries before RabbitMQ dead-letters a message.
     pub delivery_limit: u32,
-    /// This worker's name in events (`BGJOBS_WORKER_ID`; default <service>/<host>-<pid>).
+    /// This worker's name in events.
     pub worker_id: String,
-    /// How transient faults are retried (`BGJOBS_RETRY_ATTEMPTS`, `BGJOBS_RETRY_BASE_MS`,
-    /// `BGJOBS_RETRY_MAX_MS`).
+    /// How transient faults are retried.
     pub retry: RetryPolicy,
     /// How long a job in progress may go on after SIGTERM before its message is
-    /// handed back (`BGJOBS_SHUTDOWN_GRACE_SECS`, 0 to 3,600; default 25, below
-    /// Kubernetes' 30 s before it kills the pod).
+    /// handed back.
     pub shutdown_grace: Duration,
+    sections: Sections,
 }
 
 impl Settings {
-    /// Reads the process environment for the consumer named `service`.
-    pub fn from_env(service: &str) -> Result<Self, String> {
-        Self::from_lookup(service, |name| std::env::var(name).ok())
-    }
-
-    /// Reads settings through `get`, so tests can pass their own values.
-    pub fn from_lookup(
+    /// Reads the settings of the consumer named `service` from `environment`; its
+    /// batches are `default_batch_size` rows unless `BGJOBS_BATCH_SIZE` says otherwise.
+    pub fn load(
+        environment: &Environment<'_>,
         service: &str,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, String> {
-        Self::from_lookup_with(service, 500, get)
-    }
-
-    /// Like [`Settings::from_lookup`], for a consumer whose batches are
-    /// `default_batch_size` rows unless `BGJOBS_BATCH_SIZE` says otherwise.
-    pub fn from_lookup_with(
-        service: &str,
-        default_batch_size: u64,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, String> {
-        let text = |name: &str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
-        let number = |name: &str,
-                      default: u64,
-                      range: std::ops::RangeInclusive<u64>|
-         -> Result<u64, String> {
-            let Some(raw) = get(name) else { return Ok(default) };
-            match raw.trim().parse::<u64>() {
-                Ok(value) if range.contains(&value) => Ok(value),
-                _ => Err(format!(
-                    "{name} '{raw}' is not a whole number from {} to {}",
-                    range.start(),
-                    range.end()
-                )),
-            }
-        };
-        let s3 =
-            bgjobs_object_store::Settings::from_lookup(&get).map_err(|error| error.to_string())?;
+        default_batch_size: usize,
+    ) -> Result<Self, Error> {
+        let sections = Sections::load(environment)?;
+        let work = &sections.work;
         let retry = RetryPolicy {
-            attempts: number("BGJOBS_RETRY_ATTEMPTS", 5, 0..=u64::from(MAX_RETRY_ATTEMPTS))? as u32,
-            base: Duration::from_millis(number("BGJOBS_RETRY_BASE_MS", 1_000, 1..=3_600_000)?),
-            max: Duration::from_millis(number("BGJOBS_RETRY_MAX_MS", 60_000, 1..=86_400_000)?),
+            attempts: work.retry_attempts.get() as u32,
+            base: work.retry_base.get(),
+            max: work.retry_max.get(),
         };
         if retry.max < retry.base {
-            return Err(format!(
-                "BGJOBS_RETRY_MAX_MS ({} ms) is below BGJOBS_RETRY_BASE_MS ({} ms); the longest \
-                 delay cannot be shorter than the first",
-                retry.max.as_millis(),
-                retry.base.as_millis()
-            ));
+            return Err(Error::Rule {
+                variable: "BGJOBS_RETRY_MAX_MS",
+                problem: format!(
+                    "{} ms is below BGJOBS_RETRY_BASE_MS ({} ms); the longest delay cannot be \
+                     shorter than the first",
+                    retry.max.as_millis(),
+                    retry.base.as_millis()
+                ),
+            });
         }
-        let store =
-            bgjobs_database::Settings::from_lookup(&get).map_err(|error| error.to_string())?;
-        let host = get("HOSTNAME").unwrap_or_else(|| "local".to_owned());
+        let host = environment.get("HOSTNAME").unwrap_or_else(|| "local".to_owned());
         Ok(Self {
-            database_url: text("BGJOBS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bgjobs"),
-            store,
-            amqp_url: text("BGJOBS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            nats_url: text("BGJOBS_NATS_URL", "nats://127.0.0.1:4222"),
-            prefix: text("BGJOBS_PREFIX", ""),
-            s3,
-            batch_size: number("BGJOBS_BATCH_SIZE", default_batch_size, 1..=10_000)? as usize,
-            progress_interval: Duration::from_millis(number(
-                "BGJOBS_PROGRESS_INTERVAL_MS",
-                2_000,
-                100..=60_000,
-            )?),
-            heartbeat: Duration::from_secs(number("BGJOBS_HEARTBEAT_SECS", 10, 1..=600)?),
-            prefetch: number("BGJOBS_PREFETCH", 1, 1..=100)? as u16,
-            delivery_limit: number("BGJOBS_DELIVERY_LIMIT", 5, 1..=100)? as u32,
-            worker_id: get("BGJOBS_WORKER_ID")
+            database_url: sections.database.url.clone(),
+            store: bgjobs_database::Settings::from(&sections.database),
+            amqp_url: sections.broker.url.clone(),
+            nats_url: sections.events.url.clone(),
+            prefix: sections.naming.prefix.clone(),
+            s3: sections.object_store.clone(),
+            batch_size: work.batch_size.map_or(default_batch_size, |size| size.get() as usize),
+            progress_interval: work.progress_interval.get(),
+            heartbeat: work.heartbeat.get(),
+            prefetch: work.prefetch.get() as u16,
+            delivery_limit: sections.delivery.limit.get() as u32,
+            worker_id: work
+                .worker_id
+                .clone()
                 .unwrap_or_else(|| format!("{service}/{host}-{}", std::process::id())),
             retry,
-            shutdown_grace: Duration::from_secs(number(
-                "BGJOBS_SHUTDOWN_GRACE_SECS",
-                25,
-                0..=3_600,
-            )?),
+            shutdown_grace: sections.shutdown.grace.get(),
+            sections,
         })
+    }
+}
+
+impl Section for Settings {
+    fn variables() -> Vec<&'static Variable> {
+        Sections::variables()
+    }
+
+    fn show(&self, out: &mut Vec<(&'static str, String)>) {
+        self.sections.show(out);
     }
 }
 
@@ -135,12 +165,16 @@ impl AsRef<Settings> for Settings {
 mod tests {
     use super::*;
 
+    fn load(pairs: &[(&'static str, &'static str)]) -> Result<Settings, String> {
+        Settings::load(&Environment::from_pairs(pairs.iter().copied()), "product-upload", 500)
+            .map_err(|error| error.to_string())
+    }
+
     #[test]
     fn defaults_point_at_the_local_stack() {
-        let settings =
-            Settings::from_lookup("product-upload", |_| None).expect("defaults are valid");
+        let settings = load(&[]).expect("defaults are valid");
         assert_eq!(settings.batch_size, 500);
-        assert_eq!(settings.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(settings.nats_url.expose(), "nats://127.0.0.1:4222");
         assert_eq!(settings.heartbeat, Duration::from_secs(10));
         assert_eq!(settings.retry, RetryPolicy::default());
         assert!(settings.worker_id.starts_with("product-upload/"));
@@ -149,36 +183,45 @@ mod tests {
 
     #[test]
     fn a_shutdown_grace_of_zero_hands_jobs_back_at_once_and_above_an_hour_is_refused() {
-        let grace = |value: &'static str| {
-            Settings::from_lookup("product-upload", move |name| {
-                (name == "BGJOBS_SHUTDOWN_GRACE_SECS").then(|| value.to_owned())
-            })
-            .map(|settings| settings.shutdown_grace)
-        };
+        let grace =
+            |value| load(&[("BGJOBS_SHUTDOWN_GRACE_SECS", value)]).map(|s| s.shutdown_grace);
         assert_eq!(grace("0"), Ok(Duration::ZERO));
         assert_eq!(
             grace("3601"),
-            Err("BGJOBS_SHUTDOWN_GRACE_SECS '3601' is not a whole number from 0 to 3600".into())
+            Err("BGJOBS_SHUTDOWN_GRACE_SECS='3601' is not allowed: expected a whole number of \
+                 seconds from 0 to 3600"
+                .into())
         );
     }
 
     #[test]
     fn a_bad_number_is_refused_with_its_range() {
-        let error = Settings::from_lookup("product-upload", |name| {
-            (name == "BGJOBS_BATCH_SIZE").then(|| "0".to_owned())
-        })
-        .unwrap_err();
-        assert_eq!(error, "BGJOBS_BATCH_SIZE '0' is not a whole number from 1 to 10000");
+        assert_eq!(
+            load(&[("BGJOBS_BATCH_SIZE", "0")]).unwrap_err(),
+            "BGJOBS_BATCH_SIZE='0' is not allowed: expected a whole number from 1 to 10000"
+        );
     }
 
     #[test]
     fn the_longest_retry_delay_cannot_be_below_the_first() {
-        let error = Settings::from_lookup("product-upload", |name| match name {
-            "BGJOBS_RETRY_BASE_MS" => Some("5000".to_owned()),
-            "BGJOBS_RETRY_MAX_MS" => Some("1000".to_owned()),
-            _ => None,
-        })
-        .unwrap_err();
-        assert!(error.starts_with("BGJOBS_RETRY_MAX_MS (1000 ms) is below"), "{error}");
+        let error =
+            load(&[("BGJOBS_RETRY_BASE_MS", "5000"), ("BGJOBS_RETRY_MAX_MS", "1000")]).unwrap_err();
+        assert!(error.starts_with("BGJOBS_RETRY_MAX_MS: 1000 ms is below"), "{error}");
+    }
+
+    #[test]
+    fn the_retry_attempts_match_the_delay_queues_declared() {
+        let most = format!("{}", crate::backoff::MAX_RETRY_ATTEMPTS);
+        let environment = Environment::from_pairs([("BGJOBS_RETRY_ATTEMPTS", most)]);
+        assert!(Settings::load(&environment, "product-upload", 500).is_ok());
+        let over = format!("{}", crate::backoff::MAX_RETRY_ATTEMPTS + 1);
+        let environment = Environment::from_pairs([("BGJOBS_RETRY_ATTEMPTS", over)]);
+        assert!(Settings::load(&environment, "product-upload", 500).is_err());
+    }
+
+    #[test]
+    fn a_worker_id_that_is_set_is_used_as_is() {
+        let settings = load(&[("BGJOBS_WORKER_ID", "pod-7")]).expect("valid");
+        assert_eq!(settings.worker_id, "pod-7");
     }
 }

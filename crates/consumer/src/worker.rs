@@ -30,13 +30,14 @@ impl<J: Job> Worker<J> {
     pub async fn build(settings: J::Settings) -> Result<Self, Error> {
         let shared = settings.as_ref();
         bgjobs_service::install_crypto_provider();
-        let store = Store::connect_with(&shared.database_url, &shared.store).await?.catalog();
+        let store =
+            Store::connect_with(shared.database_url.expose(), &shared.store).await?.catalog();
         let objects = ObjectStore::connect(&shared.s3).await?;
-        let names = Names::new(shared.prefix.clone());
-        let nats = events::connect(&shared.nats_url).await?;
+        let names = Names::new(shared.prefix.to_string());
+        let nats = events::connect(shared.nats_url.expose()).await?;
         events::ensure_stream(&nats, &names).await?;
         let publisher = events::EventPublisher::new(nats, names.clone());
-        let connection = amqp::connect(&shared.amqp_url).await?;
+        let connection = amqp::connect(shared.amqp_url.expose()).await?;
         let queue_settings = amqp::QueueSettings { delivery_limit: shared.delivery_limit };
         amqp::declare_topology(&connection, &names, &queue_settings).await?;
         amqp::declare_delay_queues(&connection, &names, shared.retry.attempts).await?;

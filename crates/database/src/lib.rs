@@ -22,10 +22,7 @@ use sea_orm_migration::MigratorTrait;
 pub use error::Error;
 /// The decimal type of catalogue numbers (weights, dimensions, prices).
 pub use rust_decimal::Decimal;
-pub use settings::{
-    DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, IDLE_IN_TRANSACTION_TIMEOUT_VARIABLE, InvalidSetting,
-    Settings,
-};
+pub use settings::{DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, Settings};
 
 /// Connections per process: enough for a service's concurrent requests and batches,
 /// small enough that a few replicas stay far below Postgres' default 100.

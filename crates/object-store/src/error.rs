@@ -18,9 +18,6 @@ pub enum Error {
         /// The key that was asked for.
         key: String,
     },
-    /// The settings are not usable; the message names the variable and the fix.
-    #[error("invalid object storage settings: {0}")]
-    Config(String),
     /// Reading the body to upload failed (the client went away, a broken stream).
     #[error("reading the file to store failed: {0}")]
     Body(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -15,8 +15,5 @@ mod upload;
 pub use error::Error;
 pub use metadata::{ObjectInfo, ObjectMetadata};
 pub use object_store::ObjectStore;
-pub use settings::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_BUCKET, DEFAULT_ENDPOINT, DEFAULT_REGION,
-    DEFAULT_SECRET_ACCESS_KEY, Settings,
-};
+pub use settings::{Bucket, LOCAL_SECRET_ACCESS_KEY, Region, Settings};
 pub use upload::PART_SIZE;

@@ -36,7 +36,6 @@ impl ObjectStore {
     /// check that the server answers and the bucket exists.
     pub async fn connect(settings: &Settings) -> Result<Self, Error> {
         bgjobs_service::install_crypto_provider();
-        settings.validate()?;
         // One HTTP client on rustls with ring, the crypto every other client of the
         // workspace uses, instead of the SDK's default aws-lc build.
         let http_client = aws_smithy_http_client::Builder::new()
@@ -44,7 +43,7 @@ impl ObjectStore {
             .build_https();
         let credentials = Credentials::new(
             &settings.access_key_id,
-            &settings.secret_access_key,
+            settings.secret_access_key.expose(),
             None,
             None,
             "bgjobs-settings",
@@ -52,8 +51,8 @@ impl ObjectStore {
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .http_client(http_client)
-            .region(Region::new(settings.region.clone()))
-            .endpoint_url(settings.endpoint.trim_end_matches('/'))
+            .region(Region::new(settings.region.as_str().to_owned()))
+            .endpoint_url(settings.endpoint.as_str())
             // S3-compatible servers on one host name have no per-bucket DNS names.
             .force_path_style(true)
             .credentials_provider(credentials)
@@ -66,7 +65,10 @@ impl ObjectStore {
                 TimeoutConfig::builder().connect_timeout(Duration::from_secs(5)).build(),
             )
             .build();
-        Ok(Self { client: aws_sdk_s3::Client::from_conf(config), bucket: settings.bucket.clone() })
+        Ok(Self {
+            client: aws_sdk_s3::Client::from_conf(config),
+            bucket: settings.bucket.as_str().to_owned(),
+        })
     }
 
     /// The bucket this store reads and writes.

@@ -240,8 +240,10 @@ async fn ensuring_an_existing_bucket_succeeds() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn wrong_credentials_give_a_readable_s3_error() -> anyhow::Result<()> {
-    let mut settings = bgjobs_test_support::s3::settings_for("bgjobs-t-credentials");
-    settings.secret_access_key = "not-the-secret".to_owned();
+    let settings = bgjobs_test_support::s3::settings_with(&[
+        ("BGJOBS_S3_BUCKET", "bgjobs-t-credentials"),
+        ("AWS_SECRET_ACCESS_KEY", "not-the-secret"),
+    ]);
     let store = ObjectStore::connect(&settings).await?;
 
     let refused = store.head("anything").await;
@@ -259,9 +261,11 @@ async fn wrong_credentials_give_a_readable_s3_error() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn an_unreachable_server_gives_a_readable_s3_error() -> anyhow::Result<()> {
-    let mut settings = bgjobs_test_support::s3::settings_for("bgjobs-t-unreachable");
     // Port 9 (discard) is closed on the test machine: the connection is refused at once.
-    settings.endpoint = "http://127.0.0.1:9".to_owned();
+    let settings = bgjobs_test_support::s3::settings_with(&[
+        ("BGJOBS_S3_BUCKET", "bgjobs-t-unreachable"),
+        ("BGJOBS_S3_ENDPOINT", "http://127.0.0.1:9"),
+    ]);
     let store = ObjectStore::connect(&settings).await?;
 
     let refused = store.ensure_bucket().await;

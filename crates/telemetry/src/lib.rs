@@ -10,7 +10,7 @@ mod shutdown;
 mod trace;
 
 pub use shutdown::shutdown_signal;
-pub use trace::{ENDPOINT_VARIABLE, Export, Telemetry, follow, traceparent};
+pub use trace::{Export, Telemetry, follow, traceparent};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -25,13 +25,42 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
-    /// Reads `BGJOBS_LOG_FORMAT` ("text" or "json"; default text).
-    pub fn from_env() -> Result<Self, String> {
-        match std::env::var("BGJOBS_LOG_FORMAT").as_deref() {
-            Err(_) | Ok("") | Ok("text") => Ok(Self::Text),
-            Ok("json") => Ok(Self::Json),
-            Ok(other) => Err(format!("BGJOBS_LOG_FORMAT '{other}' is not text or json")),
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(String::new()),
         }
+    }
+}
+
+impl bgjobs_config::Setting for LogFormat {
+    fn allowed() -> String {
+        "text or json".to_owned()
+    }
+
+    fn show(&self) -> String {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+        .to_owned()
+    }
+}
+
+bgjobs_config::deserialize_by_parse!(LogFormat);
+
+bgjobs_config::section! {
+    /// Logs and traces.
+    pub struct Settings {
+        /// How log lines are written to stderr: `text` for people, `json` (one object
+        /// per line) for log collectors. `RUST_LOG` picks what is logged (default info).
+        "BGJOBS_LOG_FORMAT" => log_format: LogFormat = "text";
+        /// An OTLP/gRPC collector such as http://otel-collector:4317: spans are
+        /// exported to it, batched, and flushed at shutdown; the other standard
+        /// `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, compression) apply.
+        /// Unset: no export.
+        "OTEL_EXPORTER_OTLP_ENDPOINT" => otlp_endpoint: Option<bgjobs_config::values::HttpUrl>;
     }
 }
 
@@ -39,13 +68,16 @@ impl LogFormat {
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` is set). Call once, first thing in `main`, inside
 /// the tokio runtime. Calling it again (as tests starting several services do) is
 /// harmless: the first subscriber stays.
-pub fn init(service: &'static str) -> Result<Telemetry, String> {
-    init_with(service, Export::from_env())
+pub fn init(service: &'static str, settings: &Settings) -> Result<Telemetry, String> {
+    init_with(service, settings.log_format, Export::from_settings(settings))
 }
 
 /// [`init`], with spans exported as `export` says rather than as the environment does.
-pub fn init_with(service: &'static str, export: Export) -> Result<Telemetry, String> {
-    let format = LogFormat::from_env()?;
+pub fn init_with(
+    service: &'static str,
+    format: LogFormat,
+    export: Export,
+) -> Result<Telemetry, String> {
     let provider = trace::provider(service, export)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let spans = provider.as_ref().map(|provider| trace::layer(provider, service));

@@ -16,7 +16,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The variable that turns span export on (the OpenTelemetry SDKs' standard name);
 /// the exporter also reads the other `OTEL_EXPORTER_OTLP_*` variables.
-pub const ENDPOINT_VARIABLE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+const ENDPOINT_VARIABLE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
 const TRACEPARENT: &str = "traceparent";
 
@@ -47,26 +47,22 @@ impl Telemetry {
     }
 }
 
-/// Where spans go: OTLP/gRPC to the endpoint the standard variables name, to a given
-/// endpoint, or nowhere (spans are only logged).
+/// Where spans go: OTLP/gRPC to an endpoint, or nowhere (spans are only logged).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Export {
     /// No export.
     Off,
-    /// The exporter reads `OTEL_EXPORTER_OTLP_ENDPOINT` (and the other
-    /// `OTEL_EXPORTER_OTLP_*` variables) itself.
-    FromEnvironment,
-    /// This endpoint, e.g. `http://127.0.0.1:4317`.
+    /// This endpoint, e.g. `http://127.0.0.1:4317`; the exporter reads the other
+    /// `OTEL_EXPORTER_OTLP_*` variables itself.
     To(String),
 }
 
 impl Export {
-    /// [`Export::FromEnvironment`] when `OTEL_EXPORTER_OTLP_ENDPOINT` is set and not
-    /// empty, else [`Export::Off`].
-    pub fn from_env() -> Self {
-        match std::env::var(ENDPOINT_VARIABLE) {
-            Ok(value) if !value.trim().is_empty() => Self::FromEnvironment,
-            _ => Self::Off,
+    /// To `OTEL_EXPORTER_OTLP_ENDPOINT` when it is set, else [`Export::Off`].
+    pub fn from_settings(settings: &crate::Settings) -> Self {
+        match &settings.otlp_endpoint {
+            Some(endpoint) => Self::To(endpoint.as_str().to_owned()),
+            None => Self::Off,
         }
     }
 }
@@ -79,7 +75,6 @@ pub(crate) fn provider(
     let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
     let exporter = match export {
         Export::Off => return Ok(None),
-        Export::FromEnvironment => exporter,
         Export::To(endpoint) => exporter.with_endpoint(endpoint),
     };
     let exporter = exporter.build().map_err(|error| {

@@ -22,6 +22,8 @@ use tower_http::trace::TraceLayer;
 use crate::auth::demo::SigningKey;
 use crate::auth::{Keys, Verifier};
 use crate::links::LinkSigner;
+use bgjobs_config::values::Secret;
+
 use crate::settings::{KeySource, Settings};
 use crate::state::{AppState, Demo};
 use crate::{api, page};
@@ -72,11 +74,11 @@ impl Application {
                 (Keys::single(key.decoding_key()), Some(Arc::new(demo)))
             }
         };
-        let registry_channel = Endpoint::from_shared(settings.registry_url.clone())
+        let registry_channel = Endpoint::from_shared(settings.registry_url.as_str().to_owned())
             .with_context(|| format!("BGJOBS_REGISTRY_URL '{}'", settings.registry_url))?
             .connect_timeout(REGISTRY_CONNECT_TIMEOUT)
             .connect_lazy();
-        let ingest_channel = Endpoint::from_shared(settings.ingest_grpc_url.clone())
+        let ingest_channel = Endpoint::from_shared(settings.ingest_grpc_url.as_str().to_owned())
             .with_context(|| format!("BGJOBS_INGEST_GRPC_URL '{}'", settings.ingest_grpc_url))?
             .connect_timeout(REGISTRY_CONNECT_TIMEOUT)
             .connect_lazy();
@@ -88,10 +90,10 @@ impl Application {
             verifier: Verifier::new(keys, &settings.issuer, &settings.audience),
             registry: JobsRegistryClient::new(registry_channel),
             http: reqwest::Client::new(),
-            ingest_url: settings.ingest_url.clone(),
+            ingest_url: settings.ingest_url.as_str().to_owned(),
             ingest: IngestClient::new(ingest_channel),
             objects,
-            links: LinkSigner::new(settings.download_secret.as_deref()),
+            links: LinkSigner::new(settings.download_secret.as_ref().map(Secret::expose)),
             stall_threshold: settings.stall_threshold,
             demo,
             stopping: CancellationToken::new(),

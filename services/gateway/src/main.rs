@@ -4,7 +4,7 @@ use gateway::{Application, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    bgjobs_service::run("gateway", Settings::from_env, |settings| async {
+    bgjobs_service::run("gateway", Settings::load, |settings| async {
         tracing::info!(?settings, "starting gateway");
         let application = Application::build(settings).await?;
         tracing::info!(address = %application.local_addr(), "gateway listening");

@@ -1,23 +1,68 @@
-//! The gateway's configuration: one typed struct, read once from the environment.
+//! The gateway's configuration, read once from the environment.
 
-use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-/// Default HTTP listen address.
-pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
-/// Default URL of the jobs-registry gRPC server.
-pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:50051";
-/// Default URL of ingest's HTTP API (uploads, deletions).
-pub const DEFAULT_INGEST_URL: &str = "http://127.0.0.1:8081";
-/// Default URL of ingest's gRPC API (retry).
-pub const DEFAULT_INGEST_GRPC_URL: &str = "http://127.0.0.1:50052";
-/// Default audience a token must name.
-pub const DEFAULT_AUDIENCE: &str = "bgjobs";
+use bgjobs_config::sections::{IngestGrpc, Registry};
+use bgjobs_config::values::{Flag, HttpUrl, Seconds, Secret};
+use bgjobs_config::{Environment, Error, Load, ProfileSection, Section, Variable};
+
 /// Issuer of the demo users' tokens, and the default issuer in demo mode.
 pub const DEMO_ISSUER: &str = "bgjobs-gateway-demo";
-/// Default stall threshold: the registry's default, so page and recovery agree.
-pub const DEFAULT_STALL_SECS: u64 = 300;
+
+bgjobs_config::section! {
+    /// What only the gateway reads.
+    pub struct Gateway {
+        /// Address the page and its API listen on.
+        "BGJOBS_GATEWAY_HTTP_ADDR" => http_addr: SocketAddr = "127.0.0.1:8080";
+        /// Ingest's HTTP API, where uploads and deletions started on the page go.
+        "BGJOBS_INGEST_URL" => ingest_url: HttpUrl = "http://127.0.0.1:8081";
+        /// The identity provider's JWKS, which verifies sign-in tokens (RS256). One of
+        /// this, BGJOBS_AUTH_PUBLIC_KEY_FILE or BGJOBS_GATEWAY_DEMO_USERS is required.
+        "BGJOBS_AUTH_JWKS_URL" => jwks_url: Option<HttpUrl>;
+        /// Instead of a JWKS: a file with one PEM-encoded RSA public key.
+        "BGJOBS_AUTH_PUBLIC_KEY_FILE" => public_key_file: Option<PathBuf>;
+        /// The `iss` tokens must have; required with a JWKS or a key file (demo users:
+        /// bgjobs-gateway-demo).
+        "BGJOBS_AUTH_ISSUER" => issuer: Option<String>;
+        /// The `aud` tokens must have.
+        "BGJOBS_AUTH_AUDIENCE" => audience: String = "bgjobs";
+        /// `true`: generate a signing key at start and offer demo users at /sign-in;
+        /// for local use only (`make run` sets it), refused by the production profile.
+        "BGJOBS_GATEWAY_DEMO_USERS" => demo_users: Flag = "false",
+            development_credential: crate::settings::demo_users;
+        /// HMAC key of download links; set the same on every replica. Unset: a random
+        /// key per process, so links do not survive a restart.
+        "BGJOBS_DOWNLOAD_SECRET" => download_secret: Option<Secret<32>>;
+        /// An In Progress job silent for longer is shown as stalled; keep it equal to
+        /// the registry's BGJOBS_STALL_THRESHOLD_SECS.
+        "BGJOBS_STALL_SECS" => stall_threshold: Seconds<1, 86400> = "300";
+    }
+}
+
+/// The production profile's check: demo users sign in without a password.
+pub fn demo_users(value: &str) -> Option<&'static str> {
+    (value == "true").then_some("demo users sign in without a password")
+}
+
+bgjobs_config::compose! {
+    /// Every section the gateway reads, as loaded.
+    pub struct Sections {
+        /// Its own.
+        gateway: Gateway,
+        /// The registry's gRPC API (reads and live updates).
+        registry: Registry,
+        /// Ingest's gRPC API (retries).
+        ingest_grpc: IngestGrpc,
+        /// Results files, for downloads.
+        object_store: bgjobs_object_store::Settings,
+        /// Logs and traces.
+        telemetry: bgjobs_telemetry::Settings,
+        /// The profile.
+        profile: ProfileSection,
+    }
+}
 
 /// Where the public keys that verify tokens come from.
 #[derive(Clone, PartialEq, Eq)]
@@ -26,215 +71,131 @@ pub enum KeySource {
     Jwks(String),
     /// One RSA public key, PEM-encoded.
     Pem(String),
-    /// The demo users' key, generated at start (`BGJOBS_GATEWAY_DEMO_USERS=true`).
+    /// The demo users' key, generated at start.
     Demo,
 }
 
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Jwks(url) => write!(f, "jwks {url}"),
+            Self::Pem(_) => f.write_str("public key file"),
+            Self::Demo => f.write_str("demo users"),
+        }
+    }
+}
+
 /// Everything the gateway needs to start.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where the HTTP server listens (`BGJOBS_GATEWAY_HTTP_ADDR`); port 0 picks a free port.
+    /// Where the HTTP server listens; port 0 picks a free port.
     pub http_addr: SocketAddr,
-    /// The jobs-registry gRPC endpoint (`BGJOBS_REGISTRY_URL`).
-    pub registry_url: String,
-    /// Ingest's HTTP API (`BGJOBS_INGEST_URL`), where uploads and deletions are forwarded.
-    pub ingest_url: String,
-    /// Ingest's gRPC API (`BGJOBS_INGEST_GRPC_URL`), which retries jobs.
-    pub ingest_grpc_url: String,
-    /// Token keys (`BGJOBS_AUTH_JWKS_URL`, `BGJOBS_AUTH_PUBLIC_KEY_FILE` or demo users).
+    /// The jobs-registry gRPC endpoint.
+    pub registry_url: HttpUrl,
+    /// Ingest's HTTP API, where uploads and deletions are forwarded.
+    pub ingest_url: HttpUrl,
+    /// Ingest's gRPC API, which retries jobs.
+    pub ingest_grpc_url: HttpUrl,
+    /// Token keys.
     pub keys: KeySource,
-    /// The `iss` a token must have (`BGJOBS_AUTH_ISSUER`).
+    /// The `iss` a token must have.
     pub issuer: String,
-    /// The `aud` a token must have (`BGJOBS_AUTH_AUDIENCE`).
+    /// The `aud` a token must have.
     pub audience: String,
-    /// Key of the download links' signatures (`BGJOBS_DOWNLOAD_SECRET`); random when unset.
-    pub download_secret: Option<String>,
-    /// An In Progress job silent for longer is shown as stalled (`BGJOBS_STALL_SECS`).
+    /// Key of the download links' signatures; random when unset.
+    pub download_secret: Option<Secret<32>>,
+    /// An In Progress job silent for longer is shown as stalled.
     pub stall_threshold: Duration,
-    /// The object store of results files (`BGJOBS_S3_*`, `AWS_*`).
+    /// The object store of results files.
     pub storage: bgjobs_object_store::Settings,
-}
-
-/// A configuration value that cannot be used, with what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
-    /// One variable is wrong.
-    #[error("{variable}: {problem}")]
-    Invalid {
-        /// The environment variable at fault.
-        variable: &'static str,
-        /// What is wrong with its value and what to use.
-        problem: String,
-    },
-    /// The object storage variables are not usable.
-    #[error("{0}")]
-    Storage(String),
-}
-
-fn invalid(variable: &'static str, problem: impl Into<String>) -> Error {
-    Error::Invalid { variable, problem: problem.into() }
+    sections: Sections,
 }
 
 impl Settings {
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, Error> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the settings through `get`; an unset or empty variable takes its default.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let read = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let read_or = |name: &str, default: &str| read(name).unwrap_or_else(|| default.to_owned());
-
-        let http_addr_text = read_or("BGJOBS_GATEWAY_HTTP_ADDR", DEFAULT_HTTP_ADDR);
-        let http_addr = http_addr_text.parse().map_err(|_| {
-            invalid(
-                "BGJOBS_GATEWAY_HTTP_ADDR",
-                format!("'{http_addr_text}' is not an address; use IP:PORT such as 0.0.0.0:8080"),
-            )
-        })?;
-        let registry_url =
-            http_url("BGJOBS_REGISTRY_URL", read_or("BGJOBS_REGISTRY_URL", DEFAULT_REGISTRY_URL))?;
-        let ingest_url =
-            http_url("BGJOBS_INGEST_URL", read_or("BGJOBS_INGEST_URL", DEFAULT_INGEST_URL))?;
-        let ingest_grpc_url = http_url(
-            "BGJOBS_INGEST_GRPC_URL",
-            read_or("BGJOBS_INGEST_GRPC_URL", DEFAULT_INGEST_GRPC_URL),
-        )?;
-
-        let demo_users = match read("BGJOBS_GATEWAY_DEMO_USERS").as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(invalid(
+    /// Reads the settings from `environment`.
+    pub fn load(environment: &Environment<'_>) -> Result<Self, Error> {
+        let sections = Sections::load(environment)?;
+        let gateway = &sections.gateway;
+        let rule = |variable, problem: &str| Error::Rule { variable, problem: problem.to_owned() };
+        let keys = match (gateway.demo_users.0, &gateway.jwks_url, &gateway.public_key_file) {
+            (true, None, None) => KeySource::Demo,
+            (true, _, _) => {
+                return Err(rule(
                     "BGJOBS_GATEWAY_DEMO_USERS",
-                    format!("'{other}' is neither true nor false"),
+                    "demo users sign their own tokens; unset BGJOBS_AUTH_JWKS_URL and \
+                     BGJOBS_AUTH_PUBLIC_KEY_FILE, or turn demo users off",
+                ));
+            }
+            (false, Some(_), Some(_)) => {
+                return Err(rule(
+                    "BGJOBS_AUTH_JWKS_URL",
+                    "set either BGJOBS_AUTH_JWKS_URL or BGJOBS_AUTH_PUBLIC_KEY_FILE, not both",
+                ));
+            }
+            (false, Some(url), None) => KeySource::Jwks(url.as_str().to_owned()),
+            (false, None, Some(path)) => {
+                let pem = std::fs::read_to_string(path).map_err(|error| Error::Rule {
+                    variable: "BGJOBS_AUTH_PUBLIC_KEY_FILE",
+                    problem: format!("cannot read '{}': {error}", path.display()),
+                })?;
+                KeySource::Pem(pem)
+            }
+            (false, None, None) => {
+                return Err(rule(
+                    "BGJOBS_AUTH_JWKS_URL",
+                    "no way to verify sign-ins: set BGJOBS_AUTH_JWKS_URL (your identity \
+                     provider's JWKS) or BGJOBS_AUTH_PUBLIC_KEY_FILE (a PEM RSA public key), \
+                     or BGJOBS_GATEWAY_DEMO_USERS=true for local use",
                 ));
             }
         };
-        let keys =
-            match (demo_users, read("BGJOBS_AUTH_JWKS_URL"), read("BGJOBS_AUTH_PUBLIC_KEY_FILE")) {
-                (true, None, None) => KeySource::Demo,
-                (true, _, _) => {
-                    return Err(invalid(
-                        "BGJOBS_GATEWAY_DEMO_USERS",
-                        "demo users sign their own tokens; unset BGJOBS_AUTH_JWKS_URL and \
-                     BGJOBS_AUTH_PUBLIC_KEY_FILE, or turn demo users off",
-                    ));
-                }
-                (false, Some(_), Some(_)) => {
-                    return Err(invalid(
-                        "BGJOBS_AUTH_JWKS_URL",
-                        "set either BGJOBS_AUTH_JWKS_URL or BGJOBS_AUTH_PUBLIC_KEY_FILE, not both",
-                    ));
-                }
-                (false, Some(url), None) => KeySource::Jwks(http_url("BGJOBS_AUTH_JWKS_URL", url)?),
-                (false, None, Some(path)) => {
-                    let pem = std::fs::read_to_string(&path).map_err(|error| {
-                        invalid(
-                            "BGJOBS_AUTH_PUBLIC_KEY_FILE",
-                            format!("cannot read '{path}': {error}"),
-                        )
-                    })?;
-                    KeySource::Pem(pem)
-                }
-                (false, None, None) => {
-                    return Err(invalid(
-                        "BGJOBS_AUTH_JWKS_URL",
-                        "no way to verify sign-ins: set BGJOBS_AUTH_JWKS_URL (your identity \
-                     provider's JWKS) or BGJOBS_AUTH_PUBLIC_KEY_FILE (a PEM RSA public key), \
-                     or BGJOBS_GATEWAY_DEMO_USERS=true for local use",
-                    ));
-                }
-            };
-        let issuer = match (read("BGJOBS_AUTH_ISSUER"), &keys) {
-            (Some(issuer), _) => issuer,
+        let issuer = match (&gateway.issuer, &keys) {
+            (Some(issuer), _) => issuer.clone(),
             (None, KeySource::Demo) => DEMO_ISSUER.to_owned(),
             (None, _) => {
-                return Err(invalid(
+                return Err(rule(
                     "BGJOBS_AUTH_ISSUER",
                     "required: the 'iss' your identity provider puts in its tokens",
                 ));
             }
         };
-        let audience = read_or("BGJOBS_AUTH_AUDIENCE", DEFAULT_AUDIENCE);
-        let download_secret = read("BGJOBS_DOWNLOAD_SECRET");
-        if let Some(secret) = &download_secret
-            && secret.len() < 32
-        {
-            return Err(invalid(
-                "BGJOBS_DOWNLOAD_SECRET",
-                "too short: use at least 32 random characters (e.g. `openssl rand -hex 32`)",
-            ));
-        }
-        let stall_text = read_or("BGJOBS_STALL_SECS", &DEFAULT_STALL_SECS.to_string());
-        let stall_threshold = match stall_text.parse::<u64>() {
-            Ok(secs @ 1..=86_400) => Duration::from_secs(secs),
-            _ => {
-                return Err(invalid(
-                    "BGJOBS_STALL_SECS",
-                    format!("'{stall_text}' is not a number of seconds from 1 to 86400"),
-                ));
-            }
-        };
-        let storage = bgjobs_object_store::Settings::from_lookup(&get)
-            .map_err(|error| Error::Storage(error.to_string()))?;
         Ok(Self {
-            http_addr,
-            registry_url,
-            ingest_url,
-            ingest_grpc_url,
+            http_addr: gateway.http_addr,
+            registry_url: sections.registry.url.clone(),
+            ingest_url: gateway.ingest_url.clone(),
+            ingest_grpc_url: sections.ingest_grpc.url.clone(),
             keys,
             issuer,
-            audience,
-            download_secret,
-            stall_threshold,
-            storage,
+            audience: gateway.audience.clone(),
+            download_secret: gateway.download_secret.clone(),
+            stall_threshold: gateway.stall_threshold.get(),
+            storage: sections.object_store.clone(),
+            sections,
         })
     }
-}
 
-fn http_url(variable: &'static str, url: String) -> Result<String, Error> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(url.trim_end_matches('/').to_owned())
-    } else {
-        Err(invalid(variable, format!("'{url}' is not an http:// or https:// URL")))
+    /// Reads the settings through `get`, which answers a variable with its value.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        Self::load(&Environment::from_lookup(get))
     }
 }
 
-impl fmt::Debug for Settings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Logged at start-up: the download secret is never printed.
-        let keys = match &self.keys {
-            KeySource::Jwks(url) => format!("jwks {url}"),
-            KeySource::Pem(_) => "public key file".to_owned(),
-            KeySource::Demo => "demo users".to_owned(),
-        };
-        f.debug_struct("Settings")
-            .field("http_addr", &self.http_addr)
-            .field("registry_url", &self.registry_url)
-            .field("ingest_url", &self.ingest_url)
-            .field("ingest_grpc_url", &self.ingest_grpc_url)
-            .field("keys", &keys)
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("download_secret", &self.download_secret.as_ref().map(|_| "***"))
-            .field("stall_threshold", &self.stall_threshold)
-            .field("storage", &self.storage)
-            .finish()
+impl Section for Settings {
+    fn variables() -> Vec<&'static Variable> {
+        Sections::variables()
+    }
+
+    fn show(&self, out: &mut Vec<(&'static str, String)>) {
+        self.sections.show(out);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn settings(variables: &[(&str, &str)]) -> Result<Settings, Error> {
-        let variables: HashMap<String, String> =
-            variables.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
-        Settings::from_lookup(|name| variables.get(name).cloned())
+    fn settings(pairs: &[(&'static str, &'static str)]) -> Result<Settings, Error> {
+        Settings::load(&Environment::from_pairs(pairs.iter().copied()))
     }
 
     #[test]
@@ -249,7 +210,7 @@ mod tests {
     #[test]
     fn without_keys_the_gateway_refuses_to_start() {
         let error = settings(&[]).expect_err("no keys");
-        assert!(error.to_string().contains("BGJOBS_AUTH_JWKS_URL"), "{error}");
+        assert_eq!(error.variable(), "BGJOBS_AUTH_JWKS_URL", "{error}");
     }
 
     #[test]
@@ -270,10 +231,10 @@ mod tests {
     fn each_bad_value_is_named_with_what_to_do() {
         let demo = ("BGJOBS_GATEWAY_DEMO_USERS", "true");
         let cases = [
-            (vec![("BGJOBS_GATEWAY_DEMO_USERS", "yes")], "neither true nor false"),
+            (vec![("BGJOBS_GATEWAY_DEMO_USERS", "yes")], "expected true or false"),
             (vec![demo, ("BGJOBS_AUTH_JWKS_URL", "https://idp/jwks")], "demo users sign"),
-            (vec![demo, ("BGJOBS_GATEWAY_HTTP_ADDR", "localhost")], "is not an address"),
-            (vec![demo, ("BGJOBS_INGEST_URL", "ingest:8081")], "not an http://"),
+            (vec![demo, ("BGJOBS_GATEWAY_HTTP_ADDR", "localhost")], "an IP address and port"),
+            (vec![demo, ("BGJOBS_INGEST_URL", "ingest:8081")], "an http:// or https:// URL"),
             (vec![demo, ("BGJOBS_STALL_SECS", "0")], "from 1 to 86400"),
             (vec![demo, ("BGJOBS_DOWNLOAD_SECRET", "short")], "at least 32"),
             (vec![("BGJOBS_AUTH_PUBLIC_KEY_FILE", "/no/such/key.pem")], "cannot read"),
@@ -290,6 +251,12 @@ mod tests {
         let read =
             settings(&[("BGJOBS_GATEWAY_DEMO_USERS", "true"), ("BGJOBS_DOWNLOAD_SECRET", secret)])
                 .expect("valid");
-        assert!(!format!("{read:?}").contains(secret));
+        let short = settings(&[
+            ("BGJOBS_GATEWAY_DEMO_USERS", "true"),
+            ("BGJOBS_DOWNLOAD_SECRET", "hunter2"),
+        ])
+        .expect_err("too short");
+        let printed = format!("{read:?}\n{}\n{short}", bgjobs_config::effective_values(&read));
+        assert!(!printed.contains(secret) && !printed.contains("hunter2"), "{printed}");
     }
 }

@@ -58,13 +58,10 @@ impl Application {
             )
         })?;
 
-        let amqp_connection = amqp::connect(&settings.amqp_url).await.with_context(|| {
-            format!(
-                "connecting to RabbitMQ at {}",
-                crate::settings::redact_password(&settings.amqp_url)
-            )
-        })?;
-        let names = Names::new(&settings.prefix);
+        let amqp_connection = amqp::connect(settings.amqp_url.expose())
+            .await
+            .with_context(|| format!("connecting to RabbitMQ at {}", settings.amqp_url))?;
+        let names = Names::new(settings.prefix.to_string());
         let queue_settings = QueueSettings { delivery_limit: settings.delivery_limit };
         amqp::declare_topology(&amqp_connection, &names, &queue_settings)
             .await
@@ -73,7 +70,7 @@ impl Application {
             .await
             .context("opening the RabbitMQ publishing channel")?;
 
-        let registry_channel = Endpoint::from_shared(settings.registry_url.clone())
+        let registry_channel = Endpoint::from_shared(settings.registry_url.as_str().to_owned())
             .with_context(|| format!("BGJOBS_REGISTRY_URL '{}'", settings.registry_url))?
             .connect_timeout(REGISTRY_CONNECT_TIMEOUT)
             .timeout(REGISTRY_REQUEST_TIMEOUT)

@@ -37,7 +37,7 @@ pub use settings::Settings;
 /// until SIGTERM or Ctrl-C. The binary's `main`, and the end-to-end tests' copy of the
 /// binary, run this.
 pub async fn run() -> anyhow::Result<()> {
-    bgjobs_service::run("ingest", Settings::from_env, |settings| async {
+    bgjobs_service::run("ingest", Settings::load, |settings| async {
         tracing::info!(?settings, "starting ingest");
         let application = Application::build(settings).await?;
         tracing::info!(address = %application.local_addr(), "ingest listening");

@@ -1,239 +1,126 @@
 //! The configuration of ingest, read once from the environment and validated at start-up.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Default HTTP listen address.
-pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8081";
-/// Default gRPC listen address (the Ingest service: RetryJob).
-pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50052";
-/// Default age of a New job without a confirmed message before it is published again.
-pub const DEFAULT_REPUBLISH_AFTER_SECS: u64 = 30;
-/// Default URL of the jobs-registry gRPC server.
-pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:50051";
-/// Default RabbitMQ URL: the local stack's broker, default vhost.
-pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-/// Default largest upload: 1 GiB.
-pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 1024 * 1024 * 1024;
-/// Default number of deliveries of a job message before it is dead-lettered.
-pub const DEFAULT_DELIVERY_LIMIT: u32 = 5;
-/// How long requests in flight may take after SIGTERM, unless configured.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+use bgjobs_config::sections::{Broker, Delivery, Naming, Registry, Shutdown};
+use bgjobs_config::values::{AmqpUrl, HttpUrl, Prefix, Seconds, Size};
+use bgjobs_config::{Environment, Error, Load, ProfileSection, Section, Variable};
 
-/// Why the configuration is not usable; each message names the variable to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A variable of ingest itself has a bad value.
-    #[error("{variable} '{value}' is not valid: {expected}")]
-    Invalid {
-        /// The environment variable.
-        variable: &'static str,
-        /// The value it had (never a secret).
-        value: String,
-        /// What a good value looks like.
-        expected: &'static str,
-    },
-    /// The object storage variables are not usable.
-    #[error(transparent)]
-    Storage(#[from] bgjobs_object_store::Error),
+bgjobs_config::section! {
+    /// What only ingest reads.
+    pub struct Ingest {
+        /// Address ingest's HTTP API (uploads, deletions) listens on.
+        "BGJOBS_INGEST_HTTP_ADDR" => http_addr: SocketAddr = "127.0.0.1:8081";
+        /// Address ingest's gRPC API (retries) listens on.
+        "BGJOBS_INGEST_GRPC_ADDR" => grpc_addr: SocketAddr = "127.0.0.1:50052";
+        /// A New job whose current attempt has no confirmed message for this long is
+        /// published again by the sweeper.
+        "BGJOBS_REPUBLISH_AFTER_SECS" => republish_after: Seconds<1, 86400> = "30";
+        /// Largest accepted upload.
+        "BGJOBS_MAX_UPLOAD_BYTES" => max_upload_bytes: Size = "1GiB";
+    }
+}
+
+bgjobs_config::compose! {
+    /// Every section ingest reads, as loaded.
+    pub struct Sections {
+        /// Its own.
+        ingest: Ingest,
+        /// The registry's gRPC API.
+        registry: Registry,
+        /// RabbitMQ.
+        broker: Broker,
+        /// Deliveries before dead-lettering.
+        delivery: Delivery,
+        /// Broker name prefix.
+        naming: Naming,
+        /// Input files.
+        object_store: bgjobs_object_store::Settings,
+        /// After SIGTERM.
+        shutdown: Shutdown,
+        /// Logs and traces.
+        telemetry: bgjobs_telemetry::Settings,
+        /// The profile.
+        profile: ProfileSection,
+    }
 }
 
 /// Everything ingest needs to run.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where the HTTP server listens (`BGJOBS_INGEST_HTTP_ADDR`); port 0 picks a free port.
+    /// Where the HTTP server listens; port 0 picks a free port.
     pub http_addr: SocketAddr,
-    /// Where the gRPC server listens (`BGJOBS_INGEST_GRPC_ADDR`); port 0 picks a free port.
+    /// Where the gRPC server listens; port 0 picks a free port.
     pub grpc_addr: SocketAddr,
     /// How long a New job may wait without a confirmed message before the sweeper
-    /// publishes it again (`BGJOBS_REPUBLISH_AFTER_SECS`, 1 to 86400).
+    /// publishes it again.
     pub republish_after: Duration,
-    /// The jobs-registry gRPC endpoint (`BGJOBS_REGISTRY_URL`).
-    pub registry_url: String,
-    /// The RabbitMQ URL (`BGJOBS_AMQP_URL`); it may hold a password, so it is never printed.
-    pub amqp_url: String,
-    /// Prefix of every exchange and queue name (`BGJOBS_PREFIX`), so tests can share a broker.
-    pub prefix: String,
-    /// Largest accepted upload in bytes (`BGJOBS_MAX_UPLOAD_BYTES`).
+    /// The jobs-registry gRPC endpoint.
+    pub registry_url: HttpUrl,
+    /// The RabbitMQ URL.
+    pub amqp_url: AmqpUrl,
+    /// Prefix of every exchange and queue name, so tests can share a broker.
+    pub prefix: Prefix,
+    /// Largest accepted upload in bytes.
     pub max_upload_bytes: u64,
-    /// Deliveries of a job message before it is dead-lettered (`BGJOBS_DELIVERY_LIMIT`).
+    /// Deliveries of a job message before it is dead-lettered.
     pub delivery_limit: u32,
-    /// The object store of input files (`BGJOBS_S3_*`, `AWS_*`).
+    /// The object store of input files.
     pub storage: bgjobs_object_store::Settings,
-    /// How long requests in flight may take after SIGTERM (`BGJOBS_SHUTDOWN_GRACE_SECS`,
-    /// 0 to 3,600; default 25, below Kubernetes' 30 s before it kills the pod).
+    /// How long requests in flight may take after SIGTERM.
     pub shutdown_grace: Duration,
+    sections: Sections,
 }
 
 impl Settings {
-    /// Reads the process environment; see [`Settings::from_lookup`].
-    pub fn from_env() -> Result<Self, Error> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads every variable through `get` (so tests need not touch the process
-    /// environment); an unset or empty variable takes its default.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let read = |name: &str| get(name).map(|value| value.trim().to_owned());
-        let read_or = |name: &str, default: &str| {
-            read(name).filter(|value| !value.is_empty()).unwrap_or_else(|| default.to_owned())
-        };
-
-        let http_addr_text = read_or("BGJOBS_INGEST_HTTP_ADDR", DEFAULT_HTTP_ADDR);
-        let http_addr = http_addr_text.parse().map_err(|_| Error::Invalid {
-            variable: "BGJOBS_INGEST_HTTP_ADDR",
-            value: http_addr_text.clone(),
-            expected: "an address and port such as 127.0.0.1:8081 or 0.0.0.0:8081",
-        })?;
-
-        let grpc_addr_text = read_or("BGJOBS_INGEST_GRPC_ADDR", DEFAULT_GRPC_ADDR);
-        let grpc_addr = grpc_addr_text.parse().map_err(|_| Error::Invalid {
-            variable: "BGJOBS_INGEST_GRPC_ADDR",
-            value: grpc_addr_text.clone(),
-            expected: "an address and port such as 127.0.0.1:50052 or 0.0.0.0:50052",
-        })?;
-
-        let republish_after = match read("BGJOBS_REPUBLISH_AFTER_SECS").filter(|v| !v.is_empty()) {
-            None => DEFAULT_REPUBLISH_AFTER_SECS,
-            Some(text) => text.parse().ok().filter(|secs| (1..=86_400).contains(secs)).ok_or(
-                Error::Invalid {
-                    variable: "BGJOBS_REPUBLISH_AFTER_SECS",
-                    value: text,
-                    expected: "a whole number of seconds from 1 to 86400",
-                },
-            )?,
-        };
-
-        let registry_url = read_or("BGJOBS_REGISTRY_URL", DEFAULT_REGISTRY_URL);
-        if !(registry_url.starts_with("http://") || registry_url.starts_with("https://")) {
-            return Err(Error::Invalid {
-                variable: "BGJOBS_REGISTRY_URL",
-                value: registry_url,
-                expected: "an http:// or https:// URL such as http://127.0.0.1:50051",
-            });
-        }
-
-        let amqp_url = read_or("BGJOBS_AMQP_URL", DEFAULT_AMQP_URL);
-        if !(amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://")) {
-            return Err(Error::Invalid {
-                variable: "BGJOBS_AMQP_URL",
-                value: redact_password(&amqp_url),
-                expected: "an amqp:// or amqps:// URL such as amqp://guest:guest@127.0.0.1:5672/%2f",
-            });
-        }
-
-        let prefix = read("BGJOBS_PREFIX").unwrap_or_default();
-        if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-            return Err(Error::Invalid {
-                variable: "BGJOBS_PREFIX",
-                value: prefix,
-                expected: "letters, digits, '-', '_' and '.' only",
-            });
-        }
-
-        let max_upload_bytes = match read("BGJOBS_MAX_UPLOAD_BYTES").filter(|v| !v.is_empty()) {
-            None => DEFAULT_MAX_UPLOAD_BYTES,
-            Some(text) => parse_size(&text).ok_or(Error::Invalid {
-                variable: "BGJOBS_MAX_UPLOAD_BYTES",
-                value: text,
-                expected: "a positive number of bytes such as 1073741824, or with a unit: 512KiB, 100MiB, 1GiB",
-            })?,
-        };
-
-        let delivery_limit = match read("BGJOBS_DELIVERY_LIMIT").filter(|v| !v.is_empty()) {
-            None => DEFAULT_DELIVERY_LIMIT,
-            Some(text) => text.parse().ok().filter(|limit| *limit >= 1).ok_or(Error::Invalid {
-                variable: "BGJOBS_DELIVERY_LIMIT",
-                value: text,
-                expected: "a whole number of deliveries, at least 1",
-            })?,
-        };
-
-        let shutdown_grace = match read("BGJOBS_SHUTDOWN_GRACE_SECS").filter(|v| !v.is_empty()) {
-            None => DEFAULT_SHUTDOWN_GRACE,
-            Some(text) => text
-                .parse()
-                .ok()
-                .filter(|seconds| *seconds <= 3_600)
-                .map(Duration::from_secs)
-                .ok_or(Error::Invalid {
-                    variable: "BGJOBS_SHUTDOWN_GRACE_SECS",
-                    value: text,
-                    expected: "a whole number of seconds from 0 to 3600",
-                })?,
-        };
-
+    /// Reads the settings from `environment`.
+    pub fn load(environment: &Environment<'_>) -> Result<Self, Error> {
+        let sections = Sections::load(environment)?;
+        let ingest = &sections.ingest;
         Ok(Self {
-            http_addr,
-            grpc_addr,
-            republish_after: Duration::from_secs(republish_after),
-            registry_url,
-            amqp_url,
-            prefix,
-            max_upload_bytes,
-            delivery_limit,
-            storage: bgjobs_object_store::Settings::from_lookup(get)?,
-            shutdown_grace,
+            http_addr: ingest.http_addr,
+            grpc_addr: ingest.grpc_addr,
+            republish_after: ingest.republish_after.get(),
+            registry_url: sections.registry.url.clone(),
+            amqp_url: sections.broker.url.clone(),
+            prefix: sections.naming.prefix.clone(),
+            max_upload_bytes: ingest.max_upload_bytes.get(),
+            delivery_limit: sections.delivery.limit.get() as u32,
+            storage: sections.object_store.clone(),
+            shutdown_grace: sections.shutdown.grace.get(),
+            sections,
         })
     }
-}
 
-impl fmt::Debug for Settings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
-            .field("http_addr", &self.http_addr)
-            .field("grpc_addr", &self.grpc_addr)
-            .field("republish_after", &self.republish_after)
-            .field("registry_url", &self.registry_url)
-            .field("amqp_url", &redact_password(&self.amqp_url))
-            .field("prefix", &self.prefix)
-            .field("max_upload_bytes", &self.max_upload_bytes)
-            .field("delivery_limit", &self.delivery_limit)
-            .field("shutdown_grace", &self.shutdown_grace)
-            .field("storage", &self.storage)
-            .finish()
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::load(&Environment::process())
+    }
+
+    /// Reads every variable through `get`, so tests need not touch the process
+    /// environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        Self::load(&Environment::from_lookup(get))
     }
 }
 
-/// `amqp://user:secret@host/` → `amqp://user:<redacted>@host/`.
-pub(crate) fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((credentials, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match credentials.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:<redacted>@{host}"),
-        None => url.to_owned(),
+impl Section for Settings {
+    fn variables() -> Vec<&'static Variable> {
+        Sections::variables()
     }
-}
 
-/// "1073741824", "512KiB", "100 MiB", "1GiB" → bytes; `None` for zero, overflow or nonsense.
-fn parse_size(text: &str) -> Option<u64> {
-    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits_end);
-    let multiplier: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1024,
-        "MiB" => 1024 * 1024,
-        "GiB" => 1024 * 1024 * 1024,
-        _ => return None,
-    };
-    number.parse::<u64>().ok()?.checked_mul(multiplier).filter(|bytes| *bytes > 0)
+    fn show(&self, out: &mut Vec<(&'static str, String)>) {
+        self.sections.show(out);
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn settings_from(vars: &[(&str, &str)]) -> Result<Settings, Error> {
-        let vars: HashMap<String, String> =
-            vars.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect();
-        Settings::from_lookup(|name| vars.get(name).cloned())
+    fn settings_from(pairs: &[(&'static str, &'static str)]) -> Result<Settings, Error> {
+        Settings::load(&Environment::from_pairs(pairs.iter().copied()))
     }
 
     #[test]
@@ -242,12 +129,12 @@ mod tests {
         assert_eq!(settings.http_addr.to_string(), "127.0.0.1:8081");
         assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:50052");
         assert_eq!(settings.republish_after, Duration::from_secs(30));
-        assert_eq!(settings.registry_url, DEFAULT_REGISTRY_URL);
-        assert_eq!(settings.amqp_url, DEFAULT_AMQP_URL);
-        assert_eq!(settings.prefix, "");
+        assert_eq!(settings.registry_url.as_str(), "http://127.0.0.1:50051");
+        assert_eq!(settings.amqp_url.expose(), "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(&*settings.prefix, "");
         assert_eq!(settings.max_upload_bytes, 1_073_741_824);
         assert_eq!(settings.delivery_limit, 5);
-        assert_eq!(settings.storage.bucket, "bgjobs");
+        assert_eq!(settings.storage.bucket.as_str(), "bgjobs");
     }
 
     #[test]
@@ -263,22 +150,11 @@ mod tests {
         ])
         .expect("valid settings");
         assert_eq!(settings.http_addr.port(), 0);
-        assert_eq!(settings.registry_url, "http://registry:50051");
-        assert_eq!(settings.prefix, "t-1234.");
+        assert_eq!(settings.registry_url.as_str(), "http://registry:50051");
+        assert_eq!(&*settings.prefix, "t-1234.");
         assert_eq!(settings.max_upload_bytes, 1024);
         assert_eq!(settings.delivery_limit, 3);
-        assert_eq!(settings.storage.bucket, "bgjobs-t-abc");
-    }
-
-    #[test]
-    fn upload_limits_accept_plain_bytes_and_binary_units() {
-        assert_eq!(parse_size("1073741824"), Some(1 << 30));
-        assert_eq!(parse_size("512KiB"), Some(512 * 1024));
-        assert_eq!(parse_size("100 MiB"), Some(100 << 20));
-        assert_eq!(parse_size("1GiB"), Some(1 << 30));
-        for bad in ["0", "-1", "1.5GiB", "10MB", "lots", "99999999999999999999"] {
-            assert_eq!(parse_size(bad), None, "{bad}");
-        }
+        assert_eq!(settings.storage.bucket.as_str(), "bgjobs-t-abc");
     }
 
     #[test]
@@ -292,19 +168,24 @@ mod tests {
             ("BGJOBS_PREFIX", "a b"),
             ("BGJOBS_MAX_UPLOAD_BYTES", "0"),
             ("BGJOBS_DELIVERY_LIMIT", "0"),
+            ("BGJOBS_DELIVERY_LIMIT", "101"),
             ("BGJOBS_S3_BUCKET", "No_Such"),
         ] {
-            let message = settings_from(&[(variable, value)]).expect_err(variable).to_string();
-            assert!(message.contains(variable), "{variable}: {message}");
+            let error = settings_from(&[(variable, value)]).expect_err(variable);
+            assert_eq!(error.variable(), variable, "{error}");
+            assert!(error.to_string().starts_with(&format!("{variable}='{value}'")), "{error}");
         }
     }
 
     #[test]
-    fn debug_output_never_shows_the_broker_password() {
+    fn the_broker_password_is_never_printed() {
         let settings = settings_from(&[("BGJOBS_AMQP_URL", "amqp://jobs:hunter2@broker:5672/%2f")])
             .expect("valid settings");
-        let printed = format!("{settings:?}");
+        let printed = format!("{settings:?}\n{}", bgjobs_config::effective_values(&settings));
         assert!(!printed.contains("hunter2"), "{printed}");
-        assert!(printed.contains("amqp://jobs:<redacted>@broker:5672/%2f"), "{printed}");
+        assert!(
+            printed.contains("BGJOBS_AMQP_URL=amqp://jobs:<redacted>@broker:5672/%2f"),
+            "{printed}"
+        );
     }
 }

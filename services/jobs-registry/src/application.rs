@@ -44,7 +44,7 @@ impl std::fmt::Debug for Application {
 
 /// Connects to the database (creating it when missing) and brings its schemas up to date.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<Store> {
-    let store = connect_creating_database(&settings.database_url, &settings.store).await?;
+    let store = connect_creating_database(settings.database_url.expose(), &settings.store).await?;
     store.migrate().await.context("applying database migrations")?;
     Ok(store)
 }
@@ -57,8 +57,8 @@ impl Application {
         tracing::info!(?settings, "starting jobs-registry");
         let store = migrate(&settings).await?.jobs();
 
-        let names = Names::new(&settings.prefix);
-        let nats = events::connect(&settings.nats_url)
+        let names = Names::new(settings.prefix.to_string());
+        let nats = events::connect(settings.nats_url.expose())
             .await
             .with_context(|| format!("connecting to NATS at {}", settings.nats_url))?;
         events::ensure_stream(&nats, &names).await.context("ensuring the job event stream")?;

@@ -7,6 +7,9 @@ use jobs_registry::Settings;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {
+    /// Print the effective configuration, secrets redacted, and exit.
+    #[arg(long)]
+    print_config: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -20,7 +23,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    bgjobs_service::run("jobs-registry", Settings::from_env, |settings| run(cli.command, settings))
+    bgjobs_service::run("jobs-registry", Settings::load, |settings| run(cli.command, settings))
         .await
 }
 

@@ -10,8 +10,6 @@ use bgjobs_domain::JobStatus;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::settings::Error;
-
 /// Default stall threshold: five minutes of silence.
 pub const DEFAULT_STALL_THRESHOLD_SECS: u64 = 300;
 /// Default number of attempts a job gets in all before a stall fails it.
@@ -38,30 +36,6 @@ impl Default for StallSettings {
 }
 
 impl StallSettings {
-    /// Reads `BGJOBS_STALL_THRESHOLD_SECS` (1 to 86400) and `BGJOBS_MAX_ATTEMPTS`
-    /// (1 to 100) through `get`; unset or empty takes the default.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let number = |variable: &'static str, default: u64, max: u64| {
-            let Some(text) = get(variable).map(|text| text.trim().to_owned()) else {
-                return Ok(default);
-            };
-            if text.is_empty() {
-                return Ok(default);
-            }
-            text.parse::<u64>().ok().filter(|value| (1..=max).contains(value)).ok_or(Error {
-                variable,
-                problem: format!("'{text}' is not a whole number from 1 to {max}"),
-            })
-        };
-        let threshold =
-            number("BGJOBS_STALL_THRESHOLD_SECS", DEFAULT_STALL_THRESHOLD_SECS, 86_400)?;
-        let max_attempts = number("BGJOBS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS.into(), 100)?;
-        Ok(Self {
-            threshold: Duration::from_secs(threshold),
-            max_attempts: u32::try_from(max_attempts).unwrap_or(DEFAULT_MAX_ATTEMPTS),
-        })
-    }
-
     /// How often to look for stalled jobs: a fifth of the threshold, between 1 and
     /// 60 seconds, so a job is recovered at most 20% after its threshold.
     pub fn check_interval(&self) -> Duration {
@@ -142,26 +116,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_and_the_check_interval_follow_the_threshold() {
-        let defaults = StallSettings::from_lookup(|_| None).expect("defaults are valid");
-        assert_eq!(defaults, StallSettings::default());
-        assert_eq!(defaults.check_interval(), Duration::from_secs(60));
-        let short = StallSettings::from_lookup(|name| {
-            (name == "BGJOBS_STALL_THRESHOLD_SECS").then(|| "2".to_owned())
-        })
-        .expect("valid");
+    fn the_check_interval_follows_the_threshold() {
+        assert_eq!(StallSettings::default().check_interval(), Duration::from_secs(60));
+        let short = StallSettings { threshold: Duration::from_secs(2), max_attempts: 3 };
         assert_eq!(short.check_interval(), Duration::from_secs(1));
-    }
-
-    #[test]
-    fn a_bad_value_names_the_variable_and_the_range() {
-        let error = StallSettings::from_lookup(|name| {
-            (name == "BGJOBS_MAX_ATTEMPTS").then(|| "0".to_owned())
-        })
-        .expect_err("0 attempts");
-        assert_eq!(
-            error.to_string(),
-            "BGJOBS_MAX_ATTEMPTS: '0' is not a whole number from 1 to 100"
-        );
     }
 }

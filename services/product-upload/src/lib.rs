@@ -19,8 +19,7 @@ pub type Worker = bgjobs_consumer::Worker<ProductUpload>;
 /// consuming until SIGTERM or Ctrl-C. The binary's `main`, and the end-to-end tests'
 /// copy of the binary, run this.
 pub async fn run() -> anyhow::Result<()> {
-    let configure = || Settings::from_env(settings::SERVICE);
-    bgjobs_service::run("product-upload", configure, |settings| async {
+    bgjobs_service::run("product-upload", settings::load, |settings| async {
         let worker = Worker::build(settings).await?;
         Ok(worker.run_until_stopped(bgjobs_service::shutdown_signal()).await?)
     })

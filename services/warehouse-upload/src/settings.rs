@@ -1,6 +1,15 @@
 //! The warehouse-upload consumer's configuration: the upload consumers' shared settings.
 
+use bgjobs_config::{Environment, Error};
 pub use bgjobs_consumer::settings::Settings;
 
 /// The consumer's name: the default worker id starts with it.
 pub const SERVICE: &str = "warehouse-upload";
+
+/// Valid rows per committed batch unless `BGJOBS_BATCH_SIZE` says otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 500;
+
+/// Reads the consumer's settings from `environment`.
+pub fn load(environment: &Environment<'_>) -> Result<Settings, Error> {
+    Settings::load(environment, SERVICE, DEFAULT_BATCH_SIZE)
+}

@@ -193,6 +193,14 @@ impl<'de, K: UrlKind> serde::Deserialize<'de> for ServerUrl<K> {
     }
 }
 
+impl<K: UrlKind> std::str::FromStr for ServerUrl<K> {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::parse(text)
+    }
+}
+
 /// `scheme://user:secret@host/...` as `scheme://user:<redacted>@host/...`.
 pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

@@ -8,6 +8,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use anyhow::Context;
+use bgjobs_config::Environment;
 use bgjobs_domain::JobType;
 use bgjobs_messaging::Names;
 use bgjobs_messaging::amqp::{self, JobDelivery};
@@ -15,6 +16,7 @@ use bgjobs_messaging::events;
 use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{Job, ListJobsRequest};
+use bgjobs_telemetry::{Export, LogFormat};
 use bgjobs_test_support::names::messaging_prefix;
 use bgjobs_test_support::postgres::fresh_database;
 use bgjobs_test_support::s3::{fresh_bucket, settings_for};
@@ -101,11 +103,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
     init_once();
     let prefix = messaging_prefix();
 
-    let mut registry_settings = jobs_registry::Settings::from_env()?;
-    registry_settings.database_url = fresh_database().await?;
-    registry_settings.prefix = prefix.clone();
+    let mut registry_settings = jobs_registry::Settings::load(&Environment::process())?;
+    registry_settings.database_url = fresh_database().await?.parse().map_err(anyhow::Error::msg)?;
+    registry_settings.prefix = prefix.parse().map_err(anyhow::Error::msg)?;
     registry_settings.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let nats_url = registry_settings.nats_url.clone();
+    let nats_url = registry_settings.nats_url.expose().to_owned();
     let registry_app = jobs_registry::Application::build(registry_settings).await?;
     let registry_url = format!("http://{}", registry_app.grpc_addr());
     let registry_server = Running::start(|signal| registry_app.run_until_stopped(signal));
@@ -114,8 +116,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
     let mut settings = ingest::Settings::from_env()?;
     settings.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    settings.registry_url = registry_url.clone();
-    settings.prefix = prefix.clone();
+    settings.registry_url = registry_url.parse().map_err(anyhow::Error::msg)?;
+    settings.prefix = prefix.parse().map_err(anyhow::Error::msg)?;
     settings.storage = settings_for(store.bucket());
     adjust(&mut settings);
 
@@ -132,7 +134,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
         registry,
         store,
         s3: raw_s3_client(&settings.storage),
-        amqp: amqp::connect(&settings.amqp_url).await?,
+        amqp: amqp::connect(settings.amqp_url.expose()).await?,
         names: Names::new(prefix),
         account: format!("acct-{}", unique_suffix()),
         ingest,
@@ -147,7 +149,7 @@ fn init_once() {
         bgjobs_service::install_crypto_provider();
         // Logs only on request: `TEST_LOG=1 RUST_LOG=debug cargo test -p ingest`.
         if std::env::var_os("TEST_LOG").is_some() {
-            let _ = bgjobs_telemetry::init("ingest-tests");
+            let _ = bgjobs_telemetry::init_with("ingest-tests", LogFormat::Text, Export::Off);
         }
     });
 }
@@ -159,13 +161,18 @@ fn raw_s3_client(settings: &bgjobs_object_store::Settings) -> aws_sdk_s3::Client
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
         .build_https();
-    let credentials =
-        Credentials::new(&settings.access_key_id, &settings.secret_access_key, None, None, "test");
+    let credentials = Credentials::new(
+        &settings.access_key_id,
+        settings.secret_access_key.expose(),
+        None,
+        None,
+        "test",
+    );
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(http_client)
-        .region(Region::new(settings.region.clone()))
-        .endpoint_url(&settings.endpoint)
+        .region(Region::new(settings.region.as_str().to_owned()))
+        .endpoint_url(settings.endpoint.as_str())
         .force_path_style(true)
         .credentials_provider(credentials)
         .build();

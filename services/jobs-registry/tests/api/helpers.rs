@@ -1,5 +1,6 @@
 //! Starting the registry in-process, one database and one broker prefix per test.
 
+use bgjobs_config::Environment;
 use std::net::SocketAddr;
 use std::sync::Once;
 
@@ -9,6 +10,7 @@ use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, EventPublisher};
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{self, CreateJobRequest, GetJobRequest};
+use bgjobs_telemetry::{Export, LogFormat};
 use bgjobs_test_support::{postgres::fresh_database, unique_suffix};
 use jobs_registry::{Application, Settings};
 use tokio::sync::oneshot;
@@ -39,12 +41,11 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
 /// Like [`spawn_app`], with settings that `adjust` may change (the stall threshold).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<TestApp> {
     init_once();
-    let mut settings = Settings {
-        database_url: fresh_database().await?,
-        prefix: format!("t{}.", unique_suffix()),
-        grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..Settings::default()
-    };
+    let mut settings = Settings::load(&Environment::from_pairs([
+        ("BGJOBS_DATABASE_URL", fresh_database().await?),
+        ("BGJOBS_PREFIX", format!("t{}.", unique_suffix())),
+        ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+    ]))?;
     adjust(&mut settings);
     let application = Application::build(settings.clone()).await?;
     let grpc_addr = application.grpc_addr();
@@ -55,8 +56,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Resul
     let client = JobsRegistryClient::connect(format!("http://{grpc_addr}"))
         .await
         .context("connecting to the registry under test")?;
-    let nats = events::connect(&settings.nats_url).await?;
-    let publisher = EventPublisher::new(nats.clone(), Names::new(settings.prefix.clone()));
+    let nats = events::connect(settings.nats_url.expose()).await?;
+    let publisher = EventPublisher::new(nats.clone(), Names::new(settings.prefix.to_string()));
     Ok(TestApp {
         client,
         grpc_addr,
@@ -74,7 +75,8 @@ fn init_once() {
         bgjobs_service::install_crypto_provider();
         // Logs only on request: `TEST_LOG=1 RUST_LOG=debug cargo test -p jobs-registry`.
         if std::env::var_os("TEST_LOG").is_some() {
-            let _ = bgjobs_telemetry::init("jobs-registry-tests");
+            let _ =
+                bgjobs_telemetry::init_with("jobs-registry-tests", LogFormat::Text, Export::Off);
         }
     });
 }
@@ -117,7 +119,7 @@ impl TestApp {
 
     /// The broker names under the registry's prefix.
     pub fn names(&self) -> Names {
-        Names::new(self.settings.prefix.clone())
+        Names::new(self.settings.prefix.to_string())
     }
 
     /// Stops the registry, waits until it has stopped (failing if it failed), and

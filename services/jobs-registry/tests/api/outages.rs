@@ -32,7 +32,7 @@ async fn lock_waiters(database: &DatabaseConnection) -> anyhow::Result<Vec<i32>>
 async fn an_event_failing_on_a_lost_connection_is_retried_in_place() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     let job = app.create_job("acme").await?;
-    let database = Database::connect(&app.settings.database_url).await?;
+    let database = Database::connect(app.settings.database_url.expose()).await?;
     // Hold the job's row, so the applier is caught waiting inside record_event...
     let holder = database.begin().await?;
     holder
@@ -78,7 +78,7 @@ async fn an_event_failing_otherwise_is_redelivered_and_applied_once_the_fault_is
     let app = spawn_app().await?;
     let job = app.create_job("acme").await?;
     // A fault waiting does not cure: every insert into the log fails.
-    let database = Database::connect(&app.settings.database_url).await?;
+    let database = Database::connect(app.settings.database_url.expose()).await?;
     database.execute_unprepared("ALTER TABLE jobs.job_events RENAME TO job_events_away").await?;
 
     app.publisher.publish(&event(&job, 1, 1, EventKind::Started, "Started"), None).await?;

@@ -1,4 +1,4 @@
-use std::net::SocketAddr;
+use bgjobs_config::Environment;
 
 use bgjobs_test_support::{postgres::server_url, unique_suffix};
 use jobs_registry::{Application, Settings};
@@ -20,19 +20,18 @@ async fn has_jobs_table(url: &str) -> anyhow::Result<bool> {
 #[tokio::test]
 async fn build_creates_a_missing_database_and_migrates_it() -> anyhow::Result<()> {
     let database_url = format!("{}/bgjobs_t_{}", server_url(), unique_suffix());
-    let settings = Settings {
-        database_url: database_url.clone(),
-        prefix: format!("t{}.", unique_suffix()),
-        grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..Settings::default()
-    };
+    let settings = Settings::load(&Environment::from_pairs([
+        ("BGJOBS_DATABASE_URL", database_url.clone()),
+        ("BGJOBS_PREFIX", format!("t{}.", unique_suffix())),
+        ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+    ]))?;
 
     let application = Application::build(settings.clone()).await?;
 
     assert_ne!(application.grpc_addr().port(), 0);
     assert!(has_jobs_table(&database_url).await?);
-    let nats = bgjobs_messaging::events::connect(&settings.nats_url).await?;
-    let names = bgjobs_messaging::Names::new(settings.prefix.clone());
+    let nats = bgjobs_messaging::events::connect(settings.nats_url.expose()).await?;
+    let names = bgjobs_messaging::Names::new(settings.prefix.to_string());
     bgjobs_messaging::events::delete_stream(&nats, &names).await?;
     Ok(())
 }

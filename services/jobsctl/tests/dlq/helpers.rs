@@ -1,7 +1,7 @@
 //! A registry in-process, a broker topology under the test's prefix, and ways to put
 //! job messages into a dead-letter queue the way RabbitMQ does.
 
-use std::net::SocketAddr;
+use bgjobs_config::Environment;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -51,12 +51,11 @@ pub async fn stack() -> anyhow::Result<TestStack> {
     INIT.call_once(|| {
         bgjobs_service::install_crypto_provider();
     });
-    let settings = Settings {
-        database_url: fresh_database().await?,
-        prefix: messaging_prefix(),
-        grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..Settings::default()
-    };
+    let settings = Settings::load(&Environment::from_pairs([
+        ("BGJOBS_DATABASE_URL", fresh_database().await?),
+        ("BGJOBS_PREFIX", messaging_prefix()),
+        ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+    ]))?;
     let application = Application::build(settings.clone()).await?;
     let grpc_addr = application.grpc_addr();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -64,11 +63,11 @@ pub async fn stack() -> anyhow::Result<TestStack> {
         let _ = stopped.await;
     }));
     let registry = JobsRegistryClient::connect(format!("http://{grpc_addr}")).await?;
-    let store = Store::connect(&settings.database_url).await?;
+    let store = Store::connect(settings.database_url.expose()).await?;
     let connection = amqp::connect(amqp::DEFAULT_URL).await?;
-    let names = Names::new(settings.prefix.clone());
+    let names = Names::new(settings.prefix.to_string());
     amqp::declare_topology(&connection, &names, &QueueSettings { delivery_limit: 1 }).await?;
-    let nats = events::connect(&settings.nats_url).await?;
+    let nats = events::connect(settings.nats_url.expose()).await?;
     Ok(TestStack {
         registry,
         store,
