@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: run test faults lint stack stack-clean
+.PHONY: run test faults lint docs stack stack-clean
 
 ## Runs the whole system and shows a real product upload go through it.
 run:
@@ -23,6 +23,11 @@ faults: stack
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## Writes docs/configuration.md again from the settings' declarations (a test
+## fails while the committed page differs from them).
+docs:
+	UPDATE_DOCS=1 cargo test -p bgjobs-e2e --test e2e configuration::the_configuration_reference
 
 ## Starts the local stack (Postgres, RabbitMQ, NATS, SeaweedFS) if it is not running.
 stack:

@@ -3,6 +3,7 @@
 
 mod backoff;
 mod client_lock;
+mod configuration;
 mod delete_client;
 mod fencing;
 mod heartbeat;

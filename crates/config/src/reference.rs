@@ -32,7 +32,13 @@ pub fn render(services: &[(&str, Vec<&'static Variable>)]) -> String {
             writeln!(out, "| [`{name}`](#{}) | {default} | {} |", anchor(name), readers.join(", "));
     }
     for (name, (variable, _)) in &variables {
-        let secret = if variable.secret { " Secret: never printed." } else { "" };
+        let secret = match (variable.secret, (variable.redact)("x")) {
+            (false, _) => "",
+            (true, redacted) if redacted == "x" => {
+                " Secret: printed with its password as `<redacted>`."
+            }
+            (true, _) => " Secret: printed as `<redacted>`.",
+        };
         let _ = write!(
             out,
             "\n### {name}\n\n{}\n\nAllowed: {}.{secret}\n",
@@ -65,5 +71,6 @@ credentials (RabbitMQ's `guest:guest`, the object store's `bgjobs-local-secret`,
 Postgres without a password, the gateway's demo users), naming each variable to set.
 
 Each service prints its effective configuration, secrets redacted, with
-`--print-config`, and exits.
+`--print-config`, and exits. `jobsctl` takes `--registry`, `--ingest`, `--amqp-url`
+and `--prefix` in place of the variables it reads, checked by the same rules.
 ";

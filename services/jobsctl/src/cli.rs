@@ -1,5 +1,6 @@
-//! The command line: commands, options and the environment variables behind them.
+//! The command line: commands, and options that override the environment variables.
 
+use bgjobs_config::Environment;
 use bgjobs_domain::{JobId, JobType};
 use clap::{Args, Parser, Subcommand};
 use jobsctl::dlq::{ReplayOptions, Selection, parse_age};
@@ -8,34 +9,22 @@ use jobsctl::dlq::{ReplayOptions, Selection, parse_age};
 #[derive(Parser)]
 #[command(name = "jobsctl", version, about)]
 pub struct Cli {
-    /// The jobs-registry gRPC address.
-    #[arg(
-        long,
-        env = "BGJOBS_REGISTRY_URL",
-        default_value = "http://127.0.0.1:50051",
-        global = true
-    )]
-    pub registry: String,
-    /// The RabbitMQ URL.
-    #[arg(
-        long,
-        env = "BGJOBS_AMQP_URL",
-        default_value = bgjobs_messaging::amqp::DEFAULT_URL,
-        global = true,
-        hide_env_values = true
-    )]
-    pub amqp_url: String,
-    /// Ingest's gRPC address (Retry goes through ingest, which publishes the job).
-    #[arg(
-        long,
-        env = "BGJOBS_INGEST_GRPC_URL",
-        default_value = "http://127.0.0.1:50052",
-        global = true
-    )]
-    pub ingest: String,
-    /// The prefix of every queue and exchange name (empty in production).
-    #[arg(long, env = "BGJOBS_PREFIX", default_value = "", global = true)]
-    pub prefix: String,
+    /// The jobs-registry gRPC URL [default: BGJOBS_REGISTRY_URL, else http://127.0.0.1:50051].
+    #[arg(long, global = true)]
+    pub registry: Option<String>,
+    /// The RabbitMQ URL [default: BGJOBS_AMQP_URL, else the local broker].
+    #[arg(long, global = true)]
+    pub amqp_url: Option<String>,
+    /// Ingest's gRPC URL, through which retries go [default: BGJOBS_INGEST_GRPC_URL,
+    /// else http://127.0.0.1:50052].
+    #[arg(long, global = true)]
+    pub ingest: Option<String>,
+    /// The prefix of every queue and exchange name [default: BGJOBS_PREFIX, else empty].
+    #[arg(long, global = true)]
+    pub prefix: Option<String>,
+    /// Print the effective connection settings, passwords redacted, and exit.
+    #[arg(long, global = true)]
+    pub print_config: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -209,6 +198,23 @@ impl Replay {
             reason: self.reason,
             dry_run: self.dry_run,
             rate: Some(self.rate),
+        })
+    }
+}
+
+impl Cli {
+    /// The environment with the options given in its place: an option is checked by
+    /// the same rules as the variable it overrides.
+    pub fn environment(&self) -> Environment<'_> {
+        Environment::from_lookup(|name| {
+            let option = match name {
+                "BGJOBS_REGISTRY_URL" => &self.registry,
+                "BGJOBS_AMQP_URL" => &self.amqp_url,
+                "BGJOBS_INGEST_GRPC_URL" => &self.ingest,
+                "BGJOBS_PREFIX" => &self.prefix,
+                _ => &None,
+            };
+            option.clone().or_else(|| std::env::var(name).ok())
         })
     }
 }

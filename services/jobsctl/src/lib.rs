@@ -5,3 +5,4 @@ pub mod dlq;
 pub mod jobs;
 pub mod queues;
 pub mod render;
+pub mod settings;

@@ -6,23 +6,33 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
+use bgjobs_config::Load;
 use bgjobs_messaging::{Names, amqp};
 use clap::Parser;
 use cli::{Cli, Command, DlqCommand, JobsCommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use jobsctl::settings::Settings;
 use jobsctl::{dlq, jobs, queues};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let settings =
+        Settings::load(&cli.environment()).map_err(|error| anyhow::anyhow!("{error}"))?;
+    if cli.print_config {
+        print!("{}", bgjobs_config::effective_values(&settings));
+        return Ok(());
+    }
     // One TLS provider for every client (lapin and tonic both use rustls).
     bgjobs_service::install_crypto_provider();
-    let names = Names::new(cli.prefix.clone());
+    let names = Names::new(settings.naming.prefix.to_string());
+    let registry = settings.registry.url.as_str();
+    let amqp_url = settings.broker.url.expose();
     match cli.command {
-        Command::Jobs(command) => run_jobs(&cli.registry, &cli.ingest, command).await,
-        Command::Dlq(command) => run_dlq(&cli.amqp_url, &cli.registry, &names, command).await,
+        Command::Jobs(command) => run_jobs(registry, settings.ingest.url.as_str(), command).await,
+        Command::Dlq(command) => run_dlq(amqp_url, registry, &names, command).await,
         Command::Queues { json } => {
-            let connection = amqp::connect(&cli.amqp_url).await?;
+            let connection = amqp::connect(amqp_url).await?;
             let rows = queues::rows(&connection, &names).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -174,7 +174,8 @@ impl<K: UrlKind> Setting for ServerUrl<K> {
 
     fn allowed() -> String {
         let schemes: Vec<String> = K::SCHEMES.iter().map(|scheme| format!("{scheme}://")).collect();
-        format!("a {} URL such as {}", schemes.join(" or "), K::EXAMPLE)
+        let article = if K::SCHEMES[0].starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        format!("{article} {} URL such as {}", schemes.join(" or "), K::EXAMPLE)
     }
 
     fn show(&self) -> String {
