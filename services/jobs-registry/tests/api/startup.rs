@@ -62,7 +62,10 @@ async fn a_bad_setting_stops_the_process_with_its_name() -> anyhow::Result<()> {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("BGJOBS_REGISTRY_GRPC_ADDR: 'localhost:50051' is not an address"),
+        stderr.contains(
+            "jobs-registry cannot start: BGJOBS_REGISTRY_GRPC_ADDR='localhost:50051' is not \
+             allowed"
+        ),
         "{stderr}"
     );
     Ok(())

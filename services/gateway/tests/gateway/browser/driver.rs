@@ -265,6 +265,28 @@ impl Browser {
         .await
     }
 
+    /// Focuses the element at `css` and presses `key`, until `done` (an expression)
+    /// holds: a live update that re-renders the element between the focus and the key
+    /// press takes the focus with it, and the key then goes nowhere.
+    pub async fn press_on(
+        &self,
+        css: &str,
+        key: fantoccini::key::Key,
+        done: &str,
+    ) -> anyhow::Result<()> {
+        let focus = format!(
+            "(() => {{ const target = document.querySelector({css:?}); target?.focus(); \
+             return !!target && document.activeElement === target; }})()"
+        );
+        wait::until(&format!("{done} after {key:?} on '{css}'"), PAGE_DEADLINE, || async {
+            if self.eval(&focus).await? == Value::Bool(true) {
+                self.press(key).await?;
+            }
+            Ok((self.eval(done).await? == Value::Bool(true)).then_some(()))
+        })
+        .await
+    }
+
     /// Presses and releases `key` on the keyboard, wherever the focus is.
     pub async fn press(&self, key: fantoccini::key::Key) -> anyhow::Result<()> {
         use fantoccini::actions::{InputSource, KeyAction, KeyActions};

@@ -96,13 +96,8 @@ async fn every_control_is_labelled_and_details_open_and_close_from_the_keyboard(
     assert_eq!(browser.eval(UNLABELLED_CONTROLS).await?, serde_json::json!([]));
 
     // Tab-reachable native buttons: focus the row's View Details, press Enter.
-    browser
-        .eval(&format!(
-            "document.querySelector(\"tr[data-job-id='{upload}'] [data-action=details]\").focus() ?? true"
-        ))
-        .await?;
-    browser.press(Key::Enter).await?;
-    browser.wait_for("the details to open", "document.getElementById('details').open").await?;
+    let view_details = format!("tr[data-job-id='{upload}'] [data-action=details]");
+    browser.press_on(&view_details, Key::Enter, "document.getElementById('details').open").await?;
     browser.wait_for("the log", "document.getElementById('details-log')?.textContent").await?;
     assert_eq!(browser.eval(UNLABELLED_CONTROLS).await?, serde_json::json!([]));
     browser.press(Key::Escape).await?;
