@@ -127,7 +127,10 @@ impl TestSystem {
         env.extend(environment.settings.iter().cloned());
         let shutdown = CancellationToken::new();
 
-        let registry_settings = jobs_registry::Settings::from_lookup(|name| env.get(name).cloned())
+        let registry_settings =
+            jobs_registry::Settings::load(&bgjobs_config::Environment::from_lookup(|name| {
+                env.get(name).cloned()
+            }))
             .map_err(|error| anyhow::anyhow!("{error:?}"))?;
         let registry_app = jobs_registry::Application::build(registry_settings).await?;
         let registry_url = format!("http://{}", registry_app.grpc_addr());
@@ -142,7 +145,10 @@ impl TestSystem {
             env.insert("BGJOBS_INGEST_GRPC_ADDR", grpc_addr);
             urls
         } else {
-            let ingest_settings = ingest::Settings::from_lookup(|name| env.get(name).cloned())
+            let ingest_settings =
+                ingest::Settings::load(&bgjobs_config::Environment::from_lookup(|name| {
+                    env.get(name).cloned()
+                }))
                 .map_err(|error| anyhow::anyhow!("{error:?}"))?;
             let ingest_app = ingest::Application::build(ingest_settings).await?;
             let urls = (

@@ -181,6 +181,23 @@ macro_rules! compose {
     };
 }
 
+/// Implements [`Section`] for settings resolved from a composition: the variables
+/// and effective values are those of the composition kept in field `$field`.
+#[macro_export]
+macro_rules! resolved_from {
+    ($type:ty, $field:ident: $sections:ty) => {
+        impl $crate::Section for $type {
+            fn variables() -> ::std::vec::Vec<&'static $crate::Variable> {
+                <$sections as $crate::Section>::variables()
+            }
+
+            fn show(&self, out: &mut ::std::vec::Vec<(&'static str, ::std::string::String)>) {
+                $crate::Section::show(&self.$field, out);
+            }
+        }
+    };
+}
+
 /// Appends to `all` those of `more` it does not hold yet: a variable shared by two
 /// sections of one service is listed once.
 pub fn add_variables(all: &mut Vec<&'static Variable>, more: Vec<&'static Variable>) {

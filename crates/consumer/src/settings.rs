@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bgjobs_config::sections::{Broker, Database, Delivery, Events, Naming, Shutdown};
 use bgjobs_config::values::{AmqpUrl, Count, Millis, NatsUrl, PostgresUrl, Prefix, Seconds};
-use bgjobs_config::{Environment, Error, Load, ProfileSection, Section, Variable};
+use bgjobs_config::{Environment, Error, Load, ProfileSection};
 
 use crate::backoff::RetryPolicy;
 
@@ -145,15 +145,7 @@ impl Settings {
     }
 }
 
-impl Section for Settings {
-    fn variables() -> Vec<&'static Variable> {
-        Sections::variables()
-    }
-
-    fn show(&self, out: &mut Vec<(&'static str, String)>) {
-        self.sections.show(out);
-    }
-}
+bgjobs_config::resolved_from!(Settings, sections: Sections);
 
 impl AsRef<Settings> for Settings {
     fn as_ref(&self) -> &Settings {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bgjobs_config::sections::{IngestGrpc, Registry};
 use bgjobs_config::values::{Flag, HttpUrl, Seconds, Secret};
-use bgjobs_config::{Environment, Error, Load, ProfileSection, Section, Variable};
+use bgjobs_config::{Environment, Error, Load, ProfileSection};
 
 /// Issuer of the demo users' tokens, and the default issuer in demo mode.
 pub const DEMO_ISSUER: &str = "bgjobs-gateway-demo";
@@ -173,22 +173,9 @@ impl Settings {
             sections,
         })
     }
-
-    /// Reads the settings through `get`, which answers a variable with its value.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        Self::load(&Environment::from_lookup(get))
-    }
 }
 
-impl Section for Settings {
-    fn variables() -> Vec<&'static Variable> {
-        Sections::variables()
-    }
-
-    fn show(&self, out: &mut Vec<(&'static str, String)>) {
-        self.sections.show(out);
-    }
-}
+bgjobs_config::resolved_from!(Settings, sections: Sections);
 
 #[cfg(test)]
 mod tests {

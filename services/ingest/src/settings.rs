@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bgjobs_config::sections::{Broker, Delivery, Naming, Registry, Shutdown};
 use bgjobs_config::values::{AmqpUrl, HttpUrl, Prefix, Seconds, Size};
-use bgjobs_config::{Environment, Error, Load, ProfileSection, Section, Variable};
+use bgjobs_config::{Environment, Error, Load, ProfileSection};
 
 bgjobs_config::section! {
     /// What only ingest reads.
@@ -92,28 +92,9 @@ impl Settings {
             sections,
         })
     }
-
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, Error> {
-        Self::load(&Environment::process())
-    }
-
-    /// Reads every variable through `get`, so tests need not touch the process
-    /// environment.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        Self::load(&Environment::from_lookup(get))
-    }
 }
 
-impl Section for Settings {
-    fn variables() -> Vec<&'static Variable> {
-        Sections::variables()
-    }
-
-    fn show(&self, out: &mut Vec<(&'static str, String)>) {
-        self.sections.show(out);
-    }
-}
+bgjobs_config::resolved_from!(Settings, sections: Sections);
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bgjobs_config::sections::{Database, Events, Naming, Shutdown};
 use bgjobs_config::values::{Count, Name, NatsUrl, PostgresUrl, Prefix, Seconds};
-use bgjobs_config::{Environment, Error, Load, ProfileSection, Section, Variable};
+use bgjobs_config::{Environment, Error, Load, ProfileSection};
 
 use crate::stall_detector::StallSettings;
 
@@ -88,22 +88,9 @@ impl Settings {
             sections,
         })
     }
-
-    /// Reads the settings through `get`, which answers a variable with its value.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        Self::load(&Environment::from_lookup(get))
-    }
 }
 
-impl Section for Settings {
-    fn variables() -> Vec<&'static Variable> {
-        Sections::variables()
-    }
-
-    fn show(&self, out: &mut Vec<(&'static str, String)>) {
-        self.sections.show(out);
-    }
-}
+bgjobs_config::resolved_from!(Settings, sections: Sections);
 
 #[cfg(test)]
 mod tests {

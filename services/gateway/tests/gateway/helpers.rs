@@ -4,6 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use bgjobs_config::Environment;
 use bgjobs_e2e::TestSystem;
 use chrono::Utc;
 use gateway::auth::demo::SigningKey;
@@ -205,11 +206,11 @@ pub fn settings_for(system: &TestSystem, extra: &[(&str, &str)]) -> anyhow::Resu
     let owned = |(name, value): (&str, &str)| (name.to_owned(), value.to_owned());
     let env: std::collections::HashMap<String, String> =
         system.service_env().map(owned).chain(extra.iter().copied().map(owned)).collect();
-    Settings::from_lookup(|name| match name {
+    Settings::load(&Environment::from_lookup(|name| match name {
         "BGJOBS_GATEWAY_HTTP_ADDR" => Some("127.0.0.1:0".to_owned()),
         "BGJOBS_INGEST_URL" => Some(system.ingest_url.clone()),
         _ => env.get(name).cloned().or_else(|| std::env::var(name).ok()),
-    })
+    }))
     .map_err(anyhow::Error::msg)
 }
 
@@ -220,13 +221,13 @@ pub async fn start_alone(
     env: &[(&str, &str)],
     adjust: impl FnOnce(&mut Settings),
 ) -> anyhow::Result<(String, DropGuard)> {
-    let mut settings = Settings::from_lookup(|name| {
+    let mut settings = Settings::load(&Environment::from_lookup(|name| {
         let given = env.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned());
         match name {
             "BGJOBS_GATEWAY_HTTP_ADDR" => Some("127.0.0.1:0".to_owned()),
             _ => given.or_else(|| std::env::var(name).ok()),
         }
-    })
+    }))
     .map_err(anyhow::Error::msg)?;
     adjust(&mut settings);
     let application = Application::build(settings).await?;

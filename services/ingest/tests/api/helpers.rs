@@ -113,7 +113,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
     let registry_server = Running::start(|signal| registry_app.run_until_stopped(signal));
 
     let store = fresh_bucket().await?;
-    let mut settings = ingest::Settings::from_env()?;
+    let mut settings = ingest::Settings::load(&Environment::process())?;
     settings.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.registry_url = registry_url.parse().map_err(anyhow::Error::msg)?;
