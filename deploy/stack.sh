@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The local stack of bgjobs, on loopback only: Postgres, RabbitMQ, NATS (JetStream)
-# and an S3-compatible server (SeaweedFS).
+# The local stack of bgjobs, on loopback only: Postgres, RabbitMQ, NATS (JetStream),
+# an S3-compatible server (SeaweedFS) and an SMTP server that keeps what it receives
+# (aiosmtpd, deploy/stack-smtp.sh).
 #
 #   deploy/stack.sh up       start what is not running, wait until each answers
 #   deploy/stack.sh status   print the state of each component
-#   deploy/stack.sh down     stop what this script started (SeaweedFS only)
+#   deploy/stack.sh down     stop what this script started (SeaweedFS, the SMTP server)
 #   deploy/stack.sh clean    drop test databases (bgjobs_t_*), test buckets (bgjobs-t-*)
 #                            and test queues (t<hex>.bgjobs.*) left by interrupted runs,
 #                            and stop the fault tests' private servers they left running
@@ -248,6 +249,9 @@ seaweed_down() {
     echo "seaweedfs  stopped          ($(elapsed_since "$started"))"
 }
 
+# shellcheck source=deploy/stack-smtp.sh
+source "$REPO_ROOT/deploy/stack-smtp.sh"
+
 # --- clean ----------------------------------------------------------------------------
 
 clean_databases() {
@@ -352,6 +356,7 @@ status() {
         state=down
     fi
     echo "seaweedfs  $state  $S3_URL"
+    smtp_status
 }
 
 usage() {
@@ -365,8 +370,12 @@ up)
     rabbitmq_up
     nats_up
     seaweed_up
+    smtp_up
     ;;
-down) seaweed_down ;;
+down)
+    seaweed_down
+    smtp_down
+    ;;
 status) status ;;
 clean)
     clean_databases

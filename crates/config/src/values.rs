@@ -7,7 +7,7 @@ mod urls;
 
 pub use numbers::{Count, Millis, Seconds, Size};
 pub use text::{Flag, Name, Prefix, Secret};
-pub use urls::{AmqpUrl, HttpUrl, NatsUrl, PostgresUrl, ServerUrl, UrlKind};
+pub use urls::{AmqpUrl, HttpUrl, NatsUrl, PostgresUrl, ServerUrl, SmtpUrl, UrlKind};
 
 /// A type a setting can have.
 pub trait Setting: Sized {

@@ -1,9 +1,10 @@
 //! Helpers for bgjobs tests: fresh databases, unique prefixes, waiting on conditions.
 //!
-//! Tests share one local stack (Postgres, RabbitMQ, NATS, S3) and isolate
+//! Tests share one local stack (Postgres, RabbitMQ, NATS, S3, SMTP) and isolate
 //! themselves by names: a database, queue prefix, subject prefix and bucket of
 //! their own.
 
+pub mod mail;
 pub mod names;
 pub mod postgres;
 pub mod s3;

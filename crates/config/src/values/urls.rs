@@ -115,6 +115,43 @@ impl UrlKind for Nats {
     }
 }
 
+/// An SMTP URL: `smtps://USER:PASSWORD@HOST:465` (TLS from the start),
+/// `smtp://USER:PASSWORD@HOST:587?tls=required` (STARTTLS), or `smtp://HOST:PORT`
+/// (no TLS: loopback only).
+#[derive(Debug, Clone)]
+pub struct Smtp;
+
+impl UrlKind for Smtp {
+    const SCHEMES: &'static [&'static str] = &["smtps", "smtp"];
+    const EXAMPLE: &'static str = "smtps://USER:PASSWORD@HOST:465";
+
+    fn check(url: &Url) -> Result<(), String> {
+        let tls = url.scheme() == "smtps"
+            || url.query_pairs().any(|(key, value)| key == "tls" && value == "required");
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            // Hosts of URLs whose scheme the url crate does not know stay text.
+            Some(url::Host::Domain(name)) => {
+                name == "localhost"
+                    || name
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            None => false,
+        };
+        if !tls && !loopback {
+            return Err("mail to another host must use TLS: smtps:// or ?tls=required".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// The SMTP server's URL.
+pub type SmtpUrl = ServerUrl<Smtp>;
+
 /// The Postgres URL of the bgjobs database.
 pub type PostgresUrl = ServerUrl<Postgres>;
 /// The RabbitMQ URL.
@@ -241,6 +278,19 @@ mod tests {
         assert!(NatsUrl::parse("tls://nats:4222").is_ok());
         assert!(NatsUrl::parse("http://nats").is_err());
         assert!(AmqpUrl::parse("http://broker").is_err());
+    }
+
+    #[test]
+    fn mail_leaves_the_machine_only_over_tls() {
+        assert!(SmtpUrl::parse("smtp://127.0.0.1:2525").is_ok());
+        assert!(SmtpUrl::parse("smtp://[::1]:2525").is_ok());
+        assert!(SmtpUrl::parse("smtp://localhost:2525").is_ok());
+        assert!(SmtpUrl::parse("smtps://bgjobs:pw@mail.example.com:465").is_ok());
+        assert!(SmtpUrl::parse("smtp://bgjobs:pw@mail.example.com:587?tls=required").is_ok());
+        assert_eq!(
+            SmtpUrl::parse("smtp://mail.example.com:25").err().as_deref(),
+            Some("mail to another host must use TLS: smtps:// or ?tls=required")
+        );
     }
 
     #[test]
