@@ -1,11 +1,12 @@
 # The local stack's SMTP server, sourced by deploy/stack.sh: aiosmtpd (PyPI), a real
 # SMTP server on 127.0.0.1:2525 that accepts every message and stores it, one file per
-# message, in the Maildir <repo>/.stack/mail (new messages under new/). Tests read the
-# messages there; `make run` says where they are.
+# message, in the Maildir /tmp/bgjobs-mail (new messages under new/). Like the port, the
+# folder is the machine's, not a checkout's: a server started from one checkout serves
+# the tests of another. Tests read the messages there; `make run` says where they are.
 
 SMTP_PORT=2525
 SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
-MAIL_DIR="$STACK_DIR/mail"
+MAIL_DIR=/tmp/bgjobs-mail
 SMTP_LOG="$STACK_DIR/smtp.log"
 SMTP_PID="$STACK_DIR/smtp.pid"
 
@@ -73,4 +74,16 @@ smtp_status() {
     local state
     smtp_ready && state=running || state=down
     echo "smtp       $state  $SMTP_URL (mail in $MAIL_DIR/new)"
+}
+
+# Messages of earlier runs: tests tell theirs apart by recipient, but each look reads
+# the whole folder.
+clean_mail() {
+    local count=0 file
+    for file in "$MAIL_DIR"/new/* "$MAIL_DIR"/cur/*; do
+        [[ -f "$file" ]] || continue
+        rm -f "$file"
+        count=$((count + 1))
+    done
+    echo "smtp       deleted $count received message(s)"
 }

@@ -8,7 +8,8 @@
 #   deploy/stack.sh down     stop what this script started (SeaweedFS, the SMTP server)
 #   deploy/stack.sh clean    drop test databases (bgjobs_t_*), test buckets (bgjobs-t-*)
 #                            and test queues (t<hex>.bgjobs.*) left by interrupted runs,
-#                            and stop the fault tests' private servers they left running
+#                            and stop the fault tests' private servers they left running;
+#                            delete the mail the SMTP server received
 #
 # Idempotent: a component that already answers is left alone, so a second `up` takes
 # well under a second. Postgres, RabbitMQ and NATS are system services of the machine
@@ -382,6 +383,7 @@ clean)
     clean_buckets
     clean_queues
     clean_private_servers
+    clean_mail
     ;;
 *) usage ;;
 esac

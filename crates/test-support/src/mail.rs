@@ -1,14 +1,12 @@
 //! The messages the local stack's SMTP server received (`deploy/stack.sh up` keeps
-//! each in the Maildir `.stack/mail`, one file per message under `new/`).
+//! each in the Maildir `/tmp/bgjobs-mail`, one file per message under `new/`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where received messages are: `BGJOBS_TEST_MAILDIR`, else the local stack's.
+/// Where the local stack's SMTP server keeps received messages.
 pub fn maildir() -> PathBuf {
-    std::env::var_os("BGJOBS_TEST_MAILDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.stack/mail"))
+    PathBuf::from("/tmp/bgjobs-mail")
 }
 
 /// Every received message addressed to `recipient` (the server records it in an
