@@ -43,7 +43,7 @@ smtp_up() {
         return
     fi
     ensure_aiosmtpd_installed
-    mkdir -p "$MAIL_DIR"/{tmp,new,cur}
+    mkdir -p "$MAIL_DIR"/{tmp,new,cur} "$STACK_DIR"
     rm -f "$SMTP_PID"
     # -n: stay root (it would switch to nobody and lose the Maildir); the Mailbox handler
     # takes the Maildir as its argument.
