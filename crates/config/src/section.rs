@@ -51,14 +51,22 @@ pub fn effective_values<S: Section>(settings: &S) -> String {
 /// Declares a section: a struct of typed settings, each bound to one variable with
 /// its doc, type and optional default, and the [`Section`] that loads it.
 ///
-/// ```ignore
+/// ```
+/// use bgjobs_config::values::Seconds;
+/// use bgjobs_config::{Environment, Load};
+///
 /// bgjobs_config::section! {
 ///     /// How long work may go on after SIGTERM.
 ///     pub struct Shutdown {
 ///         /// Seconds that work in flight may take after SIGTERM.
-///         "BGJOBS_SHUTDOWN_GRACE_SECS" => grace: Seconds<0, 3600> = "25";
+///         "EXAMPLE_GRACE_SECS" => grace: Seconds<0, 3600> = "25";
 ///     }
 /// }
+///
+/// let set = Environment::from_pairs([("EXAMPLE_GRACE_SECS", "5")]);
+/// assert_eq!(Shutdown::load(&set).map(|s| s.grace.get().as_secs()), Ok(5));
+/// let unset = Environment::from_pairs::<&str, &str>([]);
+/// assert_eq!(Shutdown::load(&unset).map(|s| s.grace.get().as_secs()), Ok(25));
 /// ```
 ///
 /// A variable without default has an `Option` type (unset is `None`) or is
