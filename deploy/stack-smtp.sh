@@ -22,18 +22,6 @@ ensure_aiosmtpd_installed() {
         fail "pip install aiosmtpd failed"
 }
 
-# Ready, or fail at once if the server has already exited (a busy port).
-smtp_started() {
-    smtp_ready && return 0
-    local pid
-    pid=$(cat "$SMTP_PID" 2>/dev/null) || return 1
-    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
-        tail -n 20 "$SMTP_LOG" >&2
-        fail "the SMTP server exited during start-up; see $SMTP_LOG"
-    fi
-    return 1
-}
-
 smtp_up() {
     local started
     started=$(now_ms)
@@ -50,7 +38,7 @@ smtp_up() {
     setsid bash -c 'echo $$ >"$0"; exec "$@"' "$SMTP_PID" \
         python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAIL_DIR" \
         >>"$SMTP_LOG" 2>&1 </dev/null &
-    wait_until "smtp" smtp_started ||
+    wait_until "smtp" came_up "the SMTP server" smtp_ready "$SMTP_PID" "$SMTP_LOG" ||
         fail "the SMTP server did not greet on 127.0.0.1:$SMTP_PORT within ${START_DEADLINE_SECONDS}s; see $SMTP_LOG"
     echo "smtp       started          $SMTP_URL ($(elapsed_since "$started"), pid $(cat "$SMTP_PID"), mail in $MAIL_DIR/new)"
 }

@@ -179,14 +179,15 @@ ensure_weed_installed() {
     fi
 }
 
-# Ready, or fail at once if weed has already exited (a bad flag, a busy port).
-seaweed_started() {
-    s3_ready && return 0
-    local pid
-    pid=$(cat "$SEAWEED_PID" 2>/dev/null) || return 1
+# came_up <name> <ready command> <pid file> <log>: true once the component is ready;
+# fails at once if its process has already exited (a bad flag, a busy port).
+came_up() {
+    local name=$1 ready=$2 pid_file=$3 log=$4 pid
+    "$ready" && return 0
+    pid=$(cat "$pid_file" 2>/dev/null) || return 1
     if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
-        tail -n 20 "$SEAWEED_LOG" >&2
-        fail "seaweedfs exited during start-up; see $SEAWEED_LOG"
+        tail -n 20 "$log" >&2
+        fail "$name exited during start-up; see $log"
     fi
     return 1
 }
@@ -221,7 +222,7 @@ seaweed_up() {
         -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 \
         -master.volumeSizeLimitMB=64 -volume.max=20000 \
         >>"$SEAWEED_LOG" 2>&1 </dev/null &
-    if ! wait_until "seaweedfs" seaweed_started; then
+    if ! wait_until "seaweedfs" came_up seaweedfs s3_ready "$SEAWEED_PID" "$SEAWEED_LOG"; then
         fail "seaweedfs did not accept a signed S3 request on $S3_URL within ${START_DEADLINE_SECONDS}s" \
             "(last HTTP status $(s3_signed_status)); see $SEAWEED_LOG"
     fi
