@@ -72,7 +72,7 @@ pub fn init(service: &'static str, settings: &Settings) -> Result<Telemetry, Str
     init_with(service, settings.log_format, Export::from_settings(settings))
 }
 
-/// [`init`], with spans exported as `export` says rather than as the environment does.
+/// [`init`], with the log format and span export given rather than read from settings.
 pub fn init_with(
     service: &'static str,
     format: LogFormat,

@@ -14,18 +14,12 @@ use crate::Setting;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
     base: String,
-    url: Url,
 }
 
 impl HttpUrl {
     /// The URL as given, without a trailing '/'.
     pub fn as_str(&self) -> &str {
         &self.base
-    }
-
-    /// The parsed URL.
-    pub fn url(&self) -> &Url {
-        &self.url
     }
 
     fn parse(text: &str) -> Result<Self, String> {
@@ -39,7 +33,7 @@ impl HttpUrl {
         if url.query().is_some() || url.fragment().is_some() {
             return Err("it has a query or a fragment".to_owned());
         }
-        Ok(Self { base: text.trim_end_matches('/').to_owned(), url })
+        Ok(Self { base: text.trim_end_matches('/').to_owned() })
     }
 }
 
