@@ -40,6 +40,7 @@ async fn register(
         parameters: serde_json::json!({ "client_id": client_id }),
         reference_ids: ReferenceIds { client_id: Some(client_id.to_owned()), ..Default::default() },
         created_by: "tester".to_owned(),
+        notify: None,
     };
     Ok(store.jobs().create_job(job).await?.0.job_id)
 }

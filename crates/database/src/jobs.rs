@@ -4,6 +4,7 @@ pub(crate) mod client_lock;
 mod events;
 mod lifecycle;
 mod list;
+mod notes;
 mod operator;
 mod own_change;
 mod publishing;
@@ -25,6 +26,7 @@ pub use client_lock::UNFINISHED;
 pub use events::{IncomingEvent, LogEntry, RecordOutcome};
 pub use lifecycle::REGISTRY_ACTOR;
 pub use list::{JobFilter, Page, PageRequest};
+pub use notes::Note;
 pub use operator::NotReplayable;
 
 /// The message of a job that has been created and queued.
@@ -39,6 +41,16 @@ pub struct ReferenceIds {
     pub user_id: Option<String>,
     /// The warehouse the job concerns.
     pub warehouse_id: Option<String>,
+}
+
+/// Who is emailed when a job ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The address.
+    pub email: String,
+    /// The user's IANA time zone (e.g. `Europe/Paris`), when known; times are shown
+    /// in UTC otherwise.
+    pub time_zone: Option<String>,
 }
 
 /// How many rows a job has seen, processed and rejected.
@@ -71,6 +83,8 @@ pub struct NewJob {
     pub reference_ids: ReferenceIds,
     /// The user or service that asked for the job.
     pub created_by: String,
+    /// Who is emailed when the job ends; `None` when nobody is.
+    pub notify: Option<Recipient>,
 }
 
 /// A job as the page and the services see it.
@@ -110,6 +124,8 @@ pub struct Job {
     pub updated_by: String,
     /// When the last change was made.
     pub updated_at: DateTime<Utc>,
+    /// Who is emailed when the job ends; `None` when nobody is.
+    pub notify: Option<Recipient>,
 }
 
 impl Job {
@@ -160,6 +176,9 @@ impl TryFrom<job_rows::Model> for Job {
             created_at: row.created_at,
             updated_by: row.updated_by,
             updated_at: row.updated_at,
+            notify: row
+                .notify_email
+                .map(|email| Recipient { email, time_zone: row.notify_time_zone }),
         })
     }
 }
@@ -232,6 +251,8 @@ async fn insert_job(connection: &impl ConnectionTrait, new: NewJob) -> Result<(J
         warehouse_id: Set(new.reference_ids.warehouse_id),
         updated_by: Set(new.created_by.clone()),
         created_by: Set(new.created_by),
+        notify_time_zone: Set(new.notify.as_ref().and_then(|notify| notify.time_zone.clone())),
+        notify_email: Set(new.notify.map(|notify| notify.email)),
         // Counters, last applied position and timestamps take the table defaults.
         ..Default::default()
     };

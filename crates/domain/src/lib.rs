@@ -4,6 +4,7 @@
 
 pub mod ids;
 pub mod job;
+pub mod recipient;
 pub mod state_machine;
 pub mod upload;
 pub mod worker_loss;

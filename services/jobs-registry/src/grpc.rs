@@ -8,11 +8,12 @@ mod watch;
 use bgjobs_database::JobsStore;
 use bgjobs_proto::v1::jobs_registry_server::JobsRegistry;
 use bgjobs_proto::v1::{
-    CreateJobRequest, CreateJobResponse, FailDeadLetteredRequest, FailDeadLetteredResponse,
-    GetJobRequest, GetJobResponse, ListJobEventsRequest, ListJobEventsResponse, ListJobsRequest,
-    ListJobsResponse, ListUnpublishedJobsRequest, ListUnpublishedJobsResponse,
-    MarkPublishedRequest, MarkPublishedResponse, ReplayDeadLetterRequest, ReplayDeadLetterResponse,
-    RetryJobRequest, RetryJobResponse, WatchJobsRequest, WatchJobsResponse,
+    AddJobNoteRequest, AddJobNoteResponse, CreateJobRequest, CreateJobResponse,
+    FailDeadLetteredRequest, FailDeadLetteredResponse, GetJobRequest, GetJobResponse,
+    ListJobEventsRequest, ListJobEventsResponse, ListJobsRequest, ListJobsResponse,
+    ListUnpublishedJobsRequest, ListUnpublishedJobsResponse, MarkPublishedRequest,
+    MarkPublishedResponse, ReplayDeadLetterRequest, ReplayDeadLetterResponse, RetryJobRequest,
+    RetryJobResponse, WatchJobsRequest, WatchJobsResponse,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -128,6 +129,13 @@ impl JobsRegistry for RegistryService {
     ) -> Result<Response<FailDeadLetteredResponse>, Status> {
         let answer = lifecycle::fail_dead_lettered(&self.store, request.into_inner()).await?;
         Ok(Response::new(answer))
+    }
+
+    async fn add_job_note(
+        &self,
+        request: Request<AddJobNoteRequest>,
+    ) -> Result<Response<AddJobNoteResponse>, Status> {
+        Ok(Response::new(lifecycle::add_job_note(&self.store, request.into_inner()).await?))
     }
 
     async fn replay_dead_letter(

@@ -31,6 +31,8 @@ pub struct Model {
     pub updated_by: String,
     pub updated_at: DateTimeUtc,
     pub published_attempt: Option<i32>,
+    pub notify_email: Option<String>,
+    pub notify_time_zone: Option<String>,
 }
 
 /// No relations are navigated through sea-orm.

@@ -70,9 +70,16 @@ impl JobsStore {
                 requeue(&transaction, &before, operator, &message).await?
             }
             JobStatus::New => {
-                log_line(&before, before.attempt, before.status, operator, &action)?
-                    .exec(&transaction)
-                    .await?;
+                log_line(
+                    Uuid::now_v7(),
+                    &before,
+                    before.attempt,
+                    before.status,
+                    operator,
+                    &action,
+                )?
+                .exec(&transaction)
+                .await?;
                 before
             }
             JobStatus::InProgress => {
@@ -94,7 +101,9 @@ async fn requeue(
     message: &str,
 ) -> Result<Job, Error> {
     let after = state_machine::retry(&before.state())?;
-    log_line(before, after.attempt, after.status, actor, message)?.exec(transaction).await?;
+    log_line(Uuid::now_v7(), before, after.attempt, after.status, actor, message)?
+        .exec(transaction)
+        .await?;
     // A new attempt starts from nothing: its worker reports its own counters and
     // results file, and its events are ordered afresh.
     let mut updated = job_rows::Entity::update_many()
@@ -119,10 +128,11 @@ async fn requeue(
     Job::try_from(row)
 }
 
-/// The insert of an operator's line in `job`'s log: kind Log at delivery 0, sequence 0
-/// of `attempt` (it sorts before that attempt's worker events and changes nothing the
-/// state machine reads).
-fn log_line(
+/// The insert of line `event_id` in `job`'s log, written by someone other than its
+/// worker: kind Log at delivery 0, sequence 0 of `attempt` (it sorts before that
+/// attempt's worker events and changes nothing the state machine reads).
+pub(super) fn log_line(
+    event_id: Uuid,
     job: &Job,
     attempt: u32,
     status_after: JobStatus,
@@ -130,7 +140,7 @@ fn log_line(
     message: &str,
 ) -> Result<sea_orm::Insert<log_rows::ActiveModel>, Error> {
     let row = log_rows::ActiveModel {
-        event_id: Set(Uuid::now_v7()),
+        event_id: Set(event_id),
         job_id: Set(job.job_id.as_uuid()),
         account_id: Set(job.account_id.as_str().to_owned()),
         attempt: Set(write_i32("attempt", attempt)?),

@@ -16,6 +16,7 @@ mod m20250104_000001_client_deletions_begun;
 mod m20250105_000001_published_attempt;
 mod m20250106_000001_jobs_account_updated;
 mod m20250107_000001_results_written;
+mod m20250108_000001_notifications;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -65,6 +66,11 @@ impl MigratorTrait for Migrator {
                 "m20250107_000001_results_written",
                 m20250107_000001_results_written::UP,
                 m20250107_000001_results_written::DOWN,
+            ),
+            sql(
+                "m20250108_000001_notifications",
+                m20250108_000001_notifications::UP,
+                m20250108_000001_notifications::DOWN,
             ),
         ]
     }

@@ -37,6 +37,7 @@ pub fn new_job(account: &AccountId, created_by: &str) -> NewJob {
             warehouse_id: None,
         },
         created_by: created_by.to_owned(),
+        notify: None,
     }
 }
 

@@ -1,8 +1,8 @@
 //! Turning requests into store calls, refusing what is malformed with a message that
 //! names the field.
 
-use bgjobs_database::jobs::{JobFilter, NewJob, PageRequest, ReferenceIds};
-use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
+use bgjobs_database::jobs::{JobFilter, NewJob, PageRequest, Recipient, ReferenceIds};
+use bgjobs_domain::{AccountId, JobId, JobStatus, JobType, recipient};
 use bgjobs_proto::convert::{from_timestamp, job_status_from_proto, job_type_from_proto};
 use bgjobs_proto::{Timestamp, v1};
 use chrono::{DateTime, Utc};
@@ -63,7 +63,25 @@ pub fn new_job(request: v1::CreateJobRequest) -> Result<NewJob, Error> {
             warehouse_id: non_empty(reference_ids.warehouse_id),
         },
         created_by: request.created_by,
+        notify: recipient(request.notify)?,
     })
+}
+
+/// Who is emailed when the job ends: nobody when absent or without an address.
+fn recipient(notify: Option<v1::Recipient>) -> Result<Option<Recipient>, Error> {
+    let Some(notify) = notify.filter(|notify| !notify.email.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let email = recipient::parse_email(&notify.email)
+        .map_err(|problem| Error::invalid(format!("notify.email {problem}")))?;
+    let time_zone = match notify.time_zone.trim() {
+        "" => None,
+        zone => Some(
+            recipient::parse_time_zone(zone)
+                .map_err(|problem| Error::invalid(format!("notify.time_zone {problem}")))?,
+        ),
+    };
+    Ok(Some(Recipient { email, time_zone }))
 }
 
 /// The filter and page of a ListJobs request.

@@ -29,6 +29,10 @@ pub fn job(job: Job) -> v1::Job {
         created_at: Some(timestamp(job.created_at)),
         updated_by: job.updated_by,
         updated_at: Some(timestamp(job.updated_at)),
+        notify: job.notify.map(|notify| v1::Recipient {
+            email: notify.email,
+            time_zone: notify.time_zone.unwrap_or_default(),
+        }),
     }
 }
 

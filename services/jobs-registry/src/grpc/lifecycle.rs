@@ -2,10 +2,11 @@
 //! bookkeeping (which attempt has a confirmed message) and dead-lettered messages.
 
 use bgjobs_database::JobsStore;
+use bgjobs_database::jobs::Note;
 use bgjobs_proto::v1::{
-    FailDeadLetteredRequest, FailDeadLetteredResponse, ListUnpublishedJobsRequest,
-    ListUnpublishedJobsResponse, MarkPublishedRequest, MarkPublishedResponse, RetryJobRequest,
-    RetryJobResponse,
+    AddJobNoteRequest, AddJobNoteResponse, FailDeadLetteredRequest, FailDeadLetteredResponse,
+    ListUnpublishedJobsRequest, ListUnpublishedJobsResponse, MarkPublishedRequest,
+    MarkPublishedResponse, RetryJobRequest, RetryJobResponse,
 };
 use chrono::Utc;
 
@@ -34,6 +35,40 @@ pub async fn retry_job(
         .ok_or(Error::JobNotFound(job_id))?;
     tracing::info!(%job_id, %account_id, actor, attempt = job.attempt, "job retried");
     Ok(RetryJobResponse { job: Some(encode::job(job)) })
+}
+
+/// Longest note: a log line, not a document.
+const MAX_NOTE_CHARS: usize = 2000;
+
+/// AddJobNote: a line in the job's log that changes nothing else.
+pub async fn add_job_note(
+    store: &JobsStore,
+    request: AddJobNoteRequest,
+) -> Result<AddJobNoteResponse, Error> {
+    let account_id = decode::account_id(&request.account_id)?;
+    let job_id = decode::job_id(&request.job_id)?;
+    let note_id = request
+        .note_id
+        .parse::<uuid::Uuid>()
+        .map_err(|_| Error::invalid(format!("note_id '{}' is not a UUID", request.note_id)))?;
+    if request.attempt == 0 {
+        return Err(Error::invalid("attempt must be 1 or more"));
+    }
+    let actor = decode::required_text(&request.actor, "actor")?;
+    let message = decode::required_text(&request.message, "message")?;
+    if message.chars().count() > MAX_NOTE_CHARS {
+        return Err(Error::invalid(format!("message is longer than {MAX_NOTE_CHARS} characters")));
+    }
+    let note = Note {
+        note_id,
+        attempt: request.attempt,
+        actor: actor.to_owned(),
+        message: message.to_owned(),
+    };
+    let added =
+        store.add_note(&account_id, job_id, &note).await?.ok_or(Error::JobNotFound(job_id))?;
+    tracing::info!(%job_id, %account_id, actor, added, "note added to the job's log");
+    Ok(AddJobNoteResponse { added })
 }
 
 /// MarkPublished: the broker confirmed the message of an attempt.

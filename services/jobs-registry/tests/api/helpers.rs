@@ -160,5 +160,6 @@ pub fn create_request(account: &str, job_id: JobId, created_by: &str) -> CreateJ
             warehouse_id: String::new(),
         }),
         created_by: created_by.into(),
+        notify: None,
     }
 }

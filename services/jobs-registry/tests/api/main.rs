@@ -7,6 +7,7 @@ mod health;
 mod helpers;
 mod lifecycle;
 mod list_jobs;
+mod notes;
 mod outages;
 mod read_scoping;
 mod replay;

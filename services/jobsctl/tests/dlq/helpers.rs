@@ -101,6 +101,7 @@ impl TestStack {
             parameters_json: "{}".into(),
             reference_ids: Some(v1::ReferenceIds { client_id: "c-1".into(), ..Default::default() }),
             created_by: "ann".into(),
+            notify: None,
         };
         self.registry.clone().create_job(request).await?;
         Ok(message_of(&job_id, account, job_type))
