@@ -1,6 +1,7 @@
 # The local stack's SMTP server, sourced by deploy/stack.sh: aiosmtpd (PyPI), a real
 # SMTP server on 127.0.0.1:2525 that accepts every message and stores it, one file per
-# message, in the Maildir /tmp/bgjobs-mail (new messages under new/). Like the port, the
+# message, in the Maildir /tmp/bgjobs-mail (new messages under new/); it refuses every
+# recipient at undeliverable.test with "550 mailbox unavailable" (deploy/smtp_handler.py). Like the port, the
 # folder is the machine's, not a checkout's: a server started from one checkout serves
 # the tests of another. Tests read the messages there; `make run` says where they are.
 
@@ -33,10 +34,10 @@ smtp_up() {
     ensure_aiosmtpd_installed
     mkdir -p "$MAIL_DIR"/{tmp,new,cur} "$STACK_DIR"
     rm -f "$SMTP_PID"
-    # -n: stay root (it would switch to nobody and lose the Maildir); the Mailbox handler
-    # takes the Maildir as its argument.
-    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$SMTP_PID" \
-        python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAIL_DIR" \
+    # -n: stay root (it would switch to nobody and lose the Maildir); the handler takes
+    # the Maildir as its argument.
+    PYTHONPATH="$REPO_ROOT/deploy" setsid bash -c 'echo $$ >"$0"; exec "$@"' "$SMTP_PID" \
+        python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c smtp_handler.Mailbox "$MAIL_DIR" \
         >>"$SMTP_LOG" 2>&1 </dev/null &
     wait_until "smtp" came_up "the SMTP server" smtp_ready "$SMTP_PID" "$SMTP_LOG" ||
         fail "the SMTP server did not greet on 127.0.0.1:$SMTP_PORT within ${START_DEADLINE_SECONDS}s; see $SMTP_LOG"

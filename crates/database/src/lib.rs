@@ -12,6 +12,7 @@ mod entities;
 mod error;
 pub mod jobs;
 mod migration;
+pub mod notifications;
 mod settings;
 
 use std::time::Duration;
@@ -106,6 +107,11 @@ impl Store {
     /// The registry's handle: job state and the message log (the `jobs` schema).
     pub fn jobs(&self) -> JobsStore {
         JobsStore { connection: self.connection.clone() }
+    }
+
+    /// The notifier's handle: its record of each email (the `notifier` schema).
+    pub fn notifications(&self) -> notifications::NotificationsStore {
+        notifications::NotificationsStore { connection: self.connection.clone() }
     }
 
     /// The consumers' handle: the catalogue and their checkpoints (the `catalog`

@@ -1,11 +1,26 @@
-//! The notifier: emails the user who started a job how it ended.
+//! The notifier: emails the user who started a job how it ended, once per outcome.
 //!
-//! What is here so far: its mail settings and the [`Mailer`] that sends one email
-//! over SMTP. The durable JetStream consumer that turns terminal job events into
-//! emails, and the record that makes each outcome one email, come next.
+//! The [`recorder`] reads job events from the notifier's own durable JetStream
+//! consumer and records each terminal one (job, attempt, outcome) in Postgres before
+//! acknowledging it; the [`sender`] claims recorded notifications, renders the email
+//! ([`content`], from templates), sends it over SMTP ([`mailer`]) and notes in the
+//! job's message log what became of it. [`Application`] runs both with health
+//! endpoints; tests start it in-process, `main.rs` runs it as a process.
 
+mod application;
+pub mod content;
 pub mod mailer;
+pub mod recorder;
+mod rejected_rows;
+pub mod sender;
 pub mod settings;
 
+pub use application::Application;
 pub use mailer::{Email, Mailer, SendError};
-pub use settings::Mail;
+pub use settings::{Mail, Settings};
+
+/// Runs with `settings` until SIGTERM or Ctrl-C, then drains within the shutdown
+/// grace period: what the binary runs (after telemetry).
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    Application::build(settings).await?.run_until_stopped(bgjobs_telemetry::shutdown_signal()).await
+}

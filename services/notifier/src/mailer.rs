@@ -1,15 +1,10 @@
 //! One email over SMTP: a text and an HTML body, a Message-ID chosen by the caller,
 //! and a failure that says whether trying again can help.
 
-use std::time::Duration;
-
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::settings::Mail;
-
-/// How long one SMTP conversation may take before it counts as a temporary failure.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An email to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +41,12 @@ pub struct Mailer {
     from: Mailbox,
 }
 
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer").field("from", &self.from.to_string()).finish_non_exhaustive()
+    }
+}
+
 impl Mailer {
     /// A mailer on `settings`. No connection is made until the first email.
     pub fn new(settings: &Mail) -> Result<Self, bgjobs_config::Error> {
@@ -59,9 +60,14 @@ impl Mailer {
                 variable: "BGJOBS_SMTP_URL",
                 problem: format!("'{}' cannot be used: {error}", settings.smtp_url),
             })?
-            .timeout(Some(SMTP_TIMEOUT))
+            .timeout(Some(settings.timeout.get()))
             .build();
         Ok(Self { transport, from })
+    }
+
+    /// The sender address's domain, which ends the Message-IDs of its emails.
+    pub fn domain(&self) -> &str {
+        self.from.email.domain()
     }
 
     /// Sends `email`; the error says whether to try again.
@@ -78,8 +84,17 @@ impl Mailer {
             .map_err(|error| SendError::Permanent(format!("the email cannot be built: {error}")))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(error) if error.is_permanent() => Err(SendError::Permanent(error.to_string())),
-            Err(error) => Err(SendError::Temporary(error.to_string())),
+            Err(error) if error.is_permanent() => Err(SendError::Permanent(describe(&error))),
+            Err(error) => Err(SendError::Temporary(describe(&error))),
         }
+    }
+}
+
+/// The server's reply as it gave it (`550 mailbox unavailable`), or what went wrong
+/// before there was one.
+fn describe(error: &lettre::transport::smtp::Error) -> String {
+    match (error.status(), std::error::Error::source(error)) {
+        (Some(code), Some(reply)) => format!("{code} {reply}"),
+        _ => error.to_string(),
     }
 }

@@ -67,7 +67,7 @@ async fn a_recipient_that_is_no_address_is_a_permanent_failure() -> anyhow::Resu
 
 #[test]
 fn a_sender_that_is_no_address_stops_start_up_naming_the_variable() -> anyhow::Result<()> {
-    let error = mailer(&[("BGJOBS_MAIL_FROM", "bgjobs at example")]).err().expect("refused");
+    let error = mailer(&[("BGJOBS_MAIL_FROM", "bgjobs at example")]).expect_err("refused");
     assert!(error.to_string().starts_with("BGJOBS_MAIL_FROM: 'bgjobs at example'"), "{error}");
     Ok(())
 }

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS notifier.notifications (
     claimed_until       timestamptz,
     claimed_by          text,
     last_error          text,
+    -- When the job's message log got the line saying what became of the email.
+    noted_at            timestamptz,
     give_up_at          timestamptz NOT NULL,
     created_at          timestamptz NOT NULL DEFAULT now(),
     finished_at         timestamptz,
@@ -42,9 +44,9 @@ CREATE TABLE IF NOT EXISTS notifier.notifications (
     )
 );
 
--- The senders' queue: pending rows by when they are due.
-CREATE INDEX IF NOT EXISTS notifications_pending_due
-    ON notifier.notifications (next_try_at) WHERE state = 'pending';
+-- The senders' queue: rows still to send or to note in the job's log, by when due.
+CREATE INDEX IF NOT EXISTS notifications_due
+    ON notifier.notifications (next_try_at) WHERE noted_at IS NULL;
 "#;
 
 /// Undoes [`UP`].

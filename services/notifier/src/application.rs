@@ -1,0 +1,222 @@
+//! Start-up and the run loop: the recorder, the sender and the health endpoints,
+//! stopped together.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use bgjobs_database::Store;
+use bgjobs_messaging::Names;
+use bgjobs_messaging::events::{self, ConsumerSettings, ReceivedEvent};
+use bgjobs_object_store::ObjectStore;
+use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
+use futures::stream::BoxStream;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Endpoint;
+
+use crate::mailer::Mailer;
+use crate::recorder::{AfterRecord, Recorder};
+use crate::sender::Sender;
+use crate::settings::Settings;
+
+/// How long a call to the registry may take.
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an event may stay unacknowledged before JetStream delivers it again.
+const ACK_WAIT: Duration = Duration::from_secs(30);
+
+type EventStream = BoxStream<'static, Result<ReceivedEvent, bgjobs_messaging::Error>>;
+
+/// A notifier that is connected and listening, ready to run.
+pub struct Application {
+    recorder: Recorder,
+    sender: Sender,
+    events: EventStream,
+    health: Health,
+    listener: TcpListener,
+    health_addr: SocketAddr,
+    shutdown_grace: Duration,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("health_addr", &self.health_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What readiness checks: the database and the NATS connection.
+#[derive(Clone)]
+struct Health {
+    store: Store,
+    nats: async_nats::Client,
+}
+
+impl Application {
+    /// Connects the database (bringing its schemas up to date), NATS (opening the
+    /// notifier's durable consumer), the object store and the registry's channel, and
+    /// binds the health endpoints. Nothing runs until [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, None).await
+    }
+
+    /// [`Application::build`], calling `after_record` between recording a terminal
+    /// event and acknowledging it (the fault tests crash there).
+    pub async fn build_with(
+        settings: Settings,
+        after_record: Option<AfterRecord>,
+    ) -> anyhow::Result<Self> {
+        tracing::info!(?settings, "starting notifier");
+        let database = &settings.database;
+        let store = Store::connect_with(database.url.expose(), &database.into())
+            .await
+            .with_context(|| format!("connecting to Postgres at {}", database.url))?;
+        store.migrate().await.context("applying database migrations")?;
+
+        let names = Names::new(settings.naming.prefix.to_string());
+        let nats = events::connect(settings.events.url.expose())
+            .await
+            .with_context(|| format!("connecting to NATS at {}", settings.events.url))?;
+        events::ensure_stream(&nats, &names).await.context("ensuring the job event stream")?;
+        let consumer = &settings.notifier.consumer;
+        let consumer_settings = ConsumerSettings { ack_wait: ACK_WAIT };
+        let events = events::durable_events_with(&nats, &names, consumer, &consumer_settings)
+            .await
+            .with_context(|| format!("opening durable consumer {consumer}"))?;
+
+        let objects = ObjectStore::connect(&settings.objects)
+            .await
+            .context("connecting to the object store")?;
+        let registry_url = settings.registry.url.as_str().to_owned();
+        let registry = JobsRegistryClient::new(
+            Endpoint::from_shared(registry_url.clone())
+                .with_context(|| format!("BGJOBS_REGISTRY_URL '{registry_url}'"))?
+                .connect_timeout(REGISTRY_TIMEOUT)
+                .timeout(REGISTRY_TIMEOUT)
+                .connect_lazy(),
+        );
+        let mailer = Mailer::new(&settings.mail)?;
+        let retries = settings.retries();
+        // Longer than one SMTP conversation may take, with room for the rest of a try.
+        let lease = settings.mail.timeout.get() * 2 + Duration::from_secs(10);
+        let recorded = Arc::new(Notify::new());
+        let sender = Sender {
+            store: store.notifications(),
+            registry,
+            objects,
+            mailer,
+            page_url: settings.mail.page_url.as_str().to_owned(),
+            retries,
+            claimant: format!("notifier/{}-{}", hostname(), std::process::id()),
+            lease,
+        };
+        let recorder =
+            Recorder::new(store.notifications(), retries.give_up_after, recorded, after_record);
+
+        let health_addr = settings.notifier.health_addr;
+        let listener = TcpListener::bind(health_addr)
+            .await
+            .with_context(|| format!("binding the health endpoints to {health_addr}"))?;
+        let health_addr = listener.local_addr().context("reading the bound health address")?;
+        Ok(Self {
+            recorder,
+            sender,
+            events: Box::pin(events),
+            health: Health { store, nats },
+            listener,
+            health_addr,
+            shutdown_grace: settings.shutdown.grace.get(),
+        })
+    }
+
+    /// The address the health endpoints are served on.
+    pub fn health_addr(&self) -> SocketAddr {
+        self.health_addr
+    }
+
+    /// Records events, sends emails and serves health until `shutdown` completes, then
+    /// lets each finish what it holds within the shutdown grace period. Fails when one
+    /// of them stops on its own (the NATS connection is gone), after stopping the others.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let recorded = self.recorder.recorded();
+        let router = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(ready))
+            .with_state(self.health);
+        let server = axum::serve(self.listener, router)
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        let mut tasks = JoinSet::new();
+        let recorder = self.recorder.run(self.events, stop.clone());
+        let sender = self.sender.run(recorded, stop.clone());
+        tasks.spawn(async move { ("recorder", recorder.await) });
+        tasks.spawn(async move { ("sender", sender.await) });
+        tasks.spawn(async move { ("health endpoints", server.await.map_err(anyhow::Error::from)) });
+        tracing::info!(health_addr = %self.health_addr, "notifier running");
+
+        let mut failure = tokio::select! {
+            () = shutdown => {
+                tracing::info!("shutting down");
+                None
+            }
+            Some(joined) = tasks.join_next() => Some(match joined {
+                Ok((task, Ok(()))) => anyhow::anyhow!("{task} stopped unexpectedly"),
+                Ok((task, Err(error))) => error.context(format!("{task} failed")),
+                Err(join_error) => anyhow::Error::from(join_error).context("a notifier task panicked"),
+            }),
+        };
+        stop.cancel();
+        let drain = async {
+            while let Some(joined) = tasks.join_next().await {
+                if let Ok((task, Err(error))) = joined {
+                    tracing::error!(task, %error, "stopped with an error");
+                    failure.get_or_insert(error.context(format!("{task} failed")));
+                }
+            }
+        };
+        if tokio::time::timeout(self.shutdown_grace, drain).await.is_err() {
+            tracing::warn!(grace = ?self.shutdown_grace, "shutdown drain timed out; aborting");
+            tasks.abort_all();
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => {
+                tracing::info!("notifier stopped");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// 200 when the database answers and NATS is connected; 503 saying which is not.
+async fn ready(State(health): State<Health>) -> (StatusCode, String) {
+    let mut problems = Vec::new();
+    if let Err(error) = health.store.connection().ping().await {
+        problems.push(format!("the database does not answer: {error}"));
+    }
+    if health.nats.connection_state() != async_nats::connection::State::Connected {
+        problems.push("NATS is not connected".to_owned());
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready".to_owned())
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, problems.join("; "))
+    }
+}
+
+/// This machine's name (the pod's in Kubernetes), for claims and logs.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
