@@ -1,4 +1,4 @@
-//! `POST /v1/accounts/{account_id}/jobs/delete-client?client_id=C&created_by=U[&user_id=I][&dry_run=true][&confirm_name=N]`:
+//! `POST /v1/accounts/{account_id}/jobs/delete-client?client_id=C&created_by=U[&user_id=I][&dry_run=true][&confirm_name=N][&notify_email=E]`:
 //! register a Delete Client job, publish its message, answer 202. There is no body
 //! and no input file; whether the client exists is the consumer's to check, since
 //! ingest does not read the catalogue.
@@ -10,12 +10,12 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
 use bgjobs_proto::convert::{job_status_from_proto, job_type_to_proto};
-use bgjobs_proto::v1::{CreateJobRequest, ReferenceIds};
+use bgjobs_proto::v1::{self, CreateJobRequest, ReferenceIds};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::Error;
-use crate::query::parse_user_id;
+use crate::query::{NotifyQuery, Recipient, parse_user_id};
 use crate::state::AppState;
 
 /// Longest client id, as for uploads: it is a reference id shown on the page.
@@ -39,6 +39,9 @@ pub struct DeleteClientQuery {
     /// The client's name as the user typed it to confirm; the consumer deletes nothing
     /// unless it is the client's name. Optional.
     pub confirm_name: Option<String>,
+    /// Who is emailed when the job ends, as for uploads.
+    #[serde(flatten)]
+    pub notify: NotifyQuery,
 }
 
 /// A Delete Client request whose every field is valid.
@@ -56,6 +59,8 @@ pub struct DeleteClientRequest {
     pub dry_run: bool,
     /// The client's name typed to confirm, when one was.
     pub confirm_name: Option<String>,
+    /// Who is emailed when the job ends; nobody when `None`.
+    pub notify: Option<Recipient>,
 }
 
 impl DeleteClientRequest {
@@ -128,7 +133,8 @@ impl DeleteClientRequest {
             }
             Some(name) => Some(name),
         };
-        Ok(Self { account, client_id, created_by, user_id, dry_run, confirm_name })
+        let notify = Recipient::parse(query.notify)?;
+        Ok(Self { account, client_id, created_by, user_id, dry_run, confirm_name, notify })
     }
 
     /// The job's parameters JSON, as the consumer reads it:
@@ -192,6 +198,7 @@ async fn register_and_publish(
         parameters_json: request.parameters_json(),
         reference_ids: Some(reference_ids),
         created_by: request.created_by.clone(),
+        notify: request.notify.clone().map(v1::Recipient::from),
     };
     let mut registry = state.publishing.registry.clone();
     let created = registry.create_job(create).await.map_err(Error::from_registry)?.into_inner();
@@ -218,6 +225,7 @@ mod tests {
             user_id: None,
             dry_run: dry_run.map(str::to_owned),
             confirm_name: None,
+            notify: NotifyQuery::default(),
         }
     }
 
@@ -254,6 +262,29 @@ mod tests {
     }
 
     #[test]
+    fn the_recipient_is_checked_as_for_uploads_and_not_a_parameter() {
+        let notified = DeleteClientQuery {
+            notify: NotifyQuery {
+                notify_email: Some("vera@example.com".into()),
+                notify_time_zone: Some("Europe/Paris".into()),
+                ..NotifyQuery::default()
+            },
+            ..query(Some("c"), Some("u"), None)
+        };
+        let request = DeleteClientRequest::parse("acme", notified).expect("valid");
+        assert_eq!(
+            request.notify,
+            Some(Recipient {
+                email: "vera@example.com".into(),
+                time_zone: Some("Europe/Paris".into())
+            })
+        );
+        let parameters: serde_json::Value =
+            serde_json::from_str(&request.parameters_json()).expect("parameters are JSON");
+        assert_eq!(parameters, serde_json::json!({ "client_id": "c", "dry_run": false }));
+    }
+
+    #[test]
     fn dry_run_true_is_kept_and_other_values_are_refused() {
         let request = DeleteClientRequest::parse("acme", query(Some("c"), Some("u"), Some("true")))
             .expect("valid");
@@ -276,6 +307,25 @@ mod tests {
                     ..query(Some("c"), Some("u"), None)
                 },
                 "user_id",
+            ),
+            (
+                "acme",
+                DeleteClientQuery {
+                    notify: NotifyQuery { notify: Some("no".into()), ..NotifyQuery::default() },
+                    ..query(Some("c"), Some("u"), None)
+                },
+                "notify",
+            ),
+            (
+                "acme",
+                DeleteClientQuery {
+                    notify: NotifyQuery {
+                        notify_email: Some("vera".into()),
+                        ..NotifyQuery::default()
+                    },
+                    ..query(Some("c"), Some("u"), None)
+                },
+                "notify_email",
             ),
         ];
         for (account, query, expected) in cases {

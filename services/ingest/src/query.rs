@@ -3,7 +3,9 @@
 use std::fmt;
 
 use bgjobs_domain::AccountId;
+use bgjobs_domain::recipient::{parse_email, parse_time_zone};
 use bgjobs_domain::upload::write::WriteMode;
+use bgjobs_proto::v1;
 use encoding_rs::Encoding;
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
@@ -47,6 +49,30 @@ pub struct OptionsQuery {
     pub write: Option<String>,
     /// The file's character encoding, e.g. `windows-1252`; UTF-8 when absent.
     pub encoding: Option<String>,
+    /// Who is emailed when the job ends.
+    #[serde(flatten)]
+    pub notify: NotifyQuery,
+}
+
+/// Who is emailed when a job ends, as the query of every upload and of Delete Client
+/// says it; checked by [`Recipient::parse`].
+#[derive(Debug, Default, Deserialize)]
+pub struct NotifyQuery {
+    /// `false` to email nobody; `true` or absent to email `notify_email` when given.
+    pub notify: Option<String>,
+    /// The address of the user to email, usually the one who starts the job.
+    pub notify_email: Option<String>,
+    /// That user's IANA time zone (e.g. `Europe/Paris`), for the times in the email.
+    pub notify_time_zone: Option<String>,
+}
+
+/// Who is emailed when a job ends, every field valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The address.
+    pub email: String,
+    /// The user's IANA time zone; UTC when absent.
+    pub time_zone: Option<String>,
 }
 
 /// What to do with the valid rows of a file that has some invalid ones (docs/architecture.md,
@@ -102,6 +128,8 @@ pub struct UploadOptions {
     pub write: WriteMode,
     /// The file's encoding when it is not UTF-8.
     pub encoding: Option<&'static Encoding>,
+    /// Who is emailed when the job ends; nobody when `None`.
+    pub notify: Option<Recipient>,
 }
 
 impl UploadRequest {
@@ -144,7 +172,8 @@ impl UploadOptions {
         let mode = parse_mode(query.mode)?;
         let write = parse_write(query.write)?;
         let encoding = parse_encoding(query.encoding)?;
-        Ok(Self { account, created_by, user_id, file_name, mode, write, encoding })
+        let notify = Recipient::parse(query.notify)?;
+        Ok(Self { account, created_by, user_id, file_name, mode, write, encoding, notify })
     }
 
     /// The job parameters these options set, as the consumer reads them:
@@ -158,6 +187,47 @@ impl UploadOptions {
             parameters.insert("encoding".to_owned(), encoding.name().to_lowercase().into());
         }
         parameters
+    }
+}
+
+impl Recipient {
+    /// Who the query names to email: nobody with `notify=false` (whatever else it
+    /// says, since nothing is sent) or without `notify_email`; otherwise the address
+    /// and the optional time zone, each checked. Any `notify` but `true` or `false`
+    /// is refused, so that a misspelt opt-out never emails anyone.
+    pub fn parse(query: NotifyQuery) -> Result<Option<Self>, Error> {
+        match query.notify.as_deref().map(str::trim) {
+            None | Some("") | Some("true") => {}
+            Some("false") => return Ok(None),
+            Some(other) => {
+                return Err(Error::invalid(
+                    "notify",
+                    format!(
+                        "notify '{other}' is not known; use true (email notify_email when the \
+                         job ends) or false (email nobody)"
+                    ),
+                ));
+            }
+        }
+        let time_zone = match query.notify_time_zone.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(zone) => Some(parse_time_zone(zone).map_err(|problem| {
+                Error::invalid("notify_time_zone", format!("notify_time_zone {problem}"))
+            })?),
+        };
+        let email = match query.notify_email.as_deref().map(str::trim) {
+            None | Some("") => return Ok(None),
+            Some(email) => parse_email(email).map_err(|problem| {
+                Error::invalid("notify_email", format!("notify_email {problem}"))
+            })?,
+        };
+        Ok(Some(Self { email, time_zone }))
+    }
+}
+
+impl From<Recipient> for v1::Recipient {
+    fn from(recipient: Recipient) -> Self {
+        Self { email: recipient.email, time_zone: recipient.time_zone.unwrap_or_default() }
     }
 }
 
@@ -432,5 +502,94 @@ mod tests {
         let (field, message) = invalid_field(UploadRequest::parse("acme", unknown, None));
         assert_eq!(field, "encoding");
         assert!(message.starts_with("encoding 'ebcdic' is not known; use utf-8"), "{message}");
+    }
+
+    /// The notify fields `(notify, notify_email, notify_time_zone)` of a query.
+    fn notify_query(fields: (Option<&str>, Option<&str>, Option<&str>)) -> NotifyQuery {
+        let (notify, email, time_zone) = fields;
+        NotifyQuery {
+            notify: notify.map(str::to_owned),
+            notify_email: email.map(str::to_owned),
+            notify_time_zone: time_zone.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_recipient_is_recorded_when_an_address_is_given_and_notify_is_not_false() {
+        let vera = |time_zone: Option<&str>| {
+            Some(Recipient {
+                email: "vera@example.com".to_owned(),
+                time_zone: time_zone.map(str::to_owned),
+            })
+        };
+        let cases = [
+            ((None, None, None), None),
+            ((Some("true"), None, None), None),
+            ((None, Some("  "), Some("Europe/Paris")), None),
+            ((None, Some(" vera@example.com "), None), vera(None)),
+            ((Some("true"), Some("vera@example.com"), Some("")), vera(None)),
+            ((None, Some("vera@example.com"), Some("Europe/Paris")), vera(Some("Europe/Paris"))),
+        ];
+        for (fields, expected) in cases {
+            assert_eq!(
+                Recipient::parse(notify_query(fields)).expect("valid"),
+                expected,
+                "{fields:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn notify_false_records_nobody_whatever_else_the_query_says() {
+        for fields in [
+            (Some("false"), Some("vera@example.com"), Some("Europe/Paris")),
+            (Some(" false "), Some("not an address"), Some("not a zone")),
+        ] {
+            assert_eq!(Recipient::parse(notify_query(fields)).expect("valid"), None, "{fields:?}");
+        }
+    }
+
+    #[test]
+    fn each_bad_notify_field_is_named() {
+        let cases = [
+            ((Some("yes"), Some("vera@example.com"), None), "notify"),
+            ((Some("FALSE"), None, None), "notify"),
+            ((None, Some("vera"), None), "notify_email"),
+            ((None, Some("vera@localhost"), None), "notify_email"),
+            ((None, Some("vera@example.com"), Some("Europe Paris")), "notify_time_zone"),
+            ((None, None, Some("../etc/passwd")), "notify_time_zone"),
+        ];
+        for (fields, expected_field) in cases {
+            match Recipient::parse(notify_query(fields)) {
+                Err(Error::InvalidField { field, message }) => {
+                    assert_eq!(field, expected_field, "{fields:?}");
+                    assert!(message.starts_with(&format!("{expected_field} '")), "{message}");
+                }
+                other => panic!("expected an invalid {expected_field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_uploads_query_carries_its_recipient() {
+        let uri: axum::http::Uri = "/x?client_id=c&created_by=u&notify_email=vera%40example.com\
+                                    &notify_time_zone=Asia%2FKolkata"
+            .parse()
+            .expect("a URI");
+        let axum::extract::Query(with_recipient) =
+            axum::extract::Query::<UploadQuery>::try_from_uri(&uri).expect("a query");
+        let request = UploadRequest::parse("acme", with_recipient, None).expect("ok");
+        let recipient = request.options.notify.clone().map(v1::Recipient::from);
+        assert_eq!(
+            recipient,
+            Some(v1::Recipient {
+                email: "vera@example.com".to_owned(),
+                time_zone: "Asia/Kolkata".to_owned()
+            })
+        );
+        assert!(parameters(&request).get("notify_email").is_none(), "not a job parameter");
+
+        let bad = with_option(|options| options.notify = notify_query((Some("no"), None, None)));
+        assert_eq!(invalid_field(UploadRequest::parse("acme", bad, None)).0, "notify");
     }
 }

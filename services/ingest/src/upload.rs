@@ -11,14 +11,14 @@ use axum::response::{IntoResponse, Response};
 use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
 use bgjobs_object_store::{ObjectMetadata, keys};
 use bgjobs_proto::convert::{job_status_from_proto, job_type_to_proto};
-use bgjobs_proto::v1::{CreateJobRequest, ReferenceIds};
+use bgjobs_proto::v1::{self, CreateJobRequest, ReferenceIds};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use tracing::Instrument;
 
 use crate::Error;
 use crate::body::{drain, read_prefix};
-use crate::query::{UploadQuery, UploadRequest};
+use crate::query::{Recipient, UploadQuery, UploadRequest};
 use crate::state::AppState;
 use crate::text::check_text;
 
@@ -51,6 +51,8 @@ pub(crate) struct Submission {
     pub reference_ids: ReferenceIds,
     /// The file's encoding when the upload names one other than UTF-8.
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// Who is emailed when the job ends; nobody when `None`.
+    pub notify: Option<Recipient>,
 }
 
 /// The handler of a product upload.
@@ -75,6 +77,7 @@ pub(crate) async fn product_upload(
             file_name: options.file_name,
             reference_ids,
             encoding: options.encoding,
+            notify: options.notify,
         })
     });
     accept_body(&state, &account_id, submission, &headers, body).await
@@ -227,6 +230,7 @@ async fn register_and_publish(state: AppState, job: NewJob) -> Result<Accepted, 
         parameters_json: request.parameters_json,
         reference_ids: Some(request.reference_ids),
         created_by: request.created_by,
+        notify: request.notify.map(v1::Recipient::from),
     };
     let mut registry = state.publishing.registry.clone();
     let created = match registry.create_job(create).await {

@@ -34,6 +34,7 @@ pub(crate) async fn warehouse_upload(
             file_name: request.file_name,
             reference_ids: ReferenceIds { user_id: request.user_id, ..ReferenceIds::default() },
             encoding: request.encoding,
+            notify: request.notify,
         })
     });
     accept_body(&state, &account_id, submission, &headers, body).await

@@ -5,6 +5,7 @@ mod dead_letter_watch;
 mod helpers;
 
 mod health;
+mod recipient;
 mod refused_uploads;
 mod unavailable;
 mod upload;
