@@ -7,6 +7,7 @@ mod configuration;
 mod delete_client;
 mod fencing;
 mod heartbeat;
+mod notifications;
 mod product_upload;
 mod results_file;
 mod resume;

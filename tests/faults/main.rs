@@ -11,6 +11,7 @@
 mod duplicate_delivery;
 mod duplicate_events;
 mod kill_consumer;
+mod kill_notifier;
 mod parser_panic;
 mod poison_file;
 mod restarts;

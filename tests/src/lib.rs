@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 pub mod invariants;
+pub mod notifications;
 pub mod private_stack;
 pub mod process;
 pub mod supervisor;
