@@ -2,7 +2,8 @@
 # Runs the whole bgjobs system locally and shows a real job go through it:
 # brings up the local stack, builds every service, starts each as its own process,
 # uploads deploy/samples/products.csv (with a few bad rows) and prints the job's
-# transitions live until it is Completed, then its counts and results file. The
+# transitions live until it is Completed, then its counts and results file, and the
+# email the notifier sent about it (the local SMTP server keeps mail in a folder). The
 # gateway serves the Background Jobs page with demo users (sign in at the printed URL).
 #
 # The services keep running until Ctrl-C (or exit right away with BGJOBS_DEMO_EXIT=1).
@@ -23,6 +24,9 @@ export BGJOBS_GATEWAY_DEMO_USERS="${BGJOBS_GATEWAY_DEMO_USERS:-true}"
 ACCOUNT="${BGJOBS_DEMO_ACCOUNT:-demo}"
 CLIENT="${BGJOBS_DEMO_CLIENT:-acme}"
 USER_NAME="${BGJOBS_DEMO_USER:-${USER:-operator}}"
+NOTIFY_EMAIL="$(tr -cd 'A-Za-z0-9._-' <<<"$USER_NAME")@example.com"
+NOTIFIER_URL="http://${BGJOBS_NOTIFIER_HEALTH_ADDR:-127.0.0.1:8091}"
+MAIL_DIR=/tmp/bgjobs-mail
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -68,22 +72,33 @@ start ingest
 start product-upload
 start warehouse-upload
 start delete-client
+start notifier
 start gateway
 wait_for "ingest" curl -fsS "$INGEST_URL/readyz"
+wait_for "the notifier" curl -fsS "$NOTIFIER_URL/readyz"
 wait_for "the gateway" curl -fsS "$GATEWAY_URL/readyz"
 echo "the Background Jobs page: $GATEWAY_URL/sign-in (demo users of account '$ACCOUNT')"
 
-step "uploading deploy/samples/products.csv as $USER_NAME"
+step "uploading deploy/samples/products.csv as $USER_NAME (email to $NOTIFY_EMAIL when it ends)"
 response=$(curl -sS --fail-with-body -X POST \
     -H 'Content-Type: text/csv' \
     --data-binary @deploy/samples/products.csv \
-    "$INGEST_URL/v1/accounts/$ACCOUNT/jobs/product-upload?client_id=$CLIENT&created_by=$USER_NAME&file_name=products.csv")
+    "$INGEST_URL/v1/accounts/$ACCOUNT/jobs/product-upload?client_id=$CLIENT&created_by=$USER_NAME&file_name=products.csv&notify_email=$NOTIFY_EMAIL")
 echo "$response"
 job_id=$(sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p' <<<"$response")
 [ -n "$job_id" ] || { echo "the upload was not accepted" >&2; exit 1; }
 
 step "following job $job_id"
 "$BIN/jobsctl" jobs watch --account "$ACCOUNT" "$job_id" --timeout-secs 120
+
+step "the email about job $job_id"
+# The notifier's Message-ID names the job; the SMTP server keeps one file per message.
+mail_file() { grep -l "^Message-ID: <$job_id\." "$MAIL_DIR"/new/* 2>/dev/null | head -n 1; }
+mail_arrived() { [ -n "$(mail_file)" ]; }
+wait_for "the email" mail_arrived
+file=$(mail_file)
+grep -m 3 -E '^(To|Subject|Message-ID):' "$file"
+echo "received mail is kept in $MAIL_DIR/new (one .eml-style file per message); this one: $file"
 
 if [ "${BGJOBS_DEMO_EXIT:-0}" = 1 ]; then
     exit 0
