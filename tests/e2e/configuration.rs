@@ -20,6 +20,7 @@ fn programs() -> Vec<(&'static str, Vec<&'static Variable>)> {
         ("warehouse-upload", warehouse_upload::Settings::variables()),
         ("delete-client", delete_client::Settings::variables()),
         ("gateway", gateway::Settings::variables()),
+        ("notifier", notifier::Settings::variables()),
         ("jobsctl", jobsctl::settings::Settings::variables()),
     ]
 }
