@@ -139,6 +139,13 @@ async fn an_upload_that_opted_out_sends_no_email() -> anyhow::Result<()> {
     let note = system.notifier_note(&job_id, MAIL_DEADLINE).await?;
     assert_eq!(note.message, "no email sent: nobody is to be emailed about this job");
     assert!(mail::received_by(&to)?.is_empty());
+
+    for (path, expected) in [("healthz", "ok"), ("readyz", "ready")] {
+        let url = format!("http://{}/{path}", notifier.health_addr);
+        let response = system.http.get(url).send().await?;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.text().await?, expected);
+    }
     notifier.stop().await?;
     system.stop().await
 }

@@ -103,6 +103,8 @@ async fn greets(port: u16) -> bool {
 
 /// A notifier running in the test's runtime.
 pub struct RunningNotifier {
+    /// Where its health endpoints are served.
+    pub health_addr: std::net::SocketAddr,
     stop: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -149,9 +151,10 @@ impl TestSystem {
                 |name| env.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()),
             ))?;
         let application = notifier::Application::build(settings).await?;
+        let health_addr = application.health_addr();
         let stop = CancellationToken::new();
         let task = tokio::spawn(application.run_until_stopped(stop.clone().cancelled_owned()));
-        Ok(RunningNotifier { stop, task })
+        Ok(RunningNotifier { health_addr, stop, task })
     }
 
     /// Waits until the job's log has a line by the notifier, and returns it.
