@@ -319,7 +319,7 @@ async function start() {
   });
   $("newer").addEventListener("click", () => load(page.previousTokens.pop() || ""));
   window.addEventListener("popstate", () => { showFilters(filtersFromUrl()); load(); });
-  if (page.me.can_retry) setUpStart((message) => showBanner(message, { kind: "info" }));
+  if (page.me.can_retry) setUpStart(page.me, (message) => showBanner(message, { kind: "info" }));
 
   await load();
   const linkedJob = new URLSearchParams(location.search).get("job");

@@ -12,6 +12,12 @@ function field(label, ...value) {
   return [el("dt", {}, label), el("dd", {}, ...value)];
 }
 
+/// Who is emailed when the job ends, as the Notify row says it.
+function recipientText(notify) {
+  if (!notify) return "Nobody (no email for this job)";
+  return notify.time_zone ? `${notify.email} (times in ${notify.time_zone})` : notify.email;
+}
+
 function render(job, log) {
   const refs = job.reference_ids;
   const counters = job.counters;
@@ -28,6 +34,7 @@ function render(job, log) {
       field("Client ID", el("code", { id: "details-client-id" }, refs.client_id || "—")),
       field("User ID", el("code", { id: "details-user-id" }, refs.user_id || "—")),
       field("Warehouse ID", el("code", { id: "details-warehouse-id" }, refs.warehouse_id || "—")),
+      field("Notify", el("span", { id: "details-notify" }, recipientText(job.notify))),
       field("Rows", `${formatNumber(counters.rows_processed)} processed of ${formatNumber(counters.rows_total)}, `
         + `${formatNumber(counters.rows_rejected)} rejected`)),
     job.status === "in_progress" ? progressBar(job) : null,

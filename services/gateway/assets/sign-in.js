@@ -30,7 +30,7 @@ async function start() {
       el("li", {},
         el("button", { type: "button", id: `sign-in-${user.id}`, onclick: () => signIn(user) },
           `Sign in as ${user.name}`),
-        el("span", {}, ` — account ${user.account}; ${user.description} (${user.roles.join(", ")})`))));
+        el("span", {}, ` — account ${user.account}, ${user.email}; ${user.description} (${user.roles.join(", ")})`))));
   } catch (error) {
     showError(error.status === 404
       ? "Demo users are not enabled on this gateway. Sign in through your identity provider."

@@ -6,6 +6,7 @@ import { el } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 let notify = () => {};
+let me = null;
 
 function openStart(title, ...content) {
   $("start-title").textContent = title;
@@ -29,6 +30,28 @@ function choice(label, name, options) {
     el("select", { name }, options.map(([value, text]) => el("option", { value }, text))));
 }
 
+/// "Email me when it ends", checked by default: the address is the signed-in user's,
+/// from their sign-in; without one there is nothing to choose.
+function emailChoice() {
+  if (!me.email) {
+    return el("p", { class: "hint" }, "Nobody is emailed when it ends: your sign-in has no email address.");
+  }
+  return el("label", { class: "check" },
+    el("input", { type: "checkbox", name: "notify", checked: true }),
+    `Email me when it ends (to ${me.email}, your sign-in's address)`);
+}
+
+/// The query parameters of who is emailed: `notify=false` when the box is unchecked,
+/// and the browser's time zone for the email's times (the sign-in's, if it names one,
+/// is used instead).
+function emailQuery(scope, query) {
+  const box = scope.querySelector("input[name=notify]");
+  if (box && !box.checked) query.set("notify", "false");
+  const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (timeZone) query.set("time_zone", timeZone);
+  return query;
+}
+
 function uploadForm(jobType, withClient) {
   const status = el("div", { "aria-live": "polite" });
   const form = el("form", { class: "start-form" },
@@ -43,6 +66,7 @@ function uploadForm(jobType, withClient) {
       ["windows-1252", "Windows-1252 (Excel's CSV on Windows, Western European)"],
       ["iso-8859-2", "ISO-8859-2 (Central European)"],
       ["utf-16le", "UTF-16 (Unicode Text)"]]),
+    emailChoice(),
     el("div", { class: "buttons" }, el("button", { type: "submit" }, "Start upload")),
     status);
   form.addEventListener("submit", async (event) => {
@@ -52,6 +76,7 @@ function uploadForm(jobType, withClient) {
     const query = new URLSearchParams({ file_name: file.name, mode: data.get("mode"), write: data.get("write") });
     if (data.get("encoding") !== "utf-8") query.set("encoding", data.get("encoding"));
     if (withClient) query.set("client_id", data.get("client_id").trim());
+    emailQuery(form, query);
     status.replaceChildren(notice("Uploading…"));
     try {
       const accepted = await call("POST", `/api/v1/jobs/${jobType}?${query}`, { body: file, contentType: "text/csv" });
@@ -84,8 +109,9 @@ function deleteClientForm() {
     const clientId = new FormData(check).get("client_id").trim();
     status.replaceChildren(notice("Running a dry run (nothing is deleted)…"));
     try {
-      const accepted = await call("POST",
-        `/api/v1/jobs/delete-client?${new URLSearchParams({ client_id: clientId, dry_run: "true" })}`);
+      // The dry run's result is shown here, so it is not emailed.
+      const query = new URLSearchParams({ client_id: clientId, dry_run: "true", notify: "false" });
+      const accepted = await call("POST", `/api/v1/jobs/delete-client?${query}`);
       const job = await finished(accepted.job_id);
       if (job.status === "error") {
         status.replaceChildren(el("p", { class: "banner error", role: "alert" }, job.message));
@@ -110,9 +136,11 @@ function deleteClientForm() {
 function confirmation(clientId, dryRunMessage) {
   const typed = el("input", { name: "confirm_name", autocomplete: "off", "aria-describedby": "confirm-help" });
   const button = el("button", { type: "button", class: "danger", disabled: true }, `Delete ${clientId}`);
+  const choice = emailChoice();
   typed.addEventListener("input", () => { button.disabled = typed.value.trim() === ""; });
   button.addEventListener("click", async () => {
     const query = new URLSearchParams({ client_id: clientId, confirm_name: typed.value.trim() });
+    emailQuery(choice, query);
     try {
       const accepted = await call("POST", `/api/v1/jobs/delete-client?${query}`);
       closeStart();
@@ -127,11 +155,14 @@ function confirmation(clientId, dryRunMessage) {
       "This cannot be undone. Type the client's name, as the dry run names it, to confirm; "
       + "if the name is not the client's, nothing is deleted."),
     el("label", {}, "Client name", typed),
+    choice,
     el("div", { class: "buttons" }, button));
 }
 
-/// Shows the start buttons; `showNotice(text)` tells the user a job was started.
-export function setUpStart(showNotice) {
+/// Shows the start buttons to `signedIn` (the API's `me`); `showNotice(text)` tells
+/// the user a job was started.
+export function setUpStart(signedIn, showNotice) {
+  me = signedIn;
   notify = showNotice;
   $("start-actions").hidden = false;
   $("start-product-upload").addEventListener("click",

@@ -7,6 +7,7 @@ mod keys;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use bgjobs_domain::AccountId;
+use bgjobs_domain::recipient::{parse_email, parse_time_zone};
 use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,14 @@ pub struct Claims {
     /// Role names.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The user's email address (OpenID Connect's `email`): who is emailed when a job
+    /// the user starts ends. Optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The user's IANA time zone (OpenID Connect's `zoneinfo`, e.g. `Europe/Paris`),
+    /// for the times in those emails. Optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zoneinfo: Option<String>,
     /// Issuer.
     pub iss: String,
     /// Audience.
@@ -52,6 +61,11 @@ pub struct Caller {
     pub account: AccountId,
     /// Whether the caller may retry jobs and start work.
     pub can_retry: bool,
+    /// The caller's email address, when the token has a valid one: who is emailed
+    /// when a job they start ends.
+    pub email: Option<String>,
+    /// The caller's IANA time zone, when the token has a valid one.
+    pub time_zone: Option<String>,
 }
 
 impl Caller {
@@ -121,11 +135,36 @@ impl Verifier {
             return Err(ApiError::Forbidden(format!("this needs the {VIEW_ROLE} role")));
         }
         let name = if claims.name.trim().is_empty() { claims.sub.clone() } else { claims.name };
+        // A malformed address or zone refuses nothing: the user is simply not emailed,
+        // or is emailed with another zone's times. The values are not logged.
+        let email = claims.email.as_deref().and_then(|email| {
+            parse_email(email)
+                .inspect_err(|_| {
+                    tracing::debug!(
+                        user_id = %claims.sub,
+                        "the token's email claim is not an email address; nobody is emailed \
+                         about the jobs this user starts"
+                    );
+                })
+                .ok()
+        });
+        let time_zone = claims.zoneinfo.as_deref().and_then(|zone| {
+            parse_time_zone(zone)
+                .inspect_err(|_| {
+                    tracing::debug!(
+                        user_id = %claims.sub,
+                        "the token's zoneinfo claim is not a time zone; the browser's is used"
+                    );
+                })
+                .ok()
+        });
         Ok(Caller {
             user_id: claims.sub,
             name,
             account,
             can_retry: claims.roles.iter().any(|role| role == RETRY_ROLE),
+            email,
+            time_zone,
         })
     }
 }

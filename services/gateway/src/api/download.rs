@@ -94,7 +94,14 @@ pub async fn file(
     state.links.check(&account, job_id, query.expires, &query.signature, Utc::now())?;
 
     // The link proves the account; the registry still scopes the lookup by it.
-    let caller = Caller { user_id: String::new(), name: String::new(), account, can_retry: false };
+    let caller = Caller {
+        user_id: String::new(),
+        name: String::new(),
+        account,
+        can_retry: false,
+        email: None,
+        time_zone: None,
+    };
     let job = fetch_job(&state, &caller, job_id).await?;
     if job.result_object_key.is_empty() {
         return Err(ApiError::NotFound("this job has no results file".to_owned()));

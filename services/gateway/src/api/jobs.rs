@@ -26,6 +26,9 @@ pub struct Me {
     pub account: String,
     /// Whether the user may retry jobs and start uploads and deletions.
     pub can_retry: bool,
+    /// Where the emails about the jobs the user starts go (the token's `email`); null
+    /// when the token has no valid address, and nobody is emailed.
+    pub email: Option<String>,
     /// An In Progress job silent for longer than this is shown as stalled.
     pub stall_threshold_secs: u64,
 }
@@ -39,6 +42,7 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Json<Me> {
         name: caller.name,
         account: caller.account.to_string(),
         can_retry: caller.can_retry,
+        email: caller.email,
         stall_threshold_secs: state.stall_threshold.as_secs(),
     })
 }
@@ -219,6 +223,8 @@ mod tests {
             name: "U".into(),
             account: AccountId::parse("acct").expect("valid"),
             can_retry: false,
+            email: None,
+            time_zone: None,
         }
     }
 

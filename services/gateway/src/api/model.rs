@@ -52,6 +52,8 @@ pub struct JobView {
     pub reference_ids: ReferenceIdsView,
     /// Row counters.
     pub counters: CountersView,
+    /// Who is emailed when the job ends; null when nobody is.
+    pub notify: Option<RecipientView>,
     /// In Progress with no news for longer than the stall threshold.
     pub stalled: bool,
     /// Whether the caller may retry it now (Error, and the caller has the retry role).
@@ -67,6 +69,15 @@ pub struct ReferenceIdsView {
     pub user_id: Option<String>,
     /// The warehouse.
     pub warehouse_id: Option<String>,
+}
+
+/// Who is emailed when a job ends.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecipientView {
+    /// The address: that of the user who started the job.
+    pub email: String,
+    /// The IANA time zone the email's times are shown in; null for UTC.
+    pub time_zone: Option<String>,
 }
 
 /// Row counters reported by the worker.
@@ -164,6 +175,9 @@ impl JobView {
                 rows_processed: counters.rows_processed,
                 rows_rejected: counters.rows_rejected,
             },
+            notify: job.notify.filter(|notify| !notify.email.is_empty()).map(|notify| {
+                RecipientView { email: notify.email, time_zone: non_empty(notify.time_zone) }
+            }),
             stalled,
             can_retry: status == Some(JobStatus::Error) && caller.can_retry,
         }

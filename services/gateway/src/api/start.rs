@@ -1,6 +1,8 @@
 //! Starting work from the page: uploads and Delete Client, forwarded to ingest with
-//! the caller's account, name and user id (never the request's), for callers with the
-//! retry role.
+//! the caller's account, name, user id and email address (never the request's), for
+//! callers with the retry role.
+
+mod recipient;
 
 use axum::Json;
 use axum::body::Body;
@@ -9,6 +11,8 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+
+pub use recipient::Recipient;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
@@ -28,6 +32,12 @@ pub struct UploadQuery {
     /// The file's character encoding when it is not UTF-8, e.g. `windows-1252` (as
     /// Excel on Windows saves CSV); a UTF-16 file with a byte-order mark needs none.
     pub encoding: Option<String>,
+    /// `false`: nobody is emailed when the job ends; `true` (default): the signed-in
+    /// user is, at their token's `email` address (when it has one).
+    pub notify: Option<String>,
+    /// The browser's IANA time zone (e.g. `Europe/Paris`) for the times in that email,
+    /// used when the token has no `zoneinfo`.
+    pub time_zone: Option<String>,
 }
 
 /// The options of a Delete Client.
@@ -40,6 +50,12 @@ pub struct DeleteClientQuery {
     /// The client's name, typed by the user to confirm a deletion; required unless
     /// `dry_run=true`. The deletion fails, deleting nothing, when it is not the name.
     pub confirm_name: Option<String>,
+    /// `false`: nobody is emailed when the job ends; `true` (default): the signed-in
+    /// user is, at their token's `email` address (when it has one).
+    pub notify: Option<String>,
+    /// The browser's IANA time zone for the times in that email, used when the token
+    /// has no `zoneinfo`.
+    pub time_zone: Option<String>,
 }
 
 /// A job that was accepted.
@@ -64,6 +80,7 @@ pub async fn product_upload(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require_retry()?;
     let Query(query) = query.map_err(|rejection| ApiError::Invalid(rejection.body_text()))?;
+    let recipient = Recipient::of(&caller, query.notify.as_deref(), query.time_zone.as_deref())?;
     let options = [
         ("client_id", query.client_id),
         ("file_name", query.file_name),
@@ -71,7 +88,7 @@ pub async fn product_upload(
         ("write", query.write),
         ("encoding", query.encoding),
     ];
-    forward(&state, &caller, "product-upload", &options, Some(body)).await
+    forward(&state, &caller, "product-upload", &options, &recipient, Some(body)).await
 }
 
 /// Starts a Warehouse Upload with the CSV file in the body.
@@ -87,13 +104,14 @@ pub async fn warehouse_upload(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require_retry()?;
     let Query(query) = query.map_err(|rejection| ApiError::Invalid(rejection.body_text()))?;
+    let recipient = Recipient::of(&caller, query.notify.as_deref(), query.time_zone.as_deref())?;
     let options = [
         ("file_name", query.file_name),
         ("mode", query.mode),
         ("write", query.write),
         ("encoding", query.encoding),
     ];
-    forward(&state, &caller, "warehouse-upload", &options, Some(body)).await
+    forward(&state, &caller, "warehouse-upload", &options, &recipient, Some(body)).await
 }
 
 /// Starts a Delete Client (or its dry run, which only reports what would be deleted and
@@ -108,6 +126,7 @@ pub async fn delete_client(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require_retry()?;
     let Query(query) = query.map_err(|rejection| ApiError::Invalid(rejection.body_text()))?;
+    let recipient = Recipient::of(&caller, query.notify.as_deref(), query.time_zone.as_deref())?;
     let dry_run = query.dry_run.as_deref().map(str::trim) == Some("true");
     let confirm_name = query.confirm_name.filter(|name| !name.trim().is_empty());
     if !dry_run && confirm_name.is_none() {
@@ -122,7 +141,7 @@ pub async fn delete_client(
         ("dry_run", query.dry_run),
         ("confirm_name", confirm_name.filter(|_| !dry_run)),
     ];
-    forward(&state, &caller, "delete-client", &options, None).await
+    forward(&state, &caller, "delete-client", &options, &recipient, None).await
 }
 
 async fn forward(
@@ -130,14 +149,16 @@ async fn forward(
     caller: &Caller,
     job_type: &str,
     options: &[(&str, Option<String>)],
+    recipient: &Recipient,
     body: Option<Body>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let url = format!("{}/v1/accounts/{}/jobs/{job_type}", state.ingest_url, caller.account);
     // Who started the job comes from the token only: the name is shown as Created By,
-    // the id (`sub`) is kept as the job's reference user id.
+    // the id (`sub`) is kept as the job's reference user id, the address is emailed.
     let mut query: Vec<(&str, &str)> =
         vec![("created_by", caller.name.as_str()), ("user_id", caller.user_id.as_str())];
     query.extend(options.iter().filter_map(|(name, value)| Some((*name, value.as_deref()?))));
+    query.extend(recipient.query());
     let mut request = state.http.post(url).query(&query);
     if let Some(body) = body {
         request = request

@@ -28,6 +28,11 @@ pub struct DemoUser {
     pub account: &'static str,
     /// The user's roles.
     pub roles: Vec<&'static str>,
+    /// The user's email address (the token's `email` claim).
+    pub email: &'static str,
+    /// The user's time zone (the token's `zoneinfo` claim), when the token names one;
+    /// otherwise the browser's is used.
+    pub time_zone: Option<&'static str>,
     /// What the user shows.
     pub description: &'static str,
 }
@@ -40,6 +45,8 @@ pub fn users() -> Vec<DemoUser> {
             name: "Vera Viewer",
             account: DEMO_ACCOUNT,
             roles: vec![VIEW_ROLE],
+            email: "viewer@example.com",
+            time_zone: None,
             description: "sees the account's jobs; cannot retry or start work",
         },
         DemoUser {
@@ -47,6 +54,8 @@ pub fn users() -> Vec<DemoUser> {
             name: "Omar Operator",
             account: DEMO_ACCOUNT,
             roles: vec![VIEW_ROLE, RETRY_ROLE],
+            email: "operator@example.com",
+            time_zone: Some("Europe/Paris"),
             description: "sees, retries, uploads and deletes",
         },
         DemoUser {
@@ -54,6 +63,8 @@ pub fn users() -> Vec<DemoUser> {
             name: "Olga Other",
             account: OTHER_DEMO_ACCOUNT,
             roles: vec![VIEW_ROLE, RETRY_ROLE],
+            email: "other@example.com",
+            time_zone: None,
             description: "works in another account and sees none of the demo account's jobs",
         },
     ]
@@ -137,6 +148,8 @@ impl SigningKey {
             name: user.name.to_owned(),
             account: user.account.to_owned(),
             roles: user.roles.iter().map(|role| (*role).to_owned()).collect(),
+            email: Some(user.email.to_owned()),
+            zoneinfo: user.time_zone.map(str::to_owned),
             iss: issuer.to_owned(),
             aud: audience.to_owned(),
             exp: Utc::now().timestamp() + DEMO_TOKEN_SECS,

@@ -51,6 +51,7 @@ async fn a_demo_user_signs_in_and_sees_their_account_with_their_roles() -> anyho
             (Some(can_retry), Some(account)),
             "{user}: {me}"
         );
+        assert_eq!(me["email"], format!("{user}@example.com"), "{user}: {me}");
     }
     let response = gateway
         .http

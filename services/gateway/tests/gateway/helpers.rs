@@ -18,6 +18,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 pub const DEADLINE: Duration = Duration::from_secs(60);
 /// The user id (`sub`) of [`Who::Operator`].
 pub const OPERATOR_ID: &str = "u-omar";
+/// The email address of [`Who::Operator`] (its token has no `zoneinfo`).
+pub const OPERATOR_EMAIL: &str = "omar@example.com";
 /// The issuer the test gateway trusts.
 pub const ISSUER: &str = "https://idp.test";
 /// The audience the test gateway expects.
@@ -151,16 +153,7 @@ impl TestGateway {
 
     /// The bearer token of `who`.
     pub fn token(&self, who: Who) -> Option<String> {
-        let account = self.system.account.to_string();
-        let claims = |roles: &[&str]| Claims {
-            sub: "u-1".to_owned(),
-            name: "Vera Viewer".to_owned(),
-            account: account.clone(),
-            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
-            iss: ISSUER.to_owned(),
-            aud: AUDIENCE.to_owned(),
-            exp: Utc::now().timestamp() + 3600,
-        };
+        let claims = |roles: &[&str]| self.claims(roles);
         let sign = |claims: Claims| trusted_key().sign(&claims).expect("signed");
         Some(match who {
             Who::Nobody => return None,
@@ -174,17 +167,38 @@ impl TestGateway {
             }
             Who::NoRole => sign(claims(&["SomethingElse"])),
             Who::Viewer => sign(claims(&[VIEW_ROLE])),
-            Who::Operator => sign(Claims {
-                sub: OPERATOR_ID.to_owned(),
-                name: "Omar Operator".to_owned(),
-                ..claims(&[VIEW_ROLE, RETRY_ROLE])
-            }),
+            Who::Operator => sign(self.operator_claims()),
             Who::OtherAccount => sign(Claims {
                 name: "Olga Other".to_owned(),
                 account: self.other_account.clone(),
                 ..claims(&[VIEW_ROLE, RETRY_ROLE])
             }),
         })
+    }
+
+    /// The claims of [`Who::Operator`], for a test that signs a variation of them.
+    pub fn operator_claims(&self) -> Claims {
+        Claims {
+            sub: OPERATOR_ID.to_owned(),
+            name: "Omar Operator".to_owned(),
+            email: Some(OPERATOR_EMAIL.to_owned()),
+            ..self.claims(&[VIEW_ROLE, RETRY_ROLE])
+        }
+    }
+
+    /// Valid claims of a user with `roles` in the test's account, without an address.
+    fn claims(&self, roles: &[&str]) -> Claims {
+        Claims {
+            sub: "u-1".to_owned(),
+            name: "Vera Viewer".to_owned(),
+            account: self.system.account.to_string(),
+            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+            email: None,
+            zoneinfo: None,
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            exp: Utc::now().timestamp() + 3600,
+        }
     }
 
     /// Uploads `rows` good product rows through ingest and waits for the job to

@@ -145,5 +145,17 @@ async fn the_openapi_document_describes_every_endpoint() -> anyhow::Result<()> {
         assert!(document["paths"][path].is_object(), "{path} missing");
     }
     assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    // Who is emailed: the job's recipient, and the options of starting work.
+    let schemas = &document["components"]["schemas"];
+    assert!(schemas["JobView"]["properties"]["notify"].is_object(), "JobView.notify missing");
+    assert!(schemas["RecipientView"]["properties"]["email"].is_object(), "RecipientView missing");
+    let parameters: Vec<&str> =
+        document["paths"]["/api/v1/jobs/product-upload"]["post"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|parameter| parameter["name"].as_str())
+            .collect();
+    assert!(parameters.contains(&"notify") && parameters.contains(&"time_zone"), "{parameters:?}");
     gateway.stop().await
 }

@@ -60,6 +60,8 @@ fn claims() -> Claims {
         name: "Jade Jwks".to_owned(),
         account: "jwks-account".to_owned(),
         roles: vec![VIEW_ROLE.to_owned(), RETRY_ROLE.to_owned()],
+        email: Some("jade@example.com".to_owned()),
+        zoneinfo: Some("Europe/Paris".to_owned()),
         iss: ISSUER.to_owned(),
         aud: "bgjobs".to_owned(),
         exp: Utc::now().timestamp() + 600,
@@ -90,6 +92,11 @@ async fn tokens_are_verified_with_the_key_the_jwks_publishes_under_their_key_id(
     assert_eq!(body["name"], "Jade Jwks");
     assert_eq!(body["account"], "jwks-account");
     assert_eq!(body["can_retry"], true);
+    assert_eq!(body["email"], "jade@example.com");
+    // A malformed address refuses nothing: the user is just not emailed.
+    let no_address = Claims { email: Some("jade at example.com".to_owned()), ..claims() };
+    let (status, body) = me(&gateway, &trusted.sign_with_key_id(KEY_ID, &no_address)?).await?;
+    assert_eq!((status, &body["email"]), (200, &json!(null)), "{body}");
 
     let expired = Claims { exp: Utc::now().timestamp() - 3600, ..claims() };
     let wrong_audience = Claims { aud: "another-app".to_owned(), ..claims() };

@@ -11,3 +11,4 @@ mod downloads;
 mod jobs;
 mod jwks;
 mod live;
+mod notify;

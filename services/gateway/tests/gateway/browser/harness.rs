@@ -58,6 +58,8 @@ async fn an_unreachable_registry_shows_a_plain_message() -> anyhow::Result<()> {
         name: "Vera Viewer".to_owned(),
         account: "acme".to_owned(),
         roles: vec![VIEW_ROLE.to_owned()],
+        email: None,
+        zoneinfo: None,
         iss: ISSUER.to_owned(),
         aud: "bgjobs".to_owned(),
         exp: Utc::now().timestamp() + 600,

@@ -1,12 +1,17 @@
 //! Starting work from the page: an upload, and a Delete Client confirmed by the
-//! client's name after a dry run.
+//! client's name after a dry run; who is emailed when they end.
 
 use super::driver::Browser;
-use crate::helpers::{OPERATOR_ID, TestGateway, Who, product_file};
+use crate::helpers::{OPERATOR_EMAIL, OPERATOR_ID, TestGateway, Who, product_file};
 
 /// Opens the page as the operator and waits until live updates are on.
 async fn operator_page(gateway: &TestGateway) -> anyhow::Result<Browser> {
-    let browser = Browser::start().await?;
+    operator_page_in(gateway, "UTC").await
+}
+
+/// Like [`operator_page`], in a browser whose time zone is `time_zone`.
+async fn operator_page_in(gateway: &TestGateway, time_zone: &str) -> anyhow::Result<Browser> {
+    let browser = Browser::start_in_time_zone(time_zone).await?;
     let token = gateway.token(Who::Operator).unwrap_or_default();
     browser.open_signed_in(&gateway.url, "/", &token).await?;
     browser
@@ -98,6 +103,60 @@ async fn an_upload_started_on_the_page_appears_and_completes_without_a_reload() 
     gateway.stop().await
 }
 
+/// Opens the details of `job_id` and answers their Notify row once shown.
+async fn notify_row(browser: &Browser, job_id: &str) -> anyhow::Result<String> {
+    browser.click(&format!("tr[data-job-id='{job_id}'] [data-action=details]")).await?;
+    let shown = browser
+        .wait_for(
+            "the Notify row",
+            &format!(
+                "document.querySelector(\"#details-body [data-job-id='{job_id}'] #details-notify\")?.textContent"
+            ),
+        )
+        .await?;
+    browser.click("#details-close").await?;
+    Ok(shown.as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn an_upload_from_the_page_emails_the_user_unless_the_box_is_unchecked() -> anyhow::Result<()>
+{
+    let gateway = TestGateway::start().await?;
+    // The operator's token names no zone: the browser's is used.
+    // (Not Asia/Kolkata: Chromium names it by its older alias, Asia/Calcutta.)
+    let browser = operator_page_in(&gateway, "Europe/Paris").await?;
+    let file =
+        std::env::temp_dir().join(format!("products-{}.csv", bgjobs_test_support::unique_suffix()));
+    std::fs::write(&file, product_file(2))?;
+    let email_box = "document.querySelector('#start-body input[name=notify]')";
+
+    browser.click("#start-product-upload").await?;
+    browser.set_input("#start-body input[name=client_id]", &gateway.system.client_id).await?;
+    assert_eq!(browser.eval(&format!("{email_box}.checked")).await?, true, "checked by default");
+    let label = browser.eval(&format!("{email_box}.labels[0].textContent")).await?;
+    assert_eq!(
+        label.as_str().unwrap_or_default(),
+        format!("Email me when it ends (to {OPERATOR_EMAIL}, your sign-in's address)")
+    );
+    let emailed = submit_upload_form(&browser, &file, &[]).await?;
+    assert_eq!(
+        notify_row(&browser, &emailed).await?,
+        format!("{OPERATOR_EMAIL} (times in Europe/Paris)")
+    );
+
+    // The first start's notice goes, so the next one read is the second start's.
+    browser.eval("(document.getElementById('banner').textContent = '', true)").await?;
+    browser.click("#start-product-upload").await?;
+    browser.set_input("#start-body input[name=client_id]", &gateway.system.client_id).await?;
+    browser.click("#start-body input[name=notify]").await?;
+    assert_eq!(browser.eval(&format!("{email_box}.checked")).await?, false);
+    let not_emailed = submit_upload_form(&browser, &file, &[]).await?;
+    assert_eq!(notify_row(&browser, &not_emailed).await?, "Nobody (no email for this job)");
+    assert_eq!(gateway.system.job(&not_emailed).await?.notify, None);
+    std::fs::remove_file(&file)?;
+    gateway.stop().await
+}
+
 #[tokio::test]
 async fn a_client_is_deleted_from_the_page_after_a_dry_run_and_its_name_typed() -> anyhow::Result<()>
 {
@@ -123,6 +182,9 @@ async fn a_client_is_deleted_from_the_page_after_a_dry_run_and_its_name_typed() 
     let job_id = started_job(&browser).await?;
     let row = completed_row(&browser, &job_id).await?;
     assert!(row.contains("Deleted 4 products and the client"), "{row}");
+    // The box was left checked: the deletion's end is emailed to the user.
+    let notify = system.job(&job_id).await?.notify;
+    assert_eq!(notify.map(|recipient| recipient.email).as_deref(), Some(OPERATOR_EMAIL));
     assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 0);
     assert!(!system.store.catalog().client_exists(&system.account, &system.client_id).await?);
     gateway.stop().await
