@@ -249,3 +249,47 @@ async fn two_notifier_replicas_share_the_work_and_send_each_email_once() -> anyh
     }
     system.stop().await
 }
+
+#[tokio::test]
+async fn a_job_the_registry_fails_for_a_dead_letter_emails_its_user() -> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    let notifier = system.start_notifier(STACK_SMTP, &[]).await?;
+    let to = recipient("dlq");
+    // Registered but never published, so no consumer runs it: only the dead letter
+    // (as ingest reports it) ends it.
+    let job_id = JobId::new().to_string();
+    let create = v1::CreateJobRequest {
+        job_id: job_id.clone(),
+        account_id: system.account.to_string(),
+        job_type: v1::JobType::WarehouseUpload as i32,
+        input_object_key: format!("uploads/{}/{job_id}/input.csv", system.account),
+        original_file_name: "locations.csv".into(),
+        parameters_json: "{}".into(),
+        created_by: "tester".into(),
+        notify: Some(v1::Recipient { email: to.clone(), time_zone: String::new() }),
+        ..v1::CreateJobRequest::default()
+    };
+    system.registry.clone().create_job(create).await?;
+    let cause = "dead-lettered after 6 deliveries: the delivery limit was reached";
+    let fail = v1::FailDeadLetteredRequest {
+        account_id: system.account.to_string(),
+        job_id: job_id.clone(),
+        attempt: 1,
+        cause: cause.into(),
+    };
+    assert!(system.registry.clone().fail_dead_lettered(fail).await?.into_inner().changed);
+
+    let raw = mail::wait_for_mail(&to, MAIL_DEADLINE).await?;
+    let email = mail::parse(&raw[0])?;
+    assert_eq!(email.subject, format!("Warehouse Upload failed: {cause}"));
+    assert_eq!(email.message_id, format!("{job_id}.1.failed@localhost"));
+    assert!(
+        email.text.contains("Your Warehouse Upload of locations.csv failed."),
+        "{}",
+        email.text
+    );
+    let note = system.notifier_note(&job_id, MAIL_DEADLINE).await?;
+    assert_eq!(note.message, "email sent to d***@example.com");
+    notifier.stop().await?;
+    system.stop().await
+}

@@ -9,11 +9,19 @@ use std::time::Duration;
 
 use bgjobs_domain::{AccountId, JobId};
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, FromQueryResult, Statement, TransactionTrait, Value,
+};
 
 use crate::Error;
 use crate::convert::{parse, read_u32, read_u64, write_i32, write_i64};
 use crate::jobs::Counters;
+
+/// The cursor of the registry's own moves to Error.
+const REGISTRY_FAILURES: &str = "registry_failures";
+/// How far before its cursor the registry's log is read again: longer than a
+/// transaction can stay open (the database ends idle ones within seconds).
+pub const REGISTRY_FAILURES_LOOK_BACK: Duration = Duration::from_secs(300);
 
 /// How a job ended, as far as its email is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -229,6 +237,64 @@ impl NotificationsStore {
         ]);
         let result = self.execute(sql, values).await?;
         Ok(result == 1)
+    }
+
+    /// Records a failed outcome for every job the registry itself moved to Error (a
+    /// dead-lettered message, a worker lost for good: no worker event says so) since
+    /// this was last called, each retried for `give_up_after`; answers how many were
+    /// new. The first call starts from now: earlier failures are not emailed.
+    ///
+    /// It reads the `jobs` schema's log from a cursor kept in `notifier.cursors`, with
+    /// a look-back of [`REGISTRY_FAILURES_LOOK_BACK`]: a log line's time is taken before
+    /// its transaction commits, so a line can appear behind the cursor; lines read twice
+    /// are recorded once (the notification's key).
+    pub async fn record_registry_failures(&self, give_up_after: Duration) -> Result<u64, Error> {
+        let transaction = self.connection.begin().await?;
+        let backend = self.connection.get_database_backend();
+        let run =
+            |sql: &str, values: Vec<Value>| Statement::from_sql_and_values(backend, sql, values);
+        transaction
+            .execute(run(
+                "INSERT INTO notifier.cursors (name, position) VALUES ($1, now())                  ON CONFLICT (name) DO NOTHING",
+                vec![REGISTRY_FAILURES.into()],
+            ))
+            .await?;
+        // Locked until commit: replicas take turns, each reading from where the last left.
+        let position = "(SELECT position FROM notifier.cursors WHERE name = $1 FOR UPDATE)";
+        let failures = format!(
+            "FROM jobs.job_events AS e \
+             WHERE e.delivery = 0 AND e.status_after = 'error' AND e.status_before <> 'error' \
+               AND e.recorded_at >= {position} - make_interval(secs => $2)"
+        );
+        let look_back = REGISTRY_FAILURES_LOOK_BACK.as_secs_f64();
+        let inserted = transaction
+            .execute(run(
+                &format!(
+                    "INSERT INTO notifier.notifications (job_id, attempt, outcome, account_id, \
+                     message, occurred_at, state, give_up_at) \
+                     SELECT e.job_id, e.attempt, 'failed', e.account_id, e.message, e.occurred_at, \
+                            'pending', now() + make_interval(secs => $3) {failures} \
+                     ON CONFLICT (job_id, attempt, outcome) DO NOTHING"
+                ),
+                vec![
+                    REGISTRY_FAILURES.into(),
+                    look_back.into(),
+                    give_up_after.as_secs_f64().into(),
+                ],
+            ))
+            .await?
+            .rows_affected();
+        transaction
+            .execute(run(
+                &format!(
+                    "UPDATE notifier.cursors SET position = GREATEST(position, \
+                     COALESCE((SELECT max(e.recorded_at) {failures}), position)) WHERE name = $1"
+                ),
+                vec![REGISTRY_FAILURES.into(), look_back.into()],
+            ))
+            .await?;
+        transaction.commit().await?;
+        Ok(inserted)
     }
 
     /// Claims up to `limit` notifications that are due, for `lease`, on behalf of

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use bgjobs_database::Store;
+use bgjobs_database::notifications::NotificationsStore;
 use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, ConsumerSettings, ReceivedEvent};
 use bgjobs_object_store::ObjectStore;
@@ -25,6 +26,7 @@ use tonic::transport::Endpoint;
 
 use crate::mailer::Mailer;
 use crate::recorder::{AfterRecord, Recorder};
+use crate::registry_failures;
 use crate::sender::Sender;
 use crate::settings::Settings;
 
@@ -38,6 +40,8 @@ type EventStream = BoxStream<'static, Result<ReceivedEvent, bgjobs_messaging::Er
 /// A notifier that is connected and listening, ready to run.
 pub struct Application {
     recorder: Recorder,
+    failures: NotificationsStore,
+    give_up_after: Duration,
     sender: Sender,
     events: EventStream,
     health: Health,
@@ -129,6 +133,8 @@ impl Application {
         let health_addr = listener.local_addr().context("reading the bound health address")?;
         Ok(Self {
             recorder,
+            failures: store.notifications(),
+            give_up_after: retries.give_up_after,
             sender,
             events: Box::pin(events),
             health: Health { store, nats },
@@ -157,8 +163,15 @@ impl Application {
             .with_graceful_shutdown(stop.clone().cancelled_owned());
         let mut tasks = JoinSet::new();
         let recorder = self.recorder.run(self.events, stop.clone());
+        let failures = registry_failures::watch(
+            self.failures,
+            self.give_up_after,
+            recorded.clone(),
+            stop.clone(),
+        );
         let sender = self.sender.run(recorded, stop.clone());
         tasks.spawn(async move { ("recorder", recorder.await) });
+        tasks.spawn(async move { ("registry failures", failures.await) });
         tasks.spawn(async move { ("sender", sender.await) });
         tasks.spawn(async move { ("health endpoints", server.await.map_err(anyhow::Error::from)) });
         tracing::info!(health_addr = %self.health_addr, "notifier running");

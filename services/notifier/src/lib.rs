@@ -2,7 +2,8 @@
 //!
 //! The [`recorder`] reads job events from the notifier's own durable JetStream
 //! consumer and records each terminal one (job, attempt, outcome) in Postgres before
-//! acknowledging it; the [`sender`] claims recorded notifications, renders the email
+//! acknowledging it (a job the registry itself fails — a dead letter, a lost worker —
+//! is read from its message log instead); the [`sender`] claims recorded notifications, renders the email
 //! ([`content`], from templates), sends it over SMTP ([`mailer`]) and notes in the
 //! job's message log what became of it. [`Application`] runs both with health
 //! endpoints; tests start it in-process, `main.rs` runs it as a process.
@@ -11,6 +12,7 @@ mod application;
 pub mod content;
 pub mod mailer;
 pub mod recorder;
+mod registry_failures;
 mod rejected_rows;
 pub mod sender;
 pub mod settings;

@@ -17,6 +17,7 @@ mod m20250105_000001_published_attempt;
 mod m20250106_000001_jobs_account_updated;
 mod m20250107_000001_results_written;
 mod m20250108_000001_notifications;
+mod m20250109_000001_registry_failures;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -71,6 +72,11 @@ impl MigratorTrait for Migrator {
                 "m20250108_000001_notifications",
                 m20250108_000001_notifications::UP,
                 m20250108_000001_notifications::DOWN,
+            ),
+            sql(
+                "m20250109_000001_registry_failures",
+                m20250109_000001_registry_failures::UP,
+                m20250109_000001_registry_failures::DOWN,
             ),
         ]
     }
