@@ -13,6 +13,7 @@ mod lifecycle;
 mod list_jobs;
 mod location_keys;
 mod migrate;
+mod notifications;
 mod record_event;
 mod replay;
 mod support;
