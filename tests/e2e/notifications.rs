@@ -293,3 +293,41 @@ async fn a_job_the_registry_fails_for_a_dead_letter_emails_its_user() -> anyhow:
     notifier.stop().await?;
     system.stop().await
 }
+
+#[tokio::test]
+async fn a_mailbox_that_says_try_later_does_not_hold_up_other_emails() -> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    let smtp = PrivateSmtp::start().await?;
+    let notifier = system.start_notifier(&smtp.url(), &[]).await?;
+    let busy = format!("busy-{}@busy.test", unique_suffix());
+    let fine = recipient("fine");
+    let busy_job =
+        system.submit_products_with(product_file(5, &[]), &format!("&notify_email={busy}")).await?;
+    system.finished_job(&busy_job, JOB_DEADLINE).await?;
+    let key = Key { job_id: busy_job.parse::<JobId>()?, attempt: 1, outcome: Outcome::Completed };
+    let notifications = system.store.notifications();
+    wait::until("the busy mailbox's first 451", MAIL_DEADLINE, || async {
+        Ok(notifications.get(key).await?.filter(|row| row.tries >= 1 && row.last_error.is_some()))
+    })
+    .await?;
+
+    let fine_job =
+        system.submit_products_with(product_file(5, &[]), &format!("&notify_email={fine}")).await?;
+    system.finished_job(&fine_job, JOB_DEADLINE).await?;
+    mail::wait_for_mail_in(smtp.maildir(), &fine, MAIL_DEADLINE).await?;
+
+    let waiting = wait::until("a retry of the busy mailbox", MAIL_DEADLINE, || async {
+        Ok(notifications.get(key).await?.filter(|row| row.tries >= 2))
+    })
+    .await?;
+    assert_eq!(waiting.state, State::Pending, "a 4xx is retried, not given up");
+    let error = waiting.last_error.unwrap_or_default();
+    assert!(error.starts_with("451 mailbox busy"), "{error}");
+    assert!(mail::received_in(smtp.maildir(), &busy)?.is_empty());
+    assert!(
+        system.log(&busy_job).await?.iter().all(|entry| entry.actor != "notifier"),
+        "nothing is noted while the email is still being tried"
+    );
+    notifier.stop().await?;
+    system.stop().await
+}

@@ -182,6 +182,7 @@ mod tests {
             parameters_json: r#"{"client_id":"c-1"}"#.into(),
             reference_ids: Some(v1::ReferenceIds { client_id: "c-1".into(), ..Default::default() }),
             created_by: "ann@acme.example".into(),
+            notify: None,
         }
     }
 
