@@ -115,6 +115,31 @@ async fn assert_upload_refused(system: &TestSystem, deletion: JobId) -> anyhow::
 }
 
 #[tokio::test]
+async fn a_dry_run_of_a_clients_deletion_lets_its_uploads_through() -> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    let dry_run = NewJob {
+        job_id: JobId::new(),
+        account_id: system.account.clone(),
+        job_type: JobType::DeleteClient,
+        input_object_key: None,
+        original_file_name: None,
+        parameters: serde_json::json!({ "client_id": system.client_id, "dry_run": true }),
+        reference_ids: ReferenceIds {
+            client_id: Some(system.client_id.clone()),
+            ..Default::default()
+        },
+        created_by: "tester".to_owned(),
+        notify: None,
+    };
+    let dry_run = system.store.jobs().create_job(dry_run).await?.0.job_id;
+    record(&system.store, &system.account, dry_run, 1, EventKind::Started).await?;
+
+    let response = upload_for(&system, &system.client_id).await?;
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED, "{}", response.text().await?);
+    system.stop().await
+}
+
+#[tokio::test]
 async fn uploads_for_a_client_are_refused_while_its_deletion_is_queued_or_running()
 -> anyhow::Result<()> {
     let system = TestSystem::start().await?;

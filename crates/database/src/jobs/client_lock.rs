@@ -1,5 +1,6 @@
 //! The per-client lock across job types: while a Delete Client job of a client is
-//! New or In Progress, no new job may work on that client's data.
+//! New or In Progress, no new job may work on that client's data (a dry run, which
+//! deletes nothing, locks nothing).
 //!
 //! Registering a job that names a client takes a transaction-scoped advisory lock on
 //! (account, client), so an upload's check-and-insert and a deletion's insert cannot
@@ -10,6 +11,7 @@
 //! began, every product batch takes it shared to look for such a record.
 
 use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
@@ -58,7 +60,8 @@ async fn take_lock(
 }
 
 /// Refuses a job of `job_type` for `client_id` with [`Error::ClientLocked`] while a
-/// deletion of that client is unfinished. A deletion itself is never refused.
+/// deletion of that client is unfinished. A deletion itself is never refused, and a
+/// dry run, which deletes nothing, never refuses anything.
 pub(super) async fn refuse_while_deleting(
     transaction: &impl ConnectionTrait,
     account: &AccountId,
@@ -68,11 +71,21 @@ pub(super) async fn refuse_while_deleting(
     if job_type == JobType::DeleteClient {
         return Ok(());
     }
-    let deletions =
-        jobs_for_client(transaction, account, client_id, &[JobType::DeleteClient], &UNFINISHED)
-            .await?;
-    match deletions.first() {
-        Some(&delete_job) => {
+    let deletions: Vec<Uuid> = job_rows::Entity::find()
+        .select_only()
+        .column(job_rows::Column::JobId)
+        .filter(job_rows::Column::AccountId.eq(account.as_str()))
+        .filter(job_rows::Column::ClientId.eq(client_id))
+        .filter(job_rows::Column::JobType.eq(JobType::DeleteClient.as_str()))
+        .filter(job_rows::Column::Status.is_in(UNFINISHED.iter().map(|status| status.as_str())))
+        .filter(Expr::cust("NOT COALESCE(parameters -> 'dry_run' = 'true'::jsonb, false)"))
+        .order_by_asc(job_rows::Column::CreatedAt)
+        .order_by_asc(job_rows::Column::JobId)
+        .into_tuple()
+        .all(transaction)
+        .await?;
+    match deletions.first().copied().map(JobId::from) {
+        Some(delete_job) => {
             Err(Error::ClientLocked { client_id: client_id.to_owned(), delete_job })
         }
         None => Ok(()),

@@ -70,6 +70,22 @@ async fn an_upload_is_refused_while_a_deletion_of_its_client_is_queued_or_runnin
 }
 
 #[tokio::test]
+async fn a_dry_run_of_a_deletion_refuses_no_upload() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let dry_run = NewJob {
+        parameters: serde_json::json!({ "client_id": "client-1", "dry_run": true }),
+        ..new_deletion(&acme)
+    };
+    let (dry_run, _) = store.jobs().create_job(dry_run).await?;
+    run_through(&store, &acme, dry_run.job_id, &[EventKind::Started]).await?;
+
+    let (_, created) = store.jobs().create_job(new_job(&acme, "bob")).await?;
+    assert!(created, "an upload beside a dry run that is in progress");
+    Ok(())
+}
+
+#[tokio::test]
 async fn uploads_are_accepted_again_once_the_deletion_completed_or_failed() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
