@@ -13,6 +13,7 @@ use lapin::{BasicProperties, Channel, Connection};
 use prost::Message;
 
 use super::consumer::{header_text, integer};
+use super::delay::{LEVEL_HEADER, RETRIES_HEADER};
 use super::{queue_stats, short_string};
 use crate::{Error, Names};
 
@@ -97,11 +98,14 @@ impl DlqMessage {
     /// replayed message starts afresh on the job queue (a stale `x-delivery-count` would
     /// misnumber its deliveries, a stale `x-death` could make RabbitMQ take a second
     /// dead-lettering for a cycle and drop it); `x-bgjobs-replays` is counted up and
-    /// `x-bgjobs-replayed-by` names the operator.
+    /// `x-bgjobs-replayed-by` names the operator. The retry bookkeeping of the copy
+    /// that died (`bgjobs-retries`, `bgjobs-delay-level`) is dropped too: retries are
+    /// counted per attempt, and the replay gets its full share.
     pub fn replay_headers(&self, operator: &str) -> FieldTable {
         let mut headers = FieldTable::default();
         for (name, value) in self.headers.inner() {
-            if !name.as_str().starts_with("x-") {
+            let retry_bookkeeping = [RETRIES_HEADER, LEVEL_HEADER].contains(&name.as_str());
+            if !name.as_str().starts_with("x-") && !retry_bookkeeping {
                 headers.insert(name.clone(), value.clone());
             }
         }
@@ -235,6 +239,8 @@ fn death(table: &FieldTable) -> Death {
 mod tests {
     use lapin::types::FieldArray;
 
+    use crate::amqp::delay::DELIVERIES_HEADER;
+
     use super::*;
 
     fn text(value: &str) -> AMQPValue {
@@ -270,6 +276,18 @@ mod tests {
         headers.insert("x-delivery-count".into(), AMQPValue::LongLongInt(2));
         headers.insert("traceparent".into(), text("00-ab-cd-01"));
         headers
+    }
+
+    #[test]
+    fn a_replay_starts_its_retries_afresh_and_keeps_counting_deliveries() {
+        let mut headers = broker_headers();
+        headers.insert(RETRIES_HEADER.into(), AMQPValue::LongLongInt(5));
+        headers.insert(LEVEL_HEADER.into(), AMQPValue::LongLongInt(4));
+        headers.insert(DELIVERIES_HEADER.into(), AMQPValue::LongLongInt(6));
+        let replayed = letter(headers).replay_headers("oscar");
+        assert_eq!(replayed.inner().get(RETRIES_HEADER), None);
+        assert_eq!(replayed.inner().get(LEVEL_HEADER), None);
+        assert_eq!(replayed.inner().get(DELIVERIES_HEADER), Some(&AMQPValue::LongLongInt(6)));
     }
 
     #[test]
