@@ -12,6 +12,7 @@ mod duplicate_delivery;
 mod duplicate_events;
 mod kill_consumer;
 mod kill_notifier;
+mod lost_answer;
 mod parser_panic;
 mod poison_file;
 mod restarts;

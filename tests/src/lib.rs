@@ -23,6 +23,7 @@ pub mod invariants;
 pub mod notifications;
 pub mod private_stack;
 pub mod process;
+pub mod proxy;
 pub mod supervisor;
 
 /// A running system for one test; everything stops when it is dropped.

@@ -200,8 +200,7 @@ async fn register_and_publish(
         created_by: request.created_by.clone(),
         notify: request.notify.clone().map(v1::Recipient::from),
     };
-    let mut registry = state.publishing.registry.clone();
-    let created = registry.create_job(create).await.map_err(Error::from_registry)?.into_inner();
+    let created = crate::upload::create_job(&state, create).await.map_err(Error::from_registry)?;
     let recorded = created.job.unwrap_or_default();
     let status = job_status_from_proto(recorded.status).unwrap_or(JobStatus::New);
     tracing::info!(%job_id, dry_run = request.dry_run, "job registered");

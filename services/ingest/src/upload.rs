@@ -2,6 +2,8 @@
 //! register the job, publish its message, answer 202. The other uploads (see
 //! `warehouse_upload.rs`) check their own query, then go through [`accept_body`].
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -11,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
 use bgjobs_object_store::{ObjectMetadata, keys};
 use bgjobs_proto::convert::{job_status_from_proto, job_type_to_proto};
-use bgjobs_proto::v1::{self, CreateJobRequest, ReferenceIds};
+use bgjobs_proto::v1::{self, CreateJobRequest, CreateJobResponse, ReferenceIds};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use tracing::Instrument;
@@ -207,6 +209,46 @@ where
     Ok(size)
 }
 
+/// Tries of one CreateJob that gets no answer, before the upload is answered 503.
+const CREATE_JOB_TRIES: u32 = 3;
+/// The wait before the second try; doubled before each further one.
+const CREATE_JOB_FIRST_WAIT: Duration = Duration::from_millis(200);
+
+/// CreateJob, tried again while the registry gives no answer (it is idempotent on the
+/// job id, so a try whose answer was lost is answered the same the next time).
+pub(crate) async fn create_job(
+    state: &AppState,
+    request: CreateJobRequest,
+) -> Result<CreateJobResponse, tonic::Status> {
+    let mut wait = CREATE_JOB_FIRST_WAIT;
+    let mut tries = 1;
+    loop {
+        let mut registry = state.publishing.registry.clone();
+        match registry.create_job(request.clone()).await {
+            Ok(created) => return Ok(created.into_inner()),
+            Err(status) if unanswered(&status) && tries < CREATE_JOB_TRIES => {
+                tracing::warn!(job_id = request.job_id, %status, tries, "CreateJob unanswered; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                tries += 1;
+            }
+            Err(status) => return Err(status),
+        }
+    }
+}
+
+/// Whether `status` leaves open that the registry registered the job: the call failed
+/// on the way (unreachable, timed out, cut off) rather than being refused.
+pub(crate) fn unanswered(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::Unknown
+    )
+}
+
 /// A job whose input is stored, to register and publish.
 struct NewJob {
     job_id: JobId,
@@ -215,7 +257,8 @@ struct NewJob {
 }
 
 /// CreateJob, then the job message with a publisher confirm. A stored file whose
-/// job could not be registered is deleted again. Once registered the job is
+/// job the registry refused is deleted again; one whose CreateJob got no answer is
+/// kept (the job may be registered). Once registered the job is
 /// accepted: if the broker refuses its message now, the sweeper publishes it later.
 async fn register_and_publish(state: AppState, job: NewJob) -> Result<Accepted, Error> {
     let NewJob { job_id, request, input_object_key } = job;
@@ -232,11 +275,16 @@ async fn register_and_publish(state: AppState, job: NewJob) -> Result<Accepted, 
         created_by: request.created_by,
         notify: request.notify.map(v1::Recipient::from),
     };
-    let mut registry = state.publishing.registry.clone();
-    let created = match registry.create_job(create).await {
-        Ok(created) => created.into_inner(),
+    let created = match create_job(&state, create).await {
+        Ok(created) => created,
+        Err(status) if unanswered(&status) => {
+            // The registry may have registered the job and lost only its answer: the
+            // file stays, and the sweeper publishes the job if it is registered.
+            tracing::warn!(%job_id, %status, "CreateJob unanswered; the input is kept");
+            return Err(Error::from_registry(status));
+        }
         Err(status) => {
-            // Nothing refers to the file: remove it rather than leave an orphan.
+            // The registry refused the job: nothing refers to the file, remove it.
             if let Err(error) = state.store.delete(&input_object_key).await {
                 tracing::warn!(%job_id, %error, "could not delete the input of an unregistered job");
             }
