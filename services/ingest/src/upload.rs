@@ -249,6 +249,21 @@ pub(crate) fn unanswered(status: &tonic::Status) -> bool {
     )
 }
 
+/// Whether the call cannot have reached the registry: its connection was refused.
+fn never_reached(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        let refused = error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+        if refused {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
 /// A job whose input is stored, to register and publish.
 struct NewJob {
     job_id: JobId,
@@ -257,8 +272,8 @@ struct NewJob {
 }
 
 /// CreateJob, then the job message with a publisher confirm. A stored file whose
-/// job the registry refused is deleted again; one whose CreateJob got no answer is
-/// kept (the job may be registered). Once registered the job is
+/// job the registry refused, or could not be asked about (connection refused), is
+/// deleted again; one whose CreateJob got no answer is kept (the job may be registered). Once registered the job is
 /// accepted: if the broker refuses its message now, the sweeper publishes it later.
 async fn register_and_publish(state: AppState, job: NewJob) -> Result<Accepted, Error> {
     let NewJob { job_id, request, input_object_key } = job;
@@ -277,7 +292,7 @@ async fn register_and_publish(state: AppState, job: NewJob) -> Result<Accepted, 
     };
     let created = match create_job(&state, create).await {
         Ok(created) => created,
-        Err(status) if unanswered(&status) => {
+        Err(status) if unanswered(&status) && !never_reached(&status) => {
             // The registry may have registered the job and lost only its answer: the
             // file stays, and the sweeper publishes the job if it is registered.
             tracing::warn!(%job_id, %status, "CreateJob unanswered; the input is kept");
