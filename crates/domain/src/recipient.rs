@@ -17,7 +17,7 @@ pub fn parse_email(value: &str) -> Result<String, String> {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !domain.contains('@')
+        && !local.contains('@')
         && !value.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>'));
     if !well_formed || value.chars().count() > MAX_EMAIL_CHARS {
         return Err(format!(
