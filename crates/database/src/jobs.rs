@@ -64,6 +64,25 @@ pub struct Counters {
     pub rows_rejected: u64,
 }
 
+impl Counters {
+    /// Counters as three nullable columns hold them: all null is none, all set is
+    /// counters, anything else is corrupt (`what` names the row in the message).
+    pub(crate) fn from_columns(
+        what: &str,
+        columns: (Option<i64>, Option<i64>, Option<i64>),
+    ) -> Result<Option<Self>, Error> {
+        match columns {
+            (None, None, None) => Ok(None),
+            (Some(total), Some(processed), Some(rejected)) => Ok(Some(Self {
+                rows_total: read_u64("rows_total", total)?,
+                rows_processed: read_u64("rows_processed", processed)?,
+                rows_rejected: read_u64("rows_rejected", rejected)?,
+            })),
+            partial => Err(Error::Corrupt(format!("{what} counters are {partial:?}"))),
+        }
+    }
+}
+
 /// What is needed to register a job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {

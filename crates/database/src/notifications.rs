@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use crate::Error;
-use crate::convert::{parse, read_u32, read_u64, write_i32, write_i64};
+use crate::convert::{parse, read_u32, write_i32, write_i64};
 use crate::jobs::Counters;
 
 /// The cursor of the registry's own moves to Error.
@@ -59,10 +59,7 @@ impl std::str::FromStr for Outcome {
     type Err = ();
 
     fn from_str(text: &str) -> Result<Self, ()> {
-        [Self::Completed, Self::Failed]
-            .into_iter()
-            .find(|outcome| outcome.as_str() == text)
-            .ok_or(())
+        named(&[Self::Completed, Self::Failed], Self::as_str, text)
     }
 }
 
@@ -82,11 +79,13 @@ impl std::str::FromStr for State {
     type Err = ();
 
     fn from_str(text: &str) -> Result<Self, ()> {
-        [Self::Pending, Self::Sent, Self::Failed, Self::Skipped]
-            .into_iter()
-            .find(|state| state.as_str() == text)
-            .ok_or(())
+        named(&[Self::Pending, Self::Sent, Self::Failed, Self::Skipped], Self::as_str, text)
     }
+}
+
+/// The one of `all` whose stored name is `text`.
+fn named<T: Copy>(all: &[T], name: fn(T) -> &'static str, text: &str) -> Result<T, ()> {
+    all.iter().copied().find(|value| name(*value) == text).ok_or(())
 }
 
 /// The key of a notification: one email per job outcome.
@@ -169,17 +168,10 @@ impl TryFrom<Row> for Notification {
     type Error = Error;
 
     fn try_from(row: Row) -> Result<Self, Error> {
-        let counters = match (row.rows_total, row.rows_processed, row.rows_rejected) {
-            (None, None, None) => None,
-            (Some(total), Some(processed), Some(rejected)) => Some(Counters {
-                rows_total: read_u64("rows_total", total)?,
-                rows_processed: read_u64("rows_processed", processed)?,
-                rows_rejected: read_u64("rows_rejected", rejected)?,
-            }),
-            partial => {
-                return Err(Error::Corrupt(format!("notification counters are {partial:?}")));
-            }
-        };
+        let counters = Counters::from_columns(
+            "notification",
+            (row.rows_total, row.rows_processed, row.rows_rejected),
+        )?;
         Ok(Self {
             key: Key {
                 job_id: JobId::from(row.job_id),

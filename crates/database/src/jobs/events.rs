@@ -90,15 +90,10 @@ impl TryFrom<log_rows::Model> for LogEntry {
     type Error = Error;
 
     fn try_from(row: log_rows::Model) -> Result<Self, Error> {
-        let counters = match (row.rows_total, row.rows_processed, row.rows_rejected) {
-            (None, None, None) => None,
-            (Some(total), Some(processed), Some(rejected)) => Some(Counters {
-                rows_total: read_u64("rows_total", total)?,
-                rows_processed: read_u64("rows_processed", processed)?,
-                rows_rejected: read_u64("rows_rejected", rejected)?,
-            }),
-            partial => return Err(Error::Corrupt(format!("event counters are {partial:?}"))),
-        };
+        let counters = Counters::from_columns(
+            "event",
+            (row.rows_total, row.rows_processed, row.rows_rejected),
+        )?;
         Ok(Self {
             event_id: row.event_id,
             position: EventPosition {
