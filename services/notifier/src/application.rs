@@ -231,5 +231,5 @@ fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
+        .unwrap_or_else(|| "local".to_owned())
 }

@@ -113,7 +113,10 @@ impl Sender {
                         .finish(key, state, recipient.as_deref(), error.as_deref())
                         .await
                     {
-                        Ok(_) => {}
+                        Ok(true) => {}
+                        // Another sender, whose claim followed our lapsed lease, ended it
+                        // first and notes its own outcome.
+                        Ok(false) => return,
                         Err(failure) => {
                             // Still pending: it is sent again when the lease runs out.
                             tracing::error!(%failure, job_id = %key.job_id, "recording a sent email failed");
