@@ -2,6 +2,7 @@
 
 pub(crate) mod client_lock;
 mod events;
+mod held;
 mod lifecycle;
 mod list;
 mod notes;

@@ -9,7 +9,11 @@
 //! Every event is recorded in the job's message log; [`apply`] decides whether it
 //! also changes the job. Events are ordered by [`EventPosition`]; an event at or
 //! before the last applied position (a duplicate or a late arrival) and an event of
-//! an older attempt never change the job, so a job never moves backwards.
+//! an older attempt never change the job, so a job never moves backwards. Events of
+//! one job can arrive in any order (several registry replicas share the event
+//! consumer): a Progress, Log or Completed that arrives before its Started is held
+//! ([`IgnoreReason::AwaitingStart`]) and applied after it, so the state reached is
+//! the same whatever the order of arrival.
 
 use std::fmt;
 
@@ -122,6 +126,13 @@ pub enum IgnoreReason {
     },
     /// The event is at or before the last applied one: a duplicate or late event.
     OutOfOrder,
+    /// The event belongs to the current attempt, but the Started event before it has
+    /// not arrived yet (events of one job can arrive in any order). It is held, and
+    /// applied in its place once that Started is applied.
+    AwaitingStart {
+        /// The event's kind.
+        kind: EventKind,
+    },
     /// The job's status does not allow this event.
     NotAllowed {
         /// The job's status.
@@ -143,10 +154,23 @@ impl fmt::Display for IgnoreReason {
                 "event of attempt {event_attempt} ignored: the job has only reached attempt {current_attempt}"
             ),
             Self::OutOfOrder => f.write_str("late or duplicate event ignored"),
+            Self::AwaitingStart { kind } => write!(
+                f,
+                "{} event held: it applies once the job's Started event arrives",
+                kind.as_str()
+            ),
             Self::NotAllowed { status, kind } => {
                 write!(f, "{} event ignored: the job is {}", kind.as_str(), status.display_name())
             }
         }
+    }
+}
+
+impl IgnoreReason {
+    /// True when the event is only waiting for an earlier one ([`Self::AwaitingStart`]):
+    /// it must be decided again once the job has moved on.
+    pub fn is_held(&self) -> bool {
+        matches!(self, Self::AwaitingStart { .. })
     }
 }
 
@@ -172,11 +196,15 @@ pub fn apply(state: &JobState, position: EventPosition, kind: EventKind) -> Deci
     let next = match (state.status, kind) {
         (Status::New, Event::Started) => Status::InProgress,
         (Status::New, Event::Failed) => Status::Error,
-        (Status::New, Event::Log) => Status::New,
         // A redelivered message restarts the attempt: the worker says Started again.
         (Status::InProgress, Event::Started | Event::Progress | Event::Log) => Status::InProgress,
         (Status::InProgress, Event::Completed) => Status::Completed,
         (Status::InProgress, Event::Failed) => Status::Error,
+        // Arrived before the Started that every delivery sends first: wait for it, so
+        // that the state reached does not depend on the order of arrival.
+        (Status::New, kind @ (Event::Progress | Event::Log | Event::Completed)) => {
+            return Decision::Ignore(IgnoreReason::AwaitingStart { kind });
+        }
         (status, kind) => return Decision::Ignore(IgnoreReason::NotAllowed { status, kind }),
     };
     Decision::Apply { status: next }

@@ -12,7 +12,9 @@ use async_nats::jetstream::{self, stream};
 use crate::Names;
 use crate::error::{Error, nats_error, redact_credentials};
 
-pub use consumer::{ConsumerSettings, ReceivedEvent, durable_events, durable_events_with};
+pub use consumer::{
+    ConsumerSettings, ReceivedEvent, durable_events, durable_events_with, hand_back,
+};
 pub use publisher::EventPublisher;
 
 /// The local stack's NATS server, used when no URL is configured.

@@ -176,3 +176,38 @@ async fn an_event_without_an_event_id_is_refused() -> anyhow::Result<()> {
     events::delete_stream(&client, &names).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn events_handed_back_at_shutdown_reach_another_replica_at_once() -> anyhow::Result<()> {
+    let (client, names) = stream().await?;
+    let publisher = EventPublisher::new(client.clone(), names.clone());
+    let job = JobId::new();
+    let published: Vec<_> = (1..=20).map(|sequence| job_event(job, sequence)).collect();
+    for event in &published {
+        publisher.publish(event, None).await?;
+    }
+    // The default ack wait (30 s): without the hand-back, the buffered events would
+    // reach the other replica only after it.
+    let mut stopping = events::durable_events(&client, &names, "registry").await?;
+    let first = next(&mut stopping).await?;
+    first.ack().await?;
+    let handed_back =
+        events::hand_back(stopping, Duration::from_millis(500), Duration::from_secs(5)).await;
+    assert_eq!(handed_back, 19, "every buffered event is handed back");
+
+    let mut other = events::durable_events(&client, &names, "registry").await?;
+    let mut seen = BTreeSet::new();
+    let took = std::time::Instant::now();
+    while seen.len() < 19 {
+        let event = tokio::time::timeout(Duration::from_secs(10), next(&mut other))
+            .await
+            .context("a handed-back event did not reach the other replica within 10 s")??;
+        seen.insert(event.event.sequence);
+        event.ack().await?;
+    }
+    assert_eq!(seen, (2..=20).collect::<BTreeSet<u64>>());
+    eprintln!("hand back: 19 events redelivered in {:?}", took.elapsed());
+
+    events::delete_stream(&client, &names).await?;
+    Ok(())
+}

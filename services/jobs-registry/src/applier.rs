@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bgjobs_database::JobsStore;
 use bgjobs_database::jobs::RecordOutcome;
+use bgjobs_messaging::events::{ReceivedEvent, hand_back};
 use bgjobs_proto::v1;
 use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +19,11 @@ pub use incoming::incoming_event;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest pause: a recovered database is noticed within this long.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// At shutdown, buffered events are handed back as long as the next one follows
+/// within this long...
+const HAND_BACK_IDLE: Duration = Duration::from_millis(100);
+/// ...for at most this long in all (the rest comes back after the ack wait).
+const HAND_BACK_BUDGET: Duration = Duration::from_secs(2);
 
 /// What handling one event did; every outcome is final, so the event is settled
 /// (acknowledged, or terminated when malformed) and never redelivered.
@@ -60,21 +66,28 @@ impl EventApplier {
 
     /// Handles events from `events`, one at a time and in order, until `shutdown` is
     /// cancelled; an event being recorded when it is cancelled is finished and settled
-    /// first. While the database is unavailable the current event is retried with
-    /// exponential backoff; an event failing otherwise is nak'd for redelivery.
+    /// first, and the events already received behind it are handed back (nak'd), so
+    /// another replica applies them at once rather than after the ack wait. While the
+    /// database is unavailable the current event is retried with exponential backoff;
+    /// an event failing otherwise is nak'd for redelivery.
     ///
     /// Fails only when the event stream ends, which means the NATS connection is gone
     /// for good; the process should then restart.
     pub async fn run<S, E>(self, mut events: S, shutdown: CancellationToken) -> anyhow::Result<()>
     where
-        S: Stream<Item = Result<bgjobs_messaging::events::ReceivedEvent, E>> + Unpin,
+        S: Stream<Item = Result<ReceivedEvent, E>> + Unpin,
         E: std::fmt::Display,
     {
         let mut backoff = Backoff::default();
         loop {
             let next = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => return Ok(()),
+                () = shutdown.cancelled() => {
+                    let handed_back =
+                        hand_back(events, HAND_BACK_IDLE, HAND_BACK_BUDGET).await;
+                    tracing::info!(handed_back, "stopped applying job events");
+                    return Ok(());
+                }
                 next = events.next() => next,
             };
             let received = match next {
@@ -134,10 +147,10 @@ impl EventApplier {
     /// fails in a way that waiting cures, until shutdown.
     ///
     /// Why not nak at once: the events after this one are already buffered, so a nak'd
-    /// Started would come back after its job's Completed, which the state machine then
-    /// refuses (the job is still New) — leaving the job In Progress for ever. Holding the
-    /// event keeps the order. Errors waiting does not cure are returned for a nak, so
-    /// that one poisoned event cannot stall every job.
+    /// event would come back after them. The store reaches the same state whatever the
+    /// order (an event before its Started is held), but holding the event in place
+    /// spares the churn of redelivering it during an outage. Errors waiting does not
+    /// cure are returned for a nak, so that one poisoned event cannot stall every job.
     async fn handle_retrying_transient(
         &self,
         event: &v1::JobEvent,

@@ -25,6 +25,8 @@ pub struct Model {
     pub rows_rejected: Option<i64>,
     pub occurred_at: DateTimeUtc,
     pub recorded_at: DateTimeUtc,
+    pub held: bool,
+    pub result_object_key: Option<String>,
 }
 
 /// No relations are navigated through sea-orm.

@@ -1,9 +1,11 @@
 //! Recording job events through the state machine, and reading the message log.
 
 use bgjobs_domain::state_machine::{self, Decision};
-use bgjobs_domain::{AccountId, EventKind, EventPosition, IgnoreReason, JobId, JobStatus};
+use bgjobs_domain::{
+    AccountId, EventKind, EventPosition, IgnoreReason, JobId, JobState, JobStatus,
+};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
@@ -11,7 +13,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Counters, Job, database_clock};
+use super::held::{Change, decide_held_events};
+use super::{Counters, Job};
 use crate::convert::{parse, read_u32, read_u64, write_i32, write_i64};
 use crate::entities::{job_events as log_rows, jobs as job_rows};
 use crate::{Error, JobsStore};
@@ -137,7 +140,9 @@ impl JobsStore {
     /// applies it to the job, all in one transaction.
     ///
     /// Events for one job are serialised by a lock on its row, so concurrent deliveries
-    /// are applied in turn against the latest state.
+    /// are applied in turn against the latest state. An event that arrived before its
+    /// Started is held and applied after it, so the state reached does not depend on
+    /// the order in which a job's events arrive.
     pub async fn record_event(&self, event: IncomingEvent) -> Result<RecordOutcome, Error> {
         let position_attempt = write_i32("attempt", event.position.attempt)?;
         let position_delivery = write_i32("delivery", event.position.delivery)?;
@@ -172,11 +177,13 @@ impl JobsStore {
             status_before: Set(job.status.as_str().to_owned()),
             status_after: Set(status_after.as_str().to_owned()),
             ignored: Set(ignore_reason.is_some()),
+            held: Set(ignore_reason.is_some_and(|reason| reason.is_held())),
             ignore_reason: Set(ignore_reason.map(|reason| reason.to_string())),
             actor: Set(event.worker_id.clone()),
             rows_total: Set(counters.as_ref().map(|counters| counters.rows_total)),
             rows_processed: Set(counters.as_ref().map(|counters| counters.rows_processed)),
             rows_rejected: Set(counters.as_ref().map(|counters| counters.rows_rejected)),
+            result_object_key: Set(event.result_object_key.clone()),
             occurred_at: Set(event.occurred_at),
             // The column defaults to clock_timestamp(), taken after the job lock.
             recorded_at: NotSet,
@@ -197,32 +204,25 @@ impl JobsStore {
             return Ok(RecordOutcome::Ignored(reason));
         }
 
-        let mut update = job_rows::Entity::update_many()
-            .col_expr(job_rows::Column::Status, Expr::value(status_after.as_str()))
-            .col_expr(job_rows::Column::LastAttempt, Expr::value(position_attempt))
-            .col_expr(job_rows::Column::LastDelivery, Expr::value(position_delivery))
-            .col_expr(job_rows::Column::LastSequence, Expr::value(position_sequence))
-            .col_expr(job_rows::Column::UpdatedBy, Expr::value(event.worker_id))
-            .col_expr(job_rows::Column::UpdatedAt, database_clock());
-        if !event.message.is_empty() {
-            update = update.col_expr(job_rows::Column::Message, Expr::value(event.message));
+        Change {
+            status: status_after,
+            position: event.position,
+            actor: event.worker_id,
+            message: event.message,
+            counters: counters
+                .map(|stored| (stored.rows_total, stored.rows_processed, stored.rows_rejected)),
+            result_object_key: event.result_object_key,
         }
-        if let Some(counters) = counters {
-            update = update
-                .col_expr(job_rows::Column::RowsTotal, Expr::value(counters.rows_total))
-                .col_expr(job_rows::Column::RowsProcessed, Expr::value(counters.rows_processed))
-                .col_expr(job_rows::Column::RowsRejected, Expr::value(counters.rows_rejected));
-        }
-        if let Some(result_object_key) = event.result_object_key {
-            update =
-                update.col_expr(job_rows::Column::ResultObjectKey, Expr::value(result_object_key));
-        }
-        update
-            .filter(job_rows::Column::JobId.eq(event.job_id.as_uuid()))
-            .exec(&transaction)
-            .await?;
+        .write(&transaction, event.job_id.as_uuid())
+        .await?;
+        let applied = JobState {
+            status: status_after,
+            attempt: event.position.attempt,
+            last_applied: Some(event.position),
+        };
+        let status = decide_held_events(&transaction, event.job_id.as_uuid(), applied).await?;
         transaction.commit().await?;
-        Ok(RecordOutcome::Applied { status: status_after })
+        Ok(RecordOutcome::Applied { status })
     }
 
     /// The message log of `job`, oldest first; `None` when the job does not exist for `account`.

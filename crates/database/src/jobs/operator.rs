@@ -158,6 +158,8 @@ pub(super) fn log_line(
         rows_rejected: Set(None),
         occurred_at: Set(Utc::now()),
         recorded_at: NotSet,
+        held: Set(false),
+        result_object_key: Set(None),
     };
     Ok(log_rows::Entity::insert(row))
 }

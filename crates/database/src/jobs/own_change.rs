@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::held::decide_held_events;
 use super::{Job, database_clock};
 use crate::Error;
 use crate::convert::write_i32;
@@ -56,6 +57,8 @@ impl OwnChange<'_> {
             rows_rejected: Set(None),
             occurred_at: Set(Utc::now()),
             recorded_at: NotSet,
+            held: Set(false),
+            result_object_key: Set(None),
         };
         log_rows::Entity::insert(log_row).exec(transaction).await?;
 
@@ -82,6 +85,9 @@ impl OwnChange<'_> {
         let row = updated
             .pop()
             .ok_or_else(|| Error::Corrupt(format!("job {job} vanished while locked")))?;
+        // Events still held for an attempt this change ended can never apply now: their
+        // log lines say why.
+        decide_held_events(transaction, job.as_uuid(), self.after).await?;
         Job::try_from(row)
     }
 }

@@ -18,6 +18,7 @@ mod m20250106_000001_jobs_account_updated;
 mod m20250107_000001_results_written;
 mod m20250108_000001_notifications;
 mod m20250109_000001_registry_failures;
+mod m20250110_000001_held_events;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -77,6 +78,11 @@ impl MigratorTrait for Migrator {
                 "m20250109_000001_registry_failures",
                 m20250109_000001_registry_failures::UP,
                 m20250109_000001_registry_failures::DOWN,
+            ),
+            sql(
+                "m20250110_000001_held_events",
+                m20250110_000001_held_events::UP,
+                m20250110_000001_held_events::DOWN,
             ),
         ]
     }

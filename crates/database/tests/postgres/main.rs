@@ -7,6 +7,7 @@ mod create_job;
 mod delete_client;
 mod deletion_begun;
 mod duplicates;
+mod event_order;
 mod fencing;
 mod idle_transaction;
 mod lifecycle;

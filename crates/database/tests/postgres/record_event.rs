@@ -206,9 +206,9 @@ async fn concurrent_events_for_one_job_leave_a_consistent_state() -> anyhow::Res
                 state.last_applied = Some(entry.position);
                 last_counters = entry.counters.or(last_counters);
             }
-            Decision::Ignore(reason) => {
+            Decision::Ignore(_) => {
+                // A held line can have been decided again since, with its final reason.
                 assert!(entry.ignored, "{entry:?} should have been ignored");
-                assert_eq!(entry.ignore_reason, Some(reason.to_string()));
             }
         }
         assert_eq!(entry.status_after, state.status);
@@ -216,8 +216,9 @@ async fn concurrent_events_for_one_job_leave_a_consistent_state() -> anyhow::Res
     let stored = store.jobs().get_job(&acme, job.job_id).await?.expect("the job exists");
     assert_eq!(stored.state(), state);
     assert_eq!(stored.counters, last_counters.unwrap_or_default());
-    // Whatever the order, the first event to arrive was the only one allowed from New
-    // or was ignored; positions of applied events only ever grow.
+    assert_eq!(stored.status, JobStatus::Completed);
+    // Whatever the order, the job completed: events that came before the Started were
+    // held and applied after it. Positions of applied events only ever grow.
     let applied: Vec<EventPosition> =
         log.iter().filter(|entry| !entry.ignored).map(|entry| entry.position).collect();
     assert!(applied.windows(2).all(|pair| pair[0] < pair[1]));

@@ -18,7 +18,6 @@ fn every_allowed_transition_applies() {
     let allowed = [
         (New, Started, InProgress),
         (New, Failed, Error),
-        (New, Log, New),
         (InProgress, Started, InProgress),
         (InProgress, Progress, InProgress),
         (InProgress, Log, InProgress),
@@ -33,15 +32,12 @@ fn every_allowed_transition_applies() {
 
 #[test]
 fn every_forbidden_transition_is_ignored_and_named() {
-    let allowed = |status: JobStatus, kind: EventKind| match status {
-        New => matches!(kind, Started | Failed | Log),
-        InProgress => true,
-        JobStatus::Completed | Error => false,
-    };
+    // New applies Started and Failed and holds the rest; In Progress takes all.
+    let decided_otherwise = |status: JobStatus| matches!(status, New | InProgress);
     let mut forbidden = 0;
     for status in JobStatus::ALL {
         for kind in ALL_KINDS {
-            if allowed(status, kind) {
+            if decided_otherwise(status) {
                 continue;
             }
             forbidden += 1;
@@ -53,8 +49,8 @@ fn every_forbidden_transition_is_ignored_and_named() {
             );
         }
     }
-    // New: Progress, Completed; Completed: all five; Error: all five.
-    assert_eq!(forbidden, 12);
+    // Completed: all five; Error: all five.
+    assert_eq!(forbidden, 10);
 }
 
 #[test]
@@ -150,4 +146,90 @@ fn ignore_reasons_read_as_plain_sentences() {
     assert_eq!(reason.to_string(), "event of attempt 1 ignored: the job is on attempt 2");
     let reason = IgnoreReason::NotAllowed { status: JobStatus::Completed, kind: Started };
     assert_eq!(reason.to_string(), "started event ignored: the job is Completed");
+    let reason = IgnoreReason::AwaitingStart { kind: COMPLETED };
+    assert_eq!(
+        reason.to_string(),
+        "completed event held: it applies once the job's Started event arrives"
+    );
+}
+
+#[test]
+fn progress_log_and_completed_before_started_are_held() {
+    for kind in [Progress, Log, COMPLETED] {
+        let decision = apply(&state(New, 1, None), at(1, 1, 5), kind);
+        assert_eq!(decision, Decision::Ignore(IgnoreReason::AwaitingStart { kind }));
+        let Decision::Ignore(reason) = decision else { unreachable!() };
+        assert!(reason.is_held());
+    }
+    // Only the current attempt's events wait; nothing else counts as held.
+    assert!(!IgnoreReason::OutOfOrder.is_held());
+    assert_eq!(
+        apply(&state(New, 2, None), at(1, 1, 5), COMPLETED),
+        Decision::Ignore(IgnoreReason::OlderAttempt { event_attempt: 1, current_attempt: 2 })
+    );
+}
+
+/// Applies `events` in order, deciding held events again after each applied one as
+/// the registry does; returns the final state.
+fn arrive_in_order(events: &[(EventPosition, EventKind)]) -> JobState {
+    let mut state = state(New, 1, None);
+    let mut held: Vec<(EventPosition, EventKind)> = Vec::new();
+    for &(position, kind) in events {
+        match apply(&state, position, kind) {
+            Decision::Apply { status } => {
+                state = JobState { status, attempt: 1, last_applied: Some(position) };
+                held.sort_by_key(|&(position, _)| position);
+                for (position, kind) in std::mem::take(&mut held) {
+                    match apply(&state, position, kind) {
+                        Decision::Apply { status } => {
+                            state = JobState { status, attempt: 1, last_applied: Some(position) };
+                        }
+                        Decision::Ignore(reason) if reason.is_held() => held.push((position, kind)),
+                        Decision::Ignore(_) => {}
+                    }
+                }
+            }
+            Decision::Ignore(reason) if reason.is_held() => held.push((position, kind)),
+            Decision::Ignore(_) => {}
+        }
+    }
+    state
+}
+
+#[test]
+fn every_order_of_arrival_reaches_the_same_state() {
+    // Two deliveries: the first dies after a heartbeat, the second completes.
+    let events = [
+        (at(1, 1, 1), Started),
+        (at(1, 1, 2), Progress),
+        (at(1, 2, 1), Started),
+        (at(1, 2, 2), Progress),
+        (at(1, 2, 3), Log),
+        (at(1, 2, 4), COMPLETED),
+    ];
+    let expected =
+        JobState { status: JobStatus::Completed, attempt: 1, last_applied: Some(at(1, 2, 4)) };
+    // Every one of the 720 orders.
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    let mut seen = 0;
+    permute(&mut order, 0, &mut |order| {
+        let arrived: Vec<_> = order.iter().map(|&index| events[index]).collect();
+        assert_eq!(arrive_in_order(&arrived), expected, "arrival order {order:?}");
+        seen += 1;
+    });
+    assert_eq!(seen, 720);
+}
+
+/// Calls `visit` with every permutation of `items[from..]` (Heap's algorithm would
+/// do too; this is the plain recursive swap).
+fn permute(items: &mut [usize], from: usize, visit: &mut impl FnMut(&[usize])) {
+    if from == items.len() {
+        visit(items);
+        return;
+    }
+    for index in from..items.len() {
+        items.swap(from, index);
+        permute(items, from + 1, visit);
+        items.swap(from, index);
+    }
 }

@@ -119,9 +119,16 @@ pub async fn durable_events_with(
     // created if missing, resumed if present, with ack_wait brought up to date.
     let consumer =
         stream.create_consumer(config).await.map_err(|error| nats_error(&doing, error))?;
-    // Pull requests carry a 15 s idle heartbeat (NATS 2.9 supports it), so a dead server
-    // shows up as an error item instead of a silent stall.
-    let messages = consumer.messages().await.map_err(|error| nats_error(&doing, error))?;
+    // Pull requests carry an idle heartbeat (NATS 2.9 supports it), so a dead server
+    // shows up as an error item instead of a silent stall; they expire after
+    // PULL_EXPIRES (see hand_back).
+    let messages = consumer
+        .stream()
+        .expires(PULL_EXPIRES)
+        .heartbeat(PULL_HEARTBEAT)
+        .messages()
+        .await
+        .map_err(|error| nats_error(&doing, error))?;
 
     let events = messages.filter_map(|message| async move {
         match message {
@@ -131,6 +138,54 @@ pub async fn durable_events_with(
     });
     Ok(events.boxed())
 }
+
+/// Hands back, at shutdown, the events `events` has already received but not yet
+/// yielded: they are taken, the stream is dropped (so nothing more is pulled), and
+/// each is nak'd, so JetStream delivers it to another replica sharing the durable
+/// consumer within [`PULL_EXPIRES`] and a little, instead of after the ack wait.
+///
+/// Why not at once: the server does not know the stream was dropped, and its last
+/// pull request stays open until it expires; an event nak'd without a delay would be
+/// delivered into that request again, unread, and come back only after the ack wait.
+///
+/// Takes what arrives within `idle` of the previous event, at most [`HAND_BACK_MAX`]
+/// events and for at most `budget` in all; returns how many were handed back. Events
+/// still in flight after that come back after the ack wait, as after a crash.
+pub async fn hand_back<S, E>(mut events: S, idle: Duration, budget: Duration) -> usize
+where
+    S: Stream<Item = Result<ReceivedEvent, E>> + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + budget;
+    let mut taken = Vec::new();
+    while taken.len() < HAND_BACK_MAX {
+        let wait = idle.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        match tokio::time::timeout(wait, events.next()).await {
+            Ok(Some(Ok(received))) => taken.push(received),
+            // Nothing more ready, the stream failing or ended.
+            Ok(Some(Err(_)) | None) | Err(_) => break,
+        }
+    }
+    // Unsubscribed first: a nak'd event must not come back to this stream.
+    drop(events);
+    let handed_back = taken.len();
+    for received in taken {
+        let later = received.message.ack_with(AckKind::Nak(Some(PULL_EXPIRES + PULL_HEARTBEAT)));
+        if let Err(error) = later.await {
+            tracing::warn!(%error, "handing back an event failed; it comes back after the ack wait");
+        }
+    }
+    handed_back
+}
+
+/// How long a pull request of a durable events stream stays open at the server.
+pub const PULL_EXPIRES: Duration = Duration::from_secs(5);
+/// The idle heartbeat of those pull requests (at most half the expiry, as the server
+/// requires): a server gone quiet this long twice over is reported as an error item.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// The most events [`hand_back`] takes: about what one pull brings (the client's
+/// batch), so that a busy stream cannot keep a stopping replica taking events.
+pub const HAND_BACK_MAX: usize = 500;
 
 async fn decode_or_terminate(message: jetstream::Message) -> Option<ReceivedEvent> {
     let delivered =
