@@ -1,12 +1,18 @@
 //! Write modes through ingest: `write=create-or-update` (the default),
 //! `create-only` and `update-only`; a refused row is rejected with its reason, an
-//! unknown mode is refused before anything is stored.
+//! unknown mode is refused before anything is stored, and a new attempt of a
+//! create-only upload keeps the rows its earlier attempt created.
 
 use std::time::Duration;
 
-use bgjobs_domain::JobStatus;
-use bgjobs_e2e::TestSystem;
+use anyhow::Context;
+use bgjobs_domain::{JobId, JobStatus};
+use bgjobs_e2e::process::product_file;
+use bgjobs_e2e::{Environment, Options, TestSystem};
 use bgjobs_proto::convert::job_status_from_proto;
+use bgjobs_proto::v1::RetryJobRequest;
+use bgjobs_test_support::wait;
+use sea_orm::{ConnectionTrait, Statement};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -175,4 +181,80 @@ async fn an_all_or_nothing_update_only_warehouse_upload_reports_unknown_and_repe
     assert_eq!(location.and_then(|location| location.zone), None, "nothing was written");
     assert_eq!(system.store.catalog().count_locations(&system.account, "WH1").await?, 1);
     system.stop().await
+}
+
+/// Rows of the upload interrupted below: enough batches (of 100) that it is stopped
+/// mid-file.
+const INTERRUPTED_ROWS: u64 = 10_000;
+
+#[tokio::test]
+async fn a_create_only_all_or_nothing_upload_interrupted_mid_file_completes_when_retried()
+-> anyhow::Result<()> {
+    // No delayed retries: the interrupted delivery is dead-lettered and its job fails.
+    let settings = vec![("BGJOBS_RETRY_ATTEMPTS", "0".to_owned())];
+    let environment = Environment { settings, ..Environment::default() };
+    let system = TestSystem::start_in(Options::default(), environment).await?;
+    let file = product_file(INTERRUPTED_ROWS, &[]);
+    let job_id =
+        system.submit_products_with(file, "&write=create-only&mode=all-or-nothing").await?;
+    let job: JobId = job_id.parse()?;
+    wait::until("the write pass to commit a batch", DEADLINE, || async {
+        Ok(system.store.catalog().checkpoint(job).await?.map(|_| ()))
+    })
+    .await?;
+    let failed = wait::until("attempt 1 to fail", DEADLINE, || async {
+        let failed = system.job(&job_id).await?;
+        if job_status_from_proto(failed.status) == Some(JobStatus::Error) {
+            return Ok(Some(failed));
+        }
+        end_batch_sessions(&system).await?;
+        Ok(None)
+    })
+    .await?;
+    let left = system.store.catalog().checkpoint(job).await?.context("no checkpoint")?;
+    anyhow::ensure!(
+        left.rows_committed < INTERRUPTED_ROWS,
+        "attempt 1 was not interrupted mid-file: {left:?}; {}",
+        failed.message
+    );
+
+    let retry = RetryJobRequest {
+        account_id: system.account.to_string(),
+        job_id: job_id.clone(),
+        actor: "ops@example.com".to_owned(),
+        reason: "the database is back".to_owned(),
+    };
+    system.ingest.clone().retry_job(retry).await?;
+    let retried = system.finished_job(&job_id, DEADLINE).await?;
+    assert_eq!(
+        (job_status_from_proto(retried.status), retried.attempt, retried.message.as_str()),
+        (Some(JobStatus::Completed), 2, "10,000 of 10,000 rows imported, 0 rejected")
+    );
+    // Attempt 2 started over from row 1: attempt 1's rows are its own, unchanged.
+    let last = system.store.catalog().checkpoint(job).await?.context("no checkpoint")?;
+    assert_eq!(
+        (last.attempt, last.rows_created, last.rows_unchanged, last.rows_rejected),
+        (2, INTERRUPTED_ROWS - left.rows_committed, left.rows_committed, 0)
+    );
+    let records = system.results_records(&retried).await?;
+    let rejected = records.iter().filter(|record| record[2] == "rejected").count();
+    assert_eq!((records.len() as u64, rejected), (INTERRUPTED_ROWS + 1, 0));
+    let products =
+        system.store.catalog().count_products(&system.account, &system.client_id).await?;
+    assert_eq!(products, INTERRUPTED_ROWS);
+    system.stop().await
+}
+
+/// Ends every session of the test's database that is inside a batch writing products
+/// (it holds a write lock on `catalog.products`), as a database failover would; the
+/// batch rolls back and its statement fails with a transient fault.
+async fn end_batch_sessions(system: &TestSystem) -> anyhow::Result<()> {
+    let connection = system.store.connection();
+    let sql = "SELECT count(pg_terminate_backend(pid)) FROM pg_locks \
+               WHERE relation = 'catalog.products'::regclass AND mode = 'RowExclusiveLock' \
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+               AND pid <> pg_backend_pid()";
+    let statement = Statement::from_string(connection.get_database_backend(), sql);
+    connection.execute(statement).await?;
+    Ok(())
 }

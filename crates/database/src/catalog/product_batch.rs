@@ -77,8 +77,9 @@ impl CatalogStore {
     /// the job; a row whose SKU an earlier row claimed (in this batch or a committed
     /// one) is [`RowOutcome::Duplicate`] and not written. The others are written under
     /// `write`: created when new, updated only when a value differs, otherwise left
-    /// unchanged; create-only refuses existing SKUs ([`RowOutcome::AlreadyExists`]),
-    /// update-only unknown ones ([`RowOutcome::DoesNotExist`]), and refused rows still
+    /// unchanged; create-only refuses existing SKUs ([`RowOutcome::AlreadyExists`])
+    /// unless `job` itself wrote them last (an earlier attempt of it: they are its
+    /// own), update-only unknown ones ([`RowOutcome::DoesNotExist`]), and refused rows still
     /// hold their claim. The checkpoint is `after` plus this batch's outcome, refused
     /// and duplicate rows counted as rejected. `AppliedBatch::rows[i]` is the outcome of
     /// `rows[i]`.

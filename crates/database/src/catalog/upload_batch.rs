@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use bgjobs_domain::{AccountId, JobId};
-use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr, ValueTuple};
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query, SimpleExpr, ValueTuple};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityName, EntityTrait, Iden,
     QueryResult, TransactionTrait, Value,
@@ -142,8 +142,14 @@ pub(crate) async fn check_batch<T: UploadTable>(
     let holders = holders(rows, &keys, &duplicate_of);
     let mut refused: HashMap<&str, RowOutcome> = HashMap::new();
     if write != WriteMode::CreateOrUpdate {
+        // Create-only refuses only other jobs' rows: see [`Writer::NotThisJob`].
+        let writer = match write {
+            WriteMode::CreateOnly => Writer::NotThisJob(job),
+            _ => Writer::Anyone,
+        };
         for chunk in holders.chunks(ROWS_PER_STATEMENT) {
-            let found = existing(&transaction, table, &key_parts::<T>(chunk), false).await?;
+            let found =
+                existing(&transaction, table, &key_parts::<T>(chunk), writer, false).await?;
             for (key, _) in chunk {
                 let exists = found.contains(*key);
                 let refusal = match write {
@@ -177,7 +183,7 @@ pub(crate) async fn existing_keys<T: UploadTable>(
 ) -> Result<HashSet<String>, Error> {
     let mut found = HashSet::with_capacity(keys.len());
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        found.extend(existing(connection, table, chunk, false).await?);
+        found.extend(existing(connection, table, chunk, Writer::Anyone, false).await?);
     }
     Ok(found)
 }
@@ -230,17 +236,22 @@ async fn write_chunk<T: UploadTable>(
     match write {
         WriteMode::CreateOrUpdate => upsert(transaction, table, job, chunk, write).await,
         WriteMode::CreateOnly => {
-            // Every row the insert does not return already existed.
-            let mut outcomes: Vec<(String, RowOutcome)> = chunk
-                .iter()
-                .map(|(key, _)| ((*key).to_owned(), RowOutcome::AlreadyExists))
-                .collect();
-            outcomes.extend(upsert(transaction, table, job, chunk, write).await?);
+            let mut outcomes = upsert(transaction, table, job, chunk, write).await?;
+            // A row the upsert did not return existed: another job's is refused, this
+            // job's own (left as it was) is unchanged. The upsert locked them all.
+            let returned: HashSet<&str> = outcomes.iter().map(|(key, _)| key.as_str()).collect();
+            let not_returned: Vec<(&str, &T::Row)> =
+                chunk.iter().copied().filter(|(key, _)| !returned.contains(key)).collect();
+            let keys = key_parts::<T>(&not_returned);
+            let others =
+                existing(transaction, table, &keys, Writer::NotThisJob(job), false).await?;
+            outcomes.extend(others.into_iter().map(|key| (key, RowOutcome::AlreadyExists)));
             Ok(outcomes)
         }
         WriteMode::UpdateOnly => {
             // Locked, so every present row is updated or left unchanged, never created.
-            let known = existing(transaction, table, &key_parts::<T>(chunk), true).await?;
+            let keys = key_parts::<T>(chunk);
+            let known = existing(transaction, table, &keys, Writer::Anyone, true).await?;
             let (present, missing): (Vec<_>, Vec<_>) =
                 chunk.iter().copied().partition(|(key, _)| known.contains(*key));
             let mut outcomes: Vec<(String, RowOutcome)> = missing
@@ -260,12 +271,26 @@ fn key_parts<'a, T: UploadTable>(rows: &[(&str, &'a T::Row)]) -> Vec<Vec<&'a str
     rows.iter().map(|(_, row)| T::key_parts(row)).collect()
 }
 
-/// The natural keys among `keys` that exist in the table's scope; `lock` takes their
-/// row locks (in key order) so they cannot go away before the transaction ends.
+/// Whose rows [`existing`] looks for.
+#[derive(Debug, Clone, Copy)]
+enum Writer {
+    /// Every row, whoever wrote it.
+    Anyone,
+    /// Rows another job (or no job) wrote last. For create-only: a row this job wrote
+    /// last was created by an earlier attempt of it (a retry, a stall recovery or a
+    /// replay starts over from row 1), so it is the job's own, not one that already
+    /// existed; refusing it would fail every new attempt of an all-or-nothing upload.
+    NotThisJob(JobId),
+}
+
+/// The natural keys among `keys` that exist in the table's scope, last written by
+/// `writer`; `lock` takes their row locks (in key order) so they cannot go away before
+/// the transaction ends.
 async fn existing<T: UploadTable>(
     connection: &impl ConnectionTrait,
     table: &T,
     keys: &[Vec<&str>],
+    writer: Writer,
     lock: bool,
 ) -> Result<HashSet<String>, Error> {
     if keys.is_empty() {
@@ -275,6 +300,10 @@ async fn existing<T: UploadTable>(
     select.columns(T::KEY.iter().copied()).from(T::Entity::default().table_ref());
     for (column, value) in table.scope() {
         select.and_where(Expr::col(column).eq(value));
+    }
+    if let Writer::NotThisJob(job) = writer {
+        let last_job = Expr::col(T::LAST_JOB_ID);
+        select.and_where(last_job.clone().is_null().or(last_job.ne(job.as_uuid())));
     }
     let tuples = keys
         .iter()
@@ -293,8 +322,9 @@ async fn existing<T: UploadTable>(
     found.iter().map(read_key::<T>).collect::<Result<_, _>>().map_err(Error::from)
 }
 
-/// One multi-row `INSERT ... ON CONFLICT DO UPDATE ... WHERE <something differs>`
-/// (`ON CONFLICT DO NOTHING` for create-only), returning the written keys.
+/// One multi-row `INSERT ... ON CONFLICT DO UPDATE ... WHERE <something differs>`,
+/// returning the written keys. For create-only the update also needs the existing row
+/// to be this job's own (see [`Writer::NotThisJob`]): another job's row is left alone.
 ///
 /// Rows that differ in nothing are skipped by the WHERE and return no row (they are
 /// unchanged); of the returned rows, `xmax = 0` marks the freshly inserted ones (an
@@ -321,22 +351,22 @@ async fn upsert<T: UploadTable>(
         values.push(job.as_uuid().into());
         insert.values(values).map_err(|error| DbErr::Custom(error.to_string()))?;
     }
-    let mut conflict = OnConflict::columns(scope_columns.iter().chain(T::KEY).copied());
+    let name = entity.table_name();
+    let current: Vec<String> =
+        T::DATA.iter().map(|column| format!("\"{name}\".\"{}\"", column.to_string())).collect();
+    let proposed: Vec<String> =
+        T::DATA.iter().map(|column| format!("excluded.\"{}\"", column.to_string())).collect();
+    let mut update_when =
+        Expr::cust(format!("({}) IS DISTINCT FROM ({})", current.join(", "), proposed.join(", ")));
     if write == WriteMode::CreateOnly {
-        conflict.do_nothing();
-    } else {
-        let name = entity.table_name();
-        let current: Vec<String> =
-            T::DATA.iter().map(|column| format!("\"{name}\".\"{}\"", column.to_string())).collect();
-        let proposed: Vec<String> =
-            T::DATA.iter().map(|column| format!("excluded.\"{}\"", column.to_string())).collect();
-        let something_differs =
-            format!("({}) IS DISTINCT FROM ({})", current.join(", "), proposed.join(", "));
-        conflict
-            .update_columns(T::DATA.iter().copied().chain([T::LAST_JOB_ID]))
-            .value(T::UPDATED_AT, Expr::cust("now()"))
-            .action_and_where(Expr::cust(something_differs));
+        let last_job = Expr::col((Alias::new(name), T::LAST_JOB_ID));
+        update_when = last_job.eq(job.as_uuid()).and(update_when);
     }
+    let mut conflict = OnConflict::columns(scope_columns.iter().chain(T::KEY).copied());
+    conflict
+        .update_columns(T::DATA.iter().copied().chain([T::LAST_JOB_ID]))
+        .value(T::UPDATED_AT, Expr::cust("now()"))
+        .action_and_where(update_when);
     let mut returning: Vec<SimpleExpr> =
         T::KEY.iter().map(|column| Expr::col(*column).into()).collect();
     returning.push(Expr::cust("(xmax = 0) AS inserted"));

@@ -1,6 +1,6 @@
 //! Each row's outcome, and the create-only and update-only write modes.
 
-use bgjobs_database::catalog::{RowOutcome, WriteMode};
+use bgjobs_database::catalog::{Checkpoint, RowOutcome, WriteMode};
 use bgjobs_domain::JobId;
 
 use crate::support::{account, fresh_store, location, numbered, product, through};
@@ -172,5 +172,68 @@ async fn location_modes_refuse_by_warehouse_and_code() -> anyhow::Result<()> {
     assert_eq!(capacity, Some(6));
     let keys = [("WH1".to_owned(), "A-1".to_owned()), ("WH1".to_owned(), "B-1".to_owned())];
     assert_eq!(store.catalog().existing_locations(&acme, &keys).await?.len(), 1);
+    Ok(())
+}
+
+/// A new attempt of a create-only upload (a retry, a stall recovery) starts over from
+/// row 1: the rows its earlier attempt created are its own, while a row another job
+/// wrote last is still refused, whoever created it.
+#[tokio::test]
+async fn a_new_attempt_of_a_create_only_upload_keeps_the_rows_its_earlier_attempt_created()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let catalog = store.catalog();
+    catalog.ensure_client(&acme, "c1", "Client").await?;
+    let other_job = JobId::new();
+    let others = numbered(&[product("OTHER", "Other's")]);
+    let create_or_update = WriteMode::CreateOrUpdate;
+    catalog
+        .apply_product_batch_as(other_job, &acme, "c1", &others, create_or_update, &through(1))
+        .await?;
+
+    let job = JobId::new();
+    let first_batch = numbered(&[product("A", "Anvil"), product("B", "Bolt")]);
+    let first = catalog
+        .apply_product_batch_as(job, &acme, "c1", &first_batch, WriteMode::CreateOnly, &through(2))
+        .await?;
+    assert_eq!(first.rows, vec![RowOutcome::Created, RowOutcome::Created]);
+    // Another job then changes B: it is no longer this job's row.
+    let changed = numbered(&[product("B", "Bolt v2")]);
+    catalog
+        .apply_product_batch_as(JobId::new(), &acme, "c1", &changed, create_or_update, &through(1))
+        .await?;
+
+    // Attempt 2 reads the file from row 1 again.
+    catalog.clear_upload_keys(job, 2).await?;
+    let file = numbered(&[
+        product("A", "Anvil"),
+        product("B", "Bolt"),
+        product("OTHER", "Mine"),
+        product("C", "Crate"),
+    ]);
+    let checked =
+        catalog.check_product_batch(job, 2, &acme, "c1", &file, WriteMode::CreateOnly).await?;
+    let exists = Some(RowOutcome::AlreadyExists);
+    assert_eq!(checked, vec![None, exists, exists, None]);
+    let attempt_two = Checkpoint { attempt: 2, ..through(4) };
+    let applied = catalog
+        .apply_product_batch_as(job, &acme, "c1", &file, WriteMode::CreateOnly, &attempt_two)
+        .await?;
+    assert_eq!(
+        applied.rows,
+        vec![
+            RowOutcome::Unchanged,
+            RowOutcome::AlreadyExists,
+            RowOutcome::AlreadyExists,
+            RowOutcome::Created
+        ]
+    );
+    let name_of = async |sku| {
+        anyhow::Ok(catalog.get_product(&acme, "c1", sku).await?.map(|found| found.name))
+    };
+    assert_eq!(name_of("B").await?.as_deref(), Some("Bolt v2"));
+    assert_eq!(name_of("OTHER").await?.as_deref(), Some("Other's"));
+    assert_eq!(catalog.count_products(&acme, "c1").await?, 4);
     Ok(())
 }

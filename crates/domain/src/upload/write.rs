@@ -49,7 +49,8 @@ pub enum RowOutcome {
     Updated,
     /// The record already had exactly these values.
     Unchanged,
-    /// Create-only: the key exists, so the row was not written.
+    /// Create-only: the key exists, written last by another job, so the row was not
+    /// written.
     AlreadyExists,
     /// Update-only: the key does not exist, so the row was not written.
     DoesNotExist,
