@@ -1,7 +1,7 @@
 //! The per-client lock across job types, through the public interfaces: uploads for
-//! a client are refused while its deletion is unfinished, a deletion waits for the
-//! client's running upload, and an upload accepted earlier writes nothing once the
-//! deletion has begun.
+//! a client, and a second deletion of it, are refused while its deletion is
+//! unfinished, a deletion waits for the client's running upload, and an upload
+//! accepted earlier writes nothing once the deletion has begun.
 //!
 //! Jobs that must stay New or In Progress for as long as the test needs are
 //! registered, and their events recorded, straight through the store: nothing
@@ -165,6 +165,51 @@ async fn uploads_for_a_client_are_refused_while_its_deletion_is_queued_or_runnin
         upload_for(&system, &system.client_id).await?.status(),
         reqwest::StatusCode::ACCEPTED
     );
+    system.stop().await
+}
+
+#[tokio::test]
+async fn a_second_deletion_of_a_client_is_refused_while_one_is_unfinished_naming_it()
+-> anyhow::Result<()> {
+    let system = TestSystem::start().await?;
+    let (store, account, client) = (&system.store, &system.account, system.client_id.as_str());
+    let first = register(store, account, JobType::DeleteClient, client).await?;
+    let deletions = || async {
+        let jobs = store.jobs();
+        anyhow::Ok(
+            jobs.active_jobs_for_client(account, client, &[JobType::DeleteClient], &JobStatus::ALL)
+                .await?
+                .len(),
+        )
+    };
+
+    for sequence in [1, 2] {
+        if sequence == 2 {
+            record(store, account, first, 1, EventKind::Started).await?;
+        }
+        let response = system.request_delete_client(client, "").await?;
+        assert_eq!(response.status(), reqwest::StatusCode::CONFLICT);
+        let body: serde_json::Value = response.json().await?;
+        assert_eq!(body["error"]["code"], "client_locked", "{body}");
+        assert_eq!(
+            body["error"]["message"],
+            format!(
+                "client 'acme' is already being deleted by job {first}; another deletion of it \
+                 is refused until that one finishes (a dry run is accepted)"
+            )
+        );
+        assert_eq!(deletions().await?, 1, "the refused deletion was registered");
+    }
+
+    // A dry run deletes nothing: it is accepted beside the deletion, and runs.
+    let dry_run = system.submit_delete_client(client, true).await?;
+    let job = system.finished_job(&dry_run, DEADLINE).await?;
+    assert_eq!(job.message, "Dry run: would delete 0 products and the client 'ACME Corp'");
+
+    record(store, account, first, 2, EventKind::Completed).await?;
+    let again = system.submit_delete_client(client, false).await?;
+    let job = system.finished_job(&again, DEADLINE).await?;
+    assert_eq!(job.message, "Deleted the client", "once the first deletion ended");
     system.stop().await
 }
 

@@ -5,6 +5,7 @@ mod backoff;
 mod client_lock;
 mod configuration;
 mod delete_client;
+mod deletion_race;
 mod fencing;
 mod heartbeat;
 mod notifications;

@@ -18,6 +18,7 @@ mod poison_file;
 mod restarts;
 mod sigterm;
 mod stalled_consumer;
+mod two_deleters;
 
 use std::path::Path;
 

@@ -193,6 +193,22 @@ pub async fn catalogue_checksum(
     Ok(row.try_get("", "checksum")?)
 }
 
+/// How many deletions of `client` of the system's account are recorded as begun and
+/// not finished: a deletion that failed half-way leaves one, and the client's
+/// uploads then keep failing.
+pub async fn begun_deletions(system: &TestSystem, client: &str) -> anyhow::Result<i64> {
+    let connection = system.store.connection();
+    let sql = "SELECT count(*) AS begun FROM catalog.client_deletions_begun \
+               WHERE account_id = $1 AND client_id = $2";
+    let statement = Statement::from_sql_and_values(
+        connection.get_database_backend(),
+        sql,
+        [system.account.as_str().into(), client.into()],
+    );
+    let row = connection.query_one(statement).await?.context("the count gave no row")?;
+    Ok(row.try_get("", "begun")?)
+}
+
 /// The checksum of the catalogue a fault-free run of `file` produces: a fresh system
 /// (consumers in-process, nothing injected) uploads it for its client and must complete.
 /// Scenarios of one test run that upload the same file share one such run.

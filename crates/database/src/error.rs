@@ -22,6 +22,17 @@ pub enum Error {
         /// The unfinished Delete Client job.
         delete_job: bgjobs_domain::JobId,
     },
+    /// A second deletion of a client was refused because a Delete Client job of that
+    /// client (not a dry run) is New or In Progress.
+    #[error(
+        "client '{client_id}' is already being deleted by job {delete_job}; another deletion of it is refused until that one finishes (a dry run is accepted)"
+    )]
+    DeletionRunning {
+        /// The client being deleted.
+        client_id: String,
+        /// The unfinished Delete Client job.
+        delete_job: bgjobs_domain::JobId,
+    },
     /// A write of a client's data was refused because a Delete Client job of that
     /// client has begun deleting it.
     #[error("client '{client_id}' is being deleted (job {delete_job})")]

@@ -215,8 +215,9 @@ impl JobsStore {
     /// Idempotent on `job_id`: registering the same id again returns the existing job
     /// and `false`. The same id for another account is [`Error::Conflict`], which says
     /// nothing about the other job. A new job that names a client while a Delete
-    /// Client job of that client is New or In Progress is [`Error::ClientLocked`]
-    /// (a deletion itself never is; see `client_lock`).
+    /// Client job of that client is New or In Progress is [`Error::ClientLocked`],
+    /// or [`Error::DeletionRunning`] for a second deletion (a dry run never is; see
+    /// `client_lock`).
     pub async fn create_job(&self, new: NewJob) -> Result<(Job, bool), Error> {
         let transaction = self.connection.begin().await?;
         // A repeat of a registered job answers as before, whatever has happened since.
@@ -232,6 +233,7 @@ impl JobsStore {
                 &new.account_id,
                 client_id,
                 new.job_type,
+                &new.parameters,
             )
             .await?;
         }

@@ -93,6 +93,15 @@ impl Run<'_> {
                 .await
                 .map_err(store_stop)?;
             return match deleted_by {
+                // Another delivery of this job (running beside this one) deleted it
+                // since the check above: report the job's deletion, not "nothing".
+                Some(earlier) if earlier == self.delivery.job => {
+                    let deleted = store
+                        .client_deletion_progress(self.delivery.job, &self.delivery.account)
+                        .await
+                        .map_err(store_stop)?;
+                    self.finish(mode, &deleted).await
+                }
                 Some(earlier) => self.finish_already_deleted(mode, &client_id, earlier).await,
                 None => Err(Stop::Fail(format!(
                     "client '{client_id}' does not exist in account {}",

@@ -1,6 +1,7 @@
 //! `POST /v1/accounts/{account_id}/jobs/delete-client?client_id=C&created_by=U[&user_id=I][&dry_run=true][&confirm_name=N][&notify_email=E]`:
-//! register a Delete Client job, publish its message, answer 202. There is no body
-//! and no input file; whether the client exists is the consumer's to check, since
+//! register a Delete Client job, publish its message, answer 202 (409 `client_locked`
+//! from the registry while another deletion of the client is unfinished). There is no
+//! body and no input file; whether the client exists is the consumer's to check, since
 //! ingest does not read the catalogue.
 
 use axum::Json;

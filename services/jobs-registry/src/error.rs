@@ -38,9 +38,11 @@ impl Error {
             Self::Store(Store::InvalidCursor | Store::InvalidInput(_)) => ErrorCode::InvalidRequest,
             Self::Store(Store::NotRetryable(_)) => ErrorCode::NotRetryable,
             Self::Store(Store::NotReplayable(_)) => ErrorCode::NotReplayable,
-            Self::Store(Store::ClientLocked { .. } | Store::ClientBeingDeleted { .. }) => {
-                ErrorCode::ClientLocked
-            }
+            Self::Store(
+                Store::ClientLocked { .. }
+                | Store::DeletionRunning { .. }
+                | Store::ClientBeingDeleted { .. },
+            ) => ErrorCode::ClientLocked,
             Self::Store(Store::ClientNotFound { .. }) => ErrorCode::ClientNotFound,
             Self::Store(Store::Superseded { .. } | Store::Overtaken { .. }) => {
                 ErrorCode::Superseded
@@ -102,6 +104,17 @@ mod tests {
                 format!(
                     "client 'acme' is being deleted by job {job}; uploads for this client are \
                      refused until it finishes"
+                ),
+            ),
+            (
+                Error::Store(bgjobs_database::Error::DeletionRunning {
+                    client_id: "acme".into(),
+                    delete_job: job,
+                }),
+                ErrorCode::ClientLocked,
+                format!(
+                    "client 'acme' is already being deleted by job {job}; another deletion of \
+                     it is refused until that one finishes (a dry run is accepted)"
                 ),
             ),
             (

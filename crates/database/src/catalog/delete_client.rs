@@ -3,7 +3,8 @@
 //!
 //! Every batch deletes at most `batch_size` rows and raises the job's count in
 //! `catalog.client_deletions` in the same transaction, so the count is exactly what
-//! this job deleted, whichever delivery (or concurrent stray worker) did it. The
+//! this job deleted, whichever delivery (or concurrent stray worker) did it. Batches
+//! of one client take its exclusive advisory lock, one after another. The
 //! client row goes last, once no client-owned row is left, and is counted as table
 //! `clients`: a redelivery can tell "already done" from "never existed".
 //!
@@ -109,8 +110,10 @@ impl CatalogStore {
     ///
     /// Call it until it answers [`DeleteStep::ClientDeleted`]. Deleting is
     /// idempotent, so a redelivered job simply calls it again; the counts stay exact
-    /// because a batch and its count are committed together or not at all. Refused,
-    /// deleting nothing, once `attempt` of the job is superseded ([`Error::Superseded`]).
+    /// because a batch and its count are committed together or not at all. Batches of
+    /// one client are serialised by the client's exclusive advisory lock, so any
+    /// number of deleters may run at once. Refused, deleting nothing, once `attempt`
+    /// of the job is superseded ([`Error::Superseded`]).
     pub async fn delete_client_batch(
         &self,
         job: JobId,
@@ -122,6 +125,11 @@ impl CatalogStore {
         let limit = write_i64("batch_size", batch_size.max(1))?;
         let transaction = self.connection.begin().await?;
         refuse_unless_current(&transaction, job, attempt).await?;
+        // One batch of the client at a time, whoever deletes it. Two deleters at once
+        // (a redelivery racing the original, or a second job) would otherwise choose
+        // the same rows; the one that waited would find them gone, take the client for
+        // empty and fail on the foreign key of the rows nobody chose.
+        lock_client(&transaction, account, client_id).await?;
         for table in CLIENT_OWNED_TABLES {
             // `ctid = ANY(ARRAY(...))` makes a TID scan of just the chosen rows;
             // `ctid IN (SELECT ...)` would be planned as a join over the whole table.

@@ -1,6 +1,6 @@
 //! The per-client lock across job types: while a Delete Client job of a client is
-//! New or In Progress, no new job may work on that client's data (a dry run, which
-//! deletes nothing, locks nothing).
+//! New or In Progress, no new job may work on that client's data, nor delete it a
+//! second time (a dry run, which deletes nothing, locks nothing and is never refused).
 //!
 //! Registering a job that names a client takes a transaction-scoped advisory lock on
 //! (account, client), so an upload's check-and-insert and a deletion's insert cannot
@@ -59,16 +59,18 @@ async fn take_lock(
     Ok(())
 }
 
-/// Refuses a job of `job_type` for `client_id` with [`Error::ClientLocked`] while a
-/// deletion of that client is unfinished. A deletion itself is never refused, and a
-/// dry run, which deletes nothing, never refuses anything.
+/// Refuses a job of `job_type` with `parameters` for `client_id` while a deletion of
+/// that client is unfinished: an upload with [`Error::ClientLocked`], a second
+/// deletion with [`Error::DeletionRunning`]. A dry run, which deletes nothing, is
+/// never refused and never refuses anything.
 pub(super) async fn refuse_while_deleting(
     transaction: &impl ConnectionTrait,
     account: &AccountId,
     client_id: &str,
     job_type: JobType,
+    parameters: &serde_json::Value,
 ) -> Result<(), Error> {
-    if job_type == JobType::DeleteClient {
+    if job_type == JobType::DeleteClient && is_dry_run(parameters) {
         return Ok(());
     }
     let deletions: Vec<Uuid> = job_rows::Entity::find()
@@ -84,12 +86,20 @@ pub(super) async fn refuse_while_deleting(
         .into_tuple()
         .all(transaction)
         .await?;
-    match deletions.first().copied().map(JobId::from) {
-        Some(delete_job) => {
-            Err(Error::ClientLocked { client_id: client_id.to_owned(), delete_job })
-        }
-        None => Ok(()),
-    }
+    let Some(delete_job) = deletions.first().copied().map(JobId::from) else {
+        return Ok(());
+    };
+    let client_id = client_id.to_owned();
+    Err(match job_type {
+        JobType::DeleteClient => Error::DeletionRunning { client_id, delete_job },
+        _ => Error::ClientLocked { client_id, delete_job },
+    })
+}
+
+/// Whether a Delete Client job's `parameters` ask for a dry run, read as the query
+/// above reads them.
+fn is_dry_run(parameters: &serde_json::Value) -> bool {
+    parameters.get("dry_run") == Some(&serde_json::Value::Bool(true))
 }
 
 /// The ids of `account`'s jobs for `client_id` of one of `job_types` in one of

@@ -1,5 +1,6 @@
-//! The per-client lock across job types: uploads for a client are refused while a
-//! deletion of that client is unfinished; a deletion is never refused by it.
+//! The per-client lock across job types: uploads for a client, and a second deletion
+//! of it, are refused while a deletion of that client is unfinished; a dry run is
+//! never refused by it.
 
 use bgjobs_database::jobs::{NewJob, UNFINISHED};
 use bgjobs_database::{Error, Store};
@@ -112,6 +113,46 @@ async fn the_lock_holds_only_for_the_deleted_client_of_its_account() -> anyhow::
     other_client.reference_ids.client_id = Some("client-2".to_owned());
     assert!(store.jobs().create_job(other_client).await?.1);
     assert!(store.jobs().create_job(new_job(&account("globex"), "carol")).await?.1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_deletion_is_refused_while_the_first_is_unfinished_but_a_dry_run_is_not()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let (first, _) = store.jobs().create_job(new_deletion(&acme)).await?;
+    let first = first.job_id;
+
+    for running in [false, true] {
+        if running {
+            run_through(&store, &acme, first, &[EventKind::Started]).await?;
+        }
+        let result = store.jobs().create_job(new_deletion(&acme)).await;
+        let Err(refused @ Error::DeletionRunning { .. }) = result else {
+            panic!("expected the second deletion to be refused, got {result:?}");
+        };
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "client 'client-1' is already being deleted by job {first}; another deletion \
+                 of it is refused until that one finishes (a dry run is accepted)"
+            )
+        );
+        let dry_run = NewJob {
+            parameters: serde_json::json!({ "client_id": "client-1", "dry_run": true }),
+            ..new_deletion(&acme)
+        };
+        assert!(store.jobs().create_job(dry_run).await?.1, "a dry run beside the deletion");
+    }
+    let deletions = store
+        .jobs()
+        .active_jobs_for_client(&acme, "client-1", &[JobType::DeleteClient], &JobStatus::ALL)
+        .await?;
+    assert_eq!(deletions.len(), 3, "the deletion and two dry runs: {deletions:?}");
+
+    store.jobs().record_event(event(&acme, first, (1, 1, 2), EventKind::Completed)).await?;
+    assert!(store.jobs().create_job(new_deletion(&acme)).await?.1, "once the first completed");
     Ok(())
 }
 

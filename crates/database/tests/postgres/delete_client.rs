@@ -178,3 +178,36 @@ async fn the_job_that_deleted_a_client_is_known_afterwards() -> anyhow::Result<(
     assert_eq!(store.catalog().client_deleted_by(&account("acme"), "client-2").await?, None);
     Ok(())
 }
+
+#[tokio::test]
+async fn deleters_of_one_client_at_once_share_the_work_and_delete_it_whole() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    client_with_products(&store, "acme", "client-1", 2_000).await?;
+    let acme = account("acme");
+    let (first, second) = (JobId::new(), JobId::new());
+
+    // Two deliveries of one job (a redelivery racing the original) and a second job,
+    // each deleting small batches as fast as it can.
+    let deleters = [first, first, second].map(|job| {
+        let store = store.clone();
+        tokio::spawn(async move { delete_all(&store, job, "acme", "client-1", 5).await })
+    });
+    for deleter in deleters {
+        deleter.await??;
+    }
+
+    assert!(!store.catalog().client_exists(&acme, "client-1").await?);
+    assert_eq!(store.catalog().count_products(&acme, "client-1").await?, 0);
+    let mut products_deleted = 0;
+    let mut client_rows_deleted = 0;
+    for job in [first, second] {
+        for counted in store.catalog().client_deletion_progress(job, &acme).await? {
+            match counted.table {
+                CLIENTS_TABLE => client_rows_deleted += counted.rows,
+                _ => products_deleted += counted.rows,
+            }
+        }
+    }
+    assert_eq!((products_deleted, client_rows_deleted), (2_000, 1));
+    Ok(())
+}

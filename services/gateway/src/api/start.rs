@@ -115,10 +115,13 @@ pub async fn warehouse_upload(
 }
 
 /// Starts a Delete Client (or its dry run, which only reports what would be deleted and
-/// names the client); a deletion needs the client's name typed to confirm.
+/// names the client); a deletion needs the client's name typed to confirm, and is
+/// refused while another deletion of the client is unfinished.
 #[utoipa::path(post, path = "/api/v1/jobs/delete-client", tag = "start", params(DeleteClientQuery),
     responses((status = 202, body = Accepted), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody,
+            description = "client_locked: a deletion of the client (not a dry run) is New or In Progress; the message names it")))]
 pub async fn delete_client(
     State(state): State<AppState>,
     caller: Caller,

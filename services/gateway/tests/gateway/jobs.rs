@@ -157,5 +157,7 @@ async fn the_openapi_document_describes_every_endpoint() -> anyhow::Result<()> {
             .filter_map(|parameter| parameter["name"].as_str())
             .collect();
     assert!(parameters.contains(&"notify") && parameters.contains(&"time_zone"), "{parameters:?}");
+    let deletion = &document["paths"]["/api/v1/jobs/delete-client"]["post"]["responses"];
+    assert!(deletion["409"].is_object(), "a refused second deletion is not described");
     gateway.stop().await
 }
