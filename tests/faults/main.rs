@@ -13,6 +13,7 @@ mod duplicate_events;
 mod kill_consumer;
 mod kill_notifier;
 mod lost_answer;
+mod lost_message;
 mod parser_panic;
 mod poison_file;
 mod restarts;

@@ -25,6 +25,7 @@ use crate::Settings;
 use crate::grpc::IngestService;
 use crate::publishing::Publishing;
 use crate::state::AppState;
+use crate::sweeper::Sweeper;
 use crate::{dead_letter_watch, health, upload};
 
 /// How long connecting to the registry may take before a request answers 503.
@@ -36,7 +37,7 @@ const REGISTRY_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Application {
     listener: TcpListener,
     grpc_listener: TcpListener,
-    republish_after: Duration,
+    sweeps: Sweeps,
     delivery_limit: u32,
     names: Names,
     state: AppState,
@@ -91,18 +92,13 @@ impl Application {
             amqp: Arc::new(amqp_connection),
             max_upload_bytes: settings.max_upload_bytes,
         };
-        let republish_after = settings.republish_after;
+        let sweeps = Sweeps {
+            unpublished_after: settings.republish_after,
+            unstarted_after: settings.republish_unstarted_after,
+        };
         let delivery_limit = settings.delivery_limit;
         let shutdown_grace = settings.shutdown_grace;
-        Ok(Self {
-            listener,
-            grpc_listener,
-            republish_after,
-            delivery_limit,
-            names,
-            state,
-            shutdown_grace,
-        })
+        Ok(Self { listener, grpc_listener, sweeps, delivery_limit, names, state, shutdown_grace })
     }
 
     /// The address the HTTP server listens on (the real port when 0 was asked for).
@@ -122,17 +118,10 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self {
-            listener,
-            grpc_listener,
-            republish_after,
-            delivery_limit,
-            names,
-            state,
-            shutdown_grace,
-        } = self;
+        let Self { listener, grpc_listener, sweeps, delivery_limit, names, state, shutdown_grace } =
+            self;
         let stop = CancellationToken::new();
-        let background = Background { grpc_listener, republish_after, delivery_limit, names };
+        let background = Background { grpc_listener, sweeps, delivery_limit, names };
         let background = background.spawn(&state, stop.clone()).await?;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let stop_background = stop.clone();
@@ -170,10 +159,19 @@ impl Application {
     }
 }
 
+/// How long the sweeper lets a New job wait before publishing it again.
+#[derive(Debug, Clone, Copy)]
+struct Sweeps {
+    /// Without a confirmed message (`BGJOBS_REPUBLISH_AFTER_SECS`).
+    unpublished_after: Duration,
+    /// Confirmed but not started (`BGJOBS_REPUBLISH_UNSTARTED_AFTER_SECS`).
+    unstarted_after: Duration,
+}
+
 /// What ingest runs beside its HTTP server.
 struct Background {
     grpc_listener: TcpListener,
-    republish_after: Duration,
+    sweeps: Sweeps,
     delivery_limit: u32,
     names: Names,
 }
@@ -204,9 +202,14 @@ impl Background {
                 tracing::error!(%error, "the gRPC server stopped");
             }
         });
-        tasks.spawn(
-            state.publishing.clone().sweep_until_stopped(self.republish_after, stop.clone()),
-        );
+        let sweeper = Sweeper {
+            publishing: state.publishing.clone(),
+            connection: state.amqp.clone(),
+            names: self.names.clone(),
+            unpublished_after: self.sweeps.unpublished_after,
+            unstarted_after: self.sweeps.unstarted_after,
+        };
+        tasks.spawn(sweeper.run_until_stopped(stop.clone()));
         let (connection, registry) = (state.amqp.clone(), state.publishing.registry.clone());
         let (names, delivery_limit) = (self.names, self.delivery_limit);
         tasks.spawn(async move {

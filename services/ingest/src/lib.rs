@@ -25,6 +25,7 @@ mod publishing;
 pub mod query;
 pub mod settings;
 mod state;
+mod sweeper;
 mod text;
 mod upload;
 mod warehouse_upload;

@@ -1,5 +1,5 @@
 //! Publishing a registered job's message and recording that the broker confirmed
-//! it; the sweeper that publishes again what was never confirmed.
+//! it (the sweeper, in `sweeper`, publishes again what is not in the queue).
 //!
 //! A job is published at least once, maybe twice (a sweep can overlap a slow
 //! first publish, or a crash can fall between the confirm and MarkPublished). A
@@ -7,12 +7,9 @@
 //! consumer resumes from the job's checkpoint, and fencing refuses writes of an
 //! attempt that has ended.
 
-use std::time::Duration;
-
 use bgjobs_messaging::amqp::JobPublisher;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
-use bgjobs_proto::v1::{Job, JobMessage, ListUnpublishedJobsRequest, MarkPublishedRequest};
-use tokio_util::sync::CancellationToken;
+use bgjobs_proto::v1::{Job, JobMessage, MarkPublishedRequest};
 use tonic::transport::Channel;
 
 /// What publishing needs: the broker and the registry.
@@ -57,56 +54,6 @@ impl Publishing {
             );
         }
     }
-
-    /// Publishes, every few seconds until `stop`, the New jobs whose current attempt
-    /// has had no confirmed message for `republish_after`: ingest crashed between
-    /// registering and publishing, the broker refused the message, or a retry or a
-    /// stall recovery queued a new attempt.
-    pub async fn sweep_until_stopped(self, republish_after: Duration, stop: CancellationToken) {
-        let mut ticks = tokio::time::interval(sweep_interval(republish_after));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
-            if let Err(error) = self.sweep(republish_after).await {
-                tracing::warn!(%error, "publishing unqueued jobs failed; trying again later");
-            }
-        }
-    }
-
-    /// One sweep: publishes every job the registry lists as unpublished.
-    async fn sweep(&self, republish_after: Duration) -> Result<(), SweepError> {
-        let request = ListUnpublishedJobsRequest {
-            older_than_secs: u32::try_from(republish_after.as_secs()).unwrap_or(u32::MAX),
-            limit: 0,
-        };
-        let jobs = self.registry.clone().list_unpublished_jobs(request).await?.into_inner().jobs;
-        for job in &jobs {
-            tracing::warn!(
-                job_id = job.job_id,
-                attempt = job.attempt,
-                "publishing an unqueued job"
-            );
-            self.publish(job).await?;
-        }
-        Ok(())
-    }
-}
-
-/// Half the republishing age, between 1 and 5 seconds.
-fn sweep_interval(republish_after: Duration) -> Duration {
-    (republish_after / 2).clamp(Duration::from_secs(1), Duration::from_secs(5))
-}
-
-/// Why a sweep stopped short.
-#[derive(Debug, thiserror::Error)]
-enum SweepError {
-    #[error("asking the registry for unpublished jobs: {0}")]
-    Registry(#[from] tonic::Status),
-    #[error(transparent)]
-    Broker(#[from] bgjobs_messaging::Error),
 }
 
 /// The message of `job`'s current attempt (docs/architecture.md, "Contracts").
@@ -126,13 +73,6 @@ pub(crate) fn job_message(job: &Job) -> JobMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sweeps_run_every_few_seconds() {
-        assert_eq!(sweep_interval(Duration::from_secs(30)), Duration::from_secs(5));
-        assert_eq!(sweep_interval(Duration::from_secs(4)), Duration::from_secs(2));
-        assert_eq!(sweep_interval(Duration::from_secs(1)), Duration::from_secs(1));
-    }
 
     #[test]
     fn the_message_carries_the_registered_job_and_its_current_attempt() {

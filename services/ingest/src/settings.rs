@@ -17,6 +17,10 @@ bgjobs_config::section! {
         /// A New job whose current attempt has no confirmed message for this long is
         /// published again by the sweeper.
         "BGJOBS_REPUBLISH_AFTER_SECS" => republish_after: Seconds<1, 86400> = "30";
+        /// A New job whose message was confirmed this long ago, that no worker started
+        /// and whose queue holds no message waiting, is published again by the sweeper
+        /// (its message was lost). Longer than the consumers' longest retry delay.
+        "BGJOBS_REPUBLISH_UNSTARTED_AFTER_SECS" => republish_unstarted_after: Seconds<1, 86400> = "600";
         /// Largest accepted upload.
         "BGJOBS_MAX_UPLOAD_BYTES" => max_upload_bytes: Size = "1GiB";
     }
@@ -56,6 +60,9 @@ pub struct Settings {
     /// How long a New job may wait without a confirmed message before the sweeper
     /// publishes it again.
     pub republish_after: Duration,
+    /// How long a New job may stay unstarted after its message was confirmed before the
+    /// sweeper publishes it again, if its queue holds no message waiting.
+    pub republish_unstarted_after: Duration,
     /// The jobs-registry gRPC endpoint.
     pub registry_url: HttpUrl,
     /// The RabbitMQ URL.
@@ -82,6 +89,7 @@ impl Settings {
             http_addr: ingest.http_addr,
             grpc_addr: ingest.grpc_addr,
             republish_after: ingest.republish_after.get(),
+            republish_unstarted_after: ingest.republish_unstarted_after.get(),
             registry_url: sections.registry.url.clone(),
             amqp_url: sections.broker.url.clone(),
             prefix: sections.naming.prefix.clone(),
@@ -110,6 +118,7 @@ mod tests {
         assert_eq!(settings.http_addr.to_string(), "127.0.0.1:8081");
         assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:50052");
         assert_eq!(settings.republish_after, Duration::from_secs(30));
+        assert_eq!(settings.republish_unstarted_after, Duration::from_secs(600));
         assert_eq!(settings.registry_url.as_str(), "http://127.0.0.1:50051");
         assert_eq!(settings.amqp_url.expose(), "amqp://guest:guest@127.0.0.1:5672/%2f");
         assert_eq!(&*settings.prefix, "");

@@ -11,9 +11,10 @@ use bgjobs_proto::v1::{
     AddJobNoteRequest, AddJobNoteResponse, CreateJobRequest, CreateJobResponse,
     FailDeadLetteredRequest, FailDeadLetteredResponse, GetJobRequest, GetJobResponse,
     ListJobEventsRequest, ListJobEventsResponse, ListJobsRequest, ListJobsResponse,
-    ListUnpublishedJobsRequest, ListUnpublishedJobsResponse, MarkPublishedRequest,
-    MarkPublishedResponse, ReplayDeadLetterRequest, ReplayDeadLetterResponse, RetryJobRequest,
-    RetryJobResponse, WatchJobsRequest, WatchJobsResponse,
+    ListUnpublishedJobsRequest, ListUnpublishedJobsResponse, ListUnstartedJobsRequest,
+    ListUnstartedJobsResponse, MarkPublishedRequest, MarkPublishedResponse,
+    ReplayDeadLetterRequest, ReplayDeadLetterResponse, RetryJobRequest, RetryJobResponse,
+    WatchJobsRequest, WatchJobsResponse,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -120,6 +121,14 @@ impl JobsRegistry for RegistryService {
         request: Request<ListUnpublishedJobsRequest>,
     ) -> Result<Response<ListUnpublishedJobsResponse>, Status> {
         let answer = lifecycle::list_unpublished_jobs(&self.store, request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn list_unstarted_jobs(
+        &self,
+        request: Request<ListUnstartedJobsRequest>,
+    ) -> Result<Response<ListUnstartedJobsResponse>, Status> {
+        let answer = lifecycle::list_unstarted_jobs(&self.store, request.into_inner()).await?;
         Ok(Response::new(answer))
     }
 

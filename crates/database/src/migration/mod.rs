@@ -19,6 +19,7 @@ mod m20250107_000001_results_written;
 mod m20250108_000001_notifications;
 mod m20250109_000001_registry_failures;
 mod m20250110_000001_held_events;
+mod m20250111_000001_published_at;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -83,6 +84,11 @@ impl MigratorTrait for Migrator {
                 "m20250110_000001_held_events",
                 m20250110_000001_held_events::UP,
                 m20250110_000001_held_events::DOWN,
+            ),
+            sql(
+                "m20250111_000001_published_at",
+                m20250111_000001_published_at::UP,
+                m20250111_000001_published_at::DOWN,
             ),
         ]
     }

@@ -18,5 +18,6 @@ mod notifications;
 mod record_event;
 mod replay;
 mod support;
+mod unstarted;
 mod warehouse;
 mod write_modes;

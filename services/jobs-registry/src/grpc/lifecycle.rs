@@ -5,18 +5,19 @@ use bgjobs_database::JobsStore;
 use bgjobs_database::jobs::Note;
 use bgjobs_proto::v1::{
     AddJobNoteRequest, AddJobNoteResponse, FailDeadLetteredRequest, FailDeadLetteredResponse,
-    ListUnpublishedJobsRequest, ListUnpublishedJobsResponse, MarkPublishedRequest,
-    MarkPublishedResponse, RetryJobRequest, RetryJobResponse,
+    ListUnpublishedJobsRequest, ListUnpublishedJobsResponse, ListUnstartedJobsRequest,
+    ListUnstartedJobsResponse, MarkPublishedRequest, MarkPublishedResponse, RetryJobRequest,
+    RetryJobResponse,
 };
 use chrono::Utc;
 
 use super::{decode, encode};
 use crate::error::Error;
 
-/// How many unpublished jobs one ListUnpublishedJobs answers unless asked otherwise.
-const DEFAULT_UNPUBLISHED_LIMIT: u32 = 100;
-/// The most one ListUnpublishedJobs answers.
-const MAX_UNPUBLISHED_LIMIT: u32 = 500;
+/// How many jobs one ListUnpublishedJobs or ListUnstartedJobs answers unless asked otherwise.
+const DEFAULT_SWEEP_LIMIT: u32 = 100;
+/// The most one ListUnpublishedJobs or ListUnstartedJobs answers.
+const MAX_SWEEP_LIMIT: u32 = 500;
 
 /// RetryJob: Error -> New on the next attempt, recorded as asked by the actor.
 pub async fn retry_job(
@@ -91,18 +92,33 @@ pub async fn list_unpublished_jobs(
     store: &JobsStore,
     request: ListUnpublishedJobsRequest,
 ) -> Result<ListUnpublishedJobsResponse, Error> {
-    let limit = match request.limit {
-        0 => DEFAULT_UNPUBLISHED_LIMIT,
-        limit if limit <= MAX_UNPUBLISHED_LIMIT => limit,
-        limit => {
-            return Err(Error::invalid(format!(
-                "limit {limit} is too large; ask for at most {MAX_UNPUBLISHED_LIMIT}"
-            )));
-        }
-    };
+    let limit = sweep_limit(request.limit)?;
     let updated_before = Utc::now() - chrono::Duration::seconds(i64::from(request.older_than_secs));
     let jobs = store.unpublished_jobs(updated_before, limit).await?;
     Ok(ListUnpublishedJobsResponse { jobs: jobs.into_iter().map(encode::job).collect() })
+}
+
+/// ListUnstartedJobs: New jobs whose current attempt was confirmed long ago and that
+/// no worker started.
+pub async fn list_unstarted_jobs(
+    store: &JobsStore,
+    request: ListUnstartedJobsRequest,
+) -> Result<ListUnstartedJobsResponse, Error> {
+    let limit = sweep_limit(request.limit)?;
+    let before = Utc::now() - chrono::Duration::seconds(i64::from(request.older_than_secs));
+    let jobs = store.unstarted_jobs(before, limit).await?;
+    Ok(ListUnstartedJobsResponse { jobs: jobs.into_iter().map(encode::job).collect() })
+}
+
+/// The `limit` of a sweep's listing: 0 means the default.
+fn sweep_limit(limit: u32) -> Result<u32, Error> {
+    match limit {
+        0 => Ok(DEFAULT_SWEEP_LIMIT),
+        limit if limit <= MAX_SWEEP_LIMIT => Ok(limit),
+        limit => Err(Error::invalid(format!(
+            "limit {limit} is too large; ask for at most {MAX_SWEEP_LIMIT}"
+        ))),
+    }
 }
 
 /// FailDeadLettered: the message of an attempt was dead-lettered.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bgjobs_proto::v1::{
     self, EventKind, FailDeadLetteredRequest, JobStatus, ListUnpublishedJobsRequest,
-    MarkPublishedRequest, RetryJobRequest,
+    ListUnstartedJobsRequest, MarkPublishedRequest, RetryJobRequest,
 };
 use tonic::Code;
 
@@ -118,6 +118,28 @@ async fn unpublished_jobs_are_listed_until_their_attempt_is_marked_published() -
     assert_eq!(refused.code(), Code::NotFound);
     let too_many = ListUnpublishedJobsRequest { older_than_secs: 0, limit: 501 };
     let refused = app.client.clone().list_unpublished_jobs(too_many).await.expect_err("limit");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    app.stop().await
+}
+
+#[tokio::test]
+async fn published_jobs_that_no_worker_started_are_listed_as_unstarted() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let job = app.create_job("acme").await?;
+    let list = |older_than_secs| ListUnstartedJobsRequest { older_than_secs, limit: 0 };
+    let ids = |jobs: Vec<v1::Job>| jobs.into_iter().map(|job| job.job_id).collect::<Vec<_>>();
+
+    let listed = app.client.clone().list_unstarted_jobs(list(0)).await?.into_inner().jobs;
+    assert!(listed.is_empty(), "an unpublished job is the other sweep's");
+    let marked = MarkPublishedRequest { job_id: job.job_id.clone(), attempt: 1 };
+    app.client.clone().mark_published(marked).await?;
+    let listed = app.client.clone().list_unstarted_jobs(list(0)).await?.into_inner().jobs;
+    assert_eq!(ids(listed), vec![job.job_id.clone()]);
+    let young = app.client.clone().list_unstarted_jobs(list(3600)).await?.into_inner().jobs;
+    assert!(young.is_empty(), "a job published just now is not listed as old");
+
+    let too_many = ListUnstartedJobsRequest { older_than_secs: 0, limit: 501 };
+    let refused = app.client.clone().list_unstarted_jobs(too_many).await.expect_err("limit");
     assert_eq!(refused.code(), Code::InvalidArgument);
     app.stop().await
 }
