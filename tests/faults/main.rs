@@ -14,6 +14,7 @@ mod kill_consumer;
 mod kill_notifier;
 mod lost_answer;
 mod lost_message;
+mod nats_outage;
 mod parser_panic;
 mod poison_file;
 mod restarts;

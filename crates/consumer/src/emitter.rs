@@ -64,7 +64,9 @@ impl Emitter {
         Self { shared: Arc::new(Mutex::new(numbered)) }
     }
 
-    /// Publishes the next event and waits for JetStream to store it.
+    /// Publishes the next event and waits for JetStream to store it, trying again
+    /// while NATS does not answer ([`EventPublisher::publish`]): an outage pauses the
+    /// delivery rather than failing it.
     pub async fn emit(
         &mut self,
         kind: EventKind,
@@ -73,7 +75,18 @@ impl Emitter {
         result_object_key: Option<String>,
     ) -> Result<(), bgjobs_messaging::Error> {
         let mut numbered = self.shared.lock().await;
-        numbered.emit(kind, message.into(), counters, result_object_key).await
+        numbered.emit(kind, message.into(), counters, result_object_key, Tries::UntilStored).await
+    }
+
+    /// Publishes the next event with a single try, for a note whose loss is harmless
+    /// (before a delayed retry, after being superseded): the delivery ends anyway.
+    pub async fn emit_once(
+        &mut self,
+        kind: EventKind,
+        message: impl Into<String>,
+    ) -> Result<(), bgjobs_messaging::Error> {
+        let mut numbered = self.shared.lock().await;
+        numbered.emit(kind, message.into(), None, None, Tries::One).await
     }
 
     /// Emits a Progress event ([`STILL_WORKING`], the last counters) whenever `every`
@@ -91,7 +104,11 @@ impl Emitter {
                 continue; // the pass spoke meanwhile
             }
             let counters = numbered.last_counters;
-            let beat = numbered.emit(EventKind::Progress, STILL_WORKING.to_owned(), counters, None);
+            // One try: the next beat is the retry, and a beat waiting out an outage
+            // would hold the pass's own next event back.
+            let still_working = STILL_WORKING.to_owned();
+            let beat =
+                numbered.emit(EventKind::Progress, still_working, counters, None, Tries::One);
             if let Err(error) = beat.await {
                 // The pass's own next event reports a broken connection; keep beating.
                 tracing::warn!(%error, "publishing a heartbeat failed");
@@ -105,6 +122,15 @@ impl Emitter {
     }
 }
 
+/// How many tries an event gets.
+#[derive(Debug, Clone, Copy)]
+enum Tries {
+    /// As many as the publisher allows, until JetStream stores it.
+    UntilStored,
+    /// One.
+    One,
+}
+
 impl Numbered {
     async fn emit(
         &mut self,
@@ -112,6 +138,7 @@ impl Numbered {
         message: String,
         counters: Option<Counters>,
         result_object_key: Option<String>,
+        tries: Tries,
     ) -> Result<(), bgjobs_messaging::Error> {
         self.template.sequence += 1;
         if counters.is_some() {
@@ -126,7 +153,11 @@ impl Numbered {
             result_object_key: result_object_key.unwrap_or_default(),
             ..self.template.clone()
         };
-        let published = self.publisher.publish(&event, self.traceparent.as_deref()).await;
+        let traceparent = self.traceparent.as_deref();
+        let published = match tries {
+            Tries::UntilStored => self.publisher.publish(&event, traceparent).await,
+            Tries::One => self.publisher.publish_once(&event, traceparent).await,
+        };
         self.last_emitted = Instant::now();
         published
     }

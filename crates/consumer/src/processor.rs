@@ -166,7 +166,7 @@ impl<J: Job> Processor<J> {
             Err(Stop::Superseded(cause)) => {
                 // Logged by the registry without effect: the newer attempt goes on.
                 let note = format!("Stopped, nothing more written: {cause}");
-                let _ = emitter.emit(EventKind::Log, note, None, None).await;
+                let _ = emitter.emit_once(EventKind::Log, note).await;
                 Outcome::Superseded { cause }
             }
             Err(Stop::Retry(cause)) => self.transient(&mut emitter, cause, retries).await,
@@ -179,7 +179,7 @@ impl<J: Job> Processor<J> {
     async fn transient(&self, emitter: &mut Emitter, cause: String, retries: u32) -> Outcome {
         let backoff = self.retry_policy.after(retries, rand::random());
         let note = self.retry_policy.describe(&cause, backoff);
-        let _ = emitter.emit(EventKind::Log, note, None, None).await;
+        let _ = emitter.emit_once(EventKind::Log, note).await;
         match backoff {
             Backoff::RetryIn { level, delay } => {
                 Outcome::RetryLater { cause, delay: Delay { level, delay } }

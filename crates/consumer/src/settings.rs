@@ -31,6 +31,10 @@ bgjobs_config::section! {
         "BGJOBS_RETRY_BASE_MS" => retry_base: Millis<1, 3600000> = "1000";
         /// Longest retry delay before ±20% jitter; at least BGJOBS_RETRY_BASE_MS.
         "BGJOBS_RETRY_MAX_MS" => retry_max: Millis<1, 86400000> = "60000";
+        /// How long a job event is tried again while NATS does not acknowledge it (an
+        /// outage) before the delivery stops with a transient fault. At most 20 minutes,
+        /// so that every try falls in the events stream's de-duplication window.
+        "BGJOBS_EVENT_GIVE_UP_SECS" => event_give_up: Seconds<5, 1200> = "300";
     }
 }
 
@@ -89,6 +93,8 @@ pub struct Settings {
     pub worker_id: String,
     /// How transient faults are retried.
     pub retry: RetryPolicy,
+    /// How long a job event is tried again while NATS does not acknowledge it.
+    pub event_give_up: Duration,
     /// How long a job in progress may go on after SIGTERM before its message is
     /// handed back.
     pub shutdown_grace: Duration,
@@ -139,6 +145,7 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| format!("{service}/{host}-{}", std::process::id())),
             retry,
+            event_give_up: work.event_give_up.get(),
             shutdown_grace: sections.shutdown.grace.get(),
             sections,
         })
@@ -155,6 +162,8 @@ impl AsRef<Settings> for Settings {
 
 #[cfg(test)]
 mod tests {
+    use bgjobs_messaging::events::PublishRetry;
+
     use super::*;
 
     fn load(pairs: &[(&'static str, &'static str)]) -> Result<Settings, String> {
@@ -171,6 +180,19 @@ mod tests {
         assert_eq!(settings.retry, RetryPolicy::default());
         assert!(settings.worker_id.starts_with("product-upload/"));
         assert_eq!(settings.shutdown_grace, Duration::from_secs(25));
+        assert_eq!(settings.event_give_up, PublishRetry::default().give_up);
+    }
+
+    #[test]
+    fn events_are_tried_again_at_most_as_long_as_the_publisher_allows() {
+        let most = bgjobs_messaging::events::MAX_GIVE_UP.as_secs();
+        let give_up = |seconds: u64| {
+            let environment =
+                Environment::from_pairs([("BGJOBS_EVENT_GIVE_UP_SECS", seconds.to_string())]);
+            Settings::load(&environment, "product-upload", 500).map(|loaded| loaded.event_give_up)
+        };
+        assert_eq!(give_up(most).ok(), Some(Duration::from_secs(most)));
+        assert!(give_up(most + 1).is_err());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Worker<J> {
     prefetch: u16,
     worker_id: String,
     shutdown_grace: Duration,
+    /// Cancelled at shutdown; the event publisher then stops trying again.
+    stopping: CancellationToken,
 }
 
 impl<J: Job> Worker<J> {
@@ -36,7 +38,9 @@ impl<J: Job> Worker<J> {
         let names = Names::new(shared.prefix.to_string());
         let nats = events::connect(shared.nats_url.expose()).await?;
         events::ensure_stream(&nats, &names).await?;
-        let publisher = events::EventPublisher::new(nats, names.clone());
+        let stopping = CancellationToken::new();
+        let retry = events::PublishRetry { give_up: shared.event_give_up, stop: stopping.clone() };
+        let publisher = events::EventPublisher::new(nats, names.clone()).retrying(retry);
         let connection = amqp::connect(shared.amqp_url.expose()).await?;
         let queue_settings = amqp::QueueSettings { delivery_limit: shared.delivery_limit };
         amqp::declare_topology(&connection, &names, &queue_settings).await?;
@@ -59,6 +63,7 @@ impl<J: Job> Worker<J> {
             prefetch: shared.prefetch,
             worker_id: shared.worker_id.clone(),
             shutdown_grace: shared.shutdown_grace,
+            stopping,
         })
     }
 
@@ -72,13 +77,15 @@ impl<J: Job> Worker<J> {
     /// finish; one that does not is stopped between two steps (an uncommitted batch
     /// rolls back) and its message handed back to the queue, so another worker resumes
     /// it from its checkpoint. Messages prefetched but not started go back when the
-    /// consumer's channel closes.
+    /// consumer's channel closes. A job whose event NATS is not acknowledging (an
+    /// outage) does not wait it out: its event is not tried again, and the delivery
+    /// is retried later through the delay queues like any transient fault.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let deliveries =
             amqp::consume(&self.connection, &self.names, J::TYPE, self.prefetch, &self.worker_id)
                 .await?;
         tracing::info!(worker = %self.worker_id, "consuming {}", J::JOBS);
-        let stop = CancellationToken::new();
+        let stop = &self.stopping;
         let signal = async {
             shutdown.await;
             stop.cancel();
@@ -86,7 +93,7 @@ impl<J: Job> Worker<J> {
             std::future::pending::<()>().await
         };
         let consumed = tokio::select! {
-            consumed = self.consume(deliveries, &stop) => consumed,
+            consumed = self.consume(deliveries, stop) => consumed,
             () = signal => unreachable!("the shutdown watcher never completes"),
         };
         consumed?;

@@ -15,14 +15,15 @@ use crate::error::{Error, nats_error, redact_credentials};
 pub use consumer::{
     ConsumerSettings, ReceivedEvent, durable_events, durable_events_with, hand_back,
 };
-pub use publisher::EventPublisher;
+pub use publisher::{ACK_WAIT, EventPublisher, MAX_GIVE_UP, PublishRetry};
 
 /// The local stack's NATS server, used when no URL is configured.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 
 /// How long JetStream remembers a `Nats-Msg-Id`: a publisher retrying an event within
-/// this window stores it once.
-pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(2 * 60);
+/// this window stores it once. Longer than a publish retries through an outage
+/// ([`MAX_GIVE_UP`] and one last [`ACK_WAIT`]).
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(30 * 60);
 
 /// How long events are kept. The registry applies them within seconds; the rest of
 /// the week is for replaying into a rebuilt registry or a new consumer.
@@ -38,7 +39,7 @@ pub async fn connect(url: &str) -> Result<Client, Error> {
 }
 
 /// Creates or updates the stream over `names.events_wildcard()`: file storage,
-/// duplicate window 2 minutes (de-duplication by `Nats-Msg-Id`), max age 7 days,
+/// duplicate window 30 minutes (de-duplication by `Nats-Msg-Id`), max age 7 days,
 /// limits retention.
 pub async fn ensure_stream(client: &Client, names: &Names) -> Result<(), Error> {
     let config = stream::Config {
