@@ -30,6 +30,13 @@ const BATCH_ROWS: &str = "200";
 /// How long a restarted server stays down: longer than a client's first reconnect
 /// attempts, as a real restart (a pod rescheduled) would be.
 const OUTAGE: Duration = Duration::from_secs(3);
+/// The stall threshold of the long-outage scenarios: shortened, yet above the
+/// registry's longest pause between tries of an event (10 s) and the consumers'
+/// longest retry delay there ([`long_outage_settings`]).
+const SHORT_STALL_THRESHOLD: Duration = Duration::from_secs(15);
+/// A long outage: longer than [`SHORT_STALL_THRESHOLD`], so that every running job
+/// looks silent for longer than the threshold once the server is back.
+const LONG_OUTAGE: Duration = Duration::from_secs(20);
 /// A second client, whose smaller upload is submitted while the dependency restarts.
 const OTHER_CLIENT: &str = "beta";
 const OTHER_ROWS: u64 = 2_000;
@@ -55,7 +62,7 @@ async fn a_rabbitmq_restart_mid_upload_loses_nothing_and_applies_every_row_once(
     let settled = async |system: &TestSystem| {
         Ok(rabbit.messages(&system.names().queue(JobType::ProductUpload)).await? == 0)
     };
-    upload_through_a_restart("restart rabbitmq", environment, &rabbit, settled).await
+    upload_through_a_restart("restart rabbitmq", environment, &rabbit, OUTAGE, settled).await
 }
 
 #[tokio::test]
@@ -68,7 +75,7 @@ async fn a_nats_restart_mid_upload_loses_nothing_and_applies_every_row_once() ->
         settings: quick_republishing(),
         ..Environment::default()
     };
-    upload_through_a_restart("restart nats", environment, &nats, acked_normally).await
+    upload_through_a_restart("restart nats", environment, &nats, OUTAGE, acked_normally).await
 }
 
 #[tokio::test]
@@ -81,7 +88,37 @@ async fn a_postgres_restart_mid_upload_loses_nothing_and_applies_every_row_once(
         settings: quick_republishing(),
         ..Environment::default()
     };
-    upload_through_a_restart("restart postgres", environment, &postgres, acked_normally).await
+    upload_through_a_restart("restart postgres", environment, &postgres, OUTAGE, acked_normally)
+        .await
+}
+
+#[tokio::test]
+async fn a_postgres_outage_longer_than_the_stall_threshold_reruns_no_job() -> anyhow::Result<()> {
+    let postgres = PrivatePostgres::start().await?;
+    let environment = Environment {
+        postgres_server_url: Some(postgres.server_url()),
+        ingest_as_process: true,
+        settings: long_outage_settings(),
+        ..Environment::default()
+    };
+    let scenario = "long postgres outage";
+    upload_through_a_restart(scenario, environment, &postgres, LONG_OUTAGE, acked_normally).await
+}
+
+#[tokio::test]
+async fn a_rabbitmq_outage_longer_than_the_stall_threshold_reruns_no_job() -> anyhow::Result<()> {
+    let (rabbit, _) = PrivateRabbit::start().await?;
+    let environment = Environment {
+        amqp_url: Some(rabbit.url()),
+        ingest_as_process: true,
+        settings: long_outage_settings(),
+        ..Environment::default()
+    };
+    let settled = async |system: &TestSystem| {
+        Ok(rabbit.messages(&system.names().queue(JobType::ProductUpload)).await? == 0)
+    };
+    let scenario = "long rabbitmq outage";
+    upload_through_a_restart(scenario, environment, &rabbit, LONG_OUTAGE, settled).await
 }
 
 /// An upload accepted by an ingest that could not queue it (its broker connection had
@@ -90,24 +127,41 @@ fn quick_republishing() -> Vec<(&'static str, String)> {
     vec![("BGJOBS_REPUBLISH_AFTER_SECS", "2".to_owned())]
 }
 
+/// The settings of the long-outage scenarios: the stall threshold shortened to
+/// [`SHORT_STALL_THRESHOLD`], and consumers that keep a job's silence well below it
+/// (a heartbeat every 2 s, retry delays of at most 4 s) and retry a transient fault
+/// for longer than [`LONG_OUTAGE`] (10 retries).
+fn long_outage_settings() -> Vec<(&'static str, String)> {
+    let mut settings = quick_republishing();
+    settings.extend([
+        ("BGJOBS_STALL_THRESHOLD_SECS", SHORT_STALL_THRESHOLD.as_secs().to_string()),
+        ("BGJOBS_HEARTBEAT_SECS", "2".to_owned()),
+        ("BGJOBS_RETRY_ATTEMPTS", "10".to_owned()),
+        ("BGJOBS_RETRY_MAX_MS", "4000".to_owned()),
+    ]);
+    settings
+}
+
 /// With the broker up all along, the consumer's ack settles the message with the job.
 async fn acked_normally(_system: &TestSystem) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Uploads a file in `environment`, stops `server` for [`OUTAGE`] once some but not
-/// all of it is committed (submitting another upload meanwhile), waits for the job to end and its message to be `settled`, and checks
-/// the four invariants against a fault-free run of the same file (on the shared
-/// stack, alongside).
+/// Uploads a file in `environment`, stops `server` for `outage` once some but not
+/// all of it is committed (submitting another upload meanwhile), waits for the job to
+/// end and its message to be `settled`, and checks the four invariants against a
+/// fault-free run of the same file (on the shared stack, alongside), and that both
+/// jobs completed on their first attempt: an outage is no reason to run a job again.
 async fn upload_through_a_restart(
     scenario: &str,
     environment: Environment,
     server: &impl Restartable,
+    outage: Duration,
     settled: impl AsyncFn(&TestSystem) -> anyhow::Result<bool>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let file = product_file(ROWS, &BAD_ROWS);
-    let faulted = restarted_run(scenario, environment, &file, server, settled);
+    let faulted = restarted_run(scenario, environment, &file, server, outage, settled);
     let (checksum, reference) = tokio::join!(faulted, fault_free_checksum(&file));
     assert_eq!(checksum?, reference?, "the catalogue differs from a fault-free run's");
     eprintln!("{scenario}: total with the fault-free reference {:?}", started.elapsed());
@@ -121,12 +175,14 @@ async fn restarted_run(
     environment: Environment,
     file: &str,
     server: &impl Restartable,
+    outage: Duration,
     settled: impl AsyncFn(&TestSystem) -> anyhow::Result<bool>,
 ) -> anyhow::Result<String> {
     let system =
         TestSystem::start_in(Options { product_upload_in_process: false }, environment).await?;
     let supervisor = Supervisor::new(&scenario.replace(' ', "-"));
-    let checked = check_restarted_run(scenario, &system, &supervisor, file, server, settled).await;
+    let fault = Fault { server, outage };
+    let checked = check_restarted_run(scenario, &system, &supervisor, file, fault, settled).await;
     drop(supervisor);
     system.stop().await?;
     checked
@@ -137,7 +193,7 @@ async fn check_restarted_run(
     system: &TestSystem,
     supervisor: &Supervisor,
     file: &str,
-    server: &impl Restartable,
+    Fault { server, outage }: Fault<'_, impl Restartable>,
     settled: impl AsyncFn(&TestSystem) -> anyhow::Result<bool>,
 ) -> anyhow::Result<String> {
     let started = Instant::now();
@@ -160,7 +216,7 @@ async fn check_restarted_run(
     let stopped_at = Instant::now();
     server.stop().await?;
     let back = async {
-        tokio::time::sleep(OUTAGE).await;
+        tokio::time::sleep(outage).await;
         server.start().await?;
         anyhow::Ok(stopped_at.elapsed())
     };
@@ -183,6 +239,13 @@ async fn check_restarted_run(
             job.job_id,
             job.status(),
             job.message
+        );
+        anyhow::ensure!(
+            job.attempt == 1,
+            "job {} was run again (attempt {}) after a {outage:?} outage: {:#?}",
+            job.job_id,
+            job.attempt,
+            system.log(&job.job_id).await?
         );
     }
     let finished = &jobs[0];
@@ -209,6 +272,12 @@ async fn check_restarted_run(
         supervisor.restarts("product-upload/restarts"),
     );
     catalogue_checksum(system, &system.account, &system.client_id).await
+}
+
+/// A dependency's outage: `server` stopped for `outage`.
+struct Fault<'a, S> {
+    server: &'a S,
+    outage: Duration,
 }
 
 /// Submits `file` once ingest, just started as a process, accepts uploads.

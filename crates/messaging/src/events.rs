@@ -1,6 +1,7 @@
 //! Job events on NATS JetStream: the stream, a de-duplicating publisher and durable
 //! pull consumers.
 
+mod backlog;
 mod consumer;
 mod publisher;
 
@@ -12,6 +13,7 @@ use async_nats::jetstream::{self, stream};
 use crate::Names;
 use crate::error::{Error, nats_error, redact_credentials};
 
+pub use backlog::{Backlog, backlog_age};
 pub use consumer::{
     ConsumerSettings, ReceivedEvent, durable_events, durable_events_with, hand_back,
 };

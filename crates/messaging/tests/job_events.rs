@@ -211,3 +211,49 @@ async fn events_handed_back_at_shutdown_reach_another_replica_at_once() -> anyho
     events::delete_stream(&client, &names).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_backlog_is_as_old_as_the_oldest_undelivered_event() -> anyhow::Result<()> {
+    let (client, names) = stream().await?;
+    let publisher = EventPublisher::new(client.clone(), names.clone());
+    // The consumer exists but nobody reads it yet: a registry that is down.
+    let config = jetstream::consumer::pull::Config {
+        durable_name: Some("registry".to_owned()),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ..Default::default()
+    };
+    jetstream::new(client.clone())
+        .get_stream(names.events_stream())
+        .await?
+        .create_consumer(config)
+        .await?;
+    assert_eq!(events::backlog_age(&client, &names, "registry").await?, Duration::ZERO);
+
+    let job = JobId::new();
+    for sequence in 1..=3 {
+        publisher.publish(&job_event(job, sequence), None).await?;
+    }
+    let published = std::time::Instant::now();
+    // Let the backlog age a measurable while.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let age = events::backlog_age(&client, &names, "registry").await?;
+    assert!(age >= Duration::from_secs(1), "the backlog is {age:?} old");
+    assert!(age <= published.elapsed() + Duration::from_secs(2), "the backlog is {age:?} old");
+
+    // Once a reader takes them, nothing waits, acknowledged or not yet.
+    let mut received = events::durable_events(&client, &names, "registry").await?;
+    let first = next(&mut received).await?;
+    bgjobs_test_support::wait::until(
+        "the reader to take every event",
+        Duration::from_secs(10),
+        async || {
+            let age = events::backlog_age(&client, &names, "registry").await?;
+            Ok((age == Duration::ZERO).then_some(()))
+        },
+    )
+    .await?;
+    first.ack().await?;
+
+    events::delete_stream(&client, &names).await?;
+    Ok(())
+}

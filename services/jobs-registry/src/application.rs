@@ -33,6 +33,7 @@ pub struct Application {
     grpc_addr: SocketAddr,
     events: EventStream,
     stalls: StallSettings,
+    backlog: events::Backlog,
     shutdown_grace: Duration,
 }
 
@@ -77,6 +78,7 @@ impl Application {
             grpc_addr,
             events: Box::pin(events),
             stalls: settings.stalls,
+            backlog: events::Backlog::new(nats, names, settings.consumer.to_string()),
             shutdown_grace,
         })
     }
@@ -112,7 +114,8 @@ impl Application {
                 TcpIncoming::from(self.listener),
                 stop.clone().cancelled_owned(),
             );
-        let stall_detector = StallDetector::new(self.store.clone(), self.stalls).run(stop.clone());
+        let stall_detector =
+            StallDetector::new(self.store.clone(), self.stalls, self.backlog).run(stop.clone());
         let applier = EventApplier::new(self.store).run(self.events, stop.clone());
 
         let mut tasks = JoinSet::new();

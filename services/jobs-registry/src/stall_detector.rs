@@ -2,12 +2,20 @@
 //! said nothing for the stall threshold is requeued on its next attempt (ingest's sweeper publishes
 //! it), or fails with "worker lost" after the last attempt. Workers send a heartbeat well within
 //! the threshold, so only a lost worker goes silent.
+//!
+//! Silence is judged from what the registry has applied, so it is judged only while the
+//! registry keeps up: after start-up, and after any time the events backlog grew old or
+//! the database or NATS could not be reached, the detector first waits a whole threshold
+//! of keeping up. A live worker's heartbeats (held back by an outage, then applied) reach
+//! its job in that time; only a lost worker's job is still silent after it.
 
 use std::time::Duration;
 
 use bgjobs_database::JobsStore;
 use bgjobs_domain::JobStatus;
+use bgjobs_messaging::events::Backlog;
 use chrono::Utc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Default stall threshold: five minutes of silence.
@@ -41,6 +49,66 @@ impl StallSettings {
     pub fn check_interval(&self) -> Duration {
         (self.threshold / 5).clamp(Duration::from_secs(1), Duration::from_secs(60))
     }
+
+    /// How old the oldest unapplied event may be while the registry still counts as
+    /// keeping up: the check interval, so a heartbeat is never late by more than a
+    /// fifth of the threshold when silence is judged.
+    pub fn lag_bound(&self) -> Duration {
+        self.check_interval()
+    }
+}
+
+/// Whether silence may be judged: only after a whole threshold of keeping up (since
+/// start-up, or since the registry last fell behind).
+#[derive(Debug)]
+struct KeepingUp {
+    since: Option<Instant>,
+    settings: StallSettings,
+}
+
+/// What a look at the backlog allows.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Silence may be judged now.
+    Judge,
+    /// Not yet; the reason is logged when it first applies.
+    Wait(String),
+}
+
+impl KeepingUp {
+    fn new(settings: StallSettings) -> Self {
+        Self { since: None, settings }
+    }
+
+    /// Records what a look at the backlog found at `now` (its age, or why it could not
+    /// be read).
+    fn observe(&mut self, backlog: Result<Duration, String>, now: Instant) -> Verdict {
+        let behind = match backlog {
+            Ok(age) if age <= self.settings.lag_bound() => None,
+            Ok(age) => Some(format!("job events are applied {} s late", age.as_secs())),
+            Err(error) => Some(format!("the event backlog cannot be read: {error}")),
+        };
+        if let Some(reason) = behind {
+            self.fell_behind();
+            return Verdict::Wait(reason);
+        }
+        let since = *self.since.get_or_insert(now);
+        let kept_up = now.saturating_duration_since(since);
+        if kept_up >= self.settings.threshold {
+            Verdict::Judge
+        } else {
+            Verdict::Wait(format!(
+                "keeping up for {} s of the {} s needed before silence is judged",
+                kept_up.as_secs(),
+                self.settings.threshold.as_secs()
+            ))
+        }
+    }
+
+    /// The registry could not keep up (a sweep failed: the database is unavailable).
+    fn fell_behind(&mut self) {
+        self.since = None;
+    }
 }
 
 /// Finds and recovers stalled jobs of every account.
@@ -48,25 +116,46 @@ impl StallSettings {
 pub struct StallDetector {
     store: JobsStore,
     settings: StallSettings,
+    backlog: Backlog,
 }
 
 impl StallDetector {
-    /// A detector over `store`.
-    pub fn new(store: JobsStore, settings: StallSettings) -> Self {
-        Self { store, settings }
+    /// A detector over `store`, judging silence only while `backlog` (the registry's
+    /// durable consumer of job events) shows the registry keeps up.
+    pub fn new(store: JobsStore, settings: StallSettings, backlog: Backlog) -> Self {
+        Self { store, settings, backlog }
     }
 
-    /// Sweeps every check interval until `stop` is cancelled. A failed sweep (the
-    /// database unreachable) is logged and tried again at the next interval.
+    /// Sweeps every check interval until `stop` is cancelled, once the registry has
+    /// kept up for a threshold (see the module's documentation). A failed sweep (the
+    /// database unreachable) is logged and counts as falling behind.
     pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
         let mut ticks = tokio::time::interval(self.settings.check_interval());
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut keeping_up = KeepingUp::new(self.settings);
+        let mut waiting_because: Option<String> = None;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return Ok(()),
                 _ = ticks.tick() => {}
             }
+            let backlog = self.backlog.age().await.map_err(|error| error.to_string());
+            match keeping_up.observe(backlog, Instant::now()) {
+                Verdict::Wait(reason) => {
+                    if waiting_because.is_none() {
+                        tracing::info!(reason, "not judging stalled jobs yet");
+                    }
+                    waiting_because = Some(reason);
+                    continue;
+                }
+                Verdict::Judge => {
+                    if waiting_because.take().is_some() {
+                        tracing::info!("judging stalled jobs again: the registry keeps up");
+                    }
+                }
+            }
             if let Err(error) = self.sweep().await {
+                keeping_up.fell_behind();
                 tracing::warn!(%error, "looking for stalled jobs failed; trying again later");
             }
         }
@@ -114,6 +203,50 @@ impl StallDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn keeping_up() -> KeepingUp {
+        KeepingUp::new(StallSettings { threshold: Duration::from_secs(10), max_attempts: 3 })
+    }
+
+    #[test]
+    fn silence_is_judged_only_after_a_threshold_of_keeping_up() {
+        let mut watch = keeping_up();
+        let start = Instant::now();
+        // Just started: a threshold of keeping up comes first.
+        assert!(matches!(watch.observe(Ok(Duration::ZERO), start), Verdict::Wait(_)));
+        let at = |secs| start + Duration::from_secs(secs);
+        assert!(matches!(watch.observe(Ok(Duration::from_secs(1)), at(9)), Verdict::Wait(_)));
+        assert_eq!(watch.observe(Ok(Duration::ZERO), at(10)), Verdict::Judge);
+        assert_eq!(watch.observe(Ok(Duration::from_secs(2)), at(12)), Verdict::Judge);
+    }
+
+    #[test]
+    fn an_old_backlog_or_an_unreadable_one_starts_the_wait_again() {
+        let mut watch = keeping_up();
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        watch.observe(Ok(Duration::ZERO), start);
+        assert_eq!(watch.observe(Ok(Duration::ZERO), at(10)), Verdict::Judge);
+        // Events 3 s late with a 2 s bound (a fifth of the threshold): behind.
+        assert_eq!(
+            watch.observe(Ok(Duration::from_secs(3)), at(11)),
+            Verdict::Wait("job events are applied 3 s late".to_owned())
+        );
+        assert!(matches!(watch.observe(Ok(Duration::ZERO), at(12)), Verdict::Wait(_)));
+        assert!(matches!(watch.observe(Ok(Duration::ZERO), at(21)), Verdict::Wait(_)));
+        assert_eq!(watch.observe(Ok(Duration::ZERO), at(22)), Verdict::Judge);
+        // NATS unreachable: behind too.
+        let unreadable = watch.observe(Err("connection refused".to_owned()), at(23));
+        assert_eq!(
+            unreadable,
+            Verdict::Wait("the event backlog cannot be read: connection refused".to_owned())
+        );
+        assert!(matches!(watch.observe(Ok(Duration::ZERO), at(30)), Verdict::Wait(_)));
+        // A failed sweep (the database unreachable) as well.
+        assert_eq!(watch.observe(Ok(Duration::ZERO), at(40)), Verdict::Judge);
+        watch.fell_behind();
+        assert!(matches!(watch.observe(Ok(Duration::ZERO), at(41)), Verdict::Wait(_)));
+    }
 
     #[test]
     fn the_check_interval_follows_the_threshold() {
