@@ -11,6 +11,14 @@ crate::section! {
         /// Seconds a session may sit idle inside a transaction before Postgres ends it,
         /// releasing the locks a frozen process holds.
         "BGJOBS_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECS" => idle_in_transaction_timeout: Seconds<1, 3600> = "10";
+        /// Seconds one statement may run before Postgres cancels it, failing the call
+        /// with an error that is retried; migrations are exempt. The store's statements
+        /// touch one batch of rows and take milliseconds.
+        "BGJOBS_DB_STATEMENT_TIMEOUT_SECS" => statement_timeout: Seconds<1, 3600> = "60";
+        /// Seconds a statement may wait for a lock (a job row, a client's advisory lock)
+        /// before Postgres cancels it, failing the call with an error that is retried;
+        /// every lock is held for one short transaction.
+        "BGJOBS_DB_LOCK_TIMEOUT_SECS" => lock_timeout: Seconds<1, 3600> = "30";
     }
 }
 
@@ -100,6 +108,8 @@ mod tests {
         let database = Database::load(&none).expect("defaults are valid");
         assert_eq!(database.url.expose(), "postgres://postgres@127.0.0.1:5432/bgjobs");
         assert_eq!(database.idle_in_transaction_timeout.get().as_secs(), 10);
+        assert_eq!(database.statement_timeout.get().as_secs(), 60);
+        assert_eq!(database.lock_timeout.get().as_secs(), 30);
         assert_eq!(Delivery::load(&none).expect("valid").limit.get(), 5);
         assert_eq!(&*Naming::load(&none).expect("valid").prefix, "");
     }

@@ -100,8 +100,9 @@ pub enum Error {
 impl Error {
     /// True when trying again later may succeed: the database was unreachable, the pool
     /// was exhausted, or Postgres aborted the transaction for a reason retrying cures
-    /// (serialization failure, deadlock, shutdown). Callers use it to choose between a
-    /// retry with backoff and failing the job.
+    /// (serialization failure, deadlock, shutdown, a statement or lock wait that ran
+    /// past its timeout). Callers use it to choose between a retry with backoff and
+    /// failing the job.
     pub fn is_transient(&self) -> bool {
         let Self::Database(db_error) = self else {
             return false;
@@ -123,10 +124,14 @@ fn is_transient_sqlx(error: &sea_orm::sqlx::Error) -> bool {
             // 40001 serialization_failure, 40P01 deadlock_detected, class 08 connection
             // exceptions, 57P01-57P03 admin shutdown / crash shutdown / cannot connect now,
             // 25P03 idle_in_transaction_session_timeout (the process stalled inside a
-            // transaction, which Postgres then ended; a fresh one may well succeed).
+            // transaction, which Postgres then ended; a fresh one may well succeed),
+            // 57014 query_canceled (statement_timeout, or an operator's cancel) and 55P03
+            // lock_not_available (lock_timeout: the lock's holder was slow or hung).
             code == "40001"
                 || code == "40P01"
                 || code == "25P03"
+                || code == "57014"
+                || code == "55P03"
                 || code.starts_with("08")
                 || code.starts_with("57P")
         }),

@@ -23,7 +23,9 @@ use sea_orm_migration::MigratorTrait;
 pub use error::Error;
 /// The decimal type of catalogue numbers (weights, dimensions, prices).
 pub use rust_decimal::Decimal;
-pub use settings::{DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, Settings};
+pub use settings::{
+    DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Settings,
+};
 
 /// Connections per process: enough for a service's concurrent requests and batches,
 /// small enough that a few replicas stay far below Postgres' default 100.
@@ -67,12 +69,18 @@ impl Store {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             // Statements are traced by our own spans; sqlx's per-statement log lines are noise.
             .sqlx_logging(false);
-        // A session parameter sent at connect time (`-c` in the startup options), so it
-        // holds on every pooled connection, including ones opened after a reconnect.
-        let idle_timeout_ms = settings.idle_in_transaction_timeout.as_millis().to_string();
-        options.map_sqlx_postgres_opts(move |pg_options| {
-            pg_options.options([("idle_in_transaction_session_timeout", idle_timeout_ms.as_str())])
-        });
+        // Session parameters sent at connect time (`-c` in the startup options), so they
+        // hold on every pooled connection, including ones opened after a reconnect.
+        let milliseconds = |timeout: Duration| timeout.as_millis().to_string();
+        let session = [
+            (
+                "idle_in_transaction_session_timeout",
+                milliseconds(settings.idle_in_transaction_timeout),
+            ),
+            ("statement_timeout", milliseconds(settings.statement_timeout)),
+            ("lock_timeout", milliseconds(settings.lock_timeout)),
+        ];
+        options.map_sqlx_postgres_opts(move |pg_options| pg_options.options(session.clone()));
         let connection = Database::connect(options).await?;
         Ok(Self { connection })
     }
@@ -86,6 +94,11 @@ impl Store {
     /// also from several replicas at once.
     pub async fn migrate(&self) -> Result<(), Error> {
         let transaction = self.connection.begin().await?;
+        // A migration may rewrite a whole table, and a second replica waits here for as
+        // long as the first one migrates: neither is bounded like the store's own work.
+        transaction
+            .execute_unprepared("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
+            .await?;
         // Held until commit: a second replica waits here, then finds nothing to do.
         transaction
             .execute(sea_orm::Statement::from_sql_and_values(

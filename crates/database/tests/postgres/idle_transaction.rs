@@ -34,8 +34,8 @@ async fn connections_end_transactions_left_idle_for_ten_seconds_by_default() -> 
 async fn a_frozen_transaction_is_ended_and_releases_the_job_row() -> anyhow::Result<()> {
     let url = bgjobs_test_support::postgres::fresh_database().await?;
     let timeout = Duration::from_secs(1);
-    let store =
-        Store::connect_with(&url, &Settings { idle_in_transaction_timeout: timeout }).await?;
+    let settings = Settings { idle_in_transaction_timeout: timeout, ..Settings::default() };
+    let store = Store::connect_with(&url, &settings).await?;
     store.migrate().await?;
     assert_eq!(session_timeout(&store).await?, "1s");
     let acme = account("acme");
