@@ -56,6 +56,10 @@ impl Error {
                 }
                 message
             }
+            // A connect or read timeout of the HTTP client (see `TimeoutConfig`).
+            SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+                format!("the server did not answer in time: {}", causes(&error))
+            }
             SdkError::DispatchFailure(_) => {
                 format!("could not reach the server: {}", causes(&error))
             }

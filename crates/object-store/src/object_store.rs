@@ -2,7 +2,6 @@
 //! whole-object put and get, head). Streaming uploads are in `upload.rs`.
 
 use std::fmt;
-use std::time::Duration;
 
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
@@ -17,6 +16,23 @@ use bytes::Bytes;
 
 use crate::metadata::original_file_name;
 use crate::{Error, ObjectInfo, ObjectMetadata, Settings};
+
+/// Every request is bounded, so a server that accepts a connection and then never
+/// answers fails the call instead of blocking its worker for ever. The read timeout
+/// runs from sending a request to the first byte of the answer (a request body, at
+/// most one part, is sent within it); the attempt timeout also covers reading a
+/// small answer's body. A download's body is read after the operation returned, so
+/// no whole-transfer bound cuts off a large file: stalled-stream protection (on by
+/// default) fails a body that delivers nothing for its grace period (20 s) instead.
+fn timeouts(settings: &Settings) -> TimeoutConfig {
+    let connect = settings.connect_timeout.get();
+    let request = settings.request_timeout.get();
+    TimeoutConfig::builder()
+        .connect_timeout(connect)
+        .read_timeout(request)
+        .operation_attempt_timeout(connect + request)
+        .build()
+}
 
 /// A cheap-to-clone handle on the bucket of job files.
 #[derive(Clone)]
@@ -59,11 +75,7 @@ impl ObjectStore {
             // Standard retries (3 attempts, backoff) cover a server restart or a dropped
             // connection; every request body here is in memory, so it can be resent.
             .retry_config(RetryConfig::standard())
-            // Only the connect is bounded: an 8 MiB part on a slow link may legitimately
-            // take long, and stalled-stream protection (on by default) catches a hung transfer.
-            .timeout_config(
-                TimeoutConfig::builder().connect_timeout(Duration::from_secs(5)).build(),
-            )
+            .timeout_config(timeouts(settings))
             .build();
         Ok(Self {
             client: aws_sdk_s3::Client::from_conf(config),

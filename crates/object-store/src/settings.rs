@@ -4,7 +4,7 @@
 use std::fmt;
 
 use bgjobs_config::Setting;
-use bgjobs_config::values::{HttpUrl, Secret};
+use bgjobs_config::values::{HttpUrl, Seconds, Secret};
 
 /// The local stack's secret key (`deploy/stack.sh` starts SeaweedFS with it): not a
 /// secret, it guards a loopback server, and the production profile refuses it.
@@ -25,6 +25,14 @@ bgjobs_config::section! {
         /// Secret access key of the object store.
         "AWS_SECRET_ACCESS_KEY" => secret_access_key: Secret<1> = "bgjobs-local-secret",
             development_credential: crate::settings::local_secret;
+        /// Seconds to wait for a connection to the S3 server before the request fails
+        /// (and is tried again, up to 3 tries).
+        "BGJOBS_S3_CONNECT_TIMEOUT_SECS" => connect_timeout: Seconds<1, 300> = "5";
+        /// Seconds one S3 request may take, from sending it (its body included: at most
+        /// one 8 MiB part) to the end of the server's answer, before it fails and is
+        /// tried again (up to 3 tries). A download's body is not bounded as a whole: it
+        /// fails once it delivers nothing for 20 s.
+        "BGJOBS_S3_REQUEST_TIMEOUT_SECS" => request_timeout: Seconds<1, 3600> = "60";
     }
 }
 
@@ -139,6 +147,8 @@ mod tests {
         assert_eq!(settings.bucket.as_str(), "bgjobs");
         assert_eq!(settings.access_key_id, "bgjobs");
         assert_eq!(settings.secret_access_key.expose(), LOCAL_SECRET_ACCESS_KEY);
+        assert_eq!(settings.connect_timeout.get().as_secs(), 5);
+        assert_eq!(settings.request_timeout.get().as_secs(), 60);
     }
 
     #[test]

@@ -280,3 +280,46 @@ async fn an_unreachable_server_gives_a_readable_s3_error() -> anyhow::Result<()>
     }
     Ok(())
 }
+
+/// A server that accepts every connection and never answers: what a hung S3 endpoint
+/// (or a proxy in front of it) looks like to the client.
+async fn silent_server() -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = listener.accept().await {
+            held.push(connection);
+        }
+    });
+    Ok(format!("http://{address}"))
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_fails_the_call_within_the_request_timeout()
+-> anyhow::Result<()> {
+    let endpoint = silent_server().await?;
+    let settings = bgjobs_test_support::s3::settings_with(&[
+        ("BGJOBS_S3_ENDPOINT", &endpoint),
+        ("BGJOBS_S3_BUCKET", "bgjobs"),
+        ("BGJOBS_S3_REQUEST_TIMEOUT_SECS", "1"),
+    ]);
+    let store = ObjectStore::connect(&settings).await?;
+    let started = std::time::Instant::now();
+
+    // Three tries of 1 s each, with the SDK's backoff between them; without a bound
+    // the call would wait for ever.
+    let bound = Duration::from_secs(30);
+    let head = tokio::time::timeout(bound, store.head("uploads/acme/1/input.csv")).await;
+    let waited = started.elapsed();
+    let error = head.expect("the call still waits after 30 s").expect_err("a silent server");
+    let metadata = csv_metadata(None);
+    let put = store.put_bytes("x", Bytes::from_static(b"x"), &metadata);
+    let put = tokio::time::timeout(bound, put).await.expect("the put still waits after 30 s");
+
+    assert!(matches!(error, Error::S3 { operation: "HeadObject", .. }), "{error:?}");
+    assert!(error.to_string().contains("did not answer in time"), "{error}");
+    assert!(put.expect_err("a silent server").to_string().contains("PutObject"));
+    println!("a call to a silent server failed after {waited:?}: {error}");
+    Ok(())
+}
