@@ -1,6 +1,8 @@
 //! Heartbeats: a delivery that is held up (no row moves) still emits Progress events
 //! at the heartbeat interval, numbered in order with the pass's own events, so a
-//! live job is never taken for stalled. Real NATS JetStream, the real processor.
+//! live job is never taken for stalled; but once its pass has emitted nothing for the
+//! stuck bound the beats stop, so a blocked job is. Real NATS JetStream, the real
+//! processor.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,6 +122,75 @@ async fn a_held_up_delivery_keeps_emitting_numbered_heartbeats_until_it_complete
     for pair in times.windows(2) {
         assert!(pair[1] - pair[0] >= 900, "heartbeats closer than the interval: {times:?}");
     }
+    events::delete_stream(&client, &names).await?;
+    Ok(())
+}
+
+/// The next event if one comes within `within`.
+async fn event_within(
+    events: &mut (impl Stream<Item = Result<ReceivedEvent, bgjobs_messaging::Error>> + Unpin),
+    within: Duration,
+) -> anyhow::Result<Option<JobEvent>> {
+    match tokio::time::timeout(within, events.next()).await {
+        Err(_) => Ok(None),
+        Ok(received) => {
+            let received = received.context("the event stream ended")??;
+            let event = received.event.clone();
+            received.ack().await?;
+            Ok(Some(event))
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_that_makes_no_progress_stops_heartbeating_so_that_it_is_recovered()
+-> anyhow::Result<()> {
+    const STUCK_AFTER: Duration = Duration::from_secs(3);
+    let client = events::connect(events::DEFAULT_URL).await?;
+    let names = Names::new(messaging_prefix());
+    events::ensure_stream(&client, &names).await?;
+    let mut received = events::durable_events(&client, &names, "stuck-test").await?;
+    let release = Arc::new(Notify::new());
+    let job = HeldJob { release: Arc::clone(&release) };
+    let publisher = EventPublisher::new(client.clone(), names.clone());
+    let processor =
+        Processor::new(job, publisher, "held/1".to_owned(), HEARTBEAT, RetryPolicy::default())
+            .stuck_after(STUCK_AFTER);
+    let message = JobMessage {
+        job_id: JobId::new().to_string(),
+        account_id: "acme".to_owned(),
+        attempt: 1,
+        ..Default::default()
+    };
+    let handled = tokio::spawn(async move { processor.handle(&message, 1, 0, None).await });
+
+    let progress = event_kind_to_proto(EventKind::Progress) as i32;
+    let mut seen = vec![next_event(&mut received).await?, next_event(&mut received).await?];
+    assert_eq!((seen[1].kind, seen[1].counters), (progress, Some(COUNTERS)));
+    let moved_at = tokio::time::Instant::now();
+    // The pass is blocked: heartbeats for as long as it last moved within the bound,
+    // then none, however long it stays blocked.
+    let silence = 3 * HEARTBEAT;
+    let mut beats = 0;
+    while let Some(beat) = event_within(&mut received, silence).await? {
+        assert_eq!((beat.kind, beat.message.as_str()), (progress, STILL_WORKING), "{beat:?}");
+        assert!(moved_at.elapsed() < STUCK_AFTER + HEARTBEAT, "a beat after {beat:?}");
+        beats += 1;
+        seen.push(beat);
+    }
+    assert!((1..=3).contains(&beats), "{beats} heartbeats in the {STUCK_AFTER:?} before stuck");
+    let last_beat = moved_at.elapsed() - silence;
+    println!("{beats} heartbeats, the last {last_beat:?} after the pass last moved, then none");
+
+    // Unblocked, the delivery ends as usual, its events numbered on without a gap.
+    release.notify_one();
+    let completed = next_event(&mut received).await?;
+    assert_eq!(completed.kind, event_kind_to_proto(EventKind::Completed) as i32);
+    seen.push(completed);
+    assert_eq!(handled.await?, Outcome::Completed { message: "done".to_owned() });
+    let sequences: Vec<u64> = seen.iter().map(|event| event.sequence).collect();
+    let expected: Vec<u64> = (1..=seen.len() as u64).collect();
+    assert_eq!(sequences, expected);
     events::delete_stream(&client, &names).await?;
     Ok(())
 }

@@ -1,9 +1,14 @@
 //! Job events of one delivery of one attempt, numbered in order, and the heartbeat
-//! that keeps a live delivery from looking stalled.
+//! that keeps a moving delivery from looking stalled.
 //!
 //! The pass and the heartbeat share one emitter behind a mutex that is held from
 //! taking a sequence number until JetStream has stored the event: events of one
 //! delivery are numbered and published strictly in order, whoever emits them.
+//!
+//! A heartbeat says the work moves, not only that the process lives: it is withheld
+//! once the pass itself has said nothing (no Progress after a batch, no log line) for
+//! longer than the stuck bound. A delivery blocked for ever then falls silent, and
+//! the registry's stall detection recovers its job.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +36,9 @@ struct Numbered {
     traceparent: Option<String>,
     /// When the last event was published (or its publishing failed).
     last_emitted: Instant,
+    /// When the pass last emitted an event of its own (heartbeats do not count): the
+    /// last sign that the work moves.
+    last_moved: Instant,
     /// The counters of the last event that carried some.
     last_counters: Option<Counters>,
 }
@@ -59,6 +67,7 @@ impl Emitter {
             template,
             traceparent,
             last_emitted: Instant::now(),
+            last_moved: Instant::now(),
             last_counters: None,
         };
         Self { shared: Arc::new(Mutex::new(numbered)) }
@@ -75,6 +84,7 @@ impl Emitter {
         result_object_key: Option<String>,
     ) -> Result<(), bgjobs_messaging::Error> {
         let mut numbered = self.shared.lock().await;
+        numbered.last_moved = Instant::now();
         numbered.emit(kind, message.into(), counters, result_object_key, Tries::UntilStored).await
     }
 
@@ -86,22 +96,56 @@ impl Emitter {
         message: impl Into<String>,
     ) -> Result<(), bgjobs_messaging::Error> {
         let mut numbered = self.shared.lock().await;
+        numbered.last_moved = Instant::now();
         numbered.emit(kind, message.into(), None, None, Tries::One).await
     }
 
     /// Emits a Progress event ([`STILL_WORKING`], the last counters) whenever `every`
-    /// has passed without any event, until `done` fires. It never stops in the middle
-    /// of publishing, so no sequence number is taken and left unpublished.
-    pub(crate) async fn heartbeat(&self, every: Duration, mut done: oneshot::Receiver<()>) {
+    /// has passed without any event, until `done` fires; but none while the pass has
+    /// emitted nothing itself for `stuck_after` (see [`beat`]), which it logs as a
+    /// warning. It never stops in the middle of publishing, so no sequence number is
+    /// taken and left unpublished.
+    pub(crate) async fn heartbeat(
+        &self,
+        every: Duration,
+        stuck_after: Duration,
+        mut done: oneshot::Receiver<()>,
+    ) {
+        let mut due = self.shared.lock().await.last_emitted + every;
+        let mut withheld = false;
         loop {
-            let due = self.shared.lock().await.last_emitted + every;
             tokio::select! {
                 _ = &mut done => return,
                 () = tokio::time::sleep_until(due) => {}
             }
             let mut numbered = self.shared.lock().await;
-            if numbered.last_emitted.elapsed() < every {
-                continue; // the pass spoke meanwhile
+            let silent = numbered.last_emitted.elapsed();
+            let unmoved = numbered.last_moved.elapsed();
+            match beat(silent, unmoved, every, stuck_after) {
+                Beat::Wait => {
+                    // The pass spoke meanwhile.
+                    due = numbered.last_emitted + every;
+                    continue;
+                }
+                Beat::Withhold => {
+                    if !withheld {
+                        withheld = true;
+                        tracing::warn!(
+                            no_progress_secs = unmoved.as_secs(),
+                            "the delivery looks stuck: it has made no progress for {}s, so \
+                             its heartbeats stop and the registry's stall detection will \
+                             recover the job unless it moves again",
+                            unmoved.as_secs()
+                        );
+                    }
+                    due = Instant::now() + every;
+                    continue;
+                }
+                Beat::Send => {}
+            }
+            if withheld {
+                withheld = false;
+                tracing::info!("the delivery moves again; heartbeats resume");
             }
             let counters = numbered.last_counters;
             // One try: the next beat is the retry, and a beat waiting out an outage
@@ -113,12 +157,38 @@ impl Emitter {
                 // The pass's own next event reports a broken connection; keep beating.
                 tracing::warn!(%error, "publishing a heartbeat failed");
             }
+            due = numbered.last_emitted + every;
         }
     }
 
     /// A second handle on the same numbered events, for the heartbeat.
     pub(crate) fn share(&self) -> Self {
         Self { shared: Arc::clone(&self.shared) }
+    }
+}
+
+/// What the heartbeat does when it wakes up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Beat {
+    /// Nothing yet: some event went out less than a heartbeat interval ago.
+    Wait,
+    /// Emit a heartbeat: the delivery has been silent for an interval, and its pass
+    /// emitted an event of its own within the stuck bound.
+    Send,
+    /// Emit nothing: the pass has emitted nothing for the stuck bound, so the work
+    /// looks blocked and only its silence gets the job recovered.
+    Withhold,
+}
+
+/// The heartbeat's decision, `silent` after the delivery's last event (heartbeats
+/// included) and `unmoved` after the pass's own last one.
+fn beat(silent: Duration, unmoved: Duration, every: Duration, stuck_after: Duration) -> Beat {
+    if silent < every {
+        Beat::Wait
+    } else if unmoved >= stuck_after {
+        Beat::Withhold
+    } else {
+        Beat::Send
     }
 }
 
@@ -160,5 +230,36 @@ impl Numbered {
         };
         self.last_emitted = Instant::now();
         published
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVERY: Duration = Duration::from_secs(10);
+    const STUCK_AFTER: Duration = Duration::from_secs(120);
+
+    fn secs(seconds: u64) -> Duration {
+        Duration::from_secs(seconds)
+    }
+
+    #[test]
+    fn a_beat_goes_out_after_an_interval_of_silence_while_the_pass_moves() {
+        assert_eq!(beat(secs(10), secs(10), EVERY, STUCK_AFTER), Beat::Send);
+        // Heartbeats went out since, the pass last spoke 119 s ago: still moving.
+        assert_eq!(beat(secs(10), secs(119), EVERY, STUCK_AFTER), Beat::Send);
+    }
+
+    #[test]
+    fn no_beat_is_due_within_an_interval_of_the_last_event() {
+        assert_eq!(beat(secs(9), secs(9), EVERY, STUCK_AFTER), Beat::Wait);
+        assert_eq!(beat(secs(3), secs(500), EVERY, STUCK_AFTER), Beat::Wait);
+    }
+
+    #[test]
+    fn beats_are_withheld_once_the_pass_has_said_nothing_for_the_stuck_bound() {
+        assert_eq!(beat(secs(10), secs(120), EVERY, STUCK_AFTER), Beat::Withhold);
+        assert_eq!(beat(secs(3600), secs(3600), EVERY, STUCK_AFTER), Beat::Withhold);
     }
 }

@@ -16,6 +16,6 @@ pub use backoff::{Backoff, RetryPolicy};
 pub use delivery::{Delivery, Finished, Stop};
 pub use emitter::{Emitter, STILL_WORKING};
 pub use outcome::{Outcome, settle};
-pub use processor::{Connections, Job, Processor};
+pub use processor::{Connections, DEFAULT_STUCK_AFTER, Job, Processor};
 pub use settings::Settings;
 pub use worker::{Worker, shutdown_signal};

@@ -52,6 +52,10 @@ pub struct Connections {
     pub objects: ObjectStore,
 }
 
+/// How long a delivery's pass may emit nothing before its heartbeats stop, unless
+/// [`Processor::stuck_after`] says otherwise (`BGJOBS_STUCK_AFTER_SECS`).
+pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(120);
+
 /// Handles deliveries of one job type; cheap to clone.
 #[derive(Clone)]
 pub struct Processor<J> {
@@ -59,13 +63,15 @@ pub struct Processor<J> {
     events: EventPublisher,
     worker_id: String,
     heartbeat: Duration,
+    stuck_after: Duration,
     retry_policy: RetryPolicy,
 }
 
 impl<J: Job> Processor<J> {
     /// A processor running `job`, reporting through `events` as `worker_id`, with a
-    /// heartbeat whenever a delivery has said nothing for `heartbeat`, retrying
-    /// transient faults as `retry_policy` says.
+    /// heartbeat whenever a delivery has said nothing for `heartbeat` (as long as its
+    /// pass emitted an event within [`DEFAULT_STUCK_AFTER`]), retrying transient
+    /// faults as `retry_policy` says.
     pub fn new(
         job: J,
         events: EventPublisher,
@@ -73,7 +79,16 @@ impl<J: Job> Processor<J> {
         heartbeat: Duration,
         retry_policy: RetryPolicy,
     ) -> Self {
-        Self { job, events, worker_id, heartbeat, retry_policy }
+        let stuck_after = DEFAULT_STUCK_AFTER;
+        Self { job, events, worker_id, heartbeat, stuck_after, retry_policy }
+    }
+
+    /// Stops a delivery's heartbeats once its pass has emitted nothing of its own (no
+    /// Progress, no log line) for `stuck_after`: the work looks blocked, and the
+    /// registry's stall detection then recovers the job.
+    pub fn stuck_after(mut self, stuck_after: Duration) -> Self {
+        self.stuck_after = stuck_after;
+        self
     }
 
     /// Processes one delivery of a job message. `delivery` is 1 for the first
@@ -189,7 +204,7 @@ impl<J: Job> Processor<J> {
     }
 
     /// Runs the job while a heartbeat, polled in the same task and numbering its
-    /// events through the same emitter, shows the delivery is alive.
+    /// events through the same emitter, shows the delivery is alive and moving.
     async fn run_with_heartbeat(
         &self,
         delivery: &Delivery<'_>,
@@ -204,7 +219,8 @@ impl<J: Job> Processor<J> {
             let _ = done.send(());
             ended
         });
-        let (ended, ()) = tokio::join!(work, heartbeat.heartbeat(self.heartbeat, stopped));
+        let (ended, ()) =
+            tokio::join!(work, heartbeat.heartbeat(self.heartbeat, self.stuck_after, stopped));
         ended
     }
 }

@@ -21,6 +21,13 @@ bgjobs_config::section! {
         /// Longest silence of a running delivery before it emits a heartbeat Progress
         /// event; keep it well under the registry's BGJOBS_STALL_THRESHOLD_SECS.
         "BGJOBS_HEARTBEAT_SECS" => heartbeat: Seconds<1, 600> = "10";
+        /// Longest time a running delivery may go without progress of its own (a
+        /// committed batch's Progress event, a log line) before its heartbeats stop, with
+        /// a warning that it looks stuck, so that the registry's stall detection
+        /// recovers the job. Above the longest a batch's statement or an S3 request may
+        /// take (BGJOBS_DB_STATEMENT_TIMEOUT_SECS, BGJOBS_S3_REQUEST_TIMEOUT_SECS), and
+        /// above BGJOBS_HEARTBEAT_SECS.
+        "BGJOBS_STUCK_AFTER_SECS" => stuck_after: Seconds<2, 86400> = "120";
         /// Job messages a consumer takes from its queue at once.
         "BGJOBS_PREFETCH" => prefetch: Count<1, 100> = "1";
         /// This worker's name in events and logs. Unset: `<consumer>/<HOSTNAME>-<pid>`.
@@ -85,6 +92,8 @@ pub struct Settings {
     pub progress_interval: Duration,
     /// Longest silence of a running delivery before a heartbeat Progress event.
     pub heartbeat: Duration,
+    /// Longest time without progress of its own before a delivery's heartbeats stop.
+    pub stuck_after: Duration,
     /// Messages taken from the queue at once.
     pub prefetch: u16,
     /// Deliveries before RabbitMQ dead-letters a message.
@@ -127,6 +136,17 @@ impl Settings {
                 ),
             });
         }
+        if work.stuck_after.get() <= work.heartbeat.get() {
+            return Err(Error::Rule {
+                variable: "BGJOBS_STUCK_AFTER_SECS",
+                problem: format!(
+                    "{} s is not above BGJOBS_HEARTBEAT_SECS ({} s); a delivery would never \
+                     send a heartbeat",
+                    work.stuck_after.get().as_secs(),
+                    work.heartbeat.get().as_secs()
+                ),
+            });
+        }
         let host = environment.get("HOSTNAME").unwrap_or_else(|| "local".to_owned());
         Ok(Self {
             database_url: sections.database.url.clone(),
@@ -138,6 +158,7 @@ impl Settings {
             batch_size: work.batch_size.map_or(default_batch_size, |size| size.get() as usize),
             progress_interval: work.progress_interval.get(),
             heartbeat: work.heartbeat.get(),
+            stuck_after: work.stuck_after.get(),
             prefetch: work.prefetch.get() as u16,
             delivery_limit: sections.delivery.limit.get() as u32,
             worker_id: work
@@ -177,6 +198,7 @@ mod tests {
         assert_eq!(settings.batch_size, 500);
         assert_eq!(settings.nats_url.expose(), "nats://127.0.0.1:4222");
         assert_eq!(settings.heartbeat, Duration::from_secs(10));
+        assert_eq!(settings.stuck_after, crate::DEFAULT_STUCK_AFTER);
         assert_eq!(settings.retry, RetryPolicy::default());
         assert!(settings.worker_id.starts_with("product-upload/"));
         assert_eq!(settings.shutdown_grace, Duration::from_secs(25));
@@ -231,6 +253,16 @@ mod tests {
         let over = format!("{}", crate::backoff::MAX_RETRY_ATTEMPTS + 1);
         let environment = Environment::from_pairs([("BGJOBS_RETRY_ATTEMPTS", over)]);
         assert!(Settings::load(&environment, "product-upload", 500).is_err());
+    }
+
+    #[test]
+    fn the_stuck_bound_must_be_above_the_heartbeat_interval() {
+        let error = load(&[("BGJOBS_HEARTBEAT_SECS", "30"), ("BGJOBS_STUCK_AFTER_SECS", "30")])
+            .unwrap_err();
+        assert!(error.starts_with("BGJOBS_STUCK_AFTER_SECS: 30 s is not above"), "{error}");
+        let settings = load(&[("BGJOBS_HEARTBEAT_SECS", "1"), ("BGJOBS_STUCK_AFTER_SECS", "3")])
+            .expect("valid");
+        assert_eq!(settings.stuck_after, Duration::from_secs(3));
     }
 
     #[test]

@@ -54,7 +54,8 @@ impl<J: Job> Worker<J> {
             shared.worker_id.clone(),
             shared.heartbeat,
             shared.retry,
-        );
+        )
+        .stuck_after(shared.stuck_after);
         Ok(Self {
             processor,
             connection,
