@@ -8,6 +8,7 @@
 //! prints its seed (where it has one) and its timings. What each scenario does and
 //! what it measured is in docs/fault-injection.md.
 
+mod dropped_connection;
 mod duplicate_delivery;
 mod duplicate_events;
 mod kill_consumer;

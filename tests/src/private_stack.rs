@@ -357,6 +357,40 @@ impl PrivateRabbit {
         port_open(self.port, START_DEADLINE).await
     }
 
+    /// The connections open on the node whose client named them `name` (the program's
+    /// name, see `bgjobs_messaging::amqp::connect`), as the broker's connection pids.
+    pub async fn connections_named(&self, name: &str) -> anyhow::Result<Vec<String>> {
+        let columns = ["list_connections", "--no-table-headers", "pid", "client_properties"];
+        let mut list = self.ctl(&columns);
+        let output = tokio::task::spawn_blocking(move || list.output()).await??;
+        anyhow::ensure!(
+            output.status.success(),
+            "rabbitmqctl list_connections failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let listing = String::from_utf8(output.stdout)?;
+        Ok(listing
+            .lines()
+            .filter_map(|line| line.split_once('\t'))
+            // The name is the client property connection_name, printed as a string.
+            .filter(|(_, properties)| properties.contains(&format!("\"{name}\"")))
+            .map(|(pid, _)| pid.to_owned())
+            .collect())
+    }
+
+    /// Closes the connection with broker pid `pid`, as a network fault or a broker
+    /// restart would: its unacknowledged deliveries go back to their queues.
+    pub async fn close_connection(&self, pid: &str) -> anyhow::Result<()> {
+        let mut close = self.ctl(&["close_connection", pid, "closed by the fault suite"]);
+        let output = tokio::task::spawn_blocking(move || close.output()).await??;
+        anyhow::ensure!(
+            output.status.success(),
+            "rabbitmqctl close_connection failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
+    }
+
     /// `rabbitmqctl -q -n <node> <arguments>`, as user rabbitmq.
     fn ctl(&self, arguments: &[&str]) -> Command {
         let mut command = Command::new("runuser");

@@ -77,7 +77,9 @@ impl Stop {
         // Overtaken by a duplicate delivery of the same attempt: that one goes on.
         if matches!(
             error,
-            bgjobs_database::Error::Superseded { .. } | bgjobs_database::Error::Overtaken { .. }
+            bgjobs_database::Error::Superseded { .. }
+                | bgjobs_database::Error::Overtaken { .. }
+                | bgjobs_database::Error::TakenOver { .. }
         ) {
             Self::Superseded(error.to_string())
         } else if error.is_transient() {

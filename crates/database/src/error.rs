@@ -80,6 +80,23 @@ pub enum Error {
         /// The rows the job's checkpoint covers.
         committed: u64,
     },
+    /// A write of an upload delivery was refused because a newer delivery of the same
+    /// attempt (the message redelivered while this one still ran) has claimed the
+    /// job's checkpoint: that one goes on, as the registry applies its events. Nothing
+    /// was written.
+    #[error(
+        "delivery {delivery} of attempt {attempt} of job {job} was taken over by delivery {by}; it stops, and writes nothing more"
+    )]
+    TakenOver {
+        /// The job.
+        job: bgjobs_domain::JobId,
+        /// The attempt both deliveries belong to.
+        attempt: u32,
+        /// The delivery that tried to write.
+        delivery: u32,
+        /// The newer delivery that owns the checkpoint.
+        by: u32,
+    },
     /// A page cursor that this store did not produce.
     #[error("the page cursor is not valid; request the first page again without a cursor")]
     InvalidCursor,

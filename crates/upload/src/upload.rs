@@ -99,19 +99,15 @@ impl<R: UploadRows> Upload<'_, R> {
 
     async fn import_as(&self, emitter: &mut Emitter, write: WriteMode) -> Result<Finished, Stop> {
         let delivery = self.delivery;
-        // A copy of the message delivered after the job ended does nothing at all.
-        self.store
-            .ensure_current_attempt(delivery.job, delivery.attempt())
-            .await
-            .map_err(store_stop)?;
-        // A checkpoint of this attempt means an earlier delivery got this far.
+        // A copy of the message delivered after the job ended does nothing at all. From
+        // here on this delivery owns the attempt: an older one still running (its
+        // broker connection dropped) writes nothing more. The checkpoint says how far
+        // earlier deliveries of this attempt got.
         let resume = self
             .store
-            .checkpoint(delivery.job)
+            .claim_checkpoint(delivery.job, delivery.attempt(), delivery.number)
             .await
-            .map_err(store_stop)?
-            .filter(|checkpoint| checkpoint.attempt == delivery.attempt())
-            .unwrap_or(Checkpoint { attempt: delivery.attempt(), ..Checkpoint::default() });
+            .map_err(store_stop)?;
         let result_key = keys::results(&delivery.account, delivery.job);
         if resume.results_written {
             // Another delivery of this attempt (a copy of the message) did everything and

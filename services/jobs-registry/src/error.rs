@@ -44,9 +44,9 @@ impl Error {
                 | Store::ClientBeingDeleted { .. },
             ) => ErrorCode::ClientLocked,
             Self::Store(Store::ClientNotFound { .. }) => ErrorCode::ClientNotFound,
-            Self::Store(Store::Superseded { .. } | Store::Overtaken { .. }) => {
-                ErrorCode::Superseded
-            }
+            Self::Store(
+                Store::Superseded { .. } | Store::Overtaken { .. } | Store::TakenOver { .. },
+            ) => ErrorCode::Superseded,
             Self::Store(Store::Database(_) | Store::Corrupt(_)) => ErrorCode::Internal,
         }
     }

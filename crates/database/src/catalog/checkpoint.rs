@@ -3,11 +3,12 @@
 use bgjobs_domain::JobId;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter,
+    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, QueryFilter, Statement, TransactionTrait,
 };
 
 use super::AppliedBatch;
+use super::fence::refuse_unless_current;
 use crate::convert::{read_u32, read_u64, write_i32, write_i64};
 use crate::entities::job_checkpoints;
 use crate::{CatalogStore, Error};
@@ -17,6 +18,10 @@ use crate::{CatalogStore, Error};
 pub struct Checkpoint {
     /// The job attempt that wrote the checkpoint.
     pub attempt: u32,
+    /// The newest delivery of that attempt that claimed it
+    /// ([`CatalogStore::claim_checkpoint`]); a batch of an older one is refused. 0 when
+    /// no delivery claimed it (a store used without deliveries, as in its own tests).
+    pub delivery: u32,
     /// Input rows handled through the last committed batch, rejected ones included;
     /// a redelivered job skips this many rows.
     pub rows_committed: u64,
@@ -43,6 +48,7 @@ impl CatalogStore {
         };
         Ok(Some(Checkpoint {
             attempt: read_u32("attempt", row.attempt)?,
+            delivery: read_u32("delivery", row.delivery)?,
             rows_committed: read_u64("rows_committed", row.rows_committed)?,
             rows_created: read_u64("rows_created", row.rows_created)?,
             rows_updated: read_u64("rows_updated", row.rows_updated)?,
@@ -52,17 +58,123 @@ impl CatalogStore {
         }))
     }
 
-    /// Records that `attempt` of upload job `job` has stored its complete results file
-    /// (nothing happens when the checkpoint belongs to another attempt, or to none).
-    pub async fn mark_results_written(&self, job: JobId, attempt: u32) -> Result<(), Error> {
+    /// Claims the checkpoint of upload job `job` for delivery `delivery` of `attempt`
+    /// and returns it, to resume from: a delivery calls it before it reads its file.
+    ///
+    /// The registry orders a job's events by (attempt, delivery, sequence), so the
+    /// newest delivery of an attempt is the one whose events count. The store agrees:
+    /// once a delivery has claimed the checkpoint, every write of an older delivery of
+    /// the same attempt (the message redelivered while that one still ran, after its
+    /// broker connection dropped) is refused with [`Error::TakenOver`], and the claim
+    /// returns the checkpoint as that older delivery last committed it, under the
+    /// row's lock. A delivery older than the one that claimed it is refused at once.
+    /// An older attempt's checkpoint is dropped: a new attempt starts afresh. Refused
+    /// with [`Error::Superseded`] once `attempt` is not the job's current one.
+    pub async fn claim_checkpoint(
+        &self,
+        job: JobId,
+        attempt: u32,
+        delivery: u32,
+    ) -> Result<Checkpoint, Error> {
+        let transaction = self.connection.begin().await?;
+        refuse_unless_current(&transaction, job, attempt).await?;
+        let backend = transaction.get_database_backend();
+        let (job_value, attempt_value) = (job.as_uuid(), write_i32("attempt", attempt)?);
+        let drop_older = "DELETE FROM catalog.job_checkpoints WHERE job_id = $1 AND attempt <> $2";
+        let values = [job_value.into(), attempt_value.into()];
+        transaction.execute(Statement::from_sql_and_values(backend, drop_older, values)).await?;
+        let claim = "INSERT INTO catalog.job_checkpoints AS stored (job_id, attempt, delivery, \
+                     rows_committed, rows_created, rows_updated, rows_unchanged, rows_rejected) \
+                     VALUES ($1, $2, $3, 0, 0, 0, 0, 0) \
+                     ON CONFLICT (job_id) DO UPDATE \
+                     SET delivery = GREATEST(stored.delivery, EXCLUDED.delivery) \
+                     RETURNING delivery";
+        let values =
+            [job_value.into(), attempt_value.into(), write_i32("delivery", delivery)?.into()];
+        let row = transaction
+            .query_one(Statement::from_sql_and_values(backend, claim, values))
+            .await?
+            .ok_or_else(|| {
+                Error::Corrupt(format!("claiming the checkpoint of job {job} returned no row"))
+            })?;
+        let by = read_u32("delivery", row.try_get_by_index::<i32>(0)?)?;
+        if by > delivery {
+            return Err(Error::TakenOver { job, attempt, delivery, by });
+        }
+        let claimed = job_checkpoints::Entity::find_by_id(job_value).one(&transaction).await?;
+        transaction.commit().await?;
+        let row = claimed
+            .ok_or_else(|| Error::Corrupt(format!("the checkpoint of job {job} vanished")))?;
+        Ok(Checkpoint {
+            attempt: read_u32("attempt", row.attempt)?,
+            delivery: read_u32("delivery", row.delivery)?,
+            rows_committed: read_u64("rows_committed", row.rows_committed)?,
+            rows_created: read_u64("rows_created", row.rows_created)?,
+            rows_updated: read_u64("rows_updated", row.rows_updated)?,
+            rows_unchanged: read_u64("rows_unchanged", row.rows_unchanged)?,
+            rows_rejected: read_u64("rows_rejected", row.rows_rejected)?,
+            results_written: row.results_written,
+        })
+    }
+
+    /// Refuses unless delivery `delivery` of `attempt` of `job` may still write: the
+    /// attempt is current ([`Error::Superseded`]) and no newer delivery claimed the
+    /// checkpoint ([`Error::TakenOver`]). Asked before the results file is stored.
+    pub async fn ensure_current_delivery(
+        &self,
+        job: JobId,
+        attempt: u32,
+        delivery: u32,
+    ) -> Result<(), Error> {
+        let transaction = self.connection.begin().await?;
+        refuse_unless_current(&transaction, job, attempt).await?;
+        refuse_unless_newest(&transaction, job, attempt, delivery).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Records that delivery `delivery` of `attempt` of upload job `job` has stored its
+    /// complete results file. Nothing happens when the checkpoint belongs to another
+    /// attempt, or to none; [`Error::TakenOver`] when a newer delivery claimed it.
+    pub async fn mark_results_written(
+        &self,
+        job: JobId,
+        attempt: u32,
+        delivery: u32,
+    ) -> Result<(), Error> {
+        let transaction = self.connection.begin().await?;
+        refuse_unless_newest(&transaction, job, attempt, delivery).await?;
         job_checkpoints::Entity::update_many()
             .col_expr(job_checkpoints::Column::ResultsWritten, Expr::value(true))
             .filter(job_checkpoints::Column::JobId.eq(job.as_uuid()))
             .filter(job_checkpoints::Column::Attempt.eq(write_i32("attempt", attempt)?))
-            .exec(&self.connection)
+            .exec(&transaction)
             .await?;
+        transaction.commit().await?;
         Ok(())
     }
+}
+
+/// Refuses ([`Error::TakenOver`]) when a delivery newer than `delivery` claimed the
+/// checkpoint of `attempt` of `job`, holding the row's share lock for the rest of
+/// `transaction`.
+async fn refuse_unless_newest(
+    transaction: &DatabaseTransaction,
+    job: JobId,
+    attempt: u32,
+    delivery: u32,
+) -> Result<(), Error> {
+    let backend = transaction.get_database_backend();
+    let sql = "SELECT delivery FROM catalog.job_checkpoints \
+               WHERE job_id = $1 AND attempt = $2 FOR SHARE";
+    let values = [job.as_uuid().into(), write_i32("attempt", attempt)?.into()];
+    let row = transaction.query_one(Statement::from_sql_and_values(backend, sql, values)).await?;
+    let Some(row) = row else { return Ok(()) };
+    let by = read_u32("delivery", row.try_get_by_index::<i32>(0)?)?;
+    if by > delivery {
+        return Err(Error::TakenOver { job, attempt, delivery, by });
+    }
+    Ok(())
 }
 
 /// Records `after` (the totals before this batch, rows committed through it) plus what
@@ -77,7 +189,9 @@ impl CatalogStore {
 /// message, run by another worker) wrote these rows first: the batch is refused with
 /// [`Error::Overtaken`] and the caller's transaction must roll back, so no row is
 /// applied twice and the checkpoint never moves back. The row lock taken by the
-/// upsert makes concurrent deliveries settle this one batch at a time.
+/// upsert makes concurrent deliveries settle this one batch at a time. A batch of a
+/// delivery older than the one that claimed the checkpoint is refused with
+/// [`Error::TakenOver`].
 pub(crate) async fn write_checkpoint(
     transaction: &DatabaseTransaction,
     job: JobId,
@@ -95,6 +209,7 @@ pub(crate) async fn write_checkpoint(
     let row = job_checkpoints::ActiveModel {
         job_id: Set(job.as_uuid()),
         attempt: Set(write_i32("attempt", after.attempt)?),
+        delivery: Set(write_i32("delivery", after.delivery)?),
         rows_committed: Set(write_i64("rows_committed", after.rows_committed)?),
         rows_created: Set(write_i64("rows_created", after.rows_created)?),
         rows_updated: Set(write_i64("rows_updated", after.rows_updated)?),
@@ -105,16 +220,19 @@ pub(crate) async fn write_checkpoint(
     };
     let stored = (job_checkpoints::Entity, job_checkpoints::Column::Attempt);
     let stored_committed = (job_checkpoints::Entity, job_checkpoints::Column::RowsCommitted);
+    let stored_delivery = (job_checkpoints::Entity, job_checkpoints::Column::Delivery);
     // A newer attempt starts afresh; the same attempt only moves forward past rows no
-    // other delivery committed.
-    let not_overtaken = Expr::col(stored)
-        .ne(write_i32("attempt", after.attempt)?)
-        .or(Expr::col(stored_committed).lt(write_i64("first_row", first_row)?));
+    // other delivery committed, and only for the newest delivery that claimed it.
+    let not_overtaken =
+        Expr::col(stored).ne(write_i32("attempt", after.attempt)?).or(Expr::col(stored_committed)
+            .lt(write_i64("first_row", first_row)?)
+            .and(Expr::col(stored_delivery).lte(write_i32("delivery", after.delivery)?)));
     let written = job_checkpoints::Entity::insert(row)
         .on_conflict(
             OnConflict::column(job_checkpoints::Column::JobId)
                 .update_columns([
                     job_checkpoints::Column::Attempt,
+                    job_checkpoints::Column::Delivery,
                     job_checkpoints::Column::RowsCommitted,
                     job_checkpoints::Column::RowsCreated,
                     job_checkpoints::Column::RowsUpdated,
@@ -129,11 +247,19 @@ pub(crate) async fn write_checkpoint(
         .exec_without_returning(transaction)
         .await?;
     if written == 0 {
-        let committed = job_checkpoints::Entity::find_by_id(job.as_uuid())
-            .one(transaction)
-            .await?
-            .map_or(Ok(0), |row| read_u64("rows_committed", row.rows_committed))?;
-        return Err(Error::Overtaken { job, attempt: after.attempt, committed });
+        let stored = job_checkpoints::Entity::find_by_id(job.as_uuid()).one(transaction).await?;
+        let (by, committed) = match stored {
+            Some(row) => (
+                read_u32("delivery", row.delivery)?,
+                read_u64("rows_committed", row.rows_committed)?,
+            ),
+            None => (0, 0),
+        };
+        let (attempt, delivery) = (after.attempt, after.delivery);
+        if by > delivery {
+            return Err(Error::TakenOver { job, attempt, delivery, by });
+        }
+        return Err(Error::Overtaken { job, attempt, committed });
     }
     Ok(())
 }

@@ -8,10 +8,10 @@
 //! the registry, as in the store's own tests) is not fenced.
 
 use bgjobs_domain::JobId;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
 
+use crate::Error;
 use crate::convert::read_u32;
-use crate::{CatalogStore, Error};
 
 /// The statuses in which a job's current attempt may still write.
 const WRITABLE: [&str; 2] = ["new", "in_progress"];
@@ -35,17 +35,4 @@ pub(crate) async fn refuse_unless_current(
         return Ok(());
     }
     Err(Error::Superseded { job, attempt, current, status })
-}
-
-impl CatalogStore {
-    /// Refuses ([`Error::Superseded`]) unless attempt `attempt` of `job` may still write.
-    /// A delivery asks before it reads its file and before it replaces the results
-    /// file, so a copy of a job message that arrives after the job ended (or after a
-    /// newer attempt began) changes nothing, not even the results file.
-    pub async fn ensure_current_attempt(&self, job: JobId, attempt: u32) -> Result<(), Error> {
-        let transaction = self.connection.begin().await?;
-        refuse_unless_current(&transaction, job, attempt).await?;
-        transaction.commit().await?;
-        Ok(())
-    }
 }

@@ -15,6 +15,7 @@ pub struct Model {
     pub rows_unchanged: i64,
     pub rows_rejected: i64,
     pub results_written: bool,
+    pub delivery: i32,
     pub updated_at: DateTimeUtc,
 }
 

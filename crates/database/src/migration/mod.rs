@@ -20,6 +20,7 @@ mod m20250108_000001_notifications;
 mod m20250109_000001_registry_failures;
 mod m20250110_000001_held_events;
 mod m20250111_000001_published_at;
+mod m20250112_000001_checkpoint_delivery;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -89,6 +90,11 @@ impl MigratorTrait for Migrator {
                 "m20250111_000001_published_at",
                 m20250111_000001_published_at::UP,
                 m20250111_000001_published_at::DOWN,
+            ),
+            sql(
+                "m20250112_000001_checkpoint_delivery",
+                m20250112_000001_checkpoint_delivery::UP,
+                m20250112_000001_checkpoint_delivery::DOWN,
             ),
         ]
     }

@@ -51,6 +51,7 @@ fn totals_before(rows_committed: u64, rows_rejected: u64) -> Checkpoint {
 fn checkpoint(rows_committed: u64, created: u64, updated: u64, unchanged: u64) -> Checkpoint {
     Checkpoint {
         attempt: 1,
+        delivery: 0,
         rows_committed,
         rows_created: created,
         rows_updated: updated,

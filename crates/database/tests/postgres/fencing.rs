@@ -184,9 +184,9 @@ async fn a_stored_results_file_is_marked_for_its_attempt_only_and_a_new_attempt_
     assert_eq!(written(store.catalog().checkpoint(job).await?), Some((1, false)));
 
     // Another attempt's mark changes nothing; the checkpoint's own attempt's does.
-    store.catalog().mark_results_written(job, 2).await?;
+    store.catalog().mark_results_written(job, 2, 0).await?;
     assert_eq!(written(store.catalog().checkpoint(job).await?), Some((1, false)));
-    store.catalog().mark_results_written(job, 1).await?;
+    store.catalog().mark_results_written(job, 1, 0).await?;
     assert_eq!(written(store.catalog().checkpoint(job).await?), Some((1, true)));
 
     // A retry's first batch starts the next attempt's checkpoint unmarked.

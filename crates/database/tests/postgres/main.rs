@@ -18,6 +18,7 @@ mod notifications;
 mod record_event;
 mod replay;
 mod support;
+mod takeover;
 mod timeouts;
 mod unstarted;
 mod warehouse;

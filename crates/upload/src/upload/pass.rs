@@ -187,14 +187,20 @@ impl<'p, R: UploadRows> Pass<'p, R> {
         if let Kind::Write { .. } = self.kind {
             // A delivery that committed nothing (another copy of the message did it all)
             // must not replace the results file of a job that has ended meanwhile.
-            let attempt = delivery.attempt();
-            upload.store.ensure_current_attempt(delivery.job, attempt).await.map_err(store_stop)?;
+            let (attempt, number) = (delivery.attempt(), delivery.number);
+            let current = upload.store.ensure_current_delivery(delivery.job, attempt, number).await;
+            current.map_err(store_stop)?;
         }
         reading.results.finish().await.map_err(|error| Stop::Retry(error.to_string()))?;
         if let Kind::Write { .. } = self.kind {
             // A copy of this attempt's message taken from now on reports the same end
             // without rewriting the file (where every line would say "applied").
-            let marked = upload.store.mark_results_written(delivery.job, delivery.attempt()).await;
+            let (attempt, number) = (delivery.attempt(), delivery.number);
+            let marked = upload.store.mark_results_written(delivery.job, attempt, number).await;
+            if let Err(error @ bgjobs_database::Error::TakenOver { .. }) = marked {
+                // The newer delivery stores the file again and reports the end.
+                return Err(store_stop(error));
+            }
             if let Err(error) = marked {
                 tracing::warn!(job_id = %delivery.job, %error, "the stored results file is not marked; a copy of the message would write it again");
             }
