@@ -18,6 +18,7 @@ mod lost_message;
 mod nats_outage;
 mod parser_panic;
 mod poison_file;
+mod replicas;
 mod restarts;
 mod sigterm;
 mod stalled_consumer;
