@@ -106,6 +106,19 @@ async fn a_postgres_outage_longer_than_the_stall_threshold_reruns_no_job() -> an
 }
 
 #[tokio::test]
+async fn a_nats_outage_longer_than_the_stall_threshold_reruns_no_job() -> anyhow::Result<()> {
+    let nats = PrivateNats::start().await?;
+    let environment = Environment {
+        nats_url: Some(nats.url()),
+        ingest_as_process: true,
+        settings: long_outage_settings(),
+        ..Environment::default()
+    };
+    let scenario = "long nats outage";
+    upload_through_a_restart(scenario, environment, &nats, LONG_OUTAGE, acked_normally).await
+}
+
+#[tokio::test]
 async fn a_rabbitmq_outage_longer_than_the_stall_threshold_reruns_no_job() -> anyhow::Result<()> {
     let (rabbit, _) = PrivateRabbit::start().await?;
     let environment = Environment {
