@@ -11,6 +11,7 @@
 mod dropped_connection;
 mod duplicate_delivery;
 mod duplicate_events;
+mod hung_storage;
 mod kill_consumer;
 mod kill_notifier;
 mod lost_answer;

@@ -1,6 +1,6 @@
 //! A TCP proxy on loopback that forwards every request and, while told to, throws the
 //! answers away: what a caller sees when the network drops a response after the
-//! server acted on the request.
+//! server acted on the request, or when a server hangs.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +43,12 @@ impl LossyProxy {
     /// The `http://` URL of the proxy.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// From now on, answers are thrown away again: the server acts, the caller hears
+    /// nothing, as from a server that hangs.
+    pub fn drop_answers(&self) {
+        self.drop_answers.store(true, Ordering::SeqCst);
     }
 
     /// From now on, answers reach the caller. The connections that lost answers are
