@@ -19,6 +19,7 @@ mod lost_message;
 mod nats_outage;
 mod parser_panic;
 mod poison_file;
+mod registry_handover;
 mod replayed_retries;
 mod replicas;
 mod restarts;

@@ -81,6 +81,10 @@ pub struct Environment {
     /// Leaves ingest to the test, which runs it as a process (see
     /// [`supervisor::Supervisor`]) on the ports [`TestSystem::service_env`] names.
     pub ingest_as_process: bool,
+    /// Leaves the registry to the test, which runs its replicas as processes on the
+    /// gRPC address [`TestSystem::service_env`] names (`BGJOBS_REGISTRY_GRPC_ADDR`);
+    /// the system only applies the migrations.
+    pub registry_as_process: bool,
     /// More variables for every service, e.g. `BGJOBS_STALL_THRESHOLD_SECS`.
     pub settings: Vec<(&'static str, String)>,
 }
@@ -134,9 +138,18 @@ impl TestSystem {
                 env.get(name).cloned()
             }))
             .map_err(|error| anyhow::anyhow!("{error:?}"))?;
-        let registry_app = jobs_registry::Application::build(registry_settings).await?;
-        let registry_url = format!("http://{}", registry_app.grpc_addr());
-        tokio::spawn(registry_app.run_until_stopped(shutdown.clone().cancelled_owned()));
+        let registry_url = if environment.registry_as_process {
+            // The test runs the replicas; the schema must be there before it returns.
+            jobs_registry::migrate(&registry_settings).await?;
+            let grpc_addr = format!("127.0.0.1:{}", private_stack::free_port()?);
+            env.insert("BGJOBS_REGISTRY_GRPC_ADDR", grpc_addr.clone());
+            format!("http://{grpc_addr}")
+        } else {
+            let registry_app = jobs_registry::Application::build(registry_settings).await?;
+            let url = format!("http://{}", registry_app.grpc_addr());
+            tokio::spawn(registry_app.run_until_stopped(shutdown.clone().cancelled_owned()));
+            url
+        };
         env.insert("BGJOBS_REGISTRY_URL", registry_url.clone());
 
         let (ingest_url, ingest_grpc_url) = if environment.ingest_as_process {
@@ -203,7 +216,10 @@ impl TestSystem {
                 |name| env.get(name).cloned().or_else(|| std::env::var(name).ok()),
             ))?;
         let objects = ObjectStore::connect(&storage_settings).await?;
-        let registry = JobsRegistryClient::connect(registry_url).await?;
+        // Lazily: a registry run as a process may not be up yet.
+        let registry = JobsRegistryClient::new(
+            tonic::transport::Endpoint::from_shared(registry_url)?.connect_lazy(),
+        );
         // Lazily: an ingest run as a process may not be up yet.
         let ingest = IngestClient::new(
             tonic::transport::Endpoint::from_shared(ingest_grpc_url)?.connect_lazy(),
