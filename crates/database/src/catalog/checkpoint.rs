@@ -46,16 +46,7 @@ impl CatalogStore {
         else {
             return Ok(None);
         };
-        Ok(Some(Checkpoint {
-            attempt: read_u32("attempt", row.attempt)?,
-            delivery: read_u32("delivery", row.delivery)?,
-            rows_committed: read_u64("rows_committed", row.rows_committed)?,
-            rows_created: read_u64("rows_created", row.rows_created)?,
-            rows_updated: read_u64("rows_updated", row.rows_updated)?,
-            rows_unchanged: read_u64("rows_unchanged", row.rows_unchanged)?,
-            rows_rejected: read_u64("rows_rejected", row.rows_rejected)?,
-            results_written: row.results_written,
-        }))
+        row_checkpoint(&row).map(Some)
     }
 
     /// Claims the checkpoint of upload job `job` for delivery `delivery` of `attempt`
@@ -105,16 +96,7 @@ impl CatalogStore {
         transaction.commit().await?;
         let row = claimed
             .ok_or_else(|| Error::Corrupt(format!("the checkpoint of job {job} vanished")))?;
-        Ok(Checkpoint {
-            attempt: read_u32("attempt", row.attempt)?,
-            delivery: read_u32("delivery", row.delivery)?,
-            rows_committed: read_u64("rows_committed", row.rows_committed)?,
-            rows_created: read_u64("rows_created", row.rows_created)?,
-            rows_updated: read_u64("rows_updated", row.rows_updated)?,
-            rows_unchanged: read_u64("rows_unchanged", row.rows_unchanged)?,
-            rows_rejected: read_u64("rows_rejected", row.rows_rejected)?,
-            results_written: row.results_written,
-        })
+        row_checkpoint(&row)
     }
 
     /// Refuses unless delivery `delivery` of `attempt` of `job` may still write: the
@@ -153,6 +135,20 @@ impl CatalogStore {
         transaction.commit().await?;
         Ok(())
     }
+}
+
+/// The checkpoint a stored row holds.
+fn row_checkpoint(row: &job_checkpoints::Model) -> Result<Checkpoint, Error> {
+    Ok(Checkpoint {
+        attempt: read_u32("attempt", row.attempt)?,
+        delivery: read_u32("delivery", row.delivery)?,
+        rows_committed: read_u64("rows_committed", row.rows_committed)?,
+        rows_created: read_u64("rows_created", row.rows_created)?,
+        rows_updated: read_u64("rows_updated", row.rows_updated)?,
+        rows_unchanged: read_u64("rows_unchanged", row.rows_unchanged)?,
+        rows_rejected: read_u64("rows_rejected", row.rows_rejected)?,
+        results_written: row.results_written,
+    })
 }
 
 /// Refuses ([`Error::TakenOver`]) when a delivery newer than `delivery` claimed the
