@@ -9,12 +9,13 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bgjobs_domain::{JobId, JobStatus};
-use bgjobs_e2e::invariants::{assert_all_final, assert_applied_once, assert_legal_transitions};
+use bgjobs_domain::JobId;
+use bgjobs_e2e::invariants::{
+    assert_all_final, assert_applied_once, assert_legal_transitions, ensure_completed_on,
+};
 use bgjobs_e2e::process::product_file;
 use bgjobs_e2e::proxy::LossyProxy;
 use bgjobs_e2e::{Options, TestSystem};
-use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_test_support::wait;
 
 use crate::consumer;
@@ -68,14 +69,7 @@ async fn check_hung_storage(system: &TestSystem) -> anyhow::Result<()> {
 
     let jobs = assert_all_final(system, std::slice::from_ref(&job_id), DEADLINE).await?;
     let finished = &jobs[0];
-    anyhow::ensure!(
-        job_status_from_proto(finished.status) == Some(JobStatus::Completed)
-            && finished.attempt == 1,
-        "the job ended {:?} on attempt {}: {}",
-        finished.status(),
-        finished.attempt,
-        finished.message
-    );
+    ensure_completed_on(finished, 1)?;
     assert_legal_transitions(&system.log(&job_id).await?);
     assert_applied_once(system, finished, ROWS, ROWS).await?;
     eprintln!(

@@ -6,12 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use bgjobs_domain::{JobStatus, JobType};
-use bgjobs_e2e::invariants::{assert_all_final, assert_applied_once, assert_legal_transitions};
+use bgjobs_domain::JobType;
+use bgjobs_e2e::invariants::{
+    assert_all_final, assert_applied_once, assert_legal_transitions, ensure_completed_on,
+};
 use bgjobs_e2e::process::product_file;
 use bgjobs_e2e::{Environment, Options, TestSystem};
 use bgjobs_messaging::amqp;
-use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_test_support::wait;
 
 use crate::consumer;
@@ -58,14 +59,7 @@ async fn lose_and_recover(system: &TestSystem) -> anyhow::Result<()> {
     let _consumer = consumer(system, "product-upload/lost-message", &[])?;
     let jobs = assert_all_final(system, std::slice::from_ref(&job_id), DEADLINE).await?;
     let finished = &jobs[0];
-    anyhow::ensure!(
-        job_status_from_proto(finished.status) == Some(JobStatus::Completed)
-            && finished.attempt == 1,
-        "the job ended {:?} on attempt {}: {}",
-        finished.status(),
-        finished.attempt,
-        finished.message
-    );
+    ensure_completed_on(finished, 1)?;
     let log = system.log(&job_id).await?;
     assert_legal_transitions(&log);
     let queued_again = log.iter().filter(|entry| entry.message.starts_with("Queued again")).count();

@@ -6,15 +6,14 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bgjobs_domain::{JobId, JobStatus};
+use bgjobs_domain::JobId;
 use bgjobs_e2e::invariants::{
     assert_all_final, assert_applied_once, assert_legal_transitions, catalogue_checksum,
-    fault_free_checksum, valid_rows,
+    ensure_completed_on, fault_free_checksum, valid_rows,
 };
 use bgjobs_e2e::private_stack::{PrivateNats, Restartable};
 use bgjobs_e2e::process::product_file;
 use bgjobs_e2e::{Environment, Options, TestSystem};
-use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_test_support::wait;
 
 use crate::consumer;
@@ -76,14 +75,7 @@ async fn check_outage_run(
 
     let jobs = assert_all_final(system, std::slice::from_ref(&job_id), FINISH_DEADLINE).await?;
     let finished = &jobs[0];
-    anyhow::ensure!(
-        job_status_from_proto(finished.status) == Some(JobStatus::Completed)
-            && finished.attempt == 1,
-        "the job ended {:?} on attempt {}: {}",
-        finished.status(),
-        finished.attempt,
-        finished.message
-    );
+    ensure_completed_on(finished, 1)?;
     let log = system.log(&job_id).await?;
     assert_legal_transitions(&log);
     let deliveries = log.iter().map(|entry| entry.delivery).max().unwrap_or(0);

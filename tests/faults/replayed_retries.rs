@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bgjobs_domain::{JobId, JobStatus, JobType};
-use bgjobs_e2e::invariants::{assert_all_final, assert_applied_once, assert_legal_transitions};
+use bgjobs_e2e::invariants::{
+    assert_all_final, assert_applied_once, assert_legal_transitions, ensure_completed_on,
+};
 use bgjobs_e2e::process::product_file;
 use bgjobs_e2e::proxy::LossyProxy;
 use bgjobs_e2e::{Options, TestSystem};
@@ -106,14 +108,7 @@ async fn check_replayed_retries(system: &TestSystem) -> anyhow::Result<()> {
 
     let jobs = assert_all_final(system, std::slice::from_ref(&job_id), DEADLINE).await?;
     let replayed = &jobs[0];
-    anyhow::ensure!(
-        job_status_from_proto(replayed.status) == Some(JobStatus::Completed)
-            && replayed.attempt == 2,
-        "the replayed job ended {:?} on attempt {}: {}",
-        replayed.status(),
-        replayed.attempt,
-        replayed.message
-    );
+    ensure_completed_on(replayed, 2)?;
     assert_legal_transitions(&system.log(&job_id).await?);
     assert_applied_once(system, replayed, ROWS, ROWS).await?;
     eprintln!(

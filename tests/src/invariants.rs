@@ -293,6 +293,18 @@ pub async fn assert_applied_once(
     Ok(())
 }
 
+/// Fails unless `job` is Completed on `attempt`, naming how it ended otherwise.
+pub fn ensure_completed_on(job: &Job, attempt: u32) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        job_status_from_proto(job.status) == Some(JobStatus::Completed) && job.attempt == attempt,
+        "the job ended {:?} on attempt {}: {}",
+        job.status(),
+        job.attempt,
+        job.message
+    );
+    Ok(())
+}
+
 /// The rows of a product file that validation accepts: `rows` minus the bad ones.
 pub fn valid_rows(rows: u64, bad_rows: &[u64]) -> u64 {
     rows - bad_rows.iter().filter(|row| (1..=rows).contains(row)).count() as u64
