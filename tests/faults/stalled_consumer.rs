@@ -4,6 +4,10 @@
 //! registry's stall recovery requeues the job as attempt 2, which another consumer
 //! completes. Then the frozen consumer wakes (SIGCONT): its writes are refused, and
 //! nothing is applied twice.
+//!
+//! The scenario runs twice: a partial upload with bad rows in the default write mode,
+//! and a create-only, all-or-nothing upload, whose attempt 2 must take the rows attempt
+//! 1 created as its own rather than refuse them as existing (which would fail it).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -23,7 +27,22 @@ use crate::PRODUCT_UPLOAD;
 use sea_orm::{ConnectionTrait, Statement};
 
 const ROWS: u64 = 20_000;
-const BAD_ROWS: [u64; 2] = [11, 17_777];
+
+/// One run of the scenario: the upload's options and the file's bad rows.
+struct Case {
+    /// Begins the scenario's output lines and names its processes' logs.
+    name: &'static str,
+    /// Appended to the upload URL.
+    query: &'static str,
+    bad_rows: &'static [u64],
+}
+
+const PARTIAL: Case = Case { name: "sigstop", query: "", bad_rows: &[11, 17_777] };
+const CREATE_ONLY_ALL_OR_NOTHING: Case = Case {
+    name: "sigstop-create-only",
+    query: "&write=create-only&mode=all-or-nothing",
+    bad_rows: &[],
+};
 /// Silence after which the registry recovers a job (the default is 5 minutes).
 const STALL_THRESHOLD_SECS: u64 = 3;
 /// How long Postgres lets a session sit idle inside a transaction (default 10 s).
@@ -35,17 +54,27 @@ const FREEZE_TRIES: u32 = 30;
 #[tokio::test]
 async fn a_consumer_frozen_past_the_stall_threshold_is_replaced_and_refused_when_it_wakes()
 -> anyhow::Result<()> {
+    run(&PARTIAL).await
+}
+
+#[tokio::test]
+async fn a_create_only_all_or_nothing_upload_completes_on_the_replacing_consumer()
+-> anyhow::Result<()> {
+    run(&CREATE_ONLY_ALL_OR_NOTHING).await
+}
+
+async fn run(case: &Case) -> anyhow::Result<()> {
     let started = Instant::now();
-    let file = product_file(ROWS, &BAD_ROWS);
-    let (checksum, reference) = tokio::join!(frozen_run(&file), fault_free_checksum(&file));
+    let file = product_file(ROWS, case.bad_rows);
+    let (checksum, reference) = tokio::join!(frozen_run(&file, case), fault_free_checksum(&file));
     assert_eq!(checksum?, reference?, "the catalogue differs from a fault-free run's");
-    eprintln!("sigstop: total with the fault-free reference {:?}", started.elapsed());
+    eprintln!("{}: total with the fault-free reference {:?}", case.name, started.elapsed());
     Ok(())
 }
 
 /// The faulted run; returns the catalogue's checksum. The system is stopped whatever
 /// happens, so that no queue is left on the shared broker.
-async fn frozen_run(file: &str) -> anyhow::Result<String> {
+async fn frozen_run(file: &str, case: &Case) -> anyhow::Result<String> {
     let settings = vec![
         ("BGJOBS_STALL_THRESHOLD_SECS", STALL_THRESHOLD_SECS.to_string()),
         (
@@ -62,15 +91,15 @@ async fn frozen_run(file: &str) -> anyhow::Result<String> {
     let environment = Environment { settings, ..Environment::default() };
     let system =
         TestSystem::start_in(Options { product_upload_in_process: false }, environment).await?;
-    let checked = check_frozen_run(&system, file).await;
+    let checked = check_frozen_run(&system, file, case).await;
     system.stop().await?;
     checked
 }
 
-async fn check_frozen_run(system: &TestSystem, file: &str) -> anyhow::Result<String> {
+async fn check_frozen_run(system: &TestSystem, file: &str, case: &Case) -> anyhow::Result<String> {
     let binary = Path::new(PRODUCT_UPLOAD);
-    let frozen = ServiceProcess::start(binary, system, "product-upload/frozen", "sigstop", &[])?;
-    let job_id = system.submit_products(file.to_owned()).await?;
+    let frozen = ServiceProcess::start(binary, system, "product-upload/frozen", case.name, &[])?;
+    let job_id = system.submit_products_with(file.to_owned(), case.query).await?;
     let job: JobId = job_id.parse()?;
     wait::until("some rows committed", Duration::from_secs(120), || async {
         let checkpoint = system.store.catalog().checkpoint(job).await?;
@@ -84,12 +113,12 @@ async fn check_frozen_run(system: &TestSystem, file: &str) -> anyhow::Result<Str
     let left = system.store.catalog().checkpoint(job).await?.context("no checkpoint")?;
     anyhow::ensure!(left.rows_committed < ROWS, "the file was done before the freeze: {left:?}");
     eprintln!(
-        "sigstop: frozen inside a transaction (try {tries}) with {} of {ROWS} rows committed",
-        left.rows_committed
+        "{}: frozen inside a transaction (try {tries}) with {} of {ROWS} rows committed",
+        case.name, left.rows_committed
     );
 
     let _replacement =
-        ServiceProcess::start(binary, system, "product-upload/replacement", "sigstop", &[])?;
+        ServiceProcess::start(binary, system, "product-upload/replacement", case.name, &[])?;
     wait::until("the stall recovery to requeue the job", Duration::from_secs(60), || async {
         Ok((system.job(&job_id).await?.attempt >= 2).then_some(()))
     })
@@ -135,13 +164,13 @@ async fn check_frozen_run(system: &TestSystem, file: &str) -> anyhow::Result<Str
         log.iter().map(|entry| &entry.message).collect::<Vec<_>>()
     );
     eprintln!(
-        "sigstop: recovered {recovered_after:?} after the freeze (threshold {STALL_THRESHOLD_SECS} s, \
+        "{}: recovered {recovered_after:?} after the freeze (threshold {STALL_THRESHOLD_SECS} s, \
          idle timeout {IDLE_IN_TRANSACTION_TIMEOUT_SECS} s), completed after {completed_after:?}; \
          woken worker refused: {}",
-        refused.message
+        case.name, refused.message
     );
 
-    assert_attempt_two_applied_every_row_once(system, finished, left.rows_committed).await?;
+    assert_attempt_two_applied_every_row_once(system, finished, left.rows_committed, case).await?;
     assert_legal_transitions(&log);
     catalogue_checksum(system, &system.account, &system.client_id).await
 }
@@ -181,10 +210,11 @@ async fn assert_attempt_two_applied_every_row_once(
     system: &TestSystem,
     job: &Job,
     committed_by_attempt_one: u64,
+    case: &Case,
 ) -> anyhow::Result<()> {
     let job_id: JobId = job.job_id.parse()?;
-    let valid = valid_rows(ROWS, &BAD_ROWS);
-    let valid_before = valid_rows(committed_by_attempt_one, &BAD_ROWS);
+    let valid = valid_rows(ROWS, case.bad_rows);
+    let valid_before = valid_rows(committed_by_attempt_one, case.bad_rows);
     let last = system.store.catalog().checkpoint(job_id).await?.context("no final checkpoint")?;
     let counted = (
         last.attempt,
