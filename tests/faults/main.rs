@@ -9,6 +9,7 @@
 //! what it measured is in docs/fault-injection.md.
 
 mod dropped_connection;
+mod dry_run_beside_uploads;
 mod duplicate_delivery;
 mod duplicate_events;
 mod hung_storage;

@@ -85,6 +85,10 @@ pub struct Environment {
     /// gRPC address [`TestSystem::service_env`] names (`BGJOBS_REGISTRY_GRPC_ADDR`);
     /// the system only applies the migrations.
     pub registry_as_process: bool,
+    /// Runs no delete-client consumer in-process: the test starts its own as processes
+    /// (until then, Delete Client jobs stay queued). [`TestSystem::delete_client`] can
+    /// still handle a message directly.
+    pub delete_client_as_process: bool,
     /// More variables for every service, e.g. `BGJOBS_STALL_THRESHOLD_SECS`.
     pub settings: Vec<(&'static str, String)>,
 }
@@ -202,7 +206,11 @@ impl TestSystem {
         )?;
         let delete_client_worker = delete_client::Worker::build(delete_client_settings).await?;
         let delete_client = delete_client_worker.processor().clone();
-        tokio::spawn(delete_client_worker.run_until_stopped(shutdown.clone().cancelled_owned()));
+        if !environment.delete_client_as_process {
+            tokio::spawn(
+                delete_client_worker.run_until_stopped(shutdown.clone().cancelled_owned()),
+            );
+        }
 
         let database = Database::load(&bgjobs_config::Environment::from_lookup(|name| {
             env.get(name).cloned()
