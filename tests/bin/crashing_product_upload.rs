@@ -11,7 +11,7 @@
 //! mistake as an ordinary consumer.
 
 use anyhow::Context;
-use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Settings, Stop, Worker};
+use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Stop, Worker};
 use bgjobs_database::CatalogStore;
 use bgjobs_database::catalog::{AppliedBatch, Checkpoint};
 use bgjobs_domain::JobType;
@@ -19,7 +19,7 @@ use bgjobs_domain::upload::header::{ColumnIndex, ColumnSpec};
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use bgjobs_domain::upload::{Rejection, product};
 use bgjobs_domain::{AccountId, JobId};
-use bgjobs_upload::{Upload, UploadRows};
+use bgjobs_upload::{Settings, Upload, UploadRows};
 use product_upload::ProductUpload;
 use product_upload::rows::ProductRows;
 

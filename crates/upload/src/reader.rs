@@ -1,9 +1,12 @@
 //! Reads an upload file from a byte stream on a blocking thread with the `csv`
 //! crate and hands parsed rows to the async side in small chunks, so memory stays
-//! flat whatever the file size. What a row means is the caller's row parser.
+//! flat whatever the file size: no row may hold more than the [`Limits`], which are
+//! enforced while the bytes are read (see `watch`), not once a row is in memory. What
+//! a row means is the caller's row parser.
 
 mod decode;
-mod quotes;
+mod limits;
+mod watch;
 
 use std::io::{BufRead, BufReader, Cursor, Read};
 
@@ -11,10 +14,11 @@ use bgjobs_domain::upload::Rejection;
 use bgjobs_domain::upload::header::{self, ColumnIndex, ColumnSpec};
 use bgjobs_domain::upload::results::thousands;
 pub use encoding_rs::Encoding;
-use quotes::QuoteWatch;
+pub use limits::{Limits, in_words};
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
+use watch::Watch;
 
 /// The longest header line accepted; anything longer is not an upload file.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -51,6 +55,8 @@ pub struct FileFormat {
     pub columns: &'static [ColumnSpec],
     /// The encoding the user named; `None` for UTF-8. A UTF-16 byte-order mark wins.
     pub encoding: Option<&'static Encoding>,
+    /// The most one row may hold.
+    pub limits: Limits,
 }
 
 /// Starts reading `source` on a blocking thread as a file of `format`; each data row
@@ -107,18 +113,28 @@ fn read_all<T>(
         }
     };
     let delimiter = sniff_delimiter(&first_line);
+    let limits = format.limits;
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
-        .from_reader(QuoteWatch::new(Cursor::new(first_line).chain(source), delimiter));
+        .from_reader(Watch::new(Cursor::new(first_line).chain(source), delimiter, limits));
 
     let mut record = csv::ByteRecord::new();
     let header_fields: Vec<String> = match csv.read_byte_record(&mut record) {
         Ok(true) => {
+            let parsed_up_to = csv.position().byte();
+            if let Some(overflow) = csv.get_mut().take_overflow(parsed_up_to) {
+                send(Parsed::Unreadable(limits.header_overflow(overflow)));
+                return;
+            }
             record.iter().map(|field| String::from_utf8_lossy(field).into_owned()).collect()
         }
         Ok(false) => Vec::new(),
+        Err(_) if csv.get_ref().stuck_in_quotes().is_some() => {
+            send(Parsed::Unreadable(limits.header_stuck_in_quotes()));
+            return;
+        }
         Err(error) => {
             send(csv_failure(error, Parsed::Unreadable));
             return;
@@ -152,7 +168,10 @@ fn read_all<T>(
                     .to_owned(),
             )),
             Ok(false) => break,
-            Err(error) => Some(csv_failure(error, Parsed::CutShort)),
+            Err(error) => Some(match csv.get_ref().stuck_in_quotes() {
+                Some(stuck) => Parsed::CutShort(limits.stuck_in_quotes(stuck, row + 1)),
+                None => csv_failure(error, Parsed::CutShort),
+            }),
         };
         if let Some(failure) = cut_short {
             if !chunk.is_empty() && !send(Parsed::Rows(std::mem::take(&mut chunk))) {
@@ -162,8 +181,19 @@ fn read_all<T>(
             return;
         }
         row += 1;
-        let fields: Vec<&[u8]> = record.iter().collect();
-        chunk.push((row, parse_row(row, &fields, &index)));
+        let parsed_up_to = csv.position().byte();
+        let too_big = match csv.get_mut().take_overflow(parsed_up_to) {
+            Some(overflow) => Some(limits.overflow_reason(overflow, index.width)),
+            None => limits.oversized_field(&record),
+        };
+        let parsed = match too_big {
+            Some(reason) => Err(Rejection { row, key: None, reason }),
+            None => {
+                let fields: Vec<&[u8]> = record.iter().collect();
+                parse_row(row, &fields, &index)
+            }
+        };
+        chunk.push((row, parsed));
         if chunk.len() >= chunk_rows && !send(Parsed::Rows(std::mem::take(&mut chunk))) {
             return;
         }

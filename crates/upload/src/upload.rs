@@ -17,8 +17,8 @@ use bgjobs_domain::{AccountId, JobId};
 use bgjobs_object_store::{ObjectStore, keys};
 use bgjobs_proto::v1::Counters;
 
+use crate::Settings;
 use bgjobs_consumer::Emitter;
-use bgjobs_consumer::Settings;
 use bgjobs_consumer::{Delivery, Finished, Stop};
 use pass::Pass;
 
@@ -73,7 +73,7 @@ pub struct Upload<'a, R> {
     pub store: &'a CatalogStore,
     /// Input and results files.
     pub objects: &'a ObjectStore,
-    /// Batch size and progress interval.
+    /// Batch size, progress interval and row limits.
     pub settings: &'a Settings,
     /// The delivery being processed.
     pub delivery: &'a Delivery<'a>,

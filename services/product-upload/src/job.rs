@@ -2,9 +2,9 @@
 //! then the shared upload pass imports the file's products (see
 //! [`bgjobs_upload::upload`]).
 
-use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Settings, Stop};
+use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Stop};
 use bgjobs_domain::JobType;
-use bgjobs_upload::Upload;
+use bgjobs_upload::{Settings, Upload};
 
 use crate::rows::ProductRows;
 

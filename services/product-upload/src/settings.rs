@@ -1,7 +1,8 @@
-//! The product-upload consumer's configuration: the upload consumers' shared settings.
+//! The product-upload consumer's configuration: the upload consumers' shared settings:
+//! those of every consumer, and how much one row of a file may hold.
 
 use bgjobs_config::{Environment, Error};
-pub use bgjobs_consumer::settings::Settings;
+pub use bgjobs_upload::Settings;
 
 /// The consumer's name: the default worker id starts with it.
 pub const SERVICE: &str = "product-upload";

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Settings, Stop};
+use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Stop};
 use bgjobs_domain::JobType;
-use bgjobs_upload::Upload;
+use bgjobs_upload::{Settings, Upload};
 
 use crate::rows::LocationRows;
 

@@ -77,7 +77,11 @@ mod tests {
     async fn reasons(content: &'static [u8]) -> Vec<(u64, Result<String, String>)> {
         let warehouses = HashSet::from(["WH1".to_owned(), "WH2".to_owned()]);
         let rows = LocationRows { warehouses: Arc::new(warehouses) };
-        let format = reader::FileFormat { columns: LocationRows::COLUMNS, encoding: None };
+        let format = reader::FileFormat {
+            columns: LocationRows::COLUMNS,
+            encoding: None,
+            limits: reader::Limits::DEFAULT,
+        };
         let mut receiver = reader::spawn(Box::new(content), format, 10, rows.parser());
         let mut rows = Vec::new();
         while let Some(parsed) = receiver.recv().await {

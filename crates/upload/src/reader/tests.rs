@@ -7,7 +7,9 @@ const COLUMNS: &[ColumnSpec] = &[
     ColumnSpec { name: "label", aliases: &[], required: false },
 ];
 
-const FORMAT: FileFormat = FileFormat { columns: COLUMNS, encoding: None };
+const LIMITS: Limits = Limits { row_bytes: 1 << 20, field_bytes: 64 << 10, columns: 100 };
+
+const FORMAT: FileFormat = FileFormat { columns: COLUMNS, encoding: None, limits: LIMITS };
 
 /// Parses every row as its `code` field, rejecting the code "BAD".
 async fn parse_all(content: &'static [u8]) -> Vec<Parsed<String>> {
@@ -152,4 +154,161 @@ async fn bytes_the_named_encoding_cannot_decode_cut_the_file_short() {
         }
         other => panic!("expected CutShort, got {other:?}"),
     }
+}
+
+/// A file made up as it is read: `head`, then `filler` bytes of `x` (never a quote
+/// or a line break), then `tail`; it counts the bytes the reader pulled from it.
+struct Generated {
+    head: &'static [u8],
+    filler: u64,
+    tail: &'static [u8],
+    pulled: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl tokio::io::AsyncRead for Generated {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::sync::atomic::Ordering;
+        let at = self.pulled.load(Ordering::Relaxed);
+        let head = self.head.len() as u64;
+        let filled = if at < head {
+            let rest = &self.head[at as usize..];
+            let taken = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..taken]);
+            taken
+        } else if at < head + self.filler {
+            let taken = (head + self.filler - at).min(buf.remaining() as u64) as usize;
+            buf.initialize_unfilled_to(taken).fill(b'x');
+            buf.advance(taken);
+            taken
+        } else {
+            let rest = &self.tail[(at - head - self.filler).min(self.tail.len() as u64) as usize..];
+            let taken = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..taken]);
+            taken
+        };
+        self.pulled.fetch_add(filled as u64, Ordering::Relaxed);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Reads a generated file with `limits`; every message, and the bytes pulled.
+async fn parse_generated(
+    head: &'static [u8],
+    filler: u64,
+    tail: &'static [u8],
+    limits: Limits,
+) -> (Vec<Parsed<String>>, u64) {
+    let pulled = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let source = Generated { head, filler, tail, pulled: pulled.clone() };
+    let format = FileFormat { limits, ..FORMAT };
+    let parse_row = |_: u64, fields: &[&[u8]], _: &ColumnIndex| {
+        Ok(String::from_utf8_lossy(fields[0]).into_owned())
+    };
+    let mut receiver = spawn(Box::new(source), format, 100, parse_row);
+    let mut all = Vec::new();
+    while let Some(parsed) = receiver.recv().await {
+        all.push(parsed);
+    }
+    (all, pulled.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+#[tokio::test]
+async fn a_gibibyte_inside_an_open_quote_stops_the_read_soon_after_the_row_limit() {
+    const GIB: u64 = 1 << 30;
+    let (all, pulled) =
+        parse_generated(b"code,label\nA1,one\nA2,\"", GIB, b"\"\nA3,three\n", LIMITS).await;
+    assert_eq!(rows(&all), vec![(1, Ok("A1".into()))]);
+    match all.last() {
+        Some(Parsed::CutShort(message)) => assert_eq!(
+            message,
+            "line 3 (row 2) is longer than 1 MiB, the most a row may hold, inside a quoted field \
+             opened on line 3 that is still open: the quote is probably never closed, so the \
+             rest of the file was not read"
+        ),
+        other => panic!("expected CutShort, got {other:?}"),
+    }
+    // The row limit, plus what the buffers between the source and the parser hold.
+    assert!(pulled < LIMITS.row_bytes + 256 * 1024, "{pulled} bytes pulled of a 1 GiB row");
+}
+
+#[tokio::test]
+async fn a_row_over_the_byte_limit_outside_quotes_is_rejected_and_the_rows_after_it_read() {
+    let (all, pulled) =
+        parse_generated(b"code,label\nA1,one\nA2,", 3 << 20, b"\r\nA3,three\n", LIMITS).await;
+    assert_eq!(
+        rows(&all),
+        vec![
+            (1, Ok("A1".into())),
+            (
+                2,
+                Err("the row is longer than 1 MiB, the most a row may hold; it was not read further"
+                    .into())
+            ),
+            (3, Ok("A3".into())),
+        ]
+    );
+    assert!(matches!(all.last(), Some(Parsed::End)));
+    // The rest of the row is read to find its end, and dropped.
+    assert_eq!(pulled, 21 + (3 << 20) + 11);
+}
+
+#[tokio::test]
+async fn a_row_of_a_hundred_thousand_fields_is_rejected_at_the_column_limit() {
+    let commas: &'static str = ",".repeat(99_999).leak();
+    let file = format!("code,label\nA1,one\nA2{commas}\nA3,three\n");
+    let all = parse_all(file.into_bytes().leak()).await;
+    assert_eq!(
+        rows(&all),
+        vec![
+            (1, Ok("A1".into())),
+            (
+                2,
+                Err("the row has more than 100 fields, the most a row may have; the header has 2"
+                    .into())
+            ),
+            (3, Ok("A3".into())),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_field_over_the_field_limit_rejects_its_row() {
+    let long = "y".repeat((64 << 10) + 1);
+    let file = format!("code,label\nA1,\"{long}\"\nA2,two\n");
+    let all = parse_all(file.into_bytes().leak()).await;
+    assert_eq!(
+        rows(&all),
+        vec![
+            (1, Err("field 2 is 65,537 bytes long; a field may hold at most 64 KiB".into())),
+            (2, Ok("A2".into())),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_header_with_more_columns_than_the_limit_is_unreadable() {
+    let header = format!("code{}\nA1\n", ",x".repeat(200));
+    let all = parse_all(header.into_bytes().leak()).await;
+    assert!(
+        matches!(&all[..], [Parsed::Unreadable(m)]
+            if m == "the header line has more than 100 columns, the most a file may have; the \
+                     file does not look like CSV with a header line"),
+        "{all:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_header_whose_quote_never_closes_is_unreadable_not_retried() {
+    let (all, pulled) = parse_generated(b"code,\"label\n", 1 << 30, b"", LIMITS).await;
+    assert!(
+        matches!(&all[..], [Parsed::Unreadable(m)]
+            if m == "the header line opens a quoted field that is not closed within 1 MiB, the \
+                     most a row may hold; the file does not look like CSV with a header line"),
+        "{all:?}"
+    );
+    assert!(pulled < LIMITS.row_bytes + 256 * 1024, "{pulled}");
 }

@@ -1,9 +1,29 @@
-//! Finding a quoted field that is never closed. The `csv` crate reads such a field to
-//! the end of the file and hands it over as one last field, so the rows after the
-//! stray quote vanish without an error; this watches the bytes the parser reads,
-//! with the same quoting rules, and says where that quote opened.
+//! Watching the bytes the `csv` parser reads, with its own quoting rules, so that no
+//! row can make the reader hold more than the limits allow.
+//!
+//! The `csv` crate buffers a whole record before handing it over: a `"` followed by a
+//! gigabyte, or a gigabyte without a line break, would be held in memory whole. The
+//! watcher sits under the parser and counts each record's bytes and fields as they
+//! pass, so the bound holds *while* reading:
+//!
+//! - A record that grows past the row limit, or past the column limit, outside a quoted
+//!   field ends at the next line break, so the parser can pick up again there: the
+//!   watcher stops passing bytes on, drops the rest of the record (following quotes,
+//!   holding nothing) and passes its line break, so the parser hands over a cut record
+//!   which the reader rejects ([`Overflow`]).
+//! - A record that grows past the row limit *inside* a quoted field cannot be resumed:
+//!   only the rest of the file says whether the quote ever closes, and a stray quote
+//!   would make everything after it one field. The watcher stops the read with an
+//!   error ([`StuckInQuotes`]), having passed at most the limit.
+//!
+//! It also finds a quoted field that the end of the file leaves open: the `csv` crate
+//! reads such a field to the end of the file and hands it over as one last field, so
+//! the rows after the stray quote would vanish without an error.
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
+
+use super::Limits;
 
 /// Where the watched bytes stand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,22 +38,79 @@ enum State {
     QuoteInQuoted,
 }
 
-/// A reader that passes `inner` through and follows its quoting.
-pub struct QuoteWatch<R> {
+/// Why a record was cut short and must be rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// It grew past the row limit outside a quoted field.
+    RowBytes,
+    /// It had more fields than the column limit.
+    Columns,
+}
+
+/// A record that grew past the row limit inside a quoted field: the read stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StuckInQuotes {
+    /// The line where the record began.
+    pub record_line: u64,
+    /// The line where the quoted field opened.
+    pub quote_line: u64,
+}
+
+/// A reader that passes `inner` through, within the limits, and follows its quoting.
+pub struct Watch<R> {
     inner: R,
     delimiter: u8,
+    limits: Limits,
     state: State,
     /// The 1-based line being read.
     line: u64,
     /// The line where the open quoted field started.
     opened_on: u64,
     at_end: bool,
+    /// Bytes handed to the parser so far: the offset of the next byte passed on.
+    passed: u64,
+    /// The record being read, if one has begun (blank lines between records are not).
+    record: Option<Record>,
+    /// Cut records, with the offset of their first byte, oldest first.
+    overflows: VecDeque<(u64, Overflow)>,
+    stuck: Option<StuckInQuotes>,
 }
 
-impl<R: Read> QuoteWatch<R> {
+/// What is counted of the record being read.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    /// The offset of its first byte among the bytes passed on.
+    starts_at: u64,
+    line: u64,
+    bytes: u64,
+    fields: u64,
+    /// Set once it is cut: the rest is dropped up to its end.
+    cut: bool,
+}
+
+/// What becomes of one byte.
+enum Fate {
+    Pass,
+    Drop,
+    Stop,
+}
+
+impl<R: Read> Watch<R> {
     /// Watches `inner`, a CSV file whose fields are separated by `delimiter`.
-    pub fn new(inner: R, delimiter: u8) -> Self {
-        Self { inner, delimiter, state: State::FieldStart, line: 1, opened_on: 0, at_end: false }
+    pub fn new(inner: R, delimiter: u8, limits: Limits) -> Self {
+        Self {
+            inner,
+            delimiter,
+            limits,
+            state: State::FieldStart,
+            line: 1,
+            opened_on: 0,
+            at_end: false,
+            passed: 0,
+            record: None,
+            overflows: VecDeque::new(),
+            stuck: None,
+        }
     }
 
     /// The line where a quoted field opened that the end of the file left open; `None`
@@ -42,9 +119,31 @@ impl<R: Read> QuoteWatch<R> {
         (self.at_end && self.state == State::Quoted).then_some(self.opened_on)
     }
 
-    fn follow(&mut self, byte: u8) {
-        let ends_field = byte == self.delimiter || byte == b'\n' || byte == b'\r';
-        self.state = match (self.state, byte) {
+    /// Why the read stopped, if a record outgrew the row limit inside quotes.
+    pub fn stuck_in_quotes(&self) -> Option<StuckInQuotes> {
+        self.stuck
+    }
+
+    /// How the record the parser has just handed over was cut, if it was; `parsed_up_to`
+    /// is the parser's byte offset after it (`csv::Reader::position`). Call once per
+    /// record, in order.
+    pub fn take_overflow(&mut self, parsed_up_to: u64) -> Option<Overflow> {
+        let mut found = None;
+        while let Some(&(starts_at, overflow)) = self.overflows.front()
+            && starts_at < parsed_up_to
+        {
+            found = Some(overflow);
+            self.overflows.pop_front();
+        }
+        found
+    }
+
+    /// Follows `byte` through the quoting rules; whether it ends a record.
+    fn follow(&mut self, byte: u8) -> bool {
+        let line_break = byte == b'\n' || byte == b'\r';
+        let ends_field = byte == self.delimiter || line_break;
+        let before = self.state;
+        self.state = match (before, byte) {
             (State::FieldStart, b'"') => {
                 self.opened_on = self.line;
                 State::Quoted
@@ -61,49 +160,90 @@ impl<R: Read> QuoteWatch<R> {
         if byte == b'\n' {
             self.line += 1;
         }
+        line_break && before != State::Quoted
+    }
+
+    /// Decides what becomes of the next byte of the file.
+    fn judge(&mut self, byte: u8) -> Fate {
+        let ends_record = self.follow(byte);
+        if ends_record {
+            // The end of the record, or a blank line between records (the parser skips
+            // those): either way the parser needs it.
+            self.record = None;
+            return Fate::Pass;
+        }
+        let (passed, line) = (self.passed, self.line);
+        let record = self.record.get_or_insert(Record {
+            starts_at: passed,
+            line,
+            bytes: 0,
+            fields: 1,
+            cut: false,
+        });
+        if record.cut {
+            return Fate::Drop;
+        }
+        record.bytes += 1;
+        if byte == self.delimiter && self.state == State::FieldStart {
+            record.fields += 1;
+        }
+        let overflow = if record.bytes > self.limits.row_bytes {
+            if matches!(self.state, State::Quoted | State::QuoteInQuoted) {
+                self.stuck =
+                    Some(StuckInQuotes { record_line: record.line, quote_line: self.opened_on });
+                return Fate::Stop;
+            }
+            Overflow::RowBytes
+        } else if record.fields > self.limits.columns {
+            Overflow::Columns
+        } else {
+            return Fate::Pass;
+        };
+        record.cut = true;
+        self.overflows.push_back((record.starts_at, overflow));
+        Fate::Drop
     }
 }
 
-impl<R: Read> Read for QuoteWatch<R> {
+impl<R: Read> Read for Watch<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(out)?;
-        if read == 0 && !out.is_empty() {
-            self.at_end = true;
+        if self.stuck.is_some() {
+            return Err(stopped());
         }
-        for &byte in &out[..read] {
-            self.follow(byte);
+        loop {
+            let read = self.inner.read(out)?;
+            if read == 0 {
+                if !out.is_empty() {
+                    self.at_end = true;
+                }
+                return Ok(0);
+            }
+            let mut kept = 0;
+            for position in 0..read {
+                let byte = out[position];
+                match self.judge(byte) {
+                    Fate::Pass => {
+                        out[kept] = byte;
+                        kept += 1;
+                        self.passed += 1;
+                    }
+                    Fate::Drop => {}
+                    // The bytes up to the limit go on; the next read reports the stop.
+                    Fate::Stop if kept > 0 => return Ok(kept),
+                    Fate::Stop => return Err(stopped()),
+                }
+            }
+            if kept > 0 {
+                return Ok(kept);
+            }
+            // Every byte read was dropped: read on rather than look like the end.
         }
-        Ok(read)
     }
+}
+
+fn stopped() -> io::Error {
+    io::Error::other("a row is longer than the limit inside a quoted field")
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn unclosed(text: &str, delimiter: u8) -> Option<u64> {
-        let mut watch = QuoteWatch::new(text.as_bytes(), delimiter);
-        io::copy(&mut watch, &mut io::sink()).expect("reads");
-        watch.unclosed_quote()
-    }
-
-    #[test]
-    fn closed_quotes_escaped_quotes_and_line_breaks_in_quotes_are_fine() {
-        assert_eq!(unclosed("a,b\n\"x, y\",\"say \"\"hi\"\"\"\n\"two\nlines\",z\n", b','), None);
-        // A quote inside an unquoted field is a plain character.
-        assert_eq!(unclosed("a,b\n12\" screen,z\n", b','), None);
-    }
-
-    #[test]
-    fn a_quote_never_closed_is_found_with_its_line() {
-        assert_eq!(unclosed("a,b\nx,y\n\"oops,z\nq,r\ns,t\n", b','), Some(3));
-        assert_eq!(unclosed("a;b\nx;\"open\n", b';'), Some(2));
-    }
-
-    #[test]
-    fn the_delimiter_decides_where_a_field_starts() {
-        // With ';' as the delimiter, the quote after ',' is inside an unquoted field.
-        assert_eq!(unclosed("a;b\nx,\"y;z\n", b';'), None);
-        assert_eq!(unclosed("a,b\nx,\"y;z\n", b','), Some(2));
-    }
-}
+mod tests;

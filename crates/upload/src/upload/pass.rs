@@ -93,7 +93,7 @@ impl<'p, R: UploadRows> Pass<'p, R> {
         let results = ResultsWriter::start(upload.objects.clone(), result_key)
             .map_err(|error| Stop::Retry(error.to_string()))?;
 
-        let batch_size = upload.settings.batch_size;
+        let batch_size = upload.settings.consumer.batch_size;
         let (committed, totals) = match self.kind {
             Kind::Check => (0, Checkpoint::default()),
             Kind::Write { resume } => (resume.rows_committed, resume),
@@ -106,7 +106,11 @@ impl<'p, R: UploadRows> Pass<'p, R> {
             rows_read: 0,
             rejected: 0,
         };
-        let format = FileFormat { columns: R::COLUMNS, encoding: encoding(delivery)? };
+        let format = FileFormat {
+            columns: R::COLUMNS,
+            encoding: encoding(delivery)?,
+            limits: upload.settings.limits,
+        };
         let parser = upload.rows.parser();
         let mut parsed_rows = reader::spawn(source, format, batch_size.min(1000), parser);
         let mut last_progress = Instant::now();
@@ -152,7 +156,7 @@ impl<'p, R: UploadRows> Pass<'p, R> {
                     reading.lines.write(&mut reading.results, &[]).await.map_err(lines_stop)?;
                 }
             }
-            if last_progress.elapsed() >= upload.settings.progress_interval {
+            if last_progress.elapsed() >= upload.settings.consumer.progress_interval {
                 last_progress = Instant::now();
                 self.progress(emitter, &reading).await?;
             }

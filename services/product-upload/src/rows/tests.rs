@@ -6,7 +6,11 @@ type Parsed = reader::Parsed<product::Product>;
 
 async fn parse_all(content: &'static [u8]) -> Vec<Parsed> {
     let rows = ProductRows { client_id: "acme".to_owned() };
-    let format = reader::FileFormat { columns: ProductRows::COLUMNS, encoding: None };
+    let format = reader::FileFormat {
+        columns: ProductRows::COLUMNS,
+        encoding: None,
+        limits: reader::Limits::DEFAULT,
+    };
     let mut receiver = reader::spawn(Box::new(content), format, 2, rows.parser());
     let mut all = Vec::new();
     while let Some(parsed) = receiver.recv().await {
