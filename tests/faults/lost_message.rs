@@ -52,8 +52,9 @@ async fn lose_and_recover(system: &TestSystem) -> anyhow::Result<()> {
     })
     .await?;
     let channel = connection.create_channel().await?;
+    // On a loaded machine the sweeper may already have queued a second copy: both go.
     let purged = channel.queue_purge(queue.as_str().into(), Default::default()).await?;
-    anyhow::ensure!(purged == 1, "purged {purged} messages, expected the job's one");
+    anyhow::ensure!(purged >= 1, "purged no message; the job's was queued");
     let lost_at = Instant::now();
 
     let _consumer = consumer(system, "product-upload/lost-message", &[])?;

@@ -21,6 +21,7 @@ mod nats_outage;
 mod parser_panic;
 mod poison_file;
 mod registry_handover;
+mod registry_outage;
 mod replayed_retries;
 mod replicas;
 mod restarts;
