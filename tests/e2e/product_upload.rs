@@ -56,18 +56,18 @@ async fn a_thousand_row_upload_completes_with_two_rows_rejected() -> anyhow::Res
     let results = system.results_text(&job).await?;
     let lines: Vec<&str> = results.lines().collect();
     assert_eq!(lines.len(), 1 + 1000);
-    assert_eq!(lines[0], "row,key,outcome,reason");
-    assert_eq!(lines[1], "1,SKU-00001,created,");
+    assert_eq!(lines[0], "\"row\",\"key\",\"outcome\",\"reason\"");
+    assert_eq!(lines[1], "\"1\",\"SKU-00001\",\"created\",\"\"");
     assert_eq!(
         lines[250],
-        "250,BAD 250,rejected,\"sku: 'BAD 250' contains a space; SKUs may contain letters, digits, '-', '_' and '.'\""
+        "\"250\",\"BAD 250\",\"rejected\",\"sku: 'BAD 250' contains a space; SKUs may contain letters, digits, '-', '_' and '.'\""
     );
     assert_eq!(
         lines[777],
-        "777,BAD 777,rejected,\"sku: 'BAD 777' contains a space; SKUs may contain letters, digits, '-', '_' and '.'\""
+        "\"777\",\"BAD 777\",\"rejected\",\"sku: 'BAD 777' contains a space; SKUs may contain letters, digits, '-', '_' and '.'\""
     );
-    assert_eq!(lines[1000], "1000,SKU-01000,created,");
-    let created = lines.iter().filter(|line| line.ends_with(",created,")).count();
+    assert_eq!(lines[1000], "\"1000\",\"SKU-01000\",\"created\",\"\"");
+    let created = lines.iter().filter(|line| line.ends_with(",\"created\",\"\"")).count();
     assert_eq!(created, 998);
     system.stop().await
 }

@@ -28,7 +28,7 @@ async fn a_file_uploaded_twice_lists_each_row_created_updated_unchanged_or_rejec
     assert_eq!(first.message, "3 of 3 rows imported, 0 rejected");
     assert_eq!(
         system.results_text(&first).await?,
-        "row,key,outcome,reason\n1,SKU-1,created,\n2,SKU-2,created,\n3,SKU-3,created,\n"
+        "\"row\",\"key\",\"outcome\",\"reason\"\n\"1\",\"SKU-1\",\"created\",\"\"\n\"2\",\"SKU-2\",\"created\",\"\"\n\"3\",\"SKU-3\",\"created\",\"\"\n"
     );
 
     // The same file changed: one row as it was, one changed, one new, three bad.
@@ -134,7 +134,10 @@ async fn an_abandoned_results_file_leaves_the_stored_one_alone() -> anyhow::Resu
     complete.line(2, "SKU-2", "created", "").await?;
     complete.finish().await?;
     let stored = objects.get_bytes(key).await?;
-    assert_eq!(stored, "row,key,outcome,reason\n1,SKU-1,created,\n2,SKU-2,created,\n");
+    assert_eq!(
+        stored,
+        "\"row\",\"key\",\"outcome\",\"reason\"\n\"1\",\"SKU-1\",\"created\",\"\"\n\"2\",\"SKU-2\",\"created\",\"\"\n"
+    );
 
     let mut stopped = ResultsWriter::start(objects.clone(), key.to_owned())?;
     stopped.line(1, "SKU-1", "applied", "committed by an earlier delivery").await?;
@@ -171,7 +174,7 @@ async fn a_late_copy_of_a_finished_attempt_reports_the_same_end_and_leaves_the_r
     let original = system.objects.get_bytes(&results_key).await?;
     let original_text = String::from_utf8(original.to_vec())?;
     assert!(
-        original_text.starts_with("row,key,outcome,reason\n1,SKU-1,created,\n2,BAD 2,rejected,"),
+        original_text.starts_with("\"row\",\"key\",\"outcome\",\"reason\"\n\"1\",\"SKU-1\",\"created\",\"\"\n\"2\",\"BAD 2\",\"rejected\",\"sku: 'BAD 2'"),
         "{original_text}"
     );
     assert_eq!(processor.handle(&message, 2, 0, None).await, expected_end, "the copy's end");

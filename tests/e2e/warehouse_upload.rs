@@ -60,15 +60,15 @@ async fn a_mixed_file_imports_the_valid_locations_and_reports_every_rejected_row
     assert_eq!(
         results.lines().collect::<Vec<_>>(),
         vec![
-            "row,key,outcome,reason",
-            "1,A-01-01,created,",
-            "2,A-01-02,created,",
-            "3,B 01,rejected,\"location_code: 'B 01' contains a space; location codes may contain letters, digits, '-' and '.'\"",
-            "4,B-01,rejected,\"location_type: 'shelf' is not a location type; use pick, bulk, reserve, staging or dock\"",
-            "5,A-01-01,rejected,location_code: 'A-01-01' of warehouse 'WH1' appears again; it was first given in row 1",
-            "6,B-02,created,",
-            "7,C-01,rejected,warehouse: 'NOPE' does not exist in this account",
-            "8,'=B-03,rejected,\"location_code: '=B-03' contains '='; location codes may contain letters, digits, '-' and '.'; capacity: 2000000 is out of range; it must be between 0 and 1000000\"",
+            "\"row\",\"key\",\"outcome\",\"reason\"",
+            "\"1\",\"A-01-01\",\"created\",\"\"",
+            "\"2\",\"A-01-02\",\"created\",\"\"",
+            "\"3\",\"B 01\",\"rejected\",\"location_code: 'B 01' contains a space; location codes may contain letters, digits, '-' and '.'\"",
+            "\"4\",\"B-01\",\"rejected\",\"location_type: 'shelf' is not a location type; use pick, bulk, reserve, staging or dock\"",
+            "\"5\",\"A-01-01\",\"rejected\",\"location_code: 'A-01-01' of warehouse 'WH1' appears again; it was first given in row 1\"",
+            "\"6\",\"B-02\",\"created\",\"\"",
+            "\"7\",\"C-01\",\"rejected\",\"warehouse: 'NOPE' does not exist in this account\"",
+            "\"8\",\"'=B-03\",\"rejected\",\"location_code: '=B-03' contains '='; location codes may contain letters, digits, '-' and '.'; capacity: 2000000 is out of range; it must be between 0 and 1000000\"",
         ]
     );
     system.stop().await
@@ -94,9 +94,9 @@ async fn a_row_naming_another_accounts_warehouse_is_rejected() -> anyhow::Result
     assert_eq!(
         results.lines().collect::<Vec<_>>(),
         vec![
-            "row,key,outcome,reason",
-            "1,A-1,created,",
-            "2,A-1,rejected,warehouse: 'WH-THEIRS' does not exist in this account",
+            "\"row\",\"key\",\"outcome\",\"reason\"",
+            "\"1\",\"A-1\",\"created\",\"\"",
+            "\"2\",\"A-1\",\"rejected\",\"warehouse: 'WH-THEIRS' does not exist in this account\"",
         ]
     );
     system.stop().await
@@ -122,10 +122,10 @@ async fn an_all_or_nothing_upload_with_a_bad_row_imports_nothing() -> anyhow::Re
     assert_eq!(
         results.lines().collect::<Vec<_>>(),
         vec![
-            "row,key,outcome,reason",
-            "1,A-1,skipped,not imported: other rows of this all-or-nothing upload are invalid",
-            "2,A-2,rejected,\"pickable: 'maybe' is not true or false; use true/false, yes/no or 1/0\"",
-            "3,A-3,skipped,not imported: other rows of this all-or-nothing upload are invalid",
+            "\"row\",\"key\",\"outcome\",\"reason\"",
+            "\"1\",\"A-1\",\"skipped\",\"not imported: other rows of this all-or-nothing upload are invalid\"",
+            "\"2\",\"A-2\",\"rejected\",\"pickable: 'maybe' is not true or false; use true/false, yes/no or 1/0\"",
+            "\"3\",\"A-3\",\"skipped\",\"not imported: other rows of this all-or-nothing upload are invalid\"",
         ]
     );
     system.stop().await

@@ -44,9 +44,9 @@ async fn update_only_rejects_unknown_skus_and_creates_nothing() -> anyhow::Resul
     assert_eq!(job.counters.unwrap_or_default().rows_rejected, 1);
     assert_eq!(
         system.results_text(&job).await?,
-        "row,key,outcome,reason\n\
-         1,SKU-1,updated,\n\
-         2,SKU-9,rejected,sku: 'SKU-9' does not exist; this upload only updates existing products\n"
+        "\"row\",\"key\",\"outcome\",\"reason\"\n\
+         \"1\",\"SKU-1\",\"updated\",\"\"\n\
+         \"2\",\"SKU-9\",\"rejected\",\"sku: 'SKU-9' does not exist; this upload only updates existing products\"\n"
     );
     assert_eq!(name_of(&system, "SKU-1").await?.as_deref(), Some("Renamed"));
     assert_eq!(name_of(&system, "SKU-9").await?, None);
@@ -66,9 +66,9 @@ async fn create_only_rejects_existing_skus_and_leaves_them_unchanged() -> anyhow
     assert_eq!(job.message, "1 of 2 rows imported, 1 rejected");
     assert_eq!(
         system.results_text(&job).await?,
-        "row,key,outcome,reason\n\
-         1,SKU-1,rejected,sku: 'SKU-1' already exists; this upload only creates new products\n\
-         2,SKU-2,created,\n"
+        "\"row\",\"key\",\"outcome\",\"reason\"\n\
+         \"1\",\"SKU-1\",\"rejected\",\"sku: 'SKU-1' already exists; this upload only creates new products\"\n\
+         \"2\",\"SKU-2\",\"created\",\"\"\n"
     );
     assert_eq!(name_of(&system, "SKU-1").await?.as_deref(), Some("Original"));
     assert_eq!(name_of(&system, "SKU-2").await?.as_deref(), Some("Two"));
@@ -95,9 +95,9 @@ async fn an_all_or_nothing_upload_with_a_row_the_mode_refuses_imports_nothing() 
     );
     assert_eq!(
         system.results_text(&job).await?,
-        "row,key,outcome,reason\n\
-         1,SKU-1,skipped,not imported: other rows of this all-or-nothing upload are invalid\n\
-         2,SKU-9,rejected,sku: 'SKU-9' does not exist; this upload only updates existing products\n"
+        "\"row\",\"key\",\"outcome\",\"reason\"\n\
+         \"1\",\"SKU-1\",\"skipped\",\"not imported: other rows of this all-or-nothing upload are invalid\"\n\
+         \"2\",\"SKU-9\",\"rejected\",\"sku: 'SKU-9' does not exist; this upload only updates existing products\"\n"
     );
     assert_eq!(name_of(&system, "SKU-1").await?.as_deref(), Some("Original"));
     assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 1);
@@ -141,9 +141,9 @@ async fn a_create_only_warehouse_upload_rejects_existing_locations() -> anyhow::
     assert_eq!(job.message, "1 of 2 rows imported, 1 rejected");
     assert_eq!(
         system.results_text(&job).await?,
-        "row,key,outcome,reason\n\
-         1,A-1,rejected,location_code: 'A-1' of warehouse 'WH1' already exists; this upload only creates new locations\n\
-         2,A-2,created,\n"
+        "\"row\",\"key\",\"outcome\",\"reason\"\n\
+         \"1\",\"A-1\",\"rejected\",\"location_code: 'A-1' of warehouse 'WH1' already exists; this upload only creates new locations\"\n\
+         \"2\",\"A-2\",\"created\",\"\"\n"
     );
     assert_eq!(system.store.catalog().count_locations(&system.account, "WH1").await?, 2);
     system.stop().await
@@ -172,10 +172,10 @@ async fn an_all_or_nothing_update_only_warehouse_upload_reports_unknown_and_repe
     );
     assert_eq!(
         system.results_text(&job).await?,
-        "row,key,outcome,reason\n\
-         1,A-1,skipped,not imported: other rows of this all-or-nothing upload are invalid\n\
-         2,A-2,rejected,location_code: 'A-2' of warehouse 'WH1' does not exist; this upload only updates existing locations\n\
-         3,A-1,rejected,location_code: 'A-1' of warehouse 'WH1' appears again; it was first given in row 1\n"
+        "\"row\",\"key\",\"outcome\",\"reason\"\n\
+         \"1\",\"A-1\",\"skipped\",\"not imported: other rows of this all-or-nothing upload are invalid\"\n\
+         \"2\",\"A-2\",\"rejected\",\"location_code: 'A-2' of warehouse 'WH1' does not exist; this upload only updates existing locations\"\n\
+         \"3\",\"A-1\",\"rejected\",\"location_code: 'A-1' of warehouse 'WH1' appears again; it was first given in row 1\"\n"
     );
     let location = system.store.catalog().get_location(&system.account, "WH1", "A-1").await?;
     assert_eq!(location.and_then(|location| location.zone), None, "nothing was written");

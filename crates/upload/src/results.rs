@@ -1,5 +1,7 @@
 //! The results file, written to S3 as it is produced: a header line, then one
-//! line per input row (`row,key,outcome,reason`). Cells are CSV-injection safe.
+//! line per input row (`"row","key","outcome","reason"`). Every cell is quoted and
+//! CSV-injection safe ([`safe_cell`](bgjobs_domain::upload::results::safe_cell)); keys
+//! and reasons are capped in length.
 //!
 //! Only a finished file is stored: a writer dropped before [`ResultsWriter::finish`]
 //! (its delivery stopped: a retry, a superseded attempt, a failure) aborts the upload,
@@ -9,7 +11,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bgjobs_domain::upload::results::{HEADER, safe_cell};
+use bgjobs_domain::upload::results::{HEADER, key_cell, reason_cell};
 use bgjobs_object_store::{ObjectMetadata, ObjectStore};
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -53,12 +55,13 @@ impl ResultsWriter {
             };
             objects.put_stream(&key, body, &metadata, u64::MAX).await
         });
-        let mut csv = csv::Writer::from_writer(Vec::with_capacity(CHUNK_BYTES));
+        let mut csv = writer();
         csv.write_record(HEADER)?;
         Ok(Self { csv, sender, upload, finished })
     }
 
-    /// Adds the line of one input row; `key` and `reason` are made injection safe.
+    /// Adds the line of one input row; `key` and `reason` are capped and made
+    /// injection safe.
     pub async fn line(
         &mut self,
         row: u64,
@@ -67,7 +70,7 @@ impl ResultsWriter {
         reason: &str,
     ) -> Result<(), Error> {
         let row = row.to_string();
-        self.csv.write_record([row.as_str(), &safe_cell(key), outcome, &safe_cell(reason)])?;
+        self.csv.write_record([row.as_str(), &key_cell(key), outcome, &reason_cell(reason)])?;
         if self.csv.get_ref().len() >= CHUNK_BYTES {
             self.flush_chunk().await?;
         }
@@ -91,10 +94,7 @@ impl ResultsWriter {
     }
 
     async fn flush_chunk(&mut self) -> Result<(), Error> {
-        let full = std::mem::replace(
-            &mut self.csv,
-            csv::Writer::from_writer(Vec::with_capacity(CHUNK_BYTES)),
-        );
+        let full = std::mem::replace(&mut self.csv, writer());
         let chunk = full.into_inner().map_err(|error| Error::Flush(error.into_error()))?;
         if chunk.is_empty() {
             return Ok(());
@@ -108,6 +108,14 @@ impl ResultsWriter {
         }
         Ok(())
     }
+}
+
+/// A writer of results lines: every cell quoted, so that a spreadsheet reads each
+/// cell whole whatever it holds.
+fn writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(Vec::with_capacity(CHUNK_BYTES))
 }
 
 /// Why the results file could not be written.
