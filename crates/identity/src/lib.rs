@@ -1,0 +1,20 @@
+//! Who is calling. Every bgjobs service has an identity, [`Service`], carried in its
+//! certificate as the URI `spiffe://bgjobs.internal/<service>` (the form cert-manager
+//! and SPIFFE issuers write). Services talk to each other over mutual TLS with
+//! certificates of one certificate authority ([`Credentials`]); a server reads the
+//! caller's identity from its certificate ([`Caller`]) and a [`Policy`] says which
+//! identities may call each of its gRPC methods. A call without a certificate of that
+//! authority is refused with `UNAUTHENTICATED`, a call by an identity the method does
+//! not allow with `PERMISSION_DENIED`, each with a message saying who may call.
+
+mod caller;
+mod credentials;
+#[cfg(feature = "dev-pki")]
+pub mod dev_pki;
+mod policy;
+mod service;
+
+pub use caller::Caller;
+pub use credentials::{Credentials, Error, Tls};
+pub use policy::{Policy, Rule};
+pub use service::Service;
