@@ -8,6 +8,7 @@ mod delete_client;
 mod deletion_race;
 mod fencing;
 mod heartbeat;
+mod hostile_files;
 mod notifications;
 mod product_upload;
 mod results_file;
