@@ -57,7 +57,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         bgjobs_service::install_crypto_provider();
         let (keys, demo) = match &settings.keys {
-            KeySource::Jwks(url) => (Keys::jwks(url.clone()), None),
+            KeySource::Jwks(url) => (Keys::jwks(url.clone(), settings.jwks_refresh), None),
             KeySource::Pem(pem) => {
                 (Keys::from_pem(pem).context("BGJOBS_AUTH_PUBLIC_KEY_FILE")?, None)
             }
@@ -87,7 +87,12 @@ impl Application {
             .await
             .with_context(|| format!("listening on {}", settings.http_addr))?;
         let state = AppState {
-            verifier: Verifier::new(keys, &settings.issuer, &settings.audience),
+            verifier: Verifier::new(
+                keys,
+                &settings.issuer,
+                &settings.audience,
+                settings.max_token_lifetime,
+            ),
             registry: JobsRegistryClient::new(registry_channel),
             http: reqwest::Client::new(),
             ingest_url: settings.ingest_url.as_str().to_owned(),

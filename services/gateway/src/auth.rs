@@ -2,15 +2,19 @@
 //! and the roles they carry.
 
 pub mod demo;
+mod jwks;
 mod keys;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use bgjobs_domain::AccountId;
 use bgjobs_domain::recipient::{parse_email, parse_time_zone};
+use std::time::Duration;
+
 use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
+pub use jwks::JwksRefresh;
 pub use keys::Keys;
 
 use crate::error::ApiError;
@@ -21,10 +25,13 @@ pub const VIEW_ROLE: &str = "AdminBackgroundJobView";
 /// Needed, with the view role, to retry a job and to start uploads and deletions.
 pub const RETRY_ROLE: &str = "AdminBackgroundJobRetry";
 
-/// The claims the gateway reads from a token.
+/// The claims the gateway reads from a token. The registered claims (`sub`, `iss`,
+/// `aud`, `exp`) default when absent only so that the validation, which requires
+/// them, can say which one is missing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// The user's id.
+    #[serde(default)]
     pub sub: String,
     /// The user's display name, shown as Created By / Updated By.
     #[serde(default)]
@@ -43,11 +50,21 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zoneinfo: Option<String>,
     /// Issuer.
+    #[serde(default)]
     pub iss: String,
     /// Audience.
+    #[serde(default)]
     pub aud: String,
-    /// Expiry, seconds since the epoch.
+    /// Expiry, seconds since the epoch; required.
+    #[serde(default)]
     pub exp: i64,
+    /// When the token was issued, seconds since the epoch; measures its lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Not valid before, seconds since the epoch; checked with the same leeway as
+    /// `exp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 /// The verified caller of a request.
@@ -79,22 +96,30 @@ impl Caller {
     }
 }
 
-/// Checks tokens: signature (RS256 only), expiry, issuer and audience.
+/// The clock difference allowed between the identity provider and the gateway, for
+/// `exp` and `nbf` alike.
+pub const CLOCK_LEEWAY_SECS: u64 = 30;
+
+/// Checks tokens: signature (RS256 only), expiry, not-before, lifetime, issuer and
+/// audience.
 #[derive(Debug, Clone)]
 pub struct Verifier {
     keys: Keys,
     validation: Validation,
+    max_lifetime: Duration,
 }
 
 impl Verifier {
-    /// A verifier of tokens signed by `keys` for `issuer` and `audience`.
-    pub fn new(keys: Keys, issuer: &str, audience: &str) -> Self {
+    /// A verifier of tokens signed by `keys` for `issuer` and `audience`, valid for at
+    /// most `max_lifetime` from issue to expiry.
+    pub fn new(keys: Keys, issuer: &str, audience: &str, max_lifetime: Duration) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
-        Self { keys, validation }
+        validation.validate_nbf = true;
+        validation.leeway = CLOCK_LEEWAY_SECS;
+        Self { keys, validation, max_lifetime }
     }
 
     /// The caller a bearer token stands for; every failure is a 401 that says why in
@@ -113,6 +138,10 @@ impl Verifier {
                     ErrorKind::ExpiredSignature => {
                         unauthenticated("your session has expired; sign in again")
                     }
+                    ErrorKind::ImmatureSignature => unauthenticated(
+                        "the bearer token is not valid yet (its 'nbf' is in the future); \
+                         check the clocks of this machine and the identity provider",
+                    ),
                     ErrorKind::InvalidSignature => {
                         unauthenticated("the bearer token's signature is not valid")
                     }
@@ -129,6 +158,7 @@ impl Verifier {
                 }
             })?;
         let claims = data.claims;
+        self.check_lifetime(&claims)?;
         let account = AccountId::parse(&claims.account)
             .map_err(|_| unauthenticated("the bearer token's account is not a valid account id"))?;
         if !claims.roles.iter().any(|role| role == VIEW_ROLE) {
@@ -167,6 +197,39 @@ impl Verifier {
             time_zone,
         })
     }
+}
+
+impl Verifier {
+    /// Refuses a token meant to last longer than the maximum, measured from `iat`,
+    /// else from `nbf`, else from now (a token that says neither when it was issued
+    /// nor when it starts must at least expire within the maximum).
+    fn check_lifetime(&self, claims: &Claims) -> Result<(), ApiError> {
+        let start = claims.iat.or(claims.nbf).unwrap_or_else(|| chrono::Utc::now().timestamp());
+        let lifetime = claims.exp.saturating_sub(start);
+        let max = i64::try_from(self.max_lifetime.as_secs()).unwrap_or(i64::MAX);
+        if lifetime > max {
+            return Err(unauthenticated(format!(
+                "the bearer token is valid for longer than the {} this service accepts; \
+                 sign in again with a shorter-lived token",
+                spoken_duration(self.max_lifetime)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// "24 hours", "90 minutes", "45 seconds".
+fn spoken_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        s if s % 3600 == 0 && s >= 3600 => plural(s / 3600, "hour"),
+        s if s % 60 == 0 && s >= 60 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    }
+}
+
+fn plural(count: u64, unit: &str) -> String {
+    if count == 1 { format!("1 {unit}") } else { format!("{count} {unit}s") }
 }
 
 fn unauthenticated(message: impl Into<String>) -> ApiError {

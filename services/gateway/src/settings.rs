@@ -8,6 +8,8 @@ use bgjobs_config::sections::{IngestGrpc, Registry};
 use bgjobs_config::values::{Flag, HttpUrl, Seconds, Secret};
 use bgjobs_config::{Environment, Error, Load, ProfileSection};
 
+use crate::auth::JwksRefresh;
+
 /// Issuer of the demo users' tokens, and the default issuer in demo mode.
 pub const DEMO_ISSUER: &str = "bgjobs-gateway-demo";
 
@@ -20,7 +22,13 @@ bgjobs_config::section! {
         "BGJOBS_INGEST_URL" => ingest_url: HttpUrl = "http://127.0.0.1:8081";
         /// The identity provider's JWKS, which verifies sign-in tokens (RS256). One of
         /// this, BGJOBS_AUTH_PUBLIC_KEY_FILE or BGJOBS_GATEWAY_DEMO_USERS is required.
+        /// https:// only, but for a loopback host (127.0.0.0/8, ::1, localhost).
         "BGJOBS_AUTH_JWKS_URL" => jwks_url: Option<HttpUrl>;
+        /// At least this long between two fetches of the JWKS, however many tokens name
+        /// an unknown key; also the wait after the first failed fetch.
+        "BGJOBS_AUTH_JWKS_MIN_REFRESH_SECS" => jwks_min_refresh: Seconds<1, 3600> = "30";
+        /// After failed fetches of the JWKS the wait doubles per failure, up to this.
+        "BGJOBS_AUTH_JWKS_MAX_BACKOFF_SECS" => jwks_max_backoff: Seconds<1, 86400> = "300";
         /// Instead of a JWKS: a file with one PEM-encoded RSA public key.
         "BGJOBS_AUTH_PUBLIC_KEY_FILE" => public_key_file: Option<PathBuf>;
         /// The `iss` tokens must have; required with a JWKS or a key file (demo users:
@@ -28,6 +36,9 @@ bgjobs_config::section! {
         "BGJOBS_AUTH_ISSUER" => issuer: Option<String>;
         /// The `aud` tokens must have.
         "BGJOBS_AUTH_AUDIENCE" => audience: String = "bgjobs";
+        /// A token valid for longer than this (from `iat`, else `nbf`, to `exp`) is
+        /// refused.
+        "BGJOBS_AUTH_MAX_TOKEN_LIFETIME_SECS" => max_token_lifetime: Seconds<60, 2592000> = "86400";
         /// `true`: generate a signing key at start and offer demo users at /sign-in;
         /// for local use only (`make run` sets it), refused by the production profile.
         "BGJOBS_GATEWAY_DEMO_USERS" => demo_users: Flag = "false",
@@ -102,6 +113,10 @@ pub struct Settings {
     pub issuer: String,
     /// The `aud` a token must have.
     pub audience: String,
+    /// How long a token may be valid, from issue to expiry.
+    pub max_token_lifetime: Duration,
+    /// How the JWKS is kept fresh (with [`KeySource::Jwks`]).
+    pub jwks_refresh: JwksRefresh,
     /// Key of the download links' signatures; random when unset.
     pub download_secret: Option<Secret<32>>,
     /// An In Progress job silent for longer is shown as stalled.
@@ -132,7 +147,11 @@ impl Settings {
                     "set either BGJOBS_AUTH_JWKS_URL or BGJOBS_AUTH_PUBLIC_KEY_FILE, not both",
                 ));
             }
-            (false, Some(url), None) => KeySource::Jwks(url.as_str().to_owned()),
+            (false, Some(url), None) => {
+                check_jwks_transport(url.as_str())
+                    .map_err(|problem| rule("BGJOBS_AUTH_JWKS_URL", &problem))?;
+                KeySource::Jwks(url.as_str().to_owned())
+            }
             (false, None, Some(path)) => {
                 let pem = std::fs::read_to_string(path).map_err(|error| Error::Rule {
                     variable: "BGJOBS_AUTH_PUBLIC_KEY_FILE",
@@ -159,6 +178,17 @@ impl Settings {
                 ));
             }
         };
+        let jwks_refresh = JwksRefresh {
+            min_interval: gateway.jwks_min_refresh.get(),
+            max_backoff: gateway.jwks_max_backoff.get(),
+            ..JwksRefresh::default()
+        };
+        if jwks_refresh.max_backoff < jwks_refresh.min_interval {
+            return Err(rule(
+                "BGJOBS_AUTH_JWKS_MAX_BACKOFF_SECS",
+                "must be at least BGJOBS_AUTH_JWKS_MIN_REFRESH_SECS",
+            ));
+        }
         Ok(Self {
             http_addr: gateway.http_addr,
             registry_url: sections.registry.url.clone(),
@@ -167,11 +197,36 @@ impl Settings {
             keys,
             issuer,
             audience: gateway.audience.clone(),
+            max_token_lifetime: gateway.max_token_lifetime.get(),
+            jwks_refresh,
             download_secret: gateway.download_secret.clone(),
             stall_threshold: gateway.stall_threshold.get(),
             storage: sections.object_store.clone(),
             sections,
         })
+    }
+}
+
+/// Refuses a JWKS fetched over plain HTTP from anywhere but this machine: whoever
+/// can change the document on the way can sign in as anyone.
+fn check_jwks_transport(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|error| error.to_string())?;
+    if parsed.scheme() == "https" {
+        return Ok(());
+    }
+    // An IPv6 host is written in brackets.
+    let host = parsed.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{url}' is plain http:// to another machine; the keys that verify every \
+             sign-in must come over https:// (http:// is allowed only for 127.0.0.1, ::1 \
+             or localhost)"
+        ))
     }
 }
 
@@ -230,6 +285,47 @@ mod tests {
             let error = settings(&variables).expect_err(expected);
             assert!(error.to_string().contains(expected), "{error}");
         }
+    }
+
+    #[test]
+    fn a_jwks_url_is_https_unless_it_is_on_this_machine() {
+        let with_jwks = |url: &'static str| {
+            settings(&[("BGJOBS_AUTH_JWKS_URL", url), ("BGJOBS_AUTH_ISSUER", "https://idp")])
+        };
+        for url in [
+            "https://idp.example/jwks",
+            "http://127.0.0.1:9000/jwks",
+            "http://127.8.9.10/jwks",
+            "http://[::1]:9000/jwks",
+            "http://localhost:9000/jwks",
+            "http://LOCALHOST/jwks",
+        ] {
+            assert!(with_jwks(url).is_ok(), "{url} is refused");
+        }
+        for url in [
+            "http://idp.example/jwks",
+            "http://10.0.0.7/jwks",
+            "http://localhost.idp.example/jwks",
+            "http://[::2]/jwks",
+        ] {
+            let error = with_jwks(url).expect_err(url);
+            assert_eq!(error.variable(), "BGJOBS_AUTH_JWKS_URL", "{error}");
+            assert!(error.to_string().contains("must come over https://"), "{error}");
+        }
+    }
+
+    #[test]
+    fn token_and_jwks_limits_have_safe_defaults() {
+        let read = settings(&[("BGJOBS_GATEWAY_DEMO_USERS", "true")]).expect("valid");
+        assert_eq!(read.max_token_lifetime, Duration::from_secs(24 * 3600));
+        assert_eq!(read.jwks_refresh, JwksRefresh::default());
+        let error = settings(&[
+            ("BGJOBS_GATEWAY_DEMO_USERS", "true"),
+            ("BGJOBS_AUTH_JWKS_MIN_REFRESH_SECS", "60"),
+            ("BGJOBS_AUTH_JWKS_MAX_BACKOFF_SECS", "10"),
+        ])
+        .expect_err("backoff below the interval");
+        assert_eq!(error.variable(), "BGJOBS_AUTH_JWKS_MAX_BACKOFF_SECS", "{error}");
     }
 
     #[test]

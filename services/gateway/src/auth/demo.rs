@@ -114,15 +114,20 @@ impl SigningKey {
         &self.public_pem
     }
 
-    /// A token with exactly `claims`, signed RS256.
-    pub fn sign(&self, claims: &Claims) -> Result<String, KeyError> {
+    /// A token with exactly `claims` (any JSON object, so that tests can leave out
+    /// or add claims), signed RS256.
+    pub fn sign(&self, claims: &impl Serialize) -> Result<String, KeyError> {
         jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &self.encoding)
             .map_err(|e| KeyError(e.to_string()))
     }
 
     /// A token with exactly `claims`, signed RS256, naming this key `key_id` in its
     /// header, as an identity provider that publishes a JWKS does.
-    pub fn sign_with_key_id(&self, key_id: &str, claims: &Claims) -> Result<String, KeyError> {
+    pub fn sign_with_key_id(
+        &self,
+        key_id: &str,
+        claims: &impl Serialize,
+    ) -> Result<String, KeyError> {
         let header = Header { kid: Some(key_id.to_owned()), ..Header::new(Algorithm::RS256) };
         jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| KeyError(e.to_string()))
     }
@@ -143,6 +148,7 @@ impl SigningKey {
         issuer: &str,
         audience: &str,
     ) -> Result<String, KeyError> {
+        let now = Utc::now().timestamp();
         self.sign(&Claims {
             sub: user.id.to_owned(),
             name: user.name.to_owned(),
@@ -152,7 +158,9 @@ impl SigningKey {
             zoneinfo: user.time_zone.map(str::to_owned),
             iss: issuer.to_owned(),
             aud: audience.to_owned(),
-            exp: Utc::now().timestamp() + DEMO_TOKEN_SECS,
+            exp: now + DEMO_TOKEN_SECS,
+            iat: Some(now),
+            nbf: None,
         })
     }
 }

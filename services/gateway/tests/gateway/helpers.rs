@@ -198,6 +198,8 @@ impl TestGateway {
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
             exp: Utc::now().timestamp() + 3600,
+            iat: Some(Utc::now().timestamp()),
+            nbf: None,
         }
     }
 

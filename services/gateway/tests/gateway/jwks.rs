@@ -2,56 +2,36 @@
 //! by the test on loopback: the key is found by the token's key id, the usual checks
 //! apply, and the document is cached instead of fetched per request.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod claims;
+mod provider;
+mod refresh;
 
-use axum::Json;
-use axum::routing::get;
+use axum::http::StatusCode;
 use chrono::Utc;
-use gateway::auth::{Claims, RETRY_ROLE, VIEW_ROLE};
+use gateway::auth::{Claims, JwksRefresh, RETRY_ROLE, VIEW_ROLE};
 use serde_json::json;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::DropGuard;
 
 use crate::helpers::{ISSUER, foreign_key, start_alone, trusted_key};
+use provider::Provider;
 
 /// The key id the identity provider publishes the trusted key under.
 const KEY_ID: &str = "idp-key-2026";
 
-/// An identity provider's JWKS endpoint, counting how often it is fetched.
-struct Provider {
-    url: String,
-    fetches: Arc<AtomicUsize>,
-    _stop: DropGuard,
-}
-
-impl Provider {
-    async fn serve(keys: serde_json::Value) -> anyhow::Result<Self> {
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&fetches);
-        let document = Json(json!({ "keys": keys }));
-        let app = axum::Router::new().route(
-            "/.well-known/jwks.json",
-            get(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-                std::future::ready(document.clone())
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/.well-known/jwks.json", listener.local_addr()?);
-        let stop = CancellationToken::new();
-        let stopped = stop.clone().cancelled_owned();
-        tokio::spawn(
-            async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await },
-        );
-        Ok(Self { url, fetches, _stop: stop.drop_guard() })
-    }
-}
-
 /// A gateway that verifies tokens against the JWKS at `jwks_url`; the registry and
 /// ingest are never called by `/api/v1/me`, so no system runs behind it.
 async fn gateway_with_jwks(jwks_url: &str) -> anyhow::Result<(String, DropGuard)> {
+    gateway_with_jwks_refreshed(jwks_url, JwksRefresh::default()).await
+}
+
+/// Like [`gateway_with_jwks`], keeping the JWKS fresh as `refresh` says (tests use
+/// intervals of milliseconds, which the settings cannot express).
+async fn gateway_with_jwks_refreshed(
+    jwks_url: &str,
+    refresh: JwksRefresh,
+) -> anyhow::Result<(String, DropGuard)> {
     let env = [("BGJOBS_AUTH_JWKS_URL", jwks_url), ("BGJOBS_AUTH_ISSUER", ISSUER)];
-    start_alone(&env, |_| {}).await
+    start_alone(&env, |settings| settings.jwks_refresh = refresh).await
 }
 
 fn claims() -> Claims {
@@ -65,6 +45,8 @@ fn claims() -> Claims {
         iss: ISSUER.to_owned(),
         aud: "bgjobs".to_owned(),
         exp: Utc::now().timestamp() + 600,
+        iat: Some(Utc::now().timestamp()),
+        nbf: None,
     }
 }
 
@@ -76,6 +58,13 @@ async fn me(gateway: &str, token: &str) -> anyhow::Result<(u16, serde_json::Valu
         .await?;
     let status = response.status().as_u16();
     Ok((status, response.json().await?))
+}
+
+/// The status and error message `/api/v1/me` answers `token` with ("" on success).
+async fn refusal(gateway: &str, token: &str) -> anyhow::Result<(StatusCode, String)> {
+    let (status, body) = me(gateway, token).await?;
+    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    Ok((StatusCode::from_u16(status)?, message))
 }
 
 #[tokio::test]
@@ -129,7 +118,7 @@ async fn tokens_are_verified_with_the_key_the_jwks_publishes_under_their_key_id(
 
     // One fetch served every request, and the unknown key id did not fetch again so
     // soon: forged tokens cannot flood the identity provider.
-    assert_eq!(provider.fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(provider.fetches(), 1);
     Ok(())
 }
 

@@ -63,6 +63,8 @@ async fn an_unreachable_registry_shows_a_plain_message() -> anyhow::Result<()> {
         iss: ISSUER.to_owned(),
         aud: "bgjobs".to_owned(),
         exp: Utc::now().timestamp() + 600,
+        iat: None,
+        nbf: None,
     })?;
 
     let browser = Browser::start().await?;
