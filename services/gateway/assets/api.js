@@ -12,15 +12,50 @@ export class ApiError extends Error {
   }
 }
 
-/// Takes a token handed over in the URL fragment (`#access_token=...`, as an identity
-/// provider's redirect does), keeps it for this tab, and removes it from the address bar.
+const STATE_KEY = "bgjobs.sign-in-state";
+/// A job id (a UUID), as the API names jobs.
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/// Starts a sign-in: a fresh random `state`, kept for this tab, which the token handed
+/// back in the fragment must carry. Answers the state to send to the sign-in.
+export function beginSignIn() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  const state = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  sessionStorage.setItem(STATE_KEY, state);
+  return state;
+}
+
+/// Takes a token handed over in the URL fragment (`#access_token=...&state=...`, as a
+/// sign-in's redirect does) only when its `state` is the one this tab's sign-in started:
+/// anyone can link to the page with a token of their own in the fragment. The fragment
+/// is removed from the address bar and the state forgotten either way. Answers
+/// "adopted", "ignored" (a token without the right state) or "none".
 export function adoptTokenFromFragment() {
   const fragment = new URLSearchParams(location.hash.slice(1));
-  const token = fragment.get("access_token");
-  if (token) {
-    sessionStorage.setItem(TOKEN_KEY, token);
-    history.replaceState(null, "", location.pathname + location.search);
-  }
+  const handedOver = fragment.get("access_token");
+  if (!handedOver) return "none";
+  history.replaceState(null, "", location.pathname + location.search);
+  const expected = sessionStorage.getItem(STATE_KEY);
+  sessionStorage.removeItem(STATE_KEY);
+  if (!expected || fragment.get("state") !== expected) return "ignored";
+  sessionStorage.setItem(TOKEN_KEY, handedOver);
+  return "adopted";
+}
+
+/// Where to go back to after signing in: `value` when it is a path on this site ("/"
+/// then anything but "/" or "\", no control character), else "/". Only the path and
+/// query are kept.
+export function safeReturnPath(value) {
+  if (typeof value !== "string" || !/^\/(?![/\\])/.test(value)) return "/";
+  // Browsers drop tabs and newlines from URLs and read "\" as "/": "/\t/x" is "//x".
+  if (/[\u0000-\u001f\u007f\\]/.test(value)) return "/";
+  const url = new URL(value, location.origin);
+  return url.origin === location.origin ? url.pathname + url.search : "/";
+}
+
+/// Whether `value` has the shape of a job id; anything else is never sent to the API.
+export function isJobId(value) {
+  return typeof value === "string" && JOB_ID.test(value);
 }
 
 export function token() {

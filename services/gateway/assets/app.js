@@ -1,7 +1,7 @@
 // The Background Jobs page: the list with its filters (kept in the URL), paging,
 // live updates, and the actions of each row.
 
-import { ApiError, adoptTokenFromFragment, call, follow, signOut, token } from "./api.js";
+import { ApiError, adoptTokenFromFragment, call, follow, isJobId, signOut, token } from "./api.js";
 import { el, refreshRelativeTimes, stalledWarning, statusBadge, timeElement } from "./format.js";
 import { openDetails, refreshDetails } from "./details.js";
 import { setUpStart } from "./start.js";
@@ -93,6 +93,13 @@ export function reportError(error) {
     return;
   }
   showBanner(error.message || String(error));
+}
+
+/// What the page says about a `job` in the address that is not a job id.
+export function invalidJobMessage(value) {
+  const shown = value.length > 60 ? `${value.slice(0, 60)}…` : value;
+  return `The address names the job "${shown}", which is not a job id (job ids look like `
+    + "0190f5c2-7d1e-7a3b-9c4d-5e6f7a8b9c0d). Check the link you followed.";
 }
 
 function signInLink(text) {
@@ -285,9 +292,15 @@ async function followLive() {
 // ---- start ----
 
 async function start() {
-  adoptTokenFromFragment();
+  const handover = adoptTokenFromFragment();
+  if (handover === "ignored") {
+    console.warn("a token in the address was ignored: it did not come from this tab's sign-in");
+  }
   if (!token()) {
-    showBanner("You are not signed in.", { kind: "info", action: signInLink("Sign in") });
+    const message = handover === "ignored"
+      ? "The sign-in in this link was ignored: it was not started from this page. Sign in yourself."
+      : "You are not signed in.";
+    showBanner(message, { kind: "info", action: signInLink("Sign in") });
     return;
   }
   try {
@@ -323,7 +336,8 @@ async function start() {
 
   await load();
   const linkedJob = new URLSearchParams(location.search).get("job");
-  if (linkedJob) openDetails(linkedJob, page.me);
+  if (linkedJob && isJobId(linkedJob)) openDetails(linkedJob, page.me);
+  else if (linkedJob) showBanner(invalidJobMessage(linkedJob));
   setInterval(() => { refreshRelativeTimes(); render(); }, 30000);
   followLive();
 }

@@ -1,6 +1,6 @@
 // View Details: everything about one job, kept current while open.
 
-import { call } from "./api.js";
+import { call, isJobId } from "./api.js";
 import {
   absoluteTime, el, formatNumber, progressBar, stalledWarning, statusBadge, timeElement,
 } from "./format.js";
@@ -79,6 +79,7 @@ function setJobInUrl(jobId) {
 
 /// Opens the details of `jobId`; the URL names the job, so the view can be shared.
 export async function openDetails(jobId, me) {
+  if (!isJobId(jobId)) throw new Error(`'${jobId}' is not a job id`);
   shown = { jobId, me, lastUpdate: null };
   setJobInUrl(jobId);
   document.getElementById("details-body").replaceChildren(el("p", {}, "Loading…"));

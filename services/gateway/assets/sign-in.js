@@ -1,6 +1,8 @@
-// The demo sign-in page: pick a demo user, get a token, go back to the page.
+// The demo sign-in page: pick a demo user, get a token, go back to the page. The token
+// is handed over in the fragment with the sign-in's state, as an identity provider's
+// redirect does, so the demo goes through the same checks.
 
-import { call, setToken } from "./api.js";
+import { beginSignIn, call, safeReturnPath } from "./api.js";
 import { el } from "./format.js";
 
 function showError(message) {
@@ -15,9 +17,11 @@ async function signIn(user) {
     const session = await call("POST", "/api/v1/demo/sign-in", {
       body: JSON.stringify({ user: user.id }), contentType: "application/json",
     });
-    setToken(session.token);
-    const back = new URLSearchParams(location.search).get("return");
-    location.href = back && back.startsWith("/") && !back.startsWith("//") ? back : "/";
+    const state = beginSignIn();
+    let back = safeReturnPath(new URLSearchParams(location.search).get("return"));
+    if (back.startsWith("/sign-in")) back = "/";
+    const handover = new URLSearchParams({ access_token: session.token, state });
+    location.assign(`${back}#${handover}`);
   } catch (error) {
     showError(error.message);
   }

@@ -1,6 +1,7 @@
 //! The Background Jobs page in headless Chromium, against the real services.
 
 mod driver;
+mod handover;
 mod harness;
 mod page;
 mod sign_in;

@@ -11,6 +11,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+/// Where the page keeps the state of the sign-in under way (`assets/api.js`).
+pub const SIGN_IN_STATE_KEY: &str = "bgjobs.sign-in-state";
+
 /// How long the page may take to show what a test waits for.
 pub const PAGE_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -188,15 +191,28 @@ impl Browser {
         self._driver.driver.id()
     }
 
-    /// Opens `url` signed in with `token` (handed over in the fragment, as an identity
-    /// provider's redirect does).
+    /// Opens `url` signed in with `token`, handed over in the fragment with the state
+    /// this tab's sign-in keeps, as the page's sign-in and an identity provider's
+    /// redirect do.
     pub async fn open_signed_in(
         &self,
         base: &str,
         path_and_query: &str,
         token: &str,
     ) -> anyhow::Result<()> {
-        self.client.goto(&format!("{base}{path_and_query}#access_token={token}")).await?;
+        let state = uuid::Uuid::new_v4().simple().to_string();
+        // Any page of the site, for its session storage (and so that the next address
+        // is a new page, not only a new fragment).
+        self.client.goto(&format!("{base}/healthz")).await?;
+        self.client
+            .execute(
+                "sessionStorage.setItem(arguments[0], arguments[1]);",
+                vec![json!(SIGN_IN_STATE_KEY), json!(state)],
+            )
+            .await?;
+        self.client
+            .goto(&format!("{base}{path_and_query}#access_token={token}&state={state}"))
+            .await?;
         Ok(())
     }
 
