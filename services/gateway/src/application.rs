@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::http::{HeaderValue, header};
 use axum::routing::get;
 use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::ingest_client::IngestClient;
@@ -16,7 +15,6 @@ use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::demo::SigningKey;
@@ -24,6 +22,7 @@ use crate::auth::{Keys, Verifier};
 use crate::links::LinkSigner;
 use bgjobs_config::values::Secret;
 
+use crate::security_headers::SecurityHeaders;
 use crate::settings::{KeySource, Settings};
 use crate::state::{AppState, Demo};
 use crate::{api, page};
@@ -34,14 +33,11 @@ const REGISTRY_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// After the shutdown signal, requests in flight get this long to finish (live
 /// update streams end at the signal; the page reconnects to another replica).
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
-/// The page and API may be framed by nothing and load nothing from elsewhere.
-const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'";
-
 /// A gateway bound to its port, ready to serve.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    headers: SecurityHeaders,
 }
 
 impl std::fmt::Debug for Application {
@@ -103,7 +99,7 @@ impl Application {
             demo,
             stopping: CancellationToken::new(),
         };
-        Ok(Self { listener, state })
+        Ok(Self { listener, state, headers: SecurityHeaders { hsts: settings.hsts } })
     }
 
     /// The address the HTTP server listens on (the real port when 0 was asked for).
@@ -124,7 +120,8 @@ impl Application {
             stopping.cancel();
             let _receiver_gone = stopping_tx.send(());
         };
-        let server = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(signal);
+        let server = axum::serve(self.listener, router(self.state, self.headers))
+            .with_graceful_shutdown(signal);
         let drain_deadline = async move {
             match stopping_rx.await {
                 Ok(()) => tokio::time::sleep(SHUTDOWN_DRAIN).await,
@@ -141,17 +138,12 @@ impl Application {
     }
 }
 
-/// Every route of the gateway.
-fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route of the gateway, every response with the security headers.
+fn router(state: AppState, headers: SecurityHeaders) -> Router {
+    let routes = Router::new()
         .merge(api::router())
         .merge(page::router())
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ready" }))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(TraceLayer::new_for_http().on_failure(()))
-        .with_state(state)
+        .route("/readyz", get(|| async { "ready" }));
+    headers.apply(routes).layer(TraceLayer::new_for_http().on_failure(())).with_state(state)
 }

@@ -9,6 +9,7 @@ pub mod auth;
 mod error;
 mod links;
 mod page;
+mod security_headers;
 pub mod settings;
 mod state;
 

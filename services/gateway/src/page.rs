@@ -28,11 +28,7 @@ pub fn router() -> Router<AppState> {
             path,
             get(move || async move {
                 (
-                    [
-                        (header::CONTENT_TYPE, content_type),
-                        (header::CACHE_CONTROL, "no-cache"),
-                        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                    ],
+                    [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")],
                     content,
                 )
                     .into_response()

@@ -43,6 +43,10 @@ bgjobs_config::section! {
         /// for local use only (`make run` sets it), refused by the production profile.
         "BGJOBS_GATEWAY_DEMO_USERS" => demo_users: Flag = "false",
             development_credential: crate::settings::demo_users;
+        /// `true`: every response carries `Strict-Transport-Security: max-age=31536000`,
+        /// so browsers use only HTTPS for this host for a year. Set it when the gateway
+        /// is reached over HTTPS only (behind a TLS-terminating ingress).
+        "BGJOBS_GATEWAY_HSTS" => hsts: Flag = "false";
         /// HMAC key of download links; set the same on every replica. Unset: a random
         /// key per process, so links do not survive a restart.
         "BGJOBS_DOWNLOAD_SECRET" => download_secret: Option<Secret<32>>;
@@ -121,6 +125,8 @@ pub struct Settings {
     pub download_secret: Option<Secret<32>>,
     /// An In Progress job silent for longer is shown as stalled.
     pub stall_threshold: Duration,
+    /// Whether responses carry `Strict-Transport-Security`.
+    pub hsts: bool,
     /// The object store of results files.
     pub storage: bgjobs_object_store::Settings,
     sections: Sections,
@@ -201,6 +207,7 @@ impl Settings {
             jwks_refresh,
             download_secret: gateway.download_secret.clone(),
             stall_threshold: gateway.stall_threshold.get(),
+            hsts: gateway.hsts.0,
             storage: sections.object_store.clone(),
             sections,
         })

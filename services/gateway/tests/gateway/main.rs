@@ -8,6 +8,7 @@ mod browser;
 mod delete_client;
 mod demo;
 mod downloads;
+mod headers;
 mod jobs;
 mod jwks;
 mod live;
