@@ -157,3 +157,37 @@ async fn only_rsa_keys_for_rs256_signatures_are_taken_from_the_jwks() -> anyhow:
     assert_eq!(provider.fetches(), 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_old_key_set_is_fetched_again_in_the_background_while_its_keys_still_work()
+-> anyhow::Result<()> {
+    let trusted = trusted_key();
+    let provider = Provider::serve(json!([trusted.jwk(KEY_ID)?])).await?;
+    // Every key set is old at once, and nothing spaces the fetches.
+    let refresh = JwksRefresh {
+        max_age: Duration::ZERO,
+        min_interval: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+    };
+    let (gateway, _stop) = gateway_with_jwks_refreshed(&provider.url, refresh).await?;
+    let token = trusted.sign_with_key_id(KEY_ID, &claims())?;
+    assert_eq!(refusal(&gateway, &token).await?.0, StatusCode::OK);
+
+    // The provider now answers only when the test lets it: requests whose key is
+    // known are answered meanwhile, from the old set, and start one fetch between them.
+    provider.hold();
+    for _ in 0..5 {
+        let answer = tokio::time::timeout(DEADLINE, refusal(&gateway, &token))
+            .await
+            .map_err(|_| anyhow::anyhow!("a request with a known key waited for the fetch"))??;
+        assert_eq!(answer, (StatusCode::OK, String::new()));
+    }
+    let deadline = Instant::now() + DEADLINE;
+    while provider.fetches() < 2 {
+        anyhow::ensure!(Instant::now() < deadline, "the old set was never fetched again");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(provider.fetches(), 2, "requests waiting for the same fetch started more");
+    provider.release();
+    Ok(())
+}
