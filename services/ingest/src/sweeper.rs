@@ -131,7 +131,8 @@ impl Sweeper {
         Ok(stats.is_some_and(|stats| stats.messages > 0))
     }
 
-    /// "Queued again: ..." in the job's log; a failure is only logged here.
+    /// "Queued again: ..." in the job's log while the job is still New; a failure is
+    /// only logged here.
     async fn note_published_again(&self, job: &Job) {
         let note = AddJobNoteRequest {
             account_id: job.account_id.clone(),
@@ -144,6 +145,9 @@ impl Sweeper {
                  queued, so the message was probably lost",
                 whole_secs(self.unstarted_after)
             ),
+            // A worker may have started the job since it was listed: then the copy just
+            // published is settled as a duplicate, and the line would be untrue.
+            only_while_new: true,
         };
         if let Err(status) = self.publishing.registry.clone().add_job_note(note).await {
             tracing::warn!(job_id = job.job_id, %status, "could not note the job's new publish");

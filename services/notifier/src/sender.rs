@@ -254,6 +254,7 @@ impl Sender {
             attempt: key.attempt,
             actor: ACTOR.to_owned(),
             message,
+            only_while_new: false,
         };
         match self.registry.clone().add_job_note(request).await {
             Ok(_) => self.noted(key).await,

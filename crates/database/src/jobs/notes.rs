@@ -1,9 +1,11 @@
 //! Lines added to a job's message log by services other than its worker, on a job in
 //! any status (the notifier's "email sent to …").
 
-use bgjobs_domain::{AccountId, JobId};
+use bgjobs_domain::{AccountId, JobId, JobStatus};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TryInsertResult};
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait, TryInsertResult,
+};
 use uuid::Uuid;
 
 use super::Job;
@@ -22,31 +24,43 @@ pub struct Note {
     pub actor: String,
     /// The line.
     pub message: String,
+    /// Write the line only while the job is New in `attempt`.
+    pub only_while_new: bool,
 }
 
 impl JobsStore {
     /// Adds `note` to the log of `job` without changing the job. `Some(false)` when a
-    /// note with its id is already recorded; `None` when the account has no such job.
+    /// note with its id is already recorded, or when the note is only for a New job and
+    /// the job is no longer New in its attempt; `None` when the account has no such job.
+    ///
+    /// The job's row is locked while the line is written, as the applier locks it, so
+    /// the status the line shows is the job's status at its place in the log.
     pub async fn add_note(
         &self,
         account: &AccountId,
         job: JobId,
         note: &Note,
     ) -> Result<Option<bool>, Error> {
+        let transaction = self.connection.begin().await?;
         let Some(row) = job_rows::Entity::find_by_id(job.as_uuid())
             .filter(job_rows::Column::AccountId.eq(account.as_str()))
-            .one(&self.connection)
+            .lock_shared()
+            .one(&transaction)
             .await?
         else {
             return Ok(None);
         };
         let job = Job::try_from(row)?;
+        if note.only_while_new && (job.status != JobStatus::New || job.attempt != note.attempt) {
+            return Ok(Some(false));
+        }
         let inserted =
             log_line(note.note_id, &job, note.attempt, job.status, &note.actor, &note.message)?
                 .on_conflict(OnConflict::column(log_rows::Column::EventId).do_nothing().to_owned())
                 .do_nothing()
-                .exec(&self.connection)
+                .exec(&transaction)
                 .await?;
+        transaction.commit().await?;
         Ok(Some(matches!(inserted, TryInsertResult::Inserted(_))))
     }
 }

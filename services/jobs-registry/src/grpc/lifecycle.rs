@@ -65,6 +65,7 @@ pub async fn add_job_note(
         attempt: request.attempt,
         actor: actor.to_owned(),
         message: message.to_owned(),
+        only_while_new: request.only_while_new,
     };
     let added =
         store.add_note(&account_id, job_id, &note).await?.ok_or(Error::JobNotFound(job_id))?;

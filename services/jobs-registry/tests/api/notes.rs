@@ -1,8 +1,11 @@
 //! Who is emailed when a job ends (kept with the job), and notes added to the log of a
 //! job in any status.
 
+use std::time::Duration;
+
 use bgjobs_domain::JobId;
 use bgjobs_proto::v1::{self, AddJobNoteRequest, EventKind, JobStatus};
+use bgjobs_test_support::wait;
 use tonic::Code;
 use uuid::Uuid;
 
@@ -17,6 +20,7 @@ fn note(job: &v1::Job, note_id: Uuid, message: &str) -> AddJobNoteRequest {
         attempt: 1,
         actor: "notifier".into(),
         message: message.into(),
+        only_while_new: false,
     }
 }
 
@@ -105,6 +109,70 @@ async fn a_note_for_an_unknown_job_or_another_account_is_not_found() -> anyhow::
     blank.note_id = "not-a-uuid".into();
     let refused = app.client.clone().add_job_note(blank).await.expect_err("bad id");
     assert_eq!(refused.message(), "note_id 'not-a-uuid' is not a UUID");
+    assert!(log_of(&app, &job).await?.iter().all(|entry| entry.actor != "notifier"));
+    app.stop().await
+}
+
+#[tokio::test]
+async fn a_note_only_for_a_new_job_is_dropped_once_the_job_has_left_new() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let only_while_new = |job: &v1::Job, attempt: u32| AddJobNoteRequest {
+        attempt,
+        only_while_new: true,
+        ..note(job, Uuid::now_v7(), "Queued again")
+    };
+    let job = app.create_job("acme").await?;
+    let added = app.client.clone().add_job_note(only_while_new(&job, 1)).await?.into_inner();
+    assert!(added.added, "the job is New in attempt 1");
+    let added = app.client.clone().add_job_note(only_while_new(&job, 2)).await?.into_inner();
+    assert!(!added.added, "the job has no attempt 2");
+
+    let finished = completed_job(&app).await?;
+    let added = app.client.clone().add_job_note(only_while_new(&finished, 1)).await?.into_inner();
+    assert!(!added.added, "the job has completed");
+    let log = log_of(&app, &finished).await?;
+    assert!(log.iter().all(|entry| entry.actor != "notifier"), "{log:?}");
+    app.stop().await
+}
+
+/// A worker's Started applied while the note is being written: the note waits for it
+/// and sees the job no longer New, instead of writing a line that says New after it.
+#[tokio::test]
+async fn a_note_waits_for_a_change_of_the_job_in_progress() -> anyhow::Result<()> {
+    use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+
+    let app = spawn_app().await?;
+    let job = app.create_job("acme").await?;
+    let database = Database::connect(app.settings.database_url.expose()).await?;
+    let change = database.begin().await?;
+    change
+        .execute_unprepared(&format!(
+            "UPDATE jobs.jobs SET status = 'in_progress' WHERE job_id = '{}'",
+            job.job_id
+        ))
+        .await?;
+
+    let mut client = app.client.clone();
+    let request = AddJobNoteRequest { only_while_new: true, ..note(&job, Uuid::now_v7(), "late") };
+    let writing = tokio::spawn(async move { client.add_job_note(request).await });
+    wait::until("the note to wait for the job's row", Duration::from_secs(10), || async {
+        let waiting = database
+            .query_one(sea_orm::Statement::from_string(
+                database.get_database_backend(),
+                "SELECT count(*) AS waiting FROM pg_stat_activity \
+                 WHERE wait_event_type = 'Lock' AND datname = current_database()",
+            ))
+            .await?
+            .map(|row| row.try_get::<i64>("", "waiting"))
+            .transpose()?
+            .unwrap_or(0);
+        Ok((waiting > 0).then_some(()))
+    })
+    .await?;
+    change.commit().await?;
+
+    let added = writing.await??.into_inner().added;
+    assert!(!added, "the job was In Progress when the note was written");
     assert!(log_of(&app, &job).await?.iter().all(|entry| entry.actor != "notifier"));
     app.stop().await
 }
