@@ -167,7 +167,7 @@ async fn a_late_copy_of_a_finished_attempt_reports_the_same_end_and_leaves_the_r
         }))?;
     let processor = product_upload::Worker::build(settings).await?.processor().clone();
     let message = job_message(&job);
-    let results_key = bgjobs_object_store::keys::results(&system.account, job_id.parse()?);
+    let results_key = bgjobs_domain::object_keys::results(&system.account, job_id.parse()?);
     let expected_end = Outcome::Completed { message: "1 of 2 rows imported, 1 rejected".into() };
 
     assert_eq!(processor.handle(&message, 1, 0, None).await, expected_end);

@@ -8,10 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use bgjobs_domain::object_keys;
 use bgjobs_e2e::process::{ServiceProcess, product_file};
 use bgjobs_e2e::proxy::LossyProxy;
 use bgjobs_e2e::{Environment, Options, TestSystem};
-use bgjobs_object_store::keys;
 use bgjobs_proto::v1::JobStatus;
 use bgjobs_test_support::wait;
 
@@ -61,7 +61,7 @@ async fn an_upload_whose_registration_answer_is_lost_keeps_its_input_and_complet
     let jobs = system.jobs().await?;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     let job = &jobs[0];
-    let input = keys::upload_input(&system.account, job.job_id.parse()?);
+    let input = object_keys::input(&system.account, job.job_id.parse()?);
     assert!(
         system.objects.head(&input).await?.is_some(),
         "the input of a registered job was deleted"

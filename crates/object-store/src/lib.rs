@@ -6,7 +6,6 @@
 //! whatever the file size.
 
 mod error;
-pub mod keys;
 mod metadata;
 mod object_store;
 mod settings;

@@ -9,12 +9,13 @@ use std::future::Future;
 
 use bgjobs_database::CatalogStore;
 use bgjobs_database::catalog::{AppliedBatch, Checkpoint};
+use bgjobs_domain::object_keys;
 use bgjobs_domain::upload::Rejection;
 use bgjobs_domain::upload::header::{ColumnIndex, ColumnSpec};
 use bgjobs_domain::upload::results::thousands;
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use bgjobs_domain::{AccountId, JobId};
-use bgjobs_object_store::{ObjectStore, keys};
+use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::Counters;
 
 use crate::Settings;
@@ -108,7 +109,7 @@ impl<R: UploadRows> Upload<'_, R> {
             .claim_checkpoint(delivery.job, delivery.attempt(), delivery.number)
             .await
             .map_err(store_stop)?;
-        let result_key = keys::results(&delivery.account, delivery.job);
+        let result_key = object_keys::results(&delivery.account, delivery.job);
         if resume.results_written {
             // Another delivery of this attempt (a copy of the message) did everything and
             // stored the results file: report the same end, write nothing. Its Completed

@@ -13,8 +13,9 @@ use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Stop};
 use bgjobs_database::catalog::delete_client::{
     CLIENT_OWNED_TABLES, CLIENTS_TABLE, DeleteStep, TableRows,
 };
+use bgjobs_domain::object_keys;
 use bgjobs_domain::{EventKind, JobId, JobType};
-use bgjobs_object_store::{ObjectMetadata, keys};
+use bgjobs_object_store::ObjectMetadata;
 use bgjobs_proto::v1::Counters;
 use bytes::Bytes;
 
@@ -248,7 +249,7 @@ impl Run<'_> {
     ) -> Result<Finished, Stop> {
         let contents = summary::results_csv(mode, owned, client_row)
             .map_err(|error| Stop::Retry(format!("writing the results file failed: {error}")))?;
-        let result_key = keys::results(&self.delivery.account, self.delivery.job);
+        let result_key = object_keys::results(&self.delivery.account, self.delivery.job);
         let metadata = ObjectMetadata {
             content_type: "text/csv; charset=utf-8".to_owned(),
             original_file_name: Some("results.csv".to_owned()),

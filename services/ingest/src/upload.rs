@@ -10,8 +10,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bgjobs_domain::object_keys;
 use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
-use bgjobs_object_store::{ObjectMetadata, keys};
+use bgjobs_object_store::ObjectMetadata;
 use bgjobs_proto::convert::{job_status_from_proto, job_type_to_proto};
 use bgjobs_proto::v1::{self, CreateJobRequest, CreateJobResponse, ReferenceIds};
 use futures::{Stream, StreamExt};
@@ -153,7 +154,7 @@ async fn store_register_publish<S>(
 where
     S: Stream<Item = Result<bytes::Bytes, axum::Error>> + Send + Unpin,
 {
-    let input_object_key = keys::upload_input(&request.account, job_id);
+    let input_object_key = object_keys::input(&request.account, job_id);
     store_input(state, &request, &input_object_key, body).await?;
 
     // Registering and publishing run in their own task: if the client goes away now,

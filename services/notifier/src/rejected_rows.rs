@@ -1,7 +1,8 @@
 //! The first rejected rows of a job's results file, for the email to list.
 
+use bgjobs_domain::object_keys;
 use bgjobs_domain::{AccountId, JobId};
-use bgjobs_object_store::{ObjectStore, keys};
+use bgjobs_object_store::ObjectStore;
 use tokio_util::io::SyncIoBridge;
 
 use crate::content::{MAX_REJECTED_ROWS, RejectedRow};
@@ -15,7 +16,7 @@ pub async fn first_rejected_rows(
     account: &AccountId,
     job: JobId,
 ) -> Result<Vec<RejectedRow>, bgjobs_object_store::Error> {
-    let key = keys::results(account, job);
+    let key = object_keys::results(account, job);
     let reader = match objects.get_reader(&key).await {
         Ok(reader) => reader,
         Err(bgjobs_object_store::Error::NotFound { .. }) => return Ok(Vec::new()),

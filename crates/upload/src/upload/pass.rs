@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use bgjobs_database::catalog::Checkpoint;
 use bgjobs_domain::EventKind;
+use bgjobs_domain::object_keys;
 use bgjobs_domain::upload::header::ColumnIndex;
 use bgjobs_domain::upload::results::thousands;
 use bgjobs_domain::upload::write::WriteMode;
-use bgjobs_object_store::keys;
 use bgjobs_proto::v1::Counters;
 
 use super::{Upload, UploadRows, store_stop};
@@ -82,14 +82,16 @@ impl<'p, R: UploadRows> Pass<'p, R> {
     pub async fn run(self, emitter: &mut Emitter) -> Result<Seen, Stop> {
         let upload = self.upload;
         let delivery = upload.delivery;
-        let input_key = &delivery.message.input_object_key;
+        // Derived, never read from the message (whose key, if any, the processor
+        // checked against this one).
+        let input_key = &object_keys::input(&delivery.account, delivery.job);
         let source = upload.objects.get_reader(input_key).await.map_err(|error| match error {
             bgjobs_object_store::Error::NotFound { .. } => Stop::Fail(format!(
                 "the uploaded file is missing from storage ({input_key}); upload it again"
             )),
             other => Stop::Retry(format!("reading the uploaded file failed: {other}")),
         })?;
-        let result_key = keys::results(&delivery.account, delivery.job);
+        let result_key = object_keys::results(&delivery.account, delivery.job);
         let results = ResultsWriter::start(upload.objects.clone(), result_key)
             .map_err(|error| Stop::Retry(error.to_string()))?;
 
