@@ -140,6 +140,13 @@ pub enum IgnoreReason {
         /// The event's kind.
         kind: EventKind,
     },
+    /// The event names a results file that is not the job's own: results keys are
+    /// derived from the account and the job id, never taken from an event
+    /// ([`crate::object_keys`]).
+    ForeignResultKey {
+        /// The event's kind.
+        kind: EventKind,
+    },
 }
 
 impl fmt::Display for IgnoreReason {
@@ -162,6 +169,11 @@ impl fmt::Display for IgnoreReason {
             Self::NotAllowed { status, kind } => {
                 write!(f, "{} event ignored: the job is {}", kind.as_str(), status.display_name())
             }
+            Self::ForeignResultKey { kind } => write!(
+                f,
+                "{} event ignored: its results key is not this job's results file",
+                kind.as_str()
+            ),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bgjobs_database::JobsStore;
 use bgjobs_database::jobs::RecordOutcome;
+use bgjobs_domain::IgnoreReason;
 use bgjobs_messaging::events::{ReceivedEvent, hand_back};
 use bgjobs_proto::v1;
 use futures::{Stream, StreamExt};
@@ -180,6 +181,22 @@ fn log_outcome(event: &v1::JobEvent, outcome: &Outcome) {
     match outcome {
         Outcome::Recorded(RecordOutcome::Applied { status }) => {
             tracing::debug!(job_id, attempt, sequence, kind, status = %status, "job event applied");
+        }
+        Outcome::Recorded(RecordOutcome::Ignored(
+            reason @ IgnoreReason::ForeignResultKey { .. },
+        )) => {
+            // Only a faulty or hostile publisher names another file: worth a warning.
+            let given_key: String = event.result_object_key.chars().take(200).collect();
+            tracing::warn!(
+                job_id,
+                account_id = event.account_id,
+                attempt,
+                sequence,
+                kind,
+                given_key = ?given_key,
+                reason = %reason,
+                "job event refused: its results key is not the job's own"
+            );
         }
         Outcome::Recorded(RecordOutcome::Ignored(reason)) => {
             tracing::debug!(job_id, attempt, sequence, kind, reason = %reason, "job event logged without effect");

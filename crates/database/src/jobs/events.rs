@@ -1,5 +1,6 @@
 //! Recording job events through the state machine, and reading the message log.
 
+use bgjobs_domain::object_keys::JobFile;
 use bgjobs_domain::state_machine::{self, Decision};
 use bgjobs_domain::{
     AccountId, EventKind, EventPosition, IgnoreReason, JobId, JobState, JobStatus,
@@ -38,7 +39,8 @@ pub struct IncomingEvent {
     pub message: String,
     /// The worker's counters, if the event carries them.
     pub counters: Option<Counters>,
-    /// Where the results file is in S3, if the event carries it.
+    /// Where the results file is in S3, if the event carries it; anything but the key
+    /// derived from the account and the job id makes the event change nothing.
     pub result_object_key: Option<String>,
     /// The worker that sent the event; becomes the job's Updated By.
     pub worker_id: String,
@@ -142,7 +144,9 @@ impl JobsStore {
     /// Events for one job are serialised by a lock on its row, so concurrent deliveries
     /// are applied in turn against the latest state. An event that arrived before its
     /// Started is held and applied after it, so the state reached does not depend on
-    /// the order in which a job's events arrive.
+    /// the order in which a job's events arrive. An event whose results key is not the
+    /// job's own is logged as ignored ([`IgnoreReason::ForeignResultKey`]) and its key
+    /// kept nowhere.
     pub async fn record_event(&self, event: IncomingEvent) -> Result<RecordOutcome, Error> {
         let position_attempt = write_i32("attempt", event.position.attempt)?;
         let position_delivery = write_i32("delivery", event.position.delivery)?;
@@ -159,7 +163,14 @@ impl JobsStore {
             return Ok(RecordOutcome::UnknownJob);
         };
         let job = Job::try_from(row)?;
-        let decision = state_machine::apply(&job.state(), event.position, event.kind);
+        let foreign_result_key = event.result_object_key.as_deref().is_some_and(|key| {
+            JobFile::Results.check(&event.account_id, event.job_id, key).is_err()
+        });
+        let decision = if foreign_result_key {
+            Decision::Ignore(IgnoreReason::ForeignResultKey { kind: event.kind })
+        } else {
+            state_machine::apply(&job.state(), event.position, event.kind)
+        };
         let (status_after, ignore_reason) = match decision {
             Decision::Apply { status } => (status, None),
             Decision::Ignore(reason) => (job.status, Some(reason)),
@@ -183,7 +194,8 @@ impl JobsStore {
             rows_total: Set(counters.as_ref().map(|counters| counters.rows_total)),
             rows_processed: Set(counters.as_ref().map(|counters| counters.rows_processed)),
             rows_rejected: Set(counters.as_ref().map(|counters| counters.rows_rejected)),
-            result_object_key: Set(event.result_object_key.clone()),
+            // A foreign key is not kept anywhere, so nothing can ever read it back.
+            result_object_key: Set(event.result_object_key.clone().filter(|_| !foreign_result_key)),
             occurred_at: Set(event.occurred_at),
             // The column defaults to clock_timestamp(), taken after the job lock.
             recorded_at: NotSet,

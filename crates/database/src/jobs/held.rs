@@ -8,8 +8,9 @@
 //! they were applied (so the log still reads as the job's story); those that can
 //! never apply keep their line, with the reason why.
 
+use bgjobs_domain::object_keys::JobFile;
 use bgjobs_domain::state_machine::{self, Decision};
-use bgjobs_domain::{EventKind, EventPosition, JobState, JobStatus};
+use bgjobs_domain::{AccountId, EventKind, EventPosition, JobId, JobState, JobStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
@@ -121,7 +122,11 @@ pub(super) async fn decide_held_events(
                     actor: row.actor,
                     message: row.message,
                     counters,
-                    result_object_key: row.result_object_key,
+                    // Held only after its key was checked; checked again all the
+                    // same, so that no stored key is trusted.
+                    result_object_key: row
+                        .result_object_key
+                        .filter(|key| is_own_results_key(&row.account_id, job, key)),
                 }
                 .write(transaction, job)
                 .await?;
@@ -138,4 +143,10 @@ pub(super) async fn decide_held_events(
         }
     }
     Ok(state.status)
+}
+
+/// True when `key` is the results key of `job` of `account` (as stored).
+fn is_own_results_key(account: &str, job: Uuid, key: &str) -> bool {
+    AccountId::parse(account)
+        .is_ok_and(|account| JobFile::Results.check(&account, JobId::from(job), key).is_ok())
 }

@@ -249,3 +249,35 @@ async fn the_same_event_delivered_concurrently_applies_once() -> anyhow::Result<
     assert_eq!(store.jobs().job_events(&acme, job.job_id).await?.map(|log| log.len()), Some(1));
     Ok(())
 }
+
+#[tokio::test]
+async fn an_event_naming_another_accounts_results_file_changes_nothing_and_keeps_no_key()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let (acme, globex) = (account("acme"), account("globex"));
+    let (victims_job, _) = store.jobs().create_job(new_job(&acme, "alice")).await?;
+    let (job, _) = store.jobs().create_job(new_job(&globex, "mallory")).await?;
+    let foreign_key = format!("results/acme/{}/results.csv", victims_job.job_id);
+    // Before its Started, so that it would otherwise be held and applied later.
+    let mut foreign = event(&globex, job.job_id, (1, 1, 2), EventKind::Completed);
+    foreign.result_object_key = Some(foreign_key);
+
+    let expected = IgnoreReason::ForeignResultKey { kind: EventKind::Completed };
+    assert_eq!(store.jobs().record_event(foreign.clone()).await?, RecordOutcome::Ignored(expected));
+    assert_eq!(
+        store
+            .jobs()
+            .record_event(event(&globex, job.job_id, (1, 1, 1), EventKind::Started))
+            .await?,
+        RecordOutcome::Applied { status: JobStatus::InProgress }
+    );
+
+    let after = store.jobs().get_job(&globex, job.job_id).await?.expect("the job exists");
+    assert_eq!(after.status, JobStatus::InProgress);
+    assert_eq!(after.result_object_key, None);
+    let log = store.jobs().job_events(&globex, job.job_id).await?.expect("the job exists");
+    let line = log.iter().find(|line| line.event_id == foreign.event_id).expect("logged");
+    assert!(line.ignored);
+    assert_eq!(line.ignore_reason.as_deref(), Some(expected.to_string().as_str()));
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! names the field.
 
 use bgjobs_database::jobs::{JobFilter, NewJob, PageRequest, Recipient, ReferenceIds};
+use bgjobs_domain::object_keys::JobFile;
 use bgjobs_domain::{AccountId, JobId, JobStatus, JobType, recipient};
 use bgjobs_proto::convert::{from_timestamp, job_status_from_proto, job_type_from_proto};
 use bgjobs_proto::{Timestamp, v1};
@@ -49,12 +50,13 @@ pub fn new_job(request: v1::CreateJobRequest) -> Result<NewJob, Error> {
     if request.created_by.trim().is_empty() {
         return Err(Error::invalid("created_by is required"));
     }
+    let input_object_key = input_key(&account_id, job_id, request.input_object_key)?;
     let reference_ids = request.reference_ids.unwrap_or_default();
     Ok(NewJob {
         job_id,
         account_id,
         job_type,
-        input_object_key: non_empty(request.input_object_key),
+        input_object_key,
         original_file_name: non_empty(request.original_file_name),
         parameters: parameters(&request.parameters_json)?,
         reference_ids: ReferenceIds {
@@ -65,6 +67,24 @@ pub fn new_job(request: v1::CreateJobRequest) -> Result<NewJob, Error> {
         created_by: request.created_by,
         notify: recipient(request.notify)?,
     })
+}
+
+/// The input file's key, if one is given: it must be the key derived from the account and
+/// the job id, so that no caller can register a job reading another account's file.
+fn input_key(account: &AccountId, job: JobId, given: String) -> Result<Option<String>, Error> {
+    if given.is_empty() {
+        return Ok(None);
+    }
+    if let Err(foreign) = JobFile::Input.check(account, job, &given) {
+        tracing::warn!(
+            job_id = %job,
+            account_id = %account,
+            given_key = ?foreign.given,
+            "CreateJob refused: its input key is not the job's own"
+        );
+        return Err(Error::invalid(format!("input_object_key {foreign}")));
+    }
+    Ok(Some(given))
 }
 
 /// Who is emailed when the job ends: nobody when absent or without an address.
@@ -173,11 +193,12 @@ mod tests {
     use super::*;
 
     fn valid_create() -> v1::CreateJobRequest {
+        let job_id = JobId::new();
         v1::CreateJobRequest {
-            job_id: JobId::new().to_string(),
+            job_id: job_id.to_string(),
             account_id: "acme".into(),
             job_type: v1::JobType::ProductUpload as i32,
-            input_object_key: "uploads/acme/x/input.csv".into(),
+            input_object_key: format!("uploads/acme/{job_id}/input.csv"),
             original_file_name: String::new(),
             parameters_json: r#"{"client_id":"c-1"}"#.into(),
             reference_ids: Some(v1::ReferenceIds { client_id: "c-1".into(), ..Default::default() }),
@@ -200,6 +221,37 @@ mod tests {
         assert_eq!(job.reference_ids.client_id.as_deref(), Some("c-1"));
         assert_eq!(job.reference_ids.user_id, None);
         assert_eq!(job.parameters["client_id"], "c-1");
+    }
+
+    #[test]
+    fn the_input_key_is_the_jobs_own_or_none() {
+        let request = valid_create();
+        let own_key = format!("uploads/acme/{}/input.csv", request.job_id);
+        let job = new_job(request).expect("valid");
+        assert_eq!(job.input_object_key, Some(own_key));
+
+        let job =
+            new_job(v1::CreateJobRequest { input_object_key: String::new(), ..valid_create() })
+                .expect("valid");
+        assert_eq!(job.input_object_key, None);
+    }
+
+    #[test]
+    fn an_input_key_of_another_account_is_refused_with_the_key_it_must_be() {
+        let request = valid_create();
+        let job_id = request.job_id.clone();
+        let message = refusal(v1::CreateJobRequest {
+            input_object_key: format!("uploads/globex/{job_id}/input.csv"),
+            ..request
+        });
+        assert_eq!(
+            message,
+            format!(
+                "input_object_key 'uploads/globex/{job_id}/input.csv' is not this job's input \
+                 file; its key is 'uploads/acme/{job_id}/input.csv' (made from the account and \
+                 the job id)"
+            )
+        );
     }
 
     #[test]
@@ -245,6 +297,13 @@ mod tests {
             (
                 v1::CreateJobRequest { parameters_json: "[1]".into(), ..valid_create() },
                 "parameters_json must be a JSON object",
+            ),
+            (
+                v1::CreateJobRequest {
+                    input_object_key: "uploads/acme/x/input.csv".into(),
+                    ..valid_create()
+                },
+                "input_object_key 'uploads/acme/x/input.csv' is not this job's input file",
             ),
         ];
         for (request, expected) in cases {

@@ -8,6 +8,7 @@ mod helpers;
 mod lifecycle;
 mod list_jobs;
 mod notes;
+mod object_keys;
 mod outages;
 mod read_scoping;
 mod replay;
