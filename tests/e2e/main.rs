@@ -10,6 +10,7 @@ mod fencing;
 mod heartbeat;
 mod hostile_files;
 mod notifications;
+mod object_keys;
 mod product_upload;
 mod results_file;
 mod resume;

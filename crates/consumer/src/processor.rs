@@ -1,12 +1,13 @@
-//! The life of one delivery, the same for every job type: check the message's ids,
-//! report Started (or "Resumed by" on a redelivery), run the job, report how it
-//! ended (Completed, Failed, or a Log line before a delayed retry or giving up) and
+//! The life of one delivery, the same for every job type: check the message's ids and
+//! input key, report Started (or "Resumed by" on a redelivery), run the job, report how
+//! it ended (Completed, Failed, or a Log line before a delayed retry or giving up) and
 //! say what to do with the message.
 
 use std::future::Future;
 use std::time::Duration;
 
 use bgjobs_database::CatalogStore;
+use bgjobs_domain::object_keys::JobFile;
 use bgjobs_domain::{AccountId, EventKind, JobId, JobType};
 use bgjobs_messaging::events::EventPublisher;
 use bgjobs_object_store::ObjectStore;
@@ -129,6 +130,9 @@ impl<J: Job> Processor<J> {
                 (Err(error), _) => return Outcome::Poison { cause: error.to_string() },
                 (_, Err(error)) => return Outcome::Poison { cause: error.to_string() },
             };
+        if let Err(cause) = check_input_key(message, &account, job) {
+            return Outcome::Poison { cause };
+        }
         let mut emitter = Emitter::new(
             self.events.clone(),
             &message.job_id,
@@ -222,5 +226,54 @@ impl<J: Job> Processor<J> {
         let (ended, ()) =
             tokio::join!(work, heartbeat.heartbeat(self.heartbeat, self.stuck_after, stopped));
         ended
+    }
+}
+
+/// A message's input key, when it names one, must be the key derived from its account and
+/// job: a message naming another file is unusable (poison), so that whoever can publish to
+/// the queue cannot make a job read another account's file. Jobs read the derived key.
+fn check_input_key(message: &JobMessage, account: &AccountId, job: JobId) -> Result<(), String> {
+    if message.input_object_key.is_empty() {
+        return Ok(());
+    }
+    JobFile::Input.check(account, job, &message.input_object_key).map_err(|foreign| {
+        tracing::warn!(
+            job_id = %job,
+            account_id = %account,
+            given_key = ?foreign.given,
+            "job message refused: its input key is not the job's own"
+        );
+        format!("input_object_key {foreign}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_naming_another_accounts_input_is_refused_and_its_own_or_none_is_not() {
+        let account = AccountId::parse("acme").expect("valid account");
+        let job = JobId::new();
+        let message = |key: String| JobMessage {
+            job_id: job.to_string(),
+            account_id: account.to_string(),
+            input_object_key: key,
+            ..Default::default()
+        };
+        assert_eq!(
+            check_input_key(&message(format!("uploads/acme/{job}/input.csv")), &account, job),
+            Ok(())
+        );
+        assert_eq!(check_input_key(&message(String::new()), &account, job), Ok(()));
+        let cause =
+            check_input_key(&message(format!("uploads/globex/{job}/input.csv")), &account, job)
+                .expect_err("another account's file");
+        assert!(
+            cause.starts_with(&format!(
+                "input_object_key 'uploads/globex/{job}/input.csv' is not this job's input file"
+            )),
+            "{cause}"
+        );
     }
 }

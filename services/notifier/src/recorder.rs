@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bgjobs_database::jobs::Counters;
 use bgjobs_database::notifications::{Key, NewNotification, NotificationsStore, Outcome};
+use bgjobs_domain::object_keys::JobFile;
 use bgjobs_domain::{AccountId, JobId};
 use bgjobs_messaging::events::ReceivedEvent;
 use bgjobs_proto::convert::from_timestamp;
@@ -165,6 +166,13 @@ pub fn terminal(
     if event.attempt == 0 {
         return Err("attempt is 0; attempts start at 1".to_owned());
     }
+    let result_object_key = Some(event.result_object_key.clone()).filter(|key| !key.is_empty());
+    if let Some(key) = &result_object_key {
+        // The registry refuses such an event too: the job did not end by it, so no email.
+        JobFile::Results
+            .check(&account_id, job_id, key)
+            .map_err(|foreign| format!("result_object_key {foreign}"))?;
+    }
     Ok(Some(NewNotification {
         key: Key { job_id, attempt: event.attempt, outcome },
         account_id,
@@ -174,8 +182,46 @@ pub fn terminal(
             rows_processed: counters.rows_processed,
             rows_rejected: counters.rows_rejected,
         }),
-        result_object_key: Some(event.result_object_key.clone()).filter(|key| !key.is_empty()),
+        result_object_key,
         occurred_at: event.occurred_at.as_ref().and_then(from_timestamp).unwrap_or_else(Utc::now),
         give_up_after,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn completed(account: &str, job: JobId, result_object_key: String) -> v1::JobEvent {
+        v1::JobEvent {
+            job_id: job.to_string(),
+            account_id: account.to_owned(),
+            attempt: 1,
+            kind: v1::EventKind::Completed as i32,
+            result_object_key,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_end_naming_the_jobs_own_results_file_is_notified() {
+        let job = JobId::new();
+        let own = format!("results/acme/{job}/results.csv");
+        let new = terminal(&completed("acme", job, own.clone()), Duration::from_secs(60))
+            .expect("notifiable")
+            .expect("a terminal event");
+        assert_eq!(new.result_object_key, Some(own));
+    }
+
+    #[test]
+    fn an_end_naming_another_accounts_results_file_is_never_notified() {
+        let job = JobId::new();
+        let foreign = format!("results/globex/{job}/results.csv");
+        let reason = terminal(&completed("acme", job, foreign.clone()), Duration::from_secs(60))
+            .expect_err("another account's file");
+        assert!(
+            reason.starts_with(&format!("result_object_key '{foreign}' is not this job's results")),
+            "{reason}"
+        );
+    }
 }

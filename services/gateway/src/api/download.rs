@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bgjobs_domain::AccountId;
+use bgjobs_domain::object_keys;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_util::io::ReaderStream;
@@ -106,7 +107,18 @@ pub async fn file(
     if job.result_object_key.is_empty() {
         return Err(ApiError::NotFound("this job has no results file".to_owned()));
     }
-    let reader = state.objects.get_reader(&job.result_object_key).await.map_err(|error| {
+    // The key is derived from the link's account and job, never taken from the job
+    // record: whatever a record says, a link reads only its own job's file.
+    let key = object_keys::results(&caller.account, job_id);
+    if job.result_object_key != key {
+        tracing::warn!(
+            %job_id,
+            account_id = %caller.account,
+            recorded_key = ?job.result_object_key,
+            "a job records a results key that is not its own; serving its own"
+        );
+    }
+    let reader = state.objects.get_reader(&key).await.map_err(|error| {
         tracing::error!(%job_id, %error, "reading a results file failed");
         ApiError::Unavailable(
             "the results file cannot be read right now; try again shortly".to_owned(),
