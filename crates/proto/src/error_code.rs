@@ -43,6 +43,11 @@ pub enum ErrorCode {
     FileTooLarge,
     /// The client stopped sending before the whole file arrived.
     UploadInterrupted,
+    /// Too many requests or open streams of this caller, or of everyone; try again later.
+    TooManyRequests,
+    /// A live stream fell too far behind the changes it carries and was ended; open it
+    /// again and read the current state.
+    FellBehind,
     /// A service or store this request needs cannot be reached now; try again.
     Unavailable,
     /// A fault on the server side; the details are in its log.
@@ -51,7 +56,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the table's order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::InvalidRequest,
         Self::Unauthenticated,
         Self::Forbidden,
@@ -67,6 +72,8 @@ impl ErrorCode {
         Self::NotCsvText,
         Self::FileTooLarge,
         Self::UploadInterrupted,
+        Self::TooManyRequests,
+        Self::FellBehind,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -89,6 +96,8 @@ impl ErrorCode {
             Self::NotCsvText => ("not_csv_text", 415, Code::InvalidArgument),
             Self::FileTooLarge => ("file_too_large", 413, Code::InvalidArgument),
             Self::UploadInterrupted => ("upload_interrupted", 400, Code::Cancelled),
+            Self::TooManyRequests => ("too_many_requests", 429, Code::ResourceExhausted),
+            Self::FellBehind => ("fell_behind", 503, Code::Aborted),
             Self::Unavailable => ("unavailable", 503, Code::Unavailable),
             Self::Internal => ("internal", 500, Code::Internal),
         }

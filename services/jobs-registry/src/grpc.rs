@@ -22,20 +22,25 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
+use watch::Watches;
 
 /// The registry's gRPC handlers over a store.
 #[derive(Debug, Clone)]
 pub struct RegistryService {
     store: JobsStore,
+    watches: Watches,
     stopping: CancellationToken,
 }
 
 impl RegistryService {
-    /// Handlers that read and write through `store`. `WatchJobs` streams end when
-    /// `stopping` is cancelled: they never end on their own, and the server's graceful
-    /// shutdown would otherwise wait its whole grace period for every open page.
+    /// Handlers that read and write through `store`, with the process's one poller of
+    /// job changes for `WatchJobs` started on the current runtime. `WatchJobs` streams
+    /// and the poller end when `stopping` is cancelled: streams never end on their
+    /// own, and the server's graceful shutdown would otherwise wait its whole grace
+    /// period for every open page.
     pub fn new(store: JobsStore, stopping: CancellationToken) -> Self {
-        Self { store, stopping }
+        let watches = Watches::start(store.clone(), watch::Bounds::default(), stopping.clone());
+        Self { store, watches, stopping }
     }
 }
 
@@ -173,10 +178,9 @@ impl JobsRegistry for RegistryService {
         request: Request<WatchJobsRequest>,
     ) -> Result<Response<Self::WatchJobsStream>, Status> {
         let account_id = decode::account_id(&request.get_ref().account_id)?;
-        let since = self.store.database_now().await.map_err(Error::from)?;
         tracing::debug!(%account_id, "watching jobs");
-        let changes = watch::watch(self.store.clone(), account_id, since)
-            .take_until(self.stopping.clone().cancelled_owned());
+        let changes =
+            self.watches.watch(account_id).take_until(self.stopping.clone().cancelled_owned());
         Ok(Response::new(Box::pin(changes)))
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{self, EventKind, JobStatus, WatchJobsRequest, WatchJobsResponse};
 use tonic::{Code, Streaming};
 
@@ -115,4 +116,128 @@ async fn an_open_watch_ends_when_the_registry_stops_instead_of_holding_up_shutdo
     let end = tokio::time::timeout(Duration::from_secs(5), watch.stream.message()).await?;
     assert!(!matches!(end, Ok(Some(_))), "the stream went on after the stop: {end:?}");
     Ok(())
+}
+
+/// Statements the registry ran in its database so far, as Postgres counts them: each
+/// statement outside a transaction is one transaction of `pg_stat_database`. Backends
+/// report their counts when idle, at most once a second, so a count lags a little.
+async fn transactions_of(app: &TestApp) -> anyhow::Result<i64> {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let url = app.settings.database_url.expose();
+    let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+    let admin =
+        Database::connect(format!("{}/postgres", bgjobs_test_support::postgres::server_url()))
+            .await?;
+    let row = admin
+        .query_one(Statement::from_sql_and_values(
+            admin.get_database_backend(),
+            "SELECT (xact_commit + xact_rollback)::bigint AS n FROM pg_stat_database \
+             WHERE datname = $1",
+            [name.clone().into()],
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("pg_stat_database has no row for {name}"))?;
+    admin.close().await?;
+    Ok(row.try_get::<i64>("", "n")?)
+}
+
+#[tokio::test]
+async fn open_watches_share_one_poll_of_the_database() -> anyhow::Result<()> {
+    const WATCHES: usize = 20;
+    const WINDOW: Duration = Duration::from_secs(5);
+    let app = spawn_app().await?;
+    let mut watches = Vec::new();
+    for index in 0..WATCHES {
+        // Several accounts, as on a busy registry.
+        watches.push(Watch::start(&app, &format!("acme{}", index % 4)).await?);
+    }
+    // Every watch is live: each sees a change of its account.
+    let mut jobs = Vec::new();
+    for account in 0..4 {
+        jobs.push(app.create_job(&format!("acme{account}")).await?);
+    }
+    for (index, watch) in watches.iter_mut().enumerate() {
+        watch.until(&jobs[index % 4].job_id, JobStatus::New).await?;
+    }
+
+    // A measuring window, not a wait for something to happen: nothing changes in it,
+    // and what the registry asks its database meanwhile is what the open watches cost.
+    let before = transactions_of(&app).await?;
+    tokio::time::sleep(WINDOW).await;
+    let during = transactions_of(&app).await? - before;
+    let per_second = during as f64 / WINDOW.as_secs_f64();
+    println!("{WATCHES} open watches: {during} statements in {WINDOW:?} ({per_second:.1}/s)");
+    // One poll every 500 ms is 10 in the window (give or take the reporting lag);
+    // a poll per watch would be 200.
+    assert!(
+        (3..=30).contains(&during),
+        "{WATCHES} open watches cost {during} statements in {WINDOW:?}; \
+         one shared poll costs about 10"
+    );
+    drop(watches);
+    app.stop().await
+}
+
+#[tokio::test]
+async fn a_watch_that_stops_reading_is_ended_and_holds_up_no_other_watch() -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use std::collections::HashSet;
+    // More than a watch may fall behind (1,024) plus what its connection buffers.
+    const JOBS: usize = 2_000;
+    let app = spawn_app().await?;
+    // A connection of its own with a small window, so that what the stalled watch
+    // does not read backs up into the registry soon (a browser that stops reading
+    // does the same through the gateway).
+    let small_window =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", app.grpc_addr))?
+            .initial_stream_window_size(16 * 1024)
+            .connect()
+            .await?;
+    let request = WatchJobsRequest { account_id: "acme".into() };
+    let mut stalled = JobsRegistryClient::new(small_window).watch_jobs(request).await?.into_inner();
+    let mut reading = Watch::start(&app, "acme").await?;
+
+    let creating = futures::stream::iter(0..JOBS)
+        .map(|_| app.create_job("acme"))
+        .buffer_unordered(8)
+        .collect::<Vec<_>>();
+    // The reading watch gets every job while the stalled one reads nothing.
+    let reading_all = async {
+        let mut seen = HashSet::new();
+        while seen.len() < JOBS {
+            let message = reading.stream.message().await?;
+            let job = message.and_then(|m| m.job).ok_or_else(|| {
+                anyhow::anyhow!("the reading watch ended after {} jobs", seen.len())
+            })?;
+            seen.insert(job.job_id);
+        }
+        anyhow::Ok(seen)
+    };
+    let (created, seen) = tokio::time::timeout(Duration::from_secs(90), async {
+        tokio::join!(creating, reading_all)
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("the reading watch did not get every job within 90 s"))?;
+    let created: HashSet<String> =
+        created.into_iter().map(|job| job.map(|job| job.job_id)).collect::<anyhow::Result<_>>()?;
+    assert_eq!(seen?, created);
+
+    // The stalled watch, read at last, gives what was buffered for it, then the end.
+    let draining = async {
+        let mut received = 0;
+        loop {
+            match stalled.message().await {
+                Ok(Some(_)) => received += 1,
+                Ok(None) => anyhow::bail!("the stalled watch ended without a status"),
+                Err(status) => return anyhow::Ok((received, status)),
+            }
+        }
+    };
+    let (received, status) = tokio::time::timeout(DEADLINE, draining).await??;
+    println!("the stalled watch got {received} of {JOBS} changes, then {status:?}");
+    assert!(received < JOBS, "the stalled watch got all {received} changes");
+    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    assert_eq!(bgjobs_proto::ErrorCode::of(&status), Some(bgjobs_proto::ErrorCode::FellBehind));
+    assert!(status.message().contains("reconnect and reload"), "{status:?}");
+    app.stop().await
 }
