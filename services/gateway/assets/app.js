@@ -269,12 +269,21 @@ export function upsert(job) {
 async function followLive() {
   const state = $("live-state");
   for (;;) {
+    let pause = 3000;
     try {
+      let expired = null;
       await follow("/api/v1/events", (name, data) => {
         if (name === "ready") state.textContent = "Live: changes appear as they happen.";
         else if (name === "job") upsert(JSON.parse(data));
         else if (name === "unavailable") state.textContent = `Live updates interrupted: ${data}`;
+        else if (name === "expired") expired = data;
       });
+      if (expired !== null) {
+        // The token the stream was opened with has expired: reconnecting cannot help.
+        reportError(new ApiError(401, "unauthenticated", expired));
+        state.textContent = "Live updates stopped: sign in again.";
+        return;
+      }
       state.textContent = "Live updates interrupted; reconnecting…";
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) {
@@ -282,9 +291,15 @@ async function followLive() {
         state.textContent = "Live updates stopped: sign in again.";
         return;
       }
-      state.textContent = `Live updates interrupted (${error.message}); reconnecting…`;
+      if (error instanceof ApiError && error.status === 429) {
+        // Too many pages open (this user's or everyone's): try again later, not soon.
+        state.textContent = `Live updates paused: ${error.message}`;
+        pause = 30000;
+      } else {
+        state.textContent = `Live updates interrupted (${error.message}); reconnecting…`;
+      }
     }
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await new Promise((resolve) => setTimeout(resolve, pause));
     load(page.currentToken); // catch up on what was missed
   }
 }

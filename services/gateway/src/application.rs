@@ -22,6 +22,7 @@ use crate::auth::{Keys, Verifier};
 use crate::links::LinkSigner;
 use bgjobs_config::values::Secret;
 
+use crate::live_streams::OpenStreams;
 use crate::security_headers::SecurityHeaders;
 use crate::settings::{KeySource, Settings};
 use crate::state::{AppState, Demo};
@@ -96,6 +97,7 @@ impl Application {
             objects,
             links: LinkSigner::new(settings.download_secret.as_ref().map(Secret::expose)),
             stall_threshold: settings.stall_threshold,
+            live_streams: OpenStreams::new(settings.live_streams),
             demo,
             stopping: CancellationToken::new(),
         };

@@ -96,6 +96,17 @@ impl Caller {
     }
 }
 
+/// A verified caller and how long their token lasts, for what outlives one request
+/// (a live update stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Who is calling.
+    pub caller: Caller,
+    /// When the token stops being accepted: the second after its `exp` plus the clock
+    /// leeway.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// The clock difference allowed between the identity provider and the gateway, for
 /// `exp` and `nbf` alike.
 pub const CLOCK_LEEWAY_SECS: u64 = 30;
@@ -125,6 +136,11 @@ impl Verifier {
     /// The caller a bearer token stands for; every failure is a 401 that says why in
     /// words a user can act on, never which key or claim value was expected.
     pub async fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        Ok(self.verify_session(token).await?.caller)
+    }
+
+    /// Like [`Verifier::verify`], with the moment the token stops being accepted.
+    pub async fn verify_session(&self, token: &str) -> Result<Session, ApiError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| unauthenticated("the bearer token is not a JWT"))?;
         if header.alg != Algorithm::RS256 {
@@ -188,14 +204,20 @@ impl Verifier {
                 })
                 .ok()
         });
-        Ok(Caller {
+        // Refused once the clock, in whole seconds, is past `exp` plus the leeway.
+        let leeway = i64::try_from(CLOCK_LEEWAY_SECS).unwrap_or(i64::MAX);
+        let refused_from = claims.exp.saturating_add(leeway).saturating_add(1);
+        let expires_at = chrono::DateTime::from_timestamp(refused_from, 0)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        let caller = Caller {
             user_id: claims.sub,
             name,
             account,
             can_retry: claims.roles.iter().any(|role| role == RETRY_ROLE),
             email,
             time_zone,
-        })
+        };
+        Ok(Session { caller, expires_at })
     }
 }
 
@@ -240,6 +262,14 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Session::from_request_parts(parts, state).await?.caller)
+    }
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -251,6 +281,6 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|token| !token.is_empty())
             .ok_or_else(|| unauthenticated("the Authorization header is not 'Bearer <token>'"))?;
-        state.verifier.verify(token).await
+        state.verifier.verify_session(token).await
     }
 }

@@ -26,6 +26,9 @@ pub enum ApiError {
     /// The request is malformed.
     #[error("{0}")]
     Invalid(String),
+    /// The caller, or everyone together, has too many streams or requests open.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A service the gateway depends on cannot be reached.
     #[error("{0}")]
     Unavailable(String),
@@ -73,6 +76,7 @@ impl ApiError {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Invalid(_) => ErrorCode::InvalidRequest,
+            Self::TooManyRequests(_) => ErrorCode::TooManyRequests,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Refused { code, .. } => *code,
             Self::Internal(_) => ErrorCode::Internal,
@@ -150,6 +154,12 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("30"),
             );
         }
         response

@@ -8,6 +8,7 @@ mod application;
 pub mod auth;
 mod error;
 mod links;
+mod live_streams;
 mod page;
 mod security_headers;
 pub mod settings;

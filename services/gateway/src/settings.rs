@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bgjobs_config::sections::{IngestGrpc, Registry};
-use bgjobs_config::values::{Flag, HttpUrl, Seconds, Secret};
+use bgjobs_config::values::{Count, Flag, HttpUrl, Seconds, Secret};
 use bgjobs_config::{Environment, Error, Load, ProfileSection};
 
 use crate::auth::JwksRefresh;
@@ -53,6 +53,12 @@ bgjobs_config::section! {
         /// An In Progress job silent for longer is shown as stalled; keep it equal to
         /// the registry's BGJOBS_STALL_THRESHOLD_SECS.
         "BGJOBS_STALL_SECS" => stall_threshold: Seconds<1, 86400> = "300";
+        /// Live update streams (one per open page) a user may have open at once on
+        /// this gateway process; one more is refused with 429 until one closes.
+        "BGJOBS_GATEWAY_SSE_MAX_PER_USER" => sse_max_per_user: Count<1, 1000> = "10";
+        /// Live update streams this gateway process serves at once, all users
+        /// together; one more is refused with 429 until one closes.
+        "BGJOBS_GATEWAY_SSE_MAX_TOTAL" => sse_max_total: Count<1, 1000000> = "2000";
     }
 }
 
@@ -100,6 +106,15 @@ impl std::fmt::Debug for KeySource {
     }
 }
 
+/// How many live update streams (Server-Sent Events) may be open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Per user (account and user id), across every page they have open.
+    pub per_user: usize,
+    /// On this gateway process, all users together.
+    pub total: usize,
+}
+
 /// Everything the gateway needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -127,6 +142,8 @@ pub struct Settings {
     pub stall_threshold: Duration,
     /// Whether responses carry `Strict-Transport-Security`.
     pub hsts: bool,
+    /// How many live update streams may be open at once.
+    pub live_streams: StreamLimits,
     /// The object store of results files.
     pub storage: bgjobs_object_store::Settings,
     sections: Sections,
@@ -208,6 +225,10 @@ impl Settings {
             download_secret: gateway.download_secret.clone(),
             stall_threshold: gateway.stall_threshold.get(),
             hsts: gateway.hsts.0,
+            live_streams: StreamLimits {
+                per_user: usize::try_from(gateway.sse_max_per_user.get()).unwrap_or(usize::MAX),
+                total: usize::try_from(gateway.sse_max_total.get()).unwrap_or(usize::MAX),
+            },
             storage: sections.object_store.clone(),
             sections,
         })
@@ -333,6 +354,18 @@ mod tests {
         ])
         .expect_err("backoff below the interval");
         assert_eq!(error.variable(), "BGJOBS_AUTH_JWKS_MAX_BACKOFF_SECS", "{error}");
+    }
+
+    #[test]
+    fn live_streams_are_capped_per_user_and_in_total() {
+        let read = settings(&[("BGJOBS_GATEWAY_DEMO_USERS", "true")]).expect("valid");
+        assert_eq!(read.live_streams, StreamLimits { per_user: 10, total: 2000 });
+        let error = settings(&[
+            ("BGJOBS_GATEWAY_DEMO_USERS", "true"),
+            ("BGJOBS_GATEWAY_SSE_MAX_PER_USER", "0"),
+        ])
+        .expect_err("no stream at all");
+        assert_eq!(error.variable(), "BGJOBS_GATEWAY_SSE_MAX_PER_USER", "{error}");
     }
 
     #[test]

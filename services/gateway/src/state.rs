@@ -13,6 +13,7 @@ use tonic::transport::Channel;
 use crate::auth::Verifier;
 use crate::auth::demo::SigningKey;
 use crate::links::LinkSigner;
+use crate::live_streams::OpenStreams;
 
 /// The demo users' sign-in, when enabled.
 #[derive(Debug)]
@@ -44,6 +45,8 @@ pub struct AppState {
     pub links: LinkSigner,
     /// An In Progress job silent for longer is stalled.
     pub stall_threshold: Duration,
+    /// The live update streams open, counted against their limits.
+    pub live_streams: OpenStreams,
     /// Demo sign-in, only with `BGJOBS_GATEWAY_DEMO_USERS=true`.
     pub demo: Option<Arc<Demo>>,
     /// Cancelled when the gateway starts shutting down: live update streams end then,

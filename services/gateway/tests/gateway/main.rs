@@ -12,4 +12,5 @@ mod headers;
 mod jobs;
 mod jwks;
 mod live;
+mod live_limits;
 mod notify;
