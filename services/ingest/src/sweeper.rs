@@ -114,13 +114,19 @@ impl Sweeper {
                 tracing::debug!(job_id = job.job_id, "unstarted job's queue is not empty");
                 continue;
             }
+            // The line first, and only while the job is New: a worker that started it
+            // since it was listed needs no copy, and the log never says "Queued again"
+            // after "Started".
+            if !self.note_queued_again(job).await? {
+                tracing::debug!(job_id = job.job_id, "unstarted job was started meanwhile");
+                continue;
+            }
             tracing::warn!(
                 job_id = job.job_id,
                 attempt = job.attempt,
                 "publishing again a job no worker started: its message is probably lost"
             );
             self.publishing.publish(job).await?;
-            self.note_published_again(job).await;
         }
         Ok(())
     }
@@ -131,9 +137,9 @@ impl Sweeper {
         Ok(stats.is_some_and(|stats| stats.messages > 0))
     }
 
-    /// "Queued again: ..." in the job's log while the job is still New; a failure is
-    /// only logged here.
-    async fn note_published_again(&self, job: &Job) {
+    /// "Queued again: ..." in the job's log, if the job is still New; answers whether
+    /// it was.
+    async fn note_queued_again(&self, job: &Job) -> Result<bool, SweepError> {
         let note = AddJobNoteRequest {
             account_id: job.account_id.clone(),
             job_id: job.job_id.clone(),
@@ -145,13 +151,9 @@ impl Sweeper {
                  queued, so the message was probably lost",
                 whole_secs(self.unstarted_after)
             ),
-            // A worker may have started the job since it was listed: then the copy just
-            // published is settled as a duplicate, and the line would be untrue.
             only_while_new: true,
         };
-        if let Err(status) = self.publishing.registry.clone().add_job_note(note).await {
-            tracing::warn!(job_id = job.job_id, %status, "could not note the job's new publish");
-        }
+        Ok(self.publishing.registry.clone().add_job_note(note).await?.into_inner().added)
     }
 }
 
