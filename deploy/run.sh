@@ -16,7 +16,7 @@ cd "$REPO_ROOT"
 mkdir -p "$RUN_DIR"
 
 export BGJOBS_DATABASE_URL="${BGJOBS_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/bgjobs}"
-export BGJOBS_REGISTRY_URL="${BGJOBS_REGISTRY_URL:-http://127.0.0.1:50051}"
+export BGJOBS_REGISTRY_URL="${BGJOBS_REGISTRY_URL:-https://127.0.0.1:50051}"
 INGEST_URL="http://${BGJOBS_INGEST_HTTP_ADDR:-127.0.0.1:8081}"
 GATEWAY_URL="http://${BGJOBS_GATEWAY_HTTP_ADDR:-127.0.0.1:8080}"
 # Local use only: anyone can sign in as a demo user (see docs/gateway.md).
@@ -27,6 +27,9 @@ USER_NAME="${BGJOBS_DEMO_USER:-${USER:-operator}}"
 NOTIFY_EMAIL="$(tr -cd 'A-Za-z0-9._-' <<<"$USER_NAME")@example.com"
 NOTIFIER_URL="http://${BGJOBS_NOTIFIER_HEALTH_ADDR:-127.0.0.1:8091}"
 MAIL_DIR=/tmp/bgjobs-mail
+# The services call each other over mutual TLS; a local run makes up its own
+# certificate authority (production certificates come from the cluster's issuer).
+CERT_DIR="$RUN_DIR/certs"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -36,6 +39,10 @@ step "building the services"
 cargo build --bins --quiet
 BIN="$REPO_ROOT/target/debug"
 
+step "making certificates for the services"
+"$BIN/jobsctl" dev-certs --out "$CERT_DIR"
+export BGJOBS_TLS_CA_FILE="$CERT_DIR/ca.pem"
+
 pids=()
 stop_services() {
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -43,9 +50,11 @@ stop_services() {
 }
 trap stop_services EXIT
 
+# Starts service $1 with its own certificate.
 start() {
     local name=$1
-    "$BIN/$name" >"$RUN_DIR/$name.log" 2>&1 &
+    BGJOBS_TLS_CERT_FILE="$CERT_DIR/$name.pem" BGJOBS_TLS_KEY_FILE="$CERT_DIR/$name.key" \
+        "$BIN/$name" >"$RUN_DIR/$name.log" 2>&1 &
     pids+=($!)
     echo "$name started (pid $!, log .run/$name.log)"
 }
@@ -64,6 +73,8 @@ wait_for() {
 
 step "starting the services"
 start jobs-registry
+# jobsctl calls as the operators' tool.
+export BGJOBS_TLS_CERT_FILE="$CERT_DIR/jobsctl.pem" BGJOBS_TLS_KEY_FILE="$CERT_DIR/jobsctl.key"
 wait_for "the jobs registry" "$BIN/jobsctl" jobs list --account "$ACCOUNT" --limit 1
 psql -q "$BGJOBS_DATABASE_URL" -v ON_ERROR_STOP=1 \
     -c "INSERT INTO catalog.clients (account_id, client_id, name) VALUES ('$ACCOUNT', '$CLIENT', 'ACME Corp') ON CONFLICT DO NOTHING"

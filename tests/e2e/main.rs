@@ -1,6 +1,7 @@
 //! End-to-end tests through the public interfaces (ingest's HTTP API, the registry's
 //! gRPC API, the queues), one module per behaviour, against the real local stack.
 
+mod authorization;
 mod backoff;
 mod client_lock;
 mod configuration;

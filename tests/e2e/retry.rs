@@ -76,7 +76,7 @@ async fn an_operator_retries_a_failed_job_with_jobsctl_and_its_refusals_are_plai
         operator: "oscar".to_owned(),
         reason: "sku column added".to_owned(),
     };
-    let mut ingest = system.ingest.clone();
+    let mut ingest = system.ingest_as(bgjobs_identity::Service::Jobsctl);
     let account = system.account.to_string();
     let retried =
         jobsctl::jobs::retry(&mut ingest, operator_retry(&job_id, account.clone())).await?;

@@ -9,10 +9,11 @@ use std::time::Duration;
 use bgjobs_domain::JobStatus;
 use bgjobs_e2e::TestSystem;
 use bgjobs_e2e::process::ServiceProcess;
+use bgjobs_identity::Service;
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_proto::v1::WatchJobsRequest;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
-use bgjobs_test_support::wait;
+use bgjobs_test_support::{pki, wait};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -128,9 +129,11 @@ async fn the_registry_ends_its_watches_on_sigterm_exits_0_and_its_events_are_app
         "service-shutdown",
         &[("BGJOBS_REGISTRY_GRPC_ADDR", &grpc_addr), ("BGJOBS_SHUTDOWN_GRACE_SECS", GRACE_SECS)],
     )?;
-    let url = format!("http://{grpc_addr}");
+    let url = format!("https://{grpc_addr}");
+    let endpoint = pki::credentials(Service::Gateway).endpoint(&url, Service::JobsRegistry)?;
+    let connect = || endpoint.connect();
     let mut client = wait::until("the registry binary to serve", DEADLINE, || async {
-        Ok(JobsRegistryClient::connect(url.clone()).await.ok())
+        Ok(connect().await.ok().map(JobsRegistryClient::new))
     })
     .await?;
     let watch = WatchJobsRequest { account_id: system.account.to_string() };
@@ -156,7 +159,7 @@ async fn the_registry_ends_its_watches_on_sigterm_exits_0_and_its_events_are_app
     let job_id = system.submit_products("sku,name,price\nMUG-1,Red mug,4.99\n").await?;
     let job = system.finished_job(&job_id, DEADLINE).await?;
     assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Completed), "{}", job.message);
-    let refused = JobsRegistryClient::connect(url).await.is_err();
+    let refused = connect().await.is_err();
     assert!(refused, "the stopped registry still accepts connections");
     system.stop().await
 }

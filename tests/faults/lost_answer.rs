@@ -30,9 +30,9 @@ async fn an_upload_whose_registration_answer_is_lost_keeps_its_input_and_complet
     let registry = system
         .service_env()
         .find(|(name, _)| *name == "BGJOBS_REGISTRY_URL")
-        .and_then(|(_, url)| url.strip_prefix("http://")?.parse::<SocketAddr>().ok())
+        .and_then(|(_, url)| url.strip_prefix("https://")?.parse::<SocketAddr>().ok())
         .context("the system's registry address")?;
-    let proxy = LossyProxy::start(registry).await?;
+    let proxy = LossyProxy::start_tls(registry).await?;
     let proxy_url = proxy.url();
     let _ingest = ServiceProcess::start(
         Path::new(INGEST),

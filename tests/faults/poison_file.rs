@@ -93,7 +93,7 @@ async fn poisoned_run(file: &str) -> anyhow::Result<String> {
         dry_run: false,
         rate: None,
     };
-    let mut registry = system.registry.clone();
+    let mut registry = system.registry_as(bgjobs_identity::Service::Jobsctl);
     let hidden = indicatif::ProgressBar::hidden();
     let report =
         jobsctl::dlq::replay(&connection, &names, &mut registry, &options, &hidden).await?;

@@ -83,7 +83,7 @@ async fn check_replayed_retries(system: &TestSystem) -> anyhow::Result<()> {
         dry_run: false,
         rate: None,
     };
-    let mut registry = system.registry.clone();
+    let mut registry = system.registry_as(bgjobs_identity::Service::Jobsctl);
     let hidden = indicatif::ProgressBar::hidden();
     let names = system.names();
     let report = jobsctl::dlq::replay(&connection, names, &mut registry, &options, &hidden).await?;

@@ -11,10 +11,12 @@ use bgjobs_config::Load;
 use bgjobs_config::sections::Database;
 use bgjobs_database::Store;
 use bgjobs_domain::AccountId;
+use bgjobs_identity::{Service, policies};
 use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{GetJobRequest, Job, ListJobEventsRequest, ListJobsRequest, LogEntry};
+use bgjobs_test_support::pki::{self, AsAllowed};
 use bgjobs_test_support::{postgres, unique_suffix, wait};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -36,12 +38,12 @@ pub struct TestSystem {
     pub store: Store,
     /// The test's bucket.
     pub objects: ObjectStore,
-    /// A gRPC client of the registry.
-    pub registry: JobsRegistryClient<Channel>,
+    /// A gRPC client of the registry, calling each method as an identity allowed to.
+    pub registry: JobsRegistryClient<AsAllowed>,
     /// Base URL of ingest, e.g. `http://127.0.0.1:40123`.
     pub ingest_url: String,
-    /// A gRPC client of ingest (Retry).
-    pub ingest: IngestClient<Channel>,
+    /// A gRPC client of ingest (Retry), calling as an identity allowed to.
+    pub ingest: IngestClient<AsAllowed>,
     /// An HTTP client.
     pub http: reqwest::Client,
     /// The delete-client consumer's processor, to drive single deliveries (the
@@ -49,6 +51,7 @@ pub struct TestSystem {
     pub delete_client: delete_client::Processor,
     names: bgjobs_messaging::Names,
     env: HashMap<&'static str, String>,
+    registry_url: String,
     shutdown: CancellationToken,
 }
 
@@ -138,19 +141,17 @@ impl TestSystem {
         let shutdown = CancellationToken::new();
 
         let registry_settings =
-            jobs_registry::Settings::load(&bgjobs_config::Environment::from_lookup(|name| {
-                env.get(name).cloned()
-            }))
-            .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+            jobs_registry::Settings::load(&as_service(&env, Service::JobsRegistry))
+                .map_err(|error| anyhow::anyhow!("{error:?}"))?;
         let registry_url = if environment.registry_as_process {
             // The test runs the replicas; the schema must be there before it returns.
             jobs_registry::migrate(&registry_settings).await?;
             let grpc_addr = format!("127.0.0.1:{}", private_stack::free_port()?);
             env.insert("BGJOBS_REGISTRY_GRPC_ADDR", grpc_addr.clone());
-            format!("http://{grpc_addr}")
+            format!("https://{grpc_addr}")
         } else {
             let registry_app = jobs_registry::Application::build(registry_settings).await?;
-            let url = format!("http://{}", registry_app.grpc_addr());
+            let url = format!("https://{}", registry_app.grpc_addr());
             tokio::spawn(registry_app.run_until_stopped(shutdown.clone().cancelled_owned()));
             url
         };
@@ -159,20 +160,17 @@ impl TestSystem {
         let (ingest_url, ingest_grpc_url) = if environment.ingest_as_process {
             let http_addr = format!("127.0.0.1:{}", private_stack::free_port()?);
             let grpc_addr = format!("127.0.0.1:{}", private_stack::free_port()?);
-            let urls = (format!("http://{http_addr}"), format!("http://{grpc_addr}"));
+            let urls = (format!("http://{http_addr}"), format!("https://{grpc_addr}"));
             env.insert("BGJOBS_INGEST_HTTP_ADDR", http_addr);
             env.insert("BGJOBS_INGEST_GRPC_ADDR", grpc_addr);
             urls
         } else {
-            let ingest_settings =
-                ingest::Settings::load(&bgjobs_config::Environment::from_lookup(|name| {
-                    env.get(name).cloned()
-                }))
+            let ingest_settings = ingest::Settings::load(&as_service(&env, Service::Ingest))
                 .map_err(|error| anyhow::anyhow!("{error:?}"))?;
             let ingest_app = ingest::Application::build(ingest_settings).await?;
             let urls = (
                 format!("http://{}", ingest_app.local_addr()),
-                format!("http://{}", ingest_app.grpc_addr()),
+                format!("https://{}", ingest_app.grpc_addr()),
             );
             tokio::spawn(ingest_app.run_until_stopped(shutdown.clone().cancelled_owned()));
             urls
@@ -224,14 +222,9 @@ impl TestSystem {
                 |name| env.get(name).cloned().or_else(|| std::env::var(name).ok()),
             ))?;
         let objects = ObjectStore::connect(&storage_settings).await?;
-        // Lazily: a registry run as a process may not be up yet.
-        let registry = JobsRegistryClient::new(
-            tonic::transport::Endpoint::from_shared(registry_url)?.connect_lazy(),
-        );
-        // Lazily: an ingest run as a process may not be up yet.
-        let ingest = IngestClient::new(
-            tonic::transport::Endpoint::from_shared(ingest_grpc_url)?.connect_lazy(),
-        );
+        // Lazily: a registry or ingest run as a process may not be up yet.
+        let registry = JobsRegistryClient::new(AsAllowed::new(&registry_url, &policies::REGISTRY));
+        let ingest = IngestClient::new(AsAllowed::new(&ingest_grpc_url, &policies::INGEST));
         Ok(Self {
             account,
             client_id,
@@ -244,6 +237,7 @@ impl TestSystem {
             delete_client,
             names: bgjobs_messaging::Names::new(env["BGJOBS_PREFIX"].clone()),
             env,
+            registry_url,
             shutdown,
         })
     }
@@ -252,6 +246,23 @@ impl TestSystem {
     /// prefix, registry...), to start a service binary against the same system.
     pub fn service_env(&self) -> impl Iterator<Item = (&'static str, &str)> {
         self.env.iter().map(|(name, value)| (*name, value.as_str()))
+    }
+
+    /// A client of the registry calling as `caller`, for what takes a plain channel
+    /// (jobsctl's replay).
+    pub fn registry_as(&self, caller: Service) -> JobsRegistryClient<Channel> {
+        JobsRegistryClient::new(pki::channel(&self.registry_url, Service::JobsRegistry, caller))
+    }
+
+    /// A client of ingest's gRPC API calling as `caller` (jobsctl's retry).
+    pub fn ingest_as(&self, caller: Service) -> IngestClient<Channel> {
+        let url = &self.env["BGJOBS_INGEST_GRPC_URL"];
+        IngestClient::new(pki::channel(url, Service::Ingest, caller))
+    }
+
+    /// The value of `name` among the variables the services were started with.
+    pub fn env_value(&self, name: &str) -> String {
+        self.env.get(name).cloned().unwrap_or_default()
     }
 
     /// The names of the system's queues, exchanges and stream (its prefix).
@@ -472,4 +483,14 @@ impl Drop for TestSystem {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// The variables of `env`, with the certificate of `service`.
+fn as_service(
+    env: &HashMap<&'static str, String>,
+    service: Service,
+) -> bgjobs_config::Environment<'static> {
+    let mut env = env.clone();
+    env.extend(pki::tls_env(service));
+    bgjobs_config::Environment::from_lookup(move |name| env.get(name).cloned())
 }

@@ -118,11 +118,16 @@ impl RunningNotifier {
 }
 
 impl TestSystem {
-    /// The variables a notifier of this system reads: the system's, sending to
+    /// The variables a notifier of this system reads: the system's and the notifier's
+    /// certificate, sending to
     /// `smtp_url`, retrying after 1 s at first and 2 s at most, plus `extra`.
     pub fn notifier_env(&self, smtp_url: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> =
             self.env.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect();
+        env.extend(
+            bgjobs_test_support::pki::tls_env(bgjobs_identity::Service::Notifier)
+                .map(|(name, value)| (name.to_owned(), value)),
+        );
         for (name, value) in [
             ("BGJOBS_SMTP_URL", smtp_url),
             ("BGJOBS_SMTP_TIMEOUT_SECS", "5"),

@@ -6,6 +6,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bgjobs_identity::Service;
+use bgjobs_test_support::pki;
 
 use crate::TestSystem;
 
@@ -42,6 +44,7 @@ impl ServiceProcess {
         let log_path = log_dir.join(format!("{log_name}-{}.log", worker_id.replace('/', "-")));
         let log = std::fs::File::create(&log_path)?;
         let child = Command::new(binary)
+            .envs(certificate_env(binary))
             .envs(env.iter().map(|(name, value)| (name, value)))
             .env("BGJOBS_WORKER_ID", worker_id)
             .stdin(Stdio::null())
@@ -118,4 +121,15 @@ pub fn product_file(rows: u64, bad_rows: &[u64]) -> String {
         file.push_str(&format!("{sku},Product {row},{}.99,DE\n", row % 100));
     }
     file
+}
+
+/// The certificate of the service `binary` runs, by its name (`e2e-jobs-registry`
+/// runs the registry); none for a binary of no service.
+fn certificate_env(binary: &Path) -> Vec<(&'static str, String)> {
+    let name = binary.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+    Service::ALL
+        .into_iter()
+        .find(|service| name.ends_with(service.name()))
+        .map(|service| pki::tls_env(service).to_vec())
+        .unwrap_or_default()
 }

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 /// The proxy; it stops accepting when dropped.
 pub struct LossyProxy {
     addr: SocketAddr,
+    scheme: &'static str,
     drop_answers: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accepting: JoinHandle<()>,
@@ -21,6 +22,17 @@ pub struct LossyProxy {
 impl LossyProxy {
     /// A proxy to `upstream`, throwing answers away until [`Self::deliver_answers`].
     pub async fn start(upstream: SocketAddr) -> anyhow::Result<Self> {
+        Self::start_with(upstream, Handshake::Dropped).await
+    }
+
+    /// A proxy to a TLS server at `upstream` that lets each connection's TLS handshake
+    /// through and throws away what the server says after it, until
+    /// [`Self::deliver_answers`]: the request reaches the server, its answer is lost.
+    pub async fn start_tls(upstream: SocketAddr) -> anyhow::Result<Self> {
+        Self::start_with(upstream, Handshake::Delivered).await
+    }
+
+    async fn start_with(upstream: SocketAddr, handshake: Handshake) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let drop_answers = Arc::new(AtomicBool::new(true));
@@ -31,18 +43,22 @@ impl LossyProxy {
                 let dropping = Arc::clone(&dropping);
                 let connection = tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(upstream).await {
-                        relay(client, server, dropping).await;
+                        relay(client, server, dropping, handshake).await;
                     }
                 });
                 opened.lock().expect("not poisoned").push(connection);
             }
         });
-        Ok(Self { addr, drop_answers, connections, accepting })
+        let scheme = match handshake {
+            Handshake::Dropped => "http",
+            Handshake::Delivered => "https",
+        };
+        Ok(Self { addr, scheme, drop_answers, connections, accepting })
     }
 
-    /// The `http://` URL of the proxy.
+    /// The URL of the proxy: `http://`, or `https://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// From now on, answers are thrown away again: the server acts, the caller hears
@@ -70,11 +86,45 @@ impl Drop for LossyProxy {
     }
 }
 
-/// Copies `client`'s bytes to `server`, and `server`'s back unless `dropping` says so.
-async fn relay(client: TcpStream, server: TcpStream, dropping: Arc<AtomicBool>) {
+/// Whether a connection's first answers are thrown away like the rest.
+#[derive(Debug, Clone, Copy)]
+enum Handshake {
+    /// Every answer is subject to dropping.
+    Dropped,
+    /// The server's first flight (a TLS server's hello, certificate and finish) always
+    /// gets through; what it says after the client's next bytes is subject to dropping.
+    Delivered,
+}
+
+/// Copies `client`'s bytes to `server`, and `server`'s back unless `dropping` says so
+/// (and the handshake is over, with [`Handshake::Delivered`]).
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    dropping: Arc<AtomicBool>,
+    handshake: Handshake,
+) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
-    let requests = tokio::io::copy(&mut client_read, &mut server_write);
+    // 0: the client opened; 1: the server answered; 2: the client spoke again, so the
+    // handshake is over.
+    let phase = std::sync::atomic::AtomicU8::new(match handshake {
+        Handshake::Dropped => 2,
+        Handshake::Delivered => 0,
+    });
+    let requests = async {
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            let read = match client_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => read,
+            };
+            let _ = phase.compare_exchange(1, 2, Ordering::SeqCst, Ordering::SeqCst);
+            if server_write.write_all(&buffer[..read]).await.is_err() {
+                break;
+            }
+        }
+    };
     let answers = async {
         let mut buffer = vec![0u8; 16 * 1024];
         loop {
@@ -82,7 +132,9 @@ async fn relay(client: TcpStream, server: TcpStream, dropping: Arc<AtomicBool>) 
                 Ok(0) | Err(_) => break,
                 Ok(read) => read,
             };
-            if !dropping.load(Ordering::SeqCst)
+            let _ = phase.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst);
+            let handshaking = phase.load(Ordering::SeqCst) < 2;
+            if (handshaking || !dropping.load(Ordering::SeqCst))
                 && client_write.write_all(&buffer[..read]).await.is_err()
             {
                 break;
@@ -90,7 +142,7 @@ async fn relay(client: TcpStream, server: TcpStream, dropping: Arc<AtomicBool>) 
         }
     };
     tokio::select! {
-        _ = requests => {}
+        () = requests => {}
         () = answers => {}
     }
 }

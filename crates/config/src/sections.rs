@@ -69,16 +69,17 @@ crate::section! {
 crate::section! {
     /// Where the jobs registry's gRPC API is.
     pub struct Registry {
-        /// URL of the jobs-registry gRPC API.
-        "BGJOBS_REGISTRY_URL" => url: HttpUrl = "http://127.0.0.1:50051";
+        /// URL of the jobs-registry gRPC API; `https://`, as every call between bgjobs
+        /// services is made over mutual TLS.
+        "BGJOBS_REGISTRY_URL" => url: HttpUrl = "https://127.0.0.1:50051";
     }
 }
 
 crate::section! {
     /// Where ingest's gRPC API is.
     pub struct IngestGrpc {
-        /// URL of ingest's gRPC API (retries).
-        "BGJOBS_INGEST_GRPC_URL" => url: HttpUrl = "http://127.0.0.1:50052";
+        /// URL of ingest's gRPC API (retries); `https://`, over mutual TLS.
+        "BGJOBS_INGEST_GRPC_URL" => url: HttpUrl = "https://127.0.0.1:50052";
     }
 }
 

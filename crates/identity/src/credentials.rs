@@ -9,17 +9,18 @@ use crate::Service;
 use crate::caller::identities_in;
 
 bgjobs_config::section! {
-    /// This service's certificate for mutual TLS with the other bgjobs services.
+    /// This service's certificate for mutual TLS with the other bgjobs services. The
+    /// defaults are where a cert-manager Certificate's Secret is mounted.
     pub struct Tls {
         /// PEM file of the certificate authority that signs every bgjobs service's
         /// certificate; only peers with a certificate it signed are accepted.
-        "BGJOBS_TLS_CA_FILE" => ca_file: PathBuf;
+        "BGJOBS_TLS_CA_FILE" => ca_file: PathBuf = "/etc/bgjobs/tls/ca.crt";
         /// PEM file of this service's certificate (leaf first, then any intermediates).
         /// It names the service as the URI `spiffe://bgjobs.internal/<service>` and, for
         /// a service that serves gRPC, the DNS name `<service>.bgjobs.internal`.
-        "BGJOBS_TLS_CERT_FILE" => cert_file: PathBuf;
+        "BGJOBS_TLS_CERT_FILE" => cert_file: PathBuf = "/etc/bgjobs/tls/tls.crt";
         /// PEM file of the certificate's private key.
-        "BGJOBS_TLS_KEY_FILE" => key_file: PathBuf;
+        "BGJOBS_TLS_KEY_FILE" => key_file: PathBuf = "/etc/bgjobs/tls/tls.key";
     }
 }
 

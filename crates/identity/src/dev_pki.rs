@@ -66,15 +66,26 @@ impl DevPki {
     }
 
     /// Writes `ca.pem` and, for every service, `<service>.pem` and `<service>.key`
-    /// into `directory`.
+    /// (readable by its owner only) into `directory`.
     pub fn write_all(&self, directory: &Path) -> Result<(), std::io::Error> {
         std::fs::create_dir_all(directory)?;
         std::fs::write(directory.join("ca.pem"), self.ca_pem())?;
         for service in Service::ALL {
             let issued = self.issue(service).map_err(std::io::Error::other)?;
             std::fs::write(directory.join(format!("{}.pem", service.name())), issued.cert_pem)?;
-            std::fs::write(directory.join(format!("{}.key", service.name())), issued.key_pem)?;
+            write_private(&directory.join(format!("{}.key", service.name())), &issued.key_pem)?;
         }
         Ok(())
     }
+}
+
+/// Writes `text` to a new file at `path` that only its owner may read.
+fn write_private(path: &Path, text: &str) -> Result<(), std::io::Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let _ = std::fs::remove_file(path);
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())
 }

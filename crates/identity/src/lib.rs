@@ -11,6 +11,7 @@ mod caller;
 mod credentials;
 #[cfg(feature = "dev-pki")]
 pub mod dev_pki;
+pub mod policies;
 mod policy;
 mod service;
 

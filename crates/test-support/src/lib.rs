@@ -6,6 +6,7 @@
 
 pub mod mail;
 pub mod names;
+pub mod pki;
 pub mod postgres;
 pub mod s3;
 pub mod wait;

@@ -9,12 +9,12 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
+use bgjobs_identity::{Credentials, Service};
 use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Endpoint;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::demo::SigningKey;
@@ -71,12 +71,16 @@ impl Application {
                 (Keys::single(key.decoding_key()), Some(Arc::new(demo)))
             }
         };
-        let registry_channel = Endpoint::from_shared(settings.registry_url.as_str().to_owned())
-            .with_context(|| format!("BGJOBS_REGISTRY_URL '{}'", settings.registry_url))?
+        let credentials = Credentials::load(&settings.tls)
+            .context("loading the gateway's certificate (BGJOBS_TLS_*)")?;
+        let registry_channel = credentials
+            .endpoint(settings.registry_url.as_str(), Service::JobsRegistry)
+            .context("BGJOBS_REGISTRY_URL")?
             .connect_timeout(REGISTRY_CONNECT_TIMEOUT)
             .connect_lazy();
-        let ingest_channel = Endpoint::from_shared(settings.ingest_grpc_url.as_str().to_owned())
-            .with_context(|| format!("BGJOBS_INGEST_GRPC_URL '{}'", settings.ingest_grpc_url))?
+        let ingest_channel = credentials
+            .endpoint(settings.ingest_grpc_url.as_str(), Service::Ingest)
+            .context("BGJOBS_INGEST_GRPC_URL")?
             .connect_timeout(REGISTRY_CONNECT_TIMEOUT)
             .connect_lazy();
         let objects = ObjectStore::connect(&settings.storage).await?;

@@ -78,6 +78,8 @@ bgjobs_config::compose! {
         ingest_grpc: IngestGrpc,
         /// Results files, for downloads.
         object_store: bgjobs_object_store::Settings,
+        /// Mutual TLS with the registry and ingest.
+        tls: bgjobs_identity::Tls,
         /// Logs and traces.
         telemetry: bgjobs_telemetry::Settings,
         /// The profile.
@@ -144,6 +146,8 @@ pub struct Settings {
     pub hsts: bool,
     /// How many live update streams may be open at once.
     pub live_streams: StreamLimits,
+    /// The gateway's certificate, for its calls to the registry and ingest.
+    pub tls: bgjobs_identity::Tls,
     /// The object store of results files.
     pub storage: bgjobs_object_store::Settings,
     sections: Sections,
@@ -230,6 +234,7 @@ impl Settings {
                 total: usize::try_from(gateway.sse_max_total.get()).unwrap_or(usize::MAX),
             },
             storage: sections.object_store.clone(),
+            tls: sections.tls.clone(),
             sections,
         })
     }

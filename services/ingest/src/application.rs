@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
+use bgjobs_identity::{Credentials, Service, policies};
 use bgjobs_messaging::Names;
 use bgjobs_messaging::amqp::{self, JobPublisher, QueueSettings};
 use bgjobs_object_store::ObjectStore;
@@ -17,8 +18,8 @@ use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Endpoint, Server};
 use tower_http::trace::TraceLayer;
 
 use crate::Settings;
@@ -42,6 +43,7 @@ pub struct Application {
     names: Names,
     state: AppState,
     shutdown_grace: Duration,
+    credentials: Credentials,
 }
 
 impl Application {
@@ -71,8 +73,11 @@ impl Application {
             .await
             .context("opening the RabbitMQ publishing channel")?;
 
-        let registry_channel = Endpoint::from_shared(settings.registry_url.as_str().to_owned())
-            .with_context(|| format!("BGJOBS_REGISTRY_URL '{}'", settings.registry_url))?
+        let credentials = Credentials::load(&settings.tls)
+            .context("loading ingest's certificate (BGJOBS_TLS_*)")?;
+        let registry_channel = credentials
+            .endpoint(settings.registry_url.as_str(), Service::JobsRegistry)
+            .context("BGJOBS_REGISTRY_URL")?
             .connect_timeout(REGISTRY_CONNECT_TIMEOUT)
             .timeout(REGISTRY_REQUEST_TIMEOUT)
             .connect_lazy();
@@ -98,7 +103,16 @@ impl Application {
         };
         let delivery_limit = settings.delivery_limit;
         let shutdown_grace = settings.shutdown_grace;
-        Ok(Self { listener, grpc_listener, sweeps, delivery_limit, names, state, shutdown_grace })
+        Ok(Self {
+            listener,
+            grpc_listener,
+            sweeps,
+            delivery_limit,
+            names,
+            state,
+            shutdown_grace,
+            credentials,
+        })
     }
 
     /// The address the HTTP server listens on (the real port when 0 was asked for).
@@ -118,10 +132,18 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { listener, grpc_listener, sweeps, delivery_limit, names, state, shutdown_grace } =
-            self;
+        let Self {
+            listener,
+            grpc_listener,
+            sweeps,
+            delivery_limit,
+            names,
+            state,
+            shutdown_grace,
+            credentials,
+        } = self;
         let stop = CancellationToken::new();
-        let background = Background { grpc_listener, sweeps, delivery_limit, names };
+        let background = Background { grpc_listener, sweeps, delivery_limit, names, credentials };
         let background = background.spawn(&state, stop.clone()).await?;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let stop_background = stop.clone();
@@ -174,10 +196,12 @@ struct Background {
     sweeps: Sweeps,
     delivery_limit: u32,
     names: Names,
+    credentials: Credentials,
 }
 
 impl Background {
-    /// Spawns the gRPC server (Ingest, with health and reflection), the sweeper that
+    /// Spawns the gRPC server (Ingest, with health and reflection, over mutual TLS and
+    /// each method to the identities its policy names), the sweeper that
     /// publishes unqueued jobs and the dead-letter watcher, all stopping when `stop`
     /// is cancelled.
     async fn spawn(self, state: &AppState, stop: CancellationToken) -> anyhow::Result<JoinSet<()>> {
@@ -189,6 +213,9 @@ impl Background {
             .build_v1()
             .context("building the gRPC reflection service")?;
         let grpc = Server::builder()
+            .tls_config(self.credentials.server_tls())
+            .context("configuring the gRPC server's TLS")?
+            .layer(policies::INGEST.layer())
             .add_service(health_service)
             .add_service(reflection)
             .add_service(IngestServer::new(IngestService::new(state.publishing.clone())))

@@ -43,6 +43,8 @@ bgjobs_config::compose! {
         object_store: bgjobs_object_store::Settings,
         /// After SIGTERM.
         shutdown: Shutdown,
+        /// Mutual TLS with the other services.
+        tls: bgjobs_identity::Tls,
         /// Logs and traces.
         telemetry: bgjobs_telemetry::Settings,
         /// The profile.
@@ -77,6 +79,8 @@ pub struct Settings {
     pub storage: bgjobs_object_store::Settings,
     /// How long requests in flight may take after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Ingest's certificate, for its gRPC server and its calls to the registry.
+    pub tls: bgjobs_identity::Tls,
     sections: Sections,
 }
 
@@ -97,6 +101,7 @@ impl Settings {
             delivery_limit: sections.delivery.limit.get() as u32,
             storage: sections.object_store.clone(),
             shutdown_grace: sections.shutdown.grace.get(),
+            tls: sections.tls.clone(),
             sections,
         })
     }
@@ -119,7 +124,7 @@ mod tests {
         assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:50052");
         assert_eq!(settings.republish_after, Duration::from_secs(30));
         assert_eq!(settings.republish_unstarted_after, Duration::from_secs(600));
-        assert_eq!(settings.registry_url.as_str(), "http://127.0.0.1:50051");
+        assert_eq!(settings.registry_url.as_str(), "https://127.0.0.1:50051");
         assert_eq!(settings.amqp_url.expose(), "amqp://guest:guest@127.0.0.1:5672/%2f");
         assert_eq!(&*settings.prefix, "");
         assert_eq!(settings.max_upload_bytes, 1_073_741_824);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bgjobs_database::{JobsStore, Store};
+use bgjobs_identity::{Credentials, policies};
 use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, ReceivedEvent};
 use bgjobs_proto::v1::jobs_registry_server::JobsRegistryServer;
@@ -35,6 +36,7 @@ pub struct Application {
     stalls: StallSettings,
     backlog: events::Backlog,
     shutdown_grace: Duration,
+    credentials: Credentials,
 }
 
 impl std::fmt::Debug for Application {
@@ -56,6 +58,8 @@ impl Application {
     /// [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         tracing::info!(?settings, "starting jobs-registry");
+        let credentials = Credentials::load(&settings.tls)
+            .context("loading the registry's certificate (BGJOBS_TLS_*)")?;
         let store = migrate(&settings).await?.jobs();
 
         let names = Names::new(settings.prefix.to_string());
@@ -80,6 +84,7 @@ impl Application {
             stalls: settings.stalls,
             backlog: events::Backlog::new(nats, names, settings.consumer.to_string()),
             shutdown_grace,
+            credentials,
         })
     }
 
@@ -88,7 +93,8 @@ impl Application {
         self.grpc_addr
     }
 
-    /// Serves gRPC (with health and reflection) and applies job events until `shutdown`
+    /// Serves gRPC (with health and reflection) over mutual TLS, each method to the
+    /// identities its policy names, and applies job events until `shutdown`
     /// completes, then lets both finish what they are doing within the shutdown grace
     /// period (`BGJOBS_SHUTDOWN_GRACE_SECS`).
     ///
@@ -104,6 +110,9 @@ impl Application {
             .build_v1()
             .context("building the gRPC reflection service")?;
         let grpc = Server::builder()
+            .tls_config(self.credentials.server_tls())
+            .context("configuring the gRPC server's TLS")?
+            .layer(policies::REGISTRY.layer())
             .add_service(health_service)
             .add_service(reflection)
             .add_service(JobsRegistryServer::new(RegistryService::new(

@@ -39,6 +39,8 @@ bgjobs_config::compose! {
         registry: Registry,
         /// After SIGTERM.
         shutdown: Shutdown,
+        /// Mutual TLS with the other services.
+        tls: bgjobs_identity::Tls,
         /// Logs and traces.
         telemetry: bgjobs_telemetry::Settings,
         /// The profile.
@@ -65,6 +67,8 @@ pub struct Settings {
     pub stalls: StallSettings,
     /// How long requests and event applications in flight may take after SIGTERM.
     pub shutdown_grace: Duration,
+    /// The registry's certificate and the authority of its callers'.
+    pub tls: bgjobs_identity::Tls,
     sections: Sections,
 }
 
@@ -85,6 +89,7 @@ impl Settings {
                 max_attempts: registry.max_attempts.get() as u32,
             },
             shutdown_grace: sections.shutdown.grace.get(),
+            tls: sections.tls.clone(),
             sections,
         })
     }

@@ -9,14 +9,14 @@ use jobsctl::dlq::{ReplayOptions, Selection, parse_age};
 #[derive(Parser)]
 #[command(name = "jobsctl", version, about)]
 pub struct Cli {
-    /// The jobs-registry gRPC URL [default: BGJOBS_REGISTRY_URL, else http://127.0.0.1:50051].
+    /// The jobs-registry gRPC URL [default: BGJOBS_REGISTRY_URL, else https://127.0.0.1:50051].
     #[arg(long, global = true)]
     pub registry: Option<String>,
     /// The RabbitMQ URL [default: BGJOBS_AMQP_URL, else the local broker].
     #[arg(long, global = true)]
     pub amqp_url: Option<String>,
     /// Ingest's gRPC URL, through which retries go [default: BGJOBS_INGEST_GRPC_URL,
-    /// else http://127.0.0.1:50052].
+    /// else https://127.0.0.1:50052].
     #[arg(long, global = true)]
     pub ingest: Option<String>,
     /// The prefix of every queue and exchange name [default: BGJOBS_PREFIX, else empty].
@@ -42,6 +42,13 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Make up a certificate authority and a certificate for every service, for a
+    /// local stack only: production certificates come from the cluster's issuer.
+    DevCerts {
+        /// The directory to write `ca.pem`, `<service>.pem` and `<service>.key` into.
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
 }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bgjobs_domain::JobStatus;
+use bgjobs_identity::{Credentials, Service};
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
@@ -14,18 +15,26 @@ use tonic::transport::Channel;
 
 use crate::render;
 
-/// A registry client for `url` (e.g. `http://127.0.0.1:50051`).
-pub async fn connect(url: &str) -> anyhow::Result<JobsRegistryClient<Channel>> {
-    JobsRegistryClient::connect(url.to_owned())
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot reach the jobs registry at {url}: {error}"))
+/// A registry client for `url` (e.g. `https://127.0.0.1:50051`), as jobsctl.
+pub async fn connect(
+    url: &str,
+    credentials: &Credentials,
+) -> anyhow::Result<JobsRegistryClient<Channel>> {
+    let channel = credentials.endpoint(url, Service::JobsRegistry)?.connect().await;
+    let channel = channel
+        .map_err(|error| anyhow::anyhow!("cannot reach the jobs registry at {url}: {error}"))?;
+    Ok(JobsRegistryClient::new(channel))
 }
 
-/// An ingest client for `url` (e.g. `http://127.0.0.1:50052`).
-pub async fn connect_ingest(url: &str) -> anyhow::Result<IngestClient<Channel>> {
-    IngestClient::connect(url.to_owned())
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot reach ingest at {url}: {error}"))
+/// An ingest client for `url` (e.g. `https://127.0.0.1:50052`), as jobsctl.
+pub async fn connect_ingest(
+    url: &str,
+    credentials: &Credentials,
+) -> anyhow::Result<IngestClient<Channel>> {
+    let channel = credentials.endpoint(url, Service::Ingest)?.connect().await;
+    let channel =
+        channel.map_err(|error| anyhow::anyhow!("cannot reach ingest at {url}: {error}"))?;
+    Ok(IngestClient::new(channel))
 }
 
 /// An operator's retry of one job.

@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bgjobs_config::Load;
+use bgjobs_identity::dev_pki::DevPki;
+use bgjobs_identity::{Credentials, Tls};
 use bgjobs_messaging::{Names, amqp};
+use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use clap::Parser;
 use cli::{Cli, Command, DlqCommand, JobsCommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use jobsctl::settings::Settings;
 use jobsctl::{dlq, jobs, queues};
+use tonic::transport::Channel;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -26,11 +30,17 @@ async fn main() -> anyhow::Result<()> {
     // One TLS provider for every client (lapin and tonic both use rustls).
     bgjobs_service::install_crypto_provider();
     let names = Names::new(settings.naming.prefix.to_string());
-    let registry = settings.registry.url.as_str();
+    let registry = Endpoint { url: settings.registry.url.as_str(), tls: &settings.tls };
     let amqp_url = settings.broker.url.expose();
     match cli.command {
         Command::Jobs(command) => run_jobs(registry, settings.ingest.url.as_str(), command).await,
         Command::Dlq(command) => run_dlq(amqp_url, registry, &names, command).await,
+        Command::DevCerts { out } => {
+            let pki = DevPki::generate().context("generating a certificate authority")?;
+            pki.write_all(&out).with_context(|| format!("writing into {}", out.display()))?;
+            println!("certificates of every bgjobs service written to {}", out.display());
+            Ok(())
+        }
         Command::Queues { json } => {
             let connection = amqp::connect(amqp_url).await?;
             let rows = queues::rows(&connection, &names).await?;
@@ -44,27 +54,44 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Where a gRPC API is and the certificate jobsctl calls it with.
+#[derive(Clone, Copy)]
+struct Endpoint<'a> {
+    url: &'a str,
+    tls: &'a Tls,
+}
+
+impl Endpoint<'_> {
+    fn credentials(&self) -> anyhow::Result<Credentials> {
+        Credentials::load(self.tls).context("loading jobsctl's certificate (BGJOBS_TLS_*)")
+    }
+
+    async fn registry(&self) -> anyhow::Result<JobsRegistryClient<Channel>> {
+        jobs::connect(self.url, &self.credentials()?).await
+    }
+}
+
 async fn run_jobs(
-    registry_url: &str,
+    registry: Endpoint<'_>,
     ingest_url: &str,
     command: JobsCommand,
 ) -> anyhow::Result<()> {
     match command {
         JobsCommand::List { account, limit } => {
-            jobs::list(&mut jobs::connect(registry_url).await?, &account, limit).await
+            jobs::list(&mut registry.registry().await?, &account, limit).await
         }
         JobsCommand::Show { account, job_id } => {
-            jobs::show(&mut jobs::connect(registry_url).await?, &account, &job_id).await
+            jobs::show(&mut registry.registry().await?, &account, &job_id).await
         }
         JobsCommand::Watch { account, job_id, timeout_secs } => {
-            let mut registry = jobs::connect(registry_url).await?;
+            let mut registry = registry.registry().await?;
             let timeout = Duration::from_secs(timeout_secs);
             let job = jobs::watch(&mut registry, &account, &job_id, timeout).await?;
             println!("{}", jobsctl::render::job_details(&job));
             Ok(())
         }
         JobsCommand::Retry { account, job_id, reason, operator } => {
-            let mut ingest = jobs::connect_ingest(ingest_url).await?;
+            let mut ingest = jobs::connect_ingest(ingest_url, &registry.credentials()?).await?;
             let job =
                 jobs::retry(&mut ingest, jobs::Retry { account, job_id, operator, reason }).await?;
             println!("{}", jobsctl::render::job_details(&job));
@@ -75,7 +102,7 @@ async fn run_jobs(
 
 async fn run_dlq(
     amqp_url: &str,
-    registry_url: &str,
+    registry: Endpoint<'_>,
     names: &Names,
     command: DlqCommand,
 ) -> anyhow::Result<()> {
@@ -114,7 +141,7 @@ async fn run_dlq(
         }
         DlqCommand::Replay(replay) => {
             let options = replay.options()?;
-            let mut registry = jobs::connect(registry_url).await?;
+            let mut registry = registry.registry().await?;
             let progress = progress_bar(&connection, names, &options.selection).await?;
             let report = dlq::replay(&connection, names, &mut registry, &options, &progress).await;
             progress.finish_and_clear();

@@ -14,5 +14,7 @@ bgjobs_config::compose! {
         broker: Broker,
         /// The prefix of every queue and exchange name (`--prefix`).
         naming: Naming,
+        /// jobsctl's certificate, for the registry and ingest.
+        tls: bgjobs_identity::Tls,
     }
 }

@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use bgjobs_database::Store;
 use bgjobs_database::notifications::NotificationsStore;
+use bgjobs_identity::{Credentials, Service};
 use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, ConsumerSettings, ReceivedEvent};
 use bgjobs_object_store::ObjectStore;
@@ -22,7 +23,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Endpoint;
 
 use crate::mailer::Mailer;
 use crate::recorder::{AfterRecord, Recorder};
@@ -100,10 +100,12 @@ impl Application {
         let objects = ObjectStore::connect(&settings.objects)
             .await
             .context("connecting to the object store")?;
-        let registry_url = settings.registry.url.as_str().to_owned();
+        let credentials = Credentials::load(&settings.tls)
+            .context("loading the notifier's certificate (BGJOBS_TLS_*)")?;
         let registry = JobsRegistryClient::new(
-            Endpoint::from_shared(registry_url.clone())
-                .with_context(|| format!("BGJOBS_REGISTRY_URL '{registry_url}'"))?
+            credentials
+                .endpoint(settings.registry.url.as_str(), Service::JobsRegistry)
+                .context("BGJOBS_REGISTRY_URL")?
                 .connect_timeout(REGISTRY_TIMEOUT)
                 .timeout(REGISTRY_TIMEOUT)
                 .connect_lazy(),

@@ -57,6 +57,8 @@ bgjobs_config::compose! {
         naming: Naming,
         /// The registry: the job's details and its message log.
         registry: Registry,
+        /// Mutual TLS with the registry.
+        tls: bgjobs_identity::Tls,
         /// The results files, for the rejected rows an email lists.
         objects: bgjobs_object_store::Settings,
         /// After SIGTERM.

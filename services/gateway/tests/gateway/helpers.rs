@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use bgjobs_config::Environment;
 use bgjobs_e2e::TestSystem;
+use bgjobs_identity::Service;
+use bgjobs_test_support::pki;
 use chrono::Utc;
 use gateway::auth::demo::SigningKey;
 use gateway::auth::{Claims, RETRY_ROLE, VIEW_ROLE};
@@ -220,8 +222,13 @@ impl TestGateway {
 /// The gateway's settings for `system`, from its environment plus `extra`.
 pub fn settings_for(system: &TestSystem, extra: &[(&str, &str)]) -> anyhow::Result<Settings> {
     let owned = |(name, value): (&str, &str)| (name.to_owned(), value.to_owned());
-    let env: std::collections::HashMap<String, String> =
-        system.service_env().map(owned).chain(extra.iter().copied().map(owned)).collect();
+    let certificate = pki::tls_env(Service::Gateway).map(|(name, value)| (name.to_owned(), value));
+    let env: std::collections::HashMap<String, String> = system
+        .service_env()
+        .map(owned)
+        .chain(certificate)
+        .chain(extra.iter().copied().map(owned))
+        .collect();
     Settings::load(&Environment::from_lookup(|name| match name {
         "BGJOBS_GATEWAY_HTTP_ADDR" => Some("127.0.0.1:0".to_owned()),
         "BGJOBS_INGEST_URL" => Some(system.ingest_url.clone()),
@@ -237,8 +244,12 @@ pub async fn start_alone(
     env: &[(&str, &str)],
     adjust: impl FnOnce(&mut Settings),
 ) -> anyhow::Result<(String, DropGuard)> {
+    let certificate = pki::tls_env(Service::Gateway);
     let mut settings = Settings::load(&Environment::from_lookup(|name| {
         let given = env.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned());
+        let given = given.or_else(|| {
+            certificate.iter().find(|(key, _)| *key == name).map(|(_, value)| value.clone())
+        });
         match name {
             "BGJOBS_GATEWAY_HTTP_ADDR" => Some("127.0.0.1:0".to_owned()),
             _ => given.or_else(|| std::env::var(name).ok()),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bgjobs_config::Environment;
 use bgjobs_domain::JobType;
+use bgjobs_identity::{Service, policies};
 use bgjobs_messaging::Names;
 use bgjobs_messaging::amqp::{self, JobDelivery};
 use bgjobs_messaging::events;
@@ -18,6 +19,7 @@ use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{Job, ListJobsRequest};
 use bgjobs_telemetry::{Export, LogFormat};
 use bgjobs_test_support::names::messaging_prefix;
+use bgjobs_test_support::pki::{self, AsAllowed};
 use bgjobs_test_support::postgres::fresh_database;
 use bgjobs_test_support::s3::{fresh_bucket, settings_for};
 use bgjobs_test_support::unique_suffix;
@@ -25,7 +27,6 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
 
 /// How long a test waits for something that should happen at once.
 pub const DEADLINE: Duration = Duration::from_secs(15);
@@ -37,7 +38,7 @@ pub struct TestApp {
     /// An HTTP client for ingest.
     pub http: reqwest::Client,
     /// A gRPC client of the registry (which runs even when ingest is pointed elsewhere).
-    pub registry: JobsRegistryClient<Channel>,
+    pub registry: JobsRegistryClient<AsAllowed>,
     /// The test's bucket.
     pub store: ObjectStore,
     /// A raw S3 client on the same server, to list what the store cannot.
@@ -107,9 +108,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
     registry_settings.database_url = fresh_database().await?.parse().map_err(anyhow::Error::msg)?;
     registry_settings.prefix = prefix.parse().map_err(anyhow::Error::msg)?;
     registry_settings.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    registry_settings.tls = pki::tls(Service::JobsRegistry);
     let nats_url = registry_settings.nats_url.expose().to_owned();
     let registry_app = jobs_registry::Application::build(registry_settings).await?;
-    let registry_url = format!("http://{}", registry_app.grpc_addr());
+    let registry_url = format!("https://{}", registry_app.grpc_addr());
     let registry_server = Running::start(|signal| registry_app.run_until_stopped(signal));
 
     let store = fresh_bucket().await?;
@@ -119,15 +121,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
     settings.registry_url = registry_url.parse().map_err(anyhow::Error::msg)?;
     settings.prefix = prefix.parse().map_err(anyhow::Error::msg)?;
     settings.storage = settings_for(store.bucket());
+    settings.tls = pki::tls(Service::Ingest);
     adjust(&mut settings);
 
     let application = ingest::Application::build(settings.clone()).await?;
     let address = format!("http://{}", application.local_addr());
     let ingest = Running::start(|signal| application.run_until_stopped(signal));
 
-    let registry = JobsRegistryClient::connect(registry_url)
-        .await
-        .context("connecting to the registry under test")?;
+    let registry = JobsRegistryClient::new(AsAllowed::new(&registry_url, &policies::REGISTRY));
     Ok(TestApp {
         address,
         http: reqwest::Client::new(),

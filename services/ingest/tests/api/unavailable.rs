@@ -12,7 +12,7 @@ use crate::helpers::{DEADLINE, json_of, spawn_app_with};
 async fn an_unreachable_registry_answers_503_and_queues_nothing() -> anyhow::Result<()> {
     // Ingest starts without the registry (its channel connects lazily), then cannot reach it.
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let registry_url = format!("http://{closed_port}").parse().map_err(anyhow::Error::msg)?;
+    let registry_url = format!("https://{closed_port}").parse().map_err(anyhow::Error::msg)?;
     let app = spawn_app_with(|settings| settings.registry_url = registry_url).await?;
 
     let response = app.upload("sku,name\nA-1,Red mug\n").await?;

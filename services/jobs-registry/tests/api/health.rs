@@ -1,4 +1,5 @@
-use tonic::transport::Channel;
+use bgjobs_identity::Service;
+use bgjobs_test_support::pki;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -8,7 +9,8 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn health_reports_the_registry_and_the_server_as_serving() -> anyhow::Result<()> {
     let app = spawn_app().await?;
-    let channel = Channel::from_shared(format!("http://{}", app.grpc_addr))?.connect().await?;
+    let url = format!("https://{}", app.grpc_addr);
+    let channel = pki::channel(&url, Service::JobsRegistry, Service::DeleteClient);
     let mut health = HealthClient::new(channel);
 
     for service in ["bgjobs.v1.JobsRegistry", ""] {
@@ -27,7 +29,8 @@ async fn reflection_lists_the_registry_service() -> anyhow::Result<()> {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
     let app = spawn_app().await?;
-    let channel = Channel::from_shared(format!("http://{}", app.grpc_addr))?.connect().await?;
+    let url = format!("https://{}", app.grpc_addr);
+    let channel = pki::channel(&url, Service::JobsRegistry, Service::Jobsctl);
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),

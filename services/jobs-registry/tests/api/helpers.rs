@@ -6,21 +6,22 @@ use std::sync::Once;
 
 use anyhow::Context;
 use bgjobs_domain::JobId;
+use bgjobs_identity::{Service, policies};
 use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, EventPublisher};
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{self, CreateJobRequest, GetJobRequest};
 use bgjobs_telemetry::{Export, LogFormat};
+use bgjobs_test_support::pki::{self, AsAllowed};
 use bgjobs_test_support::{postgres::fresh_database, unique_suffix};
 use jobs_registry::{Application, Settings};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
 
 /// A registry running in the test's runtime, with a client connected to it.
 pub struct TestApp {
-    /// A gRPC client of the registry.
-    pub client: JobsRegistryClient<Channel>,
+    /// A gRPC client of the registry, calling each method as an identity allowed to.
+    pub client: JobsRegistryClient<AsAllowed>,
     /// Where the registry serves gRPC.
     pub grpc_addr: SocketAddr,
     /// The settings the registry was started with (its own database and prefix).
@@ -41,11 +42,15 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
 /// Like [`spawn_app`], with settings that `adjust` may change (the stall threshold).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<TestApp> {
     init_once();
-    let mut settings = Settings::load(&Environment::from_pairs([
-        ("BGJOBS_DATABASE_URL", fresh_database().await?),
-        ("BGJOBS_PREFIX", format!("t{}.", unique_suffix())),
-        ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-    ]))?;
+    let mut settings = Settings::load(&Environment::from_pairs(
+        [
+            ("BGJOBS_DATABASE_URL", fresh_database().await?),
+            ("BGJOBS_PREFIX", format!("t{}.", unique_suffix())),
+            ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+        ]
+        .into_iter()
+        .chain(pki::tls_env(Service::JobsRegistry)),
+    ))?;
     adjust(&mut settings);
     let application = Application::build(settings.clone()).await?;
     let grpc_addr = application.grpc_addr();
@@ -53,9 +58,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Resul
     let running = tokio::spawn(application.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    let client = JobsRegistryClient::connect(format!("http://{grpc_addr}"))
-        .await
-        .context("connecting to the registry under test")?;
+    let client = JobsRegistryClient::new(AsAllowed::new(
+        &format!("https://{grpc_addr}"),
+        &policies::REGISTRY,
+    ));
     let nats = events::connect(settings.nats_url.expose()).await?;
     let publisher = EventPublisher::new(nats.clone(), Names::new(settings.prefix.to_string()));
     Ok(TestApp {

@@ -1,6 +1,7 @@
 use bgjobs_config::Environment;
 
-use bgjobs_test_support::{postgres::server_url, unique_suffix};
+use bgjobs_identity::Service;
+use bgjobs_test_support::{pki, postgres::server_url, unique_suffix};
 use jobs_registry::{Application, Settings};
 use sea_orm::{ConnectionTrait, Database, Statement};
 
@@ -20,11 +21,15 @@ async fn has_jobs_table(url: &str) -> anyhow::Result<bool> {
 #[tokio::test]
 async fn build_creates_a_missing_database_and_migrates_it() -> anyhow::Result<()> {
     let database_url = format!("{}/bgjobs_t_{}", server_url(), unique_suffix());
-    let settings = Settings::load(&Environment::from_pairs([
-        ("BGJOBS_DATABASE_URL", database_url.clone()),
-        ("BGJOBS_PREFIX", format!("t{}.", unique_suffix())),
-        ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-    ]))?;
+    let settings = Settings::load(&Environment::from_pairs(
+        [
+            ("BGJOBS_DATABASE_URL", database_url.clone()),
+            ("BGJOBS_PREFIX", format!("t{}.", unique_suffix())),
+            ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+        ]
+        .into_iter()
+        .chain(pki::tls_env(Service::JobsRegistry)),
+    ))?;
 
     let application = Application::build(settings.clone()).await?;
 

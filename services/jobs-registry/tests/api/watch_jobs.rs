@@ -188,11 +188,11 @@ async fn a_watch_that_stops_reading_is_ended_and_holds_up_no_other_watch() -> an
     // A connection of its own with a small window, so that what the stalled watch
     // does not read backs up into the registry soon (a browser that stops reading
     // does the same through the gateway).
-    let small_window =
-        tonic::transport::Endpoint::from_shared(format!("http://{}", app.grpc_addr))?
-            .initial_stream_window_size(16 * 1024)
-            .connect()
-            .await?;
+    let small_window = bgjobs_test_support::pki::credentials(bgjobs_identity::Service::Gateway)
+        .endpoint(&format!("https://{}", app.grpc_addr), bgjobs_identity::Service::JobsRegistry)?
+        .initial_stream_window_size(16 * 1024)
+        .connect()
+        .await?;
     let request = WatchJobsRequest { account_id: "acme".into() };
     let mut stalled = JobsRegistryClient::new(small_window).watch_jobs(request).await?.into_inner();
     let mut reading = Watch::start(&app, "acme").await?;

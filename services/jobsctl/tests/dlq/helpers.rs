@@ -9,12 +9,14 @@ use anyhow::Context;
 use bgjobs_database::Store;
 use bgjobs_database::jobs::IncomingEvent;
 use bgjobs_domain::{AccountId, EventKind, EventPosition, JobId, JobType};
+use bgjobs_identity::{Service, policies};
 use bgjobs_messaging::amqp::{self, DlqReader, JobDelivery, JobPublisher, QueueSettings};
 use bgjobs_messaging::{Names, events};
 use bgjobs_proto::Message;
 use bgjobs_proto::convert::job_type_to_proto;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{self, CreateJobRequest, JobMessage};
+use bgjobs_test_support::pki::{self, AsAllowed};
 use bgjobs_test_support::{names::messaging_prefix, postgres::fresh_database, wait};
 use futures::StreamExt;
 use jobs_registry::{Application, Settings};
@@ -31,8 +33,10 @@ pub const DEADLINE: Duration = Duration::from_secs(15);
 
 /// A registry, its store, and a broker topology, all under one test's own names.
 pub struct TestStack {
-    /// A client of the registry.
-    pub registry: JobsRegistryClient<Channel>,
+    /// A client of the registry, calling each method as an identity allowed to.
+    pub registry: JobsRegistryClient<AsAllowed>,
+    /// A client of the registry calling as jobsctl.
+    jobsctl: JobsRegistryClient<Channel>,
     /// The registry's database, to put jobs in a given state.
     pub store: Store,
     /// A connection to the local RabbitMQ.
@@ -51,18 +55,25 @@ pub async fn stack() -> anyhow::Result<TestStack> {
     INIT.call_once(|| {
         bgjobs_service::install_crypto_provider();
     });
-    let settings = Settings::load(&Environment::from_pairs([
-        ("BGJOBS_DATABASE_URL", fresh_database().await?),
-        ("BGJOBS_PREFIX", messaging_prefix()),
-        ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-    ]))?;
+    let settings = Settings::load(&Environment::from_pairs(
+        [
+            ("BGJOBS_DATABASE_URL", fresh_database().await?),
+            ("BGJOBS_PREFIX", messaging_prefix()),
+            ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+        ]
+        .into_iter()
+        .chain(pki::tls_env(Service::JobsRegistry)),
+    ))?;
     let application = Application::build(settings.clone()).await?;
     let grpc_addr = application.grpc_addr();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let running = tokio::spawn(application.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    let registry = JobsRegistryClient::connect(format!("http://{grpc_addr}")).await?;
+    let url = format!("https://{grpc_addr}");
+    let registry = JobsRegistryClient::new(AsAllowed::new(&url, &policies::REGISTRY));
+    let jobsctl =
+        JobsRegistryClient::new(pki::channel(&url, Service::JobsRegistry, Service::Jobsctl));
     let store = Store::connect(settings.database_url.expose()).await?;
     let connection = amqp::connect(amqp::DEFAULT_URL).await?;
     let names = Names::new(settings.prefix.to_string());
@@ -70,6 +81,7 @@ pub async fn stack() -> anyhow::Result<TestStack> {
     let nats = events::connect(settings.nats_url.expose()).await?;
     Ok(TestStack {
         registry,
+        jobsctl,
         store,
         connection,
         names,
@@ -205,7 +217,7 @@ impl TestStack {
             dry_run,
             rate: None,
         };
-        let mut registry = self.registry.clone();
+        let mut registry = self.jobsctl.clone();
         let hidden = indicatif::ProgressBar::hidden();
         jobsctl::dlq::replay(&self.connection, &self.names, &mut registry, &options, &hidden).await
     }

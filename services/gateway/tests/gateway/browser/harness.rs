@@ -46,7 +46,7 @@ async fn a_failing_test_leaves_no_chromedriver_or_chromium_behind() -> anyhow::R
 async fn an_unreachable_registry_shows_a_plain_message() -> anyhow::Result<()> {
     // A port that was free a moment ago: no registry answers there.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let registry_url = format!("http://{closed}");
+    let registry_url = format!("https://{closed}");
     let env = [("BGJOBS_GATEWAY_DEMO_USERS", "true"), ("BGJOBS_REGISTRY_URL", &registry_url)];
     let (url, _stop) = start_alone(&env, |settings| {
         settings.keys = KeySource::Pem(trusted_key().public_pem().to_owned());

@@ -1,0 +1,119 @@
+//! Certificates for tests: one certificate authority per test process, made up on the
+//! spot, and a certificate for every bgjobs service, written to a directory of the
+//! process's own so that services started as child processes can read them too.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+
+use bgjobs_identity::dev_pki::DevPki;
+use bgjobs_identity::{Credentials, Policy, Service, Tls};
+use tonic::body::Body;
+use tonic::codegen::http;
+use tonic::transport::Channel;
+use tower::ServiceExt;
+
+/// The test process's authority and where its files are.
+struct Authority {
+    pki: DevPki,
+    directory: PathBuf,
+}
+
+fn authority() -> &'static Authority {
+    static AUTHORITY: OnceLock<Authority> = OnceLock::new();
+    AUTHORITY.get_or_init(|| {
+        let pki = DevPki::generate().expect("generating the test certificate authority");
+        let directory = std::env::temp_dir().join(format!(
+            "bgjobs-test-pki-{}-{}",
+            std::process::id(),
+            crate::unique_suffix()
+        ));
+        pki.write_all(&directory).expect("writing the test certificates");
+        Authority { pki, directory }
+    })
+}
+
+/// The TLS settings of `service`: the files of its certificate.
+pub fn tls(service: Service) -> Tls {
+    let directory = &authority().directory;
+    Tls {
+        ca_file: directory.join("ca.pem"),
+        cert_file: directory.join(format!("{}.pem", service.name())),
+        key_file: directory.join(format!("{}.key", service.name())),
+    }
+}
+
+/// The variables that give `service` its certificate.
+pub fn tls_env(service: Service) -> [(&'static str, String); 3] {
+    let tls = tls(service);
+    let text = |path: PathBuf| path.display().to_string();
+    [
+        ("BGJOBS_TLS_CA_FILE", text(tls.ca_file)),
+        ("BGJOBS_TLS_CERT_FILE", text(tls.cert_file)),
+        ("BGJOBS_TLS_KEY_FILE", text(tls.key_file)),
+    ]
+}
+
+/// The credentials of `service`.
+pub fn credentials(service: Service) -> Credentials {
+    Credentials::load(&tls(service)).expect("reading the test certificates")
+}
+
+/// The authority, to issue certificates a server must refuse.
+pub fn dev_pki() -> &'static DevPki {
+    &authority().pki
+}
+
+/// A channel to `callee` at `url` (`https://...`) calling as `caller`, connected on
+/// first use.
+pub fn channel(url: &str, callee: Service, caller: Service) -> Channel {
+    credentials(caller).endpoint(url, callee).expect("an https URL of a test server").connect_lazy()
+}
+
+/// A channel to the server `policy` guards that calls each method as an identity the
+/// policy lets call it: for tests of what a method does rather than of who may call it.
+#[derive(Clone, Debug)]
+pub struct AsAllowed {
+    policy: &'static Policy,
+    channels: HashMap<Service, Channel>,
+}
+
+impl AsAllowed {
+    /// Channels to the server at `url`, one per identity.
+    pub fn new(url: &str, policy: &'static Policy) -> Self {
+        let channels = Service::ALL
+            .into_iter()
+            .map(|caller| (caller, channel(url, policy.server, caller)))
+            .collect();
+        Self { policy, channels }
+    }
+}
+
+type Answer =
+    Pin<Box<dyn Future<Output = Result<http::Response<Body>, tonic::transport::Error>> + Send>>;
+
+impl tower::Service<http::Request<Body>> for AsAllowed {
+    type Response = http::Response<Body>;
+    type Error = tonic::transport::Error;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, _context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Each call readies the channel it goes through.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let path = request.uri().path();
+        // A method no one may call goes as ingest, to be refused.
+        let caller = self
+            .policy
+            .rule(path)
+            .and_then(|rule| rule.callers.first().copied())
+            .unwrap_or(Service::Ingest);
+        let channel = self.channels[&caller].clone();
+        Box::pin(channel.oneshot(request))
+    }
+}
