@@ -3,6 +3,7 @@
 mod driver;
 mod handover;
 mod harness;
+mod live;
 mod page;
 mod sign_in;
 mod starting;
