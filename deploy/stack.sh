@@ -107,6 +107,23 @@ rabbitmq_up() {
     echo "rabbitmq   started          127.0.0.1:5672 ($(elapsed_since "$started"))"
 }
 
+# The user the secrets-in-logs test (tests/e2e/secrets_in_logs.rs) connects as: a
+# password long and random enough that finding it in a log can only mean a leak. Made
+# once; a later `up` only checks that it is there.
+LOG_PROBE_USER=bgjobs-log-probe
+LOG_PROBE_PASSWORD=lp-4c1f9a7e2b8d6035e9a1c7f4b2d80e6a
+
+rabbitmq_log_probe_user() {
+    if rabbitmqctl -q list_users </dev/null 2>/dev/null | grep -q "^$LOG_PROBE_USER[[:space:]]"; then
+        return
+    fi
+    rabbitmqctl -q add_user "$LOG_PROBE_USER" "$LOG_PROBE_PASSWORD" </dev/null >/dev/null ||
+        fail "rabbitmqctl could not add the user $LOG_PROBE_USER"
+    rabbitmqctl -q set_permissions -p / "$LOG_PROBE_USER" '.*' '.*' '.*' </dev/null >/dev/null ||
+        fail "rabbitmqctl could not give $LOG_PROBE_USER its permissions"
+    echo "rabbitmq   added user       $LOG_PROBE_USER (the secrets-in-logs test's)"
+}
+
 # --- NATS -----------------------------------------------------------------------------
 
 # The server's INFO greeting, which says whether JetStream is enabled.
@@ -370,6 +387,7 @@ case "${1:-}" in
 up)
     postgres_up
     rabbitmq_up
+    rabbitmq_log_probe_user
     nats_up
     seaweed_up
     smtp_up

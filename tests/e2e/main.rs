@@ -16,6 +16,7 @@ mod product_upload;
 mod results_file;
 mod resume;
 mod retry;
+mod secrets_in_logs;
 mod service_shutdown;
 mod shutdown;
 mod spreadsheet_exports;

@@ -3,6 +3,7 @@
 
 mod backlog;
 mod consumer;
+mod credentials;
 mod publisher;
 
 use std::time::Duration;
@@ -34,8 +35,19 @@ pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Connects to NATS at `url` (e.g. [`DEFAULT_URL`]).
 ///
 /// The client reconnects by itself after a connection loss and buffers publishes meanwhile.
+/// A user and password (or a token) in `url` are handed to the client apart from the
+/// address, which it logs.
 pub async fn connect(url: &str) -> Result<Client, Error> {
-    async_nats::ConnectOptions::new().name("bgjobs").connect(url).await.map_err(|error| {
+    let (address, login) = credentials::split_login(url);
+    let options = async_nats::ConnectOptions::new().name("bgjobs");
+    let options = match login {
+        credentials::Login::Anonymous => options,
+        credentials::Login::UserAndPassword { user, password } => {
+            options.user_and_password(user, password)
+        }
+        credentials::Login::Token(token) => options.token(token),
+    };
+    options.connect(address.as_str()).await.map_err(|error| {
         nats_error(&format!("cannot connect to NATS at {}", redact_credentials(url)), error)
     })
 }

@@ -18,3 +18,12 @@ pub use api::ApiDoc;
 pub use application::Application;
 pub use error::ApiError;
 pub use settings::Settings;
+
+/// Runs with `settings` until SIGTERM or Ctrl-C, then drains: what the binary runs
+/// (after telemetry).
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(?settings, "starting gateway");
+    let application = Application::build(settings).await?;
+    tracing::info!(address = %application.local_addr(), "gateway listening");
+    application.run_until_stopped(bgjobs_telemetry::shutdown_signal()).await
+}

@@ -62,6 +62,9 @@ pub trait UrlKind {
     /// An example, for messages.
     const EXAMPLE: &'static str;
 
+    /// Whether a user without a password is a secret token (`nats://TOKEN@HOST`).
+    const BARE_USER_IS_TOKEN: bool = false;
+
     /// Further rules, beyond the scheme; the error says what is wrong.
     fn check(_url: &Url) -> Result<(), String> {
         Ok(())
@@ -100,6 +103,7 @@ pub struct Nats;
 impl UrlKind for Nats {
     const SCHEMES: &'static [&'static str] = &["nats", "tls"];
     const EXAMPLE: &'static str = "nats://HOST:4222";
+    const BARE_USER_IS_TOKEN: bool = true;
 
     fn check(url: &Url) -> Result<(), String> {
         if url.host_str().is_none_or(str::is_empty) {
@@ -175,7 +179,7 @@ impl<K: UrlKind> ServerUrl<K> {
         K::check(&url)?;
         Ok(Self {
             secret: SecretString::from(text),
-            shown: redact_password(text),
+            shown: redact_server_url::<K>(text),
             kind: PhantomData,
         })
     }
@@ -214,7 +218,7 @@ impl<K: UrlKind> Setting for ServerUrl<K> {
     }
 
     fn redact(text: &str) -> String {
-        redact_password(text)
+        redact_server_url::<K>(text)
     }
 }
 
@@ -233,19 +237,59 @@ impl<K: UrlKind> std::str::FromStr for ServerUrl<K> {
     }
 }
 
-/// `scheme://user:secret@host/...` as `scheme://user:<redacted>@host/...`.
+/// A server's URL with its password, or its token for a kind that takes one, replaced.
+fn redact_server_url<K: UrlKind>(url: &str) -> String {
+    let shown = redact_password(url);
+    if !K::BARE_USER_IS_TOKEN {
+        return shown;
+    }
+    let Some((scheme, rest)) = shown.split_once("://") else {
+        return shown;
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) if !rest[..at].contains(':') => format!("{scheme}://<redacted>{}", &rest[at..]),
+        _ => shown,
+    }
+}
+
+/// `scheme://user:secret@host/...` as `scheme://user:<redacted>@host/...`, and a
+/// `password=` in the query (as Postgres takes it) as `password=<redacted>`.
 pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _password)) => format!("{user}:<redacted>{}", &rest[at..authority_end]),
+            None => rest[..authority_end].to_owned(),
+        },
+        None => rest[..authority_end].to_owned(),
     };
-    match rest[..at].split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:<redacted>{}", &rest[at..]),
-        None => url.to_owned(),
-    }
+    format!("{scheme}://{authority}{}", redact_query_password(&rest[authority_end..]))
+}
+
+/// The path, query and fragment of a URL with the value of each `password=` replaced.
+fn redact_query_password(tail: &str) -> String {
+    let Some(query_start) = tail.find('?') else {
+        return tail.to_owned();
+    };
+    let (path, query) = tail.split_at(query_start + 1);
+    let (query, fragment) = match query.find('#') {
+        Some(hash) => query.split_at(hash),
+        None => (query, ""),
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _value)) if key.eq_ignore_ascii_case("password") => {
+                format!("{key}=<redacted>")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}{}{fragment}", pairs.join("&"))
 }
 
 #[cfg(test)]
@@ -259,6 +303,14 @@ mod tests {
         assert_eq!(url.show(), "amqp://jobs:<redacted>@broker:5672/%2f");
         assert!(!format!("{url:?} {url}").contains("hunter2"));
         assert_eq!(AmqpUrl::redact("http://a:b@c/d@e"), "http://a:<redacted>@c/d@e");
+        assert_eq!(
+            PostgresUrl::redact("postgres://app@db/jobs?sslmode=require&password=pw"),
+            "postgres://app@db/jobs?sslmode=require&password=<redacted>"
+        );
+        assert_eq!(PostgresUrl::redact("postgres://a:b@db?x=1"), "postgres://a:<redacted>@db?x=1");
+        assert_eq!(PostgresUrl::redact("postgres://app@db/jobs"), "postgres://app@db/jobs");
+        assert_eq!(NatsUrl::redact("nats://s3cret@nats:4222"), "nats://<redacted>@nats:4222");
+        assert_eq!(NatsUrl::redact("nats://app:pw@nats:4222"), "nats://app:<redacted>@nats:4222");
     }
 
     #[test]
