@@ -3,7 +3,8 @@
 //! the RabbitMQ, NATS, Postgres and SMTP URLs, the object store's secret key, the
 //! gateway's download secret, each service's TLS private key); one job runs through,
 //! every process stops on SIGTERM, and no line any of them wrote holds a secret, as
-//! given or URL-encoded.
+//! given or URL-encoded. A service that cannot connect to a server does not log the
+//! password of its URL either.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -211,4 +212,60 @@ async fn no_service_logs_a_secret_in_a_full_run_at_debug_level() -> anyhow::Resu
     let found = lines_with_secrets(&logs, &secrets)?;
     assert!(found.is_empty(), "secrets in the logs:\n{}", found.join("\n"));
     system.stop().await
+}
+
+/// A service that cannot connect exits with the error chain of the connection, and no
+/// line of it holds the password: each connection the consumers open (Postgres, NATS,
+/// RabbitMQ) in turn, in the order they open them, each with a password in its URL.
+#[tokio::test]
+async fn a_failed_connection_does_not_log_its_password() -> anyhow::Result<()> {
+    let password = made_up_secret("pw");
+    let closed_port = bgjobs_e2e::private_stack::free_port()?;
+    let database_url = postgres::fresh_database().await?;
+    let database_url = database_url.replacen("postgres@", &format!("postgres:{password}@"), 1);
+    let nats_url = format!("nats://bgjobs:{password}@127.0.0.1:4222");
+    let amqp_url = format!("amqp://{RABBITMQ_USER}:{password}@127.0.0.1:5672/%2f");
+    let closed = format!("127.0.0.1:{closed_port}");
+    let cases = [
+        (
+            "postgres",
+            format!("postgres://postgres:{password}@{closed}/bgjobs"),
+            nats_url.clone(),
+            amqp_url.clone(),
+        ),
+        (
+            "nats",
+            database_url.clone(),
+            format!("nats://bgjobs:{password}@{closed}"),
+            amqp_url.clone(),
+        ),
+        // The broker refuses the password: the right user, the wrong password.
+        ("rabbitmq", database_url.clone(), nats_url.clone(), amqp_url.clone()),
+    ];
+    let suffix = unique_suffix();
+    for (server, database_url, nats_url, amqp_url) in cases {
+        let env = [
+            ("BGJOBS_DATABASE_URL", database_url),
+            ("BGJOBS_NATS_URL", nats_url),
+            ("BGJOBS_AMQP_URL", amqp_url),
+            ("BGJOBS_PREFIX", format!("t{suffix}.")),
+            ("BGJOBS_S3_BUCKET", format!("bgjobs-t-{suffix}")),
+            ("RUST_LOG", "debug".to_owned()),
+        ]
+        .map(|(name, value)| (name.to_owned(), value));
+        let log_name = format!("secrets-unreachable-{suffix}");
+        let worker = format!("product-upload/{server}");
+        let mut consumer =
+            ServiceProcess::start_with_env(Path::new(PRODUCT_UPLOAD), &env, &worker, &log_name)?;
+        let (status, _took) = consumer.exited(DEADLINE).await?;
+        assert!(!status.success(), "the consumer started without {server}");
+        let log = log_path(&log_name, &worker);
+        let secrets = [
+            ("the password".to_owned(), password.clone()),
+            ("the password, URL-encoded".to_owned(), url_encoded(&password)),
+        ];
+        let found = lines_with_secrets(std::slice::from_ref(&log), &secrets)?;
+        assert!(found.is_empty(), "{server}: secrets in the log:\n{}", found.join("\n"));
+    }
+    Ok(())
 }
