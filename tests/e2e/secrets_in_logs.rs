@@ -180,9 +180,23 @@ async fn no_service_logs_a_secret_in_a_full_run_at_debug_level() -> anyhow::Resu
         })
         .await?;
     }
-    let job_id = system.submit_products(product_file(3, &[])).await?;
+    let job_id = system
+        .submit_products_with(product_file(3, &[]), "&notify_email=tester@example.com")
+        .await?;
     let job = system.finished_job(&job_id, DEADLINE).await?;
     assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Completed), "{}", job.message);
+    // The notifier tries the email with the SMTP URL's user and password, whatever the
+    // local server makes of them.
+    let notifier_log =
+        &logs[services.iter().position(|run| run.1 == Service::Notifier).unwrap_or(0)];
+    wait::until("the notifier to try the email", DEADLINE, || async {
+        let log = std::fs::read_to_string(notifier_log).unwrap_or_default();
+        let tried = ["email sent", "email not sent yet", "email refused for good"]
+            .iter()
+            .any(|outcome| log.contains(outcome));
+        Ok(tried.then_some(()))
+    })
+    .await?;
 
     for process in &processes {
         process.terminate()?;
