@@ -331,12 +331,12 @@ pub fn all() -> Vec<Case> {
                     (
                         1,
                         "BIDI-1\u{202e}",
-                        "sku: 'BIDI-1\u{202e}' contains U+202E RIGHT-TO-LEFT OVERRIDE; SKUs may contain letters, digits, '-', '_' and '.'",
+                        "sku: 'BIDI-1<U+202E>' contains U+202E RIGHT-TO-LEFT OVERRIDE; SKUs may contain letters, digits, '-', '_' and '.'",
                     ),
                     (
                         2,
                         "ZW\u{200b}-2",
-                        "sku: 'ZW\u{200b}-2' contains U+200B ZERO WIDTH SPACE; SKUs may contain letters, digits, '-', '_' and '.'",
+                        "sku: 'ZW<U+200B>-2' contains U+200B ZERO WIDTH SPACE; SKUs may contain letters, digits, '-', '_' and '.'",
                     ),
                 ],
             },
@@ -420,7 +420,7 @@ pub fn all() -> Vec<Case> {
                 message: "1 of 3 rows imported, 2 rejected",
                 rejected: &[
                     (1, "MF-1", "the row has 2 fields; the header has 3"),
-                    (2, "MF-2", "the row has 1 fields; the header has 3; name: is required"),
+                    (2, "MF-2", "the row has 1 field; the header has 3; name: is required"),
                 ],
             },
         ),
@@ -433,7 +433,7 @@ pub fn all() -> Vec<Case> {
                 rejected: &[(
                     2,
                     "",
-                    "the row has 1 fields; the header has 3; sku: is required; name: is required",
+                    "the row has 1 field; the header has 3; sku: is required; name: is required",
                 )],
             },
         ),
@@ -563,9 +563,9 @@ pub fn all() -> Vec<Case> {
                     (
                         1,
                         "B\u{202e}-1",
-                        "location_code: 'B\u{202e}-1' contains U+202E RIGHT-TO-LEFT OVERRIDE; location codes may contain letters, digits, '-' and '.'",
+                        "location_code: 'B<U+202E>-1' contains U+202E RIGHT-TO-LEFT OVERRIDE; location codes may contain letters, digits, '-' and '.'",
                     ),
-                    (2, "B-2", "warehouse: 'WH1\u{200b}' does not exist in this account"),
+                    (2, "B-2", "warehouse: 'WH1<U+200B>' does not exist in this account"),
                 ],
             },
         ),

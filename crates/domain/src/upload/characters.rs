@@ -36,6 +36,21 @@ fn name(character: char) -> Option<String> {
         .or_else(|| unicode_names2::name(character).map(|name| name.to_string()))
 }
 
+/// `value` as a message quotes it: each invisible character replaced by its code
+/// point in angle brackets (`WH1<U+200B>`), so that none hides in the text or, like a
+/// right-to-left override, turns the rest of the message around.
+pub fn shown(value: &str) -> String {
+    let mut text = String::with_capacity(value.len());
+    for character in value.chars() {
+        if is_invisible(character) && character != ' ' {
+            text.push_str(&format!("<U+{:04X}>", u32::from(character)));
+        } else {
+            text.push(character);
+        }
+    }
+    text
+}
+
 /// Whether the character shows nothing (or only blank space) where it stands: control
 /// and format characters, whitespace other than the plain space, and the few letters
 /// that render empty.
@@ -74,6 +89,13 @@ mod tests {
         assert_eq!(describe('/'), "'/'");
         assert_eq!(describe('Ä'), "'Ä'");
         assert_eq!(describe(' '), "a space");
+    }
+
+    #[test]
+    fn a_quoted_value_shows_its_invisible_characters_by_code_point() {
+        assert_eq!(shown("WH1\u{200B}"), "WH1<U+200B>");
+        assert_eq!(shown("BIDI-1\u{202E}x"), "BIDI-1<U+202E>x");
+        assert_eq!(shown("Zöne 1"), "Zöne 1");
     }
 
     #[test]

@@ -87,9 +87,23 @@ pub fn decimal(
     Ok(Some(number.normalize()))
 }
 
+/// What is wrong with a row of `found` fields under a header of `expected`, if anything:
+/// "the row has 1 field; the header has 3".
+pub fn width_problem(found: usize, expected: usize) -> Option<String> {
+    let noun = if found == 1 { "field" } else { "fields" };
+    (found != expected).then(|| format!("the row has {found} {noun}; the header has {expected}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_row_of_another_width_than_its_header_says_both_counts() {
+        assert_eq!(width_problem(3, 3), None);
+        assert_eq!(width_problem(1, 3).as_deref(), Some("the row has 1 field; the header has 3"));
+        assert_eq!(width_problem(4, 3).as_deref(), Some("the row has 4 fields; the header has 3"));
+    }
 
     #[test]
     fn text_is_trimmed_and_empty_is_none() {

@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::Rejection;
 use super::characters::describe;
-use super::fields::{bounded, text};
+use super::fields::{bounded, text, width_problem};
 use super::header::{ColumnIndex, ColumnSpec};
 
 /// The columns of a warehouse locations file.
@@ -125,11 +125,8 @@ pub fn parse(
     let pickable_text = field("pickable");
     let capacity_text = field("capacity");
 
-    if fields.len() != index.width {
-        problems.insert(
-            0,
-            format!("the row has {} fields; the header has {}", fields.len(), index.width),
-        );
+    if let Some(problem) = width_problem(fields.len(), index.width) {
+        problems.insert(0, problem);
     }
     // A required column that could not be read is already reported as unreadable.
     let required = |value: Option<String>, column: &'static str| match value {

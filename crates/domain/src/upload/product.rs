@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use super::Rejection;
 use super::characters::describe;
 use super::country::is_iso_alpha2;
-use super::fields::{bounded, decimal, multiline_text, text};
+use super::fields::{bounded, decimal, multiline_text, text, width_problem};
 use super::header::{ColumnIndex, ColumnSpec};
 
 /// The columns of a product file.
@@ -84,11 +84,8 @@ pub fn parse(row: u64, fields: &[&[u8]], index: &ColumnIndex) -> Result<Product,
     let hs_text = field("hs_code");
     let country_text = field("country_of_origin");
 
-    if fields.len() != index.width {
-        problems.insert(
-            0,
-            format!("the row has {} fields; the header has {}", fields.len(), index.width),
-        );
+    if let Some(problem) = width_problem(fields.len(), index.width) {
+        problems.insert(0, problem);
     }
     // A required column that could not be read is already reported as unreadable.
     let required = |value: Option<String>, column: &'static str| match value {

@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use super::characters::shown;
+
 /// The header line of every results file.
 pub const HEADER: [&str; 4] = ["row", "key", "outcome", "reason"];
 
@@ -70,10 +72,11 @@ pub fn key_cell(key: &str) -> String {
     safe_cell(&capped(key, MAX_KEY_CHARS)).into_owned()
 }
 
-/// A row's reason as its results line shows it: capped ([`MAX_REASON_CHARS`]), then
-/// made safe ([`safe_cell`]).
+/// A row's reason as its results line shows it: its invisible characters by code point
+/// ([`shown`]: the reason quotes the user's values), capped ([`MAX_REASON_CHARS`]),
+/// then made safe ([`safe_cell`]).
 pub fn reason_cell(reason: &str) -> String {
-    safe_cell(&capped(reason, MAX_REASON_CHARS)).into_owned()
+    safe_cell(&capped(&shown(reason), MAX_REASON_CHARS)).into_owned()
 }
 
 /// `1234567` as `1,234,567`, for messages users read.
