@@ -26,13 +26,19 @@ run_id="$(date +%s)"
 export BGJOBS_PREFIX="bench${run_id}."
 export BGJOBS_DATABASE_URL="postgres://postgres@127.0.0.1:5432/bgjobs_bench"
 export BGJOBS_REGISTRY_GRPC_ADDR="127.0.0.1:50151"
-export BGJOBS_REGISTRY_URL="http://$BGJOBS_REGISTRY_GRPC_ADDR"
+export BGJOBS_REGISTRY_URL="https://$BGJOBS_REGISTRY_GRPC_ADDR"
 export BGJOBS_REGISTRY_CONSUMER="jobs-registry-bench${run_id}"
 export BGJOBS_INGEST_HTTP_ADDR="127.0.0.1:8181"
 export BGJOBS_INGEST_GRPC_ADDR="127.0.0.1:50152"
 export BGJOBS_MAX_UPLOAD_BYTES=$((2 * 1024 * 1024 * 1024))
 export RUST_LOG="${RUST_LOG:-warn,product_upload=info,bgjobs_consumer=info,bgjobs_upload=info}"
-INGEST_URL="http://$BGJOBS_INGEST_HTTP_ADDR"
+# Services talk over mutual TLS with certificates of an authority made up here; ingest's
+# HTTP API is reached under its service name at its address (--connect-to).
+CERT_DIR="$BENCH_DIR/certs"
+export BGJOBS_TLS_CA_FILE="$CERT_DIR/ca.pem"
+INGEST_URL="https://ingest.bgjobs.internal:${BGJOBS_INGEST_HTTP_ADDR##*:}"
+INGEST_CURL=(curl --cacert "$CERT_DIR/ca.pem"
+    --connect-to "ingest.bgjobs.internal:${BGJOBS_INGEST_HTTP_ADDR##*:}:$BGJOBS_INGEST_HTTP_ADDR")
 ACCOUNT="bench-$run_id"
 CLIENT="acme"
 
@@ -40,6 +46,10 @@ deploy/stack.sh up >/dev/null
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     cargo build --quiet -p jobs-registry -p ingest -p product-upload -p jobsctl --bins
 fi
+
+"$BIN/jobsctl" dev-certs --out "$CERT_DIR" >/dev/null
+# jobsctl calls as the operators' tool; each service gets its own certificate in start.
+export BGJOBS_TLS_CERT_FILE="$CERT_DIR/jobsctl.pem" BGJOBS_TLS_KEY_FILE="$CERT_DIR/jobsctl.key"
 
 pids=()
 stop_all() {
@@ -62,7 +72,8 @@ wait_for() {
 
 start() {
     local name=$1
-    "$BIN/$name" >"$BENCH_DIR/$name.log" 2>&1 &
+    BGJOBS_TLS_CERT_FILE="$CERT_DIR/$name.pem" BGJOBS_TLS_KEY_FILE="$CERT_DIR/$name.key" \
+        "$BIN/$name" >"$BENCH_DIR/$name.log" 2>&1 &
     pids+=($!)
     last_pid=$!
 }
@@ -88,7 +99,7 @@ wait_for "the jobs registry" "$BIN/jobsctl" jobs list --account "$ACCOUNT" --lim
 psql -q "$BGJOBS_DATABASE_URL" -v ON_ERROR_STOP=1 \
     -c "INSERT INTO catalog.clients (account_id, client_id, name) VALUES ('$ACCOUNT', '$CLIENT', 'ACME Corp') ON CONFLICT DO NOTHING"
 start ingest
-wait_for "ingest" curl -fsS "$INGEST_URL/readyz"
+wait_for "ingest" "${INGEST_CURL[@]}" -fsS "$INGEST_URL/readyz"
 
 results=()
 baseline_kib=""
@@ -108,7 +119,9 @@ for megabytes in "${SIZES[@]}"; do
     echo "==> ${megabytes} MB: uploading $rows rows" >&2
     began=$(date +%s.%N)
     # -T streams the file from disk (--data-binary @file would read it all into memory).
-    response=$(curl -sS --fail-with-body -X POST -T "$file" -H 'Content-Type: text/csv' \
+    # As the gateway: the one identity that may start jobs at ingest.
+    response=$("${INGEST_CURL[@]}" -sS --fail-with-body -X POST -T "$file" -H 'Content-Type: text/csv' \
+        --cert "$CERT_DIR/gateway.pem" --key "$CERT_DIR/gateway.key" \
         "$INGEST_URL/v1/accounts/$ACCOUNT/jobs/product-upload?client_id=$CLIENT&created_by=bench&file_name=products-${megabytes}MB.csv")
     uploaded=$(date +%s.%N)
     job_id=$(sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p' <<<"$response")

@@ -17,7 +17,10 @@ mkdir -p "$RUN_DIR"
 
 export BGJOBS_DATABASE_URL="${BGJOBS_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/bgjobs}"
 export BGJOBS_REGISTRY_URL="${BGJOBS_REGISTRY_URL:-https://127.0.0.1:50051}"
-INGEST_URL="http://${BGJOBS_INGEST_HTTP_ADDR:-127.0.0.1:8081}"
+INGEST_ADDR="${BGJOBS_INGEST_HTTP_ADDR:-127.0.0.1:8081}"
+# Ingest's HTTP API is served over mutual TLS under its service name, whatever
+# address it listens on: curl dials the address (--connect-to) and checks the name.
+INGEST_URL="https://ingest.bgjobs.internal:${INGEST_ADDR##*:}"
 GATEWAY_URL="http://${BGJOBS_GATEWAY_HTTP_ADDR:-127.0.0.1:8080}"
 # Local use only: anyone can sign in as a demo user (see docs/gateway.md).
 export BGJOBS_GATEWAY_DEMO_USERS="${BGJOBS_GATEWAY_DEMO_USERS:-true}"
@@ -42,6 +45,9 @@ BIN="$REPO_ROOT/target/debug"
 step "making certificates for the services"
 "$BIN/jobsctl" dev-certs --out "$CERT_DIR"
 export BGJOBS_TLS_CA_FILE="$CERT_DIR/ca.pem"
+# curl to ingest: trust the local authority, and reach ingest's name at its address.
+INGEST_CURL=(curl --cacert "$CERT_DIR/ca.pem"
+    --connect-to "ingest.bgjobs.internal:${INGEST_ADDR##*:}:$INGEST_ADDR")
 
 pids=()
 stop_services() {
@@ -85,13 +91,15 @@ start warehouse-upload
 start delete-client
 start notifier
 start gateway
-wait_for "ingest" curl -fsS "$INGEST_URL/readyz"
+wait_for "ingest" "${INGEST_CURL[@]}" -fsS "$INGEST_URL/readyz"
 wait_for "the notifier" curl -fsS "$NOTIFIER_URL/readyz"
 wait_for "the gateway" curl -fsS "$GATEWAY_URL/readyz"
 echo "the Background Jobs page: $GATEWAY_URL/sign-in (demo users of account '$ACCOUNT')"
 
 step "uploading deploy/samples/products.csv as $USER_NAME (email to $NOTIFY_EMAIL when it ends)"
-response=$(curl -sS --fail-with-body -X POST \
+# Only the gateway may start jobs at ingest: the upload goes with its certificate.
+response=$("${INGEST_CURL[@]}" -sS --fail-with-body -X POST \
+    --cert "$CERT_DIR/gateway.pem" --key "$CERT_DIR/gateway.key" \
     -H 'Content-Type: text/csv' \
     --data-binary @deploy/samples/products.csv \
     "$INGEST_URL/v1/accounts/$ACCOUNT/jobs/product-upload?client_id=$CLIENT&created_by=$USER_NAME&file_name=products.csv&notify_email=$NOTIFY_EMAIL")

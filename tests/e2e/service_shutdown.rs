@@ -58,7 +58,7 @@ async fn ingest_finishes_the_upload_in_flight_on_sigterm_refuses_new_ones_and_ex
             ("BGJOBS_SHUTDOWN_GRACE_SECS", GRACE_SECS),
         ],
     )?;
-    let base = format!("http://{http_addr}");
+    let base = format!("https://{http_addr}");
     wait::until("ingest to be ready", DEADLINE, || async {
         let ready = system.http.get(format!("{base}/readyz")).send().await;
         Ok(ready.ok().filter(|response| response.status().is_success()).map(|_| ()))

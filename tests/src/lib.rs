@@ -40,11 +40,12 @@ pub struct TestSystem {
     pub objects: ObjectStore,
     /// A gRPC client of the registry, calling each method as an identity allowed to.
     pub registry: JobsRegistryClient<AsAllowed>,
-    /// Base URL of ingest, e.g. `http://127.0.0.1:40123`.
+    /// Base URL of ingest's HTTP API, e.g. `https://127.0.0.1:40123`.
     pub ingest_url: String,
     /// A gRPC client of ingest (Retry), calling as an identity allowed to.
     pub ingest: IngestClient<AsAllowed>,
-    /// An HTTP client.
+    /// An HTTP client calling ingest's HTTP API as the gateway (the one identity that
+    /// may start jobs), with the gateway's certificate.
     pub http: reqwest::Client,
     /// The delete-client consumer's processor, to drive single deliveries (the
     /// running consumer uses its own clone).
@@ -160,7 +161,7 @@ impl TestSystem {
         let (ingest_url, ingest_grpc_url) = if environment.ingest_as_process {
             let http_addr = format!("127.0.0.1:{}", private_stack::free_port()?);
             let grpc_addr = format!("127.0.0.1:{}", private_stack::free_port()?);
-            let urls = (format!("http://{http_addr}"), format!("https://{grpc_addr}"));
+            let urls = (format!("https://{http_addr}"), format!("https://{grpc_addr}"));
             env.insert("BGJOBS_INGEST_HTTP_ADDR", http_addr);
             env.insert("BGJOBS_INGEST_GRPC_ADDR", grpc_addr);
             urls
@@ -169,7 +170,7 @@ impl TestSystem {
                 .map_err(|error| anyhow::anyhow!("{error:?}"))?;
             let ingest_app = ingest::Application::build(ingest_settings).await?;
             let urls = (
-                format!("http://{}", ingest_app.local_addr()),
+                format!("https://{}", ingest_app.local_addr()),
                 format!("https://{}", ingest_app.grpc_addr()),
             );
             tokio::spawn(ingest_app.run_until_stopped(shutdown.clone().cancelled_owned()));
@@ -233,7 +234,7 @@ impl TestSystem {
             registry,
             ingest_url,
             ingest,
-            http: reqwest::Client::new(),
+            http: pki::ingest_http(Service::Gateway),
             delete_client,
             names: bgjobs_messaging::Names::new(env["BGJOBS_PREFIX"].clone()),
             env,
@@ -315,7 +316,10 @@ impl TestSystem {
     }
 
     /// Posts a Delete Client request for `client_id`, with `extra_query` (e.g.
-    /// `&dry_run=true`) appended; returns the HTTP response.
+    /// `&dry_run=true`) appended; returns the HTTP response. Unless `extra_query` asks
+    /// for a dry run or types a name itself, the deletion is confirmed as a user
+    /// confirms it: with the client's name as the catalogue holds it (its id when there
+    /// is no such client).
     pub async fn request_delete_client(
         &self,
         client_id: &str,
@@ -325,8 +329,13 @@ impl TestSystem {
             "{}/v1/accounts/{}/jobs/delete-client?client_id={client_id}&created_by=tester{extra_query}",
             self.ingest_url, self.account
         );
-        let response =
-            self.http.post(url).send().await.context("posting the deletion to ingest")?;
+        let mut request = self.http.post(url);
+        if !extra_query.contains("dry_run=true") && !extra_query.contains("confirm_name=") {
+            let name = self.store.catalog().client_name(&self.account, client_id).await?;
+            let typed = name.unwrap_or_else(|| client_id.to_owned());
+            request = request.query(&[("confirm_name", typed)]);
+        }
+        let response = request.send().await.context("posting the deletion to ingest")?;
         Ok(response)
     }
 

@@ -136,10 +136,15 @@ impl Drop for Supervisor {
 
 /// Restarts every service that exited or failed its probe, every [`PROBE_INTERVAL`].
 async fn watch(services: Arc<Mutex<Vec<Supervised>>>) {
+    // As a kubelet probes: without a client certificate (ingest's probes answer anyone).
+    let probe_tls = bgjobs_test_support::pki::credentials(bgjobs_identity::Service::Gateway)
+        .https_anonymous_client_config(bgjobs_identity::Service::Ingest)
+        .expect("TLS for probes");
     let http = reqwest::Client::builder()
+        .use_preconfigured_tls(probe_tls)
         .timeout(Duration::from_secs(2))
         .build()
-        .expect("a plain HTTP client builds");
+        .expect("a probing HTTP client builds");
     loop {
         tokio::time::sleep(PROBE_INTERVAL).await;
         let probes: Vec<(usize, String)> = {

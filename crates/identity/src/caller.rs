@@ -1,5 +1,6 @@
 //! The identity of the service at the other end of a call, read from its certificate.
 
+use rustls::pki_types::CertificateDer;
 use tonic::codegen::http;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use x509_parser::extensions::GeneralName;
@@ -20,7 +21,16 @@ impl Caller {
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
             .and_then(TlsConnectInfo::peer_certs);
-        let Some(leaf) = certificates.as_ref().and_then(|chain| chain.first()) else {
+        Self::from_peer_certificates(certificates.as_ref().map(|chain| &chain[..]))
+    }
+
+    /// The caller whose certificate chain (leaf first) a TLS handshake verified, as
+    /// rustls gives it (`peer_certificates()`): `None` without a certificate, `Err`
+    /// when it does not name exactly one bgjobs identity.
+    pub fn from_peer_certificates(
+        certificates: Option<&[CertificateDer<'_>]>,
+    ) -> Result<Option<Caller>, String> {
+        let Some(leaf) = certificates.and_then(|chain| chain.first()) else {
             return Ok(None);
         };
         match identities_in(leaf)?[..] {

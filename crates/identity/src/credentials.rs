@@ -50,6 +50,9 @@ pub enum Error {
     /// An internal URL that does not use TLS.
     #[error("'{0}' must start with https://: bgjobs services talk to each other over mutual TLS")]
     NotHttps(String),
+    /// The certificate, its key or the authority cannot make a TLS configuration.
+    #[error("the certificate, its key or the authority cannot be used for TLS: {0}")]
+    Tls(String),
     /// An internal URL tonic refuses.
     #[error("'{url}' is not a usable gRPC URL: {reason}")]
     Url {
@@ -64,9 +67,9 @@ pub enum Error {
 #[derive(Clone)]
 pub struct Credentials {
     service: Service,
-    ca_pem: Vec<u8>,
-    cert_pem: Vec<u8>,
-    key_pem: Vec<u8>,
+    pub(crate) ca_pem: Vec<u8>,
+    pub(crate) cert_pem: Vec<u8>,
+    pub(crate) key_pem: Vec<u8>,
 }
 
 impl std::fmt::Debug for Credentials {

@@ -3,7 +3,8 @@
 //! and SPIFFE issuers write). Services talk to each other over mutual TLS with
 //! certificates of one certificate authority ([`Credentials`]); a server reads the
 //! caller's identity from its certificate ([`Caller`]) and a [`Policy`] says which
-//! identities may call each of its gRPC methods. A call without a certificate of that
+//! identities may call each of its gRPC methods ([`RoutePolicy`]: each route of an HTTP
+//! API, served over the same mutual TLS). A call without a certificate of that
 //! authority is refused with `UNAUTHENTICATED`, a call by an identity the method does
 //! not allow with `PERMISSION_DENIED`, each with a message saying who may call.
 
@@ -11,11 +12,14 @@ mod caller;
 mod credentials;
 #[cfg(feature = "dev-pki")]
 pub mod dev_pki;
+mod https;
 pub mod policies;
 mod policy;
+mod route_policy;
 mod service;
 
 pub use caller::Caller;
 pub use credentials::{Credentials, Error, Tls};
 pub use policy::{Policy, Rule};
+pub use route_policy::{Access, Refusal, Route, RoutePolicy};
 pub use service::Service;

@@ -1,7 +1,8 @@
-//! Who may call each gRPC method of bgjobs' servers: one table per server, enforced by
-//! [`Policy::layer`] and read by the authorization tests.
+//! Who may call each gRPC method and HTTP route of bgjobs' servers: one table per
+//! server, enforced by [`Policy::layer`] (gRPC) and ingest's `authorize` (HTTP), and
+//! read by the authorization tests.
 
-use crate::{Policy, Rule, Service};
+use crate::{Access, Policy, Route, RoutePolicy, Rule, Service};
 
 use Service::{Gateway, Ingest, JobsRegistry, Jobsctl, Notifier};
 
@@ -41,6 +42,32 @@ pub static INGEST: Policy = Policy {
         Rule { path: "/grpc.health.v1.Health/Check", callers: ANYONE },
         Rule { path: "/grpc.health.v1.Health/Watch", callers: ANYONE },
         Rule { path: REFLECTION, callers: &[Jobsctl] },
+    ],
+};
+
+/// Ingest's HTTP routes. Jobs are started for an account only by the gateway, which
+/// has checked the user's token and passes on who they are; health probes are open,
+/// as a kubelet probes without a certificate.
+pub static INGEST_HTTP: RoutePolicy = RoutePolicy {
+    server: Ingest,
+    routes: &[
+        Route {
+            method: "POST",
+            path: "/v1/accounts/{account_id}/jobs/product-upload",
+            access: Access::Only(&[Gateway]),
+        },
+        Route {
+            method: "POST",
+            path: "/v1/accounts/{account_id}/jobs/warehouse-upload",
+            access: Access::Only(&[Gateway]),
+        },
+        Route {
+            method: "POST",
+            path: "/v1/accounts/{account_id}/jobs/delete-client",
+            access: Access::Only(&[Gateway]),
+        },
+        Route { method: "GET", path: "/healthz", access: Access::Anyone },
+        Route { method: "GET", path: "/readyz", access: Access::Anyone },
     ],
 };
 

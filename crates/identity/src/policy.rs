@@ -45,12 +45,7 @@ impl Policy {
         let server = self.server;
         let caller = match caller {
             Ok(Some(caller)) => caller,
-            Ok(None) => {
-                return Err(Status::unauthenticated(format!(
-                    "{server} accepts only calls from bgjobs services, each with a client \
-                     certificate of the bgjobs certificate authority; this call has none"
-                )));
-            }
+            Ok(None) => return Err(Status::unauthenticated(no_certificate(server))),
             Err(problem) => return Err(Status::unauthenticated(format!("{server}: {problem}"))),
         };
         let Some(rule) = self.rule(path) else {
@@ -73,6 +68,14 @@ impl Policy {
     pub fn layer(&'static self) -> AuthorizeLayer {
         AuthorizeLayer { policy: self }
     }
+}
+
+/// Why a call without a client certificate is refused, by gRPC and HTTP servers alike.
+pub(crate) fn no_certificate(server: Service) -> String {
+    format!(
+        "{server} accepts only calls from bgjobs services, each with a client certificate of \
+         the bgjobs certificate authority; this call has none"
+    )
 }
 
 /// Enforces a [`Policy`] in front of a server's services.

@@ -73,6 +73,36 @@ pub fn channel(url: &str, callee: Service, caller: Service) -> Channel {
     credentials(caller).endpoint(url, callee).expect("an https URL of a test server").connect_lazy()
 }
 
+/// An HTTP client of ingest's HTTPS API calling as `caller`: its certificate, and
+/// only a server that proves it is ingest (plain `http://` URLs work as usual).
+pub fn ingest_http(caller: Service) -> reqwest::Client {
+    https_client(caller, credentials(caller))
+}
+
+/// An HTTP client of ingest's HTTPS API with `credentials` (any certificate, such as
+/// one a server must refuse), calling as `caller` in panics only.
+pub fn https_client(caller: Service, credentials: Credentials) -> reqwest::Client {
+    let config = credentials
+        .https_client_config(Service::Ingest)
+        .unwrap_or_else(|error| panic!("TLS for {caller}: {error}"));
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .build()
+        .expect("building an HTTPS client")
+}
+
+/// An HTTP client of ingest's HTTPS API without a certificate of its own (as a
+/// kubelet's probe), that still checks the server is ingest.
+pub fn anonymous_ingest_http() -> reqwest::Client {
+    let config = credentials(Service::Gateway)
+        .https_anonymous_client_config(Service::Ingest)
+        .expect("TLS without a certificate");
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .build()
+        .expect("building an HTTPS client")
+}
+
 /// A channel to the server `policy` guards that calls each method as an identity the
 /// policy lets call it: for tests of what a method does rather than of who may call it.
 #[derive(Clone, Debug)]

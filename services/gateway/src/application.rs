@@ -83,6 +83,19 @@ impl Application {
             .context("BGJOBS_INGEST_GRPC_URL")?
             .connect_timeout(REGISTRY_CONNECT_TIMEOUT)
             .connect_lazy();
+        // Uploads and deletions go to ingest's HTTP API over mutual TLS, as the gateway.
+        let ingest_url = settings.ingest_url.as_str();
+        if !ingest_url.starts_with("https://") {
+            return Err(bgjobs_identity::Error::NotHttps(ingest_url.to_owned()))
+                .context("BGJOBS_INGEST_URL");
+        }
+        let ingest_tls = credentials
+            .https_client_config(Service::Ingest)
+            .context("preparing TLS for ingest's HTTP API (BGJOBS_TLS_*)")?;
+        let ingest_http = reqwest::Client::builder()
+            .use_preconfigured_tls(ingest_tls)
+            .build()
+            .context("building the client of ingest's HTTP API")?;
         let objects = ObjectStore::connect(&settings.storage).await?;
         let listener = TcpListener::bind(settings.http_addr)
             .await
@@ -95,8 +108,8 @@ impl Application {
                 settings.max_token_lifetime,
             ),
             registry: JobsRegistryClient::new(registry_channel),
-            http: reqwest::Client::new(),
-            ingest_url: settings.ingest_url.as_str().to_owned(),
+            http: ingest_http,
+            ingest_url: ingest_url.to_owned(),
             ingest: IngestClient::new(ingest_channel),
             objects,
             links: LinkSigner::new(settings.download_secret.as_ref().map(Secret::expose)),

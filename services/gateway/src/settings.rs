@@ -18,8 +18,10 @@ bgjobs_config::section! {
     pub struct Gateway {
         /// Address the page and its API listen on.
         "BGJOBS_GATEWAY_HTTP_ADDR" => http_addr: SocketAddr = "127.0.0.1:8080";
-        /// Ingest's HTTP API, where uploads and deletions started on the page go.
-        "BGJOBS_INGEST_URL" => ingest_url: HttpUrl = "http://127.0.0.1:8081";
+        /// Ingest's HTTP API, where uploads and deletions started on the page go:
+        /// https:// only; the gateway calls it with its certificate (BGJOBS_TLS_*) and
+        /// accepts only a server whose certificate names ingest.bgjobs.internal.
+        "BGJOBS_INGEST_URL" => ingest_url: HttpUrl = "https://127.0.0.1:8081";
         /// The identity provider's JWKS, which verifies sign-in tokens (RS256). One of
         /// this, BGJOBS_AUTH_PUBLIC_KEY_FILE or BGJOBS_GATEWAY_DEMO_USERS is required.
         /// https:// only, but for a loopback host (127.0.0.0/8, ::1, localhost).

@@ -33,7 +33,8 @@ pub struct AppState {
     pub verifier: Verifier,
     /// The jobs registry (reads, live changes).
     pub registry: JobsRegistryClient<Channel>,
-    /// The HTTP client uploads and deletions are forwarded to ingest with.
+    /// The HTTP client uploads and deletions are forwarded to ingest with: mutual TLS
+    /// with the gateway's certificate, and only to a server that proves it is ingest.
     pub http: reqwest::Client,
     /// Ingest's HTTP base URL.
     pub ingest_url: String,

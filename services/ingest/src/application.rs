@@ -24,10 +24,11 @@ use tower_http::trace::TraceLayer;
 
 use crate::Settings;
 use crate::grpc::IngestService;
+use crate::https::{Peer, TlsListener};
 use crate::publishing::Publishing;
 use crate::state::AppState;
 use crate::sweeper::Sweeper;
-use crate::{dead_letter_watch, health, upload};
+use crate::{authorize, dead_letter_watch, health, upload};
 
 /// How long connecting to the registry may take before a request answers 503.
 const REGISTRY_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -44,6 +45,8 @@ pub struct Application {
     state: AppState,
     shutdown_grace: Duration,
     credentials: Credentials,
+    /// The HTTP API's TLS: ingest's certificate, clients' checked against the authority.
+    https_config: rustls::ServerConfig,
 }
 
 impl Application {
@@ -75,6 +78,8 @@ impl Application {
 
         let credentials = Credentials::load(&settings.tls)
             .context("loading ingest's certificate (BGJOBS_TLS_*)")?;
+        let https_config =
+            credentials.https_server_config().context("configuring the HTTP server's TLS")?;
         let registry_channel = credentials
             .endpoint(settings.registry_url.as_str(), Service::JobsRegistry)
             .context("BGJOBS_REGISTRY_URL")?
@@ -112,6 +117,7 @@ impl Application {
             state,
             shutdown_grace,
             credentials,
+            https_config,
         })
     }
 
@@ -125,9 +131,9 @@ impl Application {
         bound_address(&self.grpc_listener)
     }
 
-    /// Serves HTTP and gRPC and publishes unqueued jobs until `shutdown` completes,
-    /// then lets requests in flight finish (within the shutdown grace period,
-    /// `BGJOBS_SHUTDOWN_GRACE_SECS`) and closes the broker connection.
+    /// Serves HTTPS and gRPC (both over mutual TLS) and publishes unqueued jobs until
+    /// `shutdown` completes, then lets requests in flight finish (within the shutdown
+    /// grace period, `BGJOBS_SHUTDOWN_GRACE_SECS`) and closes the broker connection.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -141,6 +147,7 @@ impl Application {
             state,
             shutdown_grace,
             credentials,
+            https_config,
         } = self;
         let stop = CancellationToken::new();
         let background = Background { grpc_listener, sweeps, delivery_limit, names, credentials };
@@ -154,7 +161,9 @@ impl Application {
             stop_background.cancel();
             let _receiver_gone = stopping_tx.send(());
         };
-        let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(signal);
+        let listener = TlsListener::new(listener, https_config);
+        let routes = router(state.clone()).into_make_service_with_connect_info::<Peer>();
+        let server = axum::serve(listener, routes).with_graceful_shutdown(signal);
         let drain_deadline = async move {
             match stopping_rx.await {
                 Ok(()) => tokio::time::sleep(shutdown_grace).await,
@@ -261,7 +270,7 @@ fn bound_address(listener: &TcpListener) -> SocketAddr {
     listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
-/// Every route of ingest.
+/// Every route of ingest, each to the callers its rule in `policies::INGEST_HTTP` names.
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/accounts/{account_id}/jobs/product-upload", post(upload::product_upload))
@@ -275,6 +284,7 @@ fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(health::liveness))
         .route("/readyz", get(health::readiness))
+        .route_layer(axum::middleware::from_fn(authorize::authorize))
         .layer(
             // Failures are logged once, with their cause, by `Error::into_response`.
             TraceLayer::new_for_http().on_failure(()),

@@ -1,6 +1,8 @@
 //! `POST /v1/accounts/{account_id}/jobs/delete-client?client_id=C&created_by=U[&user_id=I][&dry_run=true][&confirm_name=N][&notify_email=E]`:
 //! register a Delete Client job, publish its message, answer 202 (409 `client_locked`
-//! from the registry while another deletion of the client is unfinished). There is no
+//! from the registry while another deletion of the client is unfinished). A deletion
+//! that is not a dry run needs `confirm_name`, the client's name as the user typed it
+//! (400 without); the consumer deletes nothing unless it is the client's name. There is no
 //! body and no input file; whether the client exists is the consumer's to check, since
 //! ingest does not read the catalogue.
 
@@ -38,7 +40,7 @@ pub struct DeleteClientQuery {
     /// `true` to only report what would be deleted; `false` or absent to delete.
     pub dry_run: Option<String>,
     /// The client's name as the user typed it to confirm; the consumer deletes nothing
-    /// unless it is the client's name. Optional.
+    /// unless it is the client's name. Required unless `dry_run` is `true`.
     pub confirm_name: Option<String>,
     /// Who is emailed when the job ends, as for uploads.
     #[serde(flatten)]
@@ -135,6 +137,15 @@ impl DeleteClientRequest {
             Some(name) => Some(name),
         };
         let notify = Recipient::parse(query.notify)?;
+        // Whoever calls: a deletion is never started without the typed confirmation.
+        // Only the consumer knows the client's name, so it checks that the name matches.
+        if !dry_run && confirm_name.is_none() {
+            return Err(Error::invalid(
+                "confirm_name",
+                "type the client's name to confirm the deletion (confirm_name), or ask for a \
+                 dry run (dry_run=true)",
+            ));
+        }
         Ok(Self { account, client_id, created_by, user_id, dry_run, confirm_name, notify })
     }
 
@@ -231,13 +242,31 @@ mod tests {
 
     #[test]
     fn a_request_without_dry_run_deletes() {
-        let request =
-            DeleteClientRequest::parse("acme", query(Some("client-1"), Some("jane"), None))
-                .expect("valid");
+        let confirmed = DeleteClientQuery {
+            confirm_name: Some("Client One".into()),
+            ..query(Some("client-1"), Some("jane"), None)
+        };
+        let request = DeleteClientRequest::parse("acme", confirmed).expect("valid");
         assert!(!request.dry_run);
         let parameters: serde_json::Value =
             serde_json::from_str(&request.parameters_json()).expect("parameters are JSON");
-        assert_eq!(parameters, serde_json::json!({ "client_id": "client-1", "dry_run": false }));
+        assert_eq!(
+            parameters,
+            serde_json::json!({ "client_id": "client-1", "dry_run": false, "confirm_name": "Client One" })
+        );
+    }
+
+    #[test]
+    fn a_deletion_without_the_typed_confirmation_is_refused_and_a_dry_run_needs_none() {
+        for dry_run in [None, Some("false"), Some("")] {
+            let refused = DeleteClientRequest::parse("acme", query(Some("c"), Some("u"), dry_run));
+            assert!(
+                matches!(refused, Err(Error::InvalidField { field: "confirm_name", .. })),
+                "dry_run {dry_run:?}: {refused:?}"
+            );
+        }
+        let dry_run = DeleteClientRequest::parse("acme", query(Some("c"), Some("u"), Some("true")));
+        assert!(dry_run.is_ok(), "{dry_run:?}");
     }
 
     #[test]
@@ -269,7 +298,7 @@ mod tests {
                 notify_time_zone: Some("Europe/Paris".into()),
                 ..NotifyQuery::default()
             },
-            ..query(Some("c"), Some("u"), None)
+            ..query(Some("c"), Some("u"), Some("true"))
         };
         let request = DeleteClientRequest::parse("acme", notified).expect("valid");
         assert_eq!(
@@ -281,7 +310,7 @@ mod tests {
         );
         let parameters: serde_json::Value =
             serde_json::from_str(&request.parameters_json()).expect("parameters are JSON");
-        assert_eq!(parameters, serde_json::json!({ "client_id": "c", "dry_run": false }));
+        assert_eq!(parameters, serde_json::json!({ "client_id": "c", "dry_run": true }));
     }
 
     #[test]

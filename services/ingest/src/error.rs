@@ -53,6 +53,12 @@ pub enum Error {
     /// The jobs registry failed in another way.
     #[error("the jobs registry failed: {0}")]
     Registry(#[source] tonic::Status),
+    /// The caller proved no bgjobs identity (no client certificate of the authority).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller's identity may not call the route; the message names who may.
+    #[error("{0}")]
+    Forbidden(String),
     /// A bug: something that should not happen did.
     #[error("internal error: {0}")]
     Internal(String),
@@ -113,6 +119,8 @@ impl Error {
             Self::Interrupted(_) => ErrorCode::UploadInterrupted,
             Self::Storage(_) | Self::RegistryUnavailable(_) => ErrorCode::Unavailable,
             Self::ClientLocked(_) => ErrorCode::ClientLocked,
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
             // The registry's own word when it gave one (not_found, not_retryable...).
             Self::RegistryRefused(status) => {
                 ErrorCode::of(status).unwrap_or(ErrorCode::InvalidRequest)
@@ -147,6 +155,7 @@ impl Error {
             Self::RegistryUnavailable(_) => {
                 "the jobs registry is not reachable right now; try again in a moment".to_owned()
             }
+            Self::Unauthenticated(reason) | Self::Forbidden(reason) => reason.clone(),
             Self::RegistryRefused(status) | Self::ClientLocked(status) => {
                 status.message().to_owned()
             }

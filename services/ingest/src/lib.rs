@@ -8,6 +8,8 @@
 //! Delete Client job (no body).
 //! `POST /v1/accounts/{account_id}/jobs/warehouse-upload` takes a warehouse locations
 //! file like a product upload, without a client. `GET /healthz` and `GET /readyz` are the probes.
+//! The HTTP API is served over mutual TLS: only the gateway, with its client
+//! certificate, may start jobs; the probes answer anyone.
 //!
 //! Over gRPC (`bgjobs.v1.Ingest`) it retries a failed job: the registry moves it to
 //! New on its next attempt, ingest publishes it. A sweeper publishes every New job
@@ -15,12 +17,14 @@
 //! watcher of dead-lettered job messages moves their jobs to Error.
 
 mod application;
+mod authorize;
 mod body;
 mod dead_letter_watch;
 pub mod delete_client;
 mod error;
 mod grpc;
 mod health;
+pub mod https;
 mod publishing;
 pub mod query;
 pub mod settings;

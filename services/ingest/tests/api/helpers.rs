@@ -33,9 +33,9 @@ pub const DEADLINE: Duration = Duration::from_secs(15);
 
 /// A running ingest and registry, with clients of everything they write to.
 pub struct TestApp {
-    /// `http://127.0.0.1:<port>` of ingest.
+    /// `https://127.0.0.1:<port>` of ingest.
     pub address: String,
-    /// An HTTP client for ingest.
+    /// An HTTP client for ingest, calling as the gateway (which may start jobs).
     pub http: reqwest::Client,
     /// A gRPC client of the registry (which runs even when ingest is pointed elsewhere).
     pub registry: JobsRegistryClient<AsAllowed>,
@@ -125,13 +125,13 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
     adjust(&mut settings);
 
     let application = ingest::Application::build(settings.clone()).await?;
-    let address = format!("http://{}", application.local_addr());
+    let address = format!("https://{}", application.local_addr());
     let ingest = Running::start(|signal| application.run_until_stopped(signal));
 
     let registry = JobsRegistryClient::new(AsAllowed::new(&registry_url, &policies::REGISTRY));
     Ok(TestApp {
         address,
-        http: reqwest::Client::new(),
+        http: pki::ingest_http(Service::Gateway),
         registry,
         store,
         s3: raw_s3_client(&settings.storage),

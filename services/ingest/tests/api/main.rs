@@ -2,9 +2,11 @@
 //! in-process jobs-registry.
 
 mod dead_letter_watch;
+mod delete_client;
 mod helpers;
 
 mod health;
+mod mutual_tls;
 mod recipient;
 mod refused_uploads;
 mod unavailable;

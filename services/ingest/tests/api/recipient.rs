@@ -76,8 +76,12 @@ async fn notify_false_records_nobody_even_with_an_address() -> anyhow::Result<()
     ];
     let recipient = recorded_recipient(&app, "product-upload", &opted_out, Some(PRODUCTS)).await?;
     assert_eq!(recipient, None);
-    let deletion =
-        [("client_id", "c-1"), ("notify", "false"), ("notify_email", "vera@example.com")];
+    let deletion = [
+        ("client_id", "c-1"),
+        ("confirm_name", "Client One"),
+        ("notify", "false"),
+        ("notify_email", "vera@example.com"),
+    ];
     assert_eq!(recorded_recipient(&app, "delete-client", &deletion, None).await?, None);
     app.stop().await
 }
