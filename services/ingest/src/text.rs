@@ -20,6 +20,14 @@ pub(crate) fn check_text(
     if bytes.is_empty() {
         return Err(Error::EmptyFile);
     }
+    // A PDF starts as ASCII and goes on in bytes any legacy encoding reads as text.
+    if bytes.starts_with(b"%PDF-") {
+        return Err(Error::NotCsvText {
+            reason: "it is a PDF document; export the data as CSV UTF-8 from the program that \
+                     made it and upload that file"
+                .to_owned(),
+        });
+    }
     if let Some((found, _)) = Encoding::for_bom(bytes)
         && (found == UTF_16LE || found == UTF_16BE)
     {
@@ -182,6 +190,8 @@ mod tests {
         assert!(xlsx.contains("it is a ZIP archive, as Excel workbooks (.xlsx) are"), "{xlsx}");
         let xls = check(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0], None).unwrap_err();
         assert!(xls.contains("Excel 97-2003 workbook (.xls)"), "{xls}");
+        let pdf = check(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", Some("gbk")).unwrap_err();
+        assert!(pdf.contains("it is a PDF document"), "{pdf}");
         let binary = check(b"\x7fELF\x02\x01\x01\x00\x00\x00", None).unwrap_err();
         assert!(binary.contains("it contains NUL bytes, as binary files do"), "{binary}");
     }

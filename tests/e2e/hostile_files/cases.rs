@@ -103,7 +103,7 @@ pub fn all() -> Vec<Case> {
             "",
             Expected::Refused {
                 status: 415,
-                message: "the file is not a CSV text file: it is not UTF-8 text, and looks like GBK; upload it again with the encoding gbk, or save it as CSV UTF-8",
+                message: "the file is not a CSV text file: it is a PDF document; export the data as CSV UTF-8 from the program that made it and upload that file",
             },
         ),
         case(
