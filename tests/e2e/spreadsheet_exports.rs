@@ -198,7 +198,7 @@ async fn an_invisible_character_is_named_in_the_results() -> anyhow::Result<()> 
     let results = system.results_records(&job).await?;
     assert_eq!(
         results[1][3],
-        "sku: 'A\u{200B}1' contains U+200B ZERO WIDTH SPACE; SKUs may contain letters, \
+        "sku: 'A<U+200B>1' contains U+200B ZERO WIDTH SPACE; SKUs may contain letters, \
          digits, '-', '_' and '.'"
     );
     assert_eq!(results[2][2], "created", "a no-break space in a name is text");
