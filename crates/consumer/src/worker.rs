@@ -43,7 +43,8 @@ impl<J: Job> Worker<J> {
         let publisher = events::EventPublisher::new(nats, names.clone()).retrying(retry);
         let connection = amqp::connect(shared.amqp_url.expose()).await?;
         let queue_settings = amqp::QueueSettings { delivery_limit: shared.delivery_limit };
-        amqp::declare_topology(&connection, &names, &queue_settings).await?;
+        // Only its own type's queues: its broker user has no rights on the others'.
+        amqp::declare_job_type(&connection, &names, &queue_settings, J::TYPE).await?;
         amqp::declare_delay_queues(&connection, &names, shared.retry.attempts).await?;
         let job_publisher = amqp::JobPublisher::new(&connection, &names).await?;
         let job = J::new(Connections { store, objects }, &settings);

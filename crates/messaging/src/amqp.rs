@@ -17,7 +17,7 @@ pub use dead_letter_queues::{Death, DlqMessage, DlqReader, REPLAYED_BY_HEADER, R
 pub use dead_letter_watch::{DeadLetter, consume_dead_letters};
 pub use delay::{Delay, MAX_DELAY_LEVELS, declare_delay_queues};
 pub use publisher::JobPublisher;
-pub use topology::{QueueSettings, declare_topology, delete_topology};
+pub use topology::{QueueSettings, declare_job_type, declare_topology, delete_topology};
 
 /// The local stack's broker, used when no URL is configured.
 pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";

@@ -9,7 +9,8 @@ mod publisher;
 use std::time::Duration;
 
 use async_nats::Client;
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::context::CreateStreamErrorKind;
+use async_nats::jetstream::{self, ErrorCode, stream};
 
 use crate::Names;
 use crate::error::{Error, nats_error, redact_credentials};
@@ -52,9 +53,14 @@ pub async fn connect(url: &str) -> Result<Client, Error> {
     })
 }
 
-/// Creates or updates the stream over `names.events_wildcard()`: file storage,
-/// duplicate window 30 minutes (de-duplication by `Nats-Msg-Id`), max age 7 days,
-/// limits retention.
+/// Creates the stream over `names.events_wildcard()` if it is missing, and updates it
+/// only when its configuration differs: file storage, duplicate window 30 minutes
+/// (de-duplication by `Nats-Msg-Id`), max age 7 days, limits retention.
+///
+/// Create first: JetStream answers a create with the same configuration as a no-op, so
+/// a service that may only create the stream (the consumers, the notifier) gets by
+/// without the right to update it, which only the registry has (docs/security.md,
+/// "Brokers").
 pub async fn ensure_stream(client: &Client, names: &Names) -> Result<(), Error> {
     let config = stream::Config {
         name: names.events_stream(),
@@ -75,8 +81,21 @@ pub async fn ensure_stream(client: &Client, names: &Names) -> Result<(), Error> 
         num_replicas: 1,
         ..Default::default()
     };
-    jetstream::new(client.clone()).create_or_update_stream(config).await.map_err(|error| {
-        nats_error(&format!("creating or updating stream {}", names.events_stream()), error)
+    let context = jetstream::new(client.clone());
+    let created = context.create_stream(config.clone()).await;
+    let exists_otherwise = matches!(
+        created.as_ref().map_err(|error| error.kind()),
+        Err(CreateStreamErrorKind::JetStream(error))
+            if error.error_code() == ErrorCode::STREAM_NAME_EXIST
+    );
+    if !exists_otherwise {
+        created.map_err(|error| {
+            nats_error(&format!("creating stream {}", names.events_stream()), error)
+        })?;
+        return Ok(());
+    }
+    context.update_stream(config).await.map_err(|error| {
+        nats_error(&format!("updating stream {}", names.events_stream()), error)
     })?;
     Ok(())
 }

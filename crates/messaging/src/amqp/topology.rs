@@ -49,8 +49,33 @@ pub async fn declare_topology(
     names: &Names,
     settings: &QueueSettings,
 ) -> Result<(), Error> {
+    declare_for(connection, names, settings, &JobType::ALL).await
+}
+
+/// Declares (idempotently) what one job type's consumer needs of the topology: both
+/// exchanges, the dead-letter watch queue, and that type's queue and dead-letter queue
+/// with their bindings; the same declarations as [`declare_topology`], for one type.
+///
+/// A consumer declares only its own queues so that its broker user needs no rights on
+/// the other types' queues (docs/security.md, "Brokers"): declaring a queue with a
+/// dead-letter exchange takes the right to read it.
+pub async fn declare_job_type(
+    connection: &Connection,
+    names: &Names,
+    settings: &QueueSettings,
+    job_type: JobType,
+) -> Result<(), Error> {
+    declare_for(connection, names, settings, &[job_type]).await
+}
+
+async fn declare_for(
+    connection: &Connection,
+    names: &Names,
+    settings: &QueueSettings,
+    job_types: &[JobType],
+) -> Result<(), Error> {
     let channel = connection.create_channel().await?;
-    let declared = declare_on(&channel, names, settings).await;
+    let declared = declare_on(&channel, names, settings, job_types).await;
     channel.close(200, "OK".into()).await.ok();
     declared
 }
@@ -59,6 +84,7 @@ async fn declare_on(
     channel: &Channel,
     names: &Names,
     settings: &QueueSettings,
+    job_types: &[JobType],
 ) -> Result<(), Error> {
     let exchange = short_string(&names.exchange())?;
     let dead_letter_exchange = short_string(&names.dead_letter_exchange())?;
@@ -94,7 +120,7 @@ async fn declare_on(
         )
         .await?;
 
-    for job_type in JobType::ALL {
+    for &job_type in job_types {
         let routing_key = short_string(job_type.as_str())?;
         channel
             .queue_bind(
