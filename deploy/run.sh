@@ -7,7 +7,9 @@
 # gateway serves the Background Jobs page with demo users (sign in at the printed URL).
 #
 # The services keep running until Ctrl-C (or exit right away with BGJOBS_DEMO_EXIT=1).
-# Logs: .run/<service>.log. Every setting has a default pointing at the local stack.
+# Logs: .run/<service>.log. Every setting has a default pointing at the local stack,
+# but for the brokers: each service signs in to RabbitMQ and to bgjobs' NATS server
+# (127.0.0.1:4223) as its own user (docs/security.md, "Brokers").
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,10 +58,29 @@ stop_services() {
 }
 trap stop_services EXIT
 
-# Starts service $1 with its own certificate.
+# The broker URLs of service $1 (as VAR=value words): its own RabbitMQ user if it talks
+# to RabbitMQ, its own NATS user if it talks to NATS, with the local-only passwords of
+# deploy/rabbitmq-users.json and deploy/nats-local.conf.
+broker_env() {
+    local name=$1
+    case $name in
+    ingest | product-upload | warehouse-upload | delete-client | jobsctl)
+        echo "BGJOBS_AMQP_URL=amqp://bgjobs-$name:$name-local-only@127.0.0.1:5672/%2f"
+        ;;
+    esac
+    case $name in
+    product-upload | warehouse-upload | delete-client | jobs-registry | notifier)
+        echo "BGJOBS_NATS_URL=nats://bgjobs-$name:$name-local-only@127.0.0.1:4223"
+        ;;
+    esac
+}
+
+# Starts service $1 with its own certificate and broker users.
 start() {
     local name=$1
-    BGJOBS_TLS_CERT_FILE="$CERT_DIR/$name.pem" BGJOBS_TLS_KEY_FILE="$CERT_DIR/$name.key" \
+    # shellcheck disable=SC2046 # one word per variable
+    env $(broker_env "$name") \
+        BGJOBS_TLS_CERT_FILE="$CERT_DIR/$name.pem" BGJOBS_TLS_KEY_FILE="$CERT_DIR/$name.key" \
         "$BIN/$name" >"$RUN_DIR/$name.log" 2>&1 &
     pids+=($!)
     echo "$name started (pid $!, log .run/$name.log)"

@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # The local stack of bgjobs, on loopback only: Postgres, RabbitMQ, NATS (JetStream),
 # an S3-compatible server (SeaweedFS) and an SMTP server that keeps what it receives
-# (aiosmtpd, deploy/stack-smtp.sh).
+# (aiosmtpd, deploy/stack-smtp.sh). RabbitMQ gets a user per service
+# (deploy/rabbitmq-users.json) and bgjobs runs a NATS server of its own on 4223 with a
+# user per service (deploy/nats-local.conf); docs/security.md, "Brokers".
 #
 #   deploy/stack.sh up       start what is not running, wait until each answers
 #   deploy/stack.sh status   print the state of each component
-#   deploy/stack.sh down     stop what this script started (SeaweedFS, the SMTP server)
+#   deploy/stack.sh down     stop what this script started (SeaweedFS, bgjobs' NATS,
+#                            the SMTP server)
 #   deploy/stack.sh clean    drop test databases (bgjobs_t_*), test buckets (bgjobs-t-*)
 #                            and test queues (t<hex>.bgjobs.*) left by interrupted runs,
 #                            and stop the fault tests' private servers they left running;
 #                            delete the mail the SMTP server received
 #
 # Idempotent: a component that already answers is left alone, so a second `up` takes
-# well under a second. Postgres, RabbitMQ and NATS are system services of the machine
-# (the script starts them if they are down but never stops them); SeaweedFS is ours and
-# lives under <repo>/.stack.
+# well under a second. Postgres, RabbitMQ and the NATS on 4222 are system services of the
+# machine (the script starts them if they are down but never stops them); SeaweedFS and
+# the NATS on 4223 (with the per-service users) are ours and live under <repo>/.stack.
 #
 # Credentials of the S3 server default to the storage crate's defaults
 # (crates/object-store/src/settings.rs); override with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
@@ -25,6 +28,13 @@ STACK_DIR="$REPO_ROOT/.stack"
 SEAWEED_DIR="$STACK_DIR/seaweedfs"
 SEAWEED_LOG="$STACK_DIR/seaweedfs.log"
 SEAWEED_PID="$STACK_DIR/seaweedfs.pid"
+NATS_PORT=4223
+NATS_DIR="$STACK_DIR/nats"
+NATS_LOG="$STACK_DIR/nats.log"
+NATS_PID="$STACK_DIR/nats.pid"
+NATS_CONFIG="$REPO_ROOT/deploy/nats-local.conf"
+RABBITMQ_USERS="$REPO_ROOT/deploy/rabbitmq-users.json"
+RABBITMQ_USERS_STAMP="$STACK_DIR/rabbitmq-users.sha256"
 
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-bgjobs}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-bgjobs-local-secret}"
@@ -113,8 +123,14 @@ rabbitmq_up() {
 LOG_PROBE_USER=bgjobs-log-probe
 LOG_PROBE_PASSWORD=lp-4c1f9a7e2b8d6035e9a1c7f4b2d80e6a
 
+# The users RabbitMQ has, listed once per `up` (rabbitmqctl takes half a second a call).
+RABBITMQ_KNOWN_USERS=""
+rabbitmq_list_users() {
+    RABBITMQ_KNOWN_USERS=$(rabbitmqctl -q list_users </dev/null 2>/dev/null || true)
+}
+
 rabbitmq_log_probe_user() {
-    if rabbitmqctl -q list_users </dev/null 2>/dev/null | grep -q "^$LOG_PROBE_USER[[:space:]]"; then
+    if grep -q "^$LOG_PROBE_USER[[:space:]]" <<<"$RABBITMQ_KNOWN_USERS"; then
         return
     fi
     rabbitmqctl -q add_user "$LOG_PROBE_USER" "$LOG_PROBE_PASSWORD" </dev/null >/dev/null ||
@@ -122,6 +138,23 @@ rabbitmq_log_probe_user() {
     rabbitmqctl -q set_permissions -p / "$LOG_PROBE_USER" '.*' '.*' '.*' </dev/null >/dev/null ||
         fail "rabbitmqctl could not give $LOG_PROBE_USER its permissions"
     echo "rabbitmq   added user       $LOG_PROBE_USER (the secrets-in-logs test's)"
+}
+
+# The users of the services (deploy/rabbitmq-users.json, local-only passwords), imported
+# in one go; again only when the file changed since the last import (a stamp of its
+# hash under .stack), so that a second `up` stays fast.
+rabbitmq_service_users() {
+    local hash
+    hash=$(sha256sum "$RABBITMQ_USERS" | cut -d' ' -f1)
+    if [[ "$(cat "$RABBITMQ_USERS_STAMP" 2>/dev/null)" == "$hash" ]] &&
+        grep -q '^bgjobs-jobsctl[[:space:]]' <<<"$RABBITMQ_KNOWN_USERS"; then
+        return
+    fi
+    rabbitmqctl -q import_definitions "$RABBITMQ_USERS" </dev/null >/dev/null ||
+        fail "rabbitmqctl could not import the service users of $RABBITMQ_USERS"
+    mkdir -p "$STACK_DIR"
+    echo "$hash" >"$RABBITMQ_USERS_STAMP"
+    echo "rabbitmq   set up users     one per service (deploy/rabbitmq-users.json)"
 }
 
 # --- NATS -----------------------------------------------------------------------------
@@ -149,6 +182,131 @@ nats_up() {
     wait_until "nats" nats_ready ||
         fail "nats did not answer with JetStream on 127.0.0.1:4222 within ${START_DEADLINE_SECONDS}s; see /var/log/nats-server.log"
     echo "nats       started          127.0.0.1:4222 ($(elapsed_since "$started"))"
+}
+
+# bgjobs' own NATS server: JetStream, a user per service (deploy/nats-local.conf), on
+# 127.0.0.1:4223. The system NATS on 4222 runs without users and is not ours to
+# reconfigure; make run and the tests use this one.
+
+bgjobs_nats_info() {
+    timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NATS_PORT && head -n1 <&3" 2>/dev/null
+}
+
+# Ready means: JetStream on, and users required (it is this configuration, not an open server).
+bgjobs_nats_ready() {
+    local info
+    info=$(bgjobs_nats_info) || return 1
+    grep -q '"jetstream":true' <<<"$info" && grep -q '"auth_required":true' <<<"$info"
+}
+
+# The pid in the pid file, if that process is still a nats-server.
+bgjobs_nats_pid() {
+    [[ -f "$NATS_PID" ]] || return 1
+    local pid
+    pid=$(cat "$NATS_PID")
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == nats-server ]] || return 1
+    echo "$pid"
+}
+
+# The configuration file the running server was started with, as a hash, so that `up`
+# restarts it after deploy/nats-local.conf changed.
+NATS_CONFIG_STAMP="$STACK_DIR/nats-local.conf.sha256"
+
+bgjobs_nats_up() {
+    local started hash pid
+    started=$(now_ms)
+    hash=$(sha256sum "$NATS_CONFIG" | cut -d' ' -f1)
+    if pid=$(bgjobs_nats_pid) && [[ "$(cat "$NATS_CONFIG_STAMP" 2>/dev/null)" != "$hash" ]]; then
+        # nats-server reloads its users on SIGHUP.
+        kill -HUP "$pid"
+        echo "$hash" >"$NATS_CONFIG_STAMP"
+        echo "bgjobs-nats reloaded        deploy/nats-local.conf (pid $pid)"
+    fi
+    if port_open "$NATS_PORT"; then
+        bgjobs_nats_ready || fail "something listens on 127.0.0.1:$NATS_PORT but is not bgjobs' NATS" \
+            "(JetStream with users); stop it and retry"
+        echo "bgjobs-nats already running  127.0.0.1:$NATS_PORT ($(elapsed_since "$started"))"
+        return
+    fi
+    [[ -x /usr/sbin/nats-server ]] || fail "nats-server is not installed (/usr/sbin/nats-server)"
+    mkdir -p "$NATS_DIR"
+    rm -f "$NATS_PID"
+    /usr/sbin/nats-server -c "$NATS_CONFIG" -t >/dev/null 2>&1 ||
+        fail "deploy/nats-local.conf is not valid: $(/usr/sbin/nats-server -c "$NATS_CONFIG" -t 2>&1)"
+    # setsid keeps it alive after this script ends; -P writes its pid, -l its log.
+    setsid /usr/sbin/nats-server -c "$NATS_CONFIG" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$NATS_DIR" \
+        -P "$NATS_PID" -l "$NATS_LOG" >/dev/null 2>&1 </dev/null &
+    echo "$hash" >"$NATS_CONFIG_STAMP"
+    if ! wait_until "bgjobs-nats" came_up bgjobs-nats bgjobs_nats_ready "$NATS_PID" "$NATS_LOG"; then
+        fail "bgjobs' NATS did not answer with JetStream on 127.0.0.1:$NATS_PORT within ${START_DEADLINE_SECONDS}s; see $NATS_LOG"
+    fi
+    echo "bgjobs-nats started          127.0.0.1:$NATS_PORT ($(elapsed_since "$started"), pid $(cat "$NATS_PID"), log $NATS_LOG)"
+}
+
+bgjobs_nats_down() {
+    local pid
+    if ! pid=$(bgjobs_nats_pid); then
+        rm -f "$NATS_PID"
+        if port_open "$NATS_PORT"; then
+            echo "bgjobs-nats not started by this script (something else serves $NATS_PORT); left alone"
+        else
+            echo "bgjobs-nats not running"
+        fi
+        return
+    fi
+    local started
+    started=$(now_ms)
+    kill -TERM "$pid"
+    if ! START_DEADLINE_SECONDS=20 wait_until "bgjobs-nats to stop" bash -c "! kill -0 $pid 2>/dev/null"; then
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$NATS_PID"
+    echo "bgjobs-nats stopped          ($(elapsed_since "$started"))"
+}
+
+# Test streams (T<12 hex digits>_BGJOBS_EVENTS, maybe with a word) left by interrupted
+# runs, deleted as the admin user through the JetStream API.
+clean_streams() {
+    if ! bgjobs_nats_ready; then
+        echo "bgjobs-nats not running; no test streams to delete"
+        return
+    fi
+    local deleted
+    deleted=$(NATS_PORT=$NATS_PORT python3 - <<'PY'
+import json, os, socket
+
+def request(sock, subject, payload=b""):
+    sock.sendall(b"SUB _INBOX.clean 1\r\nPUB %s _INBOX.clean %d\r\n%s\r\n" % (subject.encode(), len(payload), payload))
+    buffer = b""
+    while True:
+        buffer += sock.recv(65536)
+        start = buffer.find(b"MSG _INBOX.clean")
+        if start < 0:
+            continue
+        header_end = buffer.find(b"\r\n", start)
+        if header_end < 0:
+            continue
+        size = int(buffer[start:header_end].split()[-1])
+        body = buffer[header_end + 2:header_end + 2 + size]
+        if len(body) == size:
+            sock.sendall(b"UNSUB 1\r\n")
+            return json.loads(body)
+
+sock = socket.create_connection(("127.0.0.1", int(os.environ["NATS_PORT"])), timeout=10)
+sock.recv(4096)
+sock.sendall(b'CONNECT {"user":"bgjobs-admin","pass":"admin-local-only","verbose":false}\r\n')
+names = request(sock, "$JS.API.STREAM.NAMES").get("streams") or []
+import re
+count = 0
+for name in names:
+    if re.fullmatch(r"T[0-9A-F]{12}_([A-Z]+_)?BGJOBS_EVENTS", name):
+        if request(sock, "$JS.API.STREAM.DELETE." + name).get("success"):
+            count += 1
+print(count)
+PY
+) || deleted="?"
+    echo "bgjobs-nats deleted $deleted test stream(s)"
 }
 
 # --- SeaweedFS (S3) -------------------------------------------------------------------
@@ -366,6 +524,11 @@ status() {
     echo "rabbitmq   $state  127.0.0.1:5672"
     if nats_ready; then state=running; elif port_open 4222; then state="running WITHOUT JetStream"; else state=down; fi
     echo "nats       $state  127.0.0.1:4222"
+    if bgjobs_nats_ready; then
+        local pid
+        pid=$(bgjobs_nats_pid) && state="running (pid $pid, started by this script)" || state="running (not started by this script)"
+    elif port_open "$NATS_PORT"; then state="answering, but not with JetStream and users"; else state=down; fi
+    echo "bgjobs-nats $state  127.0.0.1:$NATS_PORT"
     if s3_ready; then
         local pid
         pid=$(seaweed_pid) && state="running (pid $pid, started by this script)" || state="running (not started by this script)"
@@ -387,13 +550,17 @@ case "${1:-}" in
 up)
     postgres_up
     rabbitmq_up
+    rabbitmq_list_users
     rabbitmq_log_probe_user
+    rabbitmq_service_users
     nats_up
+    bgjobs_nats_up
     seaweed_up
     smtp_up
     ;;
 down)
     seaweed_down
+    bgjobs_nats_down
     smtp_down
     ;;
 status) status ;;
@@ -401,6 +568,7 @@ clean)
     clean_databases
     clean_buckets
     clean_queues
+    clean_streams
     clean_private_servers
     clean_mail
     ;;
