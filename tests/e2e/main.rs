@@ -3,6 +3,7 @@
 
 mod authorization;
 mod backoff;
+mod broker_permissions;
 mod client_lock;
 mod configuration;
 mod delete_client;

@@ -79,7 +79,7 @@ async fn a_finished_upload_emails_its_user_once_with_counts_rejected_rows_and_a_
         .into_iter()
         .find(|entry| entry.kind() == v1::EventKind::Completed)
         .expect("the log has the Completed event");
-    let nats = async_nats::connect(bgjobs_messaging::events::DEFAULT_URL).await?;
+    let nats = bgjobs_messaging::events::connect(&system.env_value("BGJOBS_NATS_URL")).await?;
     let publisher = EventPublisher::new(nats, system.names().clone());
     let again = JobEvent {
         event_id: uuid::Uuid::now_v7().to_string(),

@@ -186,7 +186,7 @@ async fn a_late_copy_of_a_finished_attempt_reports_the_same_end_and_leaves_the_r
     let connection = bgjobs_messaging::amqp::connect(bgjobs_messaging::amqp::DEFAULT_URL).await?;
     let unread = bgjobs_messaging::Names::new(unread_prefix);
     bgjobs_messaging::amqp::delete_topology(&connection, &unread).await?;
-    let nats = bgjobs_messaging::events::connect(bgjobs_messaging::events::DEFAULT_URL).await?;
+    let nats = bgjobs_messaging::events::connect(&system.env_value("BGJOBS_NATS_URL")).await?;
     bgjobs_messaging::events::delete_stream(&nats, &unread).await?;
     system.stop().await
 }

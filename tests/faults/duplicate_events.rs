@@ -47,7 +47,7 @@ async fn republished_run(file: &str) -> anyhow::Result<String> {
     let env: HashMap<_, _> = system.service_env().collect();
     let names = Names::new(env["BGJOBS_PREFIX"]);
     let registry_consumer = env["BGJOBS_REGISTRY_CONSUMER"].to_owned();
-    let nats = events::connect(events::DEFAULT_URL).await?;
+    let nats = events::connect(env["BGJOBS_NATS_URL"]).await?;
     let jetstream = jetstream::new(nats);
     let stream = jetstream.get_stream(names.events_stream()).await?;
 

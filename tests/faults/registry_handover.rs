@@ -58,7 +58,8 @@ async fn check_handover(system: &TestSystem) -> anyhow::Result<()> {
     let started = Instant::now();
     let env = |name: &str| system.service_env().find(|(key, _)| *key == name).map(|(_, v)| v);
     let durable = env("BGJOBS_REGISTRY_CONSUMER").unwrap_or_default().to_owned();
-    let nats = async_nats::connect(env("BGJOBS_NATS_URL").unwrap_or_default()).await?;
+    let nats =
+        bgjobs_messaging::events::connect(env("BGJOBS_NATS_URL").unwrap_or_default()).await?;
     let stream = jetstream::new(nats).get_stream(system.names().events_stream()).await?;
     let registry = Path::new(JOBS_REGISTRY);
     let mut first = ServiceProcess::start(registry, system, "jobs-registry/first", "faults", &[])?;

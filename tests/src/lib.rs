@@ -21,6 +21,7 @@ use bgjobs_test_support::{postgres, unique_suffix, wait};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
+pub mod brokers;
 pub mod invariants;
 pub mod notifications;
 pub mod private_stack;
@@ -120,10 +121,8 @@ impl TestSystem {
             .amqp_url
             .clone()
             .unwrap_or_else(|| bgjobs_messaging::amqp::DEFAULT_URL.to_owned());
-        let nats_url = environment
-            .nats_url
-            .clone()
-            .unwrap_or_else(|| bgjobs_messaging::events::DEFAULT_URL.to_owned());
+        let nats_url =
+            environment.nats_url.clone().unwrap_or_else(|| brokers::NATS_ADMIN_URL.to_owned());
         let mut env: HashMap<&str, String> = HashMap::from([
             ("BGJOBS_DATABASE_URL", database_url),
             ("BGJOBS_AMQP_URL", amqp_url),
@@ -133,7 +132,8 @@ impl TestSystem {
             ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
             ("BGJOBS_INGEST_HTTP_ADDR", "127.0.0.1:0".to_owned()),
             ("BGJOBS_INGEST_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-            ("BGJOBS_REGISTRY_CONSUMER", format!("jobs-registry-{suffix}")),
+            // The name the registry's NATS user may use; the stream is the run's own.
+            ("BGJOBS_REGISTRY_CONSUMER", "jobs-registry".to_owned()),
             ("BGJOBS_BATCH_SIZE", "100".to_owned()),
             ("BGJOBS_PROGRESS_INTERVAL_MS", "100".to_owned()),
             ("BGJOBS_WORKER_ID", format!("product-upload/test-{suffix}")),
@@ -179,28 +179,31 @@ impl TestSystem {
         env.insert("BGJOBS_INGEST_GRPC_URL", ingest_grpc_url.clone());
 
         if options.product_upload_in_process {
+            let product_upload_env = with_broker_users(&env, Service::ProductUpload);
             let worker_settings =
                 product_upload::settings::load(&bgjobs_config::Environment::from_lookup(|name| {
-                    env.get(name).cloned()
+                    product_upload_env.get(name).cloned()
                 }))?;
             let worker = product_upload::Worker::build(worker_settings).await?;
             tokio::spawn(worker.run_until_stopped(shutdown.clone().cancelled_owned()));
         }
 
+        let warehouse_env = with_broker_users(&env, Service::WarehouseUpload);
         let warehouse_settings =
             warehouse_upload::settings::load(&bgjobs_config::Environment::from_lookup(|name| {
                 match name {
                     "BGJOBS_WORKER_ID" => Some(format!("warehouse-upload/test-{suffix}")),
-                    _ => env.get(name).cloned(),
+                    _ => warehouse_env.get(name).cloned(),
                 }
             }))?;
         let warehouse_worker = warehouse_upload::Worker::build(warehouse_settings).await?;
         tokio::spawn(warehouse_worker.run_until_stopped(shutdown.clone().cancelled_owned()));
 
+        let delete_client_env = with_broker_users(&env, Service::DeleteClient);
         let delete_client_settings = delete_client::Settings::load(
             &bgjobs_config::Environment::from_lookup(|name| match name {
                 "BGJOBS_WORKER_ID" => Some(format!("delete-client/test-{suffix}")),
-                _ => env.get(name).cloned(),
+                _ => delete_client_env.get(name).cloned(),
             }),
         )?;
         let delete_client_worker = delete_client::Worker::build(delete_client_settings).await?;
@@ -244,7 +247,9 @@ impl TestSystem {
     }
 
     /// The variables the in-process services were started with (database, bucket,
-    /// prefix, registry...), to start a service binary against the same system.
+    /// prefix, registry...), to start a service binary against the same system. The
+    /// broker URLs sign in as each broker's admin (what the harness's helpers use);
+    /// [`process::ServiceProcess`] makes a service binary sign in as its own user.
     pub fn service_env(&self) -> impl Iterator<Item = (&'static str, &str)> {
         self.env.iter().map(|(name, value)| (*name, value.as_str()))
     }
@@ -494,12 +499,23 @@ impl Drop for TestSystem {
     }
 }
 
-/// The variables of `env`, with the certificate of `service`.
+/// The variables of `env`, with the certificate and broker users of `service`.
 fn as_service(
     env: &HashMap<&'static str, String>,
     service: Service,
 ) -> bgjobs_config::Environment<'static> {
-    let mut env = env.clone();
+    let mut env = with_broker_users(env, service);
     env.extend(pki::tls_env(service));
     bgjobs_config::Environment::from_lookup(move |name| env.get(name).cloned())
+}
+
+/// The variables of `env`, signing in to the brokers as `service`'s own users.
+fn with_broker_users(
+    env: &HashMap<&'static str, String>,
+    service: Service,
+) -> HashMap<&'static str, String> {
+    let mut env = env.clone();
+    let urls = brokers::service_urls(|name| env.get(name).cloned(), service);
+    env.extend(urls);
+    env
 }

@@ -128,6 +128,12 @@ impl TestSystem {
             bgjobs_test_support::pki::tls_env(bgjobs_identity::Service::Notifier)
                 .map(|(name, value)| (name.to_owned(), value)),
         );
+        let lookup = |name: &str| self.env.get(name).cloned();
+        for (name, url) in crate::brokers::service_urls(lookup, bgjobs_identity::Service::Notifier)
+        {
+            env.retain(|(existing, _)| existing != name);
+            env.push((name.to_owned(), url));
+        }
         for (name, value) in [
             ("BGJOBS_SMTP_URL", smtp_url),
             ("BGJOBS_SMTP_TIMEOUT_SECS", "5"),
@@ -183,7 +189,7 @@ impl TestSystem {
         consumer: &str,
         deadline: Duration,
     ) -> anyhow::Result<()> {
-        let nats = async_nats::connect(&self.env["BGJOBS_NATS_URL"]).await?;
+        let nats = bgjobs_messaging::events::connect(&self.env["BGJOBS_NATS_URL"]).await?;
         let stream = jetstream::new(nats).get_stream(self.names.events_stream()).await?;
         wait::until(&format!("consumer {consumer} to settle every event"), deadline, || async {
             let mut durable: consumer::PullConsumer =

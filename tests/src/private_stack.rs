@@ -3,6 +3,10 @@
 //! The shared local stack is never stopped: other tests run on it. A private server
 //! runs on free loopback ports with its data in a scratch directory, and is stopped
 //! (its data removed) when dropped, which also happens when a test panics.
+//!
+//! Each has the local stack's users, one per service (deploy/rabbitmq-users.json,
+//! deploy/nats-local.conf), so the services under test sign in as their own users
+//! there too; the URLs these servers give sign in as the admin.
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -35,6 +39,11 @@ pub fn free_port() -> anyhow::Result<u16> {
             return Ok(port);
         }
     }
+}
+
+/// A file of the repository's deploy/ directory.
+fn deploy_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy").join(name)
 }
 
 /// A directory under the temp dir owned by `owner`, removed when dropped.
@@ -109,9 +118,10 @@ impl PrivateNats {
         Ok(nats)
     }
 
-    /// The client URL, e.g. `nats://127.0.0.1:40123`.
+    /// The client URL, signing in as the admin, e.g.
+    /// `nats://bgjobs-admin:admin-local-only@127.0.0.1:40123`.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        crate::brokers::NATS_ADMIN_URL.replace(":4223", &format!(":{}", self.port))
     }
 
     async fn launch(&self) -> anyhow::Result<()> {
@@ -120,6 +130,8 @@ impl PrivateNats {
             .append(true)
             .open(self.dir.join("nats.log"))?;
         let server = Command::new("/usr/sbin/nats-server")
+            .arg("-c")
+            .arg(deploy_file("nats-local.conf"))
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-m", &self.monitor_port.to_string(), "-js", "-sd"])
             .arg(self.dir.join("store"))
@@ -288,7 +300,16 @@ impl PrivateRabbit {
         let dist_port = free_port()?;
         let node = format!("bgjobs-fault-{}@localhost", unique_suffix());
         // A config of its own: the shared node's /etc/rabbitmq files name its port and node.
-        std::fs::write(dir.join("rabbitmq.conf"), format!("listeners.tcp.1 = 127.0.0.1:{port}\n"))?;
+        // The local stack's users, loaded at boot (which then creates no default user:
+        // the file has guest too); a copy the rabbitmq user can read.
+        std::fs::copy(deploy_file("rabbitmq-users.json"), dir.join("users.json"))?;
+        std::fs::write(
+            dir.join("rabbitmq.conf"),
+            format!(
+                "listeners.tcp.1 = 127.0.0.1:{port}\nload_definitions = {}\n",
+                dir.join("users.json").display()
+            ),
+        )?;
         std::fs::write(dir.join("rabbitmq-env.conf"), "")?;
         std::fs::write(dir.join("enabled_plugins"), "[].\n")?;
         // For `deploy/stack.sh clean`, should a killed test leave the node behind.

@@ -32,7 +32,9 @@ impl ServiceProcess {
     }
 
     /// Starts `binary` with exactly the variables `env` (besides the inherited ones),
-    /// naming itself `worker_id`; output as for [`Self::start`].
+    /// naming itself `worker_id`; output as for [`Self::start`]. A service binary signs in
+    /// to the brokers as its own user where `env`'s URLs sign in as the admin
+    /// ([`crate::brokers::service_urls`]).
     pub fn start_with_env(
         binary: &Path,
         env: &[(String, String)],
@@ -43,9 +45,15 @@ impl ServiceProcess {
         std::fs::create_dir_all(&log_dir)?;
         let log_path = log_dir.join(format!("{log_name}-{}.log", worker_id.replace('/', "-")));
         let log = std::fs::File::create(&log_path)?;
+        let lookup =
+            |name: &str| env.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
+        let broker_users = service_of(binary)
+            .map(|service| crate::brokers::service_urls(lookup, service))
+            .unwrap_or_default();
         let child = Command::new(binary)
             .envs(certificate_env(binary))
             .envs(env.iter().map(|(name, value)| (name, value)))
+            .envs(broker_users)
             .env("BGJOBS_WORKER_ID", worker_id)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -126,10 +134,11 @@ pub fn product_file(rows: u64, bad_rows: &[u64]) -> String {
 /// The certificate of the service `binary` runs, by its name (`e2e-jobs-registry`
 /// runs the registry); none for a binary of no service.
 fn certificate_env(binary: &Path) -> Vec<(&'static str, String)> {
+    service_of(binary).map(|service| pki::tls_env(service).to_vec()).unwrap_or_default()
+}
+
+/// The service `binary` runs, by its name.
+fn service_of(binary: &Path) -> Option<Service> {
     let name = binary.file_name().and_then(|name| name.to_str()).unwrap_or_default();
-    Service::ALL
-        .into_iter()
-        .find(|service| name.ends_with(service.name()))
-        .map(|service| pki::tls_env(service).to_vec())
-        .unwrap_or_default()
+    Service::ALL.into_iter().find(|service| name.ends_with(service.name()))
 }
