@@ -52,6 +52,8 @@ enum AmqpOperation {
     PublishDelayed(JobType),
     /// Publish a job message straight into a queue through the default exchange.
     PublishToQueue(&'static str),
+    /// Read a queue's depth with a passive declare, as jobsctl and ingest's sweeper do.
+    Depth(&'static str),
 }
 
 /// The answers RabbitMQ gives each service's user: its own work allowed, the rest refused.
@@ -75,12 +77,14 @@ const RABBITMQ: &[(Service, AmqpOperation, Answer)] = {
         (S::DeleteClient, Consume("bgjobs.delete-client"), Allowed),
         (S::DeleteClient, Consume("bgjobs.warehouse-upload"), Refused),
         (S::Ingest, DeclareAllQueues, Allowed),
+        (S::Ingest, Depth("bgjobs.product-upload"), Allowed),
         (S::Ingest, PublishJob(DeleteClient), Allowed),
         (S::Ingest, Consume("bgjobs.dead-letters"), Allowed),
         (S::Ingest, Get("bgjobs.delete-client.dlq"), Refused),
         (S::Ingest, DeclareDelayQueues, Refused),
         (S::Ingest, PublishDelayed(ProductUpload), Refused),
         (S::Jobsctl, Get("bgjobs.delete-client.dlq"), Allowed),
+        (S::Jobsctl, Depth("bgjobs.warehouse-upload"), Allowed),
         (S::Jobsctl, PublishJob(ProductUpload), Allowed),
         (S::Jobsctl, Consume("bgjobs.product-upload"), Refused),
         (S::Jobsctl, DeclareAllQueues, Refused),
@@ -181,6 +185,11 @@ async fn run_amqp(
             let delay = Delay { level: 0, delay: Duration::from_secs(60) };
             let publisher = JobPublisher::new(connection, names).await?;
             publisher.publish_delayed(&job_message(job_type), None, 1, delay).await?;
+        }
+        AmqpOperation::Depth(queue) => {
+            amqp::queue_stats(connection, &prefixed(queue))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("{queue} does not exist"))?;
         }
         AmqpOperation::PublishToQueue(queue) => {
             let channel = connection.create_channel().await?;
