@@ -9,8 +9,9 @@
 #   deploy/stack.sh status   print the state of each component
 #   deploy/stack.sh down     stop what this script started (SeaweedFS, bgjobs' NATS,
 #                            the SMTP server)
-#   deploy/stack.sh clean    drop test databases (bgjobs_t_*), test buckets (bgjobs-t-*)
-#                            and test queues (t<hex>.bgjobs.*) left by interrupted runs,
+#   deploy/stack.sh clean    drop test databases (bgjobs_t_*), test buckets (bgjobs-t-*),
+#                            test queues (t<hex>.bgjobs.*) and test streams on bgjobs' NATS
+#                            (T<HEX>_BGJOBS_EVENTS) left by interrupted runs,
 #                            and stop the fault tests' private servers they left running;
 #                            delete the mail the SMTP server received
 #
