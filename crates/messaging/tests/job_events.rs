@@ -41,6 +41,21 @@ async fn ensuring_the_stream_twice_is_harmless() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn ensuring_the_stream_brings_a_changed_configuration_back() -> anyhow::Result<()> {
+    let (client, names) = stream().await?;
+    let context = jetstream::new(client.clone());
+    let mut changed = context.get_stream(names.events_stream()).await?.info().await?.config.clone();
+    changed.max_age = events::MAX_AGE / 2;
+    context.update_stream(changed).await?;
+
+    events::ensure_stream(&client, &names).await?;
+    let mut stream = context.get_stream(names.events_stream()).await?;
+    assert_eq!(stream.info().await?.config.max_age, events::MAX_AGE);
+    events::delete_stream(&client, &names).await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_durable_consumer_receives_events_in_publish_order() -> anyhow::Result<()> {
     let (client, names) = stream().await?;
     let publisher = EventPublisher::new(client.clone(), names.clone());
