@@ -95,7 +95,12 @@ pub async fn ensure_stream(client: &Client, names: &Names) -> Result<(), Error> 
         return Ok(());
     }
     context.update_stream(config).await.map_err(|error| {
-        nats_error(&format!("updating stream {}", names.events_stream()), error)
+        let doing = format!(
+            "updating stream {} to this version's configuration (which only the registry's \
+             NATS user may do; the other services wait for it)",
+            names.events_stream()
+        );
+        nats_error(&doing, error)
     })?;
     Ok(())
 }
