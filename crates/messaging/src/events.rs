@@ -96,8 +96,8 @@ pub async fn ensure_stream(client: &Client, names: &Names) -> Result<(), Error> 
     }
     context.update_stream(config).await.map_err(|error| {
         let doing = format!(
-            "updating stream {} to this version's configuration (which only the registry's \
-             NATS user may do; the other services wait for it)",
+            "updating stream {} to this version's configuration (only the registry's NATS \
+             user may; restart this service once the registry runs)",
             names.events_stream()
         );
         nats_error(&doing, error)
