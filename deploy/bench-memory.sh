@@ -48,6 +48,20 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
 fi
 
 "$BIN/jobsctl" dev-certs --out "$CERT_DIR" >/dev/null
+
+# Ingest starts jobs only for a user's bearer token: the bench signs its own (RS256),
+# standing in for an identity provider, with a key made here.
+openssl genrsa -out "$BENCH_DIR/token.key" 2048 2>/dev/null
+openssl rsa -in "$BENCH_DIR/token.key" -pubout -out "$BENCH_DIR/token.pub" 2>/dev/null
+export BGJOBS_AUTH_PUBLIC_KEY_FILE="$BENCH_DIR/token.pub" BGJOBS_AUTH_ISSUER=bgjobs-bench
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+issued=$(date +%s)
+token_header=$(printf '{"alg":"RS256","typ":"JWT"}' | b64url)
+token_claims=$(printf '{"sub":"bench","name":"bench","account":"%s","roles":["AdminBackgroundJobView","AdminBackgroundJobRetry"],"iss":"bgjobs-bench","aud":"bgjobs","iat":%d,"exp":%d}' \
+    "$ACCOUNT" "$issued" $((issued + 12 * 3600)) | b64url)
+token_signature=$(printf '%s.%s' "$token_header" "$token_claims" |
+    openssl dgst -sha256 -sign "$BENCH_DIR/token.key" | b64url)
+TOKEN="$token_header.$token_claims.$token_signature"
 # jobsctl calls as the operators' tool; each service gets its own certificate in start.
 export BGJOBS_TLS_CERT_FILE="$CERT_DIR/jobsctl.pem" BGJOBS_TLS_KEY_FILE="$CERT_DIR/jobsctl.key"
 
@@ -119,10 +133,11 @@ for megabytes in "${SIZES[@]}"; do
     echo "==> ${megabytes} MB: uploading $rows rows" >&2
     began=$(date +%s.%N)
     # -T streams the file from disk (--data-binary @file would read it all into memory).
-    # As the gateway: the one identity that may start jobs at ingest.
+    # As the gateway does for a user: its certificate, the user's token.
     response=$("${INGEST_CURL[@]}" -sS --fail-with-body -X POST -T "$file" -H 'Content-Type: text/csv' \
         --cert "$CERT_DIR/gateway.pem" --key "$CERT_DIR/gateway.key" \
-        "$INGEST_URL/v1/accounts/$ACCOUNT/jobs/product-upload?client_id=$CLIENT&created_by=bench&file_name=products-${megabytes}MB.csv")
+        -H "Authorization: Bearer $TOKEN" \
+        "$INGEST_URL/v1/accounts/$ACCOUNT/jobs/product-upload?client_id=$CLIENT&file_name=products-${megabytes}MB.csv")
     uploaded=$(date +%s.%N)
     job_id=$(sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p' <<<"$response")
     [ -n "$job_id" ] || { echo "the upload was not accepted: $response" >&2; exit 1; }

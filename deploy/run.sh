@@ -26,10 +26,10 @@ INGEST_URL="https://ingest.bgjobs.internal:${INGEST_ADDR##*:}"
 GATEWAY_URL="http://${BGJOBS_GATEWAY_HTTP_ADDR:-127.0.0.1:8080}"
 # Local use only: anyone can sign in as a demo user (see docs/gateway.md).
 export BGJOBS_GATEWAY_DEMO_USERS="${BGJOBS_GATEWAY_DEMO_USERS:-true}"
-ACCOUNT="${BGJOBS_DEMO_ACCOUNT:-demo}"
+# The demo users' account, and the demo operator who uploads (and is emailed).
+ACCOUNT=demo
+DEMO_USER=operator
 CLIENT="${BGJOBS_DEMO_CLIENT:-acme}"
-USER_NAME="${BGJOBS_DEMO_USER:-${USER:-operator}}"
-NOTIFY_EMAIL="$(tr -cd 'A-Za-z0-9._-' <<<"$USER_NAME")@example.com"
 NOTIFIER_URL="http://${BGJOBS_NOTIFIER_HEALTH_ADDR:-127.0.0.1:8091}"
 MAIL_DIR=/tmp/bgjobs-mail
 # The services call each other over mutual TLS; a local run makes up its own
@@ -75,11 +75,20 @@ broker_env() {
     esac
 }
 
+# Where ingest (service $1) finds the keys of users' tokens: here the demo users' key,
+# which the gateway publishes as an identity provider publishes its JWKS.
+token_env() {
+    if [ "$1" = ingest ]; then
+        echo "BGJOBS_AUTH_JWKS_URL=$GATEWAY_URL/api/v1/demo/jwks.json"
+        echo "BGJOBS_AUTH_ISSUER=bgjobs-gateway-demo"
+    fi
+}
+
 # Starts service $1 with its own certificate and broker users.
 start() {
     local name=$1
     # shellcheck disable=SC2046 # one word per variable
-    env $(broker_env "$name") \
+    env $(broker_env "$name") $(token_env "$name") \
         BGJOBS_TLS_CERT_FILE="$CERT_DIR/$name.pem" BGJOBS_TLS_KEY_FILE="$CERT_DIR/$name.key" \
         "$BIN/$name" >"$RUN_DIR/$name.log" 2>&1 &
     pids+=($!)
@@ -117,13 +126,16 @@ wait_for "the notifier" curl -fsS "$NOTIFIER_URL/readyz"
 wait_for "the gateway" curl -fsS "$GATEWAY_URL/readyz"
 echo "the Background Jobs page: $GATEWAY_URL/sign-in (demo users of account '$ACCOUNT')"
 
-step "uploading deploy/samples/products.csv as $USER_NAME (email to $NOTIFY_EMAIL when it ends)"
-# Only the gateway may start jobs at ingest: the upload goes with its certificate.
-response=$("${INGEST_CURL[@]}" -sS --fail-with-body -X POST \
-    --cert "$CERT_DIR/gateway.pem" --key "$CERT_DIR/gateway.key" \
-    -H 'Content-Type: text/csv' \
+step "signing in as the demo user '$DEMO_USER' and uploading deploy/samples/products.csv"
+# As on the page: the gateway checks the token, forwards the upload to ingest with the
+# same token, and ingest takes the account, the user and the address to email from it.
+token=$(curl -fsS -X POST -H 'Content-Type: application/json' -d "{\"user\":\"$DEMO_USER\"}" \
+    "$GATEWAY_URL/api/v1/demo/sign-in" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+[ -n "$token" ] || { echo "the demo sign-in failed" >&2; exit 1; }
+response=$(curl -sS --fail-with-body -X POST \
+    -H "Authorization: Bearer $token" -H 'Content-Type: text/csv' \
     --data-binary @deploy/samples/products.csv \
-    "$INGEST_URL/v1/accounts/$ACCOUNT/jobs/product-upload?client_id=$CLIENT&created_by=$USER_NAME&file_name=products.csv&notify_email=$NOTIFY_EMAIL")
+    "$GATEWAY_URL/api/v1/jobs/product-upload?client_id=$CLIENT&file_name=products.csv")
 echo "$response"
 job_id=$(sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p' <<<"$response")
 [ -n "$job_id" ] || { echo "the upload was not accepted" >&2; exit 1; }

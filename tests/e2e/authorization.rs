@@ -1,26 +1,30 @@
 //! Who may call what, for every gRPC method of the registry and of ingest and every
 //! route of ingest's HTTP API: each rule of the servers' policy tables called by every
-//! bgjobs identity and without a certificate, against the real servers of a running
-//! system.
+//! bgjobs identity and without a certificate, and each route that acts for a user
+//! with every kind of user token, against the real servers of a running system.
 
+use bgjobs_auth::VIEW_ROLE;
 use bgjobs_e2e::TestSystem;
 use bgjobs_identity::{Access, Policy, RoutePolicy, Service, policies};
-use bgjobs_test_support::pki;
+use bgjobs_test_support::{pki, tokens};
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic_prost::ProstCodec;
 
-/// The answer to an empty request to `path` over `channel`: the method's own answer
-/// (most refuse an empty request as invalid) or the authorization's refusal.
+/// The answer to an empty request to `path` over `channel`, with a user's token as a
+/// service acting for a user sends it: the method's own answer (most refuse an empty
+/// request as invalid) or the authorization's refusal.
 async fn call(channel: Channel, path: &'static str) -> Code {
     let mut grpc = tonic::client::Grpc::new(channel);
     if let Err(error) = grpc.ready().await {
         panic!("no connection for {path}: {error}");
     }
     let codec = ProstCodec::<(), ()>::default();
-    let answer =
-        grpc.server_streaming(tonic::Request::new(()), PathAndQuery::from_static(path), codec);
+    let mut request = tonic::Request::new(());
+    let bearer = format!("Bearer {}", tokens::operator("acme", "ann"));
+    request.metadata_mut().insert("authorization", bearer.parse().expect("a metadata value"));
+    let answer = grpc.server_streaming(request, PathAndQuery::from_static(path), codec);
     match answer.await {
         Ok(_stream) => Code::Ok,
         Err(status) => status.code(),
@@ -73,54 +77,112 @@ async fn every_grpc_method_answers_only_the_identities_its_rule_names() -> anyho
     system.stop().await
 }
 
-/// The status and error code of an empty request to `route` at `base_url` with `http`.
+/// The user a request carries, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum User {
+    /// No Authorization header.
+    Nobody,
+    /// A header that is not a token.
+    Malformed,
+    /// The view role only.
+    Viewer,
+    /// The view and retry roles, in the system's account.
+    Operator,
+    /// The view and retry roles, in another account.
+    OtherAccount,
+}
+
+impl User {
+    const ALL: [User; 5] =
+        [User::Nobody, User::Malformed, User::Viewer, User::Operator, User::OtherAccount];
+
+    fn authorization(self, account: &str) -> Option<String> {
+        let token = match self {
+            Self::Nobody => return None,
+            Self::Malformed => "not-a-token".to_owned(),
+            Self::Viewer => tokens::sign(&tokens::claims(account, "vera", &[VIEW_ROLE])),
+            Self::Operator => tokens::operator(account, "omar"),
+            Self::OtherAccount => tokens::operator(&format!("other-{account}"), "olga"),
+        };
+        Some(format!("Bearer {token}"))
+    }
+}
+
+/// What a route answers: let through to its handler (which refuses an empty request
+/// as invalid, never with 401 or 403), or refused with this status and code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Admitted,
+    Refused(u16, &'static str),
+}
+
+/// What the table says `caller` (None: no certificate) with `user` gets from `access`.
+fn expected(access: Access, caller: Option<Service>, user: User) -> Answer {
+    const UNAUTHENTICATED: Answer = Answer::Refused(401, "unauthenticated");
+    const FORBIDDEN: Answer = Answer::Refused(403, "forbidden");
+    match (access, caller) {
+        (Access::Anyone, _) => Answer::Admitted,
+        (Access::Only(_), None) => UNAUTHENTICATED,
+        (Access::Only(callers), Some(caller)) if callers.contains(&caller) => Answer::Admitted,
+        (Access::Only(_), Some(_)) => FORBIDDEN,
+        (Access::User, _) => match user {
+            User::Nobody | User::Malformed => UNAUTHENTICATED,
+            User::Viewer | User::OtherAccount => FORBIDDEN,
+            User::Operator => Answer::Admitted,
+        },
+    }
+}
+
+/// What an empty request to `route` at `base_url` with `http` and `user` gets.
 async fn http_call(
     http: &reqwest::Client,
     base_url: &str,
     account: &str,
     route: &bgjobs_identity::Route,
-) -> anyhow::Result<(u16, String)> {
+    user: User,
+) -> anyhow::Result<Answer> {
     let url = format!("{base_url}{}", route.path.replace("{account_id}", account));
     let method = reqwest::Method::from_bytes(route.method.as_bytes())?;
-    let response = http.request(method, url).send().await?;
+    let mut request = http.request(method, url);
+    if let Some(authorization) = user.authorization(account) {
+        request = request.header("authorization", authorization);
+    }
+    let response = request.send().await?;
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
-    Ok((status, body["error"]["code"].as_str().unwrap_or_default().to_owned()))
+    let code = body["error"]["code"].as_str().unwrap_or_default();
+    Ok(match (status, code) {
+        (401, "unauthenticated") => Answer::Refused(401, "unauthenticated"),
+        (403, "forbidden") => Answer::Refused(403, "forbidden"),
+        (401 | 403, _) => Answer::Refused(status, "an unknown code"),
+        _ => Answer::Admitted,
+    })
 }
 
-/// Every route of `policy` at `base_url`; answers the mismatches.
+/// Every route of `policy` at `base_url`, called with and without every identity's
+/// certificate, each with every kind of user; answers the mismatches.
 async fn http_mismatches(
     base_url: &str,
     account: &str,
     policy: &'static RoutePolicy,
 ) -> anyhow::Result<Vec<String>> {
+    let mut callers: Vec<(Option<Service>, reqwest::Client)> =
+        Service::ALL.into_iter().map(|caller| (Some(caller), pki::ingest_http(caller))).collect();
+    callers.push((None, pki::anonymous_ingest_http()));
     let mut wrong = Vec::new();
     for route in policy.routes {
-        let name = format!("{} {}", route.method, route.path);
-        for caller in Service::ALL {
-            let http = pki::ingest_http(caller);
-            let (status, code) = http_call(&http, base_url, account, route).await?;
-            let allowed = match route.access {
-                Access::Anyone => true,
-                Access::Only(callers) => callers.contains(&caller),
-            };
-            let as_expected = if allowed {
-                status != 401 && status != 403
-            } else {
-                (status, code.as_str()) == (403, "forbidden")
-            };
-            if !as_expected {
-                wrong.push(format!("{caller} calling {name}: {status} {code}"));
+        for (caller, http) in &callers {
+            for user in User::ALL {
+                let answer = http_call(http, base_url, account, route, user).await?;
+                let expected = expected(route.access, *caller, user);
+                if answer != expected {
+                    let who = caller.map_or("no certificate".to_owned(), |c| c.to_string());
+                    wrong.push(format!(
+                        "{who} with {user:?} calling {} {}: {answer:?}, expected {expected:?}",
+                        route.method, route.path
+                    ));
+                }
             }
-        }
-        let anonymous = pki::anonymous_ingest_http();
-        let (status, code) = http_call(&anonymous, base_url, account, route).await?;
-        let as_expected = match route.access {
-            Access::Anyone => status != 401 && status != 403,
-            Access::Only(_) => (status, code.as_str()) == (401, "unauthenticated"),
-        };
-        if !as_expected {
-            wrong.push(format!("no certificate calling {name}: {status} {code}"));
         }
     }
     Ok(wrong)

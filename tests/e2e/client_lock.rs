@@ -72,10 +72,11 @@ async fn record(
 /// Posts a product file for `client_id`.
 async fn upload_for(system: &TestSystem, client_id: &str) -> anyhow::Result<reqwest::Response> {
     let url = format!(
-        "{}/v1/accounts/{}/jobs/product-upload?client_id={client_id}&created_by=tester",
+        "{}/v1/accounts/{}/jobs/product-upload?client_id={client_id}",
         system.ingest_url, system.account
     );
-    Ok(system.http.post(url).body("sku,name,price\nA-1,Anvil,9.50\n").send().await?)
+    let request = system.http.post(url).bearer_auth(system.user_token(None));
+    Ok(request.body("sku,name,price\nA-1,Anvil,9.50\n").send().await?)
 }
 
 /// Keys stored under the account's uploads.

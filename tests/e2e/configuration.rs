@@ -43,6 +43,12 @@ fn the_configuration_reference_matches_the_declarations() -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Where ingest finds the keys of users' tokens, which have no default.
+const TOKEN_KEYS: [(&str, &str); 2] = [
+    ("BGJOBS_AUTH_JWKS_URL", "https://idp.example.com/jwks"),
+    ("BGJOBS_AUTH_ISSUER", "https://idp.example.com"),
+];
+
 fn run(program: &str, arguments: &[&str], variables: &[(&str, &str)]) -> anyhow::Result<Output> {
     let mut command = Command::new(program);
     command.args(arguments);
@@ -63,6 +69,8 @@ fn every_service_prints_its_configuration_with_secrets_redacted() -> anyhow::Res
         ("BGJOBS_DATABASE_URL", "postgres://app:hunter3@db:5432/bgjobs"),
         ("AWS_SECRET_ACCESS_KEY", "hunter4-very-secret"),
         ("BGJOBS_BATCH_SIZE", "250"),
+        TOKEN_KEYS[0],
+        TOKEN_KEYS[1],
     ];
     for program in [INGEST, JOBS_REGISTRY, PRODUCT_UPLOAD] {
         let output = run(program, &["--print-config"], &secrets)?;
@@ -89,7 +97,7 @@ fn every_service_prints_its_configuration_with_secrets_redacted() -> anyhow::Res
 
 #[test]
 fn a_bad_value_stops_start_up_with_one_message() -> anyhow::Result<()> {
-    let output = run(INGEST, &[], &[("BGJOBS_DELIVERY_LIMIT", "0")])?;
+    let output = run(INGEST, &[], &[("BGJOBS_DELIVERY_LIMIT", "0"), TOKEN_KEYS[0], TOKEN_KEYS[1]])?;
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr)?;
     assert!(
@@ -109,7 +117,8 @@ fn a_bad_value_stops_start_up_with_one_message() -> anyhow::Result<()> {
 
 #[test]
 fn the_production_profile_refuses_the_local_stacks_credentials() -> anyhow::Result<()> {
-    let output = run(INGEST, &[], &[("BGJOBS_PROFILE", "production")])?;
+    let output =
+        run(INGEST, &[], &[("BGJOBS_PROFILE", "production"), TOKEN_KEYS[0], TOKEN_KEYS[1]])?;
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr)?;
     for refused in [

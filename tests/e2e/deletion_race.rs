@@ -66,10 +66,11 @@ async fn upload_for(
     file: &str,
 ) -> anyhow::Result<reqwest::Response> {
     let url = format!(
-        "{}/v1/accounts/{}/jobs/product-upload?client_id={client}&created_by=tester",
+        "{}/v1/accounts/{}/jobs/product-upload?client_id={client}",
         system.ingest_url, system.account
     );
-    Ok(system.http.post(url).body(file.to_owned()).send().await?)
+    let token = system.user_token(None);
+    Ok(system.http.post(url).bearer_auth(token).body(file.to_owned()).send().await?)
 }
 
 /// Checks that the round ended consistently; says how the upload ended.

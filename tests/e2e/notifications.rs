@@ -33,8 +33,9 @@ async fn a_finished_upload_emails_its_user_once_with_counts_rejected_rows_and_a_
     let system = TestSystem::start().await?;
     let notifier = system.start_notifier(STACK_SMTP, &[]).await?;
     let to = recipient("vera");
-    let query = format!("&notify_email={to}&notify_time_zone=Europe/Paris");
-    let job_id = system.submit_products_with(product_file(40, &[3, 17]), &query).await?;
+    let token = system.user_token(Some(&to));
+    let query = "&notify_time_zone=Europe/Paris";
+    let job_id = system.submit_products_as(&token, product_file(40, &[3, 17]), query).await?;
     let job = system.finished_job(&job_id, JOB_DEADLINE).await?;
     assert_eq!(job.status(), v1::JobStatus::Completed, "{}", job.message);
 
@@ -109,7 +110,7 @@ async fn a_refused_mailbox_is_noted_on_the_job_and_not_retried() -> anyhow::Resu
     let notifier = system.start_notifier(STACK_SMTP, &[]).await?;
     let to = format!("nobody-{}@undeliverable.test", unique_suffix());
     let job_id =
-        system.submit_products_with(product_file(5, &[]), &format!("&notify_email={to}")).await?;
+        system.submit_products_as(&system.user_token(Some(&to)), product_file(5, &[]), "").await?;
     system.finished_job(&job_id, JOB_DEADLINE).await?;
 
     let note = system.notifier_note(&job_id, MAIL_DEADLINE).await?;
@@ -131,7 +132,7 @@ async fn an_upload_that_opted_out_sends_no_email() -> anyhow::Result<()> {
     let notifier = system.start_notifier(STACK_SMTP, &[]).await?;
     let to = recipient("quiet");
     let job_id = system
-        .submit_products_with(product_file(5, &[]), &format!("&notify_email={to}&notify=false"))
+        .submit_products_as(&system.user_token(Some(&to)), product_file(5, &[]), "&notify=false")
         .await?;
     system.finished_job(&job_id, JOB_DEADLINE).await?;
     assert_eq!(system.job(&job_id).await?.notify, None);
@@ -156,11 +157,11 @@ async fn a_failed_job_and_a_client_deletion_each_email_their_outcome() -> anyhow
     let notifier = system.start_notifier(STACK_SMTP, &[]).await?;
     let to = recipient("ops");
     let header_only = "name,price\nWidget,1.00\n";
-    let failed = system.submit_products_with(header_only, &format!("&notify_email={to}")).await?;
+    let failed = system.submit_products_as(&system.user_token(Some(&to)), header_only, "").await?;
     let failed_job = system.finished_job(&failed, JOB_DEADLINE).await?;
     assert_eq!(failed_job.status(), v1::JobStatus::Error);
     let deletion = system
-        .request_delete_client(&system.client_id, &format!("&dry_run=true&notify_email={to}"))
+        .request_delete_client_as(&system.user_token(Some(&to)), &system.client_id, "&dry_run=true")
         .await?;
     anyhow::ensure!(deletion.status() == 202, "{}", deletion.text().await?);
     let expected_subjects = [
@@ -194,7 +195,7 @@ async fn an_smtp_server_down_for_30_seconds_still_gets_the_email_once() -> anyho
     let down_since = std::time::Instant::now();
     let to = recipient("patient");
     let job_id =
-        system.submit_products_with(product_file(5, &[]), &format!("&notify_email={to}")).await?;
+        system.submit_products_as(&system.user_token(Some(&to)), product_file(5, &[]), "").await?;
     system.finished_job(&job_id, JOB_DEADLINE).await?;
 
     // The notifier tries, fails (connection refused) and keeps the email pending.
@@ -230,8 +231,8 @@ async fn two_notifier_replicas_share_the_work_and_send_each_email_once() -> anyh
     let mut uploads = Vec::new();
     for n in 0..6 {
         let to = recipient(&format!("team{n}"));
-        let query = format!("&notify_email={to}");
-        uploads.push((system.submit_products_with(product_file(5, &[]), &query).await?, to));
+        let token = system.user_token(Some(&to));
+        uploads.push((system.submit_products_as(&token, product_file(5, &[]), "").await?, to));
     }
     for (job_id, to) in &uploads {
         system.finished_job(job_id, JOB_DEADLINE).await?;
@@ -301,8 +302,9 @@ async fn a_mailbox_that_says_try_later_does_not_hold_up_other_emails() -> anyhow
     let notifier = system.start_notifier(&smtp.url(), &[]).await?;
     let busy = format!("busy-{}@busy.test", unique_suffix());
     let fine = recipient("fine");
-    let busy_job =
-        system.submit_products_with(product_file(5, &[]), &format!("&notify_email={busy}")).await?;
+    let busy_job = system
+        .submit_products_as(&system.user_token(Some(&busy)), product_file(5, &[]), "")
+        .await?;
     system.finished_job(&busy_job, JOB_DEADLINE).await?;
     let key = Key { job_id: busy_job.parse::<JobId>()?, attempt: 1, outcome: Outcome::Completed };
     let notifications = system.store.notifications();
@@ -311,8 +313,9 @@ async fn a_mailbox_that_says_try_later_does_not_hold_up_other_emails() -> anyhow
     })
     .await?;
 
-    let fine_job =
-        system.submit_products_with(product_file(5, &[]), &format!("&notify_email={fine}")).await?;
+    let fine_job = system
+        .submit_products_as(&system.user_token(Some(&fine)), product_file(5, &[]), "")
+        .await?;
     system.finished_job(&fine_job, JOB_DEADLINE).await?;
     mail::wait_for_mail_in(smtp.maildir(), &fine, MAIL_DEADLINE).await?;
 

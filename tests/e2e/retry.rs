@@ -119,3 +119,65 @@ async fn an_operator_retries_a_failed_job_with_jobsctl_and_its_refusals_are_plai
     );
     system.stop().await
 }
+
+#[tokio::test]
+async fn the_gateway_retries_only_for_the_user_of_the_token_it_sends() -> anyhow::Result<()> {
+    use bgjobs_auth::VIEW_ROLE;
+    use bgjobs_identity::Service;
+    use bgjobs_proto::v1::ingest_client::IngestClient;
+    use bgjobs_test_support::{pki, tokens};
+
+    let system = TestSystem::start().await?;
+    let job_id = system.submit_products("name,price\nRed mug,4.99\n").await?;
+    let failed = system.finished_job(&job_id, DEADLINE).await?;
+    assert_eq!(job_status_from_proto(failed.status), Some(JobStatus::Error), "{}", failed.message);
+    let ingest_url = system.env_value("BGJOBS_INGEST_GRPC_URL");
+    let gateway = IngestClient::new(pki::channel(&ingest_url, Service::Ingest, Service::Gateway));
+    let account = system.account.as_str();
+    let as_user = |token: Option<String>| {
+        let mut request = tonic::Request::new(retry_request(&system, &job_id));
+        if let Some(token) = token {
+            let bearer = format!("Bearer {token}").parse().expect("a metadata value");
+            request.metadata_mut().insert("authorization", bearer);
+        }
+        request
+    };
+
+    let cases = [
+        (
+            None,
+            Code::Unauthenticated,
+            "sign in: the request has no Authorization header".to_owned(),
+        ),
+        (
+            Some(tokens::sign(&tokens::claims(account, "vera", &[VIEW_ROLE]))),
+            Code::PermissionDenied,
+            "this needs the AdminBackgroundJobRetry role".to_owned(),
+        ),
+        (
+            Some(tokens::operator("globex", "olga")),
+            Code::PermissionDenied,
+            format!(
+                "your sign-in is for account 'globex'; it cannot retry jobs in account '{account}'"
+            ),
+        ),
+    ];
+    for (token, code, message) in cases {
+        let status = gateway.clone().retry_job(as_user(token)).await.expect_err("refused");
+        assert_eq!((status.code(), status.message()), (code, message.as_str()));
+    }
+    let still = system.job(&job_id).await?;
+    assert_eq!((job_status_from_proto(still.status), still.attempt), (Some(JobStatus::Error), 1));
+
+    let token = tokens::operator(account, "Omar Operator");
+    let retried = gateway.clone().retry_job(as_user(Some(token))).await?.into_inner();
+    assert_eq!(retried.job.map(|job| job.attempt), Some(2));
+    let log = system.log(&job_id).await?;
+    let retry = log.iter().find(|entry| entry.message.starts_with("Retried by")).expect("logged");
+    assert_eq!(
+        (retry.actor.as_str(), retry.message.as_str()),
+        ("Omar Operator", "Retried by Omar Operator: the file was fixed"),
+        "the token's user, not the actor the request named"
+    );
+    system.stop().await
+}

@@ -149,7 +149,6 @@ async fn no_service_logs_a_secret_in_a_full_run_at_debug_level() -> anyhow::Resu
             Service::Gateway,
             vec![
                 ("BGJOBS_GATEWAY_HTTP_ADDR", &gateway_addr),
-                ("BGJOBS_GATEWAY_DEMO_USERS", "true"),
                 ("BGJOBS_DOWNLOAD_SECRET", &download_secret),
                 ("BGJOBS_INGEST_URL", &system.ingest_url),
             ],
@@ -181,7 +180,11 @@ async fn no_service_logs_a_secret_in_a_full_run_at_debug_level() -> anyhow::Resu
         .await?;
     }
     let job_id = system
-        .submit_products_with(product_file(3, &[]), "&notify_email=tester@example.com")
+        .submit_products_as(
+            &system.user_token(Some("tester@example.com")),
+            product_file(3, &[]),
+            "",
+        )
         .await?;
     let job = system.finished_job(&job_id, DEADLINE).await?;
     assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Completed), "{}", job.message);

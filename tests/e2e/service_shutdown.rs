@@ -68,12 +68,13 @@ async fn ingest_finishes_the_upload_in_flight_on_sigterm_refuses_new_ones_and_ex
     // An upload whose body comes in two parts, with SIGTERM between them.
     let (body_part, parts) = tokio::sync::mpsc::channel::<Result<&'static str, std::io::Error>>(1);
     let url = format!(
-        "{base}/v1/accounts/{}/jobs/product-upload?client_id={}&created_by=tester&file_name=products.csv",
+        "{base}/v1/accounts/{}/jobs/product-upload?client_id={}&file_name=products.csv",
         system.account, system.client_id
     );
     let request = system
         .http
         .post(url)
+        .bearer_auth(system.user_token(None))
         .header("content-type", "text/csv")
         .body(reqwest::Body::wrap_stream(ReceiverStream::new(parts)))
         .send();

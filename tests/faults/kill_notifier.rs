@@ -29,7 +29,7 @@ async fn a_notifier_killed_between_receive_and_ack_sends_the_email_exactly_once(
 
     let to = format!("kim-{}@example.com", unique_suffix());
     let job_id =
-        system.submit_products_with(product_file(10, &[]), &format!("&notify_email={to}")).await?;
+        system.submit_products_as(&system.user_token(Some(&to)), product_file(10, &[]), "").await?;
     system.finished_job(&job_id, DEADLINE).await?;
     let (status, _) = first.exited(DEADLINE).await?;
     assert!(!status.success(), "the first notifier aborted: {status}");

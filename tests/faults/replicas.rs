@@ -251,12 +251,13 @@ async fn submit_stream(system: &TestSystem) -> anyhow::Result<Vec<Expected>> {
 /// Uploads `file` for `client` through ingest; the job's id.
 async fn submit_products(system: &TestSystem, client: &str, file: &str) -> anyhow::Result<String> {
     let url = format!(
-        "{}/v1/accounts/{}/jobs/product-upload?client_id={client}&created_by=tester&file_name={client}.csv",
+        "{}/v1/accounts/{}/jobs/product-upload?client_id={client}&file_name={client}.csv",
         system.ingest_url, system.account
     );
     let response = system
         .http
         .post(url)
+        .bearer_auth(system.user_token(None))
         .header("content-type", "text/csv")
         .body(file.to_owned())
         .send()

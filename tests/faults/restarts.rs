@@ -312,15 +312,20 @@ async fn submit_until_accepted(
     file: &str,
 ) -> anyhow::Result<(String, u32)> {
     let url = format!(
-        "{}/v1/accounts/{}/jobs/product-upload?client_id={client}&created_by=tester&file_name=products.csv",
+        "{}/v1/accounts/{}/jobs/product-upload?client_id={client}&file_name=products.csv",
         system.ingest_url, system.account
     );
+    let token = system.user_token(None);
     let tries = std::sync::atomic::AtomicU32::new(0);
     let job_id =
         wait::until("an upload during the restart to be accepted", FINISH_DEADLINE, || {
             tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let request =
-                system.http.post(&url).header("content-type", "text/csv").body(file.to_owned());
+            let request = system
+                .http
+                .post(&url)
+                .bearer_auth(&token)
+                .header("content-type", "text/csv")
+                .body(file.to_owned());
             async move {
                 let Ok(response) = request.send().await else { return Ok(None) };
                 let status = response.status();

@@ -17,7 +17,7 @@ use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{GetJobRequest, Job, ListJobEventsRequest, ListJobsRequest, LogEntry};
 use bgjobs_test_support::pki::{self, AsAllowed};
-use bgjobs_test_support::{postgres, unique_suffix, wait};
+use bgjobs_test_support::{postgres, tokens, unique_suffix, wait};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
@@ -138,6 +138,8 @@ impl TestSystem {
             ("BGJOBS_PROGRESS_INTERVAL_MS", "100".to_owned()),
             ("BGJOBS_WORKER_ID", format!("product-upload/test-{suffix}")),
         ]);
+        // Ingest and the gateway trust the tests' identity provider (`tokens`).
+        env.extend(tokens::env());
         env.extend(environment.settings.iter().cloned());
         let shutdown = CancellationToken::new();
 
@@ -290,13 +292,36 @@ impl TestSystem {
         body: impl Into<reqwest::Body>,
         extra_query: &str,
     ) -> anyhow::Result<reqwest::Response> {
+        self.upload_products_as(&self.user_token(None), body, extra_query).await
+    }
+
+    /// A token of the user `tester` of the system's account, who may start jobs, with
+    /// `email` (who is emailed about the jobs they start) when given.
+    pub fn user_token(&self, email: Option<&str>) -> String {
+        let mut claims = tokens::claims(
+            self.account.as_str(),
+            "tester",
+            &[bgjobs_auth::VIEW_ROLE, bgjobs_auth::RETRY_ROLE],
+        );
+        claims.email = email.map(str::to_owned);
+        tokens::sign(&claims)
+    }
+
+    /// Like [`Self::upload_products_with`], as the user of `token`.
+    pub async fn upload_products_as(
+        &self,
+        token: &str,
+        body: impl Into<reqwest::Body>,
+        extra_query: &str,
+    ) -> anyhow::Result<reqwest::Response> {
         let url = format!(
-            "{}/v1/accounts/{}/jobs/product-upload?client_id={}&created_by=tester&file_name=products.csv{extra_query}",
+            "{}/v1/accounts/{}/jobs/product-upload?client_id={}&file_name=products.csv{extra_query}",
             self.ingest_url, self.account, self.client_id
         );
         let response = self
             .http
             .post(url)
+            .bearer_auth(token)
             .header("content-type", "text/csv")
             .body(body)
             .send()
@@ -320,6 +345,17 @@ impl TestSystem {
         accepted_job_id(response).await
     }
 
+    /// Like [`Self::submit_products_with`], as the user of `token`.
+    pub async fn submit_products_as(
+        &self,
+        token: &str,
+        body: impl Into<reqwest::Body>,
+        extra_query: &str,
+    ) -> anyhow::Result<String> {
+        let response = self.upload_products_as(token, body, extra_query).await?;
+        accepted_job_id(response).await
+    }
+
     /// Posts a Delete Client request for `client_id`, with `extra_query` (e.g.
     /// `&dry_run=true`) appended; returns the HTTP response. Unless `extra_query` asks
     /// for a dry run or types a name itself, the deletion is confirmed as a user
@@ -330,11 +366,21 @@ impl TestSystem {
         client_id: &str,
         extra_query: &str,
     ) -> anyhow::Result<reqwest::Response> {
+        self.request_delete_client_as(&self.user_token(None), client_id, extra_query).await
+    }
+
+    /// Like [`Self::request_delete_client`], as the user of `token`.
+    pub async fn request_delete_client_as(
+        &self,
+        token: &str,
+        client_id: &str,
+        extra_query: &str,
+    ) -> anyhow::Result<reqwest::Response> {
         let url = format!(
-            "{}/v1/accounts/{}/jobs/delete-client?client_id={client_id}&created_by=tester{extra_query}",
+            "{}/v1/accounts/{}/jobs/delete-client?client_id={client_id}{extra_query}",
             self.ingest_url, self.account
         );
-        let mut request = self.http.post(url);
+        let mut request = self.http.post(url).bearer_auth(token);
         if !extra_query.contains("dry_run=true") && !extra_query.contains("confirm_name=") {
             let name = self.store.catalog().client_name(&self.account, client_id).await?;
             let typed = name.unwrap_or_else(|| client_id.to_owned());
@@ -364,12 +410,13 @@ impl TestSystem {
         extra_query: &str,
     ) -> anyhow::Result<reqwest::Response> {
         let url = format!(
-            "{}/v1/accounts/{}/jobs/warehouse-upload?created_by=tester&file_name=locations.csv{extra_query}",
+            "{}/v1/accounts/{}/jobs/warehouse-upload?file_name=locations.csv{extra_query}",
             self.ingest_url, self.account
         );
         let response = self
             .http
             .post(url)
+            .bearer_auth(self.user_token(None))
             .header("content-type", "text/csv")
             .body(body)
             .send()

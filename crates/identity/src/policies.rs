@@ -38,33 +38,34 @@ pub static REGISTRY: Policy = Policy {
 pub static INGEST: Policy = Policy {
     server: Ingest,
     rules: &[
-        Rule { path: "/bgjobs.v1.Ingest/RetryJob", callers: &[Gateway, Jobsctl] },
+        Rule { path: "/bgjobs.v1.Ingest/RetryJob", callers: &[Jobsctl, Gateway] },
         Rule { path: "/grpc.health.v1.Health/Check", callers: ANYONE },
         Rule { path: "/grpc.health.v1.Health/Watch", callers: ANYONE },
         Rule { path: REFLECTION, callers: &[Jobsctl] },
     ],
 };
 
-/// Ingest's HTTP routes. Jobs are started for an account only by the gateway, which
-/// has checked the user's token and passes on who they are; health probes are open,
-/// as a kubelet probes without a certificate.
+/// Ingest's HTTP routes. A job is started only on behalf of a user, whose bearer token
+/// the route verifies (the gateway forwards the signed-in user's own; a user may call
+/// directly where ingest is exposed): no service identity starts jobs by itself.
+/// Health probes are open, as a kubelet probes without a certificate.
 pub static INGEST_HTTP: RoutePolicy = RoutePolicy {
     server: Ingest,
     routes: &[
         Route {
             method: "POST",
             path: "/v1/accounts/{account_id}/jobs/product-upload",
-            access: Access::Only(&[Gateway]),
+            access: Access::User,
         },
         Route {
             method: "POST",
             path: "/v1/accounts/{account_id}/jobs/warehouse-upload",
-            access: Access::Only(&[Gateway]),
+            access: Access::User,
         },
         Route {
             method: "POST",
             path: "/v1/accounts/{account_id}/jobs/delete-client",
-            access: Access::Only(&[Gateway]),
+            access: Access::User,
         },
         Route { method: "GET", path: "/healthz", access: Access::Anyone },
         Route { method: "GET", path: "/readyz", access: Access::Anyone },

@@ -11,6 +11,10 @@ pub enum Access {
     Anyone,
     /// Only these identities, each with a certificate of the authority.
     Only(&'static [Service]),
+    /// Any connection, with or without a certificate, on behalf of a user: the
+    /// request must carry that user's bearer token, which the route verifies (who
+    /// the user is and their account come from it, whoever forwards it).
+    User,
 }
 
 /// The identities that may call one route.
@@ -58,8 +62,9 @@ impl RoutePolicy {
     ) -> Result<Option<Caller>, Refusal> {
         let server = self.server;
         let route = self.route(method, path);
-        if let Some(Route { access: Access::Anyone, .. }) = route {
-            // A probe's certificate, good or bad, changes nothing.
+        if let Some(Route { access: Access::Anyone | Access::User, .. }) = route {
+            // A probe's or a user's certificate, good or bad, changes nothing: a user
+            // proves who they are with their token.
             return Ok(caller.ok().flatten());
         }
         let caller = match caller {

@@ -9,6 +9,7 @@ pub mod names;
 pub mod pki;
 pub mod postgres;
 pub mod s3;
+pub mod tokens;
 pub mod wait;
 
 /// A short random lowercase suffix, unique enough to isolate one test's resources.

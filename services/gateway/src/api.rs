@@ -26,7 +26,7 @@ use crate::state::AppState;
     paths(
         jobs::me, jobs::list, jobs::details, retry::retry, download::link, download::file, live::events,
         start::product_upload, start::warehouse_upload, start::delete_client,
-        demo::users, demo::sign_in,
+        demo::users, demo::sign_in, demo::jwks,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -67,4 +67,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/events", get(live::events))
         .route("/api/v1/demo/users", get(demo::users))
         .route("/api/v1/demo/sign-in", post(demo::sign_in))
+        .route("/api/v1/demo/jwks.json", get(demo::jwks))
 }

@@ -17,8 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::demo::SigningKey;
-use crate::auth::{Keys, Verifier};
+use crate::auth::{Keys, SigningKey, Verifier};
 use crate::links::LinkSigner;
 use bgjobs_config::values::Secret;
 

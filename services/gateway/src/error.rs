@@ -45,6 +45,17 @@ pub enum ApiError {
     Internal(String),
 }
 
+impl From<bgjobs_auth::AuthError> for ApiError {
+    fn from(error: bgjobs_auth::AuthError) -> Self {
+        use bgjobs_auth::AuthError;
+        match error {
+            AuthError::Unauthenticated(message) => Self::Unauthenticated(message),
+            AuthError::Forbidden(message) => Self::Forbidden(message),
+            AuthError::Unavailable(message) => Self::Unavailable(message),
+        }
+    }
+}
+
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {

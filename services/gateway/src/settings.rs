@@ -1,14 +1,13 @@
 //! The gateway's configuration, read once from the environment.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bgjobs_config::sections::{IngestGrpc, Registry};
 use bgjobs_config::values::{Count, Flag, HttpUrl, Seconds, Secret};
 use bgjobs_config::{Environment, Error, Load, ProfileSection};
 
-use crate::auth::JwksRefresh;
+use bgjobs_auth::JwksRefresh;
 
 /// Issuer of the demo users' tokens, and the default issuer in demo mode.
 pub const DEMO_ISSUER: &str = "bgjobs-gateway-demo";
@@ -22,25 +21,6 @@ bgjobs_config::section! {
         /// https:// only; the gateway calls it with its certificate (BGJOBS_TLS_*) and
         /// accepts only a server whose certificate names ingest.bgjobs.internal.
         "BGJOBS_INGEST_URL" => ingest_url: HttpUrl = "https://127.0.0.1:8081";
-        /// The identity provider's JWKS, which verifies sign-in tokens (RS256). One of
-        /// this, BGJOBS_AUTH_PUBLIC_KEY_FILE or BGJOBS_GATEWAY_DEMO_USERS is required.
-        /// https:// only, but for a loopback host (127.0.0.0/8, ::1, localhost).
-        "BGJOBS_AUTH_JWKS_URL" => jwks_url: Option<HttpUrl>;
-        /// At least this long between two fetches of the JWKS, however many tokens name
-        /// an unknown key; also the wait after the first failed fetch.
-        "BGJOBS_AUTH_JWKS_MIN_REFRESH_SECS" => jwks_min_refresh: Seconds<1, 3600> = "30";
-        /// After failed fetches of the JWKS the wait doubles per failure, up to this.
-        "BGJOBS_AUTH_JWKS_MAX_BACKOFF_SECS" => jwks_max_backoff: Seconds<1, 86400> = "300";
-        /// Instead of a JWKS: a file with one PEM-encoded RSA public key.
-        "BGJOBS_AUTH_PUBLIC_KEY_FILE" => public_key_file: Option<PathBuf>;
-        /// The `iss` tokens must have; required with a JWKS or a key file (demo users:
-        /// bgjobs-gateway-demo).
-        "BGJOBS_AUTH_ISSUER" => issuer: Option<String>;
-        /// The `aud` tokens must have.
-        "BGJOBS_AUTH_AUDIENCE" => audience: String = "bgjobs";
-        /// A token valid for longer than this (from `iat`, else `nbf`, to `exp`) is
-        /// refused.
-        "BGJOBS_AUTH_MAX_TOKEN_LIFETIME_SECS" => max_token_lifetime: Seconds<60, 2592000> = "86400";
         /// `true`: generate a signing key at start and offer demo users at /sign-in;
         /// for local use only (`make run` sets it), refused by the production profile.
         "BGJOBS_GATEWAY_DEMO_USERS" => demo_users: Flag = "false",
@@ -74,6 +54,8 @@ bgjobs_config::compose! {
     pub struct Sections {
         /// Its own.
         gateway: Gateway,
+        /// How users' tokens are verified.
+        tokens: bgjobs_auth::TokenSettings,
         /// The registry's gRPC API (reads and live updates).
         registry: Registry,
         /// Ingest's gRPC API (retries).
@@ -160,35 +142,20 @@ impl Settings {
     pub fn load(environment: &Environment<'_>) -> Result<Self, Error> {
         let sections = Sections::load(environment)?;
         let gateway = &sections.gateway;
+        let tokens = &sections.tokens;
         let rule = |variable, problem: &str| Error::Rule { variable, problem: problem.to_owned() };
-        let keys = match (gateway.demo_users.0, &gateway.jwks_url, &gateway.public_key_file) {
-            (true, None, None) => KeySource::Demo,
-            (true, _, _) => {
+        let keys = match (gateway.demo_users.0, tokens.key_source()?) {
+            (true, None) => KeySource::Demo,
+            (true, Some(_)) => {
                 return Err(rule(
                     "BGJOBS_GATEWAY_DEMO_USERS",
                     "demo users sign their own tokens; unset BGJOBS_AUTH_JWKS_URL and \
                      BGJOBS_AUTH_PUBLIC_KEY_FILE, or turn demo users off",
                 ));
             }
-            (false, Some(_), Some(_)) => {
-                return Err(rule(
-                    "BGJOBS_AUTH_JWKS_URL",
-                    "set either BGJOBS_AUTH_JWKS_URL or BGJOBS_AUTH_PUBLIC_KEY_FILE, not both",
-                ));
-            }
-            (false, Some(url), None) => {
-                check_jwks_transport(url.as_str())
-                    .map_err(|problem| rule("BGJOBS_AUTH_JWKS_URL", &problem))?;
-                KeySource::Jwks(url.as_str().to_owned())
-            }
-            (false, None, Some(path)) => {
-                let pem = std::fs::read_to_string(path).map_err(|error| Error::Rule {
-                    variable: "BGJOBS_AUTH_PUBLIC_KEY_FILE",
-                    problem: format!("cannot read '{}': {error}", path.display()),
-                })?;
-                KeySource::Pem(pem)
-            }
-            (false, None, None) => {
+            (false, Some(bgjobs_auth::KeySource::Jwks(url))) => KeySource::Jwks(url),
+            (false, Some(bgjobs_auth::KeySource::Pem(pem))) => KeySource::Pem(pem),
+            (false, None) => {
                 return Err(rule(
                     "BGJOBS_AUTH_JWKS_URL",
                     "no way to verify sign-ins: set BGJOBS_AUTH_JWKS_URL (your identity \
@@ -197,7 +164,7 @@ impl Settings {
                 ));
             }
         };
-        let issuer = match (&gateway.issuer, &keys) {
+        let issuer = match (&tokens.issuer, &keys) {
             (Some(issuer), _) => issuer.clone(),
             (None, KeySource::Demo) => DEMO_ISSUER.to_owned(),
             (None, _) => {
@@ -207,17 +174,7 @@ impl Settings {
                 ));
             }
         };
-        let jwks_refresh = JwksRefresh {
-            min_interval: gateway.jwks_min_refresh.get(),
-            max_backoff: gateway.jwks_max_backoff.get(),
-            ..JwksRefresh::default()
-        };
-        if jwks_refresh.max_backoff < jwks_refresh.min_interval {
-            return Err(rule(
-                "BGJOBS_AUTH_JWKS_MAX_BACKOFF_SECS",
-                "must be at least BGJOBS_AUTH_JWKS_MIN_REFRESH_SECS",
-            ));
-        }
+        let jwks_refresh = tokens.jwks_refresh()?;
         Ok(Self {
             http_addr: gateway.http_addr,
             registry_url: sections.registry.url.clone(),
@@ -225,8 +182,8 @@ impl Settings {
             ingest_grpc_url: sections.ingest_grpc.url.clone(),
             keys,
             issuer,
-            audience: gateway.audience.clone(),
-            max_token_lifetime: gateway.max_token_lifetime.get(),
+            audience: tokens.audience.clone(),
+            max_token_lifetime: tokens.max_token_lifetime.get(),
             jwks_refresh,
             download_secret: gateway.download_secret.clone(),
             stall_threshold: gateway.stall_threshold.get(),
@@ -239,29 +196,6 @@ impl Settings {
             tls: sections.tls.clone(),
             sections,
         })
-    }
-}
-
-/// Refuses a JWKS fetched over plain HTTP from anywhere but this machine: whoever
-/// can change the document on the way can sign in as anyone.
-fn check_jwks_transport(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|error| error.to_string())?;
-    if parsed.scheme() == "https" {
-        return Ok(());
-    }
-    // An IPv6 host is written in brackets.
-    let host = parsed.host_str().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback());
-    if loopback {
-        Ok(())
-    } else {
-        Err(format!(
-            "'{url}' is plain http:// to another machine; the keys that verify every \
-             sign-in must come over https:// (http:// is allowed only for 127.0.0.1, ::1 \
-             or localhost)"
-        ))
     }
 }
 

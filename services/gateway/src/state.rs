@@ -10,8 +10,7 @@ use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-use crate::auth::Verifier;
-use crate::auth::demo::SigningKey;
+use crate::auth::{SigningKey, Verifier};
 use crate::links::LinkSigner;
 use crate::live_streams::OpenStreams;
 

@@ -101,6 +101,7 @@ impl Application {
             publishing,
             amqp: Arc::new(amqp_connection),
             max_upload_bytes: settings.max_upload_bytes,
+            verifier: settings.tokens.verifier().context("BGJOBS_AUTH_PUBLIC_KEY_FILE")?,
         };
         let sweeps = Sweeps {
             unpublished_after: settings.republish_after,
@@ -227,7 +228,10 @@ impl Background {
             .layer(policies::INGEST.layer())
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(IngestServer::new(IngestService::new(state.publishing.clone())))
+            .add_service(IngestServer::new(IngestService::new(
+                state.publishing.clone(),
+                state.verifier.clone(),
+            )))
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(self.grpc_listener),
                 stop.clone().cancelled_owned(),

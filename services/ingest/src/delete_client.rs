@@ -1,4 +1,5 @@
-//! `POST /v1/accounts/{account_id}/jobs/delete-client?client_id=C&created_by=U[&user_id=I][&dry_run=true][&confirm_name=N][&notify_email=E]`:
+//! `POST /v1/accounts/{account_id}/jobs/delete-client?client_id=C[&dry_run=true][&confirm_name=N][&notify=false]`,
+//! as the user of the bearer token:
 //! register a Delete Client job, publish its message, answer 202 (409 `client_locked`
 //! from the registry while another deletion of the client is unfinished). A deletion
 //! that is not a dry run needs `confirm_name`, the client's name as the user typed it
@@ -18,13 +19,12 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::Error;
-use crate::query::{NotifyQuery, Recipient, parse_user_id};
+use crate::query::{NotifyQuery, Recipient};
 use crate::state::AppState;
+use crate::user::{User, refuse_from_query};
 
 /// Longest client id, as for uploads: it is a reference id shown on the page.
 const MAX_CLIENT_ID_CHARS: usize = 64;
-/// Longest user name in `created_by`.
-const MAX_CREATED_BY_CHARS: usize = 256;
 /// Longest client name typed to confirm a deletion.
 const MAX_CONFIRM_NAME_CHARS: usize = 256;
 
@@ -33,9 +33,9 @@ const MAX_CONFIRM_NAME_CHARS: usize = 256;
 pub struct DeleteClientQuery {
     /// The account's client whose data is deleted.
     pub client_id: Option<String>,
-    /// The user who starts the deletion.
+    /// Refused: the user who starts the deletion is the bearer token's.
     pub created_by: Option<String>,
-    /// The id of that user, kept as the job's reference user id; optional.
+    /// Refused: the user's id is the bearer token's `sub`.
     pub user_id: Option<String>,
     /// `true` to only report what would be deleted; `false` or absent to delete.
     pub dry_run: Option<String>,
@@ -54,9 +54,9 @@ pub struct DeleteClientRequest {
     pub account: AccountId,
     /// The client whose data is deleted.
     pub client_id: String,
-    /// The user who started the job.
+    /// The user who started the job: the token's name (else its `sub`).
     pub created_by: String,
-    /// The id of that user, empty when the caller named none.
+    /// The id of that user: the token's `sub`.
     pub user_id: String,
     /// Report only, change nothing.
     pub dry_run: bool,
@@ -67,11 +67,16 @@ pub struct DeleteClientRequest {
 }
 
 impl DeleteClientRequest {
-    /// Checks the path's account id and the query.
-    pub fn parse(account_id: &str, query: DeleteClientQuery) -> Result<Self, Error> {
-        let account = AccountId::parse(account_id).map_err(|error| {
-            Error::invalid("account_id", format!("account_id in the path: {error}"))
-        })?;
+    /// Checks the path's account id (the token's own) and the query of a deletion
+    /// `user` starts.
+    pub(crate) fn parse(
+        user: &User,
+        account_id: &str,
+        query: DeleteClientQuery,
+    ) -> Result<Self, Error> {
+        let account = user.account(account_id)?;
+        refuse_from_query("created_by", query.created_by.as_deref(), "the user who starts a job")?;
+        refuse_from_query("user_id", query.user_id.as_deref(), "the user's id")?;
         let client_id = query.client_id.map(|v| v.trim().to_owned()).unwrap_or_default();
         if client_id.is_empty() {
             return Err(Error::invalid(
@@ -90,25 +95,6 @@ impl DeleteClientRequest {
                 ),
             ));
         }
-        let created_by = query.created_by.map(|v| v.trim().to_owned()).unwrap_or_default();
-        if created_by.is_empty() {
-            return Err(Error::invalid(
-                "created_by",
-                "created_by is required: add ?created_by=<the user who starts the deletion>",
-            ));
-        }
-        if created_by.chars().count() > MAX_CREATED_BY_CHARS
-            || created_by.chars().any(char::is_control)
-        {
-            return Err(Error::invalid(
-                "created_by",
-                format!(
-                    "created_by is not valid: use at most {MAX_CREATED_BY_CHARS} characters, \
-                     without control characters"
-                ),
-            ));
-        }
-        let user_id = parse_user_id(query.user_id)?;
         let dry_run = match query.dry_run.as_deref().map(str::trim) {
             None | Some("") | Some("false") => false,
             Some("true") => true,
@@ -136,7 +122,7 @@ impl DeleteClientRequest {
             }
             Some(name) => Some(name),
         };
-        let notify = Recipient::parse(query.notify)?;
+        let notify = Recipient::parse(query.notify, &user.0)?;
         // Whoever calls: a deletion is never started without the typed confirmation.
         // Only the consumer knows the client's name, so it checks that the name matches.
         if !dry_run && confirm_name.is_none() {
@@ -146,7 +132,15 @@ impl DeleteClientRequest {
                  dry run (dry_run=true)",
             ));
         }
-        Ok(Self { account, client_id, created_by, user_id, dry_run, confirm_name, notify })
+        Ok(Self {
+            account,
+            client_id,
+            created_by: user.name().to_owned(),
+            user_id: user.id().to_owned(),
+            dry_run,
+            confirm_name,
+            notify,
+        })
     }
 
     /// The job's parameters JSON, as the consumer reads it:
@@ -173,10 +167,11 @@ struct Accepted {
 pub(crate) async fn delete_client(
     State(state): State<AppState>,
     Path(account_id): Path<String>,
+    user: User,
     query: Result<Query<DeleteClientQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
     let Query(query) = query.map_err(|rejection| Error::invalid("query", rejection.body_text()))?;
-    let request = DeleteClientRequest::parse(&account_id, query)?;
+    let request = DeleteClientRequest::parse(&user, &account_id, query)?;
     let job_id = JobId::new();
     let span = tracing::info_span!("delete_client", account = %request.account, %job_id);
     // In its own task: if the caller goes away now, the job is still registered and
@@ -224,15 +219,12 @@ async fn register_and_publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::user::testing::jane;
 
-    fn query(
-        client_id: Option<&str>,
-        created_by: Option<&str>,
-        dry_run: Option<&str>,
-    ) -> DeleteClientQuery {
+    fn query(client_id: Option<&str>, dry_run: Option<&str>) -> DeleteClientQuery {
         DeleteClientQuery {
             client_id: client_id.map(str::to_owned),
-            created_by: created_by.map(str::to_owned),
+            created_by: None,
             user_id: None,
             dry_run: dry_run.map(str::to_owned),
             confirm_name: None,
@@ -240,13 +232,17 @@ mod tests {
         }
     }
 
+    fn parse(account_id: &str, query: DeleteClientQuery) -> Result<DeleteClientRequest, Error> {
+        DeleteClientRequest::parse(&jane(None, None), account_id, query)
+    }
+
     #[test]
     fn a_request_without_dry_run_deletes() {
         let confirmed = DeleteClientQuery {
             confirm_name: Some("Client One".into()),
-            ..query(Some("client-1"), Some("jane"), None)
+            ..query(Some("client-1"), None)
         };
-        let request = DeleteClientRequest::parse("acme", confirmed).expect("valid");
+        let request = parse("acme", confirmed).expect("valid");
         assert!(!request.dry_run);
         let parameters: serde_json::Value =
             serde_json::from_str(&request.parameters_json()).expect("parameters are JSON");
@@ -259,13 +255,13 @@ mod tests {
     #[test]
     fn a_deletion_without_the_typed_confirmation_is_refused_and_a_dry_run_needs_none() {
         for dry_run in [None, Some("false"), Some("")] {
-            let refused = DeleteClientRequest::parse("acme", query(Some("c"), Some("u"), dry_run));
+            let refused = parse("acme", query(Some("c"), dry_run));
             assert!(
                 matches!(refused, Err(Error::InvalidField { field: "confirm_name", .. })),
                 "dry_run {dry_run:?}: {refused:?}"
             );
         }
-        let dry_run = DeleteClientRequest::parse("acme", query(Some("c"), Some("u"), Some("true")));
+        let dry_run = parse("acme", query(Some("c"), Some("true")));
         assert!(dry_run.is_ok(), "{dry_run:?}");
     }
 
@@ -273,41 +269,40 @@ mod tests {
     fn a_typed_confirmation_is_kept_for_the_consumer_to_check() {
         let typed = DeleteClientQuery {
             confirm_name: Some(" ACME Corp ".into()),
-            ..query(Some("acme"), Some("jane"), None)
+            ..query(Some("acme"), None)
         };
-        let request = DeleteClientRequest::parse("acme", typed).expect("valid");
+        let request = parse("acme", typed).expect("valid");
         let parameters: serde_json::Value =
             serde_json::from_str(&request.parameters_json()).expect("parameters are JSON");
         assert_eq!(
             parameters,
             serde_json::json!({ "client_id": "acme", "dry_run": false, "confirm_name": "ACME Corp" })
         );
-        let empty = DeleteClientQuery {
-            confirm_name: Some("  ".into()),
-            ..query(Some("acme"), Some("jane"), None)
-        };
-        let refused = DeleteClientRequest::parse("acme", empty);
+        let empty =
+            DeleteClientQuery { confirm_name: Some("  ".into()), ..query(Some("acme"), None) };
+        let refused = parse("acme", empty);
         assert!(matches!(refused, Err(Error::InvalidField { field: "confirm_name", .. })));
     }
 
     #[test]
-    fn the_recipient_is_checked_as_for_uploads_and_not_a_parameter() {
+    fn the_recipient_is_the_tokens_user_and_not_a_parameter() {
         let notified = DeleteClientQuery {
             notify: NotifyQuery {
-                notify_email: Some("vera@example.com".into()),
                 notify_time_zone: Some("Europe/Paris".into()),
                 ..NotifyQuery::default()
             },
-            ..query(Some("c"), Some("u"), Some("true"))
+            ..query(Some("c"), Some("true"))
         };
-        let request = DeleteClientRequest::parse("acme", notified).expect("valid");
+        let jane = jane(Some("jane@example.com"), None);
+        let request = DeleteClientRequest::parse(&jane, "acme", notified).expect("valid");
         assert_eq!(
             request.notify,
             Some(Recipient {
-                email: "vera@example.com".into(),
+                email: "jane@example.com".into(),
                 time_zone: Some("Europe/Paris".into())
             })
         );
+        assert_eq!((request.created_by.as_str(), request.user_id.as_str()), ("Jane Doe", "u-jane"));
         let parameters: serde_json::Value =
             serde_json::from_str(&request.parameters_json()).expect("parameters are JSON");
         assert_eq!(parameters, serde_json::json!({ "client_id": "c", "dry_run": true }));
@@ -315,33 +310,33 @@ mod tests {
 
     #[test]
     fn dry_run_true_is_kept_and_other_values_are_refused() {
-        let request = DeleteClientRequest::parse("acme", query(Some("c"), Some("u"), Some("true")))
-            .expect("valid");
+        let request = parse("acme", query(Some("c"), Some("true"))).expect("valid");
         assert!(request.dry_run);
-        let refused = DeleteClientRequest::parse("acme", query(Some("c"), Some("u"), Some("yes")));
+        let refused = parse("acme", query(Some("c"), Some("yes")));
         assert!(matches!(refused, Err(Error::InvalidField { field: "dry_run", .. })));
     }
 
     #[test]
     fn each_bad_field_is_named() {
         let cases = [
-            ("acme/../x", query(Some("c"), Some("u"), None), "account_id"),
-            ("acme", query(None, Some("u"), None), "client_id"),
-            ("acme", query(Some("a b"), Some("u"), None), "client_id"),
-            ("acme", query(Some("c"), None, None), "created_by"),
+            ("acme/../x", query(Some("c"), None), "account_id"),
+            ("acme", query(None, None), "client_id"),
+            ("acme", query(Some("a b"), None), "client_id"),
             (
                 "acme",
-                DeleteClientQuery {
-                    user_id: Some("a\nb".into()),
-                    ..query(Some("c"), Some("u"), None)
-                },
+                DeleteClientQuery { created_by: Some("u".into()), ..query(Some("c"), None) },
+                "created_by",
+            ),
+            (
+                "acme",
+                DeleteClientQuery { user_id: Some("u".into()), ..query(Some("c"), None) },
                 "user_id",
             ),
             (
                 "acme",
                 DeleteClientQuery {
                     notify: NotifyQuery { notify: Some("no".into()), ..NotifyQuery::default() },
-                    ..query(Some("c"), Some("u"), None)
+                    ..query(Some("c"), None)
                 },
                 "notify",
             ),
@@ -349,16 +344,16 @@ mod tests {
                 "acme",
                 DeleteClientQuery {
                     notify: NotifyQuery {
-                        notify_email: Some("vera".into()),
+                        notify_email: Some("vera@example.com".into()),
                         ..NotifyQuery::default()
                     },
-                    ..query(Some("c"), Some("u"), None)
+                    ..query(Some("c"), None)
                 },
                 "notify_email",
             ),
         ];
         for (account, query, expected) in cases {
-            match DeleteClientRequest::parse(account, query) {
+            match parse(account, query) {
                 Err(Error::InvalidField { field, .. }) => assert_eq!(field, expected),
                 other => panic!("expected an invalid {expected}, got {other:?}"),
             }

@@ -53,15 +53,32 @@ pub enum Error {
     /// The jobs registry failed in another way.
     #[error("the jobs registry failed: {0}")]
     Registry(#[source] tonic::Status),
-    /// The caller proved no bgjobs identity (no client certificate of the authority).
+    /// The caller proved no bgjobs identity (no client certificate of the authority),
+    /// or no user (no valid bearer token) where a route starts a job.
     #[error("{0}")]
     Unauthenticated(String),
-    /// The caller's identity may not call the route; the message names who may.
+    /// The caller's identity may not call the route (the message names who may), or
+    /// the user lacks the role or works in another account.
     #[error("{0}")]
     Forbidden(String),
+    /// The identity provider's keys cannot be fetched just now, so no token can be
+    /// checked.
+    #[error("{0}")]
+    TokenKeysUnavailable(String),
     /// A bug: something that should not happen did.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<bgjobs_auth::AuthError> for Error {
+    fn from(error: bgjobs_auth::AuthError) -> Self {
+        use bgjobs_auth::AuthError;
+        match error {
+            AuthError::Unauthenticated(message) => Self::Unauthenticated(message),
+            AuthError::Forbidden(message) => Self::Forbidden(message),
+            AuthError::Unavailable(message) => Self::TokenKeysUnavailable(message),
+        }
+    }
 }
 
 /// The JSON body of every error answer.
@@ -117,7 +134,9 @@ impl Error {
             Self::NotCsvText { .. } => ErrorCode::NotCsvText,
             Self::TooLarge { .. } => ErrorCode::FileTooLarge,
             Self::Interrupted(_) => ErrorCode::UploadInterrupted,
-            Self::Storage(_) | Self::RegistryUnavailable(_) => ErrorCode::Unavailable,
+            Self::Storage(_) | Self::RegistryUnavailable(_) | Self::TokenKeysUnavailable(_) => {
+                ErrorCode::Unavailable
+            }
             Self::ClientLocked(_) => ErrorCode::ClientLocked,
             Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Self::Forbidden(_) => ErrorCode::Forbidden,
@@ -155,7 +174,9 @@ impl Error {
             Self::RegistryUnavailable(_) => {
                 "the jobs registry is not reachable right now; try again in a moment".to_owned()
             }
-            Self::Unauthenticated(reason) | Self::Forbidden(reason) => reason.clone(),
+            Self::Unauthenticated(reason)
+            | Self::Forbidden(reason)
+            | Self::TokenKeysUnavailable(reason) => reason.clone(),
             Self::RegistryRefused(status) | Self::ClientLocked(status) => {
                 status.message().to_owned()
             }

@@ -8,8 +8,11 @@
 //! Delete Client job (no body).
 //! `POST /v1/accounts/{account_id}/jobs/warehouse-upload` takes a warehouse locations
 //! file like a product upload, without a client. `GET /healthz` and `GET /readyz` are the probes.
-//! The HTTP API is served over mutual TLS: only the gateway, with its client
-//! certificate, may start jobs; the probes answer anyone.
+//! Starting a job needs a user's bearer token (RS256, the same tokens the gateway
+//! accepts), with the retry role: the account, the user and the address emailed come
+//! from it, never from the request. The gateway forwards the signed-in user's own
+//! token. The HTTP API is served over TLS with optional client certificates of the
+//! bgjobs authority; the probes answer anyone.
 //!
 //! Over gRPC (`bgjobs.v1.Ingest`) it retries a failed job: the registry moves it to
 //! New on its next attempt, ingest publishes it. A sweeper publishes every New job
@@ -32,6 +35,7 @@ mod state;
 mod sweeper;
 mod text;
 mod upload;
+mod user;
 mod warehouse_upload;
 
 pub use application::Application;

@@ -2,8 +2,9 @@
 
 use std::fmt;
 
+use bgjobs_auth::Caller;
 use bgjobs_domain::AccountId;
-use bgjobs_domain::recipient::{parse_email, parse_time_zone};
+use bgjobs_domain::recipient::parse_time_zone;
 use bgjobs_domain::upload::write::WriteMode;
 use bgjobs_proto::v1;
 use encoding_rs::Encoding;
@@ -11,13 +12,10 @@ use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
 use crate::Error;
+use crate::user::{User, refuse_from_query};
 
 /// Longest client id: it is a reference id shown on the page and used in filters.
 const MAX_CLIENT_ID_CHARS: usize = 64;
-/// Longest user name in `created_by`.
-const MAX_CREATED_BY_CHARS: usize = 256;
-/// Longest user id in `user_id` (an identity provider's subject).
-const MAX_USER_ID_CHARS: usize = 256;
 /// Longest kept file name (the common file-system limit).
 const MAX_FILE_NAME_CHARS: usize = 255;
 
@@ -36,10 +34,9 @@ pub struct UploadQuery {
 /// checked by [`UploadOptions::parse`].
 #[derive(Debug, Default, Deserialize)]
 pub struct OptionsQuery {
-    /// The user who starts the upload.
+    /// Refused: the user who starts the upload is the bearer token's.
     pub created_by: Option<String>,
-    /// The id of that user (their identity provider's subject), kept as the job's
-    /// reference user id; optional.
+    /// Refused: the user's id is the bearer token's `sub`.
     pub user_id: Option<String>,
     /// The name of the user's file; the `X-File-Name` header may give it instead.
     pub file_name: Option<String>,
@@ -58,11 +55,13 @@ pub struct OptionsQuery {
 /// says it; checked by [`Recipient::parse`].
 #[derive(Debug, Default, Deserialize)]
 pub struct NotifyQuery {
-    /// `false` to email nobody; `true` or absent to email `notify_email` when given.
+    /// `false` to email nobody; `true` or absent to email the user at their token's
+    /// `email` address, when it has one.
     pub notify: Option<String>,
-    /// The address of the user to email, usually the one who starts the job.
+    /// Refused: the address emailed is the bearer token's.
     pub notify_email: Option<String>,
-    /// That user's IANA time zone (e.g. `Europe/Paris`), for the times in the email.
+    /// The user's IANA time zone (e.g. `Europe/Paris`) for the times in the email,
+    /// used when the token has no `zoneinfo`.
     pub notify_time_zone: Option<String>,
 }
 
@@ -116,9 +115,9 @@ pub struct UploadRequest {
 pub struct UploadOptions {
     /// The tenant the job belongs to.
     pub account: AccountId,
-    /// The user who started the upload.
+    /// The user who started the upload: the token's name (else its `sub`).
     pub created_by: String,
-    /// The id of that user, empty when the caller named none.
+    /// The id of that user: the token's `sub`.
     pub user_id: String,
     /// The user's file name, without any directory part; kept as metadata only.
     pub file_name: Option<String>,
@@ -134,15 +133,15 @@ pub struct UploadOptions {
 
 impl UploadRequest {
     /// Checks the path's account id, the client and the options (see
-    /// [`UploadOptions::parse`]).
-    pub fn parse(
+    /// [`UploadOptions::parse`]) of an upload `user` starts.
+    pub(crate) fn parse(
+        user: &User,
         account_id: &str,
         query: UploadQuery,
         file_name_header: Option<&str>,
     ) -> Result<Self, Error> {
-        let account = parse_account(account_id)?;
+        let options = UploadOptions::parse(user, account_id, query.options, file_name_header)?;
         let client_id = parse_client_id(query.client_id)?;
-        let options = UploadOptions::parse(account, query.options, file_name_header)?;
         Ok(Self { client_id, options })
     }
 
@@ -156,23 +155,27 @@ impl UploadRequest {
 }
 
 impl UploadOptions {
-    /// Checks the query and the `X-File-Name` header (percent-encoded UTF-8, as
-    /// browsers send non-ASCII names) of an upload to `account`; the query's
-    /// `file_name` wins over the header.
-    pub fn parse(
-        account: AccountId,
+    /// Checks the path's account id (the token's own), the query and the
+    /// `X-File-Name` header (percent-encoded UTF-8, as browsers send non-ASCII names)
+    /// of an upload `user` starts; the query's `file_name` wins over the header.
+    pub(crate) fn parse(
+        user: &User,
+        account_id: &str,
         query: OptionsQuery,
         file_name_header: Option<&str>,
     ) -> Result<Self, Error> {
-        let created_by = parse_created_by(query.created_by)?;
-        let user_id = parse_user_id(query.user_id)?;
+        let account = user.account(account_id)?;
+        refuse_from_query("created_by", query.created_by.as_deref(), "the user who starts a job")?;
+        refuse_from_query("user_id", query.user_id.as_deref(), "the user's id")?;
+        let created_by = user.name().to_owned();
+        let user_id = user.id().to_owned();
         let header_name = file_name_header
             .map(|value| percent_decode_str(value).decode_utf8_lossy().into_owned());
         let file_name = parse_file_name(query.file_name.or(header_name))?;
         let mode = parse_mode(query.mode)?;
         let write = parse_write(query.write)?;
         let encoding = parse_encoding(query.encoding)?;
-        let notify = Recipient::parse(query.notify)?;
+        let notify = Recipient::parse(query.notify, &user.0)?;
         Ok(Self { account, created_by, user_id, file_name, mode, write, encoding, notify })
     }
 
@@ -191,11 +194,14 @@ impl UploadOptions {
 }
 
 impl Recipient {
-    /// Who the query names to email: nobody with `notify=false` (whatever else it
-    /// says, since nothing is sent) or without `notify_email`; otherwise the address
-    /// and the optional time zone, each checked. Any `notify` but `true` or `false`
-    /// is refused, so that a misspelt opt-out never emails anyone.
-    pub fn parse(query: NotifyQuery) -> Result<Option<Self>, Error> {
+    /// Who is emailed about a job `caller` starts: nobody with `notify=false`
+    /// (whatever else the query says, since nothing is sent) or when the token has no
+    /// address; otherwise the token's address, with its `zoneinfo` or else the query's
+    /// checked `notify_time_zone`. Any `notify` but `true` or `false` is refused, so
+    /// that a misspelt opt-out never emails anyone; `notify_email` is refused, since
+    /// only the token says where to write.
+    pub fn parse(query: NotifyQuery, caller: &Caller) -> Result<Option<Self>, Error> {
+        refuse_from_query("notify_email", query.notify_email.as_deref(), "the address emailed")?;
         match query.notify.as_deref().map(str::trim) {
             None | Some("") | Some("true") => {}
             Some("false") => return Ok(None),
@@ -203,8 +209,8 @@ impl Recipient {
                 return Err(Error::invalid(
                     "notify",
                     format!(
-                        "notify '{other}' is not known; use true (email notify_email when the \
-                         job ends) or false (email nobody)"
+                        "notify '{other}' is not known; use true (email the user when the job \
+                         ends) or false (email nobody)"
                     ),
                 ));
             }
@@ -215,13 +221,10 @@ impl Recipient {
                 Error::invalid("notify_time_zone", format!("notify_time_zone {problem}"))
             })?),
         };
-        let email = match query.notify_email.as_deref().map(str::trim) {
-            None | Some("") => return Ok(None),
-            Some(email) => parse_email(email).map_err(|problem| {
-                Error::invalid("notify_email", format!("notify_email {problem}"))
-            })?,
-        };
-        Ok(Some(Self { email, time_zone }))
+        Ok(caller
+            .email
+            .clone()
+            .map(|email| Self { email, time_zone: caller.time_zone.clone().or(time_zone) }))
     }
 }
 
@@ -306,43 +309,6 @@ pub(crate) fn parse_encoding(value: Option<String>) -> Result<Option<&'static En
     }
 }
 
-/// The user who starts a job: required, at most 256 characters, no control characters.
-pub(crate) fn parse_created_by(value: Option<String>) -> Result<String, Error> {
-    let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
-    if value.is_empty() {
-        return Err(Error::invalid(
-            "created_by",
-            "created_by is required: add ?created_by=<the user who starts the upload>",
-        ));
-    }
-    if value.chars().count() > MAX_CREATED_BY_CHARS || value.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "created_by",
-            format!(
-                "created_by is not valid: use at most {MAX_CREATED_BY_CHARS} characters, \
-                 without control characters"
-            ),
-        ));
-    }
-    Ok(value)
-}
-
-/// The id of the user who starts a job: optional (empty when absent), at most 256
-/// characters, no control characters.
-pub(crate) fn parse_user_id(value: Option<String>) -> Result<String, Error> {
-    let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
-    if value.chars().count() > MAX_USER_ID_CHARS || value.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "user_id",
-            format!(
-                "user_id is not valid: use at most {MAX_USER_ID_CHARS} characters, \
-                 without control characters"
-            ),
-        ));
-    }
-    Ok(value)
-}
-
 /// The last path segment only: a name such as `C:\exports\products.csv` is kept as
 /// `products.csv`. The name never becomes part of a key, but it is shown to users.
 pub(crate) fn parse_file_name(value: Option<String>) -> Result<Option<String>, Error> {
@@ -368,22 +334,26 @@ pub(crate) fn parse_file_name(value: Option<String>) -> Result<Option<String>, E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::user::testing::jane;
 
-    fn query(client_id: Option<&str>, created_by: Option<&str>) -> UploadQuery {
-        UploadQuery {
-            client_id: client_id.map(str::to_owned),
-            options: OptionsQuery {
-                created_by: created_by.map(str::to_owned),
-                ..OptionsQuery::default()
-            },
-        }
+    fn query(client_id: Option<&str>) -> UploadQuery {
+        UploadQuery { client_id: client_id.map(str::to_owned), options: OptionsQuery::default() }
     }
 
-    /// `query(Some("c"), Some("u"))` with one option changed by `change`.
+    /// `query(Some("c"))` with one option changed by `change`.
     fn with_option(change: impl FnOnce(&mut OptionsQuery)) -> UploadQuery {
-        let mut query = query(Some("c"), Some("u"));
+        let mut query = query(Some("c"));
         change(&mut query.options);
         query
+    }
+
+    /// An upload Jane (no address in her token) starts.
+    fn parse(
+        account_id: &str,
+        query: UploadQuery,
+        file_name_header: Option<&str>,
+    ) -> Result<UploadRequest, Error> {
+        UploadRequest::parse(&jane(None, None), account_id, query, file_name_header)
     }
 
     fn parameters(request: &UploadRequest) -> serde_json::Value {
@@ -399,12 +369,11 @@ mod tests {
 
     #[test]
     fn a_complete_request_is_accepted_with_its_defaults() {
-        let request =
-            UploadRequest::parse("acme", query(Some("client-1"), Some("jane")), None).expect("ok");
+        let request = parse("acme", query(Some("client-1")), None).expect("ok");
         assert_eq!(request.options.account.as_str(), "acme");
         assert_eq!(request.client_id, "client-1");
-        assert_eq!(request.options.created_by, "jane");
-        assert_eq!(request.options.user_id, "", "the user id is optional");
+        assert_eq!(request.options.created_by, "Jane Doe", "the token's name");
+        assert_eq!(request.options.user_id, "u-jane", "the token's sub");
         assert_eq!(request.options.file_name, None);
         assert_eq!(request.options.mode, Mode::Partial);
         assert_eq!(
@@ -420,18 +389,16 @@ mod tests {
     #[test]
     fn each_bad_field_is_named() {
         let cases = [
-            ("acme/../x", query(Some("c"), Some("u")), "account_id"),
-            ("acme", query(None, Some("u")), "client_id"),
-            ("acme", query(Some("  "), Some("u")), "client_id"),
-            ("acme", query(Some("a b"), Some("u")), "client_id"),
-            ("acme", query(Some(&"c".repeat(65)), Some("u")), "client_id"),
-            ("acme", query(Some("c"), None), "created_by"),
-            ("acme", query(Some("c"), Some("a\nb")), "created_by"),
-            ("acme", with_option(|options| options.user_id = Some("a\tb".into())), "user_id"),
-            ("acme", with_option(|options| options.user_id = Some("u".repeat(257))), "user_id"),
+            ("acme/../x", query(Some("c")), "account_id"),
+            ("acme", query(None), "client_id"),
+            ("acme", query(Some("  ")), "client_id"),
+            ("acme", query(Some("a b")), "client_id"),
+            ("acme", query(Some(&"c".repeat(65))), "client_id"),
+            ("acme", with_option(|options| options.created_by = Some("u".into())), "created_by"),
+            ("acme", with_option(|options| options.user_id = Some("u".into())), "user_id"),
         ];
         for (account, query, expected_field) in cases {
-            let (field, message) = invalid_field(UploadRequest::parse(account, query, None));
+            let (field, message) = invalid_field(parse(account, query, None));
             assert_eq!(field, expected_field);
             assert!(message.contains(expected_field), "{message}");
         }
@@ -439,13 +406,13 @@ mod tests {
 
     #[test]
     fn an_unknown_mode_is_refused_and_all_or_nothing_is_kept() {
-        let mut bad = query(Some("c"), Some("u"));
+        let mut bad = query(Some("c"));
         bad.options.mode = Some("some".to_owned());
-        assert_eq!(invalid_field(UploadRequest::parse("acme", bad, None)).0, "mode");
+        assert_eq!(invalid_field(parse("acme", bad, None)).0, "mode");
 
-        let mut strict = query(Some("c"), Some("u"));
+        let mut strict = query(Some("c"));
         strict.options.mode = Some("all-or-nothing".to_owned());
-        let request = UploadRequest::parse("acme", strict, None).expect("ok");
+        let request = parse("acme", strict, None).expect("ok");
         assert_eq!(
             parameters(&request),
             serde_json::json!({ "client_id": "c", "all_or_nothing": true, "write": "create-or-update" })
@@ -454,116 +421,122 @@ mod tests {
 
     #[test]
     fn an_unknown_write_mode_is_refused_naming_the_accepted_ones() {
-        let mut bad = query(Some("c"), Some("u"));
+        let mut bad = query(Some("c"));
         bad.options.write = Some("upsert".to_owned());
-        let (field, message) = invalid_field(UploadRequest::parse("acme", bad, None));
+        let (field, message) = invalid_field(parse("acme", bad, None));
         assert_eq!(field, "write");
         assert_eq!(
             message,
             "write 'upsert' is not known; use create-or-update, create-only or update-only"
         );
 
-        let mut update_only = query(Some("c"), Some("u"));
+        let mut update_only = query(Some("c"));
         update_only.options.write = Some("update-only".to_owned());
-        let request = UploadRequest::parse("acme", update_only, None).expect("ok");
+        let request = parse("acme", update_only, None).expect("ok");
         assert_eq!(request.options.write, WriteMode::UpdateOnly);
         assert_eq!(parameters(&request)["write"], "update-only");
     }
 
     #[test]
     fn file_names_lose_their_directories_and_the_query_wins_over_the_header() {
-        let mut with_name = query(Some("c"), Some("u"));
+        let mut with_name = query(Some("c"));
         with_name.options.file_name = Some(r"C:\exports\products.csv".to_owned());
-        let request = UploadRequest::parse("acme", with_name, Some("header.csv")).expect("ok");
+        let request = parse("acme", with_name, Some("header.csv")).expect("ok");
         assert_eq!(request.options.file_name.as_deref(), Some("products.csv"));
 
-        let request = UploadRequest::parse(
-            "acme",
-            query(Some("c"), Some("u")),
-            Some("Produits%20%C3%A9t%C3%A9.csv"),
-        )
-        .expect("ok");
+        let request =
+            parse("acme", query(Some("c")), Some("Produits%20%C3%A9t%C3%A9.csv")).expect("ok");
         assert_eq!(request.options.file_name.as_deref(), Some("Produits été.csv"));
     }
 
     #[test]
     fn an_encoding_is_named_by_any_of_its_labels_and_kept_in_the_parameters() {
         let latin = with_option(|options| options.encoding = Some("cp1252".into()));
-        let request = UploadRequest::parse("acme", latin, None).expect("a known label");
+        let request = parse("acme", latin, None).expect("a known label");
         assert_eq!(request.options.encoding, Some(encoding_rs::WINDOWS_1252));
         assert_eq!(parameters(&request)["encoding"], "windows-1252");
 
         let utf8 = with_option(|options| options.encoding = Some("UTF-8".into()));
-        let request = UploadRequest::parse("acme", utf8, None).expect("utf-8");
+        let request = parse("acme", utf8, None).expect("utf-8");
         assert_eq!(request.options.encoding, None, "UTF-8 needs no decoding");
         assert!(parameters(&request).get("encoding").is_none());
 
         let unknown = with_option(|options| options.encoding = Some("ebcdic".into()));
-        let (field, message) = invalid_field(UploadRequest::parse("acme", unknown, None));
+        let (field, message) = invalid_field(parse("acme", unknown, None));
         assert_eq!(field, "encoding");
         assert!(message.starts_with("encoding 'ebcdic' is not known; use utf-8"), "{message}");
     }
 
-    /// The notify fields `(notify, notify_email, notify_time_zone)` of a query.
-    fn notify_query(fields: (Option<&str>, Option<&str>, Option<&str>)) -> NotifyQuery {
-        let (notify, email, time_zone) = fields;
+    /// The notify fields `(notify, notify_time_zone)` of a query.
+    fn notify_query(fields: (Option<&str>, Option<&str>)) -> NotifyQuery {
+        let (notify, time_zone) = fields;
         NotifyQuery {
             notify: notify.map(str::to_owned),
-            notify_email: email.map(str::to_owned),
+            notify_email: None,
             notify_time_zone: time_zone.map(str::to_owned),
         }
     }
 
+    fn caller(email: Option<&str>, time_zone: Option<&str>) -> Caller {
+        jane(email, time_zone).0
+    }
+
     #[test]
-    fn a_recipient_is_recorded_when_an_address_is_given_and_notify_is_not_false() {
-        let vera = |time_zone: Option<&str>| {
+    fn the_recipient_is_the_tokens_address_unless_notify_is_false() {
+        let jane_at = |time_zone: Option<&str>| {
             Some(Recipient {
-                email: "vera@example.com".to_owned(),
+                email: "jane@example.com".to_owned(),
                 time_zone: time_zone.map(str::to_owned),
             })
         };
+        let addressed = caller(Some("jane@example.com"), None);
+        let zoned = caller(Some("jane@example.com"), Some("Europe/Paris"));
+        let unaddressed = caller(None, Some("Europe/Paris"));
         let cases = [
-            ((None, None, None), None),
-            ((Some("true"), None, None), None),
-            ((None, Some("  "), Some("Europe/Paris")), None),
-            ((None, Some(" vera@example.com "), None), vera(None)),
-            ((Some("true"), Some("vera@example.com"), Some("")), vera(None)),
-            ((None, Some("vera@example.com"), Some("Europe/Paris")), vera(Some("Europe/Paris"))),
+            (&addressed, (None, None), jane_at(None)),
+            (&addressed, (Some("true"), Some("")), jane_at(None)),
+            (&addressed, (None, Some("Asia/Kolkata")), jane_at(Some("Asia/Kolkata"))),
+            (&zoned, (None, Some("Asia/Kolkata")), jane_at(Some("Europe/Paris"))),
+            (&unaddressed, (Some("true"), Some("Asia/Kolkata")), None),
+            (&addressed, (Some("false"), Some("Asia/Kolkata")), None),
+            (&addressed, (Some(" false "), Some("not a zone")), None),
         ];
-        for (fields, expected) in cases {
-            assert_eq!(
-                Recipient::parse(notify_query(fields)).expect("valid"),
-                expected,
-                "{fields:?}"
-            );
+        for (caller, fields, expected) in cases {
+            let recipient = Recipient::parse(notify_query(fields), caller).expect("valid");
+            assert_eq!(recipient, expected, "{fields:?}");
         }
     }
 
     #[test]
-    fn notify_false_records_nobody_whatever_else_the_query_says() {
-        for fields in [
-            (Some("false"), Some("vera@example.com"), Some("Europe/Paris")),
-            (Some(" false "), Some("not an address"), Some("not a zone")),
-        ] {
-            assert_eq!(Recipient::parse(notify_query(fields)).expect("valid"), None, "{fields:?}");
-        }
-    }
-
-    #[test]
-    fn each_bad_notify_field_is_named() {
+    fn each_bad_notify_field_is_named_and_an_address_in_the_query_is_refused() {
+        let addressed = caller(Some("jane@example.com"), None);
         let cases = [
-            ((Some("yes"), Some("vera@example.com"), None), "notify"),
-            ((Some("FALSE"), None, None), "notify"),
-            ((None, Some("vera"), None), "notify_email"),
-            ((None, Some("vera@localhost"), None), "notify_email"),
-            ((None, Some("vera@example.com"), Some("Europe Paris")), "notify_time_zone"),
-            ((None, None, Some("../etc/passwd")), "notify_time_zone"),
+            (notify_query((Some("yes"), None)), "notify", "notify 'yes' is not known"),
+            (notify_query((Some("FALSE"), None)), "notify", "notify 'FALSE' is not known"),
+            (
+                notify_query((None, Some("Europe Paris"))),
+                "notify_time_zone",
+                "notify_time_zone 'Europe Paris'",
+            ),
+            (
+                notify_query((None, Some("../etc/passwd"))),
+                "notify_time_zone",
+                "notify_time_zone '../etc/passwd'",
+            ),
+            (
+                NotifyQuery {
+                    notify_email: Some("mallory@example.com".to_owned()),
+                    ..NotifyQuery::default()
+                },
+                "notify_email",
+                "notify_email is not accepted: the address emailed comes from the bearer token",
+            ),
         ];
-        for (fields, expected_field) in cases {
-            match Recipient::parse(notify_query(fields)) {
+        for (query, expected_field, expected_start) in cases {
+            match Recipient::parse(query, &addressed) {
                 Err(Error::InvalidField { field, message }) => {
-                    assert_eq!(field, expected_field, "{fields:?}");
-                    assert!(message.starts_with(&format!("{expected_field} '")), "{message}");
+                    assert_eq!(field, expected_field);
+                    assert!(message.starts_with(expected_start), "{message}");
                 }
                 other => panic!("expected an invalid {expected_field}, got {other:?}"),
             }
@@ -572,24 +545,23 @@ mod tests {
 
     #[test]
     fn an_uploads_query_carries_its_recipient() {
-        let uri: axum::http::Uri = "/x?client_id=c&created_by=u&notify_email=vera%40example.com\
-                                    &notify_time_zone=Asia%2FKolkata"
-            .parse()
-            .expect("a URI");
-        let axum::extract::Query(with_recipient) =
+        let uri: axum::http::Uri =
+            "/x?client_id=c&notify_time_zone=Asia%2FKolkata".parse().expect("a URI");
+        let axum::extract::Query(with_zone) =
             axum::extract::Query::<UploadQuery>::try_from_uri(&uri).expect("a query");
-        let request = UploadRequest::parse("acme", with_recipient, None).expect("ok");
+        let jane = jane(Some("jane@example.com"), None);
+        let request = UploadRequest::parse(&jane, "acme", with_zone, None).expect("ok");
         let recipient = request.options.notify.clone().map(v1::Recipient::from);
         assert_eq!(
             recipient,
             Some(v1::Recipient {
-                email: "vera@example.com".to_owned(),
+                email: "jane@example.com".to_owned(),
                 time_zone: "Asia/Kolkata".to_owned()
             })
         );
-        assert!(parameters(&request).get("notify_email").is_none(), "not a job parameter");
+        assert!(parameters(&request).get("notify_time_zone").is_none(), "not a job parameter");
 
-        let bad = with_option(|options| options.notify = notify_query((Some("no"), None, None)));
-        assert_eq!(invalid_field(UploadRequest::parse("acme", bad, None)).0, "notify");
+        let bad = with_option(|options| options.notify = notify_query((Some("no"), None)));
+        assert_eq!(invalid_field(parse("acme", bad, None)).0, "notify");
     }
 }

@@ -45,6 +45,8 @@ bgjobs_config::compose! {
         shutdown: Shutdown,
         /// Mutual TLS with the other services.
         tls: bgjobs_identity::Tls,
+        /// How users' tokens are verified.
+        tokens: bgjobs_auth::TokenSettings,
         /// Logs and traces.
         telemetry: bgjobs_telemetry::Settings,
         /// The profile.
@@ -81,6 +83,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Ingest's certificate, for its gRPC server and its calls to the registry.
     pub tls: bgjobs_identity::Tls,
+    /// How the tokens of the users who start jobs are verified.
+    pub tokens: bgjobs_auth::Tokens,
     sections: Sections,
 }
 
@@ -102,6 +106,7 @@ impl Settings {
             storage: sections.object_store.clone(),
             shutdown_grace: sections.shutdown.grace.get(),
             tls: sections.tls.clone(),
+            tokens: bgjobs_auth::Tokens::required(&sections.tokens, "ingest")?,
             sections,
         })
     }
@@ -113,8 +118,28 @@ bgjobs_config::resolved_from!(Settings, sections: Sections);
 mod tests {
     use super::*;
 
+    /// The keys of users' tokens, which have no default.
+    const TOKENS: [(&str, &str); 2] = [
+        ("BGJOBS_AUTH_JWKS_URL", "http://127.0.0.1:8080/api/v1/demo/jwks.json"),
+        ("BGJOBS_AUTH_ISSUER", "bgjobs-gateway-demo"),
+    ];
+
+    /// The settings of `pairs`, with [`TOKENS`] unless `pairs` name them.
     fn settings_from(pairs: &[(&'static str, &'static str)]) -> Result<Settings, Error> {
-        Settings::load(&Environment::from_pairs(pairs.iter().copied()))
+        let tokens = TOKENS.into_iter().filter(|(name, _)| pairs.iter().all(|(n, _)| n != name));
+        Settings::load(&Environment::from_pairs(pairs.iter().copied().chain(tokens)))
+    }
+
+    #[test]
+    fn without_a_way_to_verify_users_tokens_ingest_refuses_to_start() {
+        let error =
+            Settings::load(&Environment::from_pairs::<&str, &str>([])).expect_err("no token keys");
+        assert_eq!(error.variable(), "BGJOBS_AUTH_JWKS_URL", "{error}");
+        let error = Settings::load(&Environment::from_pairs([TOKENS[0]])).expect_err("no issuer");
+        assert_eq!(error.variable(), "BGJOBS_AUTH_ISSUER", "{error}");
+        let plain = [("BGJOBS_AUTH_JWKS_URL", "http://idp.example.com/jwks")];
+        let error = settings_from(&plain).expect_err("plain http to another machine");
+        assert_eq!(error.variable(), "BGJOBS_AUTH_JWKS_URL", "{error}");
     }
 
     #[test]

@@ -17,4 +17,6 @@ pub(crate) struct AppState {
     pub amqp: Arc<lapin::Connection>,
     /// Largest accepted upload in bytes.
     pub max_upload_bytes: u64,
+    /// Checks the tokens of the users who start jobs.
+    pub verifier: bgjobs_auth::Verifier,
 }

@@ -24,6 +24,7 @@ use crate::body::{drain, read_prefix};
 use crate::query::{Recipient, UploadQuery, UploadRequest};
 use crate::state::AppState;
 use crate::text::check_text;
+use crate::user::User;
 
 /// Header that may carry the file name when the query does not.
 const FILE_NAME_HEADER: &str = "x-file-name";
@@ -62,27 +63,30 @@ pub(crate) struct Submission {
 pub(crate) async fn product_upload(
     State(state): State<AppState>,
     Path(account_id): Path<String>,
+    user: Result<User, Error>,
     query: Result<Query<UploadQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Error> {
-    let submission = query_of(query).and_then(|query| {
-        let request = UploadRequest::parse(&account_id, query, file_name_header(&headers))?;
-        let parameters_json = request.parameters_json();
-        let UploadRequest { client_id, options } = request;
-        let reference_ids =
-            ReferenceIds { client_id, user_id: options.user_id, ..ReferenceIds::default() };
-        Ok(Submission {
-            parameters_json,
-            account: options.account,
-            job_type: JobType::ProductUpload,
-            created_by: options.created_by,
-            file_name: options.file_name,
-            reference_ids,
-            encoding: options.encoding,
-            notify: options.notify,
-        })
-    });
+    let submission =
+        user.and_then(|user| Ok((user, query_of(query)?))).and_then(|(user, query)| {
+            let request =
+                UploadRequest::parse(&user, &account_id, query, file_name_header(&headers))?;
+            let parameters_json = request.parameters_json();
+            let UploadRequest { client_id, options } = request;
+            let reference_ids =
+                ReferenceIds { client_id, user_id: options.user_id, ..ReferenceIds::default() };
+            Ok(Submission {
+                parameters_json,
+                account: options.account,
+                job_type: JobType::ProductUpload,
+                created_by: options.created_by,
+                file_name: options.file_name,
+                reference_ids,
+                encoding: options.encoding,
+                notify: options.notify,
+            })
+        });
     accept_body(&state, &account_id, submission, &headers, body).await
 }
 

@@ -1,9 +1,11 @@
-//! Demo sign-in (`BGJOBS_GATEWAY_DEMO_USERS=true` only; otherwise these routes do not
-//! exist): the demo users, and a token for the one picked.
+//! Demo sign-in (`BGJOBS_GATEWAY_DEMO_USERS=true` only; otherwise these routes answer
+//! 404): the demo users, a token for the one picked, and the key that verifies those
+//! tokens as a JWKS, which ingest fetches as it would an identity provider's.
 
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, TimeDelta, Utc};
+use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -53,9 +55,21 @@ pub async fn sign_in(
             request.user
         ))
     })?;
-    let token = demo
-        .key
-        .sign_in(&user, &demo.issuer, &demo.audience)
+    let token = demo::sign_in(&demo.key, &user, &demo.issuer, &demo.audience)
         .map_err(|error| ApiError::Internal(error.to_string()))?;
     Ok(Json(Session { token, expires_at: Utc::now() + TimeDelta::seconds(DEMO_TOKEN_SECS) }))
+}
+
+/// The demo users' key name in [`jwks`].
+const DEMO_KEY_ID: &str = "demo";
+
+/// The public key of the demo users' tokens, as a JWKS document: what ingest
+/// verifies them with under `make run`.
+#[utoipa::path(get, path = "/api/v1/demo/jwks.json", tag = "demo",
+    responses((status = 200, description = "a JWKS document with one RSA key"),
+        (status = 404, body = ErrorBody)))]
+pub async fn jwks(State(state): State<AppState>) -> Result<Json<JwkSet>, ApiError> {
+    let demo = enabled(&state)?;
+    let key = demo.key.jwk(DEMO_KEY_ID).map_err(|error| ApiError::Internal(error.to_string()))?;
+    Ok(Json(JwkSet { keys: vec![key] }))
 }

@@ -1,8 +1,10 @@
 //! Retry: an Error job back to New on its next attempt, through ingest (which owns
-//! publishing the job message again), for callers with the retry role.
+//! publishing the job message again), for callers with the retry role. The caller's
+//! token goes with the call: ingest checks it again and names its user in the log.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
 use bgjobs_proto::v1::RetryJobRequest;
 
 use super::jobs::job_id;
@@ -21,6 +23,7 @@ use crate::state::AppState;
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(job_id_text): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
     caller.require_retry()?;
@@ -31,6 +34,11 @@ pub async fn retry(
         actor: caller.name.clone(),
         reason: "from the Background Jobs page".to_owned(),
     };
+    let mut request = tonic::Request::new(request);
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    if let Some(value) = authorization.and_then(|value| value.parse().ok()) {
+        request.metadata_mut().insert("authorization", value);
+    }
     let job = state
         .ingest
         .clone()

@@ -1,6 +1,7 @@
-//! Starting work from the page: uploads and Delete Client, forwarded to ingest with
-//! the caller's account, name, user id and email address (never the request's), for
-//! callers with the retry role.
+//! Starting work from the page: uploads and Delete Client, for callers with the retry
+//! role, forwarded to ingest with the caller's own bearer token. Ingest verifies it
+//! again and takes the account, the user and the address to email from it, so the
+//! gateway cannot start a job for anyone but the signed-in user.
 
 mod recipient;
 
@@ -8,7 +9,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -75,6 +76,7 @@ pub struct Accepted {
 pub async fn product_upload(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     query: Result<Query<UploadQuery>, QueryRejection>,
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
@@ -88,7 +90,8 @@ pub async fn product_upload(
         ("write", query.write),
         ("encoding", query.encoding),
     ];
-    forward(&state, &caller, "product-upload", &options, &recipient, Some(body)).await
+    let started = Start { caller: &caller, headers: &headers, recipient: &recipient };
+    forward(&state, started, "product-upload", &options, Some(body)).await
 }
 
 /// Starts a Warehouse Upload with the CSV file in the body.
@@ -99,6 +102,7 @@ pub async fn product_upload(
 pub async fn warehouse_upload(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     query: Result<Query<UploadQuery>, QueryRejection>,
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
@@ -111,7 +115,8 @@ pub async fn warehouse_upload(
         ("write", query.write),
         ("encoding", query.encoding),
     ];
-    forward(&state, &caller, "warehouse-upload", &options, &recipient, Some(body)).await
+    let started = Start { caller: &caller, headers: &headers, recipient: &recipient };
+    forward(&state, started, "warehouse-upload", &options, Some(body)).await
 }
 
 /// Starts a Delete Client (or its dry run, which only reports what would be deleted and
@@ -125,6 +130,7 @@ pub async fn warehouse_upload(
 pub async fn delete_client(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     query: Result<Query<DeleteClientQuery>, QueryRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require_retry()?;
@@ -144,25 +150,37 @@ pub async fn delete_client(
         ("dry_run", query.dry_run),
         ("confirm_name", confirm_name.filter(|_| !dry_run)),
     ];
-    forward(&state, &caller, "delete-client", &options, &recipient, None).await
+    let started = Start { caller: &caller, headers: &headers, recipient: &recipient };
+    forward(&state, started, "delete-client", &options, None).await
+}
+
+/// Who starts a job, as the gateway checked them.
+struct Start<'a> {
+    /// The verified caller.
+    caller: &'a Caller,
+    /// The request's headers, whose `Authorization` is forwarded.
+    headers: &'a HeaderMap,
+    /// Who is emailed.
+    recipient: &'a Recipient,
 }
 
 async fn forward(
     state: &AppState,
-    caller: &Caller,
+    start: Start<'_>,
     job_type: &str,
     options: &[(&str, Option<String>)],
-    recipient: &Recipient,
     body: Option<Body>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let url = format!("{}/v1/accounts/{}/jobs/{job_type}", state.ingest_url, caller.account);
-    // Who started the job comes from the token only: the name is shown as Created By,
-    // the id (`sub`) is kept as the job's reference user id, the address is emailed.
+    let url = format!("{}/v1/accounts/{}/jobs/{job_type}", state.ingest_url, start.caller.account);
     let mut query: Vec<(&str, &str)> =
-        vec![("created_by", caller.name.as_str()), ("user_id", caller.user_id.as_str())];
-    query.extend(options.iter().filter_map(|(name, value)| Some((*name, value.as_deref()?))));
-    query.extend(recipient.query());
+        options.iter().filter_map(|(name, value)| Some((*name, value.as_deref()?))).collect();
+    query.extend(start.recipient.query());
     let mut request = state.http.post(url).query(&query);
+    // The caller's token, which the gateway has verified: ingest verifies it again and
+    // takes the account, the user and the address to email from it.
+    if let Some(authorization) = start.headers.get(header::AUTHORIZATION) {
+        request = request.header(header::AUTHORIZATION, authorization.clone());
+    }
     if let Some(body) = body {
         request = request
             .header(header::CONTENT_TYPE, "text/csv")

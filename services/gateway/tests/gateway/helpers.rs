@@ -7,9 +7,9 @@ use std::time::Duration;
 use bgjobs_config::Environment;
 use bgjobs_e2e::TestSystem;
 use bgjobs_identity::Service;
-use bgjobs_test_support::pki;
+use bgjobs_test_support::{pki, tokens};
 use chrono::Utc;
-use gateway::auth::demo::SigningKey;
+use gateway::auth::SigningKey;
 use gateway::auth::{Claims, RETRY_ROLE, VIEW_ROLE};
 use gateway::settings::KeySource;
 use gateway::{Application, Settings};
@@ -22,15 +22,15 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 pub const OPERATOR_ID: &str = "u-omar";
 /// The email address of [`Who::Operator`] (its token has no `zoneinfo`).
 pub const OPERATOR_EMAIL: &str = "omar@example.com";
-/// The issuer the test gateway trusts.
-pub const ISSUER: &str = "https://idp.test";
+/// The issuer the test gateway trusts (and ingest, to which it forwards tokens).
+pub const ISSUER: &str = tokens::ISSUER;
 /// The audience the test gateway expects.
 const AUDIENCE: &str = "bgjobs";
 
-/// The key the test gateway trusts; made once per test binary.
+/// The key the test gateway trusts: the tests' identity provider's, which ingest
+/// trusts too.
 pub fn trusted_key() -> &'static SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate().expect("an RSA key"))
+    tokens::key()
 }
 
 /// A key the gateway does not trust.
@@ -223,8 +223,12 @@ impl TestGateway {
 pub fn settings_for(system: &TestSystem, extra: &[(&str, &str)]) -> anyhow::Result<Settings> {
     let owned = |(name, value): (&str, &str)| (name.to_owned(), value.to_owned());
     let certificate = pki::tls_env(Service::Gateway).map(|(name, value)| (name.to_owned(), value));
+    // Demo users sign their own tokens: the system's token keys are ingest's only.
+    let demo = extra.contains(&("BGJOBS_GATEWAY_DEMO_USERS", "true"));
+    let token_keys = ["BGJOBS_AUTH_PUBLIC_KEY_FILE", "BGJOBS_AUTH_ISSUER"];
     let env: std::collections::HashMap<String, String> = system
         .service_env()
+        .filter(|(name, _)| !(demo && token_keys.contains(name)))
         .map(owned)
         .chain(certificate)
         .chain(extra.iter().copied().map(owned))

@@ -22,7 +22,7 @@ use bgjobs_test_support::names::messaging_prefix;
 use bgjobs_test_support::pki::{self, AsAllowed};
 use bgjobs_test_support::postgres::fresh_database;
 use bgjobs_test_support::s3::{fresh_bucket, settings_for};
-use bgjobs_test_support::unique_suffix;
+use bgjobs_test_support::{tokens, unique_suffix};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::oneshot;
@@ -35,7 +35,8 @@ pub const DEADLINE: Duration = Duration::from_secs(15);
 pub struct TestApp {
     /// `https://127.0.0.1:<port>` of ingest.
     pub address: String,
-    /// An HTTP client for ingest, calling as the gateway (which may start jobs).
+    /// An HTTP client for ingest with the gateway's certificate, sending the token of
+    /// the test's user (see [`TestApp::user_token`]) unless a request sends another.
     pub http: reqwest::Client,
     /// A gRPC client of the registry (which runs even when ingest is pointed elsewhere).
     pub registry: JobsRegistryClient<AsAllowed>,
@@ -115,7 +116,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
     let registry_server = Running::start(|signal| registry_app.run_until_stopped(signal));
 
     let store = fresh_bucket().await?;
-    let mut settings = ingest::Settings::load(&Environment::process())?;
+    let mut settings = ingest::Settings::load(&environment_with_tokens())?;
     settings.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.registry_url = registry_url.parse().map_err(anyhow::Error::msg)?;
@@ -129,19 +130,52 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
     let ingest = Running::start(|signal| application.run_until_stopped(signal));
 
     let registry = JobsRegistryClient::new(AsAllowed::new(&registry_url, &policies::REGISTRY));
+    let account = format!("acct-{}", unique_suffix());
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {}", user_token(&account, None, None));
+    headers.insert(reqwest::header::AUTHORIZATION, bearer.parse()?);
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(
+            pki::credentials(Service::Gateway).https_client_config(Service::Ingest)?,
+        )
+        .default_headers(headers)
+        .build()?;
     Ok(TestApp {
         address,
-        http: pki::ingest_http(Service::Gateway),
+        http,
         registry,
         store,
         s3: raw_s3_client(&settings.storage),
         amqp: amqp::connect(settings.amqp_url.expose()).await?,
         names: Names::new(prefix),
-        account: format!("acct-{}", unique_suffix()),
+        account,
         ingest,
         registry_server,
         nats_url,
     })
+}
+
+/// The process's variables, with the tests' identity provider trusted.
+fn environment_with_tokens() -> Environment<'static> {
+    let trusted = tokens::env();
+    Environment::from_lookup(move |name| {
+        let ours = trusted.iter().find(|(variable, _)| *variable == name);
+        ours.map(|(_, value)| value.clone()).or_else(|| std::env::var(name).ok())
+    })
+}
+
+/// A token of Ann (`sub` `u-ann`, shown as `ann@example.com`) in `account`, who may
+/// start jobs, with an address and a time zone when given.
+pub fn user_token(account: &str, email: Option<&str>, time_zone: Option<&str>) -> String {
+    let mut claims = tokens::claims(
+        account,
+        "ann@example.com",
+        &[bgjobs_auth::VIEW_ROLE, bgjobs_auth::RETRY_ROLE],
+    );
+    claims.sub = "u-ann".to_owned();
+    claims.email = email.map(str::to_owned);
+    claims.zoneinfo = time_zone.map(str::to_owned);
+    tokens::sign(&claims)
 }
 
 fn init_once() {
@@ -191,7 +225,7 @@ impl TestApp {
         format!("{}/v1/accounts/{account}/jobs/product-upload", self.address)
     }
 
-    /// A product upload of `body` for client `c-1` by `ann@example.com`.
+    /// A product upload of `body` for client `c-1` by Ann.
     pub async fn upload(
         &self,
         body: impl Into<reqwest::Body>,
@@ -199,7 +233,7 @@ impl TestApp {
         let response = self
             .http
             .post(self.upload_url())
-            .query(&[("client_id", "c-1"), ("created_by", "ann@example.com")])
+            .query(&[("client_id", "c-1")])
             .body(body)
             .send()
             .await?;

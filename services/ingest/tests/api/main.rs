@@ -11,3 +11,4 @@ mod recipient;
 mod refused_uploads;
 mod unavailable;
 mod upload;
+mod users;

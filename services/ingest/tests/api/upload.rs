@@ -14,13 +14,7 @@ async fn a_valid_upload_is_stored_registered_and_queued_once() -> anyhow::Result
     let response = app
         .http
         .post(app.upload_url())
-        .query(&[
-            ("client_id", "c-1"),
-            ("created_by", "ann@example.com"),
-            ("user_id", "u-ann"),
-            ("file_name", file_name),
-            ("mode", "all-or-nothing"),
-        ])
+        .query(&[("client_id", "c-1"), ("file_name", file_name), ("mode", "all-or-nothing")])
         .body(PRODUCTS)
         .send()
         .await?;
@@ -87,7 +81,7 @@ async fn the_file_name_may_come_in_the_x_file_name_header() -> anyhow::Result<()
     let response = app
         .http
         .post(app.upload_url())
-        .query(&[("client_id", "c-1"), ("created_by", "ann@example.com")])
+        .query(&[("client_id", "c-1")])
         .header("X-File-Name", "Catalogue%20%C3%A9t%C3%A9.csv")
         .body(PRODUCTS)
         .send()

@@ -18,7 +18,7 @@ use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use serde::Deserialize;
 
-use crate::error::ApiError;
+use crate::AuthError;
 
 /// How the JWKS is kept fresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl JwksRefresh {
 
 /// The keys of one JWKS URL; cheap to clone.
 #[derive(Clone)]
-pub(super) struct Jwks(Arc<Inner>);
+pub(crate) struct Jwks(Arc<Inner>);
 
 struct Inner {
     url: String,
@@ -85,7 +85,7 @@ struct Schedule {
 
 impl Jwks {
     /// The JWKS at `url`, fetched on first use.
-    pub(super) fn new(url: String, refresh: JwksRefresh) -> Self {
+    pub(crate) fn new(url: String, refresh: JwksRefresh) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
@@ -100,12 +100,12 @@ impl Jwks {
     }
 
     /// The URL, for messages.
-    pub(super) fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.0.url
     }
 
     /// The key a token with key id `kid` was signed with.
-    pub(super) async fn key_for(&self, kid: Option<&str>) -> Result<DecodingKey, ApiError> {
+    pub(crate) async fn key_for(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
         let keys = self.0.current();
         if let Some(key) = lookup(&keys.by_kid, kid) {
             let stale = keys.fetched_at.is_none_or(|at| at.elapsed() > self.0.refresh.max_age);
@@ -181,15 +181,15 @@ impl Inner {
 
     /// Why no key was found: the provider could not be asked, or it does not
     /// publish the key.
-    fn missing_key(&self) -> ApiError {
+    fn missing_key(&self) -> AuthError {
         if self.schedule().failures > 0 {
-            ApiError::Unavailable(
+            AuthError::Unavailable(
                 "sign-in cannot be checked right now (the identity provider's keys are \
                  unreachable); try again shortly"
                     .to_owned(),
             )
         } else {
-            ApiError::Unauthenticated("the bearer token is signed with an unknown key".to_owned())
+            AuthError::Unauthenticated("the bearer token is signed with an unknown key".to_owned())
         }
     }
 }
@@ -237,7 +237,7 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<HashMap<String, Deco
 /// Whether a published key may verify tokens here: an RSA key, for signatures (or no
 /// stated use), for RS256 (or no stated algorithm). An encryption key or a key meant
 /// for another algorithm is never used, whatever a token's header says.
-pub(super) fn verifies_rs256_signatures(jwk: &Jwk) -> bool {
+fn verifies_rs256_signatures(jwk: &Jwk) -> bool {
     matches!(jwk.algorithm, AlgorithmParameters::RSA(_))
         && matches!(jwk.common.public_key_use, None | Some(PublicKeyUse::Signature))
         && matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::RS256))

@@ -1,12 +1,12 @@
 //! The public keys tokens are verified with: one configured key, or an identity
-//! provider's JWKS (see [`super::jwks`]).
+//! provider's JWKS (see [`crate::jwks`]).
 
 use std::sync::Arc;
 
 use jsonwebtoken::DecodingKey;
 
-use super::jwks::{Jwks, JwksRefresh};
-use crate::error::ApiError;
+use crate::AuthError;
+use crate::jwks::{Jwks, JwksRefresh};
 
 /// The keys tokens may be signed with; cheap to clone.
 #[derive(Clone)]
@@ -50,7 +50,7 @@ impl Keys {
     }
 
     /// The key a token with key id `kid` was signed with.
-    pub(super) async fn key_for(&self, kid: Option<&str>) -> Result<DecodingKey, ApiError> {
+    pub(crate) async fn key_for(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
         match &*self.0 {
             Source::Single(key) => Ok(key.clone()),
             Source::Jwks(jwks) => jwks.key_for(kid).await,
