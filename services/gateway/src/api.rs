@@ -1,5 +1,6 @@
 //! The REST API under `/api/v1`, and its OpenAPI document generated from the handlers.
 
+pub mod access;
 pub mod demo;
 pub mod download;
 pub mod jobs;
@@ -10,6 +11,7 @@ pub mod start;
 
 use axum::Json;
 use axum::Router;
+use axum::middleware;
 use axum::routing::{get, post};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -51,8 +53,8 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
-/// Every `/api/v1` route.
-pub fn router() -> Router<AppState> {
+/// Every `/api/v1` route, each behind its entry of [`access::ROUTES`].
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/me", get(jobs::me))
@@ -68,4 +70,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/demo/users", get(demo::users))
         .route("/api/v1/demo/sign-in", post(demo::sign_in))
         .route("/api/v1/demo/jwks.json", get(demo::jwks))
+        .route_layer(middleware::from_fn_with_state(state.clone(), access::enforce))
 }

@@ -159,7 +159,7 @@ impl Application {
 /// Every route of the gateway, every response with the security headers.
 fn router(state: AppState, headers: SecurityHeaders) -> Router {
     let routes = Router::new()
-        .merge(api::router())
+        .merge(api::router(&state))
         .merge(page::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }));

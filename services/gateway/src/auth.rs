@@ -17,7 +17,12 @@ use crate::state::AppState;
 impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 
+    /// The session [`crate::api::access::enforce`] verified for this request, or else
+    /// the request's token, verified now.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(session) = parts.extensions.get::<Session>() {
+            return Ok(session.clone());
+        }
         let header = parts.headers.get(axum::http::header::AUTHORIZATION);
         let token = bgjobs_auth::bearer_token(header.map(|value| value.as_bytes()))?;
         Ok(state.verifier.verify_session(token).await?)

@@ -14,7 +14,7 @@ mod security_headers;
 pub mod settings;
 mod state;
 
-pub use api::ApiDoc;
+pub use api::{ApiDoc, access};
 pub use application::Application;
 pub use error::ApiError;
 pub use settings::Settings;

@@ -26,7 +26,6 @@ pub async fn retry(
     headers: HeaderMap,
     Path(job_id_text): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    caller.require_retry()?;
     let job_id = job_id(&job_id_text)?;
     let request = RetryJobRequest {
         account_id: caller.account.to_string(),

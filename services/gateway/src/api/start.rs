@@ -80,7 +80,6 @@ pub async fn product_upload(
     query: Result<Query<UploadQuery>, QueryRejection>,
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.require_retry()?;
     let Query(query) = query.map_err(|rejection| ApiError::Invalid(rejection.body_text()))?;
     let recipient = Recipient::of(&caller, query.notify.as_deref(), query.time_zone.as_deref())?;
     let options = [
@@ -106,7 +105,6 @@ pub async fn warehouse_upload(
     query: Result<Query<UploadQuery>, QueryRejection>,
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.require_retry()?;
     let Query(query) = query.map_err(|rejection| ApiError::Invalid(rejection.body_text()))?;
     let recipient = Recipient::of(&caller, query.notify.as_deref(), query.time_zone.as_deref())?;
     let options = [
@@ -133,7 +131,6 @@ pub async fn delete_client(
     headers: HeaderMap,
     query: Result<Query<DeleteClientQuery>, QueryRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.require_retry()?;
     let Query(query) = query.map_err(|rejection| ApiError::Invalid(rejection.body_text()))?;
     let recipient = Recipient::of(&caller, query.notify.as_deref(), query.time_zone.as_deref())?;
     let dry_run = query.dry_run.as_deref().map(str::trim) == Some("true");
