@@ -14,3 +14,4 @@ mod jwks;
 mod live;
 mod live_limits;
 mod notify;
+mod tenant_probe;
