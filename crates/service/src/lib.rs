@@ -1,11 +1,17 @@
 //! How every bgjobs process starts and stops, in one place: the process-wide TLS
 //! crypto provider, telemetry, the configuration read once, the service run until
 //! SIGTERM or Ctrl-C, and the last spans flushed. A service's `main` is one call to
-//! [`run`].
+//! [`run`]. Its servers keep the bounds of [`Limits`] ([`http`], [`grpc`]).
+
+pub mod grpc;
+pub mod http;
+mod limits;
 
 use std::future::Future;
 
 use bgjobs_config::{Environment, Load, Section};
+
+pub use limits::{Limits, ServerLimits};
 
 pub use bgjobs_telemetry::shutdown_signal;
 

@@ -8,11 +8,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::Request;
+use axum::http::Method;
 use axum::routing::get;
 use bgjobs_identity::{Credentials, Service};
 use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
+use bgjobs_service::http;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
@@ -38,6 +41,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     headers: SecurityHeaders,
+    limits: bgjobs_service::Limits,
 }
 
 impl std::fmt::Debug for Application {
@@ -117,7 +121,8 @@ impl Application {
             demo,
             stopping: CancellationToken::new(),
         };
-        Ok(Self { listener, state, headers: SecurityHeaders { hsts: settings.hsts } })
+        let headers = SecurityHeaders { hsts: settings.hsts };
+        Ok(Self { listener, state, headers, limits: settings.limits })
     }
 
     /// The address the HTTP server listens on (the real port when 0 was asked for).
@@ -138,8 +143,8 @@ impl Application {
             stopping.cancel();
             let _receiver_gone = stopping_tx.send(());
         };
-        let server = axum::serve(self.listener, router(self.state, self.headers))
-            .with_graceful_shutdown(signal);
+        let routes = router(self.state, self.headers, &self.limits);
+        let server = http::serve(self.listener, routes, self.limits, |_, address| address, signal);
         let drain_deadline = async move {
             match stopping_rx.await {
                 Ok(()) => tokio::time::sleep(SHUTDOWN_DRAIN).await,
@@ -147,7 +152,7 @@ impl Application {
             }
         };
         tokio::select! {
-            served = server => served.context("serving HTTP")?,
+            () = server => {}
             () = drain_deadline => {
                 tracing::info!(drain = ?SHUTDOWN_DRAIN, "connections still open at the end of the drain; stopping");
             }
@@ -156,12 +161,20 @@ impl Application {
     }
 }
 
-/// Every route of the gateway, every response with the security headers.
-fn router(state: AppState, headers: SecurityHeaders) -> Router {
-    let routes = Router::new()
-        .merge(api::router(&state))
-        .merge(page::router())
+/// Every route of the gateway, every response with the security headers; the page
+/// and the API within `limits` (uploads with the body idle timeout, not the request
+/// timeout), the probes outside them, so that a busy replica still answers them.
+fn router(state: AppState, headers: SecurityHeaders, limits: &bgjobs_service::Limits) -> Router {
+    let served = Router::new().merge(api::router(&state)).merge(page::router());
+    let routes = http::bounded(served, limits, is_upload)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }));
     headers.apply(routes).layer(TraceLayer::new_for_http().on_failure(())).with_state(state)
+}
+
+/// An upload's body streams through to ingest for as long as the file takes to send.
+fn is_upload(request: &Request) -> bool {
+    let path = request.uri().path();
+    request.method() == Method::POST
+        && (path == "/api/v1/jobs/product-upload" || path == "/api/v1/jobs/warehouse-upload")
 }

@@ -64,6 +64,8 @@ bgjobs_config::compose! {
         object_store: bgjobs_object_store::Settings,
         /// Mutual TLS with the registry and ingest.
         tls: bgjobs_identity::Tls,
+        /// The HTTP server's bounds.
+        server_limits: bgjobs_service::ServerLimits,
         /// Logs and traces.
         telemetry: bgjobs_telemetry::Settings,
         /// The profile.
@@ -134,6 +136,8 @@ pub struct Settings {
     pub tls: bgjobs_identity::Tls,
     /// The object store of results files.
     pub storage: bgjobs_object_store::Settings,
+    /// The HTTP server's bounds (timeouts, concurrency, sizes).
+    pub limits: bgjobs_service::Limits,
     sections: Sections,
 }
 
@@ -194,6 +198,7 @@ impl Settings {
             },
             storage: sections.object_store.clone(),
             tls: sections.tls.clone(),
+            limits: bgjobs_service::Limits::from(&sections.server_limits),
             sections,
         })
     }

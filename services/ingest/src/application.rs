@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::Request;
+use axum::http::Method;
 use axum::routing::{get, post};
 use bgjobs_identity::{Credentials, Service, policies};
 use bgjobs_messaging::Names;
@@ -18,7 +20,6 @@ use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tower_http::trace::TraceLayer;
 
@@ -45,6 +46,8 @@ pub struct Application {
     state: AppState,
     shutdown_grace: Duration,
     credentials: Credentials,
+    /// The bounds of both servers (timeouts, concurrency, sizes).
+    limits: bgjobs_service::Limits,
     /// The HTTP API's TLS: ingest's certificate, clients' checked against the authority.
     https_config: rustls::ServerConfig,
 }
@@ -118,6 +121,7 @@ impl Application {
             state,
             shutdown_grace,
             credentials,
+            limits: settings.limits,
             https_config,
         })
     }
@@ -148,10 +152,12 @@ impl Application {
             state,
             shutdown_grace,
             credentials,
+            limits,
             https_config,
         } = self;
         let stop = CancellationToken::new();
-        let background = Background { grpc_listener, sweeps, delivery_limit, names, credentials };
+        let background =
+            Background { grpc_listener, sweeps, delivery_limit, names, credentials, limits };
         let background = background.spawn(&state, stop.clone()).await?;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let stop_background = stop.clone();
@@ -162,9 +168,9 @@ impl Application {
             stop_background.cancel();
             let _receiver_gone = stopping_tx.send(());
         };
-        let listener = TlsListener::new(listener, https_config);
-        let routes = router(state.clone()).into_make_service_with_connect_info::<Peer>();
-        let server = axum::serve(listener, routes).with_graceful_shutdown(signal);
+        let listener = TlsListener::new(listener, https_config, limits.header_timeout);
+        let routes = router(state.clone(), &limits);
+        let server = bgjobs_service::http::serve(listener, routes, limits, Peer::of, signal);
         let drain_deadline = async move {
             match stopping_rx.await {
                 Ok(()) => tokio::time::sleep(shutdown_grace).await,
@@ -173,7 +179,7 @@ impl Application {
             }
         };
         tokio::select! {
-            served = server => served.context("serving HTTP")?,
+            () = server => {}
             () = drain_deadline => {
                 tracing::warn!(grace = ?shutdown_grace, "requests still running at the end of the grace period; stopping anyway");
             }
@@ -207,6 +213,7 @@ struct Background {
     delivery_limit: u32,
     names: Names,
     credentials: Credentials,
+    limits: bgjobs_service::Limits,
 }
 
 impl Background {
@@ -222,9 +229,11 @@ impl Background {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("building the gRPC reflection service")?;
-        let grpc = Server::builder()
-            .tls_config(self.credentials.server_tls())
+        // Bounded (timeouts, HTTP/2 limits, load shedding) before the caller is checked.
+        let grpc = bgjobs_service::grpc::server(&self.limits)
+            .tls_config(bgjobs_service::grpc::tls(self.credentials.server_tls(), &self.limits))
             .context("configuring the gRPC server's TLS")?
+            .layer(bgjobs_service::grpc::Shedding::new(&self.limits))
             .layer(policies::INGEST.layer())
             .add_service(health_service)
             .add_service(reflection)
@@ -274,9 +283,11 @@ fn bound_address(listener: &TcpListener) -> SocketAddr {
     listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
-/// Every route of ingest, each to the callers its rule in `policies::INGEST_HTTP` names.
-fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route of ingest, each to the callers its rule in `policies::INGEST_HTTP` names;
+/// the API within `limits` (uploads with the body idle timeout, not the request
+/// timeout), the probes outside them, so that a busy replica still answers them.
+fn router(state: AppState, limits: &bgjobs_service::Limits) -> Router {
+    let api = Router::new()
         .route("/v1/accounts/{account_id}/jobs/product-upload", post(upload::product_upload))
         .route(
             "/v1/accounts/{account_id}/jobs/warehouse-upload",
@@ -285,7 +296,8 @@ fn router(state: AppState) -> Router {
         .route(
             "/v1/accounts/{account_id}/jobs/delete-client",
             post(crate::delete_client::delete_client),
-        )
+        );
+    bgjobs_service::http::bounded(api, limits, is_upload)
         .route("/healthz", get(health::liveness))
         .route("/readyz", get(health::readiness))
         .route_layer(axum::middleware::from_fn(authorize::authorize))
@@ -294,4 +306,11 @@ fn router(state: AppState) -> Router {
             TraceLayer::new_for_http().on_failure(()),
         )
         .with_state(state)
+}
+
+/// An upload's body streams for as long as the file takes to send.
+fn is_upload(request: &Request) -> bool {
+    let path = request.uri().path();
+    request.method() == Method::POST
+        && (path.ends_with("/jobs/product-upload") || path.ends_with("/jobs/warehouse-upload"))
 }

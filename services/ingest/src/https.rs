@@ -1,34 +1,37 @@
 //! Ingest's HTTP API over mutual TLS: a listener that completes each TLS handshake in
-//! a task of its own (a slow or silent client holds up no one else, and gives up after
-//! [`HANDSHAKE_TIMEOUT`]), and the identity each connection's client certificate proves,
-//! given to every request as [`Peer`].
+//! a task of its own (a slow or silent client holds up no one else, and is cut off
+//! after the header timeout, `BGJOBS_HEADER_TIMEOUT_SECS`), and the identity each
+//! connection's client certificate proves, given to every request as [`Peer`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use bgjobs_identity::Caller;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-/// How long a client has to complete the TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Accepts TCP connections and hands on those whose TLS handshake succeeded.
 pub struct TlsListener {
     tcp: TcpListener,
     acceptor: TlsAcceptor,
+    handshake_timeout: Duration,
     handshakes: JoinSet<Option<(TlsStream<TcpStream>, SocketAddr)>>,
 }
 
 impl TlsListener {
-    /// Serves TLS with `config` on `tcp`.
-    pub fn new(tcp: TcpListener, config: rustls::ServerConfig) -> Self {
-        Self { tcp, acceptor: TlsAcceptor::from(Arc::new(config)), handshakes: JoinSet::new() }
+    /// Serves TLS with `config` on `tcp`; a client has `handshake_timeout` to complete
+    /// the handshake.
+    pub fn new(
+        tcp: TcpListener,
+        config: rustls::ServerConfig,
+        handshake_timeout: Duration,
+    ) -> Self {
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        Self { tcp, acceptor, handshake_timeout, handshakes: JoinSet::new() }
     }
 }
 
@@ -43,7 +46,8 @@ impl Listener for TlsListener {
             tokio::select! {
                 accepted = self.tcp.accept() => match accepted {
                     Ok((stream, address)) => {
-                        let handshake = handshake(self.acceptor.clone(), stream, address);
+                        let acceptor = self.acceptor.clone();
+                        let handshake = handshake(acceptor, stream, address, self.handshake_timeout);
                         self.handshakes.spawn(handshake);
                     }
                     Err(error) => accept_failed(error).await,
@@ -68,15 +72,16 @@ async fn handshake(
     acceptor: TlsAcceptor,
     stream: TcpStream,
     address: SocketAddr,
+    timeout: Duration,
 ) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => Some((tls, address)),
         Ok(Err(error)) => {
             tracing::info!(client = %address, %error, "TLS handshake failed");
             None
         }
         Err(_) => {
-            tracing::info!(client = %address, timeout = ?HANDSHAKE_TIMEOUT, "TLS handshake timed out");
+            tracing::info!(client = %address, ?timeout, "TLS handshake timed out");
             None
         }
     }
@@ -103,10 +108,11 @@ pub struct Peer {
     pub caller: Result<Option<Caller>, String>,
 }
 
-impl Connected<IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        let (_, session) = stream.io().get_ref();
+impl Peer {
+    /// The peer of a connection that completed its handshake.
+    pub fn of(stream: &TlsStream<TcpStream>, address: SocketAddr) -> Self {
+        let (_, session) = stream.get_ref();
         let caller = Caller::from_peer_certificates(session.peer_certificates());
-        Self { address: *stream.remote_addr(), caller }
+        Self { address, caller }
     }
 }

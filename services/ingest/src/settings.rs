@@ -43,6 +43,8 @@ bgjobs_config::compose! {
         object_store: bgjobs_object_store::Settings,
         /// After SIGTERM.
         shutdown: Shutdown,
+        /// The servers' bounds.
+        server_limits: bgjobs_service::ServerLimits,
         /// Mutual TLS with the other services.
         tls: bgjobs_identity::Tls,
         /// How users' tokens are verified.
@@ -83,6 +85,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Ingest's certificate, for its gRPC server and its calls to the registry.
     pub tls: bgjobs_identity::Tls,
+    /// The bounds of the HTTP and gRPC servers (timeouts, concurrency, sizes).
+    pub limits: bgjobs_service::Limits,
     /// How the tokens of the users who start jobs are verified.
     pub tokens: bgjobs_auth::Tokens,
     sections: Sections,
@@ -106,6 +110,7 @@ impl Settings {
             storage: sections.object_store.clone(),
             shutdown_grace: sections.shutdown.grace.get(),
             tls: sections.tls.clone(),
+            limits: bgjobs_service::Limits::from(&sections.server_limits),
             tokens: bgjobs_auth::Tokens::required(&sections.tokens, "ingest")?,
             sections,
         })

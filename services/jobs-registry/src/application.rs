@@ -15,7 +15,6 @@ use futures::stream::BoxStream;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::applier::EventApplier;
@@ -37,6 +36,7 @@ pub struct Application {
     backlog: events::Backlog,
     shutdown_grace: Duration,
     credentials: Credentials,
+    limits: bgjobs_service::Limits,
 }
 
 impl std::fmt::Debug for Application {
@@ -85,6 +85,7 @@ impl Application {
             backlog: events::Backlog::new(nats, names, settings.consumer.to_string()),
             shutdown_grace,
             credentials,
+            limits: settings.limits,
         })
     }
 
@@ -109,9 +110,11 @@ impl Application {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("building the gRPC reflection service")?;
-        let grpc = Server::builder()
-            .tls_config(self.credentials.server_tls())
+        // Bounded (timeouts, HTTP/2 limits, load shedding) before the caller is checked.
+        let grpc = bgjobs_service::grpc::server(&self.limits)
+            .tls_config(bgjobs_service::grpc::tls(self.credentials.server_tls(), &self.limits))
             .context("configuring the gRPC server's TLS")?
+            .layer(bgjobs_service::grpc::Shedding::new(&self.limits))
             .layer(policies::REGISTRY.layer())
             .add_service(health_service)
             .add_service(reflection)

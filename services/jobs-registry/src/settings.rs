@@ -39,6 +39,8 @@ bgjobs_config::compose! {
         registry: Registry,
         /// After SIGTERM.
         shutdown: Shutdown,
+        /// The gRPC server's bounds.
+        server_limits: bgjobs_service::ServerLimits,
         /// Mutual TLS with the other services.
         tls: bgjobs_identity::Tls,
         /// Logs and traces.
@@ -69,6 +71,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// The registry's certificate and the authority of its callers'.
     pub tls: bgjobs_identity::Tls,
+    /// The gRPC server's bounds (timeouts, concurrency, HTTP/2).
+    pub limits: bgjobs_service::Limits,
     sections: Sections,
 }
 
@@ -90,6 +94,7 @@ impl Settings {
             },
             shutdown_grace: sections.shutdown.grace.get(),
             tls: sections.tls.clone(),
+            limits: bgjobs_service::Limits::from(&sections.server_limits),
             sections,
         })
     }

@@ -18,6 +18,7 @@ use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, ConsumerSettings, ReceivedEvent};
 use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
+use bgjobs_service::http;
 use futures::stream::BoxStream;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -48,6 +49,7 @@ pub struct Application {
     listener: TcpListener,
     health_addr: SocketAddr,
     shutdown_grace: Duration,
+    limits: bgjobs_service::Limits,
 }
 
 impl std::fmt::Debug for Application {
@@ -143,6 +145,7 @@ impl Application {
             listener,
             health_addr,
             shutdown_grace: settings.shutdown.grace.get(),
+            limits: bgjobs_service::Limits::from(&settings.server_limits),
         })
     }
 
@@ -161,8 +164,15 @@ impl Application {
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(ready))
             .with_state(self.health);
-        let server = axum::serve(self.listener, router)
-            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        // Only probes: bounded whole, as nothing else of the notifier's work is HTTP.
+        let router = http::bounded(router, &self.limits, http::no_uploads);
+        let server = http::serve(
+            self.listener,
+            router,
+            self.limits,
+            |_, address| address,
+            stop.clone().cancelled_owned(),
+        );
         let mut tasks = JoinSet::new();
         let recorder = self.recorder.run(self.events, stop.clone());
         let failures = registry_failures::watch(
@@ -175,7 +185,10 @@ impl Application {
         tasks.spawn(async move { ("recorder", recorder.await) });
         tasks.spawn(async move { ("registry failures", failures.await) });
         tasks.spawn(async move { ("sender", sender.await) });
-        tasks.spawn(async move { ("health endpoints", server.await.map_err(anyhow::Error::from)) });
+        tasks.spawn(async move {
+            server.await;
+            ("health endpoints", Ok(()))
+        });
         tracing::info!(health_addr = %self.health_addr, "notifier running");
 
         let mut failure = tokio::select! {

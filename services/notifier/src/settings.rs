@@ -63,6 +63,8 @@ bgjobs_config::compose! {
         objects: bgjobs_object_store::Settings,
         /// After SIGTERM.
         shutdown: Shutdown,
+        /// The health endpoints' server bounds.
+        server_limits: bgjobs_service::ServerLimits,
         /// Logs and traces.
         telemetry: bgjobs_telemetry::Settings,
         /// The profile.

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod authorization;
+mod bounded_server;
 mod browser;
 mod delete_client;
 mod demo;

@@ -1,6 +1,7 @@
 //! The registry through its public interfaces (gRPC and JetStream), against the real
 //! Postgres and NATS of the local stack, started in-process on port 0 per test.
 
+mod bounded_server;
 mod create_job;
 mod events;
 mod health;
