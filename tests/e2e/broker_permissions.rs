@@ -40,15 +40,15 @@ enum AmqpOperation {
     DeclareQueuesOf(JobType),
     /// Declare every job type's queues, as ingest does.
     DeclareAllQueues,
-    /// Declare the delay exchange and queues of retries, as a consumer does.
-    DeclareDelayQueues,
+    /// Declare a job type's retry and delay exchanges and delay queues, as its consumer does.
+    DeclareDelayQueues(JobType),
     /// Consume a queue (the name without prefix).
     Consume(&'static str),
     /// Take one message from a queue (basic.get), as jobsctl reads a dead-letter queue.
     Get(&'static str),
     /// Publish a job message to the jobs exchange, as ingest and a replay do.
     PublishJob(JobType),
-    /// Publish a job message to the delay exchange, as a consumer's retry does.
+    /// Publish a job message to its type's delay exchange, as a consumer's retry does.
     PublishDelayed(JobType),
     /// Publish a job message straight into a queue through the default exchange.
     PublishToQueue(&'static str),
@@ -66,14 +66,19 @@ const RABBITMQ: &[(Service, AmqpOperation, Answer)] = {
     use Service as S;
     &[
         (S::ProductUpload, DeclareQueuesOf(ProductUpload), Allowed),
-        (S::ProductUpload, DeclareDelayQueues, Allowed),
+        (S::ProductUpload, DeclareDelayQueues(ProductUpload), Allowed),
         (S::WarehouseUpload, DeclareQueuesOf(WarehouseUpload), Allowed),
         (S::DeleteClient, DeclareQueuesOf(DeleteClient), Allowed),
+        (S::DeleteClient, DeclareDelayQueues(DeleteClient), Allowed),
         (S::Ingest, DeclareAllQueues, Allowed),
         (S::ProductUpload, Consume("bgjobs.product-upload"), Allowed),
         (S::ProductUpload, PublishDelayed(ProductUpload), Allowed),
         (S::ProductUpload, DeclareQueuesOf(DeleteClient), Refused),
         (S::ProductUpload, DeclareAllQueues, Refused),
+        (S::ProductUpload, DeclareDelayQueues(DeleteClient), Refused),
+        (S::ProductUpload, PublishJob(ProductUpload), Refused),
+        (S::ProductUpload, PublishJob(DeleteClient), Refused),
+        (S::ProductUpload, PublishDelayed(DeleteClient), Refused),
         (S::ProductUpload, Consume("bgjobs.delete-client"), Refused),
         (S::ProductUpload, Consume("bgjobs.dead-letters"), Refused),
         (S::ProductUpload, Get("bgjobs.product-upload.dlq"), Refused),
@@ -86,7 +91,7 @@ const RABBITMQ: &[(Service, AmqpOperation, Answer)] = {
         (S::Ingest, PublishJob(DeleteClient), Allowed),
         (S::Ingest, Consume("bgjobs.dead-letters"), Allowed),
         (S::Ingest, Get("bgjobs.delete-client.dlq"), Refused),
-        (S::Ingest, DeclareDelayQueues, Refused),
+        (S::Ingest, DeclareDelayQueues(ProductUpload), Refused),
         (S::Ingest, PublishDelayed(ProductUpload), Refused),
         (S::Jobsctl, Get("bgjobs.delete-client.dlq"), Allowed),
         (S::Jobsctl, Depth("bgjobs.warehouse-upload"), Allowed),
@@ -159,8 +164,8 @@ async fn run_amqp(
         AmqpOperation::DeclareAllQueues => {
             amqp::declare_topology(connection, names, &settings).await?;
         }
-        AmqpOperation::DeclareDelayQueues => {
-            amqp::declare_delay_queues(connection, names, 1).await?
+        AmqpOperation::DeclareDelayQueues(job_type) => {
+            amqp::declare_delay_queues(connection, names, job_type, 1).await?
         }
         AmqpOperation::Consume(queue) => {
             let channel = connection.create_channel().await?;

@@ -45,7 +45,7 @@ impl<J: Job> Worker<J> {
         let queue_settings = amqp::QueueSettings { delivery_limit: shared.delivery_limit };
         // Only its own type's queues: its broker user has no rights on the others'.
         amqp::declare_job_type(&connection, &names, &queue_settings, J::TYPE).await?;
-        amqp::declare_delay_queues(&connection, &names, shared.retry.attempts).await?;
+        amqp::declare_delay_queues(&connection, &names, J::TYPE, shared.retry.attempts).await?;
         let job_publisher = amqp::JobPublisher::new(&connection, &names).await?;
         let job = J::new(Connections { store, objects }, &settings);
         let shared = settings.as_ref();

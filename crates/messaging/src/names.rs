@@ -48,16 +48,24 @@ impl Names {
         format!("{}bgjobs.dead-letters", self.prefix)
     }
 
-    /// The headers exchange that routes a job message put off after a transient fault
-    /// to the delay queue of its retry level.
-    pub fn delay_exchange(&self) -> String {
-        format!("{}bgjobs.delay", self.prefix)
+    /// The headers exchange of one job type that routes a message of that type, put off
+    /// after a transient fault, to the delay queue of its retry level. One per type, so
+    /// that a consumer's broker user may publish retries of its own type only.
+    pub fn delay_exchange(&self, job_type: JobType) -> String {
+        format!("{}.delay", self.queue(job_type))
     }
 
-    /// The delay queue of retry `level` (0 for a first retry): messages wait here
-    /// until they expire, then go back to the jobs exchange.
-    pub fn delay_queue(&self, level: u32) -> String {
-        format!("{}bgjobs.delay.{level}", self.prefix)
+    /// The delay queue of one job type's retry `level` (0 for a first retry): messages
+    /// wait here until they expire, then go to the type's retry exchange.
+    pub fn delay_queue(&self, job_type: JobType, level: u32) -> String {
+        format!("{}.delay.{level}", self.queue(job_type))
+    }
+
+    /// The fanout exchange of one job type that its delay queues dead-letter into,
+    /// bound to that type's queue only: a retry returns to the queue it came from,
+    /// whatever its routing key says.
+    pub fn retry_exchange(&self, job_type: JobType) -> String {
+        format!("{}.retry", self.queue(job_type))
     }
 
     /// The JetStream stream of job events.
@@ -103,8 +111,9 @@ mod tests {
         assert_eq!(names.dead_letter_exchange(), "bgjobs.dlx");
         assert_eq!(names.dead_letter_queue(JobType::DeleteClient), "bgjobs.delete-client.dlq");
         assert_eq!(names.dead_letter_watch_queue(), "bgjobs.dead-letters");
-        assert_eq!(names.delay_exchange(), "bgjobs.delay");
-        assert_eq!(names.delay_queue(2), "bgjobs.delay.2");
+        assert_eq!(names.delay_exchange(JobType::ProductUpload), "bgjobs.product-upload.delay");
+        assert_eq!(names.delay_queue(JobType::DeleteClient, 2), "bgjobs.delete-client.delay.2");
+        assert_eq!(names.retry_exchange(JobType::WarehouseUpload), "bgjobs.warehouse-upload.retry");
         assert_eq!(names.events_stream(), "BGJOBS_EVENTS");
         assert_eq!(names.events_wildcard(), "bgjobs.events.>");
     }

@@ -254,3 +254,56 @@ async fn redeclaring_with_another_delivery_limit_is_refused() -> anyhow::Result<
     amqp::delete_topology(&connection, &names).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_retry_returns_to_its_own_type_s_queue_after_its_delay() -> anyhow::Result<()> {
+    let (connection, names) = declared(&QueueSettings::default()).await?;
+    amqp::declare_delay_queues(&connection, &names, JobType::ProductUpload, 2).await?;
+    let publisher = JobPublisher::new(&connection, &names).await?;
+    let message = job_message();
+    let delay = amqp::Delay { level: 1, delay: std::time::Duration::from_millis(50) };
+    publisher.publish_delayed(&message, Some(TRACEPARENT), 3, delay).await?;
+
+    let mut deliveries =
+        amqp::consume(&connection, &names, JobType::ProductUpload, 1, "test").await?;
+    let delivery = next(&mut deliveries).await?;
+    assert_eq!(delivery.message, message);
+    assert_eq!(delivery.retries, 2, "level 1 is the second retry");
+    assert_eq!(delivery.delivery, 4, "three deliveries came before this copy");
+    assert_eq!(delivery.traceparent.as_deref(), Some(TRACEPARENT));
+    delivery.ack().await?;
+
+    amqp::delete_topology(&connection, &names).await?;
+    Ok(())
+}
+
+/// A consumer's broker user may publish to its own type's delay exchange only; what it
+/// puts there comes back to its own queue, whatever the routing key or the body say.
+#[tokio::test]
+async fn a_message_put_in_one_type_s_delay_path_never_reaches_another_type() -> anyhow::Result<()> {
+    let (connection, names) = declared(&QueueSettings::default()).await?;
+    amqp::declare_delay_queues(&connection, &names, JobType::ProductUpload, 1).await?;
+    let delete_client = bgjobs_proto::v1::JobMessage {
+        job_type: bgjobs_proto::v1::JobType::DeleteClient.into(),
+        ..job_message()
+    };
+    let mut headers = lapin::types::FieldTable::default();
+    headers.insert("bgjobs-delay-level".into(), lapin::types::AMQPValue::LongLongInt(0));
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_publish(
+            names.delay_exchange(JobType::ProductUpload).as_str().into(),
+            "delete-client".into(),
+            BasicPublishOptions::default(),
+            &prost::Message::encode_to_vec(&delete_client),
+            BasicProperties::default().with_headers(headers).with_expiration("10".into()),
+        )
+        .await?
+        .await?;
+
+    wait_for_depth(&connection, &names.queue(JobType::ProductUpload), 1).await?;
+    assert_eq!(amqp::queue_depth(&connection, &names.queue(JobType::DeleteClient)).await?, 0);
+
+    amqp::delete_topology(&connection, &names).await?;
+    Ok(())
+}

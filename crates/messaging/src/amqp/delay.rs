@@ -4,16 +4,22 @@
 //!
 //! ```text
 //! consumer --publish, header bgjobs-delay-level = n, expiration = delay-->
-//!   {prefix}bgjobs.delay (headers) --> {prefix}bgjobs.delay.<n> (classic, no consumers)
-//!   --expired, dead-lettered with its routing key (the job type)--> {prefix}bgjobs.jobs
+//!   {prefix}bgjobs.<type>.delay (headers) --> {prefix}bgjobs.<type>.delay.<n> (classic, no consumers)
+//!   --expired, dead-lettered--> {prefix}bgjobs.<type>.retry (fanout) --> {prefix}bgjobs.<type>
 //! ```
 //!
 //! A message expires only at the head of its queue, so each retry level has a queue
 //! of its own, where delays differ only by their jitter: a message waits at most the
 //! jitter's spread longer than asked.
+//!
+//! Every exchange and queue of the path belongs to one job type and leads back to that
+//! type's queue only. A consumer's broker user therefore needs no right to publish to
+//! the jobs exchange, and cannot put a message in another type's queue this way
+//! (docs/security.md, "Brokers").
 
 use std::time::Duration;
 
+use bgjobs_domain::JobType;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, Connection, ExchangeKind};
@@ -41,23 +47,50 @@ pub struct Delay {
     pub delay: Duration,
 }
 
-/// Declares (idempotently) the delay exchange and the delay queues of levels
-/// `0..levels` (at most [`MAX_DELAY_LEVELS`]).
+/// Declares (idempotently) `job_type`'s retry exchange, bound to its queue, and its
+/// delay exchange with the delay queues of levels `0..levels` (at most
+/// [`MAX_DELAY_LEVELS`]). The type's queue must exist: declare the job type first.
 pub async fn declare_delay_queues(
     connection: &Connection,
     names: &Names,
+    job_type: JobType,
     levels: u32,
 ) -> Result<(), Error> {
     let channel = connection.create_channel().await?;
-    let declared = declare_on(&channel, names, levels.min(MAX_DELAY_LEVELS)).await;
+    let declared = declare_on(&channel, names, job_type, levels.min(MAX_DELAY_LEVELS)).await;
     channel.close(200, "OK".into()).await.ok();
     declared
 }
 
-async fn declare_on(channel: &Channel, names: &Names, levels: u32) -> Result<(), Error> {
-    let exchange = short_string(&names.delay_exchange())?;
-    // Headers: the routing key stays the job type, which dead-lettering keeps and
-    // the jobs exchange routes by.
+async fn declare_on(
+    channel: &Channel,
+    names: &Names,
+    job_type: JobType,
+    levels: u32,
+) -> Result<(), Error> {
+    // Fanout: an expired message keeps the routing key it was published with, and
+    // whatever that says, it returns to this type's queue and no other.
+    let retry_exchange = short_string(&names.retry_exchange(job_type))?;
+    channel
+        .exchange_declare(
+            retry_exchange.clone(),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions { durable: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            short_string(&names.queue(job_type))?,
+            retry_exchange,
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+
+    let exchange = short_string(&names.delay_exchange(job_type))?;
+    // Headers: routed by retry level alone.
     channel
         .exchange_declare(
             exchange.clone(),
@@ -67,14 +100,15 @@ async fn declare_on(channel: &Channel, names: &Names, levels: u32) -> Result<(),
         )
         .await?;
     for level in 0..levels {
-        let queue = short_string(&names.delay_queue(level))?;
+        let queue = short_string(&names.delay_queue(job_type, level))?;
         let mut arguments = FieldTable::default();
         // Classic: per-message TTL is what makes a delay, and on 3.10 only classic
         // queues expire messages by their own expiration. Dead-lettering from a
         // classic queue is at-most-once: a broker crash in that instant could lose
         // the retry, and the stall detector then recovers the job.
         arguments.insert("x-queue-type".into(), long_string("classic"));
-        arguments.insert("x-dead-letter-exchange".into(), long_string(&names.exchange()));
+        arguments
+            .insert("x-dead-letter-exchange".into(), long_string(&names.retry_exchange(job_type)));
         channel.queue_declare(queue.clone(), QueueDeclareOptions::durable(), arguments).await?;
         let mut binding = FieldTable::default();
         binding.insert("x-match".into(), long_string("all"));

@@ -26,19 +26,19 @@ const PERSISTENT: u8 = 2;
 pub struct JobPublisher {
     channel: Channel,
     exchange: String,
-    delay_exchange: String,
+    names: Names,
 }
 
 impl JobPublisher {
     /// Opens a channel in confirm mode for publishing to `names.exchange()` (and, for
-    /// retries, `names.delay_exchange()`).
+    /// retries, to the delay exchange of the message's type).
     pub async fn new(connection: &Connection, names: &Names) -> Result<Self, Error> {
         let channel = connection.create_channel().await?;
         // Publisher confirms: the broker acks a message only once every queue it was
         // routed to has it (for quorum queues: on a majority of nodes), which is what
         // lets ingest tell the registry a job is queued.
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        Ok(Self { channel, exchange: names.exchange(), delay_exchange: names.delay_exchange() })
+        Ok(Self { channel, exchange: names.exchange(), names: names.clone() })
     }
 
     /// Publishes to the exchange with routing key = job type, persistent, message_id
@@ -55,8 +55,8 @@ impl JobPublisher {
     }
 
     /// Publishes `message` again after a transient fault of its delivery number
-    /// `delivery`, to wait `delay.delay` in the delay queue of `delay.level` before it
-    /// returns to the jobs exchange; confirmed like [`Self::publish`]. The copy counts
+    /// `delivery`, to wait `delay.delay` in its type's delay queue of `delay.level`
+    /// before it returns to its type's queue; confirmed like [`Self::publish`]. The copy counts
     /// `delay.level + 1` retries and `delivery` earlier deliveries.
     pub async fn publish_delayed(
         &self,
@@ -71,7 +71,8 @@ impl JobPublisher {
         headers.insert(DELIVERIES_HEADER.into(), AMQPValue::LongLongInt(i64::from(delivery)));
         // Per-message TTL in milliseconds, as text; at least 1 so it never means "now".
         let expiration = delay.delay.as_millis().max(1).to_string();
-        self.publish_to(&self.delay_exchange, message, headers, Some(&expiration)).await
+        let delay_exchange = self.names.delay_exchange(job_type_of(message)?);
+        self.publish_to(&delay_exchange, message, headers, Some(&expiration)).await
     }
 
     /// Like [`Self::publish`], with `headers` as the message's headers (an operator's

@@ -215,18 +215,18 @@ fn dead_letter_queue_arguments() -> FieldTable {
 /// For tests and for tearing down a prefix; never needed in normal operation.
 pub async fn delete_topology(connection: &Connection, names: &Names) -> Result<(), Error> {
     let channel = connection.create_channel().await?;
+    let mut queues = vec![names.dead_letter_watch_queue()];
+    let mut exchanges = vec![names.exchange(), names.dead_letter_exchange()];
     for job_type in JobType::ALL {
-        for queue in [names.queue(job_type), names.dead_letter_queue(job_type)] {
-            channel.queue_delete(short_string(&queue)?, QueueDeleteOptions::default()).await?;
-        }
+        queues.extend([names.queue(job_type), names.dead_letter_queue(job_type)]);
+        queues.extend((0..super::MAX_DELAY_LEVELS).map(|level| names.delay_queue(job_type, level)));
+        exchanges.extend([names.delay_exchange(job_type), names.retry_exchange(job_type)]);
     }
-    let watch_and_delay_queues = std::iter::once(names.dead_letter_watch_queue())
-        .chain((0..super::MAX_DELAY_LEVELS).map(|level| names.delay_queue(level)));
-    for queue in watch_and_delay_queues {
+    for queue in queues {
         // Deleting a queue that was never declared (a level not in use) succeeds.
         channel.queue_delete(short_string(&queue)?, QueueDeleteOptions::default()).await?;
     }
-    for exchange in [names.exchange(), names.dead_letter_exchange(), names.delay_exchange()] {
+    for exchange in exchanges {
         channel.exchange_delete(short_string(&exchange)?, Default::default()).await?;
     }
     channel.close(200, "OK".into()).await.ok();
