@@ -81,7 +81,10 @@ async fn a_dry_run_reports_a_deletion_deletes_only_that_client_and_a_repeat_chan
     let job = system.finished_job(&dry_run, DEADLINE).await?;
     assert_eq!(status(&job), Some(JobStatus::Completed), "{}", job.message);
     assert_eq!(job.message, "Dry run: would delete 250 products and the client 'ACME Corp'");
-    assert_eq!(results_file(&system, &job).await?, "table,would_delete\nproducts,250\nclients,1\n");
+    assert_eq!(
+        results_file(&system, &job).await?,
+        "\"table\",\"would_delete\"\n\"products\",\"250\"\n\"clients\",\"1\"\n"
+    );
     assert_eq!(
         system.store.catalog().count_products(&system.account, &system.client_id).await?,
         250
@@ -95,7 +98,10 @@ async fn a_dry_run_reports_a_deletion_deletes_only_that_client_and_a_repeat_chan
     assert_eq!(job.message, "Deleted 250 products and the client");
     let counters = job.counters.unwrap_or_default();
     assert_eq!((counters.rows_total, counters.rows_processed), (251, 251));
-    assert_eq!(results_file(&system, &job).await?, "table,deleted\nproducts,250\nclients,1\n");
+    assert_eq!(
+        results_file(&system, &job).await?,
+        "\"table\",\"deleted\"\n\"products\",\"250\"\n\"clients\",\"1\"\n"
+    );
     assert_eq!(job.reference_ids.unwrap_or_default().client_id, system.client_id);
     assert_eq!(system.store.catalog().count_products(&system.account, &system.client_id).await?, 0);
     assert!(!system.store.catalog().client_exists(&system.account, &system.client_id).await?);
@@ -114,7 +120,10 @@ async fn a_dry_run_reports_a_deletion_deletes_only_that_client_and_a_repeat_chan
             system.client_id
         )
     );
-    assert_eq!(results_file(&system, &job).await?, "table,deleted\nproducts,0\nclients,0\n");
+    assert_eq!(
+        results_file(&system, &job).await?,
+        "\"table\",\"deleted\"\n\"products\",\"0\"\n\"clients\",\"0\"\n"
+    );
     assert_eq!(system.store.catalog().count_products(&system.account, "globex").await?, 3);
     assert_eq!(system.store.catalog().count_products(&other_account, &system.client_id).await?, 4);
 

@@ -73,7 +73,9 @@ pub fn progress_message(deleted: u64, total: u64, table: &'static str) -> String
 }
 
 /// The results file: `table,deleted` (or `table,would_delete` for a dry run), one line
-/// per client-owned table, then `clients` with 1 when the client row is deleted.
+/// per client-owned table, then `clients` with 1 when the client row is deleted. Every
+/// cell is quoted, as in the upload jobs' results files, so that a spreadsheet reads
+/// each cell whole.
 pub fn results_csv(
     mode: Mode,
     owned: &[TableRows],
@@ -83,7 +85,8 @@ pub fn results_csv(
         Mode::DryRun => "would_delete",
         Mode::Delete => "deleted",
     };
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut writer =
+        csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Always).from_writer(Vec::new());
     writer.write_record(["table", count_column])?;
     for counted in owned {
         writer.write_record([&*safe_cell(counted.table), &counted.rows.to_string()])?;
@@ -194,10 +197,10 @@ mod tests {
     fn the_results_file_has_a_line_per_table_and_the_client() -> Result<(), csv::Error> {
         let deleted = String::from_utf8_lossy(&results_csv(Mode::Delete, &[products(1234)], true)?)
             .into_owned();
-        assert_eq!(deleted, "table,deleted\nproducts,1234\nclients,1\n");
+        assert_eq!(deleted, "\"table\",\"deleted\"\n\"products\",\"1234\"\n\"clients\",\"1\"\n");
         let dry =
             String::from_utf8_lossy(&results_csv(Mode::DryRun, &[products(7)], true)?).into_owned();
-        assert_eq!(dry, "table,would_delete\nproducts,7\nclients,1\n");
+        assert_eq!(dry, "\"table\",\"would_delete\"\n\"products\",\"7\"\n\"clients\",\"1\"\n");
         Ok(())
     }
 }
