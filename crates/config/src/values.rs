@@ -7,7 +7,9 @@ mod urls;
 
 pub use numbers::{Count, Millis, Seconds, Size};
 pub use text::{Flag, Name, Prefix, Secret};
-pub use urls::{AmqpUrl, HttpUrl, NatsUrl, PostgresUrl, ServerUrl, SmtpUrl, UrlKind};
+pub use urls::{
+    AmqpUrl, HttpUrl, NatsUrl, PostgresUrl, ServerUrl, SmtpUrl, UrlKind, redact_password,
+};
 
 /// A type a setting can have.
 pub trait Setting: Sized {

@@ -8,6 +8,14 @@ pub enum Error {
     /// The database refused the statement or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
+    /// The first connection to the database could not be made.
+    #[error("cannot connect to the database at {server}: {source}")]
+    Connect {
+        /// The database's URL, its password redacted.
+        server: String,
+        /// Why.
+        source: DbErr,
+    },
     /// The request collides with existing data it must not touch (e.g. a job id of another account).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -121,7 +129,7 @@ impl Error {
     /// past its timeout). Callers use it to choose between a retry with backoff and
     /// failing the job.
     pub fn is_transient(&self) -> bool {
-        let Self::Database(db_error) = self else {
+        let (Self::Database(db_error) | Self::Connect { source: db_error, .. }) = self else {
             return false;
         };
         match db_error {

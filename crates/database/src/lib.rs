@@ -81,7 +81,10 @@ impl Store {
             ("lock_timeout", milliseconds(settings.lock_timeout)),
         ];
         options.map_sqlx_postgres_opts(move |pg_options| pg_options.options(session.clone()));
-        let connection = Database::connect(options).await?;
+        let connection = Database::connect(options).await.map_err(|source| Error::Connect {
+            server: bgjobs_config::values::redact_password(database_url),
+            source,
+        })?;
         Ok(Self { connection })
     }
 

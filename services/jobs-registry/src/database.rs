@@ -58,7 +58,8 @@ async fn create_database(admin_url: &str, database: &str) -> anyhow::Result<()> 
 
 fn has_code(error: &bgjobs_database::Error, code: &str) -> bool {
     match error {
-        bgjobs_database::Error::Database(db_error) => {
+        bgjobs_database::Error::Database(db_error)
+        | bgjobs_database::Error::Connect { source: db_error, .. } => {
             db_err_code(db_error).as_deref() == Some(code)
         }
         _ => false,

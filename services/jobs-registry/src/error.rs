@@ -47,7 +47,9 @@ impl Error {
             Self::Store(
                 Store::Superseded { .. } | Store::Overtaken { .. } | Store::TakenOver { .. },
             ) => ErrorCode::Superseded,
-            Self::Store(Store::Database(_) | Store::Corrupt(_)) => ErrorCode::Internal,
+            Self::Store(Store::Database(_) | Store::Connect { .. } | Store::Corrupt(_)) => {
+                ErrorCode::Internal
+            }
         }
     }
 }

@@ -83,9 +83,8 @@ impl Application {
     ) -> anyhow::Result<Self> {
         tracing::info!(?settings, "starting notifier");
         let database = &settings.database;
-        let store = Store::connect_with(database.url.expose(), &database.into())
-            .await
-            .with_context(|| format!("connecting to Postgres at {}", database.url))?;
+        // The store's error names the server.
+        let store = Store::connect_with(database.url.expose(), &database.into()).await?;
         store.migrate().await.context("applying database migrations")?;
 
         let names = Names::new(settings.naming.prefix.to_string());

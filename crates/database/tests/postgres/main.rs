@@ -3,6 +3,7 @@
 mod catalog;
 mod check_pass;
 mod client_lock;
+mod connect;
 mod create_job;
 mod delete_client;
 mod deletion_begun;
