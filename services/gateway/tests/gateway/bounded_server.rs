@@ -1,5 +1,5 @@
 //! The gateway's HTTP server keeps its bounds: a client that dribbles its headers is
-//! disconnected, a request not answered within the request timeout is answered 503,
+//! disconnected, headers over the limit are answered 431, a request not answered within the request timeout is answered 503,
 //! a large JSON body is refused, and requests beyond the concurrency limit are refused
 //! at once (503, Retry-After) while the admitted uploads complete and probes answer.
 
@@ -70,6 +70,19 @@ async fn a_client_dribbling_its_headers_is_disconnected_within_the_header_timeou
         .send()
         .await?;
     assert_eq!(response.status(), 413);
+    Ok(())
+}
+
+#[tokio::test]
+async fn headers_over_the_header_limit_are_answered_431() -> anyhow::Result<()> {
+    let demo = [("BGJOBS_GATEWAY_DEMO_USERS", "true")];
+    let (url, _stop) =
+        start_alone(&demo, |settings| settings.limits.max_header_bytes = 16 * 1024).await?;
+    let client = reqwest::Client::new();
+    let within = client.get(format!("{url}/healthz")).header("x-padding", "a".repeat(8 * 1024));
+    assert_eq!(within.send().await?.status(), 200);
+    let over = client.get(format!("{url}/healthz")).header("x-padding", "a".repeat(32 * 1024));
+    assert_eq!(over.send().await?.status(), 431);
     Ok(())
 }
 
