@@ -77,7 +77,7 @@ async fn three_copies_of_a_deletion_run_at_once_delete_the_client_once_and_whole
     assert!(log.iter().all(|entry| entry.kind != failed), "a copy failed: {log:#?}");
     assert_eq!(
         system.results_text(job).await?,
-        "table,deleted\nproducts,3000\nclients,1\n",
+        "\"table\",\"deleted\"\n\"products\",\"3000\"\n\"clients\",\"1\"\n",
         "the results file"
     );
 

@@ -10,7 +10,7 @@ mod topology;
 use lapin::types::ShortString;
 use lapin::{Connection, ConnectionProperties};
 
-use crate::error::{Error, redact_credentials};
+use crate::error::{Error, redact_credentials, user_of};
 
 pub use consumer::{JobDeliveries, JobDelivery, consume};
 pub use dead_letter_queues::{Death, DlqMessage, DlqReader, REPLAYED_BY_HEADER, REPLAYS_HEADER};
@@ -18,6 +18,9 @@ pub use dead_letter_watch::{DeadLetter, consume_dead_letters};
 pub use delay::{Delay, MAX_DELAY_LEVELS, declare_delay_queues};
 pub use publisher::JobPublisher;
 pub use topology::{QueueSettings, declare_job_type, declare_topology, delete_topology};
+
+/// AMQP's reply code ACCESS_REFUSED.
+const ACCESS_REFUSED: u16 = 403;
 
 /// The local stack's broker, used when no URL is configured.
 pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -30,9 +33,16 @@ pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// redelivers its unacked jobs.
 pub async fn connect(url: &str) -> Result<Connection, Error> {
     let properties = ConnectionProperties::default().with_connection_name(program_name().into());
-    Connection::connect(url, properties)
-        .await
-        .map_err(|source| Error::AmqpConnect { address: redact_credentials(url), source })
+    Connection::connect(url, properties).await.map_err(|source| {
+        let address = redact_credentials(url);
+        match source.kind() {
+            // ACCESS_REFUSED: the broker is there and said no to this user.
+            lapin::ErrorKind::ProtocolError(refusal) if refusal.get_id() == ACCESS_REFUSED => {
+                Error::AmqpLogin { address, user: user_of(url) }
+            }
+            _ => Error::AmqpConnect { address, source },
+        }
+    })
 }
 
 /// The number of ready messages in `queue` (unacked deliveries are not counted),

@@ -16,6 +16,19 @@ pub enum Error {
         source: lapin::Error,
     },
 
+    /// RabbitMQ refused to sign the user in (wrong password, unknown user, or no
+    /// access to the virtual host).
+    #[error(
+        "RabbitMQ at {address} refused to sign in user '{user}': the user name or password is \
+         wrong, or the user may not use this virtual host (the broker's log says which)"
+    )]
+    AmqpLogin {
+        /// The broker's address, credentials removed.
+        address: String,
+        /// The user the URL names.
+        user: String,
+    },
+
     /// NATS or JetStream refused an operation or the connection broke.
     #[error("NATS: {0}")]
     Nats(String),
@@ -85,6 +98,18 @@ pub(crate) fn redact_credentials(url: &str) -> String {
     }
 }
 
+/// The user a broker URL signs in as; `guest` when it names none, as AMQP URLs mean.
+pub(crate) fn user_of(url: &str) -> String {
+    let Some((_, rest)) = url.split_once("://") else {
+        return "guest".to_owned();
+    };
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => authority[..at].split(':').next().unwrap_or_default().to_owned(),
+        None => "guest".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +122,12 @@ mod tests {
         );
         assert_eq!(redact_credentials("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
         assert_eq!(redact_credentials("127.0.0.1:4222"), "127.0.0.1:4222");
+    }
+
+    #[test]
+    fn the_user_of_a_broker_url_is_read_without_its_password() {
+        assert_eq!(user_of("amqp://bgjobs-ingest:secret@127.0.0.1:5672/%2f"), "bgjobs-ingest");
+        assert_eq!(user_of("amqp://someone@127.0.0.1:5672"), "someone");
+        assert_eq!(user_of("amqp://127.0.0.1:5672/%2f"), "guest");
     }
 }

@@ -307,3 +307,15 @@ async fn a_message_put_in_one_type_s_delay_path_never_reaches_another_type() -> 
     amqp::delete_topology(&connection, &names).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_refused_sign_in_names_the_user_and_not_the_password() -> anyhow::Result<()> {
+    let url = "amqp://bgjobs-ingest:not-its-password@127.0.0.1:5672/%2f";
+    let error = amqp::connect(url).await.err().context("signed in with a wrong password")?;
+    let message = error.to_string();
+    assert!(message.contains("refused to sign in"), "{message}");
+    assert!(message.contains("bgjobs-ingest"), "{message}");
+    assert!(!message.contains("not-its-password"), "{message}");
+    assert!(!message.contains("is the broker running"), "{message}");
+    Ok(())
+}
