@@ -1,12 +1,15 @@
-//! A service's certificate, its key and the certificate authority it trusts, as TLS
-//! configurations for its gRPC server and its clients.
+//! A service's certificate, its key and the certificate authority it trusts: read once,
+//! or kept current as the files are renewed, for the TLS configurations of its servers
+//! and clients (`https.rs`, `grpc.rs`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
+use arc_swap::{ArcSwap, ArcSwapOption, Guard};
+use bgjobs_config::values::Seconds;
 
 use crate::Service;
-use crate::caller::identities_in;
+use crate::material::{Material, Pem};
 
 bgjobs_config::section! {
     /// This service's certificate for mutual TLS with the other bgjobs services. The
@@ -21,6 +24,13 @@ bgjobs_config::section! {
         "BGJOBS_TLS_CERT_FILE" => cert_file: PathBuf = "/etc/bgjobs/tls/tls.crt";
         /// PEM file of the certificate's private key.
         "BGJOBS_TLS_KEY_FILE" => key_file: PathBuf = "/etc/bgjobs/tls/tls.key";
+        /// Seconds between two readings of the three files by a running service: a
+        /// certificate renewed in place (cert-manager rewrites the mounted Secret) is
+        /// used for new connections within as long, without a restart. Files that do
+        /// not make valid credentials (not PEM, a key that is not the certificate's,
+        /// another identity, not signed by the authority) are ignored with a warning
+        /// naming the file, and the previous certificate kept. jobsctl reads them once.
+        "BGJOBS_TLS_RELOAD_SECS" => reload_interval: Seconds<1, 86400> = "60";
     }
 }
 
@@ -47,6 +57,17 @@ pub enum Error {
     /// The certificate is not PEM-encoded X.509.
     #[error("the certificate is not a PEM-encoded X.509 certificate: {0}")]
     Certificate(String),
+    /// The private key cannot be read (the reason never quotes the file).
+    #[error(
+        "the private key is not a PEM-encoded private key (PKCS#8, PKCS#1 or SEC1) of a kind TLS can use"
+    )]
+    Key,
+    /// The private key is not the certificate's.
+    #[error("the private key does not belong to the certificate")]
+    KeyMismatch,
+    /// The certificate authority's file holds no usable certificate.
+    #[error("the certificate authority is not a PEM-encoded X.509 certificate: {0}")]
+    Authority(String),
     /// An internal URL that does not use TLS.
     #[error("'{0}' must start with https://: bgjobs services talk to each other over mutual TLS")]
     NotHttps(String),
@@ -63,80 +84,114 @@ pub enum Error {
     },
 }
 
-/// What a service proves its identity with and whom it trusts.
+/// What a service proves its identity with and whom it trusts. Clones share one
+/// source: credentials from [`Credentials::reloading`] change under every clone, and
+/// under every TLS configuration made from them, when the files are renewed.
 #[derive(Clone)]
 pub struct Credentials {
-    service: Service,
-    pub(crate) ca_pem: Vec<u8>,
-    pub(crate) cert_pem: Vec<u8>,
-    pub(crate) key_pem: Vec<u8>,
+    pub(crate) live: Arc<Live>,
+}
+
+/// The credentials in use now, swapped whole when renewed files pass every check.
+pub(crate) struct Live {
+    current: ArcSwap<Material>,
+    /// Why the files as they are now were not taken, while they are not.
+    rejection: ArcSwapOption<String>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Live").field("service", &self.current().service).finish()
+    }
+}
+
+impl Live {
+    /// The credentials every new handshake uses.
+    pub(crate) fn current(&self) -> Guard<Arc<Material>> {
+        self.current.load()
+    }
+
+    /// Puts renewed credentials in use.
+    pub(crate) fn replace(&self, material: Material) {
+        self.current.store(Arc::new(material));
+        self.rejection.store(None);
+    }
+
+    /// Notes why the files as they are now were not taken.
+    pub(crate) fn reject(&self, why: String) {
+        self.rejection.store(Some(Arc::new(why)));
+    }
+
+    /// The files are those in use again.
+    pub(crate) fn clear_rejection(&self) {
+        self.rejection.store(None);
+    }
+
+    /// Why the files as they are now were not taken, if they were not.
+    pub(crate) fn rejection(&self) -> Option<String> {
+        self.rejection.load_full().map(|why| why.as_ref().clone())
+    }
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the key.
-        formatter.debug_struct("Credentials").field("service", &self.service).finish()
+        formatter.debug_struct("Credentials").field("service", &self.service()).finish()
     }
 }
 
 impl Credentials {
-    /// Reads the files `tls` names.
+    /// Reads the files `tls` names, once: for a tool that runs briefly (jobsctl).
     pub fn load(tls: &Tls) -> Result<Self, Error> {
-        let read = |path: &Path| {
-            std::fs::read(path).map_err(|source| Error::Read { path: path.to_owned(), source })
-        };
-        Self::from_pem(read(&tls.ca_file)?, read(&tls.cert_file)?, read(&tls.key_file)?)
+        Ok(Self::new(Material::parse(read_files(tls)?)?))
     }
 
-    /// Credentials of PEM-encoded certificate authority, certificate and key.
+    /// Reads the files `tls` names, then again every `reload_interval` for as long as
+    /// these credentials or a TLS configuration made from them are in use. Renewed
+    /// files are taken when they make valid credentials of the same identity; until
+    /// then the previous ones stay in use and a warning says which file is wrong and
+    /// why. Must be called within a tokio runtime.
+    pub fn reloading(tls: &Tls) -> Result<Self, Error> {
+        let credentials = Self::load(tls)?;
+        crate::reload::spawn(tls, &credentials);
+        Ok(credentials)
+    }
+
+    /// Credentials of PEM-encoded certificate authority, certificate and key, which
+    /// never change.
     pub fn from_pem(
         ca_pem: impl Into<Vec<u8>>,
         cert_pem: impl Into<Vec<u8>>,
         key_pem: impl Into<Vec<u8>>,
     ) -> Result<Self, Error> {
-        let cert_pem = cert_pem.into();
-        let (_, pem) = x509_parser::pem::parse_x509_pem(&cert_pem)
-            .map_err(|error| Error::Certificate(error.to_string()))?;
-        let identities = identities_in(&pem.contents).map_err(Error::Certificate)?;
-        let [service] = identities[..] else {
-            return Err(Error::Identity { found: identities.len() });
-        };
-        Ok(Self { service, ca_pem: ca_pem.into(), cert_pem, key_pem: key_pem.into() })
+        let pem = Pem { ca: ca_pem.into(), cert: cert_pem.into(), key: key_pem.into() };
+        Ok(Self::new(Material::parse(pem)?))
     }
 
-    /// The identity the certificate names.
+    fn new(material: Material) -> Self {
+        let live =
+            Live { current: ArcSwap::from_pointee(material), rejection: ArcSwapOption::empty() };
+        Self { live: Arc::new(live) }
+    }
+
+    /// The identity the certificate names (the same for as long as the credentials
+    /// are reloaded: files naming another are refused).
     pub fn service(&self) -> Service {
-        self.service
+        self.live.current().service
     }
 
-    /// The server side: this service's certificate, and client certificates checked
-    /// against the authority. A client without one still connects, so that a
-    /// [`crate::Policy`] can refuse its calls with a clear status.
-    pub fn server_tls(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
-            .client_ca_root(Certificate::from_pem(&self.ca_pem))
-            .client_auth_optional(true)
+    /// Why the files as they are now were not taken by [`Credentials::reloading`]
+    /// (which file, and what is wrong with it); `None` once they were, or while they
+    /// have not changed.
+    pub fn rejection(&self) -> Option<String> {
+        self.live.rejection()
     }
+}
 
-    /// The client side of a call to `callee`: its certificate must be signed by the
-    /// authority and name `callee`, whatever address is dialled.
-    pub fn client_tls(&self, callee: Service) -> ClientTlsConfig {
-        ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&self.ca_pem))
-            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
-            .domain_name(callee.server_name())
-    }
-
-    /// An endpoint for `callee`'s gRPC API at `url` (`https://...`), over mutual TLS.
-    pub fn endpoint(&self, url: &str, callee: Service) -> Result<Endpoint, Error> {
-        if !url.starts_with("https://") {
-            return Err(Error::NotHttps(url.to_owned()));
-        }
-        let invalid = |reason: String| Error::Url { url: url.to_owned(), reason };
-        Endpoint::from_shared(url.to_owned())
-            .map_err(|error| invalid(error.to_string()))?
-            .tls_config(self.client_tls(callee))
-            .map_err(|error| invalid(error.to_string()))
-    }
+/// The three files, each read whole.
+fn read_files(tls: &Tls) -> Result<Pem, Error> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| Error::Read { path: path.to_owned(), source })
+    };
+    Ok(Pem { ca: read(&tls.ca_file)?, cert: read(&tls.cert_file)?, key: read(&tls.key_file)? })
 }

@@ -7,19 +7,26 @@
 //! API, served over the same mutual TLS). A call without a certificate of that
 //! authority is refused with `UNAUTHENTICATED`, a call by an identity the method does
 //! not allow with `PERMISSION_DENIED`, each with a message saying who may call.
+//! Long-running services keep their credentials current ([`Credentials::reloading`]):
+//! renewed certificate files are used for new connections without a restart.
 
 mod caller;
 mod credentials;
 #[cfg(feature = "dev-pki")]
 pub mod dev_pki;
+mod grpc;
 mod https;
+mod material;
 pub mod policies;
 mod policy;
+mod reload;
 mod route_policy;
 mod service;
+mod tls;
 
 pub use caller::Caller;
 pub use credentials::{Credentials, Error, Tls};
+pub use grpc::GrpcEndpoint;
 pub use policy::{Policy, Rule};
 pub use route_policy::{Access, Refusal, Route, RoutePolicy};
 pub use service::Service;

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 
 use bgjobs_identity::dev_pki::{DevPki, Issued};
 use bgjobs_identity::{Credentials, Policy, Rule, Service};
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::Code;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Server};
 use tonic_health::pb::HealthCheckRequest;
@@ -28,18 +27,34 @@ async fn serve(pki: &DevPki) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bound");
     let address = listener.local_addr().expect("address");
     let (_, health) = tonic_health::server::health_reporter();
-    let router = Server::builder()
-        .tls_config(server.server_tls())
-        .expect("server TLS")
-        .layer(POLICY.layer())
-        .add_service(health);
-    tokio::spawn(router.serve_with_incoming(TcpListenerStream::new(listener)));
+    let tls = server.grpc_server_config().expect("server TLS");
+    let incoming =
+        bgjobs_service::grpc::tls_incoming(listener, tls, &bgjobs_service::Limits::default());
+    let router = Server::builder().layer(POLICY.layer()).add_service(health);
+    tokio::spawn(router.serve_with_incoming(incoming));
     address
 }
 
-async fn check(endpoint: Endpoint) -> Result<(), tonic::Status> {
+/// A health check through `endpoint`: tonic's own, or one of [`Credentials::endpoint`].
+trait Connect {
+    async fn channel(&self) -> Result<tonic::transport::Channel, tonic::transport::Error>;
+}
+
+impl Connect for Endpoint {
+    async fn channel(&self) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+        self.connect().await
+    }
+}
+
+impl Connect for bgjobs_identity::GrpcEndpoint {
+    async fn channel(&self) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+        self.connect().await
+    }
+}
+
+async fn check(endpoint: impl Connect) -> Result<(), tonic::Status> {
     let channel = endpoint
-        .connect()
+        .channel()
         .await
         .map_err(|error| tonic::Status::unavailable(format!("no connection: {error:?}")))?;
     HealthClient::new(channel).check(HealthCheckRequest::default()).await.map(|_| ())

@@ -1,10 +1,12 @@
-//! A tonic server within [`Limits`]: the TLS handshake, each call and each HTTP/2
-//! connection bounded by tonic's own builder options, and calls beyond the
-//! concurrency limit refused at once with UNAVAILABLE by tower's load shedding.
+//! A tonic server within [`Limits`]: each call and each HTTP/2 connection bounded by
+//! tonic's own builder options, the TLS handshake by [`tls_incoming`], and calls beyond
+//! the concurrency limit refused at once with UNAVAILABLE by tower's load shedding.
 
+mod incoming;
+
+use tokio::net::TcpListener;
 use tonic::Status;
 use tonic::transport::Server;
-use tonic::transport::server::ServerTlsConfig;
 use tower::limit::{ConcurrencyLimit, GlobalConcurrencyLimitLayer};
 use tower::load_shed::LoadShed;
 use tower::util::MapErr;
@@ -16,7 +18,8 @@ use crate::Limits;
 /// end CANCELLED ("Timeout expired"; a streaming call counts only until it starts
 /// streaming), at most `max_concurrent_streams` calls per connection, headers up to
 /// `max_header_bytes`, and a keep-alive ping every `http2_keepalive` that must be
-/// answered within as long again. Add [`tls`] and [`Shedding`] to it.
+/// answered within as long again. Add [`Shedding`] to it, and serve it with
+/// `serve_with_incoming_shutdown` on [`tls_incoming`].
 pub fn server(limits: &Limits) -> Server {
     Server::builder()
         .timeout(limits.request_timeout)
@@ -26,10 +29,18 @@ pub fn server(limits: &Limits) -> Server {
         .http2_keepalive_timeout(Some(limits.http2_keepalive))
 }
 
-/// `config` with a TLS handshake that must finish within `header_timeout`: a client
-/// that dribbles its handshake is disconnected.
-pub fn tls(config: ServerTlsConfig, limits: &Limits) -> ServerTlsConfig {
-    config.timeout(limits.header_timeout)
+pub use incoming::TlsIncoming;
+
+/// The TLS connections of `listener`, with `config` (which offers `h2`, and may take a
+/// renewed certificate at every handshake), each handshake finished within
+/// `header_timeout` in a task of its own: a client that dribbles its handshake is
+/// disconnected and holds up no one.
+pub fn tls_incoming(
+    listener: TcpListener,
+    config: rustls::ServerConfig,
+    limits: &Limits,
+) -> TlsIncoming {
+    TlsIncoming::new(listener, config, limits.header_timeout)
 }
 
 /// Calls beyond `max_concurrent_requests` (of every connection together) are

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
+use bgjobs_config::{Environment, Load};
 use bgjobs_identity::dev_pki::DevPki;
 use bgjobs_identity::{Credentials, Policy, Service, Tls};
 use tonic::body::Body;
@@ -36,28 +37,25 @@ fn authority() -> &'static Authority {
     })
 }
 
-/// The TLS settings of `service`: the files of its certificate.
+/// The TLS settings of `service`: the files of its certificate (read again every
+/// `BGJOBS_TLS_RELOAD_SECS`, as declared, by a service that reloads them).
 pub fn tls(service: Service) -> Tls {
-    let directory = &authority().directory;
-    Tls {
-        ca_file: directory.join("ca.pem"),
-        cert_file: directory.join(format!("{}.pem", service.name())),
-        key_file: directory.join(format!("{}.key", service.name())),
-    }
+    Tls::load(&Environment::from_pairs(tls_env(service)))
+        .expect("the test certificates' settings are valid")
 }
 
 /// The variables that give `service` its certificate.
 pub fn tls_env(service: Service) -> [(&'static str, String); 3] {
-    let tls = tls(service);
+    let directory = &authority().directory;
     let text = |path: PathBuf| path.display().to_string();
     [
-        ("BGJOBS_TLS_CA_FILE", text(tls.ca_file)),
-        ("BGJOBS_TLS_CERT_FILE", text(tls.cert_file)),
-        ("BGJOBS_TLS_KEY_FILE", text(tls.key_file)),
+        ("BGJOBS_TLS_CA_FILE", text(directory.join("ca.pem"))),
+        ("BGJOBS_TLS_CERT_FILE", text(directory.join(format!("{}.pem", service.name())))),
+        ("BGJOBS_TLS_KEY_FILE", text(directory.join(format!("{}.key", service.name())))),
     ]
 }
 
-/// The credentials of `service`.
+/// The credentials of `service`, as read once.
 pub fn credentials(service: Service) -> Credentials {
     Credentials::load(&tls(service)).expect("reading the test certificates")
 }

@@ -74,7 +74,7 @@ impl Application {
                 (Keys::single(key.decoding_key()), Some(Arc::new(demo)))
             }
         };
-        let credentials = Credentials::load(&settings.tls)
+        let credentials = Credentials::reloading(&settings.tls)
             .context("loading the gateway's certificate (BGJOBS_TLS_*)")?;
         let registry_channel = credentials
             .endpoint(settings.registry_url.as_str(), Service::JobsRegistry)

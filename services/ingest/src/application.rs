@@ -20,7 +20,6 @@ use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::TcpIncoming;
 use tower_http::trace::TraceLayer;
 
 use crate::Settings;
@@ -79,7 +78,7 @@ impl Application {
             .await
             .context("opening the RabbitMQ publishing channel")?;
 
-        let credentials = Credentials::load(&settings.tls)
+        let credentials = Credentials::reloading(&settings.tls)
             .context("loading ingest's certificate (BGJOBS_TLS_*)")?;
         let https_config =
             credentials.https_server_config().context("configuring the HTTP server's TLS")?;
@@ -229,10 +228,10 @@ impl Background {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("building the gRPC reflection service")?;
+        let tls =
+            self.credentials.grpc_server_config().context("configuring the gRPC server's TLS")?;
         // Bounded (timeouts, HTTP/2 limits, load shedding) before the caller is checked.
         let grpc = bgjobs_service::grpc::server(&self.limits)
-            .tls_config(bgjobs_service::grpc::tls(self.credentials.server_tls(), &self.limits))
-            .context("configuring the gRPC server's TLS")?
             .layer(bgjobs_service::grpc::Shedding::new(&self.limits))
             .layer(policies::INGEST.layer())
             .add_service(health_service)
@@ -242,7 +241,7 @@ impl Background {
                 state.verifier.clone(),
             )))
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.grpc_listener),
+                bgjobs_service::grpc::tls_incoming(self.grpc_listener, tls, &self.limits),
                 stop.clone().cancelled_owned(),
             );
         let mut tasks = JoinSet::new();

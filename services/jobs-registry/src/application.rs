@@ -15,7 +15,6 @@ use futures::stream::BoxStream;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::TcpIncoming;
 
 use crate::applier::EventApplier;
 use crate::database::connect_creating_database;
@@ -58,7 +57,7 @@ impl Application {
     /// [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         tracing::info!(?settings, "starting jobs-registry");
-        let credentials = Credentials::load(&settings.tls)
+        let credentials = Credentials::reloading(&settings.tls)
             .context("loading the registry's certificate (BGJOBS_TLS_*)")?;
         let store = migrate(&settings).await?.jobs();
 
@@ -110,10 +109,10 @@ impl Application {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("building the gRPC reflection service")?;
+        let tls =
+            self.credentials.grpc_server_config().context("configuring the gRPC server's TLS")?;
         // Bounded (timeouts, HTTP/2 limits, load shedding) before the caller is checked.
         let grpc = bgjobs_service::grpc::server(&self.limits)
-            .tls_config(bgjobs_service::grpc::tls(self.credentials.server_tls(), &self.limits))
-            .context("configuring the gRPC server's TLS")?
             .layer(bgjobs_service::grpc::Shedding::new(&self.limits))
             .layer(policies::REGISTRY.layer())
             .add_service(health_service)
@@ -123,7 +122,7 @@ impl Application {
                 stop.clone(),
             )))
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.listener),
+                bgjobs_service::grpc::tls_incoming(self.listener, tls, &self.limits),
                 stop.clone().cancelled_owned(),
             );
         let stall_detector =

@@ -101,7 +101,7 @@ impl Application {
         let objects = ObjectStore::connect(&settings.objects)
             .await
             .context("connecting to the object store")?;
-        let credentials = Credentials::load(&settings.tls)
+        let credentials = Credentials::reloading(&settings.tls)
             .context("loading the notifier's certificate (BGJOBS_TLS_*)")?;
         let registry = JobsRegistryClient::new(
             credentials

@@ -1,0 +1,123 @@
+//! The connections of a gRPC server over TLS: each accepted TCP connection completes
+//! its handshake in a task of its own, within the handshake timeout, and only then is
+//! handed to tonic. The acceptor's rustls configuration is asked for a certificate at
+//! every handshake, so a certificate renewed meanwhile serves new connections.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio::time::Sleep;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_stream::Stream;
+
+/// How long accepting pauses after a failure that is not about one connection (out of
+/// file descriptors, say), instead of spinning.
+const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
+
+/// The TLS connections of a listener, for `serve_with_incoming`. tonic gives each
+/// request the connection's `TlsConnectInfo<TcpConnectInfo>`, client certificates
+/// included. Dropping it closes the listener.
+pub struct TlsIncoming {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+    handshake_timeout: Duration,
+    handshakes: JoinSet<Option<TlsStream<TcpStream>>>,
+    paused: Option<Pin<Box<Sleep>>>,
+}
+
+impl std::fmt::Debug for TlsIncoming {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("TlsIncoming")
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("handshakes", &self.handshakes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsIncoming {
+    /// Serves TLS with `config` on `tcp`; a client has `handshake_timeout` to complete
+    /// its handshake.
+    pub fn new(
+        tcp: TcpListener,
+        config: rustls::ServerConfig,
+        handshake_timeout: Duration,
+    ) -> Self {
+        Self {
+            tcp,
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            handshake_timeout,
+            handshakes: JoinSet::new(),
+            paused: None,
+        }
+    }
+
+    /// Accepts every connection waiting, each into a handshake task of its own.
+    fn poll_accept(&mut self, context: &mut Context<'_>) {
+        loop {
+            if let Some(pause) = &mut self.paused {
+                if pause.as_mut().poll(context).is_pending() {
+                    return;
+                }
+                self.paused = None;
+            }
+            match self.tcp.poll_accept(context) {
+                Poll::Ready(Ok((stream, address))) => {
+                    let handshake = self.acceptor.accept(stream);
+                    let timeout = self.handshake_timeout;
+                    self.handshakes.spawn(async move {
+                        match tokio::time::timeout(timeout, handshake).await {
+                            Ok(Ok(tls)) => Some(tls),
+                            Ok(Err(error)) => {
+                                tracing::info!(client = %address, %error, "TLS handshake failed");
+                                None
+                            }
+                            Err(_) => {
+                                tracing::info!(client = %address, ?timeout, "TLS handshake timed out");
+                                None
+                            }
+                        }
+                    });
+                }
+                Poll::Ready(Err(error)) => {
+                    use std::io::ErrorKind::{
+                        ConnectionAborted, ConnectionRefused, ConnectionReset,
+                    };
+                    if !matches!(
+                        error.kind(),
+                        ConnectionRefused | ConnectionAborted | ConnectionReset
+                    ) {
+                        tracing::error!(%error, "accepting a connection failed");
+                        self.paused = Some(Box::pin(tokio::time::sleep(ACCEPT_PAUSE)));
+                    }
+                }
+                Poll::Pending => return,
+            }
+        }
+    }
+}
+
+impl Stream for TlsIncoming {
+    type Item = Result<TlsStream<TcpStream>, std::io::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.poll_accept(context);
+        loop {
+            match this.handshakes.poll_join_next(context) {
+                Poll::Ready(Some(Ok(Some(connection)))) => {
+                    return Poll::Ready(Some(Ok(connection)));
+                }
+                // Failed, timed out (logged) or panicked: the client is gone.
+                Poll::Ready(Some(_)) => continue,
+                // None: no handshake under way; the listener wakes this when one starts.
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
