@@ -47,8 +47,10 @@ pub enum Refusal {
 }
 
 impl RoutePolicy {
-    /// The entry of the route `path` (as declared) for `method`.
+    /// The entry of the route `path` (as declared) for `method`. HEAD is answered as
+    /// GET without the body, so it has GET's entry.
     pub fn route(&self, method: &str, path: &str) -> Option<&Route> {
+        let method = if method == "HEAD" { "GET" } else { method };
         self.routes.iter().find(|route| route.method == method && route.path == path)
     }
 
@@ -128,6 +130,7 @@ mod tests {
     fn without_a_certificate_only_routes_open_to_anyone_answer() {
         assert!(matches!(POLICY.check("POST", DELETE, Ok(None)), Err(Refusal::Unauthenticated(_))));
         assert_eq!(POLICY.check("GET", "/healthz", Ok(None)), Ok(None));
+        assert_eq!(POLICY.check("HEAD", "/healthz", Ok(None)), Ok(None));
         let bad = Err("the certificate names 2 bgjobs identities".to_owned());
         assert_eq!(POLICY.check("GET", "/healthz", bad), Ok(None));
     }

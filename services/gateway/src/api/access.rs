@@ -70,8 +70,10 @@ pub static ROUTES: &[ApiRoute] = &[
     route("GET", "/api/v1/demo/jwks.json", Needs::Nothing, Scope::Open),
 ];
 
-/// The entry of the route `path` (as declared) for `method`.
+/// The entry of the route `path` (as declared) for `method` (HEAD: GET's).
 pub fn find(method: &str, path: &str) -> Option<&'static ApiRoute> {
+    // HEAD is answered as GET without the body, so it has GET's entry.
+    let method = if method == "HEAD" { "GET" } else { method };
     ROUTES.iter().find(|route| route.method == method && route.path == path)
 }
 
@@ -136,6 +138,13 @@ mod tests {
             .map(|route| (route.method.to_owned(), route.path.to_owned()))
             .collect();
         assert_eq!(described, tabled);
+    }
+
+    #[test]
+    fn head_has_the_entry_of_get() {
+        let head = find("HEAD", "/api/v1/jobs").map(|route| (route.method, route.path));
+        assert_eq!(head, Some(("GET", "/api/v1/jobs")));
+        assert!(find("HEAD", "/api/v1/demo/sign-in").is_none(), "sign-in is a POST");
     }
 
     #[test]

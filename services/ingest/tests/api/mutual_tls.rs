@@ -16,6 +16,8 @@ async fn the_probes_answer_without_a_certificate() -> anyhow::Result<()> {
     for path in ["/healthz", "/readyz"] {
         let response = probe.get(format!("{}{path}", app.address)).send().await?;
         assert_eq!(response.status(), 200, "{path}");
+        let response = probe.head(format!("{}{path}", app.address)).send().await?;
+        assert_eq!(response.status(), 200, "HEAD {path}");
     }
     app.stop().await
 }
