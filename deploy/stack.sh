@@ -102,18 +102,68 @@ postgres_up() {
 
 rabbitmq_ready() { port_open 5672; }
 
-rabbitmq_up() {
-    local started
-    started=$(now_ms)
-    if rabbitmq_ready; then
-        echo "rabbitmq   already running  127.0.0.1:5672 ($(elapsed_since "$started"))"
-        return
-    fi
+# True when RabbitMQ answers the AMQP protocol header with its Connection.Start (a
+# method frame, type 1) within 5 s. A node can keep its port open and stop answering
+# (seen with RabbitMQ 3.10 after long series of test runs creating and deleting quorum
+# queues): then every client hangs in its handshake.
+rabbitmq_answers() {
+    local first
+    first=$(timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5672 && printf "AMQP\x00\x00\x09\x01" >&3 && head -c 1 <&3 | od -An -tx1' 2>/dev/null) ||
+        return 1
+    [[ "${first// /}" == 01 ]]
+}
+
+rabbitmq_start() {
     command -v rabbitmq-server >/dev/null || fail "rabbitmq-server is not installed"
     rabbitmq-server -detached || fail "rabbitmq-server -detached failed; see /var/log/rabbitmq/"
     # await_startup waits for the node to boot fully (plugins, vhosts), not just the port.
     rabbitmqctl --timeout "$START_DEADLINE_SECONDS" await_startup >/dev/null 2>&1 || true
-    wait_until "rabbitmq" rabbitmq_ready ||
+    wait_until "rabbitmq" rabbitmq_ready
+}
+
+# Stops the node, killing it when it does not stop within 30 s (a wedged node does not).
+rabbitmq_kill() {
+    timeout 30 rabbitmqctl stop </dev/null >/dev/null 2>&1 || true
+    pkill -9 -f 'beam.smp.*rabbit' 2>/dev/null || true
+    pkill -9 -x epmd 2>/dev/null || true
+    local give_up_at=$(($(date +%s) + 30))
+    while port_open 5672 && (($(date +%s) < give_up_at)); do sleep 0.2; done
+}
+
+# A node whose port is open but which does not answer is restarted; if it still does
+# not answer, its data directory (queues, messages, users) is moved aside to
+# <dir>.wedged-<time> and it starts empty. This is the local stack: nothing there is
+# kept for longer than a test run, and the users are imported again below.
+rabbitmq_recover() {
+    local data=/var/lib/rabbitmq/mnesia
+    echo "rabbitmq   not answering    127.0.0.1:5672 accepts connections but sends no AMQP greeting; restarting it" >&2
+    rabbitmq_kill
+    if rabbitmq_start && wait_until "rabbitmq" rabbitmq_answers; then
+        return
+    fi
+    local aside
+    aside="$data.wedged-$(date +%s)"
+    echo "rabbitmq   still not answering after a restart; moving $data aside to $aside and starting empty" >&2
+    rabbitmq_kill
+    [[ -d "$data" ]] && mv "$data" "$aside"
+    rm -f "$RABBITMQ_USERS_STAMP"
+    rabbitmq_start && wait_until "rabbitmq" rabbitmq_answers ||
+        fail "rabbitmq does not answer AMQP on 127.0.0.1:5672 even with a fresh data directory; see /var/log/rabbitmq/"
+}
+
+rabbitmq_up() {
+    local started
+    started=$(now_ms)
+    if rabbitmq_ready; then
+        if rabbitmq_answers; then
+            echo "rabbitmq   already running  127.0.0.1:5672 ($(elapsed_since "$started"))"
+            return
+        fi
+        rabbitmq_recover
+        echo "rabbitmq   restarted        127.0.0.1:5672 ($(elapsed_since "$started"))"
+        return
+    fi
+    rabbitmq_start ||
         fail "rabbitmq did not listen on 127.0.0.1:5672 within ${START_DEADLINE_SECONDS}s; see /var/log/rabbitmq/"
     echo "rabbitmq   started          127.0.0.1:5672 ($(elapsed_since "$started"))"
 }
