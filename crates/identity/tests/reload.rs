@@ -91,7 +91,7 @@ impl Servers {
             bgjobs_service::grpc::tls_incoming(listener, config, &limits).map(move |connection| {
                 if let Ok(tls) = &connection {
                     counted.fetch_add(1, Ordering::SeqCst);
-                    record(&recorded, tls.get_ref().1.peer_certificates());
+                    record(&recorded, tls.get_ref().get_ref().1.peer_certificates());
                 }
                 connection
             });

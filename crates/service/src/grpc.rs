@@ -3,6 +3,7 @@
 //! the concurrency limit refused at once with UNAVAILABLE by tower's load shedding.
 
 mod incoming;
+mod prefaced;
 
 use tokio::net::TcpListener;
 use tonic::Status;
@@ -30,11 +31,13 @@ pub fn server(limits: &Limits) -> Server {
 }
 
 pub use incoming::TlsIncoming;
+pub use prefaced::Prefaced;
 
 /// The TLS connections of `listener`, with `config` (which offers `h2`, and may take a
-/// renewed certificate at every handshake), each handshake finished within
-/// `header_timeout` in a task of its own: a client that dribbles its handshake is
-/// disconnected and holds up no one.
+/// renewed certificate at every handshake), each handshake and the HTTP/2 preface
+/// after it finished within `header_timeout` in a task of its own: a client that
+/// dribbles its handshake, or sends nothing after it, is disconnected and holds up no
+/// one.
 pub fn tls_incoming(
     listener: TcpListener,
     config: rustls::ServerConfig,

@@ -1,19 +1,21 @@
 //! The connections of a gRPC server over TLS: each accepted TCP connection completes
-//! its handshake in a task of its own, within the handshake timeout, and only then is
-//! handed to tonic. The acceptor's rustls configuration is asked for a certificate at
-//! every handshake, so a certificate renewed meanwhile serves new connections.
+//! its handshake and sends the HTTP/2 preface in a task of its own, within the
+//! handshake timeout, and only then is handed to tonic. The acceptor's rustls
+//! configuration is asked for a certificate at every handshake, so a certificate
+//! renewed meanwhile serves new connections.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio::time::Sleep;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 use tokio_stream::Stream;
+
+use super::prefaced::Prefaced;
 
 /// How long accepting pauses after a failure that is not about one connection (out of
 /// file descriptors, say), instead of spinning.
@@ -21,12 +23,13 @@ const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
 /// The TLS connections of a listener, for `serve_with_incoming`. tonic gives each
 /// request the connection's `TlsConnectInfo<TcpConnectInfo>`, client certificates
-/// included. Dropping it closes the listener.
+/// included. A connection is handed on once its client has sent the HTTP/2 preface.
+/// Dropping it closes the listener.
 pub struct TlsIncoming {
     tcp: TcpListener,
     acceptor: TlsAcceptor,
     handshake_timeout: Duration,
-    handshakes: JoinSet<Option<TlsStream<TcpStream>>>,
+    handshakes: JoinSet<Option<Prefaced>>,
     paused: Option<Pin<Box<Sleep>>>,
 }
 
@@ -42,7 +45,7 @@ impl std::fmt::Debug for TlsIncoming {
 
 impl TlsIncoming {
     /// Serves TLS with `config` on `tcp`; a client has `handshake_timeout` to complete
-    /// its handshake.
+    /// its handshake and send the HTTP/2 preface.
     pub fn new(
         tcp: TcpListener,
         config: rustls::ServerConfig,
@@ -71,14 +74,22 @@ impl TlsIncoming {
                     let handshake = self.acceptor.accept(stream);
                     let timeout = self.handshake_timeout;
                     self.handshakes.spawn(async move {
-                        match tokio::time::timeout(timeout, handshake).await {
-                            Ok(Ok(tls)) => Some(tls),
-                            Ok(Err(error)) => {
-                                tracing::info!(client = %address, %error, "TLS handshake failed");
+                        let opened = async {
+                            let tls = handshake.await.map_err(|error| ("TLS handshake", error))?;
+                            Prefaced::read(tls).await.map_err(|error| ("HTTP/2 preface", error))
+                        };
+                        match tokio::time::timeout(timeout, opened).await {
+                            Ok(Ok(connection)) => Some(connection),
+                            Ok(Err((stage, error))) => {
+                                tracing::info!(client = %address, %error, "{stage} failed");
                                 None
                             }
                             Err(_) => {
-                                tracing::info!(client = %address, ?timeout, "TLS handshake timed out");
+                                tracing::info!(
+                                    client = %address,
+                                    ?timeout,
+                                    "TLS handshake or HTTP/2 preface timed out"
+                                );
                                 None
                             }
                         }
@@ -103,7 +114,7 @@ impl TlsIncoming {
 }
 
 impl Stream for TlsIncoming {
-    type Item = Result<TlsStream<TcpStream>, std::io::Error>;
+    type Item = Result<Prefaced, std::io::Error>;
 
     fn poll_next(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
