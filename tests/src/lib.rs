@@ -21,7 +21,7 @@ use bgjobs_test_support::{postgres, tokens, unique_suffix, wait};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-pub mod brokers;
+pub use bgjobs_test_support::brokers;
 pub mod invariants;
 pub mod notifications;
 pub mod private_stack;

@@ -10,12 +10,13 @@ use async_nats::jetstream;
 use bgjobs_domain::JobId;
 use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, ConsumerSettings, EventPublisher};
+use bgjobs_test_support::brokers;
 use bgjobs_test_support::names::messaging_prefix;
 use common::{TRACEPARENT, job_event, next};
 
 /// A client and a fresh events stream under a prefix of this test's own.
 async fn stream() -> anyhow::Result<(async_nats::Client, Names)> {
-    let client = events::connect(events::DEFAULT_URL).await?;
+    let client = events::connect(brokers::NATS_ADMIN_URL).await?;
     let names = Names::new(messaging_prefix());
     events::ensure_stream(&client, &names).await?;
     Ok((client, names))

@@ -6,14 +6,14 @@ use anyhow::Context;
 use bgjobs_domain::JobType;
 use bgjobs_messaging::amqp::{self, JobPublisher, QueueSettings};
 use bgjobs_messaging::{Error, Names};
-use bgjobs_test_support::{names::messaging_prefix, wait};
+use bgjobs_test_support::{brokers, names::messaging_prefix, wait};
 use common::{DEADLINE, TRACEPARENT, job_message, next};
 use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
 use lapin::{BasicProperties, Connection, ExchangeKind};
 
 /// A connection and a freshly declared topology under a prefix of this test's own.
 async fn declared(settings: &QueueSettings) -> anyhow::Result<(Connection, Names)> {
-    let connection = amqp::connect(amqp::DEFAULT_URL).await?;
+    let connection = amqp::connect(brokers::AMQP_ADMIN_URL).await?;
     let names = Names::new(messaging_prefix());
     amqp::declare_topology(&connection, &names, settings).await?;
     Ok((connection, names))
@@ -145,7 +145,7 @@ async fn a_job_requeued_past_the_delivery_limit_is_dead_lettered() -> anyhow::Re
 
 #[tokio::test]
 async fn the_depth_of_a_missing_queue_is_an_error() -> anyhow::Result<()> {
-    let connection = amqp::connect(amqp::DEFAULT_URL).await?;
+    let connection = amqp::connect(brokers::AMQP_ADMIN_URL).await?;
     let missing = Names::new(messaging_prefix()).queue(JobType::ProductUpload);
     let error = amqp::queue_depth(&connection, &missing).await.err();
     assert!(matches!(&error, Some(Error::QueueNotFound(queue)) if *queue == missing), "{error:?}");
@@ -185,7 +185,7 @@ async fn an_undecodable_body_is_dead_lettered_and_not_yielded() -> anyhow::Resul
 
 #[tokio::test]
 async fn publishing_a_job_no_queue_is_bound_for_is_an_error() -> anyhow::Result<()> {
-    let connection = amqp::connect(amqp::DEFAULT_URL).await?;
+    let connection = amqp::connect(brokers::AMQP_ADMIN_URL).await?;
     let names = Names::new(messaging_prefix());
     // Only the exchange: publishing to a missing exchange would close the channel instead.
     let channel = connection.create_channel().await?;

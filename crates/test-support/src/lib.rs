@@ -4,6 +4,7 @@
 //! themselves by names: a database, queue prefix, subject prefix and bucket of
 //! their own.
 
+pub mod brokers;
 pub mod mail;
 pub mod names;
 pub mod pki;

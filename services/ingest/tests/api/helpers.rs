@@ -22,7 +22,7 @@ use bgjobs_test_support::names::messaging_prefix;
 use bgjobs_test_support::pki::{self, AsAllowed};
 use bgjobs_test_support::postgres::fresh_database;
 use bgjobs_test_support::s3::{fresh_bucket, settings_for};
-use bgjobs_test_support::{tokens, unique_suffix};
+use bgjobs_test_support::{brokers, tokens, unique_suffix};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::oneshot;
@@ -52,7 +52,6 @@ pub struct TestApp {
     pub account: String,
     ingest: Running,
     registry_server: Running,
-    nats_url: String,
 }
 
 /// A server task and the switch that stops it.
@@ -105,18 +104,19 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
     init_once();
     let prefix = messaging_prefix();
 
-    let mut registry_settings = jobs_registry::Settings::load(&Environment::process())?;
+    let mut registry_settings =
+        jobs_registry::Settings::load(&stack_environment(Service::JobsRegistry, Vec::new()))?;
     registry_settings.database_url = fresh_database().await?.parse().map_err(anyhow::Error::msg)?;
     registry_settings.prefix = prefix.parse().map_err(anyhow::Error::msg)?;
     registry_settings.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     registry_settings.tls = pki::tls(Service::JobsRegistry);
-    let nats_url = registry_settings.nats_url.expose().to_owned();
     let registry_app = jobs_registry::Application::build(registry_settings).await?;
     let registry_url = format!("https://{}", registry_app.grpc_addr());
     let registry_server = Running::start(|signal| registry_app.run_until_stopped(signal));
 
     let store = fresh_bucket().await?;
-    let mut settings = ingest::Settings::load(&environment_with_tokens())?;
+    let mut settings =
+        ingest::Settings::load(&stack_environment(Service::Ingest, tokens::env().into()))?;
     settings.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.grpc_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.registry_url = registry_url.parse().map_err(anyhow::Error::msg)?;
@@ -146,21 +146,21 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ingest::Settings)) -> anyho
         registry,
         store,
         s3: raw_s3_client(&settings.storage),
-        amqp: amqp::connect(settings.amqp_url.expose()).await?,
+        amqp: amqp::connect(brokers::AMQP_ADMIN_URL).await?,
         names: Names::new(prefix),
         account,
         ingest,
         registry_server,
-        nats_url,
     })
 }
 
-/// The process's variables, with the tests' identity provider trusted.
-fn environment_with_tokens() -> Environment<'static> {
-    let trusted = tokens::env();
+/// The process's variables, with `service` signing in to the local stack's brokers as
+/// its own users, and `extra` (the tests' identity provider, for ingest).
+fn stack_environment(service: Service, extra: Vec<(&'static str, String)>) -> Environment<'static> {
+    let ours: Vec<_> = brokers::stack_env(service).into_iter().chain(extra).collect();
     Environment::from_lookup(move |name| {
-        let ours = trusted.iter().find(|(variable, _)| *variable == name);
-        ours.map(|(_, value)| value.clone()).or_else(|| std::env::var(name).ok())
+        let found = ours.iter().find(|(variable, _)| *variable == name);
+        found.map(|(_, value)| value.clone()).or_else(|| std::env::var(name).ok())
     })
 }
 
@@ -287,7 +287,7 @@ impl TestApp {
         self.ingest.stop().await.context("ingest")?;
         self.registry_server.stop().await.context("jobs-registry")?;
         amqp::delete_topology(&self.amqp, &self.names).await?;
-        let nats = events::connect(&self.nats_url).await?;
+        let nats = events::connect(brokers::NATS_ADMIN_URL).await?;
         events::delete_stream(&nats, &self.names).await?;
         Ok(())
     }

@@ -13,7 +13,7 @@ use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{self, CreateJobRequest, GetJobRequest};
 use bgjobs_telemetry::{Export, LogFormat};
 use bgjobs_test_support::pki::{self, AsAllowed};
-use bgjobs_test_support::{postgres::fresh_database, unique_suffix};
+use bgjobs_test_support::{brokers, postgres::fresh_database, unique_suffix};
 use jobs_registry::{Application, Settings};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -49,7 +49,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Resul
             ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
         ]
         .into_iter()
-        .chain(pki::tls_env(Service::JobsRegistry)),
+        .chain(pki::tls_env(Service::JobsRegistry))
+        .chain(brokers::stack_env(Service::JobsRegistry)),
     ))?;
     adjust(&mut settings);
     let application = Application::build(settings.clone()).await?;
@@ -62,7 +63,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Resul
         &format!("https://{grpc_addr}"),
         &policies::REGISTRY,
     ));
-    let nats = events::connect(settings.nats_url.expose()).await?;
+    let nats = events::connect(brokers::NATS_ADMIN_URL).await?;
     let publisher = EventPublisher::new(nats.clone(), Names::new(settings.prefix.to_string()));
     Ok(TestApp {
         client,

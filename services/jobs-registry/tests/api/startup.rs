@@ -1,7 +1,7 @@
 use bgjobs_config::Environment;
 
 use bgjobs_identity::Service;
-use bgjobs_test_support::{pki, postgres::server_url, unique_suffix};
+use bgjobs_test_support::{brokers, pki, postgres::server_url, unique_suffix};
 use jobs_registry::{Application, Settings};
 use sea_orm::{ConnectionTrait, Database, Statement};
 
@@ -28,14 +28,15 @@ async fn build_creates_a_missing_database_and_migrates_it() -> anyhow::Result<()
             ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
         ]
         .into_iter()
-        .chain(pki::tls_env(Service::JobsRegistry)),
+        .chain(pki::tls_env(Service::JobsRegistry))
+        .chain(brokers::stack_env(Service::JobsRegistry)),
     ))?;
 
     let application = Application::build(settings.clone()).await?;
 
     assert_ne!(application.grpc_addr().port(), 0);
     assert!(has_jobs_table(&database_url).await?);
-    let nats = bgjobs_messaging::events::connect(settings.nats_url.expose()).await?;
+    let nats = bgjobs_messaging::events::connect(brokers::NATS_ADMIN_URL).await?;
     let names = bgjobs_messaging::Names::new(settings.prefix.to_string());
     bgjobs_messaging::events::delete_stream(&nats, &names).await?;
     Ok(())

@@ -17,7 +17,7 @@ use bgjobs_proto::convert::job_type_to_proto;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{self, CreateJobRequest, JobMessage};
 use bgjobs_test_support::pki::{self, AsAllowed};
-use bgjobs_test_support::{names::messaging_prefix, postgres::fresh_database, wait};
+use bgjobs_test_support::{brokers, names::messaging_prefix, postgres::fresh_database, wait};
 use futures::StreamExt;
 use jobs_registry::{Application, Settings};
 use jobsctl::dlq::{ReplayOptions, ReplayReport, Selection};
@@ -39,8 +39,10 @@ pub struct TestStack {
     jobsctl: JobsRegistryClient<Channel>,
     /// The registry's database, to put jobs in a given state.
     pub store: Store,
-    /// A connection to the local RabbitMQ.
+    /// A connection to the local RabbitMQ as its admin, for the harness.
     pub connection: Connection,
+    /// A connection as jobsctl's own RabbitMQ user, for the commands under test.
+    pub operator: Connection,
     /// The test's queue and exchange names.
     pub names: Names,
     nats: async_nats::Client,
@@ -62,7 +64,8 @@ pub async fn stack() -> anyhow::Result<TestStack> {
             ("BGJOBS_REGISTRY_GRPC_ADDR", "127.0.0.1:0".to_owned()),
         ]
         .into_iter()
-        .chain(pki::tls_env(Service::JobsRegistry)),
+        .chain(pki::tls_env(Service::JobsRegistry))
+        .chain(brokers::stack_env(Service::JobsRegistry)),
     ))?;
     let application = Application::build(settings.clone()).await?;
     let grpc_addr = application.grpc_addr();
@@ -75,15 +78,18 @@ pub async fn stack() -> anyhow::Result<TestStack> {
     let jobsctl =
         JobsRegistryClient::new(pki::channel(&url, Service::JobsRegistry, Service::Jobsctl));
     let store = Store::connect(settings.database_url.expose()).await?;
-    let connection = amqp::connect(amqp::DEFAULT_URL).await?;
+    let connection = amqp::connect(brokers::AMQP_ADMIN_URL).await?;
+    let (_, operator_url) = brokers::stack_env(Service::Jobsctl).pop().context("jobsctl's URL")?;
+    let operator = amqp::connect(&operator_url).await?;
     let names = Names::new(settings.prefix.to_string());
     amqp::declare_topology(&connection, &names, &QueueSettings { delivery_limit: 1 }).await?;
-    let nats = events::connect(settings.nats_url.expose()).await?;
+    let nats = events::connect(brokers::NATS_ADMIN_URL).await?;
     Ok(TestStack {
         registry,
         jobsctl,
         store,
         connection,
+        operator,
         names,
         nats,
         shutdown: Some(shutdown),
@@ -219,7 +225,7 @@ impl TestStack {
         };
         let mut registry = self.jobsctl.clone();
         let hidden = indicatif::ProgressBar::hidden();
-        jobsctl::dlq::replay(&self.connection, &self.names, &mut registry, &options, &hidden).await
+        jobsctl::dlq::replay(&self.operator, &self.names, &mut registry, &options, &hidden).await
     }
 
     /// Takes every message from `job_type`'s job queue (removing them), with its

@@ -15,7 +15,7 @@ async fn listing_tells_job_account_cause_and_deaths_and_leaves_the_queue_as_it_w
 
     let now = chrono::Utc::now();
     let mut listed = Vec::new();
-    dlq::scan(&stack.connection, &stack.names, &Selection::default(), |letter| {
+    dlq::scan(&stack.operator, &stack.names, &Selection::default(), |letter| {
         listed.push(dlq::summary(letter, now));
     })
     .await?;
@@ -66,7 +66,7 @@ async fn listing_tells_job_account_cause_and_deaths_and_leaves_the_queue_as_it_w
 
     let older = Selection { older_than: Some(chrono::Duration::hours(1)), ..Default::default() };
     let mut old = 0;
-    dlq::scan(&stack.connection, &stack.names, &older, |_| old += 1).await?;
+    dlq::scan(&stack.operator, &stack.names, &older, |_| old += 1).await?;
     assert_eq!(old, 0, "nothing was dead-lettered an hour ago");
     stack.stop().await
 }
@@ -80,7 +80,7 @@ async fn show_describes_the_headers_and_the_decoded_message() -> anyhow::Result<
     let selection = Selection { job_ids: vec![message.job_id.parse()?], ..Default::default() };
     let mut shown = Vec::new();
     let now = chrono::Utc::now();
-    dlq::scan(&stack.connection, &stack.names, &selection, |letter| {
+    dlq::scan(&stack.operator, &stack.names, &selection, |letter| {
         shown.push(dlq::details(letter, now));
     })
     .await?;

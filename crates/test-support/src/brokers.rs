@@ -10,6 +10,9 @@ use bgjobs_identity::Service;
 /// RabbitMQ's admin on the local stack (and on the fault tests' private brokers).
 pub const AMQP_ADMIN_USER: &str = "guest";
 
+/// The local stack's RabbitMQ, as its admin.
+pub const AMQP_ADMIN_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
 /// The admin of bgjobs' NATS server (deploy/nats-local.conf).
 pub const NATS_ADMIN_USER: &str = "bgjobs-admin";
 
@@ -63,6 +66,18 @@ fn login_user(url: &str) -> Option<&str> {
     let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
     let userinfo = &authority[..authority.rfind('@')?];
     Some(userinfo.split_once(':').map_or(userinfo, |(user, _)| user))
+}
+
+/// The broker variables of `service` on the local stack, signing in as its own users:
+/// `BGJOBS_AMQP_URL` when it talks to RabbitMQ, `BGJOBS_NATS_URL` (bgjobs' NATS server)
+/// when it talks to NATS. For a service a test builds from its own settings.
+pub fn stack_env(service: Service) -> Vec<(&'static str, String)> {
+    let admin = |name: &str| match name {
+        "BGJOBS_AMQP_URL" => Some(AMQP_ADMIN_URL.to_owned()),
+        "BGJOBS_NATS_URL" => Some(NATS_ADMIN_URL.to_owned()),
+        _ => None,
+    };
+    service_urls(admin, service)
 }
 
 /// The broker variables `service` runs with, from the harness's (`lookup`): each URL
@@ -120,6 +135,18 @@ mod tests {
                 "nats://bgjobs-jobs-registry:jobs-registry-local-only@127.0.0.1:4223".to_owned()
             )]
         );
+    }
+
+    #[test]
+    fn the_stack_s_variables_of_a_service_name_only_its_brokers() {
+        assert_eq!(
+            stack_env(Service::Jobsctl),
+            [(
+                "BGJOBS_AMQP_URL",
+                "amqp://bgjobs-jobsctl:jobsctl-local-only@127.0.0.1:5672/%2f".to_owned()
+            )]
+        );
+        assert_eq!(stack_env(Service::Gateway), []);
     }
 
     #[test]
