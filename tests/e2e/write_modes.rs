@@ -12,7 +12,7 @@ use bgjobs_e2e::{Environment, Options, TestSystem};
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_proto::v1::RetryJobRequest;
 use bgjobs_test_support::wait;
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -202,13 +202,16 @@ async fn a_create_only_all_or_nothing_upload_interrupted_mid_file_completes_when
         Ok(system.store.catalog().checkpoint(job).await?.map(|_| ()))
     })
     .await?;
+    interrupt_next_batch(&system).await?;
     let failed = wait::until("attempt 1 to fail", DEADLINE, || async {
         let failed = system.job(&job_id).await?;
-        if job_status_from_proto(failed.status) == Some(JobStatus::Error) {
-            return Ok(Some(failed));
+        match job_status_from_proto(failed.status) {
+            Some(JobStatus::Error) => Ok(Some(failed)),
+            Some(JobStatus::Completed) => {
+                anyhow::bail!("attempt 1 completed before it was interrupted: {}", failed.message)
+            }
+            _ => Ok(None),
         }
-        end_batch_sessions(&system).await?;
-        Ok(None)
     })
     .await?;
     let left = system.store.catalog().checkpoint(job).await?.context("no checkpoint")?;
@@ -245,16 +248,36 @@ async fn a_create_only_all_or_nothing_upload_interrupted_mid_file_completes_when
     system.stop().await
 }
 
-/// Ends every session of the test's database that is inside a batch writing products
-/// (it holds a write lock on `catalog.products`), as a database failover would; the
-/// batch rolls back and its statement fails with a transient fault.
-async fn end_batch_sessions(system: &TestSystem) -> anyhow::Result<()> {
+/// Holds a lock on `catalog.products` that the upload's next batch must wait for, then
+/// ends the session of that waiting batch, as a database failover would: the batch rolls
+/// back and its statement fails with a transient fault. Waiting behind the lock makes the
+/// interruption certain, however fast the batches are.
+async fn interrupt_next_batch(system: &TestSystem) -> anyhow::Result<()> {
     let connection = system.store.connection();
-    let sql = "SELECT count(pg_terminate_backend(pid)) FROM pg_locks \
-               WHERE relation = 'catalog.products'::regclass AND mode = 'RowExclusiveLock' \
-               AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-               AND pid <> pg_backend_pid()";
-    let statement = Statement::from_string(connection.get_database_backend(), sql);
-    connection.execute(statement).await?;
+    let backend = connection.get_database_backend();
+    let blocker = connection.begin().await?;
+    blocker
+        .execute(Statement::from_string(backend, "LOCK TABLE catalog.products IN SHARE MODE"))
+        .await?;
+    let waiting = "SELECT pid FROM pg_locks \
+                   WHERE relation = 'catalog.products'::regclass AND NOT granted \
+                   AND mode = 'RowExclusiveLock' \
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+    let pids = wait::until("a batch to wait for the lock", DEADLINE, || async {
+        let rows = connection.query_all(Statement::from_string(backend, waiting)).await?;
+        let pids =
+            rows.iter().map(|row| row.try_get_by_index::<i32>(0)).collect::<Result<Vec<_>, _>>()?;
+        Ok((!pids.is_empty()).then_some(pids))
+    })
+    .await?;
+    for pid in pids {
+        let terminate = Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_terminate_backend($1)",
+            [pid.into()],
+        );
+        connection.execute(terminate).await?;
+    }
+    blocker.rollback().await?;
     Ok(())
 }
