@@ -53,8 +53,18 @@ async fn a_job_message_naming_another_accounts_input_file_is_dead_lettered_unrea
     system.registry.clone().mark_published(published).await?;
 
     let ended = system.finished_job(&job.job_id, DEADLINE).await?;
-    assert_eq!(job_status_from_proto(ended.status), Some(JobStatus::Error), "{}", ended.message);
-    assert_eq!(ended.result_object_key, "");
+    assert_eq!(
+        (
+            job_status_from_proto(ended.status),
+            ended.message.as_str(),
+            ended.result_object_key.as_str()
+        ),
+        (
+            Some(JobStatus::Error),
+            "dead-lettered unread: the job message named another input file than this job's own",
+            ""
+        )
+    );
     let log = system.log(&job.job_id).await?;
     assert!(
         log.iter().all(|entry| entry.kind() != v1::EventKind::Started),

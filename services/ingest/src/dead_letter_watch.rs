@@ -4,10 +4,12 @@
 
 use std::time::Duration;
 
+use bgjobs_domain::object_keys::JobFile;
+use bgjobs_domain::{AccountId, JobId};
 use bgjobs_messaging::Names;
 use bgjobs_messaging::amqp::{self, DeadLetter};
-use bgjobs_proto::v1::FailDeadLetteredRequest;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
+use bgjobs_proto::v1::{FailDeadLetteredRequest, JobMessage};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
@@ -53,11 +55,12 @@ async fn handle(
             return dead_letter.ack().await;
         }
     };
+    let cause = refused_input(message).unwrap_or_else(|| dead_letter.cause.clone());
     let request = FailDeadLetteredRequest {
         account_id: message.account_id.clone(),
         job_id: message.job_id.clone(),
         attempt: message.attempt,
-        cause: dead_letter.cause.clone(),
+        cause: cause.clone(),
     };
     match registry.fail_dead_lettered(request).await {
         Ok(answer) => {
@@ -65,7 +68,7 @@ async fn handle(
             tracing::warn!(
                 job_id = message.job_id,
                 attempt = message.attempt,
-                cause = dead_letter.cause,
+                cause,
                 changed = answer.changed,
                 "job message dead-lettered"
             );
@@ -80,5 +83,49 @@ async fn handle(
             tokio::time::sleep(REGISTRY_RETRY_PAUSE).await;
             dead_letter.requeue().await
         }
+    }
+}
+
+/// The cause to show for a message its consumer refused unread because it names another
+/// input file than its job's own (the consumer logs the key given). The key itself stays
+/// out of the job's message, which the account's users read.
+fn refused_input(message: &JobMessage) -> Option<String> {
+    if message.input_object_key.is_empty() {
+        return None;
+    }
+    let account = AccountId::parse(&message.account_id).ok()?;
+    let job = message.job_id.parse::<JobId>().ok()?;
+    JobFile::Input.check(&account, job, &message.input_object_key).err()?;
+    Some(
+        "dead-lettered unread: the job message named another input file than this job's own"
+            .to_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgjobs_domain::object_keys;
+
+    #[test]
+    fn only_a_message_naming_another_input_gets_the_refusal_as_its_cause() {
+        let account = AccountId::parse("acme").expect("valid account");
+        let job = JobId::new();
+        let message = |key: String| JobMessage {
+            job_id: job.to_string(),
+            account_id: account.to_string(),
+            input_object_key: key,
+            ..JobMessage::default()
+        };
+        let other = AccountId::parse("globex").expect("valid account");
+        let refused = refused_input(&message(object_keys::input(&other, job)));
+        assert_eq!(
+            refused.as_deref(),
+            Some(
+                "dead-lettered unread: the job message named another input file than this job's own"
+            )
+        );
+        assert_eq!(refused_input(&message(object_keys::input(&account, job))), None);
+        assert_eq!(refused_input(&message(String::new())), None);
     }
 }
