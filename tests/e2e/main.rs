@@ -12,6 +12,7 @@ mod fencing;
 mod heartbeat;
 mod hostile_files;
 mod notifications;
+mod notifier_probes;
 mod object_keys;
 mod product_upload;
 mod results_file;
