@@ -251,9 +251,19 @@ impl Verifier {
 impl Verifier {
     /// Refuses a token meant to last longer than the maximum, measured from `iat`,
     /// else from `nbf`, else from now (a token that says neither when it was issued
-    /// nor when it starts must at least expire within the maximum).
+    /// nor when it starts must at least expire within the maximum). An `iat` later than
+    /// now (beyond the clock leeway) is refused: measured from it, a token issued "in a
+    /// year" for an hour would be accepted for a year and an hour.
     fn check_lifetime(&self, claims: &Claims) -> Result<(), AuthError> {
-        let start = claims.iat.or(claims.nbf).unwrap_or_else(|| chrono::Utc::now().timestamp());
+        let now = chrono::Utc::now().timestamp();
+        let leeway = i64::try_from(CLOCK_LEEWAY_SECS).unwrap_or(i64::MAX);
+        if claims.iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
+            return Err(unauthenticated(
+                "the bearer token was issued in the future (its 'iat'); check the clocks of \
+                 this machine and the identity provider",
+            ));
+        }
+        let start = claims.iat.or(claims.nbf).unwrap_or(now);
         let lifetime = claims.exp.saturating_sub(start);
         let max = i64::try_from(self.max_lifetime.as_secs()).unwrap_or(i64::MAX);
         if lifetime > max {

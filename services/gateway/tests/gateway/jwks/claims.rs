@@ -1,5 +1,6 @@
-//! What a token's times must say: not before (`nbf`, with the clock leeway), an
-//! expiry (`exp`), and a lifetime no longer than the maximum.
+//! What a token's times must say: not before (`nbf`, with the clock leeway), issued
+//! no later than now (`iat`, with the leeway), an expiry (`exp`), and a lifetime no
+//! longer than the maximum.
 
 use axum::http::StatusCode;
 use chrono::Utc;
@@ -17,6 +18,8 @@ async fn a_token_not_valid_yet_too_long_lived_or_without_expiry_is_refused() -> 
     let now = Utc::now().timestamp();
     let not_yet = "the bearer token is not valid yet (its 'nbf' is in the future); check the \
                    clocks of this machine and the identity provider";
+    let issued_later = "the bearer token was issued in the future (its 'iat'); check the clocks \
+                        of this machine and the identity provider";
     let too_long = "the bearer token is valid for longer than the 24 hours this service \
                     accepts; sign in again with a shorter-lived token";
     let cases = [
@@ -42,6 +45,18 @@ async fn a_token_not_valid_yet_too_long_lived_or_without_expiry_is_refused() -> 
         (
             "issued 23 hours ago for 24 hours",
             token_with(json!({ "iat": now - 23 * HOUR, "exp": now + HOUR }))?,
+            StatusCode::OK,
+            "",
+        ),
+        (
+            "issued in a year for an hour",
+            token_with(json!({ "iat": now + 365 * 24 * HOUR, "exp": now + 365 * 24 * HOUR + HOUR }))?,
+            StatusCode::UNAUTHORIZED,
+            issued_later,
+        ),
+        (
+            "issued in 10 s, within the leeway",
+            token_with(json!({ "iat": now + 10, "exp": now + HOUR }))?,
             StatusCode::OK,
             "",
         ),
