@@ -26,7 +26,7 @@ use crate::{Error, JobsStore};
 pub use client_lock::UNFINISHED;
 pub use events::{IncomingEvent, LogEntry, RecordOutcome};
 pub use lifecycle::REGISTRY_ACTOR;
-pub use list::{JobFilter, Page, PageRequest};
+pub use list::{Cursor, JobFilter, Page, PageRequest};
 pub use notes::Note;
 pub use operator::NotReplayable;
 

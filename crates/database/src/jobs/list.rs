@@ -139,24 +139,29 @@ fn escape_like(text: &str) -> String {
 }
 
 /// The position after which the next page starts: the last job of the previous page.
+/// Its text is a page's `next`; callers hand it back as a page token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cursor {
+pub struct Cursor {
     created_at: DateTime<Utc>,
     job_id: Uuid,
 }
 
 impl Cursor {
     /// 48 hex digits: microseconds since the epoch (Postgres' precision, 8 bytes) then
-    /// the job id (16 bytes). Opaque to callers and safe in a URL.
-    fn encode(self) -> String {
+    /// the job id (16 bytes), in lower case. Opaque to callers and safe in a URL.
+    pub fn encode(self) -> String {
         let mut bytes = [0u8; 24];
         bytes[..8].copy_from_slice(&self.created_at.timestamp_micros().to_be_bytes());
         bytes[8..].copy_from_slice(self.job_id.as_bytes());
         bytes.iter().map(|byte| format!("{byte:02x}")).collect()
     }
 
-    fn decode(text: &str) -> Result<Self, Error> {
-        if text.len() != 48 || !text.is_ascii() {
+    /// The cursor [`Self::encode`] wrote as `text`, and nothing else: any other text,
+    /// even one naming the same position (upper case, a sign before a digit), is
+    /// [`Error::InvalidCursor`].
+    pub fn decode(text: &str) -> Result<Self, Error> {
+        let lower_hex = |byte: &u8| matches!(byte, b'0'..=b'9' | b'a'..=b'f');
+        if text.len() != 48 || !text.as_bytes().iter().all(lower_hex) {
             return Err(Error::InvalidCursor);
         }
         let mut bytes = [0u8; 24];
@@ -190,7 +195,10 @@ mod tests {
         let valid = Cursor { created_at: Utc::now(), job_id: Uuid::nil() }.encode();
         let not_hex = format!("zz{}", &valid[2..]);
         let multibyte = format!("é{}", &valid[2..]);
-        for bad in ["", "abc", &valid[1..], &not_hex, &multibyte] {
+        // u8::from_str_radix alone takes these, so they once named a position.
+        let signed = format!("+{}", &valid[1..]);
+        let upper = format!("{}{}", &valid[..46], "AB");
+        for bad in ["", "abc", &valid[1..], &not_hex, &multibyte, &signed, &upper] {
             assert!(matches!(Cursor::decode(bad), Err(Error::InvalidCursor)), "{bad:?}");
         }
     }
