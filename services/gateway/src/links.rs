@@ -93,8 +93,10 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// The bytes of hex text, or `None` unless every character is a hex digit (a sign,
+/// which `u8::from_str_radix` alone takes, is not).
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len()).step_by(2).map(|at| u8::from_str_radix(&text[at..at + 2], 16).ok()).collect()
@@ -116,6 +118,15 @@ mod tests {
             }
         }
         (expires, signature)
+    }
+
+    #[test]
+    fn only_hex_digits_are_read_as_a_signature() {
+        assert_eq!(unhex("0aFf"), Some(vec![0x0a, 0xff]));
+        // u8::from_str_radix reads "+a" as 0x0a: a second spelling of a valid link.
+        for bad in ["+a", "-0", "0", "zz", "é"] {
+            assert_eq!(unhex(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
