@@ -201,6 +201,11 @@ impl Verifier {
                 }
             })?;
         let claims = data.claims;
+        // Required claims are only required to be present: an empty subject would make
+        // every such token the same nameless user.
+        if claims.sub.trim().is_empty() {
+            return Err(unauthenticated("the bearer token's 'sub' claim is empty"));
+        }
         self.check_lifetime(&claims)?;
         let account = AccountId::parse(&claims.account)
             .map_err(|_| unauthenticated("the bearer token's account is not a valid account id"))?;

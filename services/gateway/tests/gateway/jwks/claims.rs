@@ -1,6 +1,6 @@
-//! What a token's times must say: not before (`nbf`, with the clock leeway), issued
-//! no later than now (`iat`, with the leeway), an expiry (`exp`), and a lifetime no
-//! longer than the maximum.
+//! What a token's subject and times must say: a subject that is not blank, not before
+//! (`nbf`, with the clock leeway), issued no later than now (`iat`, with the leeway), an
+//! expiry (`exp`), and a lifetime no longer than the maximum.
 
 use axum::http::StatusCode;
 use chrono::Utc;
@@ -12,7 +12,7 @@ use crate::helpers::{ISSUER, start_alone, trusted_key};
 const HOUR: i64 = 3600;
 
 #[tokio::test]
-async fn a_token_not_valid_yet_too_long_lived_or_without_expiry_is_refused() -> anyhow::Result<()> {
+async fn a_token_with_a_blank_subject_or_times_out_of_bounds_is_refused() -> anyhow::Result<()> {
     let provider = Provider::serve(json!([trusted_key().jwk(KEY_ID)?])).await?;
     let (gateway, _stop) = gateway_with_jwks(&provider.url).await?;
     let now = Utc::now().timestamp();
@@ -77,6 +77,12 @@ async fn a_token_not_valid_yet_too_long_lived_or_without_expiry_is_refused() -> 
             token_with(json!({ "iat": null, "nbf": null, "exp": now + 25 * HOUR }))?,
             StatusCode::UNAUTHORIZED,
             too_long,
+        ),
+        (
+            "an empty subject",
+            token_with(json!({ "sub": " " }))?,
+            StatusCode::UNAUTHORIZED,
+            "the bearer token's 'sub' claim is empty",
         ),
         (
             "no expiry",
