@@ -50,7 +50,9 @@ async fn a_token_with_a_blank_subject_or_times_out_of_bounds_is_refused() -> any
         ),
         (
             "issued in a year for an hour",
-            token_with(json!({ "iat": now + 365 * 24 * HOUR, "exp": now + 365 * 24 * HOUR + HOUR }))?,
+            token_with(
+                json!({ "iat": now + 365 * 24 * HOUR, "exp": now + 365 * 24 * HOUR + HOUR }),
+            )?,
             StatusCode::UNAUTHORIZED,
             issued_later,
         ),
