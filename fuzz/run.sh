@@ -11,12 +11,12 @@ cd "$(dirname "$0")/.."
 seconds=${1:-180}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(csv_products csv_locations job_message job_event upload_query)
+[ ${#targets[@]} -gt 0 ] || targets=(csv_products csv_locations job_message job_event upload_query gateway_request bearer_token)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 # No sanitizer: the code under test is safe Rust (unsafe_code is forbidden in the
 # workspace); debug assertions and overflow checks on.
-build_flags=(--sanitizer none --debug-assertions --features registry,ingest)
+build_flags=(--sanitizer none --debug-assertions --features registry,ingest,gateway,auth)
 failed=()
 for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target"

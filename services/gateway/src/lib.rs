@@ -15,6 +15,17 @@ pub mod settings;
 mod state;
 
 pub use api::{ApiDoc, access};
+
+/// What callers send, read and checked as the API's handlers do before the registry or
+/// ingest is asked anything: the list's filters, a download link, demo sign-in and the
+/// options of starting work (what the fuzz targets feed).
+pub mod requests {
+    pub use crate::api::demo::SignIn;
+    pub use crate::api::download::LinkQuery;
+    pub use crate::api::jobs::{ListQuery, list_request};
+    pub use crate::api::start::{DeleteClientQuery, Recipient, UploadQuery};
+    pub use crate::links::{LINK_VALIDITY, LinkSigner};
+}
 pub use application::Application;
 pub use error::ApiError;
 pub use settings::Settings;

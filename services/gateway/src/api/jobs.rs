@@ -97,7 +97,9 @@ pub async fn list(
     }))
 }
 
-fn list_request(caller: &Caller, query: ListQuery) -> Result<ListJobsRequest, ApiError> {
+/// The registry request for `caller`'s list with `query`'s filters, or why they are
+/// not valid.
+pub fn list_request(caller: &Caller, query: ListQuery) -> Result<ListJobsRequest, ApiError> {
     let statuses = comma_list(query.status.as_deref())
         .map(|text| {
             text.parse::<JobStatus>().map(|status| job_status_to_proto(status) as i32).map_err(
