@@ -11,6 +11,7 @@ mod deletion_race;
 mod fencing;
 mod heartbeat;
 mod hostile_files;
+mod metrics;
 mod notifications;
 mod notifier_probes;
 mod object_keys;

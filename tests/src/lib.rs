@@ -4,6 +4,7 @@
 //! and queue/subject prefix.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -54,6 +55,8 @@ pub struct TestSystem {
     names: bgjobs_messaging::Names,
     env: HashMap<&'static str, String>,
     registry_url: String,
+    /// Where each in-process consumer serves its probes and metrics.
+    ops: HashMap<Service, SocketAddr>,
     shutdown: CancellationToken,
 }
 
@@ -137,7 +140,10 @@ impl TestSystem {
             ("BGJOBS_BATCH_SIZE", "100".to_owned()),
             ("BGJOBS_PROGRESS_INTERVAL_MS", "100".to_owned()),
             ("BGJOBS_WORKER_ID", format!("product-upload/test-{suffix}")),
+            // The consumers' probes and metrics, each on a port of its own.
+            ("BGJOBS_OPS_ADDR", "127.0.0.1:0".to_owned()),
         ]);
+        let mut ops = HashMap::new();
         // Ingest and the gateway trust the tests' identity provider (`tokens`).
         env.extend(tokens::env());
         env.extend(environment.settings.iter().cloned());
@@ -187,6 +193,7 @@ impl TestSystem {
                     product_upload_env.get(name).cloned()
                 }))?;
             let worker = product_upload::Worker::build(worker_settings).await?;
+            ops.extend(worker.ops_addr().map(|addr| (Service::ProductUpload, addr)));
             tokio::spawn(worker.run_until_stopped(shutdown.clone().cancelled_owned()));
         }
 
@@ -199,6 +206,7 @@ impl TestSystem {
                 }
             }))?;
         let warehouse_worker = warehouse_upload::Worker::build(warehouse_settings).await?;
+        ops.extend(warehouse_worker.ops_addr().map(|addr| (Service::WarehouseUpload, addr)));
         tokio::spawn(warehouse_worker.run_until_stopped(shutdown.clone().cancelled_owned()));
 
         let delete_client_env = with_broker_users(&env, Service::DeleteClient);
@@ -211,6 +219,7 @@ impl TestSystem {
         let delete_client_worker = delete_client::Worker::build(delete_client_settings).await?;
         let delete_client = delete_client_worker.processor().clone();
         if !environment.delete_client_as_process {
+            ops.extend(delete_client_worker.ops_addr().map(|addr| (Service::DeleteClient, addr)));
             tokio::spawn(
                 delete_client_worker.run_until_stopped(shutdown.clone().cancelled_owned()),
             );
@@ -244,8 +253,18 @@ impl TestSystem {
             names: bgjobs_messaging::Names::new(env["BGJOBS_PREFIX"].clone()),
             env,
             registry_url,
+            ops,
             shutdown,
         })
+    }
+
+    /// Where the in-process consumer `service` serves `/healthz`, `/readyz` and
+    /// `/metrics`.
+    pub fn ops_addr(&self, service: Service) -> anyhow::Result<SocketAddr> {
+        self.ops
+            .get(&service)
+            .copied()
+            .ok_or_else(|| anyhow::anyhow!("{service:?} does not run in-process in this test"))
     }
 
     /// The variables the in-process services were started with (database, bucket,

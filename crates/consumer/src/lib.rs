@@ -7,6 +7,8 @@
 pub mod backoff;
 pub mod delivery;
 pub mod emitter;
+mod health;
+pub mod metrics;
 pub mod outcome;
 pub mod processor;
 pub mod settings;
@@ -15,6 +17,7 @@ pub mod worker;
 pub use backoff::{Backoff, RetryPolicy};
 pub use delivery::{Delivery, Finished, Stop};
 pub use emitter::{Emitter, STILL_WORKING};
+pub use metrics::ConsumerMetrics;
 pub use outcome::{Outcome, settle};
 pub use processor::{Connections, DEFAULT_STUCK_AFTER, Job, Processor};
 pub use settings::Settings;

@@ -1,6 +1,7 @@
 //! The configuration every consumer shares; a consumer with more settings
 //! (delete-client) keeps these inside its own.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bgjobs_config::sections::{Broker, Database, Delivery, Events, Naming, Shutdown};
@@ -64,6 +65,8 @@ bgjobs_config::compose! {
         work: Work,
         /// After SIGTERM.
         shutdown: Shutdown,
+        /// Probes and metrics.
+        ops: bgjobs_service::ops::OpsSettings,
         /// Logs and traces.
         telemetry: bgjobs_telemetry::Settings,
         /// The profile.
@@ -107,6 +110,8 @@ pub struct Settings {
     /// How long a job in progress may go on after SIGTERM before its message is
     /// handed back.
     pub shutdown_grace: Duration,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served; `None`: not served.
+    pub ops_addr: Option<SocketAddr>,
     sections: Sections,
 }
 
@@ -168,6 +173,7 @@ impl Settings {
             retry,
             event_give_up: work.event_give_up.get(),
             shutdown_grace: sections.shutdown.grace.get(),
+            ops_addr: sections.ops.addr,
             sections,
         })
     }

@@ -11,6 +11,15 @@ use bgjobs_object_store::ObjectStore;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bgjobs_service::Limits;
+use bgjobs_service::ops::Ops;
+use prometheus_client::registry::Registry;
+
+use crate::health::Readiness;
+use crate::metrics::ConsumerMetrics;
 use crate::outcome::settle;
 use crate::processor::{Connections, Job, Processor};
 
@@ -25,6 +34,9 @@ pub struct Worker<J> {
     shutdown_grace: Duration,
     /// Cancelled at shutdown; the event publisher then stops trying again.
     stopping: CancellationToken,
+    metrics: ConsumerMetrics,
+    /// The probes and metrics, when `BGJOBS_OPS_ADDR` is set.
+    ops: Option<Ops>,
 }
 
 impl<J: Job> Worker<J> {
@@ -32,15 +44,15 @@ impl<J: Job> Worker<J> {
     pub async fn build(settings: J::Settings) -> Result<Self, Error> {
         let shared = settings.as_ref();
         bgjobs_service::install_crypto_provider();
-        let store =
-            Store::connect_with(shared.database_url.expose(), &shared.store).await?.catalog();
+        let database = Store::connect_with(shared.database_url.expose(), &shared.store).await?;
+        let store = database.catalog();
         let objects = ObjectStore::connect(&shared.s3).await?;
         let names = Names::new(shared.prefix.to_string());
         let nats = events::connect(shared.nats_url.expose()).await?;
         events::ensure_stream(&nats, &names).await?;
         let stopping = CancellationToken::new();
         let retry = events::PublishRetry { give_up: shared.event_give_up, stop: stopping.clone() };
-        let publisher = events::EventPublisher::new(nats, names.clone()).retrying(retry);
+        let publisher = events::EventPublisher::new(nats.clone(), names.clone()).retrying(retry);
         let connection = amqp::connect(shared.amqp_url.expose()).await?;
         let queue_settings = amqp::QueueSettings { delivery_limit: shared.delivery_limit };
         // Only its own type's queues: its broker user has no rights on the others'.
@@ -57,6 +69,16 @@ impl<J: Job> Worker<J> {
             shared.retry,
         )
         .stuck_after(shared.stuck_after);
+        let mut registry = Registry::default();
+        let metrics = ConsumerMetrics::register(&mut registry, J::TYPE.as_str());
+        let ops = match shared.ops_addr {
+            None => None,
+            Some(addr) => {
+                let readiness =
+                    Readiness { amqp: connection.status().clone(), nats, store: database };
+                Some(Ops::bind(addr, readiness, registry, Limits::default()).await?)
+            }
+        };
         Ok(Self {
             processor,
             connection,
@@ -66,7 +88,14 @@ impl<J: Job> Worker<J> {
             worker_id: shared.worker_id.clone(),
             shutdown_grace: shared.shutdown_grace,
             stopping,
+            metrics,
+            ops,
         })
+    }
+
+    /// Where the probes and metrics are served, when they are.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(Ops::local_addr)
     }
 
     /// The processor, for driving single messages in tests.
@@ -82,7 +111,26 @@ impl<J: Job> Worker<J> {
     /// consumer's channel closes. A job whose event NATS is not acknowledging (an
     /// outage) does not wait it out: its event is not tried again, and the delivery
     /// is retried later through the delay queues like any transient fault.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    ///
+    /// The probes and metrics are served until the consumer has stopped.
+    pub async fn run_until_stopped(
+        mut self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        let ops_stop = CancellationToken::new();
+        let ops =
+            self.ops.take().map(|ops| tokio::spawn(ops.serve(ops_stop.clone().cancelled_owned())));
+        let consumed = self.consume_until(shutdown).await;
+        ops_stop.cancel();
+        if let Some(ops) = ops
+            && let Err(error) = ops.await
+        {
+            tracing::warn!(%error, "the operations endpoints' task failed");
+        }
+        consumed
+    }
+
+    async fn consume_until(&self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let deliveries =
             amqp::consume(&self.connection, &self.names, J::TYPE, self.prefetch, &self.worker_id)
                 .await?;
@@ -118,6 +166,8 @@ impl<J: Job> Worker<J> {
                     None => return Err(Error::Cancelled { job_type: J::TYPE.to_string() }),
                 },
             };
+            let started = Instant::now();
+            let _in_progress = self.metrics.started();
             let outcome = {
                 let handling = self.processor.handle(
                     &delivery.message,
@@ -145,8 +195,12 @@ impl<J: Job> Worker<J> {
                 }
             };
             match outcome {
-                Some(outcome) => settle(delivery, outcome, &self.publisher).await?,
+                Some(outcome) => {
+                    self.metrics.settled(&outcome, started.elapsed());
+                    settle(delivery, outcome, &self.publisher).await?;
+                }
                 None => {
+                    self.metrics.handed_back(started.elapsed());
                     tracing::warn!(
                         job_id = delivery.message.job_id,
                         "job not finished within the shutdown grace period; handing it back"
@@ -174,6 +228,9 @@ pub enum Error {
     /// RabbitMQ or NATS failed.
     #[error(transparent)]
     Messaging(#[from] bgjobs_messaging::Error),
+    /// The probes' and metrics' address could not be bound.
+    #[error(transparent)]
+    Ops(#[from] std::io::Error),
     /// The broker cancelled the queue consumer (the queue was deleted, or the node
     /// went away): the process should exit so the orchestrator restarts it.
     #[error("the {job_type} queue consumer was cancelled by the broker")]

@@ -1,11 +1,13 @@
 //! How every bgjobs process starts and stops, in one place: the process-wide TLS
 //! crypto provider, telemetry, the configuration read once, the service run until
 //! SIGTERM or Ctrl-C, and the last spans flushed. A service's `main` is one call to
-//! [`run`]. Its servers keep the bounds of [`Limits`] ([`http`], [`grpc`]).
+//! [`run`]. Its servers keep the bounds of [`Limits`] ([`http`], [`grpc`]); its probes
+//! and metrics are served by [`ops`].
 
 pub mod grpc;
 pub mod http;
 mod limits;
+pub mod ops;
 
 use std::future::Future;
 

@@ -1,0 +1,64 @@
+//! The consumers' operations endpoints after real jobs: probes that answer, and
+//! delivery counters that match what became of each job.
+
+use std::time::Duration;
+
+use bgjobs_domain::JobStatus;
+use bgjobs_e2e::TestSystem;
+use bgjobs_identity::Service;
+use bgjobs_proto::convert::job_status_from_proto;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The `/metrics` lines naming `job_type`, without the comments.
+fn samples<'t>(text: &'t str, job_type: &str) -> Vec<&'t str> {
+    let label = format!("job_type=\"{job_type}\"");
+    text.lines().filter(|line| !line.starts_with('#') && line.contains(&label)).collect()
+}
+
+#[tokio::test]
+async fn a_consumer_answers_its_probes_and_counts_its_deliveries_by_outcome() -> anyhow::Result<()>
+{
+    let system = TestSystem::start().await?;
+    let ops = system.ops_addr(Service::ProductUpload)?;
+    let http = reqwest::Client::new();
+    let get = |path: &'static str| http.get(format!("http://{ops}{path}")).send();
+
+    let live = get("/healthz").await?;
+    assert_eq!((live.status().as_u16(), live.text().await?), (200, "ok".to_owned()));
+    let ready = get("/readyz").await?;
+    assert_eq!((ready.status().as_u16(), ready.text().await?), (200, "ready".to_owned()));
+    let before = get("/metrics").await?.text().await?;
+    assert!(samples(&before, "product-upload").is_empty(), "counted before any job:\n{before}");
+
+    let completed = system.submit_products("sku,name,price\nSKU-1,One,1.00\n").await?;
+    let failed = system.submit_products("name,price\nOne,1.00\n").await?;
+    for (job_id, status) in [(&completed, JobStatus::Completed), (&failed, JobStatus::Error)] {
+        let job = system.finished_job(job_id, DEADLINE).await?;
+        assert_eq!(job_status_from_proto(job.status), Some(status), "{}", job.message);
+    }
+
+    let response = get("/metrics").await?;
+    let content_type = response.headers()["content-type"].to_str()?.to_owned();
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    let text = response.text().await?;
+    let counted = samples(&text, "product-upload");
+    for line in [
+        r#"bgjobs_consumer_deliveries_total{job_type="product-upload",outcome="completed"} 1"#,
+        r#"bgjobs_consumer_deliveries_total{job_type="product-upload",outcome="failed"} 1"#,
+        r#"bgjobs_consumer_delivery_duration_seconds_count{job_type="product-upload",outcome="completed"} 1"#,
+        r#"bgjobs_consumer_delivery_duration_seconds_count{job_type="product-upload",outcome="failed"} 1"#,
+    ] {
+        assert!(counted.contains(&line), "{line} not in:\n{text}");
+    }
+    // Nothing else became of a delivery: no retry, dead letter or other outcome.
+    let outcomes =
+        counted.iter().filter(|line| line.starts_with("bgjobs_consumer_deliveries_total"));
+    assert_eq!(outcomes.count(), 2, "{text}");
+    assert!(text.lines().any(|line| line == "bgjobs_consumer_deliveries_in_progress 0"), "{text}");
+    // Each consumer counts its own type only.
+    let warehouse = system.ops_addr(Service::WarehouseUpload)?;
+    let other = http.get(format!("http://{warehouse}/metrics")).send().await?.text().await?;
+    assert!(samples(&other, "product-upload").is_empty(), "{other}");
+    system.stop().await
+}
