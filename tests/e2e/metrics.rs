@@ -1,12 +1,14 @@
-//! The consumers' operations endpoints after real jobs: probes that answer, and
-//! delivery counters that match what became of each job.
+//! The consumers' operations endpoints: probes that answer and follow the consumer's
+//! dependencies, and delivery counters that match what became of each real job.
 
 use std::time::Duration;
 
 use bgjobs_domain::JobStatus;
-use bgjobs_e2e::TestSystem;
+use bgjobs_e2e::private_stack::{PrivateNats, PrivatePostgres, Restartable};
+use bgjobs_e2e::{Environment, Options, TestSystem};
 use bgjobs_identity::Service;
 use bgjobs_proto::convert::job_status_from_proto;
+use bgjobs_test_support::wait;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -60,5 +62,47 @@ async fn a_consumer_answers_its_probes_and_counts_its_deliveries_by_outcome() ->
     let warehouse = system.ops_addr(Service::WarehouseUpload)?;
     let other = http.get(format!("http://{warehouse}/metrics")).send().await?.text().await?;
     assert!(samples(&other, "product-upload").is_empty(), "{other}");
+    system.stop().await
+}
+
+/// Waits until the consumer at `ops` answers `/readyz` with `status` and a body
+/// containing `says`.
+async fn readiness(ops: std::net::SocketAddr, status: u16, says: &str) -> anyhow::Result<String> {
+    let http = reqwest::Client::new();
+    let what = format!("/readyz to answer {status} saying '{says}'");
+    wait::until(&what, Duration::from_secs(30), || async {
+        let response = http.get(format!("http://{ops}/readyz")).send().await?;
+        let answered = response.status().as_u16();
+        let body = response.text().await?;
+        Ok((answered == status && body.contains(says)).then_some(body))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_consumer_is_not_ready_while_nats_or_its_database_is_down() -> anyhow::Result<()> {
+    let nats = PrivateNats::start().await?;
+    let postgres = PrivatePostgres::start().await?;
+    let environment = Environment {
+        nats_url: Some(nats.url()),
+        postgres_server_url: Some(postgres.server_url()),
+        ..Environment::default()
+    };
+    let system = TestSystem::start_in(Options::default(), environment).await?;
+    let ops = system.ops_addr(Service::ProductUpload)?;
+    readiness(ops, 200, "ready").await?;
+
+    nats.stop().await?;
+    readiness(ops, 503, "NATS is not connected").await?;
+    let live = reqwest::get(format!("http://{ops}/healthz")).await?;
+    assert_eq!(live.status().as_u16(), 200, "liveness does not follow a dependency");
+    nats.start().await?;
+    readiness(ops, 200, "ready").await?;
+
+    postgres.stop().await?;
+    let body = readiness(ops, 503, "the database does not answer").await?;
+    assert!(!body.contains("NATS"), "{body}");
+    postgres.start().await?;
+    readiness(ops, 200, "ready").await?;
     system.stop().await
 }
