@@ -30,7 +30,11 @@ export BGJOBS_GATEWAY_DEMO_USERS="${BGJOBS_GATEWAY_DEMO_USERS:-true}"
 ACCOUNT=demo
 DEMO_USER=operator
 CLIENT="${BGJOBS_DEMO_CLIENT:-acme}"
-NOTIFIER_URL="http://${BGJOBS_NOTIFIER_HEALTH_ADDR:-127.0.0.1:8091}"
+# Each service's probes and metrics (BGJOBS_OPS_ADDR), on a port of its own.
+declare -A OPS_ADDR=(
+    [notifier]=127.0.0.1:8091 [product-upload]=127.0.0.1:8092
+    [warehouse-upload]=127.0.0.1:8093 [delete-client]=127.0.0.1:8094
+)
 MAIL_DIR=/tmp/bgjobs-mail
 # The services call each other over mutual TLS; a local run makes up its own
 # certificate authority (production certificates come from the cluster's issuer).
@@ -84,11 +88,16 @@ token_env() {
     fi
 }
 
-# Starts service $1 with its own certificate and broker users.
+# Where service $1 serves its probes and metrics, if it has its own port for them.
+ops_env() {
+    if [ -n "${OPS_ADDR[$1]:-}" ]; then echo "BGJOBS_OPS_ADDR=${OPS_ADDR[$1]}"; fi
+}
+
+# Starts service $1 with its own certificate, broker users and probes' port.
 start() {
     local name=$1
     # shellcheck disable=SC2046 # one word per variable
-    env $(broker_env "$name") $(token_env "$name") \
+    env $(broker_env "$name") $(token_env "$name") $(ops_env "$name") \
         BGJOBS_TLS_CERT_FILE="$CERT_DIR/$name.pem" BGJOBS_TLS_KEY_FILE="$CERT_DIR/$name.key" \
         "$BIN/$name" >"$RUN_DIR/$name.log" 2>&1 &
     pids+=($!)
@@ -122,7 +131,9 @@ start delete-client
 start notifier
 start gateway
 wait_for "ingest" "${INGEST_CURL[@]}" -fsS "$INGEST_URL/readyz"
-wait_for "the notifier" curl -fsS "$NOTIFIER_URL/readyz"
+for name in notifier product-upload warehouse-upload delete-client; do
+    wait_for "the $name" curl -fsS "http://${OPS_ADDR[$name]}/readyz"
+done
 wait_for "the gateway" curl -fsS "$GATEWAY_URL/readyz"
 echo "the Background Jobs page: $GATEWAY_URL/sign-in (demo users of account '$ACCOUNT')"
 
@@ -151,6 +162,12 @@ wait_for "the email" mail_arrived
 file=$(mail_file)
 grep -m 3 -E '^(To|Subject|Message-ID):' "$file"
 echo "received mail is kept in $MAIL_DIR/new (one .eml-style file per message); this one: $file"
+
+step "what the product-upload consumer counted (its /metrics)"
+consumer_metrics() { curl -fsS "http://${OPS_ADDR[product-upload]}/metrics"; }
+counted() { consumer_metrics | grep -q '^bgjobs_consumer_deliveries_total.*outcome="completed"'; }
+wait_for "the consumer's count" counted
+consumer_metrics | grep '^bgjobs_consumer_deliveries_total'
 
 if [ "${BGJOBS_DEMO_EXIT:-0}" = 1 ]; then
     exit 0

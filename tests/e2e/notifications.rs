@@ -6,7 +6,7 @@ use std::time::Duration;
 use bgjobs_database::notifications::{Key, Outcome, State};
 use bgjobs_domain::JobId;
 use bgjobs_e2e::TestSystem;
-use bgjobs_e2e::notifications::PrivateSmtp;
+use bgjobs_e2e::notifications::{PrivateSmtp, RunningNotifier};
 use bgjobs_e2e::process::product_file;
 use bgjobs_messaging::events::EventPublisher;
 use bgjobs_proto::v1::{self, JobEvent};
@@ -25,6 +25,23 @@ fn recipient(name: &str) -> String {
 /// Every message `to` received in `maildir`, decoded.
 fn received(maildir: &std::path::Path, to: &str) -> anyhow::Result<Vec<Received>> {
     mail::received_in(maildir, to)?.iter().map(|raw| mail::parse(raw)).collect()
+}
+
+/// Asserts that `notifier`'s `/metrics` counts exactly one email, settled as
+/// `outcome`, and no try put off.
+async fn assert_one_email_counted(
+    system: &TestSystem,
+    notifier: &RunningNotifier,
+    outcome: &str,
+) -> anyhow::Result<()> {
+    let url = format!("http://{}/metrics", notifier.ops_addr);
+    let text = system.http.get(url).send().await?.text().await?;
+    let emails: Vec<&str> =
+        text.lines().filter(|line| line.starts_with("bgjobs_notifier_emails_total")).collect();
+    let expected = format!("bgjobs_notifier_emails_total{{outcome=\"{outcome}\"}} 1");
+    assert_eq!(emails, [expected.as_str()], "{text}");
+    assert!(text.lines().any(|line| line == "bgjobs_notifier_email_retries_total 0"), "{text}");
+    Ok(())
 }
 
 #[tokio::test]
@@ -99,6 +116,7 @@ async fn a_finished_upload_emails_its_user_once_with_counts_rejected_rows_and_a_
     assert_eq!(mail::received_by(&to)?.len(), 1, "one email per job outcome");
     let notes = system.log(&job_id).await?.into_iter().filter(|entry| entry.actor == "notifier");
     assert_eq!(notes.count(), 1);
+    assert_one_email_counted(&system, &notifier, "sent").await?;
 
     notifier.stop().await?;
     system.stop().await
@@ -122,6 +140,7 @@ async fn a_refused_mailbox_is_noted_on_the_job_and_not_retried() -> anyhow::Resu
     let recorded = system.store.notifications().get(key).await?.expect("recorded");
     assert_eq!((recorded.state, recorded.tries), (State::Failed, 1), "a 550 is not retried");
     assert!(mail::received_by(&to)?.is_empty());
+    assert_one_email_counted(&system, &notifier, "failed").await?;
     notifier.stop().await?;
     system.stop().await
 }
@@ -142,11 +161,12 @@ async fn an_upload_that_opted_out_sends_no_email() -> anyhow::Result<()> {
     assert!(mail::received_by(&to)?.is_empty());
 
     for (path, expected) in [("healthz", "ok"), ("readyz", "ready")] {
-        let url = format!("http://{}/{path}", notifier.health_addr);
+        let url = format!("http://{}/{path}", notifier.ops_addr);
         let response = system.http.get(url).send().await?;
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(response.text().await?, expected);
     }
+    assert_one_email_counted(&system, &notifier, "skipped").await?;
     notifier.stop().await?;
     system.stop().await
 }

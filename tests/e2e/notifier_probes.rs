@@ -18,7 +18,7 @@ async fn the_notifier_s_probes_answer_within_the_header_timeout_and_size_limit()
     let system = TestSystem::start().await?;
     let limits = [("BGJOBS_HEADER_TIMEOUT_SECS", "2"), ("BGJOBS_MAX_HEADER_BYTES", "16384")];
     let notifier = system.start_notifier(STACK_SMTP, &limits).await?;
-    let url = format!("http://{}", notifier.health_addr);
+    let url = format!("http://{}", notifier.ops_addr);
     let client = reqwest::Client::new();
     for probe in ["healthz", "readyz"] {
         assert_eq!(client.get(format!("{url}/{probe}")).send().await?.status(), 200, "{probe}");
@@ -26,7 +26,7 @@ async fn the_notifier_s_probes_answer_within_the_header_timeout_and_size_limit()
     let over = client.get(format!("{url}/healthz")).header("x-padding", "a".repeat(32 * 1024));
     assert_eq!(over.send().await?.status(), 431);
 
-    let mut connection = TcpStream::connect(notifier.health_addr).await?;
+    let mut connection = TcpStream::connect(notifier.ops_addr).await?;
     let started = Instant::now();
     let dribbling = async {
         connection.write_all(b"GET /healthz HTTP/1.1\r\nHost: notifier\r\n").await?;

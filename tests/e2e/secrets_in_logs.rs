@@ -142,7 +142,7 @@ async fn no_service_logs_a_secret_in_a_full_run_at_debug_level() -> anyhow::Resu
         (
             NOTIFIER,
             Service::Notifier,
-            vec![("BGJOBS_SMTP_URL", &smtp_url), ("BGJOBS_NOTIFIER_HEALTH_ADDR", &notifier_health)],
+            vec![("BGJOBS_SMTP_URL", &smtp_url), ("BGJOBS_OPS_ADDR", &notifier_health)],
         ),
         (
             GATEWAY,

@@ -103,8 +103,8 @@ async fn greets(port: u16) -> bool {
 
 /// A notifier running in the test's runtime.
 pub struct RunningNotifier {
-    /// Where its health endpoints are served.
-    pub health_addr: std::net::SocketAddr,
+    /// Where its probes and metrics are served.
+    pub ops_addr: std::net::SocketAddr,
     stop: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -137,7 +137,7 @@ impl TestSystem {
         for (name, value) in [
             ("BGJOBS_SMTP_URL", smtp_url),
             ("BGJOBS_SMTP_TIMEOUT_SECS", "5"),
-            ("BGJOBS_NOTIFIER_HEALTH_ADDR", "127.0.0.1:0"),
+            ("BGJOBS_OPS_ADDR", "127.0.0.1:0"),
             ("BGJOBS_MAIL_RETRY_FIRST_SECS", "1"),
             ("BGJOBS_MAIL_RETRY_MAX_SECS", "2"),
         ]
@@ -162,10 +162,10 @@ impl TestSystem {
                 |name| env.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()),
             ))?;
         let application = notifier::Application::build(settings).await?;
-        let health_addr = application.health_addr();
+        let ops_addr = application.ops_addr().context("the notifier serves no probes")?;
         let stop = CancellationToken::new();
         let task = tokio::spawn(application.run_until_stopped(stop.clone().cancelled_owned()));
-        Ok(RunningNotifier { health_addr, stop, task })
+        Ok(RunningNotifier { ops_addr, stop, task })
     }
 
     /// Waits until the job's log has a line by the notifier, and returns it.

@@ -1,5 +1,5 @@
-//! Start-up and the run loop: the recorder, the sender and the health endpoints,
-//! stopped together.
+//! Start-up and the run loop: the recorder, the sender and the operations endpoints
+//! (probes and metrics), stopped together.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,10 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
 use bgjobs_database::Store;
 use bgjobs_database::notifications::NotificationsStore;
 use bgjobs_identity::{Credentials, Service};
@@ -18,14 +14,15 @@ use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, ConsumerSettings, ReceivedEvent};
 use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
-use bgjobs_service::http;
+use bgjobs_service::ops::{self, Ops};
 use futures::stream::BoxStream;
-use tokio::net::TcpListener;
+use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::mailer::Mailer;
+use crate::metrics::NotifierMetrics;
 use crate::recorder::{AfterRecord, Recorder};
 use crate::registry_failures;
 use crate::sender::Sender;
@@ -45,26 +42,34 @@ pub struct Application {
     give_up_after: Duration,
     sender: Sender,
     events: EventStream,
-    health: Health,
-    listener: TcpListener,
-    health_addr: SocketAddr,
+    /// The probes and metrics, when `BGJOBS_OPS_ADDR` is set.
+    ops: Option<Ops>,
     shutdown_grace: Duration,
-    limits: bgjobs_service::Limits,
 }
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("health_addr", &self.health_addr)
-            .finish_non_exhaustive()
+        f.debug_struct("Application").field("ops", &self.ops).finish_non_exhaustive()
     }
 }
 
 /// What readiness checks: the database and the NATS connection.
-#[derive(Clone)]
 struct Health {
     store: Store,
     nats: async_nats::Client,
+}
+
+impl ops::Readiness for Health {
+    async fn check(&self) -> Result<(), String> {
+        let mut missing = Vec::new();
+        if let Err(error) = self.store.connection().ping().await {
+            missing.push(format!("the database does not answer: {error}"));
+        }
+        if self.nats.connection_state() != async_nats::connection::State::Connected {
+            missing.push("NATS is not connected".to_owned());
+        }
+        if missing.is_empty() { Ok(()) } else { Err(missing.join("; ")) }
+    }
 }
 
 impl Application {
@@ -116,6 +121,7 @@ impl Application {
         // Longer than one SMTP conversation may take, with room for the rest of a try.
         let lease = settings.mail.timeout.get() * 2 + Duration::from_secs(10);
         let recorded = Arc::new(Notify::new());
+        let mut metrics = Registry::default();
         let sender = Sender {
             store: store.notifications(),
             registry,
@@ -125,53 +131,41 @@ impl Application {
             retries,
             claimant: format!("notifier/{}-{}", hostname(), std::process::id()),
             lease,
+            metrics: NotifierMetrics::register(&mut metrics),
         };
         let recorder =
             Recorder::new(store.notifications(), retries.give_up_after, recorded, after_record);
 
-        let health_addr = settings.notifier.health_addr;
-        let listener = TcpListener::bind(health_addr)
-            .await
-            .with_context(|| format!("binding the health endpoints to {health_addr}"))?;
-        let health_addr = listener.local_addr().context("reading the bound health address")?;
+        let ops = match settings.ops.addr {
+            None => None,
+            Some(addr) => {
+                let limits = bgjobs_service::Limits::from(&settings.server_limits);
+                Some(Ops::bind(addr, Health { store: store.clone(), nats }, metrics, limits).await?)
+            }
+        };
         Ok(Self {
             recorder,
             failures: store.notifications(),
             give_up_after: retries.give_up_after,
             sender,
             events: Box::pin(events),
-            health: Health { store, nats },
-            listener,
-            health_addr,
+            ops,
             shutdown_grace: settings.shutdown.grace.get(),
-            limits: bgjobs_service::Limits::from(&settings.server_limits),
         })
     }
 
-    /// The address the health endpoints are served on.
-    pub fn health_addr(&self) -> SocketAddr {
-        self.health_addr
+    /// Where the probes and metrics are served, when they are.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(Ops::local_addr)
     }
 
-    /// Records events, sends emails and serves health until `shutdown` completes, then
-    /// lets each finish what it holds within the shutdown grace period. Fails when one
-    /// of them stops on its own (the NATS connection is gone), after stopping the others.
+    /// Records events, sends emails and serves the probes and metrics until `shutdown`
+    /// completes, then lets each finish what it holds within the shutdown grace period.
+    /// Fails when one of them stops on its own (the NATS connection is gone), after
+    /// stopping the others.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let recorded = self.recorder.recorded();
-        let router = Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(ready))
-            .with_state(self.health);
-        // Only probes: bounded whole, as nothing else of the notifier's work is HTTP.
-        let router = http::bounded(router, &self.limits, http::no_uploads);
-        let server = http::serve(
-            self.listener,
-            router,
-            self.limits,
-            |_, address| address,
-            stop.clone().cancelled_owned(),
-        );
         let mut tasks = JoinSet::new();
         let recorder = self.recorder.run(self.events, stop.clone());
         let failures = registry_failures::watch(
@@ -184,11 +178,15 @@ impl Application {
         tasks.spawn(async move { ("recorder", recorder.await) });
         tasks.spawn(async move { ("registry failures", failures.await) });
         tasks.spawn(async move { ("sender", sender.await) });
-        tasks.spawn(async move {
-            server.await;
-            ("health endpoints", Ok(()))
-        });
-        tracing::info!(health_addr = %self.health_addr, "notifier running");
+        let ops_addr = self.ops.as_ref().map(Ops::local_addr);
+        if let Some(ops) = self.ops {
+            let served = ops.serve(stop.clone().cancelled_owned());
+            tasks.spawn(async move {
+                served.await;
+                ("operations endpoints", Ok(()))
+            });
+        }
+        tracing::info!(?ops_addr, "notifier running");
 
         let mut failure = tokio::select! {
             () = shutdown => {
@@ -225,21 +223,6 @@ impl Application {
 }
 
 /// 200 when the database answers and NATS is connected; 503 saying which is not.
-async fn ready(State(health): State<Health>) -> (StatusCode, String) {
-    let mut problems = Vec::new();
-    if let Err(error) = health.store.connection().ping().await {
-        problems.push(format!("the database does not answer: {error}"));
-    }
-    if health.nats.connection_state() != async_nats::connection::State::Connected {
-        problems.push("NATS is not connected".to_owned());
-    }
-    if problems.is_empty() {
-        (StatusCode::OK, "ready".to_owned())
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, problems.join("; "))
-    }
-}
-
 /// This machine's name (the pod's in Kubernetes), for claims and logs.
 fn hostname() -> String {
     std::env::var("HOSTNAME")

@@ -5,12 +5,13 @@
 //! acknowledging it (a job the registry itself fails — a dead letter, a lost worker —
 //! is read from its message log instead); the [`sender`] claims recorded notifications, renders the email
 //! ([`content`], from templates), sends it over SMTP ([`mailer`]) and notes in the
-//! job's message log what became of it. [`Application`] runs both with health
-//! endpoints; tests start it in-process, `main.rs` runs it as a process.
+//! job's message log what became of it. [`Application`] runs both with the probes and
+//! metrics ([`metrics`]); tests start it in-process, `main.rs` runs it as a process.
 
 mod application;
 pub mod content;
 pub mod mailer;
+pub mod metrics;
 pub mod recorder;
 mod registry_failures;
 mod rejected_rows;

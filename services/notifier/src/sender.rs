@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::content::{self, JobFacts};
 use crate::mailer::{Mailer, SendError};
+use crate::metrics::NotifierMetrics;
 use crate::rejected_rows::first_rejected_rows;
 use crate::settings::Retries;
 
@@ -59,6 +60,8 @@ pub struct Sender {
     pub claimant: String,
     /// How long a claim holds: longer than one SMTP conversation can take.
     pub lease: Duration,
+    /// What it counts.
+    pub metrics: NotifierMetrics,
 }
 
 /// What became of one try to send.
@@ -113,7 +116,7 @@ impl Sender {
                         .finish(key, state, recipient.as_deref(), error.as_deref())
                         .await
                     {
-                        Ok(true) => {}
+                        Ok(true) => self.metrics.settled(state),
                         // Another sender, whose claim followed our lapsed lease, ended it
                         // first and notes its own outcome.
                         Ok(false) => return,
@@ -128,6 +131,7 @@ impl Sender {
                 Delivery::Later(error) => {
                     let delay = self.retries.delay(notification.tries);
                     tracing::warn!(job_id = %key.job_id, error, ?delay, "email not sent yet; retrying");
+                    self.metrics.retried();
                     self.try_later(key, delay, &error).await;
                     return;
                 }

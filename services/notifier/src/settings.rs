@@ -26,8 +26,6 @@ bgjobs_config::section! {
 bgjobs_config::section! {
     /// What only the notifier reads besides its mail settings.
     pub struct Notifier {
-        /// Address of the notifier's health endpoints (`/healthz`, `/readyz`).
-        "BGJOBS_NOTIFIER_HEALTH_ADDR" => health_addr: std::net::SocketAddr = "127.0.0.1:8091";
         /// Name of the durable JetStream consumer the notifier reads events from;
         /// replicas sharing it share the work.
         "BGJOBS_NOTIFIER_CONSUMER" => consumer: Name = "notifier";
@@ -63,7 +61,9 @@ bgjobs_config::compose! {
         objects: bgjobs_object_store::Settings,
         /// After SIGTERM.
         shutdown: Shutdown,
-        /// The health endpoints' server bounds.
+        /// Probes and metrics.
+        ops: bgjobs_service::ops::OpsSettings,
+        /// The probes' and metrics' server bounds.
         server_limits: bgjobs_service::ServerLimits,
         /// Logs and traces.
         telemetry: bgjobs_telemetry::Settings,
