@@ -1,5 +1,6 @@
-//! The consumers' operations endpoints: probes that answer and follow the consumer's
-//! dependencies, and delivery counters that match what became of each real job.
+//! The operations endpoints of the consumers and the registry: probes that answer and
+//! follow a consumer's dependencies, and counters that match what became of each real
+//! job and its events.
 
 use std::time::Duration;
 
@@ -19,8 +20,7 @@ fn samples<'t>(text: &'t str, job_type: &str) -> Vec<&'t str> {
 }
 
 #[tokio::test]
-async fn a_consumer_answers_its_probes_and_counts_its_deliveries_by_outcome() -> anyhow::Result<()>
-{
+async fn the_consumer_and_the_registry_count_what_became_of_real_jobs() -> anyhow::Result<()> {
     let system = TestSystem::start().await?;
     let ops = system.ops_addr(Service::ProductUpload)?;
     let http = reqwest::Client::new();
@@ -62,6 +62,27 @@ async fn a_consumer_answers_its_probes_and_counts_its_deliveries_by_outcome() ->
     let warehouse = system.ops_addr(Service::WarehouseUpload)?;
     let other = http.get(format!("http://{warehouse}/metrics")).send().await?.text().await?;
     assert!(samples(&other, "product-upload").is_empty(), "{other}");
+
+    // The registry applied each job's start and end once, and timed each event.
+    let registry = system.ops_addr(Service::JobsRegistry)?;
+    let ready = http.get(format!("http://{registry}/readyz")).send().await?;
+    assert_eq!((ready.status().as_u16(), ready.text().await?), (200, "ready".to_owned()));
+    let text = http.get(format!("http://{registry}/metrics")).send().await?.text().await?;
+    let count = |name: &str| -> anyhow::Result<f64> {
+        let line = text.lines().find(|line| line.split(' ').next() == Some(name));
+        let value = line.and_then(|line| line.rsplit(' ').next());
+        Ok(value.ok_or_else(|| anyhow::anyhow!("no {name} in:\n{text}"))?.parse()?)
+    };
+    for (kind, applied) in [("started", 2.0), ("completed", 1.0), ("failed", 1.0)] {
+        let name = format!("bgjobs_registry_events_total{{kind=\"{kind}\",result=\"applied\"}}");
+        assert_eq!(count(&name)?, applied, "{name}");
+    }
+    let events: f64 = text
+        .lines()
+        .filter(|line| line.starts_with("bgjobs_registry_events_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(count("bgjobs_registry_event_lag_seconds_count")?, events, "one lag per event");
     system.stop().await
 }
 

@@ -55,7 +55,7 @@ pub struct TestSystem {
     names: bgjobs_messaging::Names,
     env: HashMap<&'static str, String>,
     registry_url: String,
-    /// Where each in-process consumer serves its probes and metrics.
+    /// Where each in-process service serves its probes and metrics.
     ops: HashMap<Service, SocketAddr>,
     shutdown: CancellationToken,
 }
@@ -140,7 +140,7 @@ impl TestSystem {
             ("BGJOBS_BATCH_SIZE", "100".to_owned()),
             ("BGJOBS_PROGRESS_INTERVAL_MS", "100".to_owned()),
             ("BGJOBS_WORKER_ID", format!("product-upload/test-{suffix}")),
-            // The consumers' probes and metrics, each on a port of its own.
+            // The services' probes and metrics, each on a port of its own.
             ("BGJOBS_OPS_ADDR", "127.0.0.1:0".to_owned()),
         ]);
         let mut ops = HashMap::new();
@@ -160,6 +160,7 @@ impl TestSystem {
             format!("https://{grpc_addr}")
         } else {
             let registry_app = jobs_registry::Application::build(registry_settings).await?;
+            ops.extend(registry_app.ops_addr().map(|addr| (Service::JobsRegistry, addr)));
             let url = format!("https://{}", registry_app.grpc_addr());
             tokio::spawn(registry_app.run_until_stopped(shutdown.clone().cancelled_owned()));
             url
@@ -258,7 +259,7 @@ impl TestSystem {
         })
     }
 
-    /// Where the in-process consumer `service` serves `/healthz`, `/readyz` and
+    /// Where the in-process service `service` serves `/healthz`, `/readyz` and
     /// `/metrics`.
     pub fn ops_addr(&self, service: Service) -> anyhow::Result<SocketAddr> {
         self.ops

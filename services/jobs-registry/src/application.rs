@@ -11,7 +11,9 @@ use bgjobs_identity::{Credentials, policies};
 use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, ReceivedEvent};
 use bgjobs_proto::v1::jobs_registry_server::JobsRegistryServer;
+use bgjobs_service::ops::{self, Ops};
 use futures::stream::BoxStream;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::applier::EventApplier;
 use crate::database::connect_creating_database;
 use crate::grpc::RegistryService;
+use crate::metrics::RegistryMetrics;
 use crate::settings::Settings;
 use crate::stall_detector::{StallDetector, StallSettings};
 
@@ -36,6 +39,28 @@ pub struct Application {
     shutdown_grace: Duration,
     credentials: Credentials,
     limits: bgjobs_service::Limits,
+    metrics: RegistryMetrics,
+    /// The probes and metrics, when `BGJOBS_OPS_ADDR` is set.
+    ops: Option<Ops>,
+}
+
+/// What readiness checks: the database and the NATS connection.
+struct Health {
+    store: Store,
+    nats: async_nats::Client,
+}
+
+impl ops::Readiness for Health {
+    async fn check(&self) -> Result<(), String> {
+        let mut missing = Vec::new();
+        if let Err(error) = self.store.connection().ping().await {
+            missing.push(format!("the database does not answer: {error}"));
+        }
+        if self.nats.connection_state() != async_nats::connection::State::Connected {
+            missing.push("NATS is not connected".to_owned());
+        }
+        if missing.is_empty() { Ok(()) } else { Err(missing.join("; ")) }
+    }
 }
 
 impl std::fmt::Debug for Application {
@@ -59,7 +84,8 @@ impl Application {
         tracing::info!(?settings, "starting jobs-registry");
         let credentials = Credentials::reloading(&settings.tls)
             .context("loading the registry's certificate (BGJOBS_TLS_*)")?;
-        let store = migrate(&settings).await?.jobs();
+        let database = migrate(&settings).await?;
+        let store = database.jobs();
 
         let names = Names::new(settings.prefix.to_string());
         let nats = events::connect(settings.nats_url.expose())
@@ -75,6 +101,15 @@ impl Application {
             .with_context(|| format!("binding gRPC to {}", settings.grpc_addr))?;
         let grpc_addr = listener.local_addr().context("reading the bound gRPC address")?;
         let shutdown_grace = settings.shutdown_grace;
+        let mut registry = Registry::default();
+        let metrics = RegistryMetrics::register(&mut registry);
+        let ops = match settings.ops_addr {
+            None => None,
+            Some(addr) => {
+                let health = Health { store: database, nats: nats.clone() };
+                Some(Ops::bind(addr, health, registry, settings.limits).await?)
+            }
+        };
         Ok(Self {
             store,
             listener,
@@ -85,7 +120,14 @@ impl Application {
             shutdown_grace,
             credentials,
             limits: settings.limits,
+            metrics,
+            ops,
         })
+    }
+
+    /// Where the probes and metrics are served, when they are.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(Ops::local_addr)
     }
 
     /// The address gRPC is served on (the real port when the settings asked for port 0).
@@ -127,12 +169,19 @@ impl Application {
             );
         let stall_detector =
             StallDetector::new(self.store.clone(), self.stalls, self.backlog).run(stop.clone());
-        let applier = EventApplier::new(self.store).run(self.events, stop.clone());
+        let applier = EventApplier::new(self.store, self.metrics).run(self.events, stop.clone());
 
         let mut tasks = JoinSet::new();
         tasks.spawn(async move { ("gRPC server", grpc.await.map_err(anyhow::Error::from)) });
         tasks.spawn(async move { ("event applier", applier.await) });
         tasks.spawn(async move { ("stall detector", stall_detector.await) });
+        if let Some(ops) = self.ops {
+            let served = ops.serve(stop.clone().cancelled_owned());
+            tasks.spawn(async move {
+                served.await;
+                ("operations endpoints", Ok(()))
+            });
+        }
         tracing::info!(grpc_addr = %self.grpc_addr, "jobs-registry serving");
 
         let mut failure = tokio::select! {

@@ -14,6 +14,8 @@ use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::metrics::RegistryMetrics;
+
 pub use incoming::incoming_event;
 
 /// The first pause after a failure; doubled after each further failure.
@@ -41,12 +43,13 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct EventApplier {
     store: JobsStore,
+    metrics: RegistryMetrics,
 }
 
 impl EventApplier {
-    /// An applier writing through `store`.
-    pub fn new(store: JobsStore) -> Self {
-        Self { store }
+    /// An applier writing through `store`, counting in `metrics`.
+    pub fn new(store: JobsStore, metrics: RegistryMetrics) -> Self {
+        Self { store, metrics }
     }
 
     /// Records one event. `Err` when the store failed: the event is not recorded and must
@@ -115,6 +118,7 @@ impl EventApplier {
             match handled {
                 Ok(outcome) => {
                     log_outcome(event, &outcome);
+                    self.metrics.handled(kind_label(event), &outcome, lag(event));
                     let job_id = event.job_id.clone();
                     // Term, unlike ack, records that the event was never processed.
                     let settled = match outcome {
@@ -173,6 +177,28 @@ impl EventApplier {
             }
         }
     }
+}
+
+/// The event's kind as a metric label: `started`, `progress`, ... (`unspecified` for a
+/// kind this registry does not know).
+fn kind_label(event: &v1::JobEvent) -> &'static str {
+    match v1::EventKind::try_from(event.kind) {
+        Ok(v1::EventKind::Started) => "started",
+        Ok(v1::EventKind::Progress) => "progress",
+        Ok(v1::EventKind::Log) => "log",
+        Ok(v1::EventKind::Completed) => "completed",
+        Ok(v1::EventKind::Failed) => "failed",
+        _ => "unspecified",
+    }
+}
+
+/// How long ago the event occurred, by its publisher's clock (`None` without a time,
+/// or from a clock ahead of this one).
+fn lag(event: &v1::JobEvent) -> Option<Duration> {
+    let occurred = event.occurred_at.as_ref()?;
+    let occurred =
+        chrono::DateTime::from_timestamp(occurred.seconds, occurred.nanos.try_into().ok()?)?;
+    (chrono::Utc::now() - occurred).to_std().ok()
 }
 
 fn log_outcome(event: &v1::JobEvent, outcome: &Outcome) {

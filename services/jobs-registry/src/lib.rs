@@ -9,6 +9,7 @@ pub mod applier;
 mod database;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod settings;
 pub mod stall_detector;
 

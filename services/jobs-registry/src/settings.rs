@@ -41,6 +41,8 @@ bgjobs_config::compose! {
         shutdown: Shutdown,
         /// The gRPC server's bounds.
         server_limits: bgjobs_service::ServerLimits,
+        /// Probes and metrics.
+        ops: bgjobs_service::ops::OpsSettings,
         /// Mutual TLS with the other services.
         tls: bgjobs_identity::Tls,
         /// Logs and traces.
@@ -73,6 +75,8 @@ pub struct Settings {
     pub tls: bgjobs_identity::Tls,
     /// The gRPC server's bounds (timeouts, concurrency, HTTP/2).
     pub limits: bgjobs_service::Limits,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served; `None`: not served.
+    pub ops_addr: Option<SocketAddr>,
     sections: Sections,
 }
 
@@ -95,6 +99,7 @@ impl Settings {
             shutdown_grace: sections.shutdown.grace.get(),
             tls: sections.tls.clone(),
             limits: bgjobs_service::Limits::from(&sections.server_limits),
+            ops_addr: sections.ops.addr,
             sections,
         })
     }
