@@ -12,13 +12,19 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use prometheus_client::registry::Registry;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 use tokio::net::TcpListener;
 
 use crate::{Limits, http};
@@ -40,6 +46,18 @@ pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0;
 pub trait Readiness: Send + Sync + 'static {
     /// `Ok` when ready; else what is missing, in words ("RabbitMQ is not connected").
     fn check(&self) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// The readiness of a service that needs nothing else to answer: it reports a
+/// dependency's outage request by request (the gateway answers 503 while the registry
+/// is unreachable), so taking it out of service would change nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving;
+
+impl Readiness for Serving {
+    async fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A service's operations endpoints, bound to their address.
@@ -113,5 +131,90 @@ async fn metrics_text<R: Readiness>(State(endpoints): State<Arc<Endpoints<R>>>) 
             tracing::error!(%error, "encoding the metrics failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+/// Counts and times the requests of an HTTP API by route, method and status code.
+#[derive(Clone, Debug)]
+pub struct HttpMetrics {
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: &'static str,
+    code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    method: &'static str,
+}
+
+/// Seconds until a response's headers: milliseconds for most requests, up to the
+/// request timeout for one that waits on a slow dependency.
+const REQUEST_BUCKETS: [f64; 12] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
+
+impl HttpMetrics {
+    /// The metrics of an HTTP API, registered in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let requests = Family::default();
+        registry.register(
+            "bgjobs_http_requests",
+            "HTTP requests answered, by route (its template, e.g. /api/v1/jobs/{job_id}), \
+             method and status code",
+            requests.clone(),
+        );
+        let duration: Family<RouteLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(REQUEST_BUCKETS));
+        registry.register_with_unit(
+            "bgjobs_http_request_duration",
+            "Time from a request's arrival to its response's headers (a stream or a \
+             download counts until it starts), by route and method",
+            Unit::Seconds,
+            duration.clone(),
+        );
+        Self { requests, duration }
+    }
+
+    /// `router` with every request to one of its routes counted; a request no route
+    /// matches is not (its path, unbounded, would be the label).
+    pub fn track<S: Clone + Send + Sync + 'static>(&self, router: Router<S>) -> Router<S> {
+        router.route_layer(middleware::from_fn_with_state(self.clone(), track))
+    }
+}
+
+async fn track(
+    State(metrics): State<HttpMetrics>,
+    route: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = route.map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = method_label(request.method());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let code = response.status().as_u16();
+    metrics.requests.get_or_create(&RequestLabels { route: route.clone(), method, code }).inc();
+    metrics.duration.get_or_create(&RouteLabels { route, method }).observe(elapsed);
+    response
+}
+
+/// The method as a label: the standard ones by name, any other as `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
 }

@@ -16,6 +16,8 @@ use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::ingest_client::IngestClient;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_service::http;
+use bgjobs_service::ops::{self, HttpMetrics, Ops};
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
@@ -42,6 +44,9 @@ pub struct Application {
     state: AppState,
     headers: SecurityHeaders,
     limits: bgjobs_service::Limits,
+    http_metrics: HttpMetrics,
+    /// The probes and metrics, when `BGJOBS_OPS_ADDR` is set.
+    ops: Option<Ops>,
 }
 
 impl std::fmt::Debug for Application {
@@ -122,7 +127,18 @@ impl Application {
             stopping: CancellationToken::new(),
         };
         let headers = SecurityHeaders { hsts: settings.hsts };
-        Ok(Self { listener, state, headers, limits: settings.limits })
+        let mut metrics = Registry::default();
+        let http_metrics = HttpMetrics::register(&mut metrics);
+        let ops = match settings.ops_addr {
+            Some(addr) => Some(Ops::bind(addr, ops::Serving, metrics, settings.limits).await?),
+            None => None,
+        };
+        Ok(Self { listener, state, headers, limits: settings.limits, http_metrics, ops })
+    }
+
+    /// Where the probes and metrics are served, when they are.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(Ops::local_addr)
     }
 
     /// The address the HTTP server listens on (the real port when 0 was asked for).
@@ -143,8 +159,11 @@ impl Application {
             stopping.cancel();
             let _receiver_gone = stopping_tx.send(());
         };
-        let routes = router(self.state, self.headers, &self.limits);
+        let routes = router(self.state, self.headers, &self.limits, &self.http_metrics);
         let server = http::serve(self.listener, routes, self.limits, |_, address| address, signal);
+        // The probes and metrics are served until the API has stopped.
+        let ops_stop = CancellationToken::new();
+        let ops = self.ops.map(|ops| tokio::spawn(ops.serve(ops_stop.clone().cancelled_owned())));
         let drain_deadline = async move {
             match stopping_rx.await {
                 Ok(()) => tokio::time::sleep(SHUTDOWN_DRAIN).await,
@@ -157,15 +176,26 @@ impl Application {
                 tracing::info!(drain = ?SHUTDOWN_DRAIN, "connections still open at the end of the drain; stopping");
             }
         }
+        ops_stop.cancel();
+        if let Some(ops) = ops
+            && let Err(error) = ops.await
+        {
+            tracing::warn!(%error, "the operations endpoints' task failed");
+        }
         Ok(())
     }
 }
 
 /// Every route of the gateway, every response with the security headers; the page
-/// and the API within `limits` (uploads with the body idle timeout, not the request
+/// and the API counted in `metrics` and within `limits` (uploads with the body idle timeout, not the request
 /// timeout), the probes outside them, so that a busy replica still answers them.
-fn router(state: AppState, headers: SecurityHeaders, limits: &bgjobs_service::Limits) -> Router {
-    let served = Router::new().merge(api::router(&state)).merge(page::router());
+fn router(
+    state: AppState,
+    headers: SecurityHeaders,
+    limits: &bgjobs_service::Limits,
+    metrics: &HttpMetrics,
+) -> Router {
+    let served = metrics.track(Router::new().merge(api::router(&state)).merge(page::router()));
     let routes = http::bounded(served, limits, is_upload)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }));

@@ -66,6 +66,8 @@ bgjobs_config::compose! {
         tls: bgjobs_identity::Tls,
         /// The HTTP server's bounds.
         server_limits: bgjobs_service::ServerLimits,
+        /// Probes and metrics.
+        ops: bgjobs_service::ops::OpsSettings,
         /// Logs and traces.
         telemetry: bgjobs_telemetry::Settings,
         /// The profile.
@@ -138,6 +140,8 @@ pub struct Settings {
     pub storage: bgjobs_object_store::Settings,
     /// The HTTP server's bounds (timeouts, concurrency, sizes).
     pub limits: bgjobs_service::Limits,
+    /// Where `/metrics` (with `/healthz` and `/readyz`) is served; `None`: not served.
+    pub ops_addr: Option<SocketAddr>,
     sections: Sections,
 }
 
@@ -199,6 +203,7 @@ impl Settings {
             storage: sections.object_store.clone(),
             tls: sections.tls.clone(),
             limits: bgjobs_service::Limits::from(&sections.server_limits),
+            ops_addr: sections.ops.addr,
             sections,
         })
     }

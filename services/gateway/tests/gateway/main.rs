@@ -14,5 +14,6 @@ mod jobs;
 mod jwks;
 mod live;
 mod live_limits;
+mod metrics;
 mod notify;
 mod tenant_probe;
