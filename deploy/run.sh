@@ -34,7 +34,7 @@ CLIENT="${BGJOBS_DEMO_CLIENT:-acme}"
 declare -A OPS_ADDR=(
     [notifier]=127.0.0.1:8091 [product-upload]=127.0.0.1:8092
     [warehouse-upload]=127.0.0.1:8093 [delete-client]=127.0.0.1:8094
-    [jobs-registry]=127.0.0.1:8095 [gateway]=127.0.0.1:8096
+    [jobs-registry]=127.0.0.1:8095 [gateway]=127.0.0.1:8096 [ingest]=127.0.0.1:8097
 )
 MAIL_DIR=/tmp/bgjobs-mail
 # The services call each other over mutual TLS; a local run makes up its own
@@ -132,7 +132,7 @@ start delete-client
 start notifier
 start gateway
 wait_for "ingest" "${INGEST_CURL[@]}" -fsS "$INGEST_URL/readyz"
-for name in jobs-registry notifier product-upload warehouse-upload delete-client gateway; do
+for name in jobs-registry ingest notifier product-upload warehouse-upload delete-client gateway; do
     wait_for "the $name" curl -fsS "http://${OPS_ADDR[$name]}/readyz"
 done
 wait_for "the gateway" curl -fsS "$GATEWAY_URL/readyz"

@@ -1,6 +1,6 @@
-//! The operations endpoints of the consumers and the registry: probes that answer and
-//! follow a consumer's dependencies, and counters that match what became of each real
-//! job and its events.
+//! The operations endpoints of ingest, the consumers and the registry: probes that
+//! answer and follow a consumer's dependencies, and counters that match what became of
+//! each real request, job and event.
 
 use std::time::Duration;
 
@@ -20,7 +20,8 @@ fn samples<'t>(text: &'t str, job_type: &str) -> Vec<&'t str> {
 }
 
 #[tokio::test]
-async fn the_consumer_and_the_registry_count_what_became_of_real_jobs() -> anyhow::Result<()> {
+async fn ingest_the_consumer_and_the_registry_count_what_became_of_real_jobs() -> anyhow::Result<()>
+{
     let system = TestSystem::start().await?;
     let ops = system.ops_addr(Service::ProductUpload)?;
     let http = reqwest::Client::new();
@@ -62,6 +63,13 @@ async fn the_consumer_and_the_registry_count_what_became_of_real_jobs() -> anyho
     let warehouse = system.ops_addr(Service::WarehouseUpload)?;
     let other = http.get(format!("http://{warehouse}/metrics")).send().await?.text().await?;
     assert!(samples(&other, "product-upload").is_empty(), "{other}");
+
+    // Ingest counted both uploads by their route's template, not their path.
+    let ingest = system.ops_addr(Service::Ingest)?;
+    let text = http.get(format!("http://{ingest}/metrics")).send().await?.text().await?;
+    let uploads = r#"bgjobs_http_requests_total{route="/v1/accounts/{account_id}/jobs/product-upload",method="POST",code="202"} 2"#;
+    assert!(text.lines().any(|line| line == uploads), "{uploads} not in:\n{text}");
+    assert!(!text.contains(system.account.as_str()), "an account became a label:\n{text}");
 
     // The registry applied each job's start and end once, and timed each event.
     let registry = system.ops_addr(Service::JobsRegistry)?;

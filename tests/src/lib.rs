@@ -178,6 +178,7 @@ impl TestSystem {
             let ingest_settings = ingest::Settings::load(&as_service(&env, Service::Ingest))
                 .map_err(|error| anyhow::anyhow!("{error:?}"))?;
             let ingest_app = ingest::Application::build(ingest_settings).await?;
+            ops.extend(ingest_app.ops_addr().map(|addr| (Service::Ingest, addr)));
             let urls = (
                 format!("https://{}", ingest_app.local_addr()),
                 format!("https://{}", ingest_app.grpc_addr()),

@@ -17,6 +17,8 @@ use bgjobs_messaging::amqp::{self, JobPublisher, QueueSettings};
 use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::ingest_server::IngestServer;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
+use bgjobs_service::ops::{HttpMetrics, Ops};
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +51,9 @@ pub struct Application {
     limits: bgjobs_service::Limits,
     /// The HTTP API's TLS: ingest's certificate, clients' checked against the authority.
     https_config: rustls::ServerConfig,
+    http_metrics: HttpMetrics,
+    /// The probes and metrics, when `BGJOBS_OPS_ADDR` is set.
+    ops: Option<Ops>,
 }
 
 impl Application {
@@ -111,6 +116,15 @@ impl Application {
         };
         let delivery_limit = settings.delivery_limit;
         let shutdown_grace = settings.shutdown_grace;
+        let mut metrics = Registry::default();
+        let http_metrics = HttpMetrics::register(&mut metrics);
+        let ops = match settings.ops_addr {
+            None => None,
+            Some(addr) => {
+                let readiness = health::QueueConnected(state.amqp.clone());
+                Some(Ops::bind(addr, readiness, metrics, settings.limits).await?)
+            }
+        };
         Ok(Self {
             listener,
             grpc_listener,
@@ -122,7 +136,14 @@ impl Application {
             credentials,
             limits: settings.limits,
             https_config,
+            http_metrics,
+            ops,
         })
+    }
+
+    /// Where the probes and metrics are served, when they are.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(Ops::local_addr)
     }
 
     /// The address the HTTP server listens on (the real port when 0 was asked for).
@@ -153,7 +174,12 @@ impl Application {
             credentials,
             limits,
             https_config,
+            http_metrics,
+            ops,
         } = self;
+        // The probes and metrics are served until everything else has stopped.
+        let ops_stop = CancellationToken::new();
+        let ops = ops.map(|ops| tokio::spawn(ops.serve(ops_stop.clone().cancelled_owned())));
         let stop = CancellationToken::new();
         let background =
             Background { grpc_listener, sweeps, delivery_limit, names, credentials, limits };
@@ -168,7 +194,7 @@ impl Application {
             let _receiver_gone = stopping_tx.send(());
         };
         let listener = TlsListener::new(listener, https_config, limits.header_timeout);
-        let routes = router(state.clone(), &limits);
+        let routes = router(state.clone(), &limits, &http_metrics);
         let server = bgjobs_service::http::serve(listener, routes, limits, Peer::of, signal);
         let drain_deadline = async move {
             match stopping_rx.await {
@@ -191,6 +217,12 @@ impl Application {
         // would be closing on its own and make the connection close fail.
         if let Err(error) = state.amqp.close(200, "ingest stopped".into()).await {
             tracing::warn!(%error, "closing the RabbitMQ connection failed");
+        }
+        ops_stop.cancel();
+        if let Some(ops) = ops
+            && let Err(error) = ops.await
+        {
+            tracing::warn!(%error, "the operations endpoints' task failed");
         }
         Ok(())
     }
@@ -283,9 +315,9 @@ fn bound_address(listener: &TcpListener) -> SocketAddr {
 }
 
 /// Every route of ingest, each to the callers its rule in `policies::INGEST_HTTP` names;
-/// the API within `limits` (uploads with the body idle timeout, not the request
+/// the API counted in `metrics` and within `limits` (uploads with the body idle timeout, not the request
 /// timeout), the probes outside them, so that a busy replica still answers them.
-fn router(state: AppState, limits: &bgjobs_service::Limits) -> Router {
+fn router(state: AppState, limits: &bgjobs_service::Limits, metrics: &HttpMetrics) -> Router {
     let api = Router::new()
         .route("/v1/accounts/{account_id}/jobs/product-upload", post(upload::product_upload))
         .route(
@@ -296,7 +328,7 @@ fn router(state: AppState, limits: &bgjobs_service::Limits) -> Router {
             "/v1/accounts/{account_id}/jobs/delete-client",
             post(crate::delete_client::delete_client),
         );
-    bgjobs_service::http::bounded(api, limits, is_upload)
+    bgjobs_service::http::bounded(metrics.track(api), limits, is_upload)
         .route("/healthz", get(health::liveness))
         .route("/readyz", get(health::readiness))
         .route_layer(axum::middleware::from_fn(authorize::authorize))

@@ -1,8 +1,11 @@
 //! Liveness and readiness probes.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use bgjobs_service::ops;
 use serde_json::{Value, json};
 
 use crate::state::AppState;
@@ -33,5 +36,18 @@ pub(crate) async fn readiness(State(state): State<AppState>) -> (StatusCode, Jso
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "not_ready", "message": "the job queue is not connected" })),
         )
+    }
+}
+
+/// Readiness on the operations port: the same as `/readyz`.
+pub(crate) struct QueueConnected(pub(crate) Arc<lapin::Connection>);
+
+impl ops::Readiness for QueueConnected {
+    async fn check(&self) -> Result<(), String> {
+        if self.0.status().connected() {
+            Ok(())
+        } else {
+            Err("the job queue is not connected".to_owned())
+        }
     }
 }

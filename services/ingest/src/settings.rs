@@ -45,6 +45,8 @@ bgjobs_config::compose! {
         shutdown: Shutdown,
         /// The servers' bounds.
         server_limits: bgjobs_service::ServerLimits,
+        /// Probes and metrics.
+        ops: bgjobs_service::ops::OpsSettings,
         /// Mutual TLS with the other services.
         tls: bgjobs_identity::Tls,
         /// How users' tokens are verified.
@@ -89,6 +91,8 @@ pub struct Settings {
     pub limits: bgjobs_service::Limits,
     /// How the tokens of the users who start jobs are verified.
     pub tokens: bgjobs_auth::Tokens,
+    /// Where `/metrics` (with `/healthz` and `/readyz`) is served; `None`: not served.
+    pub ops_addr: Option<std::net::SocketAddr>,
     sections: Sections,
 }
 
@@ -112,6 +116,7 @@ impl Settings {
             tls: sections.tls.clone(),
             limits: bgjobs_service::Limits::from(&sections.server_limits),
             tokens: bgjobs_auth::Tokens::required(&sections.tokens, "ingest")?,
+            ops_addr: sections.ops.addr,
             sections,
         })
     }
