@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Check rendered bgjobs manifests against the deployment's rules.
+
+    kubectl kustomize k8s/overlays/prod | python3 k8s/check-policies.py
+
+Reads multi-document YAML on stdin (needs PyYAML) and exits 1, printing one line per
+violation as `<Kind>/<name>: <rule>`, unless every Deployment and Job follows them:
+
+- every container: resources requests and limits for cpu and memory;
+  runAsNonRoot (pod or container level); readOnlyRootFilesystem true;
+  allowPrivilegeEscalation false; capabilities drop ALL; seccomp RuntimeDefault
+  (pod or container level);
+- Deployment containers: liveness and readiness probes (Jobs are exempt);
+- every pod spec: automountServiceAccountToken false;
+- Deployments: terminationGracePeriodSeconds >= 30;
+- no secret-looking variable given by `value:` (names containing PASSWORD, SECRET,
+  TOKEN or ACCESS_KEY, and the AMQP/NATS/DATABASE/SMTP URLs) -- it must come from a
+  secretKeyRef; ConfigMaps must not carry such keys either.
+"""
+import re
+import sys
+
+try:
+    import yaml
+except ImportError:
+    sys.exit("check-policies.py needs PyYAML (pip install pyyaml)")
+
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|(AMQP|NATS|DATABASE|SMTP)_URL")
+WORKLOADS = ("Deployment", "Job", "StatefulSet", "DaemonSet")
+
+
+def pod_spec(obj):
+    return (obj.get("spec") or {}).get("template", {}).get("spec") or {}
+
+
+def check_secret_env(container, fail):
+    for env in container.get("env") or []:
+        name = env.get("name", "")
+        if SECRET_NAME.search(name):
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+            if "value" in env or not ref:
+                fail(f"container {container.get('name')}: env {name} looks secret and "
+                     "must come from a secretKeyRef, not a value")
+
+
+def check_container(kind, container, pod, fail):
+    name = container.get("name")
+    pod_sc = pod.get("securityContext") or {}
+    sc = container.get("securityContext") or {}
+
+    resources = container.get("resources") or {}
+    for section in ("requests", "limits"):
+        for res in ("cpu", "memory"):
+            if not (resources.get(section) or {}).get(res):
+                fail(f"container {name}: resources.{section}.{res} missing")
+
+    if kind != "Job":
+        for probe in ("livenessProbe", "readinessProbe"):
+            if not container.get(probe):
+                fail(f"container {name}: {probe} missing")
+
+    if not sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")):
+        fail(f"container {name}: runAsNonRoot not true (pod or container)")
+    if sc.get("readOnlyRootFilesystem") is not True:
+        fail(f"container {name}: securityContext.readOnlyRootFilesystem not true")
+    if sc.get("allowPrivilegeEscalation") is not False:
+        fail(f"container {name}: securityContext.allowPrivilegeEscalation not false")
+    drop = (sc.get("capabilities") or {}).get("drop") or []
+    if "ALL" not in drop:
+        fail(f"container {name}: securityContext.capabilities.drop lacks ALL")
+    seccomp = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
+    if seccomp != "RuntimeDefault":
+        fail(f"container {name}: seccompProfile RuntimeDefault not set (pod or container)")
+    check_secret_env(container, fail)
+
+
+def check(docs):
+    errors = []
+    workloads = 0
+    for obj in docs:
+        if not isinstance(obj, dict):
+            continue
+        kind = obj.get("kind")
+        ident = f"{kind}/{(obj.get('metadata') or {}).get('name')}"
+
+        def fail(rule, ident=ident):
+            errors.append(f"{ident}: {rule}")
+
+        if kind == "ConfigMap":
+            for key in (obj.get("data") or {}):
+                if SECRET_NAME.search(key):
+                    fail(f"key {key} looks secret; put it in a Secret (secretKeyRef)")
+            continue
+        if kind not in WORKLOADS:
+            continue
+        workloads += 1
+        pod = pod_spec(obj)
+        if pod.get("automountServiceAccountToken") is not False:
+            fail("pod spec automountServiceAccountToken not false")
+        if kind == "Deployment":
+            grace = pod.get("terminationGracePeriodSeconds")
+            if grace is None or grace < 30:
+                fail(f"terminationGracePeriodSeconds {grace} < 30")
+        containers = (pod.get("containers") or []) + (pod.get("initContainers") or [])
+        if not containers:
+            fail("no containers")
+        for container in containers:
+            check_container(kind, container, pod, fail)
+    return workloads, errors
+
+
+def main():
+    try:
+        workloads, errors = check(list(yaml.safe_load_all(sys.stdin)))
+    except yaml.YAMLError as error:
+        print(f"FAIL input is not valid YAML: {error}")
+        return 2
+    for error in errors:
+        print(f"FAIL {error}")
+    if workloads == 0:
+        print("FAIL no Deployment or Job in the input")
+        return 1
+    if errors:
+        print(f"{len(errors)} violation(s) in {workloads} workload(s)")
+        return 1
+    print(f"OK: {workloads} workload(s) follow every rule")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
