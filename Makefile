@@ -12,6 +12,7 @@ test: stack
 	deploy/stack.sh clean
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	deploy/k8s-check.sh
 	cargo test --workspace --no-fail-fast
 
 ## The fault-injection suite alone (part of `make test` too): kills, restarts,
