@@ -168,7 +168,8 @@ impl Application {
                 stop.clone().cancelled_owned(),
             );
         let stall_detector =
-            StallDetector::new(self.store.clone(), self.stalls, self.backlog).run(stop.clone());
+            StallDetector::new(self.store.clone(), self.stalls, self.backlog, self.metrics.clone())
+                .run(stop.clone());
         let applier = EventApplier::new(self.store, self.metrics).run(self.events, stop.clone());
 
         let mut tasks = JoinSet::new();

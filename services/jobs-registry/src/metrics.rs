@@ -1,9 +1,11 @@
 //! What the registry counts, served at `/metrics` (see `docs/operations.md`,
-//! "Metrics"). Labels are bounded: an event's kind and what became of it, never a job.
+//! "Metrics"). Labels are bounded: an event's kind and what became of it, a stalled
+//! job's fate, never a job.
 
 use std::time::Duration;
 
 use bgjobs_database::jobs::RecordOutcome;
+use bgjobs_domain::JobStatus;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -11,6 +13,11 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::applier::Outcome;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StallLabels {
+    result: &'static str,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
@@ -28,6 +35,7 @@ const LAG_BUCKETS: [f64; 12] =
 pub struct RegistryMetrics {
     events: Family<EventLabels, Counter>,
     lag: Histogram,
+    stalls: Family<StallLabels, Counter>,
 }
 
 impl RegistryMetrics {
@@ -49,7 +57,21 @@ impl RegistryMetrics {
             Unit::Seconds,
             lag.clone(),
         );
-        Self { events, lag }
+        let stalls = Family::default();
+        registry.register(
+            "bgjobs_registry_stalled_jobs",
+            "Jobs In Progress whose worker went silent for the stall threshold, recovered by \
+             the stall detector: requeued (as their next attempt) or failed (worker lost \
+             after the last attempt)",
+            stalls.clone(),
+        );
+        Self { events, lag, stalls }
+    }
+
+    /// Counts a stalled job recovered into `status` (New: requeued; Error: failed).
+    pub(crate) fn stalled(&self, status: JobStatus) {
+        let result = if status == JobStatus::Error { "failed" } else { "requeued" };
+        self.stalls.get_or_create(&StallLabels { result }).inc();
     }
 
     /// Counts an event of `kind` that became `outcome`, `lag` after it occurred.

@@ -18,6 +18,8 @@ use chrono::Utc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::RegistryMetrics;
+
 /// Default stall threshold: five minutes of silence.
 pub const DEFAULT_STALL_THRESHOLD_SECS: u64 = 300;
 /// Default number of attempts a job gets in all before a stall fails it.
@@ -117,13 +119,20 @@ pub struct StallDetector {
     store: JobsStore,
     settings: StallSettings,
     backlog: Backlog,
+    metrics: RegistryMetrics,
 }
 
 impl StallDetector {
     /// A detector over `store`, judging silence only while `backlog` (the registry's
-    /// durable consumer of job events) shows the registry keeps up.
-    pub fn new(store: JobsStore, settings: StallSettings, backlog: Backlog) -> Self {
-        Self { store, settings, backlog }
+    /// durable consumer of job events) shows the registry keeps up, counting what it
+    /// recovers in `metrics`.
+    pub fn new(
+        store: JobsStore,
+        settings: StallSettings,
+        backlog: Backlog,
+        metrics: RegistryMetrics,
+    ) -> Self {
+        Self { store, settings, backlog, metrics }
     }
 
     /// Sweeps every check interval until `stop` is cancelled, once the registry has
@@ -190,6 +199,7 @@ impl StallDetector {
                         message = job.message,
                         "stalled job recovered"
                     );
+                    self.metrics.stalled(job.status);
                     recovered += 1;
                 }
             }

@@ -24,6 +24,8 @@ pub struct TestApp {
     pub client: JobsRegistryClient<AsAllowed>,
     /// Where the registry serves gRPC.
     pub grpc_addr: SocketAddr,
+    /// Where the registry serves its probes and metrics.
+    pub ops_addr: SocketAddr,
     /// The settings the registry was started with (its own database and prefix).
     pub settings: Settings,
     /// A NATS connection of the test's own.
@@ -52,9 +54,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Resul
         .chain(pki::tls_env(Service::JobsRegistry))
         .chain(brokers::stack_env(Service::JobsRegistry)),
     ))?;
+    settings.ops_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     adjust(&mut settings);
     let application = Application::build(settings.clone()).await?;
     let grpc_addr = application.grpc_addr();
+    let ops_addr = application.ops_addr().context("the registry serves no metrics")?;
     let (shutdown, stopped) = oneshot::channel::<()>();
     let running = tokio::spawn(application.run_until_stopped(async move {
         let _ = stopped.await;
@@ -68,6 +72,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Resul
     Ok(TestApp {
         client,
         grpc_addr,
+        ops_addr,
         settings,
         nats,
         publisher,
@@ -122,6 +127,13 @@ impl TestApp {
         };
         let response = self.client.clone().retry_job(request).await?.into_inner();
         response.job.ok_or_else(|| tonic::Status::internal("RetryJob answered without a job"))
+    }
+
+    /// The registry's `/metrics` lines named `name` (with their labels and value).
+    pub async fn metric_lines(&self, name: &str) -> anyhow::Result<Vec<String>> {
+        let text = reqwest::get(format!("http://{}/metrics", self.ops_addr)).await?.text().await?;
+        let prefix = format!("{name}{{");
+        Ok(text.lines().filter(|line| line.starts_with(&prefix)).map(str::to_owned).collect())
     }
 
     /// The broker names under the registry's prefix.

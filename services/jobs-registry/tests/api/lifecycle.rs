@@ -6,6 +6,7 @@ use bgjobs_proto::v1::{
     self, EventKind, FailDeadLetteredRequest, JobStatus, ListUnpublishedJobsRequest,
     ListUnstartedJobsRequest, MarkPublishedRequest, RetryJobRequest,
 };
+use bgjobs_test_support::wait;
 use tonic::Code;
 
 use crate::events::{event, log_of, wait_for_job};
@@ -91,6 +92,20 @@ async fn a_job_whose_worker_goes_silent_is_requeued_then_fails_as_worker_lost() 
     .await?;
     assert!(failed.message.ends_with(" s after 2 attempts"), "{}", failed.message);
     assert_eq!(failed.attempt, 2);
+
+    // The stall detector counted both: the requeue and the failure.
+    let expected = [
+        r#"bgjobs_registry_stalled_jobs_total{result="requeued"} 1"#,
+        r#"bgjobs_registry_stalled_jobs_total{result="failed"} 1"#,
+    ];
+    let counted = wait::until("both stalls to be counted", Duration::from_secs(10), || async {
+        let mut lines = app.metric_lines("bgjobs_registry_stalled_jobs_total").await?;
+        lines.sort();
+        let mut wanted: Vec<String> = expected.iter().map(|line| (*line).to_owned()).collect();
+        wanted.sort();
+        Ok((lines == wanted).then_some(()))
+    });
+    counted.await?;
     app.stop().await
 }
 
