@@ -108,7 +108,8 @@ impl EventApplier {
                 "apply job event",
                 job_id = %event.job_id,
                 attempt = event.attempt,
-                kind = event.kind().as_str_name()
+                kind = event.kind().as_str_name(),
+                trace_id = tracing::field::Empty
             );
             bgjobs_telemetry::follow(&span, received.traceparent.as_deref());
             let handled = self
@@ -205,7 +206,7 @@ fn log_outcome(event: &v1::JobEvent, outcome: &Outcome) {
     let (job_id, attempt, sequence) = (&event.job_id, event.attempt, event.sequence);
     let kind = event.kind().as_str_name();
     match outcome {
-        Outcome::Recorded(RecordOutcome::Applied { status }) => {
+        Outcome::Recorded(RecordOutcome::Applied { status, .. }) => {
             tracing::debug!(job_id, attempt, sequence, kind, status = %status, "job event applied");
         }
         Outcome::Recorded(RecordOutcome::Ignored(

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
+use crate::metrics::RegistryMetrics;
 use watch::Watches;
 
 /// The registry's gRPC handlers over a store.
@@ -30,6 +31,7 @@ pub struct RegistryService {
     store: JobsStore,
     watches: Watches,
     stopping: CancellationToken,
+    metrics: RegistryMetrics,
 }
 
 impl RegistryService {
@@ -37,10 +39,10 @@ impl RegistryService {
     /// job changes for `WatchJobs` started on the current runtime. `WatchJobs` streams
     /// and the poller end when `stopping` is cancelled: streams never end on their
     /// own, and the server's graceful shutdown would otherwise wait its whole grace
-    /// period for every open page.
-    pub fn new(store: JobsStore, stopping: CancellationToken) -> Self {
+    /// period for every open page. Jobs failed for a dead letter are counted in `metrics`.
+    pub fn new(store: JobsStore, stopping: CancellationToken, metrics: RegistryMetrics) -> Self {
         let watches = Watches::start(store.clone(), watch::Bounds::default(), stopping.clone());
-        Self { store, watches, stopping }
+        Self { store, watches, stopping, metrics }
     }
 }
 
@@ -141,7 +143,8 @@ impl JobsRegistry for RegistryService {
         &self,
         request: Request<FailDeadLetteredRequest>,
     ) -> Result<Response<FailDeadLetteredResponse>, Status> {
-        let answer = lifecycle::fail_dead_lettered(&self.store, request.into_inner()).await?;
+        let answer =
+            lifecycle::fail_dead_lettered(&self.store, &self.metrics, request.into_inner()).await?;
         Ok(Response::new(answer))
     }
 

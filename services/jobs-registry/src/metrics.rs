@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use bgjobs_database::jobs::RecordOutcome;
-use bgjobs_domain::JobStatus;
+use bgjobs_database::jobs::{Counters, RecordOutcome};
+use bgjobs_domain::{JobStatus, JobType};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -16,6 +16,18 @@ use crate::applier::Outcome;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StallLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    job_type: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RowLabels {
+    job_type: &'static str,
     result: &'static str,
 }
 
@@ -36,6 +48,8 @@ pub struct RegistryMetrics {
     events: Family<EventLabels, Counter>,
     lag: Histogram,
     stalls: Family<StallLabels, Counter>,
+    jobs: Family<JobLabels, Counter>,
+    rows: Family<RowLabels, Counter>,
 }
 
 impl RegistryMetrics {
@@ -65,13 +79,71 @@ impl RegistryMetrics {
              after the last attempt)",
             stalls.clone(),
         );
-        Self { events, lag, stalls }
+        let jobs = Family::default();
+        registry.register(
+            "bgjobs_jobs",
+            "Jobs that started, completed or failed, by type, as the registry recorded them \
+             (each transition once, whichever replica applied it; a failure includes a \
+             dead-lettered job and a stalled one given up)",
+            jobs.clone(),
+        );
+        let rows = Family::default();
+        registry.register(
+            "bgjobs_job_rows",
+            "Rows of finished jobs, by type and result: imported (processed and not \
+             rejected; for a client deletion, rows deleted) or rejected",
+            rows.clone(),
+        );
+        let metrics = Self { events, lag, stalls, jobs, rows };
+        // Every series exists from the start, so a rate over it is defined before the
+        // first job of a type ends.
+        for job_type in JobType::ALL {
+            for status in ["started", "completed", "failed"] {
+                let labels = JobLabels { job_type: job_type.as_str(), status };
+                metrics.jobs.get_or_create(&labels).inc_by(0);
+            }
+        }
+        metrics
     }
 
     /// Counts a stalled job recovered into `status` (New: requeued; Error: failed).
-    pub(crate) fn stalled(&self, status: JobStatus) {
+    pub(crate) fn stalled(&self, job_type: JobType, status: JobStatus) {
         let result = if status == JobStatus::Error { "failed" } else { "requeued" };
         self.stalls.get_or_create(&StallLabels { result }).inc();
+        if status == JobStatus::Error {
+            self.job(job_type, "failed");
+        }
+    }
+
+    /// Counts a job of `job_type` failed because its message was dead-lettered.
+    pub(crate) fn dead_lettered(&self, job_type: JobType) {
+        self.job(job_type, "failed");
+    }
+
+    /// Counts an event's change of a job of `job_type` from `from` to `to`.
+    fn transition(&self, job_type: JobType, from: JobStatus, to: JobStatus) {
+        if from == JobStatus::New && to != JobStatus::New {
+            self.job(job_type, "started");
+        }
+        if to != from {
+            match to {
+                JobStatus::Completed => self.job(job_type, "completed"),
+                JobStatus::Error => self.job(job_type, "failed"),
+                JobStatus::New | JobStatus::InProgress => {}
+            }
+        }
+    }
+
+    fn job(&self, job_type: JobType, status: &'static str) {
+        self.jobs.get_or_create(&JobLabels { job_type: job_type.as_str(), status }).inc();
+    }
+
+    fn finished_rows(&self, job_type: JobType, counters: Counters) {
+        let job_type = job_type.as_str();
+        let imported = counters.rows_processed.saturating_sub(counters.rows_rejected);
+        for (result, rows) in [("imported", imported), ("rejected", counters.rows_rejected)] {
+            self.rows.get_or_create(&RowLabels { job_type, result }).inc_by(rows);
+        }
     }
 
     /// Counts an event of `kind` that became `outcome`, `lag` after it occurred.
@@ -84,8 +156,67 @@ impl RegistryMetrics {
             Outcome::Malformed(_) => "malformed",
         };
         self.events.get_or_create(&EventLabels { kind, result }).inc();
+        if let Outcome::Recorded(RecordOutcome::Applied {
+            status,
+            from,
+            job_type,
+            final_counters,
+        }) = outcome
+        {
+            self.transition(*job_type, *from, *status);
+            if let Some(counters) = final_counters {
+                self.finished_rows(*job_type, *counters);
+            }
+        }
         if let Some(lag) = lag {
             self.lag.observe(lag.as_secs_f64());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(from: JobStatus, status: JobStatus, final_counters: Option<Counters>) -> Outcome {
+        let job_type = JobType::ProductUpload;
+        Outcome::Recorded(RecordOutcome::Applied { status, from, job_type, final_counters })
+    }
+
+    #[test]
+    fn each_job_transition_is_counted_once_by_type_with_the_rows_of_finished_jobs() {
+        use JobStatus::{Completed, Error, InProgress, New};
+        let mut registry = Registry::default();
+        let metrics = RegistryMetrics::register(&mut registry);
+        let rows = |processed, rejected| Counters {
+            rows_total: processed,
+            rows_processed: processed,
+            rows_rejected: rejected,
+        };
+        metrics.handled("started", &applied(New, InProgress, None), None);
+        metrics.handled("progress", &applied(InProgress, InProgress, None), None);
+        metrics.handled("completed", &applied(InProgress, Completed, Some(rows(10, 2))), None);
+        // A Started that releases a held Failed: the job starts and fails at once.
+        metrics.handled("started", &applied(New, Error, Some(rows(5, 5))), None);
+        metrics.handled("completed", &Outcome::Recorded(RecordOutcome::Duplicate), None);
+        metrics.stalled(JobType::DeleteClient, Error);
+        metrics.stalled(JobType::DeleteClient, New);
+        metrics.dead_lettered(JobType::WarehouseUpload);
+
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encoded");
+        for line in [
+            r#"bgjobs_jobs_total{job_type="product-upload",status="started"} 2"#,
+            r#"bgjobs_jobs_total{job_type="product-upload",status="completed"} 1"#,
+            r#"bgjobs_jobs_total{job_type="product-upload",status="failed"} 1"#,
+            r#"bgjobs_jobs_total{job_type="delete-client",status="failed"} 1"#,
+            r#"bgjobs_jobs_total{job_type="delete-client",status="started"} 0"#,
+            r#"bgjobs_jobs_total{job_type="warehouse-upload",status="failed"} 1"#,
+            r#"bgjobs_job_rows_total{job_type="product-upload",result="imported"} 8"#,
+            r#"bgjobs_job_rows_total{job_type="product-upload",result="rejected"} 7"#,
+            r#"bgjobs_registry_stalled_jobs_total{result="requeued"} 1"#,
+        ] {
+            assert!(text.lines().any(|got| got == line), "{line} not in:\n{text}");
         }
     }
 }

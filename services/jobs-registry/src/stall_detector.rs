@@ -199,7 +199,7 @@ impl StallDetector {
                         message = job.message,
                         "stalled job recovered"
                     );
-                    self.metrics.stalled(job.status);
+                    self.metrics.stalled(job.job_type, job.status);
                     recovered += 1;
                 }
             }

@@ -3,7 +3,7 @@
 use bgjobs_domain::object_keys::JobFile;
 use bgjobs_domain::state_machine::{self, Decision};
 use bgjobs_domain::{
-    AccountId, EventKind, EventPosition, IgnoreReason, JobId, JobState, JobStatus,
+    AccountId, EventKind, EventPosition, IgnoreReason, JobId, JobState, JobStatus, JobType,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
@@ -51,8 +51,15 @@ pub struct IncomingEvent {
 pub enum RecordOutcome {
     /// The event changed the job, which now has `status`; it is in the log.
     Applied {
-        /// The job's status after the event.
+        /// The job's status after the event (and the held events it released).
         status: JobStatus,
+        /// The job's status before the event.
+        from: JobStatus,
+        /// The job's type.
+        job_type: JobType,
+        /// The job's counters, when the event ended it (the job entered Completed or
+        /// Error): what the finished job reports.
+        final_counters: Option<Counters>,
     },
     /// The event is in the log but did not change the job.
     Ignored(IgnoreReason),
@@ -233,8 +240,22 @@ impl JobsStore {
             last_applied: Some(event.position),
         };
         let status = decide_held_events(&transaction, event.job_id.as_uuid(), applied).await?;
+        let final_counters = if status.is_terminal() && !job.status.is_terminal() {
+            let ended = job_rows::Entity::find_by_id(event.job_id.as_uuid())
+                .one(&transaction)
+                .await?
+                .ok_or_else(|| Error::Corrupt("the job vanished while locked".into()))?;
+            Some(Job::try_from(ended)?.counters)
+        } else {
+            None
+        };
         transaction.commit().await?;
-        Ok(RecordOutcome::Applied { status })
+        Ok(RecordOutcome::Applied {
+            status,
+            from: job.status,
+            job_type: job.job_type,
+            final_counters,
+        })
     }
 
     /// The message log of `job`, oldest first; `None` when the job does not exist for `account`.

@@ -60,7 +60,7 @@ async fn a_frozen_transaction_is_ended_and_releases_the_job_row() -> anyhow::Res
     let recorded =
         tokio::time::timeout(Duration::from_secs(30), store.jobs().record_event(started)).await??;
     let waited = frozen_at.elapsed();
-    assert_eq!(recorded, RecordOutcome::Applied { status: JobStatus::InProgress });
+    assert!(matches!(recorded, RecordOutcome::Applied { status: JobStatus::InProgress, .. }));
     assert!(
         waited >= timeout,
         "the write went through after {waited:?}, before the lock was released"

@@ -35,10 +35,10 @@ async fn retry_requeues_an_errored_job_on_the_next_attempt() -> anyhow::Result<(
 
     // The new attempt runs from the start.
     let restarted = event(&acme, job.job_id, (2, 1, 1), EventKind::Started);
-    assert_eq!(
+    assert!(matches!(
         store.jobs().record_event(restarted).await?,
-        bgjobs_database::jobs::RecordOutcome::Applied { status: JobStatus::InProgress }
-    );
+        bgjobs_database::jobs::RecordOutcome::Applied { status: JobStatus::InProgress, .. }
+    ));
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use chrono::Utc;
 
 use super::{decode, encode};
 use crate::error::Error;
+use crate::metrics::RegistryMetrics;
 
 /// How many jobs one ListUnpublishedJobs or ListUnstartedJobs answers unless asked otherwise.
 const DEFAULT_SWEEP_LIMIT: u32 = 100;
@@ -122,9 +123,11 @@ fn sweep_limit(limit: u32) -> Result<u32, Error> {
     }
 }
 
-/// FailDeadLettered: the message of an attempt was dead-lettered.
+/// FailDeadLettered: the message of an attempt was dead-lettered; a job this fails is
+/// counted in `metrics`.
 pub async fn fail_dead_lettered(
     store: &JobsStore,
+    metrics: &RegistryMetrics,
     request: FailDeadLetteredRequest,
 ) -> Result<FailDeadLetteredResponse, Error> {
     let account_id = decode::account_id(&request.account_id)?;
@@ -139,6 +142,7 @@ pub async fn fail_dead_lettered(
         .ok_or(Error::JobNotFound(job_id))?;
     if changed {
         tracing::warn!(%job_id, %account_id, attempt = request.attempt, cause, "dead-lettered job failed");
+        metrics.dead_lettered(job.job_type);
     }
     Ok(FailDeadLetteredResponse { job: Some(encode::job(job)), changed })
 }
