@@ -17,7 +17,7 @@ pub mod worker;
 pub use backoff::{Backoff, RetryPolicy};
 pub use delivery::{Delivery, Finished, Stop};
 pub use emitter::{Emitter, STILL_WORKING};
-pub use metrics::ConsumerMetrics;
+pub use metrics::{ConsumerMetrics, RowRate};
 pub use outcome::{Outcome, settle};
 pub use processor::{Connections, DEFAULT_STUCK_AFTER, Job, Processor};
 pub use settings::Settings;

@@ -23,6 +23,15 @@ struct DeliveryLabels {
 const DURATION_BUCKETS: [f64; 12] =
     [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0];
 
+/// Rows a second, from a slow database's hundreds to `COPY`-class hundreds of thousands.
+const ROW_RATE_BUCKETS: [f64; 10] =
+    [100.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0, 25_000.0, 50_000.0, 100_000.0, 250_000.0];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabels {
+    job_type: &'static str,
+}
+
 /// A consumer's metrics, registered in its registry; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ConsumerMetrics {
@@ -30,6 +39,25 @@ pub struct ConsumerMetrics {
     deliveries: Family<DeliveryLabels, Counter>,
     duration: Family<DeliveryLabels, Histogram, fn() -> Histogram>,
     in_progress: Gauge,
+    row_rate: RowRate,
+}
+
+/// How fast completed jobs went through their rows.
+#[derive(Clone, Debug)]
+pub struct RowRate {
+    job_type: &'static str,
+    rates: Family<TypeLabels, Histogram, fn() -> Histogram>,
+}
+
+impl RowRate {
+    /// Observes a job that went through `rows` rows in `elapsed`, in one delivery.
+    pub(crate) fn observe(&self, rows: u64, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        if rows > 0 && seconds > 0.0 {
+            let rate = rows as f64 / seconds;
+            self.rates.get_or_create(&TypeLabels { job_type: self.job_type }).observe(rate);
+        }
+    }
 }
 
 impl ConsumerMetrics {
@@ -59,7 +87,22 @@ impl ConsumerMetrics {
             "Job message deliveries being handled now",
             in_progress.clone(),
         );
-        Self { job_type, deliveries, duration, in_progress }
+        let rates: Family<TypeLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(ROW_RATE_BUCKETS));
+        registry.register(
+            "bgjobs_consumer_rows_per_second",
+            "Rows a second of jobs completed in one delivery (from taking the message to \
+             the Completed event; a resumed job is left out, its earlier rows were \
+             written by another delivery)",
+            rates.clone(),
+        );
+        let row_rate = RowRate { job_type, rates };
+        Self { job_type, deliveries, duration, in_progress, row_rate }
+    }
+
+    /// Where the processor reports the pace of completed jobs.
+    pub fn row_rate(&self) -> RowRate {
+        self.row_rate.clone()
     }
 
     /// A delivery is being handled until the guard is dropped.
@@ -120,6 +163,8 @@ mod tests {
         }
         metrics.settled(&Outcome::Failed { message: "bad".into() }, Duration::from_secs(2));
         metrics.settled(&Outcome::Completed { message: "done".into() }, Duration::from_secs(20));
+        metrics.row_rate().observe(3_000, Duration::from_secs(2));
+        metrics.row_rate().observe(0, Duration::from_secs(2));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encoded");
         for line in [
@@ -128,6 +173,10 @@ mod tests {
             r#"bgjobs_consumer_delivery_duration_seconds_count{job_type="product-upload",outcome="completed"} 2"#,
             r#"bgjobs_consumer_delivery_duration_seconds_bucket{le="0.1",job_type="product-upload",outcome="completed"} 1"#,
             "bgjobs_consumer_deliveries_in_progress 0",
+            r#"bgjobs_consumer_rows_per_second_count{job_type="product-upload"} 1"#,
+            r#"bgjobs_consumer_rows_per_second_sum{job_type="product-upload"} 1500.0"#,
+            r#"bgjobs_consumer_rows_per_second_bucket{le="1000.0",job_type="product-upload"} 0"#,
+            r#"bgjobs_consumer_rows_per_second_bucket{le="2500.0",job_type="product-upload"} 1"#,
         ] {
             assert!(text.lines().any(|got| got == line), "{line} not in:\n{text}");
         }

@@ -4,7 +4,7 @@
 //! say what to do with the message.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bgjobs_database::CatalogStore;
 use bgjobs_domain::object_keys::JobFile;
@@ -19,6 +19,7 @@ use bgjobs_messaging::amqp::Delay;
 use crate::backoff::{Backoff, RetryPolicy};
 use crate::delivery::{Delivery, Finished, Stop};
 use crate::emitter::Emitter;
+use crate::metrics::RowRate;
 use crate::outcome::Outcome;
 use crate::settings::Settings;
 
@@ -66,6 +67,7 @@ pub struct Processor<J> {
     heartbeat: Duration,
     stuck_after: Duration,
     retry_policy: RetryPolicy,
+    row_rate: Option<RowRate>,
 }
 
 impl<J: Job> Processor<J> {
@@ -81,7 +83,13 @@ impl<J: Job> Processor<J> {
         retry_policy: RetryPolicy,
     ) -> Self {
         let stuck_after = DEFAULT_STUCK_AFTER;
-        Self { job, events, worker_id, heartbeat, stuck_after, retry_policy }
+        Self { job, events, worker_id, heartbeat, stuck_after, retry_policy, row_rate: None }
+    }
+
+    /// Reports the pace of each job completed in one delivery to `row_rate`.
+    pub fn counting_rows(mut self, row_rate: RowRate) -> Self {
+        self.row_rate = Some(row_rate);
+        self
     }
 
     /// Stops a delivery's heartbeats once its pass has emitted nothing of its own (no
@@ -108,7 +116,8 @@ impl<J: Job> Processor<J> {
             job_type = %J::TYPE,
             job_id = %message.job_id,
             attempt = message.attempt,
-            delivery
+            delivery,
+            trace_id = tracing::field::Empty
         );
         bgjobs_telemetry::follow(&span, traceparent.as_deref());
         // Without span export this service has no trace of its own: pass the
@@ -124,6 +133,7 @@ impl<J: Job> Processor<J> {
         retries: u32,
         traceparent: Option<String>,
     ) -> Outcome {
+        let began = Instant::now();
         let (job, account) =
             match (message.job_id.parse::<JobId>(), AccountId::parse(&message.account_id)) {
                 (Ok(job), Ok(account)) => (job, account),
@@ -158,7 +168,14 @@ impl<J: Job> Processor<J> {
                     .emit(EventKind::Completed, message.clone(), Some(counters), Some(result_key))
                     .await;
                 match emitted {
-                    Ok(()) => Outcome::Completed { message },
+                    Ok(()) => {
+                        if let Some(row_rate) = &self.row_rate
+                            && delivery.number == 1
+                        {
+                            row_rate.observe(counters.rows_processed, began.elapsed());
+                        }
+                        Outcome::Completed { message }
+                    }
                     Err(error) => {
                         let cause = format!("publishing the Completed event failed: {error}");
                         self.transient(&mut emitter, cause, retries).await

@@ -49,7 +49,7 @@ impl<J: Job> Worker<J> {
         let objects = ObjectStore::connect(&shared.s3).await?;
         let names = Names::new(shared.prefix.to_string());
         let nats = events::connect(shared.nats_url.expose()).await?;
-        events::ensure_stream(&nats, &names).await?;
+        events::ensure_stream(&nats, &names, shared.events_replicas).await?;
         let stopping = CancellationToken::new();
         let retry = events::PublishRetry { give_up: shared.event_give_up, stop: stopping.clone() };
         let publisher = events::EventPublisher::new(nats.clone(), names.clone()).retrying(retry);
@@ -71,6 +71,7 @@ impl<J: Job> Worker<J> {
         .stuck_after(shared.stuck_after);
         let mut registry = Registry::default();
         let metrics = ConsumerMetrics::register(&mut registry, J::TYPE.as_str());
+        let processor = processor.counting_rows(metrics.row_rate());
         let ops = match shared.ops_addr {
             None => None,
             Some(addr) => {
