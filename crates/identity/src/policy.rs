@@ -64,6 +64,11 @@ impl Policy {
         )))
     }
 
+    /// The paths of the methods this policy has a rule for: the server's methods.
+    pub fn methods(&'static self) -> impl Iterator<Item = &'static str> {
+        self.rules.iter().map(|rule| rule.path)
+    }
+
     /// The layer that enforces this policy on a tonic server (`Server::builder().layer`).
     pub fn layer(&'static self) -> AuthorizeLayer {
         AuthorizeLayer { policy: self }

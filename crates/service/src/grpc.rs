@@ -3,6 +3,7 @@
 //! the concurrency limit refused at once with UNAVAILABLE by tower's load shedding.
 
 mod incoming;
+mod metrics;
 mod prefaced;
 
 use tokio::net::TcpListener;
@@ -31,6 +32,7 @@ pub fn server(limits: &Limits) -> Server {
 }
 
 pub use incoming::TlsIncoming;
+pub use metrics::{Counted, CountedBody, GrpcMetrics};
 pub use prefaced::Prefaced;
 
 /// The TLS connections of `listener`, with `config` (which offers `h2`, and may take a

@@ -17,6 +17,7 @@ use bgjobs_messaging::amqp::{self, JobPublisher, QueueSettings};
 use bgjobs_object_store::ObjectStore;
 use bgjobs_proto::v1::ingest_server::IngestServer;
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
+use bgjobs_service::grpc::GrpcMetrics;
 use bgjobs_service::ops::{HttpMetrics, Ops};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::Settings;
+use crate::dead_letter_watch::{DeadLetterMetrics, Watch};
 use crate::grpc::IngestService;
 use crate::https::{Peer, TlsListener};
 use crate::publishing::Publishing;
@@ -52,6 +54,8 @@ pub struct Application {
     /// The HTTP API's TLS: ingest's certificate, clients' checked against the authority.
     https_config: rustls::ServerConfig,
     http_metrics: HttpMetrics,
+    grpc_metrics: GrpcMetrics,
+    dead_letter_metrics: DeadLetterMetrics,
     /// The probes and metrics, when `BGJOBS_OPS_ADDR` is set.
     ops: Option<Ops>,
 }
@@ -118,6 +122,8 @@ impl Application {
         let shutdown_grace = settings.shutdown_grace;
         let mut metrics = Registry::default();
         let http_metrics = HttpMetrics::register(&mut metrics);
+        let grpc_metrics = GrpcMetrics::register(&mut metrics, policies::INGEST.methods());
+        let dead_letter_metrics = DeadLetterMetrics::register(&mut metrics);
         let ops = match settings.ops_addr {
             None => None,
             Some(addr) => {
@@ -135,6 +141,8 @@ impl Application {
             shutdown_grace,
             credentials,
             limits: settings.limits,
+            grpc_metrics,
+            dead_letter_metrics,
             https_config,
             http_metrics,
             ops,
@@ -175,14 +183,24 @@ impl Application {
             limits,
             https_config,
             http_metrics,
+            grpc_metrics,
+            dead_letter_metrics,
             ops,
         } = self;
         // The probes and metrics are served until everything else has stopped.
         let ops_stop = CancellationToken::new();
         let ops = ops.map(|ops| tokio::spawn(ops.serve(ops_stop.clone().cancelled_owned())));
         let stop = CancellationToken::new();
-        let background =
-            Background { grpc_listener, sweeps, delivery_limit, names, credentials, limits };
+        let background = Background {
+            grpc_listener,
+            sweeps,
+            delivery_limit,
+            names,
+            credentials,
+            limits,
+            grpc_metrics,
+            dead_letter_metrics,
+        };
         let background = background.spawn(&state, stop.clone()).await?;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let stop_background = stop.clone();
@@ -245,6 +263,8 @@ struct Background {
     names: Names,
     credentials: Credentials,
     limits: bgjobs_service::Limits,
+    grpc_metrics: GrpcMetrics,
+    dead_letter_metrics: DeadLetterMetrics,
 }
 
 impl Background {
@@ -264,6 +284,7 @@ impl Background {
             self.credentials.grpc_server_config().context("configuring the gRPC server's TLS")?;
         // Bounded (timeouts, HTTP/2 limits, load shedding) before the caller is checked.
         let grpc = bgjobs_service::grpc::server(&self.limits)
+            .layer(self.grpc_metrics.clone())
             .layer(bgjobs_service::grpc::Shedding::new(&self.limits))
             .layer(policies::INGEST.layer())
             .add_service(health_service)
@@ -292,14 +313,11 @@ impl Background {
         tasks.spawn(sweeper.run_until_stopped(stop.clone()));
         let (connection, registry) = (state.amqp.clone(), state.publishing.registry.clone());
         let (names, delivery_limit) = (self.names, self.delivery_limit);
+        let metrics = self.dead_letter_metrics;
         tasks.spawn(async move {
-            let watched = dead_letter_watch::watch_until_stopped(
-                &connection,
-                &names,
-                delivery_limit,
-                registry,
-                stop,
-            );
+            let watch =
+                Watch { connection: &connection, names: &names, delivery_limit, registry, metrics };
+            let watched = dead_letter_watch::watch_until_stopped(watch, stop);
             if let Err(error) = watched.await {
                 // The connection is gone: /healthz reports it, and a restart resumes.
                 tracing::error!(%error, "the dead-letter watcher stopped");

@@ -11,6 +11,10 @@ use bgjobs_messaging::amqp::{self, DeadLetter};
 use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
 use bgjobs_proto::v1::{FailDeadLetteredRequest, JobMessage};
 use futures::StreamExt;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -19,14 +23,50 @@ use tonic::transport::Channel;
 /// so an unreachable registry is not asked in a tight loop.
 const REGISTRY_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeadLetterLabels {
+    result: &'static str,
+}
+
+/// The dead letters the watch settled, by what became of them.
+#[derive(Clone, Debug)]
+pub(crate) struct DeadLetterMetrics(Family<DeadLetterLabels, Counter>);
+
+impl DeadLetterMetrics {
+    /// Registered in `registry`.
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let counted = Family::default();
+        registry.register(
+            "bgjobs_ingest_dead_letters",
+            "Dead-lettered job messages taken off the watch queue, by what became of them: \
+             failed_job (the job went to Error with the cause), unchanged (an older attempt \
+             or an ended job), unknown_job, unreadable (no job message; kept in the \
+             dead-letter queue for operators)",
+            counted.clone(),
+        );
+        Self(counted)
+    }
+
+    fn count(&self, result: &'static str) {
+        self.0.get_or_create(&DeadLetterLabels { result }).inc();
+    }
+}
+
+/// The broker and registry the watch works with, and what it counts in.
+pub(crate) struct Watch<'a> {
+    pub(crate) connection: &'a lapin::Connection,
+    pub(crate) names: &'a Names,
+    pub(crate) delivery_limit: u32,
+    pub(crate) registry: JobsRegistryClient<Channel>,
+    pub(crate) metrics: DeadLetterMetrics,
+}
+
 /// Consumes the watch queue until `stop` is cancelled or the broker ends the consumer.
 pub(crate) async fn watch_until_stopped(
-    connection: &lapin::Connection,
-    names: &Names,
-    delivery_limit: u32,
-    registry: JobsRegistryClient<Channel>,
+    watch: Watch<'_>,
     stop: CancellationToken,
 ) -> Result<(), bgjobs_messaging::Error> {
+    let Watch { connection, names, delivery_limit, registry, metrics } = watch;
     let mut dead_letters =
         amqp::consume_dead_letters(connection, names, "ingest-dead-letters", delivery_limit)
             .await?;
@@ -38,7 +78,7 @@ pub(crate) async fn watch_until_stopped(
                 None => return Ok(()),
             },
         };
-        handle(dead_letter, registry.clone()).await?;
+        handle(dead_letter, registry.clone(), &metrics).await?;
     }
 }
 
@@ -46,12 +86,14 @@ pub(crate) async fn watch_until_stopped(
 async fn handle(
     dead_letter: DeadLetter,
     mut registry: JobsRegistryClient<Channel>,
+    metrics: &DeadLetterMetrics,
 ) -> Result<(), bgjobs_messaging::Error> {
     let message = match &dead_letter.message {
         Ok(message) => message,
         Err(error) => {
             // Nothing to fail: no job can be named. The DLQ keeps it for operators.
             tracing::error!(%error, cause = dead_letter.cause, "a dead letter that is not a job message");
+            metrics.count("unreadable");
             return dead_letter.ack().await;
         }
     };
@@ -72,10 +114,12 @@ async fn handle(
                 changed = answer.changed,
                 "job message dead-lettered"
             );
+            metrics.count(if answer.changed { "failed_job" } else { "unchanged" });
             dead_letter.ack().await
         }
         Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
             tracing::error!(job_id = message.job_id, %status, "a dead letter of no known job");
+            metrics.count("unknown_job");
             dead_letter.ack().await
         }
         Err(status) => {

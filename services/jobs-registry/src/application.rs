@@ -11,6 +11,7 @@ use bgjobs_identity::{Credentials, policies};
 use bgjobs_messaging::Names;
 use bgjobs_messaging::events::{self, ReceivedEvent};
 use bgjobs_proto::v1::jobs_registry_server::JobsRegistryServer;
+use bgjobs_service::grpc::GrpcMetrics;
 use bgjobs_service::ops::{self, Ops};
 use futures::stream::BoxStream;
 use prometheus_client::registry::Registry;
@@ -40,6 +41,7 @@ pub struct Application {
     credentials: Credentials,
     limits: bgjobs_service::Limits,
     metrics: RegistryMetrics,
+    grpc_metrics: GrpcMetrics,
     /// The probes and metrics, when `BGJOBS_OPS_ADDR` is set.
     ops: Option<Ops>,
 }
@@ -91,7 +93,9 @@ impl Application {
         let nats = events::connect(settings.nats_url.expose())
             .await
             .with_context(|| format!("connecting to NATS at {}", settings.nats_url))?;
-        events::ensure_stream(&nats, &names).await.context("ensuring the job event stream")?;
+        events::ensure_stream(&nats, &names, settings.events_replicas)
+            .await
+            .context("ensuring the job event stream")?;
         let events = events::durable_events(&nats, &names, &settings.consumer)
             .await
             .with_context(|| format!("opening durable consumer {}", settings.consumer))?;
@@ -103,6 +107,7 @@ impl Application {
         let shutdown_grace = settings.shutdown_grace;
         let mut registry = Registry::default();
         let metrics = RegistryMetrics::register(&mut registry);
+        let grpc_metrics = GrpcMetrics::register(&mut registry, policies::REGISTRY.methods());
         let ops = match settings.ops_addr {
             None => None,
             Some(addr) => {
@@ -120,6 +125,7 @@ impl Application {
             shutdown_grace,
             credentials,
             limits: settings.limits,
+            grpc_metrics,
             metrics,
             ops,
         })
@@ -155,6 +161,7 @@ impl Application {
             self.credentials.grpc_server_config().context("configuring the gRPC server's TLS")?;
         // Bounded (timeouts, HTTP/2 limits, load shedding) before the caller is checked.
         let grpc = bgjobs_service::grpc::server(&self.limits)
+            .layer(self.grpc_metrics.clone())
             .layer(bgjobs_service::grpc::Shedding::new(&self.limits))
             .layer(policies::REGISTRY.layer())
             .add_service(health_service)
@@ -162,6 +169,7 @@ impl Application {
             .add_service(JobsRegistryServer::new(RegistryService::new(
                 self.store.clone(),
                 stop.clone(),
+                self.metrics.clone(),
             )))
             .serve_with_incoming_shutdown(
                 bgjobs_service::grpc::tls_incoming(self.listener, tls, &self.limits),
