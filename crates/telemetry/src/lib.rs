@@ -2,15 +2,16 @@
 //!
 //! Logs go to stderr, as lowercase structured events. `RUST_LOG` picks what is
 //! logged (default `info`); `BGJOBS_LOG_FORMAT=json` switches to one JSON object
-//! per line for log collectors. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are
-//! also exported over OTLP/gRPC, and [`traceparent`] / [`follow`] carry a job's
-//! trace across the queues.
+//! per line for log collectors. Every span belongs to a trace, which [`traceparent`] /
+//! [`follow`] carry across the queues, and the lines about a job name its `job_id` and
+//! `trace_id`; with `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are also exported over
+//! OTLP/gRPC.
 
 mod shutdown;
 mod trace;
 
 pub use shutdown::shutdown_signal;
-pub use trace::{Export, Telemetry, follow, traceparent};
+pub use trace::{Export, Telemetry, follow, record_trace_id, traceparent};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -78,9 +79,10 @@ pub fn init_with(
     format: LogFormat,
     export: Export,
 ) -> Result<Telemetry, String> {
+    let exporting_spans = export != Export::Off;
     let provider = trace::provider(service, export)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let spans = provider.as_ref().map(|provider| trace::layer(provider, service));
+    let spans = trace::layer(&provider, service);
     let registry = tracing_subscriber::registry().with(filter).with(spans);
     let installed = match format {
         LogFormat::Text => {
@@ -91,8 +93,8 @@ pub fn init_with(
         }
     };
     if installed.is_ok() {
-        tracing::info!(service, exporting_spans = provider.is_some(), "telemetry initialised");
+        tracing::info!(service, exporting_spans, "telemetry initialised");
     }
     // A second init keeps the first subscriber, so its exporter would get nothing.
-    Ok(Telemetry { provider: provider.filter(|_| installed.is_ok()) })
+    Ok(Telemetry { provider: Some(provider).filter(|_| installed.is_ok()) })
 }

@@ -173,7 +173,13 @@ pub(crate) async fn delete_client(
     let Query(query) = query.map_err(|rejection| Error::invalid("query", rejection.body_text()))?;
     let request = DeleteClientRequest::parse(&user, &account_id, query)?;
     let job_id = JobId::new();
-    let span = tracing::info_span!("delete_client", account = %request.account, %job_id);
+    let span = tracing::info_span!(
+        "delete_client",
+        account = %request.account,
+        %job_id,
+        trace_id = tracing::field::Empty
+    );
+    bgjobs_telemetry::record_trace_id(&span);
     // In its own task: if the caller goes away now, the job is still registered and
     // queued instead of being cut in half.
     let registering = tokio::spawn(register_and_publish(state, job_id, request).instrument(span));

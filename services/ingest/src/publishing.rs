@@ -26,8 +26,13 @@ impl Publishing {
     /// it as published. A failure to record is only logged: the sweeper then
     /// publishes once more, which is harmless. The message carries this span's
     /// `traceparent`, so the consumer's and registry's spans join the upload's trace.
-    #[tracing::instrument(name = "publish job", skip_all, fields(job_id = %job.job_id, attempt = job.attempt))]
+    #[tracing::instrument(
+        name = "publish job",
+        skip_all,
+        fields(job_id = %job.job_id, attempt = job.attempt, trace_id = tracing::field::Empty)
+    )]
     pub async fn publish(&self, job: &Job) -> Result<(), bgjobs_messaging::Error> {
+        bgjobs_telemetry::record_trace_id(&tracing::Span::current());
         let message = job_message(job);
         let traceparent = bgjobs_telemetry::traceparent();
         self.publisher.publish(&message, traceparent.as_deref()).await?;

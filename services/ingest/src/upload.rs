@@ -140,8 +140,10 @@ where
         "upload",
         account = %request.account,
         job_type = request.job_type.as_str(),
-        %job_id
+        %job_id,
+        trace_id = tracing::field::Empty
     );
+    bgjobs_telemetry::record_trace_id(&span);
     span.in_scope(|| tracing::info!("receiving the upload"));
     let accepted = store_register_publish(state, job_id, request, body).instrument(span).await?;
 
