@@ -283,7 +283,7 @@ const NATS: &[(Service, NatsOperation, Answer)] = {
 async fn each_service_s_nats_user_may_do_its_own_work_and_nothing_else() -> anyhow::Result<()> {
     let names = Names::new(format!("t{}.", unique_suffix()));
     let admin = events::connect(brokers::NATS_ADMIN_URL).await?;
-    events::ensure_stream(&admin, &names).await?;
+    events::ensure_stream(&admin, &names, 1).await?;
 
     let mut answers = Vec::new();
     for &(service, operation, _) in NATS {
@@ -371,7 +371,7 @@ async fn run_nats(
 ) -> anyhow::Result<Outcome> {
     let context = jetstream::ContextBuilder::new().timeout(DEADLINE).build(client.clone());
     match operation {
-        NatsOperation::EnsureStream => events::ensure_stream(client, names).await?,
+        NatsOperation::EnsureStream => events::ensure_stream(client, names, 1).await?,
         NatsOperation::PublishEvent => {
             let account = AccountId::parse("acct-permissions")?;
             let job: JobId = uuid::Uuid::now_v7().to_string().parse()?;

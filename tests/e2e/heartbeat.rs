@@ -70,7 +70,7 @@ async fn a_held_up_delivery_keeps_emitting_numbered_heartbeats_until_it_complete
 -> anyhow::Result<()> {
     let client = events::connect(events::DEFAULT_URL).await?;
     let names = Names::new(messaging_prefix());
-    events::ensure_stream(&client, &names).await?;
+    events::ensure_stream(&client, &names, 1).await?;
     let mut received = events::durable_events(&client, &names, "heartbeat-test").await?;
     let release = Arc::new(Notify::new());
     let job = HeldJob { release: Arc::clone(&release) };
@@ -148,7 +148,7 @@ async fn a_delivery_that_makes_no_progress_stops_heartbeating_so_that_it_is_reco
     const STUCK_AFTER: Duration = Duration::from_secs(3);
     let client = events::connect(events::DEFAULT_URL).await?;
     let names = Names::new(messaging_prefix());
-    events::ensure_stream(&client, &names).await?;
+    events::ensure_stream(&client, &names, 1).await?;
     let mut received = events::durable_events(&client, &names, "stuck-test").await?;
     let release = Arc::new(Notify::new());
     let job = HeldJob { release: Arc::clone(&release) };

@@ -45,6 +45,11 @@ crate::section! {
     pub struct Events {
         /// NATS URL of the JetStream server that carries job events.
         "BGJOBS_NATS_URL" => url: NatsUrl = "nats://127.0.0.1:4222";
+        /// Copies of the job event stream JetStream keeps: 3 on a three-server cluster,
+        /// so the events survive the loss of one; 1 on a single server. Give every
+        /// service the same value: a service creates the stream with it, and the
+        /// registry sets it on an existing stream at start.
+        "BGJOBS_EVENTS_REPLICAS" => replicas: Count<1, 5> = "1";
     }
 }
 

@@ -85,6 +85,8 @@ pub struct Settings {
     pub amqp_url: AmqpUrl,
     /// NATS with JetStream.
     pub nats_url: NatsUrl,
+    /// Copies of the job event stream.
+    pub events_replicas: usize,
     /// Prefix of every queue, exchange, stream and subject.
     pub prefix: Prefix,
     /// Object storage.
@@ -158,6 +160,7 @@ impl Settings {
             store: bgjobs_database::Settings::from(&sections.database),
             amqp_url: sections.broker.url.clone(),
             nats_url: sections.events.url.clone(),
+            events_replicas: sections.events.replicas.get() as usize,
             prefix: sections.naming.prefix.clone(),
             s3: sections.object_store.clone(),
             batch_size: work.batch_size.map_or(default_batch_size, |size| size.get() as usize),

@@ -55,13 +55,15 @@ pub async fn connect(url: &str) -> Result<Client, Error> {
 
 /// Creates the stream over `names.events_wildcard()` if it is missing, and updates it
 /// only when its configuration differs: file storage, duplicate window 30 minutes
-/// (de-duplication by `Nats-Msg-Id`), max age 7 days, limits retention.
+/// (de-duplication by `Nats-Msg-Id`), max age 7 days, limits retention, `replicas`
+/// copies (`BGJOBS_EVENTS_REPLICAS`; JetStream changes the count of an existing
+/// stream in place).
 ///
 /// Create first: JetStream answers a create with the same configuration as a no-op, so
 /// a service that may only create the stream (the consumers, the notifier) gets by
 /// without the right to update it, which only the registry has (docs/security.md,
 /// "Brokers").
-pub async fn ensure_stream(client: &Client, names: &Names) -> Result<(), Error> {
+pub async fn ensure_stream(client: &Client, names: &Names, replicas: usize) -> Result<(), Error> {
     let config = stream::Config {
         name: names.events_stream(),
         subjects: vec![names.events_wildcard()],
@@ -76,9 +78,8 @@ pub async fn ensure_stream(client: &Client, names: &Names) -> Result<(), Error> 
         max_age: MAX_AGE,
         // When a limit is hit, the oldest events go: refusing new ones would stall workers.
         discard: stream::DiscardPolicy::Old,
-        // One replica: the local stack and CI run a single server. A clustered
-        // deployment raises this to 3 by editing the stream (replicas can be changed in place).
-        num_replicas: 1,
+        // One on a single server (the local stack, CI); three on a cluster.
+        num_replicas: replicas,
         ..Default::default()
     };
     let context = jetstream::new(client.clone());

@@ -18,7 +18,7 @@ use common::{TRACEPARENT, job_event, next};
 async fn stream() -> anyhow::Result<(async_nats::Client, Names)> {
     let client = events::connect(brokers::NATS_ADMIN_URL).await?;
     let names = Names::new(messaging_prefix());
-    events::ensure_stream(&client, &names).await?;
+    events::ensure_stream(&client, &names, 1).await?;
     Ok((client, names))
 }
 
@@ -30,7 +30,7 @@ async fn stored_messages(client: &async_nats::Client, names: &Names) -> anyhow::
 #[tokio::test]
 async fn ensuring_the_stream_twice_is_harmless() -> anyhow::Result<()> {
     let (client, names) = stream().await?;
-    events::ensure_stream(&client, &names).await?;
+    events::ensure_stream(&client, &names, 1).await?;
     let mut stream = jetstream::new(client.clone()).get_stream(names.events_stream()).await?;
     let config = stream.info().await?.config.clone();
     assert_eq!(config.subjects, [names.events_wildcard()]);
@@ -49,7 +49,7 @@ async fn ensuring_the_stream_brings_a_changed_configuration_back() -> anyhow::Re
     changed.max_age = events::MAX_AGE / 2;
     context.update_stream(changed).await?;
 
-    events::ensure_stream(&client, &names).await?;
+    events::ensure_stream(&client, &names, 1).await?;
     let mut stream = context.get_stream(names.events_stream()).await?;
     assert_eq!(stream.info().await?.config.max_age, events::MAX_AGE);
     events::delete_stream(&client, &names).await?;

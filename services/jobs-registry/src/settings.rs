@@ -61,6 +61,8 @@ pub struct Settings {
     pub store: bgjobs_database::Settings,
     /// NATS server URL.
     pub nats_url: NatsUrl,
+    /// Copies of the job event stream.
+    pub events_replicas: usize,
     /// Prefix of every broker name, so that tests can share a broker.
     pub prefix: Prefix,
     /// Address the gRPC server binds; port 0 picks a free port.
@@ -89,6 +91,7 @@ impl Settings {
             database_url: sections.database.url.clone(),
             store: bgjobs_database::Settings::from(&sections.database),
             nats_url: sections.events.url.clone(),
+            events_replicas: sections.events.replicas.get() as usize,
             prefix: sections.naming.prefix.clone(),
             grpc_addr: registry.grpc_addr,
             consumer: registry.consumer.clone(),

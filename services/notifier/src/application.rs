@@ -96,7 +96,9 @@ impl Application {
         let nats = events::connect(settings.events.url.expose())
             .await
             .with_context(|| format!("connecting to NATS at {}", settings.events.url))?;
-        events::ensure_stream(&nats, &names).await.context("ensuring the job event stream")?;
+        events::ensure_stream(&nats, &names, settings.events.replicas.get() as usize)
+            .await
+            .context("ensuring the job event stream")?;
         let consumer = &settings.notifier.consumer;
         let consumer_settings = ConsumerSettings { ack_wait: ACK_WAIT };
         let events = events::durable_events_with(&nats, &names, consumer, &consumer_settings)
