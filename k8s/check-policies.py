@@ -15,8 +15,14 @@ violation as `<Kind>/<name>: <rule>`, unless every Deployment and Job follows th
 - Deployments: terminationGracePeriodSeconds >= 30;
 - no secret-looking variable given by `value:` (names containing PASSWORD, SECRET,
   TOKEN or ACCESS_KEY, and the AMQP/NATS/DATABASE/SMTP URLs) -- it must come from a
-  secretKeyRef; ConfigMaps must not carry such keys either.
+  secretKeyRef; ConfigMaps must not carry such keys either;
+- settings, against their declarations (docs/configuration.md, which `make docs`
+  writes from them): every variable a container sets is one its program reads (the
+  program is the container's command); every key of a ConfigMap the containers take
+  with envFrom is a declared variable, never a secret one; every variable declared
+  secret comes from a secretKeyRef.
 """
+import pathlib
 import re
 import sys
 
@@ -24,6 +30,28 @@ try:
     import yaml
 except ImportError:
     sys.exit("check-policies.py needs PyYAML (pip install pyyaml)")
+
+REFERENCE = pathlib.Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+# Read by libraries, not declared as settings.
+UNDECLARED_ALLOWED = {"RUST_LOG"}
+
+
+def declarations(path=REFERENCE):
+    """{variable: (programs reading it, secret?)} from the generated reference."""
+    text = path.read_text()
+    readers = {}
+    for match in re.finditer(r"^\| \[`([A-Z0-9_]+)`\]\(#[a-z0-9_]+\) \| .*? \| (.*) \|$", text, re.M):
+        readers[match.group(1)] = {p.strip() for p in match.group(2).split(",")}
+    secret = set()
+    for match in re.finditer(r"^### ([A-Z0-9_]+)\n(.*?)(?=^### |\Z)", text, re.M | re.S):
+        if "Secret:" in match.group(2):
+            secret.add(match.group(1))
+    if not readers:
+        sys.exit(f"check-policies.py: no settings table found in {path}")
+    return {name: (programs, name in secret) for name, programs in readers.items()}
+
+
+SETTINGS = declarations()
 
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|(AMQP|NATS|DATABASE|SMTP)_URL")
 WORKLOADS = ("Deployment", "Job", "StatefulSet", "DaemonSet")
@@ -72,11 +100,65 @@ def check_container(kind, container, pod, fail):
     if seccomp != "RuntimeDefault":
         fail(f"container {name}: seccompProfile RuntimeDefault not set (pod or container)")
     check_secret_env(container, fail)
+    check_settings(container, fail)
+
+
+def program_of(container):
+    command = container.get("command") or []
+    return command[0].rsplit("/", 1)[-1] if command else None
+
+
+def check_settings(container, fail):
+    name, program = container.get("name"), program_of(container)
+    if program is None:
+        fail(f"container {name}: no command naming its program")
+        return
+    for env in container.get("env") or []:
+        variable = env.get("name", "")
+        declared = SETTINGS.get(variable)
+        if declared is None:
+            if variable not in UNDECLARED_ALLOWED:
+                fail(f"container {name}: env {variable} is not a bgjobs setting "
+                     "(docs/configuration.md)")
+            continue
+        programs, secret = declared
+        if program not in programs:
+            fail(f"container {name}: env {variable} is not read by {program} "
+                 f"(only by {', '.join(sorted(programs))})")
+        if secret and not (env.get("valueFrom") or {}).get("secretKeyRef"):
+            fail(f"container {name}: env {variable} is a secret setting and must come "
+                 "from a secretKeyRef")
+
+
+def check_config_map(obj, fail):
+    for key in obj.get("data") or {}:
+        if SECRET_NAME.search(key):
+            fail(f"key {key} looks secret; put it in a Secret (secretKeyRef)")
+        declared = SETTINGS.get(key)
+        if declared is None and key not in UNDECLARED_ALLOWED:
+            fail(f"key {key} is not a bgjobs setting (docs/configuration.md)")
+        elif declared is not None and declared[1]:
+            fail(f"key {key} is a secret setting; put it in a Secret (secretKeyRef)")
+
+
+def env_config_maps(docs):
+    """Names of the ConfigMaps some container takes whole with envFrom."""
+    names = set()
+    for obj in docs:
+        if isinstance(obj, dict) and obj.get("kind") in WORKLOADS:
+            pod = pod_spec(obj)
+            for container in (pod.get("containers") or []) + (pod.get("initContainers") or []):
+                for source in container.get("envFrom") or []:
+                    ref = source.get("configMapRef") or {}
+                    if ref.get("name"):
+                        names.add(ref["name"])
+    return names
 
 
 def check(docs):
     errors = []
     workloads = 0
+    settings_maps = env_config_maps(docs)
     for obj in docs:
         if not isinstance(obj, dict):
             continue
@@ -87,9 +169,8 @@ def check(docs):
             errors.append(f"{ident}: {rule}")
 
         if kind == "ConfigMap":
-            for key in (obj.get("data") or {}):
-                if SECRET_NAME.search(key):
-                    fail(f"key {key} looks secret; put it in a Secret (secretKeyRef)")
+            if (obj.get("metadata") or {}).get("name") in settings_maps:
+                check_config_map(obj, fail)
             continue
         if kind not in WORKLOADS:
             continue
