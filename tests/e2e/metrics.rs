@@ -1,6 +1,7 @@
 //! The operations endpoints of ingest, the consumers and the registry: probes that
 //! answer and follow a consumer's dependencies, and counters that match what became of
-//! each real request, job and event.
+//! each real request, call, job and event. (The notifier's are checked in
+//! `notifications.rs`, the gateway's in its own suite.)
 
 use std::time::Duration;
 
@@ -41,6 +42,26 @@ async fn ingest_the_consumer_and_the_registry_count_what_became_of_real_jobs() -
         assert_eq!(job_status_from_proto(job.status), Some(status), "{}", job.message);
     }
 
+    // An operator retries the failed job (it fails again: the file has not changed) and
+    // then the completed one (refused), through ingest's gRPC API.
+    let mut ingest_grpc = system.ingest_as(Service::Jobsctl);
+    let retry = |job_id: &str| jobsctl::jobs::Retry {
+        account: system.account.to_string(),
+        job_id: job_id.to_owned(),
+        operator: "oscar".to_owned(),
+        reason: "counting".to_owned(),
+    };
+    jobsctl::jobs::retry(&mut ingest_grpc, retry(&failed)).await?;
+    let job = wait::until("the retried job to fail again", DEADLINE, || async {
+        let job = system.job(&failed).await?;
+        let status = job_status_from_proto(job.status);
+        Ok((job.attempt == 2 && status.is_some_and(JobStatus::is_terminal)).then_some(job))
+    })
+    .await?;
+    assert_eq!(job_status_from_proto(job.status), Some(JobStatus::Error), "{}", job.message);
+    let refused = jobsctl::jobs::retry(&mut ingest_grpc, retry(&completed)).await;
+    assert!(refused.is_err(), "a completed job was retried");
+
     let response = get("/metrics").await?;
     let content_type = response.headers()["content-type"].to_str()?.to_owned();
     assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
@@ -48,9 +69,10 @@ async fn ingest_the_consumer_and_the_registry_count_what_became_of_real_jobs() -
     let counted = samples(&text, "product-upload");
     for line in [
         r#"bgjobs_consumer_deliveries_total{job_type="product-upload",outcome="completed"} 1"#,
-        r#"bgjobs_consumer_deliveries_total{job_type="product-upload",outcome="failed"} 1"#,
+        r#"bgjobs_consumer_deliveries_total{job_type="product-upload",outcome="failed"} 2"#,
         r#"bgjobs_consumer_delivery_duration_seconds_count{job_type="product-upload",outcome="completed"} 1"#,
-        r#"bgjobs_consumer_delivery_duration_seconds_count{job_type="product-upload",outcome="failed"} 1"#,
+        r#"bgjobs_consumer_delivery_duration_seconds_count{job_type="product-upload",outcome="failed"} 2"#,
+        r#"bgjobs_consumer_rows_per_second_count{job_type="product-upload"} 1"#,
     ] {
         assert!(counted.contains(&line), "{line} not in:\n{text}");
     }
@@ -70,6 +92,15 @@ async fn ingest_the_consumer_and_the_registry_count_what_became_of_real_jobs() -
     let uploads = r#"bgjobs_http_requests_total{route="/v1/accounts/{account_id}/jobs/product-upload",method="POST",code="202"} 2"#;
     assert!(text.lines().any(|line| line == uploads), "{uploads} not in:\n{text}");
     assert!(!text.contains(system.account.as_str()), "an account became a label:\n{text}");
+    // ...and the operator's two retries by gRPC method and status.
+    let retries = r#"bgjobs_grpc_requests_total{method="/bgjobs.v1.Ingest/RetryJob",code="#;
+    let retries: Vec<&str> = text.lines().filter(|line| line.starts_with(retries)).collect();
+    assert_eq!(retries.len(), 2, "{retries:?} in:\n{text}");
+    assert!(retries.iter().any(|line| line.ends_with(r#"code="OK"} 1"#)), "{retries:?}");
+    assert!(
+        retries.iter().any(|line| line.ends_with(r#"code="FAILED_PRECONDITION"} 1"#)),
+        "{retries:?}"
+    );
 
     // The registry applied each job's start and end once, and timed each event.
     let registry = system.ops_addr(Service::JobsRegistry)?;
@@ -81,7 +112,7 @@ async fn ingest_the_consumer_and_the_registry_count_what_became_of_real_jobs() -
         let value = line.and_then(|line| line.rsplit(' ').next());
         Ok(value.ok_or_else(|| anyhow::anyhow!("no {name} in:\n{text}"))?.parse()?)
     };
-    for (kind, applied) in [("started", 2.0), ("completed", 1.0), ("failed", 1.0)] {
+    for (kind, applied) in [("started", 3.0), ("completed", 1.0), ("failed", 2.0)] {
         let name = format!("bgjobs_registry_events_total{{kind=\"{kind}\",result=\"applied\"}}");
         assert_eq!(count(&name)?, applied, "{name}");
     }
@@ -91,6 +122,22 @@ async fn ingest_the_consumer_and_the_registry_count_what_became_of_real_jobs() -
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert_eq!(count("bgjobs_registry_event_lag_seconds_count")?, events, "one lag per event");
+    // The jobs by type: three starts (one a retry), one completion with its one row,
+    // two failures; ingest registered the two jobs through CreateJob.
+    for (name, expected) in [
+        (r#"bgjobs_jobs_total{job_type="product-upload",status="started"}"#, 3.0),
+        (r#"bgjobs_jobs_total{job_type="product-upload",status="completed"}"#, 1.0),
+        (r#"bgjobs_jobs_total{job_type="product-upload",status="failed"}"#, 2.0),
+        (r#"bgjobs_jobs_total{job_type="warehouse-upload",status="started"}"#, 0.0),
+        (r#"bgjobs_job_rows_total{job_type="product-upload",result="imported"}"#, 1.0),
+        (r#"bgjobs_job_rows_total{job_type="product-upload",result="rejected"}"#, 0.0),
+        (
+            r#"bgjobs_grpc_requests_total{method="/bgjobs.v1.JobsRegistry/CreateJob",code="OK"}"#,
+            2.0,
+        ),
+    ] {
+        assert_eq!(count(name)?, expected, "{name}");
+    }
     system.stop().await
 }
 
