@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check the alerting rules of rendered bgjobs manifests.
+"""Check the alerting rules and dashboard queries of rendered bgjobs manifests.
 
     kubectl kustomize k8s/overlays/prod | python3 k8s/check-alerts.py
 
@@ -11,9 +11,15 @@ of GreptimeTeam's PromQL parser in Rust). For every rule of every PrometheusRule
   `annotations.runbook_url` ending in `docs/operations.md#<anchor>`, where <anchor>
   is the anchor GitHub gives one of that file's headings.
 
+Every query of the Grafana dashboard (a ConfigMap holding a `*.json` with `panels`)
+must parse too; and every `bgjobs_*` metric an expr or query names must be one that
+docs/operations.md ("Metrics") documents, so a misspelt or renamed metric, which
+PromQL would accept and which would never match, fails here.
+
 Prints `OK: <n> alert(s) parse...` (or `OK: no alert`), or one `FAIL PrometheusRule/<name> <alert>: <error>`
 line per error and exits 1. An input without PrometheusRule passes.
 """
+import json
 import pathlib
 import re
 import sys
@@ -27,6 +33,40 @@ except ImportError:
 
 RUNBOOKS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "operations.md"
 SEVERITIES = ("critical", "warning", "info")
+METRIC = re.compile(r"\bbgjobs_[a-z0-9_]+")
+HISTOGRAM_SERIES = re.compile(r"_(bucket|count|sum)$")
+
+
+def documented_metrics(markdown):
+    """The metric names of the table rows in docs/operations.md: | `bgjobs_...` |."""
+    return set(re.findall(r"^\| `(bgjobs_[a-z0-9_]+)` \|", markdown, re.M))
+
+
+def unknown_metrics(expr, documented):
+    named = {HISTOGRAM_SERIES.sub("", name) if name not in documented else name
+             for name in METRIC.findall(expr)}
+    return sorted(named - documented)
+
+
+def check_query(expr, documented, fail):
+    try:
+        promql_parser.parse(expr)
+    except ValueError as error:
+        fail(f"expr does not parse as PromQL: {error}")
+    for name in unknown_metrics(expr, documented):
+        fail(f"names {name}, which docs/operations.md does not document as a metric")
+
+
+def dashboard_queries(obj):
+    """(panel title, expr) of every dashboard JSON a ConfigMap carries."""
+    for key, value in ((obj.get("data") or {}).items()):
+        if not key.endswith(".json"):
+            continue
+        board = json.loads(value)
+        for panel in board.get("panels") or []:
+            for target in panel.get("targets") or []:
+                if target.get("expr"):
+                    yield panel.get("title"), target["expr"]
 
 
 def github_anchors(markdown):
@@ -53,9 +93,16 @@ def github_anchors(markdown):
     return anchors
 
 
-def check(docs, anchors):
+def check(docs, anchors, documented):
     errors, alerts, records = [], 0, 0
     for obj in docs:
+        if isinstance(obj, dict) and obj.get("kind") == "ConfigMap":
+            name = (obj.get("metadata") or {}).get("name")
+            for title, expr in dashboard_queries(obj):
+                check_query(expr, documented,
+                            lambda message, title=title: errors.append(
+                                f"ConfigMap/{name} panel {title!r}: {message}"))
+            continue
         if not isinstance(obj, dict) or obj.get("kind") != "PrometheusRule":
             continue
         name = (obj.get("metadata") or {}).get("name")
@@ -67,10 +114,7 @@ def check(docs, anchors):
                 def fail(message, ident=ident):
                     errors.append(f"{ident}: {message}")
 
-                try:
-                    promql_parser.parse(str(rule.get("expr", "")))
-                except ValueError as error:
-                    fail(f"expr does not parse as PromQL: {error}")
+                check_query(str(rule.get("expr", "")), documented, fail)
                 if not alert:
                     records += 1
                     continue
@@ -92,13 +136,14 @@ def check(docs, anchors):
 
 
 def main():
-    anchors = github_anchors(RUNBOOKS.read_text())
+    runbooks = RUNBOOKS.read_text()
+    anchors = github_anchors(runbooks)
     try:
         docs = list(yaml.safe_load_all(sys.stdin))
     except yaml.YAMLError as error:
         print(f"FAIL input is not valid YAML: {error}")
         return 2
-    alerts, records, errors = check(docs, anchors)
+    alerts, records, errors = check(docs, anchors, documented_metrics(runbooks))
     for error in errors:
         print(f"FAIL {error}")
     if errors:
