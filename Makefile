@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: run test faults lint docs stack stack-clean
+.PHONY: run test faults bench lint docs stack stack-clean
 
 ## Runs the whole system and shows a real product upload go through it.
 run:
@@ -20,6 +20,12 @@ test: stack
 ## duplicates, a poison file and SIGTERM against real processes and services.
 faults: stack
 	cargo test -p bgjobs-e2e --test faults
+
+## The benchmark: bgjobs beside its baselines, release build (docs/performance.md).
+## Not part of `make test`. Arguments: make bench BENCH_ARGS="--runs 5 --rows 400000".
+bench: stack
+	cargo build --release --bin jobs-registry --bin ingest --bin product-upload --bin bgjobs-bench
+	target/release/bgjobs-bench $(BENCH_ARGS)
 
 ## Lints only.
 lint:

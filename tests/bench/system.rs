@@ -1,0 +1,155 @@
+//! The system under measurement: the release binaries of the registry, ingest and the
+//! product-upload consumer, each a process of its own (so its CPU and memory are its
+//! own), with their default settings, against a fresh database, bucket and prefix.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bgjobs_domain::JobStatus;
+use bgjobs_e2e::private_stack::free_port;
+use bgjobs_e2e::process::ServiceProcess;
+use bgjobs_e2e::{Environment, Options, TestSystem};
+use bgjobs_proto::convert::job_status_from_proto;
+use bgjobs_test_support::wait;
+use sea_orm::{ConnectionTrait, Database};
+
+use crate::baseline::psql;
+
+/// The services the benchmark runs, in the order they start.
+pub const SERVICES: [&str; 3] = ["jobs-registry", "ingest", "product-upload"];
+
+/// Variables the test harness sets so tests finish quickly; the benchmark leaves them
+/// at their defaults (and gives each service its own operations port and worker id).
+const TEST_SETTINGS: [&str; 4] =
+    ["BGJOBS_BATCH_SIZE", "BGJOBS_PROGRESS_INTERVAL_MS", "BGJOBS_OPS_ADDR", "BGJOBS_WORKER_ID"];
+
+/// How long one import may take before the benchmark gives up on it.
+const IMPORT_DEADLINE: Duration = Duration::from_secs(1800);
+
+/// What became of an upload's rows, from the consumer's checkpoint of the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+}
+
+/// A running service process and where it answers probes.
+struct Running {
+    name: &'static str,
+    process: ServiceProcess,
+}
+
+/// One fresh system of service processes.
+pub struct BenchSystem {
+    system: TestSystem,
+    running: Vec<Running>,
+}
+
+impl BenchSystem {
+    /// Starts the [`SERVICES`] from the binaries in `binaries`, each once ready.
+    pub async fn start(binaries: &Path) -> anyhow::Result<Self> {
+        let environment = Environment {
+            ingest_as_process: true,
+            registry_as_process: true,
+            delete_client_as_process: true,
+            ..Environment::default()
+        };
+        let options = Options { product_upload_in_process: false };
+        let system = TestSystem::start_in(options, environment).await?;
+        let base: Vec<(String, String)> = system
+            .service_env()
+            .filter(|(name, _)| !TEST_SETTINGS.contains(name))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        let mut running = Vec::new();
+        for name in SERVICES {
+            let ops = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            let mut env = base.clone();
+            env.push(("BGJOBS_OPS_ADDR".to_owned(), ops.to_string()));
+            let binary = binaries.join(name);
+            anyhow::ensure!(binary.exists(), "{} is not built", binary.display());
+            let process = ServiceProcess::start_with_env(
+                &binary,
+                &env,
+                &format!("{name}/bench"),
+                &format!("bench-{name}"),
+            )?;
+            ready(ops, name).await?;
+            running.push(Running { name, process });
+        }
+        Ok(Self { system, running })
+    }
+
+    /// The process ids of the services, by name.
+    pub fn pids(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
+        self.running.iter().map(|running| (running.name, running.process.id()))
+    }
+
+    /// The URL of the system's database.
+    pub fn database_url(&self) -> String {
+        self.system.env_value("BGJOBS_DATABASE_URL")
+    }
+
+    /// Uploads `file` through ingest's HTTP API as a user does and waits until the job
+    /// is Completed; returns what became of its rows and the time from the upload's
+    /// first byte to Completed in the registry.
+    pub async fn import(&self, file: &Path) -> anyhow::Result<(Outcome, Duration)> {
+        let started = Instant::now();
+        let opened = tokio::fs::File::open(file).await?;
+        let chunks = tokio_util::io::ReaderStream::with_capacity(opened, 256 * 1024);
+        let job_id = self.system.submit_products(reqwest::Body::wrap_stream(chunks)).await?;
+        let job = self.system.finished_job(&job_id, IMPORT_DEADLINE).await?;
+        let elapsed = started.elapsed();
+        let status = job_status_from_proto(job.status);
+        anyhow::ensure!(status == Some(JobStatus::Completed), "job {job_id}: {}", job.message);
+        Ok((self.outcome(&job_id).await?, elapsed))
+    }
+
+    /// The consumer's counts of the job's rows.
+    async fn outcome(&self, job_id: &str) -> anyhow::Result<Outcome> {
+        let query = format!(
+            "COPY (SELECT rows_created, rows_updated, rows_unchanged, rows_rejected \
+             FROM catalog.job_checkpoints WHERE job_id = '{job_id}') TO STDOUT;"
+        );
+        let (output, _) = psql(&self.database_url(), &query).await?;
+        let counts: Vec<u64> =
+            output.split_whitespace().map(str::parse).collect::<Result<_, _>>()?;
+        let [created, updated, unchanged, rejected] = counts[..] else {
+            anyhow::bail!("no checkpoint of job {job_id}: {output:?}");
+        };
+        Ok(Outcome { created, updated, unchanged, rejected })
+    }
+
+    /// Stops the services (SIGTERM, as Kubernetes does), removes the system's queues
+    /// and stream, and drops its database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let url = self.database_url();
+        for running in self.running.iter().rev() {
+            running.process.terminate()?;
+        }
+        for mut running in self.running {
+            let exited = running.process.exited(Duration::from_secs(60)).await;
+            exited.with_context(|| format!("{} did not stop", running.name))?;
+        }
+        self.system.stop().await?;
+        let (server, name) = url.rsplit_once('/').context("a database URL")?;
+        let admin = Database::connect(format!("{server}/postgres")).await?;
+        admin.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await?;
+        Ok(())
+    }
+}
+
+/// Waits until the service `name` answers `/readyz` at `ops` with 200.
+async fn ready(ops: SocketAddr, name: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let url = format!("http://{ops}/readyz");
+    wait::until(&format!("{name} to be ready"), Duration::from_secs(60), || async {
+        let answer = http.get(&url).send().await;
+        Ok(answer.ok().filter(|answer| answer.status() == 200).map(|_| ()))
+    })
+    .await
+}
