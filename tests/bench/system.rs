@@ -1,24 +1,28 @@
-//! The system under measurement: the release binaries of the registry, ingest and the
-//! product-upload consumer, each a process of its own (so its CPU and memory are its
-//! own), with their default settings, against a fresh database, bucket and prefix.
+//! The system under measurement: the release binaries of the registry, ingest, the
+//! product-upload consumer, the notifier and the gateway, each a process of its own (so
+//! its CPU and memory are its own), with their default settings, against a fresh
+//! database, bucket and prefix. Jobs are started and followed through the gateway's
+//! API, as the page does.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bgjobs_domain::JobStatus;
 use bgjobs_e2e::private_stack::free_port;
 use bgjobs_e2e::process::ServiceProcess;
 use bgjobs_e2e::{Environment, Options, TestSystem};
-use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_test_support::wait;
 use sea_orm::{ConnectionTrait, Database};
 
 use crate::baseline::psql;
 
 /// The services the benchmark runs, in the order they start.
-pub const SERVICES: [&str; 3] = ["jobs-registry", "ingest", "product-upload"];
+pub const SERVICES: [&str; 5] =
+    ["jobs-registry", "ingest", "product-upload", "notifier", "gateway"];
+
+/// The local stack's SMTP server (`deploy/stack.sh up`), which keeps what it receives.
+const STACK_SMTP: &str = "smtp://127.0.0.1:2525";
 
 /// Variables the test harness sets so tests finish quickly; the benchmark leaves them
 /// at their defaults (and gives each service its own operations port and worker id).
@@ -37,7 +41,7 @@ pub struct Outcome {
     pub rejected: u64,
 }
 
-/// A running service process and where it answers probes.
+/// A running service process.
 struct Running {
     name: &'static str,
     process: ServiceProcess,
@@ -47,6 +51,12 @@ struct Running {
 pub struct BenchSystem {
     system: TestSystem,
     running: Vec<Running>,
+    /// The gateway's API, e.g. `http://127.0.0.1:40123/api/v1`.
+    api: String,
+    /// The bearer token of the user who starts and follows the jobs (with an address,
+    /// so the notifier emails them).
+    token: String,
+    http: reqwest::Client,
 }
 
 impl BenchSystem {
@@ -65,11 +75,20 @@ impl BenchSystem {
             .filter(|(name, _)| !TEST_SETTINGS.contains(name))
             .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect();
+        let gateway = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let mut running = Vec::new();
         for name in SERVICES {
             let ops = SocketAddr::from(([127, 0, 0, 1], free_port()?));
             let mut env = base.clone();
             env.push(("BGJOBS_OPS_ADDR".to_owned(), ops.to_string()));
+            match name {
+                "notifier" => env.push(("BGJOBS_SMTP_URL".to_owned(), STACK_SMTP.to_owned())),
+                "gateway" => env.extend([
+                    ("BGJOBS_GATEWAY_HTTP_ADDR".to_owned(), gateway.to_string()),
+                    ("BGJOBS_INGEST_URL".to_owned(), system.ingest_url.clone()),
+                ]),
+                _ => {}
+            }
             let binary = binaries.join(name);
             anyhow::ensure!(binary.exists(), "{} is not built", binary.display());
             let process = ServiceProcess::start_with_env(
@@ -81,7 +100,9 @@ impl BenchSystem {
             ready(ops, name).await?;
             running.push(Running { name, process });
         }
-        Ok(Self { system, running })
+        let token = system.user_token(Some("bench@example.com"));
+        let api = format!("http://{gateway}/api/v1");
+        Ok(Self { system, running, api, token, http: reqwest::Client::new() })
     }
 
     /// The process ids of the services, by name.
@@ -94,18 +115,40 @@ impl BenchSystem {
         self.system.env_value("BGJOBS_DATABASE_URL")
     }
 
-    /// Uploads `file` through ingest's HTTP API as a user does and waits until the job
-    /// is Completed; returns what became of its rows and the time from the upload's
-    /// first byte to Completed in the registry.
+    /// Uploads `file` through the gateway's API as a user does on the page and follows
+    /// the job there until it is Completed; returns what became of its rows and the
+    /// time from the upload's first byte until the API shows Completed.
     pub async fn import(&self, file: &Path) -> anyhow::Result<(Outcome, Duration)> {
         let started = Instant::now();
         let opened = tokio::fs::File::open(file).await?;
         let chunks = tokio_util::io::ReaderStream::with_capacity(opened, 256 * 1024);
-        let job_id = self.system.submit_products(reqwest::Body::wrap_stream(chunks)).await?;
-        let job = self.system.finished_job(&job_id, IMPORT_DEADLINE).await?;
+        let url = format!(
+            "{}/jobs/product-upload?client_id={}&file_name=products.csv",
+            self.api, self.system.client_id
+        );
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .header("content-type", "text/csv")
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await?;
+        anyhow::ensure!(status == 202, "the gateway answered {status}: {body}");
+        let job_id = body["job_id"].as_str().context("no job_id")?.to_owned();
+        let url = format!("{}/jobs/{job_id}", self.api);
+        let job = wait::until(&format!("job {job_id} to finish"), IMPORT_DEADLINE, || async {
+            let details: serde_json::Value =
+                self.http.get(&url).bearer_auth(&self.token).send().await?.json().await?;
+            let job = &details["job"];
+            let finished = matches!(job["status"].as_str(), Some("completed" | "error"));
+            Ok(finished.then(|| job.clone()))
+        })
+        .await?;
         let elapsed = started.elapsed();
-        let status = job_status_from_proto(job.status);
-        anyhow::ensure!(status == Some(JobStatus::Completed), "job {job_id}: {}", job.message);
+        anyhow::ensure!(job["status"] == "completed", "job {job_id} failed: {job}");
         Ok((self.outcome(&job_id).await?, elapsed))
     }
 
