@@ -24,7 +24,7 @@ faults: stack
 ## The benchmark: bgjobs beside its baselines, release build (docs/performance.md).
 ## Not part of `make test`. Arguments: make bench BENCH_ARGS="--runs 5 --rows 400000".
 bench: stack
-	cargo build --release --bin jobs-registry --bin ingest --bin product-upload --bin notifier --bin gateway --bin bgjobs-bench
+	cargo build --release --bin jobs-registry --bin ingest --bin product-upload --bin delete-client --bin notifier --bin gateway --bin bgjobs-bench
 	target/release/bgjobs-bench $(BENCH_ARGS)
 
 ## Lints only.

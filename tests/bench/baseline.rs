@@ -91,3 +91,13 @@ DROP TABLE bench.staging;
     anyhow::ensure!(merged == changed, "the merge changed {merged} rows, not {changed}");
     Ok(elapsed)
 }
+
+/// One `DELETE` of every row of `bench.products`; checks that `rows` rows went and
+/// returns how long it took.
+pub async fn delete(database_url: &str, rows: u64) -> anyhow::Result<Duration> {
+    let (output, elapsed) =
+        psql(database_url, "DELETE FROM bench.products WHERE client_id = 'acme';").await?;
+    let deleted = count_after(&output, "DELETE")?;
+    anyhow::ensure!(deleted == rows, "the delete deleted {deleted} rows, not {rows}");
+    Ok(elapsed)
+}

@@ -41,20 +41,23 @@ struct Args {
 const STACK: [(&str, &str); 2] =
     [("postgres", "Postgres (all processes)"), ("weed", "SeaweedFS (S3)")];
 
-/// One import's figures: rows per second, and the cores each process used meanwhile.
+/// The measurements, in the order they run on each fresh system.
+const MEASURED: usize = 3;
+
+/// One job's figures: rows per second, and the cores each process used meanwhile.
 struct Measured {
     rows_per_second: f64,
     cores: Vec<f64>,
 }
 
-/// Everything measured, run by run.
+/// Everything measured, run by run; each array holds P1, P2 and the deletion.
 #[derive(Default)]
 struct Figures {
-    bgjobs: [Series; 2],
-    baseline: [Series; 2],
-    ratio: [Series; 2],
-    /// Per process ([`SERVICES`] then [`STACK`]), the cores used during each import.
-    cores: Vec<[Series; 2]>,
+    bgjobs: [Series; MEASURED],
+    baseline: [Series; MEASURED],
+    ratio: [Series; MEASURED],
+    /// Per process ([`SERVICES`] then [`STACK`]), the cores used during each job.
+    cores: Vec<[Series; MEASURED]>,
     /// Per service, its peak resident set in MiB over the run.
     peak_mib: Vec<Series>,
 }
@@ -74,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
     data::write_products(&original, args.rows, data::Version::Original)?;
     data::write_products(&revised, args.rows, data::Version::Revised)?;
     let changed = (1..=args.rows).filter(|row| data::is_revised(*row)).count() as u64;
+    let rows = args.rows;
 
     let mut figures = Figures {
         cores: (0..SERVICES.len() + STACK.len()).map(|_| Default::default()).collect(),
@@ -83,31 +87,43 @@ async fn main() -> anyhow::Result<()> {
     for run in 1..=args.runs {
         let system = BenchSystem::start(binaries).await?;
         let url = system.database_url();
-        let rows = args.rows as f64;
+        let mut baselines = [Duration::ZERO; MEASURED];
+        let mut measured = Vec::with_capacity(MEASURED);
 
-        let copy = baseline::copy_into_empty(&url, &original, args.rows).await?;
-        let expected = Outcome { created: args.rows, updated: 0, unchanged: 0, rejected: 0 };
-        let first = import(&system, &original, expected).await?;
-        record(&mut figures, 0, &first, rows / copy.as_secs_f64());
+        baselines[0] = baseline::copy_into_empty(&url, &original, rows).await?;
+        let created = Outcome { created: rows, updated: 0, unchanged: 0, rejected: 0 };
+        measured.push(measure(&system, rows, imported(&system, &original, created)).await?);
 
-        let merge = baseline::merge(&url, &revised, changed).await?;
-        let expected =
-            Outcome { created: 0, updated: changed, unchanged: args.rows - changed, rejected: 0 };
-        let second = import(&system, &revised, expected).await?;
-        record(&mut figures, 1, &second, rows / merge.as_secs_f64());
+        baselines[1] = baseline::merge(&url, &revised, changed).await?;
+        let updated =
+            Outcome { created: 0, updated: changed, unchanged: rows - changed, rejected: 0 };
+        measured.push(measure(&system, rows, imported(&system, &revised, updated)).await?);
+
+        baselines[2] = baseline::delete(&url, rows).await?;
+        measured.push(measure(&system, rows, system.delete_client()).await?);
 
         for ((_, pid), peak) in system.pids().zip(&mut figures.peak_mib) {
             let bytes = resources::peak_rss(pid).context("a service stopped")?;
             peak.push(bytes as f64 / (1024.0 * 1024.0));
         }
         system.stop().await?;
-        eprintln!(
-            "run {run}: P1 {} rows/s vs \\copy {} rows/s; P2 {} rows/s vs merge {} rows/s",
-            whole(first.rows_per_second),
-            whole(rows / copy.as_secs_f64()),
-            whole(second.rows_per_second),
-            whole(rows / merge.as_secs_f64()),
-        );
+        let mut said = Vec::new();
+        for (which, (measured, baseline)) in measured.iter().zip(baselines).enumerate() {
+            let baseline_rows_per_second = rows as f64 / baseline.as_secs_f64();
+            figures.bgjobs[which].push(measured.rows_per_second);
+            figures.baseline[which].push(baseline_rows_per_second);
+            figures.ratio[which].push(measured.rows_per_second / baseline_rows_per_second);
+            for (cores, series) in measured.cores.iter().zip(&mut figures.cores) {
+                series[which].push(*cores);
+            }
+            said.push(format!(
+                "{} {} rows/s vs {} rows/s",
+                LABELS[which],
+                whole(measured.rows_per_second),
+                whole(baseline_rows_per_second)
+            ));
+        }
+        eprintln!("run {run}: {}", said.join("; "));
     }
     print!("{}", render(&args, &figures));
     std::fs::remove_file(original)?;
@@ -115,15 +131,37 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Imports `file`, checks that `expected` became of its rows, and measures it.
-async fn import(system: &BenchSystem, file: &Path, expected: Outcome) -> anyhow::Result<Measured> {
+/// How the report names the measurements.
+const LABELS: [&str; MEASURED] = ["P1", "P2", "D1"];
+
+/// Imports `file` and checks that `expected` became of its rows; returns how long
+/// it took.
+async fn imported(
+    system: &BenchSystem,
+    file: &Path,
+    expected: Outcome,
+) -> anyhow::Result<Duration> {
+    let (outcome, elapsed) = system.import(file).await?;
+    anyhow::ensure!(
+        outcome == expected,
+        "{}: expected {expected:?}, got {outcome:?}",
+        file.display()
+    );
+    Ok(elapsed)
+}
+
+/// Runs `job` (of `rows` rows), which gives how long it took, and measures the cores
+/// each process used meanwhile.
+async fn measure(
+    system: &BenchSystem,
+    rows: u64,
+    job: impl Future<Output = anyhow::Result<Duration>>,
+) -> anyhow::Result<Measured> {
     let services: Vec<u32> = system.pids().map(|(_, pid)| pid).collect();
     let service_cpu = || services.iter().map(|pid| resources::cpu_time(*pid).unwrap_or_default());
     let before: Vec<Duration> = service_cpu().collect();
     let stack_before: Vec<GroupCpu> = STACK.iter().map(|(name, _)| GroupCpu::read(name)).collect();
-    let (outcome, elapsed) = system.import(file).await?;
-    anyhow::ensure!(outcome == expected, "the import of {} gave {outcome:?}", file.display());
-    let seconds = elapsed.as_secs_f64();
+    let seconds = job.await?.as_secs_f64();
     let mut cores: Vec<f64> = service_cpu()
         .zip(before)
         .map(|(after, before)| after.saturating_sub(before).as_secs_f64() / seconds)
@@ -131,18 +169,7 @@ async fn import(system: &BenchSystem, file: &Path, expected: Outcome) -> anyhow:
     for ((name, _), before) in STACK.iter().zip(stack_before) {
         cores.push(before.used_until(&GroupCpu::read(name)).as_secs_f64() / seconds);
     }
-    let rows = (outcome.created + outcome.updated + outcome.unchanged) as f64;
-    Ok(Measured { rows_per_second: rows / seconds, cores })
-}
-
-/// Adds import `which` (0 for P1, 1 for P2) of one run to `figures`.
-fn record(figures: &mut Figures, which: usize, measured: &Measured, baseline_rows_per_second: f64) {
-    figures.bgjobs[which].push(measured.rows_per_second);
-    figures.baseline[which].push(baseline_rows_per_second);
-    figures.ratio[which].push(measured.rows_per_second / baseline_rows_per_second);
-    for (cores, series) in measured.cores.iter().zip(&mut figures.cores) {
-        series[which].push(*cores);
-    }
+    Ok(Measured { rows_per_second: rows as f64 / seconds, cores })
 }
 
 /// The report: the figures beside their baselines and targets, then what each process
@@ -152,16 +179,18 @@ fn render(args: &Args, figures: &Figures) -> String {
     let what = [
         format!("{rows}-row product upload (every column), HTTP upload → Completed"),
         format!("re-upload of the same {rows} SKUs, 30 % of rows changed"),
+        format!("Delete Client of those {rows} products, request → Completed"),
     ];
     let baselines = [
         "`\\copy` into an empty table shaped like `catalog.products`",
         "`\\copy` into an unlogged staging table + one `INSERT … ON CONFLICT DO UPDATE`",
+        "one `DELETE` of the same rows",
     ];
-    let targets = ["≥ 0.5", "≥ 0.8"];
-    let imports: Vec<Vec<String>> = (0..2)
+    let targets = ["≥ 0.5", "≥ 0.8", "—"];
+    let jobs: Vec<Vec<String>> = (0..MEASURED)
         .map(|which| {
             vec![
-                format!("P{}", which + 1),
+                LABELS[which].to_owned(),
                 what[which].clone(),
                 figures.bgjobs[which].summary(whole),
                 format!("{}: {}", baselines[which], figures.baseline[which].summary(whole)),
@@ -176,15 +205,20 @@ fn render(args: &Args, figures: &Figures) -> String {
         .map(|(index, name)| {
             let peak =
                 figures.peak_mib.get(index).map_or("—".to_owned(), |peak| peak.summary(tenths));
-            let cores = &figures.cores[index];
-            vec![name.to_owned(), cores[0].summary(hundredths), cores[1].summary(hundredths), peak]
+            let mut row = vec![name.to_owned()];
+            row.extend(figures.cores[index].iter().map(|series| series.summary(hundredths)));
+            row.push(peak);
+            row
         })
         .collect();
     format!(
         "\nMedian (min–max) of {runs} runs, each on a fresh system; rows per second.\n\n{}\n\
-         CPU in cores (CPU seconds / wall seconds of the import) and peak resident memory.\n\n{}",
-        table(&["#", "what", "bgjobs", "baseline, same run", "ratio", "target"], &imports),
-        table(&["process", "cores during P1", "cores during P2", "peak RSS (MiB)"], &usage),
+         CPU in cores (CPU seconds / wall seconds of the job) and peak resident memory.\n\n{}",
+        table(&["#", "what", "bgjobs", "baseline, same run", "ratio", "target"], &jobs),
+        table(
+            &["process", "cores during P1", "cores during P2", "cores during D1", "peak RSS (MiB)"],
+            &usage
+        ),
         runs = args.runs,
     )
 }

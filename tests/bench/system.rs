@@ -1,8 +1,8 @@
 //! The system under measurement: the release binaries of the registry, ingest, the
-//! product-upload consumer, the notifier and the gateway, each a process of its own (so
-//! its CPU and memory are its own), with their default settings, against a fresh
-//! database, bucket and prefix. Jobs are started and followed through the gateway's
-//! API, as the page does.
+//! product-upload and delete-client consumers, the notifier and the gateway, each a
+//! process of its own (so its CPU and memory are its own), with their default
+//! settings, against a fresh database, bucket and prefix. Jobs are started and
+//! followed through the gateway's API, as the page does.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,8 +18,8 @@ use sea_orm::{ConnectionTrait, Database};
 use crate::baseline::psql;
 
 /// The services the benchmark runs, in the order they start.
-pub const SERVICES: [&str; 5] =
-    ["jobs-registry", "ingest", "product-upload", "notifier", "gateway"];
+pub const SERVICES: [&str; 6] =
+    ["jobs-registry", "ingest", "product-upload", "delete-client", "notifier", "gateway"];
 
 /// The local stack's SMTP server (`deploy/stack.sh up`), which keeps what it receives.
 const STACK_SMTP: &str = "smtp://127.0.0.1:2525";
@@ -29,8 +29,8 @@ const STACK_SMTP: &str = "smtp://127.0.0.1:2525";
 const TEST_SETTINGS: [&str; 4] =
     ["BGJOBS_BATCH_SIZE", "BGJOBS_PROGRESS_INTERVAL_MS", "BGJOBS_OPS_ADDR", "BGJOBS_WORKER_ID"];
 
-/// How long one import may take before the benchmark gives up on it.
-const IMPORT_DEADLINE: Duration = Duration::from_secs(1800);
+/// How long one job may take before the benchmark gives up on it.
+const JOB_DEADLINE: Duration = Duration::from_secs(1800);
 
 /// What became of an upload's rows, from the consumer's checkpoint of the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,24 +122,50 @@ impl BenchSystem {
         let started = Instant::now();
         let opened = tokio::fs::File::open(file).await?;
         let chunks = tokio_util::io::ReaderStream::with_capacity(opened, 256 * 1024);
-        let url = format!(
-            "{}/jobs/product-upload?client_id={}&file_name=products.csv",
-            self.api, self.system.client_id
-        );
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(&self.token)
+        let query = format!("client_id={}&file_name=products.csv", self.system.client_id);
+        let upload = self
+            .start_job("product-upload", &query)
             .header("content-type", "text/csv")
-            .body(reqwest::Body::wrap_stream(chunks))
-            .send()
-            .await?;
+            .body(reqwest::Body::wrap_stream(chunks));
+        let job_id = self.completed(upload).await?;
+        let elapsed = started.elapsed();
+        Ok((self.outcome(&job_id).await?, elapsed))
+    }
+
+    /// Deletes the client's data through the gateway's API as a user does on the page
+    /// (its name typed to confirm) and follows the job until it is Completed; returns
+    /// the time from the request until the API shows Completed, once no product of the
+    /// client is left.
+    pub async fn delete_client(&self) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let query = format!("client_id={}&confirm_name=ACME%20Corp", self.system.client_id);
+        self.completed(self.start_job("delete-client", &query)).await?;
+        let elapsed = started.elapsed();
+        let count = format!(
+            "COPY (SELECT count(*) FROM catalog.products WHERE client_id = '{}') TO STDOUT;",
+            self.system.client_id
+        );
+        let (left, _) = psql(&self.database_url(), &count).await?;
+        anyhow::ensure!(left.trim() == "0", "{} products left after the deletion", left.trim());
+        Ok(elapsed)
+    }
+
+    /// A request starting a job of `job_type` with `query`, as the benchmark's user.
+    fn start_job(&self, job_type: &str, query: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}/jobs/{job_type}?{query}", self.api);
+        self.http.post(url).bearer_auth(&self.token)
+    }
+
+    /// Sends `start`, then follows the job it started through the API until it ends;
+    /// returns its id once it is Completed.
+    async fn completed(&self, start: reqwest::RequestBuilder) -> anyhow::Result<String> {
+        let response = start.send().await?;
         let status = response.status();
         let body: serde_json::Value = response.json().await?;
         anyhow::ensure!(status == 202, "the gateway answered {status}: {body}");
         let job_id = body["job_id"].as_str().context("no job_id")?.to_owned();
         let url = format!("{}/jobs/{job_id}", self.api);
-        let job = wait::until(&format!("job {job_id} to finish"), IMPORT_DEADLINE, || async {
+        let job = wait::until(&format!("job {job_id} to finish"), JOB_DEADLINE, || async {
             let details: serde_json::Value =
                 self.http.get(&url).bearer_auth(&self.token).send().await?.json().await?;
             let job = &details["job"];
@@ -147,9 +173,8 @@ impl BenchSystem {
             Ok(finished.then(|| job.clone()))
         })
         .await?;
-        let elapsed = started.elapsed();
         anyhow::ensure!(job["status"] == "completed", "job {job_id} failed: {job}");
-        Ok((self.outcome(&job_id).await?, elapsed))
+        Ok(job_id)
     }
 
     /// The consumer's counts of the job's rows.
