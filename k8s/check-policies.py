@@ -20,7 +20,10 @@ violation as `<Kind>/<name>: <rule>`, unless every Deployment and Job follows th
   writes from them): every variable a container sets is one its program reads (the
   program is the container's command); every key of a ConfigMap the containers take
   with envFrom is a declared variable, never a secret one; every variable declared
-  secret comes from a secretKeyRef.
+  secret comes from a secretKeyRef;
+- memory, against the benchmark (docs/performance.md, "What each process used"):
+  a program's memory request is at least its measured peak, its limit at least
+  twice that.
 """
 import pathlib
 import re
@@ -52,6 +55,50 @@ def declarations(path=REFERENCE):
 
 
 SETTINGS = declarations()
+
+MEASUREMENTS = REFERENCE.parent / "performance.md"
+
+
+def measured_peaks(path=MEASUREMENTS):
+    """{program: peak resident memory in MiB} from the benchmark's table of what each
+    process used (its last column)."""
+    text = path.read_text()
+    table = re.search(r"^\| process \| .* \| peak RSS \(MiB\) \|\n((?:\|.*\n)+)", text, re.M)
+    if not table:
+        sys.exit(f"check-policies.py: no table of peak memory found in {path}")
+    peaks = {}
+    for row in table.group(1).splitlines():
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        if re.fullmatch(r"[a-z-]+", cells[0]) and re.fullmatch(r"[0-9.]+", cells[-1]):
+            peaks[cells[0]] = float(cells[-1])
+    return peaks
+
+
+PEAKS = measured_peaks()
+UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+
+
+def mebibytes(quantity):
+    """A memory quantity ("64Mi", "1Gi") in MiB; None when it is not in those units."""
+    match = re.fullmatch(r"([0-9.]+)(Ki|Mi|Gi)", str(quantity))
+    return float(match.group(1)) * UNITS[match.group(2)] if match else None
+
+
+def check_memory(container, fail):
+    name, program = container.get("name"), program_of(container)
+    peak = PEAKS.get(program)
+    if peak is None:
+        return
+    resources = container.get("resources") or {}
+    for kind, factor in (("requests", 1), ("limits", 2)):
+        quantity = (resources.get(kind) or {}).get("memory")
+        amount = mebibytes(quantity)
+        if amount is None:
+            fail(f"container {name}: memory {kind} {quantity} is not in Ki, Mi or Gi")
+        elif amount < peak * factor:
+            fail(f"container {name}: memory {kind} {quantity} is below "
+                 f"{'' if factor == 1 else f'{factor} x '}{program}'s measured peak of "
+                 f"{peak} MiB (docs/performance.md)")
 
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|(AMQP|NATS|DATABASE|SMTP)_URL")
 WORKLOADS = ("Deployment", "Job", "StatefulSet", "DaemonSet")
@@ -101,6 +148,7 @@ def check_container(kind, container, pod, fail):
         fail(f"container {name}: seccompProfile RuntimeDefault not set (pod or container)")
     check_secret_env(container, fail)
     check_settings(container, fail)
+    check_memory(container, fail)
 
 
 def program_of(container):
