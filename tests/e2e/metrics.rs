@@ -154,7 +154,8 @@ async fn every_service_counts_what_became_of_the_same_real_jobs() -> anyhow::Res
     let events = total(&text, "bgjobs_registry_events_total{");
     assert_eq!(count("bgjobs_registry_event_lag_seconds_count")?, events, "one lag per event");
     // The jobs by type: three starts (one a retry), one completion with its one row,
-    // two failures; ingest registered the two jobs through CreateJob.
+    // two failures, each ended attempt timed; ingest registered the two jobs through
+    // CreateJob.
     for (name, expected) in [
         (r#"bgjobs_jobs_total{job_type="product-upload",status="started"}"#, 3.0),
         (r#"bgjobs_jobs_total{job_type="product-upload",status="completed"}"#, 1.0),
@@ -162,6 +163,8 @@ async fn every_service_counts_what_became_of_the_same_real_jobs() -> anyhow::Res
         (r#"bgjobs_jobs_total{job_type="warehouse-upload",status="started"}"#, 0.0),
         (r#"bgjobs_job_rows_total{job_type="product-upload",result="imported"}"#, 1.0),
         (r#"bgjobs_job_rows_total{job_type="product-upload",result="rejected"}"#, 0.0),
+        (r#"bgjobs_job_duration_seconds_count{job_type="product-upload",status="completed"}"#, 1.0),
+        (r#"bgjobs_job_duration_seconds_count{job_type="product-upload",status="failed"}"#, 2.0),
         (
             r#"bgjobs_grpc_requests_total{method="/bgjobs.v1.JobsRegistry/CreateJob",code="OK"}"#,
             2.0,

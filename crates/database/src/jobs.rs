@@ -1,5 +1,6 @@
 //! The `jobs` schema: job state, written only through these functions.
 
+mod attempt_time;
 pub(crate) mod client_lock;
 mod events;
 mod held;

@@ -42,6 +42,11 @@ struct EventLabels {
 const LAG_BUCKETS: [f64; 12] =
     [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0];
 
+/// Seconds a job's attempt may run, from a small file's (tens of milliseconds) to a
+/// large import's or deletion's (hours).
+const DURATION_BUCKETS: [f64; 13] =
+    [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 7200.0];
+
 /// The registry's metrics, registered in its registry; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct RegistryMetrics {
@@ -50,6 +55,7 @@ pub struct RegistryMetrics {
     stalls: Family<StallLabels, Counter>,
     jobs: Family<JobLabels, Counter>,
     rows: Family<RowLabels, Counter>,
+    durations: Family<JobLabels, Histogram, fn() -> Histogram>,
 }
 
 impl RegistryMetrics {
@@ -94,7 +100,17 @@ impl RegistryMetrics {
              rejected; for a client deletion, rows deleted) or rejected",
             rows.clone(),
         );
-        let metrics = Self { events, lag, stalls, jobs, rows };
+        let durations: Family<JobLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
+        registry.register_with_unit(
+            "bgjobs_job_duration",
+            "How long the attempt of a job that ended ran, by type and status (completed or \
+             failed): from its first Started event to the event that ended it, as the \
+             workers timed them; a job failed by a dead letter or a stall is not timed",
+            Unit::Seconds,
+            durations.clone(),
+        );
+        let metrics = Self { events, lag, stalls, jobs, rows, durations };
         // Every series exists from the start, so a rate over it is defined before the
         // first job of a type ends.
         for job_type in JobType::ALL {
@@ -161,11 +177,17 @@ impl RegistryMetrics {
             from,
             job_type,
             final_counters,
+            ran_for,
         }) = outcome
         {
             self.transition(*job_type, *from, *status);
             if let Some(counters) = final_counters {
                 self.finished_rows(*job_type, *counters);
+            }
+            if let Some(ran_for) = ran_for {
+                let status = if *status == JobStatus::Error { "failed" } else { "completed" };
+                let labels = JobLabels { job_type: job_type.as_str(), status };
+                self.durations.get_or_create(&labels).observe(ran_for.as_secs_f64());
             }
         }
         if let Some(lag) = lag {
@@ -180,7 +202,14 @@ mod tests {
 
     fn applied(from: JobStatus, status: JobStatus, final_counters: Option<Counters>) -> Outcome {
         let job_type = JobType::ProductUpload;
-        Outcome::Recorded(RecordOutcome::Applied { status, from, job_type, final_counters })
+        let ran_for = final_counters.map(|_| Duration::from_secs(42));
+        Outcome::Recorded(RecordOutcome::Applied {
+            status,
+            from,
+            job_type,
+            final_counters,
+            ran_for,
+        })
     }
 
     #[test]
@@ -215,6 +244,10 @@ mod tests {
             r#"bgjobs_job_rows_total{job_type="product-upload",result="imported"} 8"#,
             r#"bgjobs_job_rows_total{job_type="product-upload",result="rejected"} 7"#,
             r#"bgjobs_registry_stalled_jobs_total{result="requeued"} 1"#,
+            // Each ended attempt timed once (42 s here), under its status.
+            r#"bgjobs_job_duration_seconds_count{job_type="product-upload",status="completed"} 1"#,
+            r#"bgjobs_job_duration_seconds_sum{job_type="product-upload",status="completed"} 42.0"#,
+            r#"bgjobs_job_duration_seconds_count{job_type="product-upload",status="failed"} 1"#,
         ] {
             assert!(text.lines().any(|got| got == line), "{line} not in:\n{text}");
         }

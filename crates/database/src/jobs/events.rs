@@ -14,6 +14,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::attempt_time::attempt_duration;
 use super::held::{Change, decide_held_events};
 use super::{Counters, Job};
 use crate::convert::{parse, read_u32, read_u64, write_i32, write_i64};
@@ -60,6 +61,9 @@ pub enum RecordOutcome {
         /// The job's counters, when the event ended it (the job entered Completed or
         /// Error): what the finished job reports.
         final_counters: Option<Counters>,
+        /// When the event ended the job: how long the attempt ran, from its first
+        /// Started to its end as the workers timed them (`None` if the log cannot say).
+        ran_for: Option<std::time::Duration>,
     },
     /// The event is in the log but did not change the job.
     Ignored(IgnoreReason),
@@ -240,14 +244,16 @@ impl JobsStore {
             last_applied: Some(event.position),
         };
         let status = decide_held_events(&transaction, event.job_id.as_uuid(), applied).await?;
-        let final_counters = if status.is_terminal() && !job.status.is_terminal() {
+        let (final_counters, ran_for) = if status.is_terminal() && !job.status.is_terminal() {
             let ended = job_rows::Entity::find_by_id(event.job_id.as_uuid())
                 .one(&transaction)
                 .await?
                 .ok_or_else(|| Error::Corrupt("the job vanished while locked".into()))?;
-            Some(Job::try_from(ended)?.counters)
+            let ran_for =
+                attempt_duration(&transaction, event.job_id.as_uuid(), position_attempt).await?;
+            (Some(Job::try_from(ended)?.counters), ran_for)
         } else {
-            None
+            (None, None)
         };
         transaction.commit().await?;
         Ok(RecordOutcome::Applied {
@@ -255,6 +261,7 @@ impl JobsStore {
             from: job.status,
             job_type: job.job_type,
             final_counters,
+            ran_for,
         })
     }
 

@@ -17,6 +17,8 @@ async fn a_job_runs_to_completion_with_its_log_in_order() -> anyhow::Result<()> 
     let mut quiet_progress = event(&acme, job.job_id, (1, 1, 3), EventKind::Progress);
     quiet_progress.message = String::new();
     let mut completed = event(&acme, job.job_id, (1, 1, 4), EventKind::Completed);
+    // The workers' clocks put the end 90 s after the start.
+    completed.occurred_at = started.occurred_at + chrono::Duration::seconds(90);
     completed.message = "998 of 1,000 rows imported, 2 rejected".to_owned();
     completed.counters = Some(bgjobs_database::jobs::Counters {
         rows_total: 1_000,
@@ -52,6 +54,7 @@ async fn a_job_runs_to_completion_with_its_log_in_order() -> anyhow::Result<()> 
             from: JobStatus::InProgress,
             job_type: JobType::ProductUpload,
             final_counters: completed.counters,
+            ran_for: Some(std::time::Duration::from_secs(90)),
         }
     );
     let finished = store.jobs().get_job(&acme, job.job_id).await?.expect("the job exists");
