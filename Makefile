@@ -13,7 +13,8 @@ test: stack
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	deploy/k8s-check.sh
-	deploy/image.sh --debug target/image-layout
+	cargo build --workspace --all-targets
+	deploy/image.sh --debug --no-build target/image-layout
 	cargo test --workspace --no-fail-fast
 
 ## The fault-injection suite alone (part of `make test` too): kills, restarts,
