@@ -159,22 +159,60 @@ impl BenchSystem {
     /// Sends `start`, then follows the job it started through the API until it ends;
     /// returns its id once it is Completed.
     async fn completed(&self, start: reqwest::RequestBuilder) -> anyhow::Result<String> {
+        let job_id = self.accepted(start).await?;
+        self.follow(&job_id).await?;
+        Ok(job_id)
+    }
+
+    /// Sends `start` and returns the id of the job the gateway accepted.
+    async fn accepted(&self, start: reqwest::RequestBuilder) -> anyhow::Result<String> {
         let response = start.send().await?;
         let status = response.status();
         let body: serde_json::Value = response.json().await?;
         anyhow::ensure!(status == 202, "the gateway answered {status}: {body}");
-        let job_id = body["job_id"].as_str().context("no job_id")?.to_owned();
+        Ok(body["job_id"].as_str().context("no job_id")?.to_owned())
+    }
+
+    /// The job as the page's API shows it.
+    async fn job(&self, job_id: &str) -> anyhow::Result<serde_json::Value> {
         let url = format!("{}/jobs/{job_id}", self.api);
+        let details: serde_json::Value =
+            self.http.get(&url).bearer_auth(&self.token).send().await?.json().await?;
+        Ok(details["job"].clone())
+    }
+
+    /// Follows the job through the API until it ends; fails unless it is Completed.
+    async fn follow(&self, job_id: &str) -> anyhow::Result<()> {
         let job = wait::until(&format!("job {job_id} to finish"), JOB_DEADLINE, || async {
-            let details: serde_json::Value =
-                self.http.get(&url).bearer_auth(&self.token).send().await?.json().await?;
-            let job = &details["job"];
+            let job = self.job(job_id).await?;
             let finished = matches!(job["status"].as_str(), Some("completed" | "error"));
-            Ok(finished.then(|| job.clone()))
+            Ok(finished.then_some(job))
         })
         .await?;
         anyhow::ensure!(job["status"] == "completed", "job {job_id} failed: {job}");
-        Ok(job_id)
+        Ok(())
+    }
+
+    /// Uploads the small product file `csv` on an idle system and returns the time from
+    /// the gateway's answer (the upload accepted) until its API first shows the job
+    /// past New, reading it every 2 ms; then waits for the job to complete, so that the
+    /// next one starts on an idle system again.
+    pub async fn time_to_start(&self, csv: String) -> anyhow::Result<Duration> {
+        let query = format!("client_id={}&file_name=small.csv", self.system.client_id);
+        let upload =
+            self.start_job("product-upload", &query).header("content-type", "text/csv").body(csv);
+        let job_id = self.accepted(upload).await?;
+        let accepted = Instant::now();
+        let deadline = accepted + Duration::from_secs(60);
+        let started = loop {
+            if self.job(&job_id).await?["status"] != "new" {
+                break accepted.elapsed();
+            }
+            anyhow::ensure!(Instant::now() < deadline, "job {job_id} still New after 60 s");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        self.follow(&job_id).await?;
+        Ok(started)
     }
 
     /// The consumer's counts of the job's rows.
