@@ -6,6 +6,7 @@ mod fence;
 mod product_batch;
 mod upload_batch;
 mod upload_keys;
+mod upload_sql;
 pub mod warehouse;
 
 use bgjobs_domain::AccountId;

@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use bgjobs_domain::{AccountId, JobId};
 use sea_orm::Value;
-use sea_orm::sea_query::SimpleExpr;
 
 use super::upload_batch::{self, Column, UploadTable};
 use super::{AppliedBatch, Checkpoint, Product};
@@ -52,18 +51,19 @@ impl UploadTable for Products<'_> {
         vec![row.sku.as_str()]
     }
 
-    fn data_values(row: &Product) -> Result<Vec<SimpleExpr>, Error> {
+    fn data_texts(row: &Product) -> Result<Vec<Option<String>>, Error> {
+        let decimal = |value: Option<rust_decimal::Decimal>| value.map(|value| value.to_string());
         Ok(vec![
-            row.name.as_str().into(),
-            row.description.clone().into(),
-            row.barcode.clone().into(),
-            row.weight_kg.into(),
-            row.length_cm.into(),
-            row.width_cm.into(),
-            row.height_cm.into(),
-            row.price.into(),
-            row.hs_code.clone().into(),
-            row.country_of_origin.clone().into(),
+            Some(row.name.clone()),
+            row.description.clone(),
+            row.barcode.clone(),
+            decimal(row.weight_kg),
+            decimal(row.length_cm),
+            decimal(row.width_cm),
+            decimal(row.height_cm),
+            decimal(row.price),
+            row.hs_code.clone(),
+            row.country_of_origin.clone(),
         ])
     }
 }

@@ -5,12 +5,10 @@ use std::collections::HashSet;
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use bgjobs_domain::{AccountId, JobId};
 use sea_orm::Value;
-use sea_orm::sea_query::SimpleExpr;
 
 use super::Location;
 use crate::catalog::upload_batch::{self, Column, UploadTable, natural_key};
 use crate::catalog::{AppliedBatch, Checkpoint};
-use crate::convert::write_i32;
 use crate::entities::warehouse_locations;
 use crate::{CatalogStore, Error};
 
@@ -44,17 +42,15 @@ impl UploadTable for Locations<'_> {
         vec![row.warehouse_id.as_str(), row.location_code.as_str()]
     }
 
-    fn data_values(row: &Location) -> Result<Vec<SimpleExpr>, Error> {
-        // The domain caps capacity at 1,000,000, far inside an int.
-        let capacity = row.capacity.map(|value| write_i32("capacity", value)).transpose()?;
+    fn data_texts(row: &Location) -> Result<Vec<Option<String>>, Error> {
         Ok(vec![
-            row.zone.clone().into(),
-            row.aisle.clone().into(),
-            row.bay.clone().into(),
-            row.level.clone().into(),
-            row.location_type.map(|kind| kind.as_str().to_owned()).into(),
-            row.pickable.into(),
-            capacity.into(),
+            row.zone.clone(),
+            row.aisle.clone(),
+            row.bay.clone(),
+            row.level.clone(),
+            row.location_type.map(|kind| kind.as_str().to_owned()),
+            row.pickable.map(|pickable| pickable.to_string()),
+            row.capacity.map(|capacity| capacity.to_string()),
         ])
     }
 }

@@ -1,0 +1,288 @@
+//! The set-based statements of an upload batch: a batch travels as one array per
+//! column (`unnest`), so a statement has the same few parameters and the same plan
+//! whatever the batch size, instead of one bind parameter per value.
+//!
+//! The data columns travel as `text[]` and are cast to each column's type in the
+//! statement; a `bigint[]` of per-row bit masks says which of them are NULL (bit `i`
+//! for the `i`-th data column), since an array parameter here cannot hold NULLs.
+
+use std::collections::HashSet;
+
+use bgjobs_domain::JobId;
+use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
+use sea_orm::sea_query::{ColumnType, StringLen};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityName, Iden, QueryResult, Statement, Value,
+};
+
+use super::upload_batch::{Column, UploadTable, natural_key};
+use crate::Error;
+
+/// Whose rows [`existing`] looks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Writer {
+    /// Every row, whoever wrote it.
+    Anyone,
+    /// Rows another job (or no job) wrote last. For create-only: a row this job wrote
+    /// last was created by an earlier attempt of it (a retry, a stall recovery or a
+    /// replay starts over from row 1), so it is the job's own, not one that already
+    /// existed; refusing it would fail every new attempt of an all-or-nothing upload.
+    NotThisJob(JobId),
+}
+
+/// A statement's parameters, numbered as they are added.
+#[derive(Default)]
+struct Parameters(Vec<Value>);
+
+impl Parameters {
+    /// Adds `value`; returns its placeholder (`$3`).
+    fn add(&mut self, value: impl Into<Value>) -> String {
+        self.0.push(value.into());
+        format!("${}", self.0.len())
+    }
+
+    fn statement(self, connection: &impl ConnectionTrait, sql: String) -> Statement {
+        Statement::from_sql_and_values(connection.get_database_backend(), sql, self.0)
+    }
+}
+
+/// A quoted identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The table's schema-qualified, quoted name.
+fn table_name<T: UploadTable>() -> String {
+    let entity = T::Entity::default();
+    match entity.schema_name() {
+        Some(schema) => format!("{}.{}", quoted(schema), quoted(entity.table_name())),
+        None => quoted(entity.table_name()),
+    }
+}
+
+fn column_name<T: UploadTable>(column: Column<T>) -> String {
+    quoted(&column.to_string())
+}
+
+/// The Postgres type a data column's text is cast to.
+fn sql_type<T: UploadTable>(column: Column<T>) -> Result<&'static str, Error> {
+    Ok(match column.def().get_column_type() {
+        ColumnType::Text | ColumnType::String(StringLen::None) => "text",
+        ColumnType::Decimal(_) => "numeric",
+        ColumnType::Boolean => "boolean",
+        ColumnType::Integer => "integer",
+        other => {
+            return Err(Error::InvalidInput(format!(
+                "column {} has type {other:?}, which an upload cannot write",
+                column.to_string()
+            )));
+        }
+    })
+}
+
+/// `scope_column = $n AND ...` for the table's scope, on alias `stored`.
+fn scope_condition<T: UploadTable>(table: &T, parameters: &mut Parameters) -> String {
+    table
+        .scope()
+        .into_iter()
+        .map(|(column, value)| {
+            format!("stored.{} = {}", column_name::<T>(column), parameters.add(value))
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// One `text[]` per key column, over `rows`.
+fn key_arrays<'a, T: UploadTable + 'a>(
+    rows: impl Iterator<Item = &'a T::Row> + Clone,
+) -> Vec<Vec<String>> {
+    (0..T::KEY.len())
+        .map(|part| rows.clone().map(|row| T::key_parts(row)[part].to_owned()).collect())
+        .collect()
+}
+
+/// The natural keys among `keys` (each the values of [`UploadTable::KEY`]) that exist
+/// in the table's scope, last written by `writer`; `lock` takes their row locks (in key
+/// order) so they cannot go away before the transaction ends.
+pub(crate) async fn existing<T: UploadTable>(
+    connection: &impl ConnectionTrait,
+    table: &T,
+    keys: &[Vec<&str>],
+    writer: Writer,
+    lock: bool,
+) -> Result<HashSet<String>, Error> {
+    if keys.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut parameters = Parameters::default();
+    let mut conditions = vec![scope_condition(table, &mut parameters)];
+    if let Writer::NotThisJob(job) = writer {
+        let last_job = format!("stored.{}", column_name::<T>(T::LAST_JOB_ID));
+        let job = parameters.add(job.as_uuid());
+        conditions.push(format!("({last_job} IS NULL OR {last_job} <> {job})"));
+    }
+    let mut probes = Vec::with_capacity(T::KEY.len());
+    let mut joins = Vec::with_capacity(T::KEY.len());
+    let mut selected = Vec::with_capacity(T::KEY.len());
+    for (part, column) in T::KEY.iter().enumerate() {
+        let values: Vec<String> = keys.iter().map(|parts| parts[part].to_owned()).collect();
+        probes.push(format!("{}::text[]", parameters.add(values)));
+        let column = format!("stored.{}", column_name::<T>(*column));
+        joins.push(format!("{column} = probe.k{part}"));
+        selected.push(column);
+    }
+    let names: Vec<String> = (0..T::KEY.len()).map(|part| format!("k{part}")).collect();
+    let sql = format!(
+        "SELECT {selected} FROM {table} AS stored \
+         JOIN unnest({probes}) AS probe ({names}) ON {joins} \
+         WHERE {conditions} ORDER BY {selected}{lock}",
+        selected = selected.join(", "),
+        table = table_name::<T>(),
+        probes = probes.join(", "),
+        names = names.join(", "),
+        joins = joins.join(" AND "),
+        conditions = conditions.join(" AND "),
+        lock = if lock { " FOR UPDATE OF stored" } else { "" },
+    );
+    let found = connection.query_all(parameters.statement(connection, sql)).await?;
+    found.iter().map(read_key::<T>).collect::<Result<_, _>>().map_err(Error::from)
+}
+
+/// One `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE ... WHERE <something
+/// differs>` of `rows` (distinct keys, in key order), returning the written keys. For
+/// create-only the update also needs the existing row to be this job's own (see
+/// [`Writer::NotThisJob`]): another job's row is left alone.
+///
+/// Rows that differ in nothing are skipped by the WHERE and return no row (they are
+/// unchanged); of the returned rows, `xmax = 0` marks the freshly inserted ones (an
+/// updated row version carries the updating transaction).
+pub(crate) async fn upsert<T: UploadTable>(
+    transaction: &impl ConnectionTrait,
+    table: &T,
+    job: JobId,
+    rows: &[(&str, &T::Row)],
+    write: WriteMode,
+) -> Result<Vec<(String, RowOutcome)>, Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    if T::DATA.len() >= 64 {
+        return Err(Error::InvalidInput("an upload table has at most 63 data columns".into()));
+    }
+    let mut parameters = Parameters::default();
+    let mut columns = Vec::new();
+    let mut selected = Vec::new();
+    for (column, value) in table.scope() {
+        columns.push(column_name::<T>(column));
+        selected.push(parameters.add(value));
+    }
+    let job_parameter = parameters.add(job.as_uuid());
+    let mut arrays = Vec::new();
+    let mut names = Vec::new();
+    for (part, values) in key_arrays::<T>(rows.iter().map(|(_, row)| *row)).into_iter().enumerate()
+    {
+        arrays.push(format!("{}::text[]", parameters.add(values)));
+        names.push(format!("k{part}"));
+        columns.push(column_name::<T>(T::KEY[part]));
+        selected.push(format!("input.k{part}"));
+    }
+    // The scope and key columns: the table's primary key.
+    let conflict = columns.clone();
+    let (nulls, texts) = data_arrays::<T>(rows)?;
+    arrays.push(format!("{}::bigint[]", parameters.add(nulls)));
+    names.push("nulls".to_owned());
+    for (index, (column, values)) in T::DATA.iter().zip(texts).enumerate() {
+        arrays.push(format!("{}::text[]", parameters.add(values)));
+        names.push(format!("d{index}"));
+        columns.push(column_name::<T>(*column));
+        selected.push(format!(
+            "CASE WHEN input.nulls & {} = 0 THEN input.d{index}::{} END",
+            1_i64 << index,
+            sql_type::<T>(*column)?
+        ));
+    }
+    columns.push(column_name::<T>(T::LAST_JOB_ID));
+    selected.push(job_parameter.clone());
+
+    let data: Vec<String> = T::DATA.iter().map(|column| column_name::<T>(*column)).collect();
+    let mut updates: Vec<String> = data
+        .iter()
+        .chain([&column_name::<T>(T::LAST_JOB_ID)])
+        .map(|column| format!("{column} = excluded.{column}"))
+        .collect();
+    updates.push(format!("{} = now()", column_name::<T>(T::UPDATED_AT)));
+    let current: Vec<String> = data.iter().map(|column| format!("stored.{column}")).collect();
+    let proposed: Vec<String> = data.iter().map(|column| format!("excluded.{column}")).collect();
+    let mut update_when =
+        format!("({}) IS DISTINCT FROM ({})", current.join(", "), proposed.join(", "));
+    if write == WriteMode::CreateOnly {
+        let last_job = column_name::<T>(T::LAST_JOB_ID);
+        update_when = format!("stored.{last_job} = {job_parameter} AND {update_when}");
+    }
+    let keys: Vec<String> = (0..T::KEY.len()).map(|part| format!("input.k{part}")).collect();
+    let returned: Vec<String> =
+        T::KEY.iter().map(|column| format!("stored.{}", column_name::<T>(*column))).collect();
+    let sql = format!(
+        "INSERT INTO {table} AS stored ({columns}) \
+         SELECT {selected} FROM unnest({arrays}) AS input ({names}) ORDER BY {keys} \
+         ON CONFLICT ({conflict}) DO UPDATE SET {updates} WHERE {update_when} \
+         RETURNING {returned}, (stored.xmax = 0) AS inserted",
+        table = table_name::<T>(),
+        columns = columns.join(", "),
+        selected = selected.join(", "),
+        arrays = arrays.join(", "),
+        names = names.join(", "),
+        keys = keys.join(", "),
+        conflict = conflict.join(", "),
+        updates = updates.join(", "),
+        returned = returned.join(", "),
+    );
+    let returned = transaction.query_all(parameters.statement(transaction, sql)).await?;
+    let mut written = Vec::with_capacity(returned.len());
+    for result in &returned {
+        let inserted: bool = result.try_get("", "inserted")?;
+        let outcome = if inserted { RowOutcome::Created } else { RowOutcome::Updated };
+        written.push((read_key::<T>(result)?, outcome));
+    }
+    Ok(written)
+}
+
+/// The per-row NULL masks and one text array per data column, over `rows`.
+fn data_arrays<T: UploadTable>(
+    rows: &[(&str, &T::Row)],
+) -> Result<(Vec<i64>, Vec<Vec<String>>), Error> {
+    let mut nulls = Vec::with_capacity(rows.len());
+    let mut columns: Vec<Vec<String>> =
+        T::DATA.iter().map(|_| Vec::with_capacity(rows.len())).collect();
+    for (_, row) in rows {
+        let mut mask = 0_i64;
+        let texts = T::data_texts(row)?;
+        if texts.len() != T::DATA.len() {
+            return Err(Error::InvalidInput(format!(
+                "a row has {} data values for {} data columns",
+                texts.len(),
+                T::DATA.len()
+            )));
+        }
+        for (index, (text, column)) in texts.into_iter().zip(&mut columns).enumerate() {
+            match text {
+                Some(text) => column.push(text),
+                None => {
+                    mask |= 1 << index;
+                    column.push(String::new());
+                }
+            }
+        }
+        nulls.push(mask);
+    }
+    Ok((nulls, columns))
+}
+
+/// The natural key of a returned or selected row, from its key columns by name.
+fn read_key<T: UploadTable>(result: &QueryResult) -> Result<String, DbErr> {
+    let parts: Vec<String> = T::KEY
+        .iter()
+        .map(|column| result.try_get::<String>("", &column.to_string()))
+        .collect::<Result<_, _>>()?;
+    Ok(natural_key(&parts.iter().map(String::as_str).collect::<Vec<_>>()))
+}
