@@ -21,6 +21,7 @@ mod m20250109_000001_registry_failures;
 mod m20250110_000001_held_events;
 mod m20250111_000001_published_at;
 mod m20250112_000001_checkpoint_delivery;
+mod m20250113_000001_jobs_creator_index;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -95,6 +96,11 @@ impl MigratorTrait for Migrator {
                 "m20250112_000001_checkpoint_delivery",
                 m20250112_000001_checkpoint_delivery::UP,
                 m20250112_000001_checkpoint_delivery::DOWN,
+            ),
+            sql(
+                "m20250113_000001_jobs_creator_index",
+                m20250113_000001_jobs_creator_index::UP,
+                m20250113_000001_jobs_creator_index::DOWN,
             ),
         ]
     }

@@ -57,6 +57,47 @@ async fn jobs_are_listed_newest_first_and_only_for_their_account() -> anyhow::Re
 }
 
 #[tokio::test]
+async fn created_by_matches_the_account_s_own_creators_and_pages_through_all_of_them()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let globex = account("globex");
+    // Creators on both sides of the matching ones in the creator index, and one that
+    // only another account has.
+    let mut expected = Vec::new();
+    for (index, creator) in ["aaron", "carol.one", "bob", "Carol.Two", "zed"].iter().enumerate() {
+        for copy in 0..3 {
+            let at = day(0) + Duration::minutes(index as i64 * 10 + copy);
+            let job = job_at(&store, &acme, JobType::ProductUpload, creator, at, false).await?;
+            if creator.to_lowercase().starts_with("carol") {
+                expected.push(job);
+            }
+        }
+    }
+    job_at(&store, &globex, JobType::ProductUpload, "dave", day(1), false).await?;
+    expected.reverse();
+
+    let carol =
+        JobFilter { created_by: Some("carol".to_owned()), ..JobFilter::account(acme.clone()) };
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.jobs().list_jobs(&carol, &PageRequest { size: 4, after }).await?;
+        seen.extend(page.jobs.iter().map(|job| job.job_id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected, "Carol's six jobs, newest first, over two pages");
+
+    let another_account_s =
+        JobFilter { created_by: Some("dave".to_owned()), ..JobFilter::account(acme) };
+    assert_eq!(listed(&store, &another_account_s).await?, Vec::<JobId>::new());
+    Ok(())
+}
+
+#[tokio::test]
 async fn each_filter_narrows_the_list_and_filters_combine() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
