@@ -71,6 +71,13 @@ impl TlsIncoming {
             }
             match self.tcp.poll_accept(context) {
                 Poll::Ready(Ok((stream, address))) => {
+                    // An answer is small HTTP/2 frames written one after another
+                    // (headers, data, trailers): with Nagle's algorithm, the last would
+                    // wait for the client's delayed acknowledgement of the first, up to
+                    // tens of milliseconds per call.
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(client = %address, %error, "TCP_NODELAY could not be set");
+                    }
                     let handshake = self.acceptor.accept(stream);
                     let timeout = self.handshake_timeout;
                     self.handshakes.spawn(async move {
