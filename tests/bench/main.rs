@@ -8,6 +8,7 @@
 
 mod baseline;
 mod data;
+mod page;
 mod report;
 mod resources;
 mod system;
@@ -31,6 +32,10 @@ struct Args {
     /// Rows of the product files (P1 and P2).
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1_000..))]
     rows: u64,
+    /// Jobs in the database for P5 (the page's list), a tenth of them in the measured
+    /// account.
+    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1_000..))]
+    page_jobs: u64,
     /// Where the generated files go (removed at the end).
     #[arg(long, default_value = ".run/bench")]
     dir: PathBuf,
@@ -141,10 +146,42 @@ async fn main() -> anyhow::Result<()> {
         }
         eprintln!("run {run}: {}", said.join("; "));
     }
-    print!("{}", render(&args, &figures));
+    let page = list_page(binaries, args.page_jobs).await?;
+    print!("{}{page}", render(&args, &figures));
     std::fs::remove_file(original)?;
     std::fs::remove_file(revised)?;
     Ok(())
+}
+
+/// P5 on a fresh system whose database holds `jobs` jobs: each filter's latency
+/// through the API (p95) and at the registry (p99), as a report table.
+async fn list_page(binaries: &Path, jobs: u64) -> anyhow::Result<String> {
+    let system = BenchSystem::start(binaries).await?;
+    eprintln!("P5: adding {} jobs", whole(jobs as f64));
+    let took = page::populate(&system, &system.account(), jobs).await?;
+    eprintln!("P5: added in {:.0} s", took.as_secs_f64());
+    let mut rows = Vec::new();
+    for filter in page::filters() {
+        let (api, registry) = page::measure(&system, &filter).await?;
+        let (api_p95, registry_p99) = (api.percentile(95.0), registry.percentile(99.0));
+        eprintln!("P5 {}: API p95 {api_p95:.1} ms, registry p99 {registry_p99:.1} ms", filter.name);
+        rows.push(vec![
+            filter.name.to_owned(),
+            format!("{} ms", tenths(api.percentile(50.0))),
+            format!("{} ms", tenths(api_p95)),
+            format!("{} ms", tenths(registry.percentile(50.0))),
+            format!("{} ms", tenths(registry_p99)),
+        ]);
+    }
+    system.stop().await?;
+    Ok(format!(
+        "\nP5: the page's first page (50 jobs), {account} jobs in the account, {jobs} in all; \
+         {requests} requests per filter. Targets: API p95 ≤ 25 ms, registry p99 ≤ 10 ms.\n\n{}",
+        table(&["filter", "API p50", "API p95", "registry p50", "registry p99"], &rows),
+        account = whole(jobs as f64 / 10.0),
+        jobs = whole(jobs as f64),
+        requests = page::REQUESTS,
+    ))
 }
 
 /// How the report names the measurements.

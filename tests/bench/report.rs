@@ -25,6 +25,17 @@ impl Series {
         }
     }
 
+    /// The `p`-th percentile (0 < p ≤ 100) by nearest rank: the smallest value at least
+    /// `p` % of the values are not above.
+    pub fn percentile(&self, p: f64) -> f64 {
+        let values = self.sorted();
+        if values.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+        values[rank.clamp(1, values.len()) - 1]
+    }
+
     /// `median (min–max)`, each written by `format`.
     pub fn summary(&self, format: fn(f64) -> String) -> String {
         let values = self.sorted();

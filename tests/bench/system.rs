@@ -12,7 +12,9 @@ use anyhow::Context;
 use bgjobs_e2e::private_stack::free_port;
 use bgjobs_e2e::process::ServiceProcess;
 use bgjobs_e2e::{Environment, Options, TestSystem};
-use bgjobs_test_support::wait;
+use bgjobs_identity::Service;
+use bgjobs_proto::v1::jobs_registry_client::JobsRegistryClient;
+use bgjobs_test_support::{pki, wait};
 use sea_orm::{ConnectionTrait, Database};
 
 use crate::baseline::psql;
@@ -108,6 +110,31 @@ impl BenchSystem {
     /// The process ids of the services, by name.
     pub fn pids(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
         self.running.iter().map(|running| (running.name, running.process.id()))
+    }
+
+    /// The account of the benchmark's user.
+    pub fn account(&self) -> String {
+        self.system.account.to_string()
+    }
+
+    /// Asks the gateway's API for the first page of the user's jobs with the filters
+    /// in `query`, as the page does; returns how many jobs the page holds.
+    pub async fn list_jobs(&self, query: &str) -> anyhow::Result<usize> {
+        let url = format!("{}/jobs?{query}", self.api);
+        let response = self.http.get(url).bearer_auth(&self.token).send().await?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await?;
+        anyhow::ensure!(status == 200, "listing jobs ({query}) answered {status}: {body}");
+        Ok(body["jobs"].as_array().map_or(0, Vec::len))
+    }
+
+    /// A client of the registry, with the gateway's credentials.
+    pub async fn registry_client(
+        &self,
+    ) -> anyhow::Result<JobsRegistryClient<tonic::transport::Channel>> {
+        let url = self.system.env_value("BGJOBS_REGISTRY_URL");
+        let endpoint = pki::credentials(Service::Gateway).endpoint(&url, Service::JobsRegistry)?;
+        Ok(JobsRegistryClient::new(endpoint.connect().await?))
     }
 
     /// The URL of the system's database.
