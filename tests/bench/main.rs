@@ -11,6 +11,7 @@ mod data;
 mod page;
 mod report;
 mod resources;
+mod small;
 mod system;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,12 @@ struct Args {
     /// account.
     #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1_000..))]
     page_jobs: u64,
+    /// Small uploads (three rows each) per run for P4.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+    small_jobs: u64,
+    /// Users posting P4's small uploads at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
+    clients: u64,
     /// Where the generated files go (removed at the end).
     #[arg(long, default_value = ".run/bench")]
     dir: PathBuf,
@@ -65,6 +72,11 @@ struct Figures {
     cores: Vec<[Series; MEASURED]>,
     /// Per service, its peak resident set in MiB over the run.
     peak_mib: Vec<Series>,
+    /// P4: small jobs per second, many users at once; the broker's raw ceiling for as
+    /// many messages; their ratio.
+    small_jobs: Series,
+    raw_broker: Series,
+    small_ratio: Series,
     /// P6: milliseconds from each small upload's acceptance to the page's API showing
     /// it started.
     start_ms: Series,
@@ -122,6 +134,14 @@ async fn main() -> anyhow::Result<()> {
 
         baselines[2] = baseline::delete(&url, rows).await?;
         measured.push(measure(&system, rows, system.delete_client()).await?);
+
+        let (jobs, clients) = (args.small_jobs as usize, args.clients as usize);
+        let raw = small::raw_broker(&system.amqp_url(), jobs, clients).await?;
+        let small_jobs = small::uploads(&system, jobs, clients).await?;
+        eprintln!("run {run}: P4 {small_jobs:.1} jobs/s vs raw broker {raw:.0} messages/s");
+        figures.small_jobs.push(small_jobs);
+        figures.raw_broker.push(raw);
+        figures.small_ratio.push(small_jobs / raw);
 
         for ((_, pid), peak) in system.pids().zip(&mut figures.peak_mib) {
             let bytes = resources::peak_rss(pid).context("a service stopped")?;
@@ -252,6 +272,20 @@ fn render(args: &Args, figures: &Figures) -> String {
             ]
         })
         .collect();
+    jobs.push(vec![
+        "P4".to_owned(),
+        format!(
+            "{} small uploads (3 rows) from {} users at once, first post → last Completed in the registry, jobs/s",
+            args.small_jobs, args.clients
+        ),
+        figures.small_jobs.summary(tenths),
+        format!(
+            "raw lapin loop, as many messages with confirms and acks: {}",
+            figures.raw_broker.summary(whole)
+        ),
+        figures.small_ratio.summary(|ratio| format!("{ratio:.4}")),
+        "≥ 1,000 jobs/s".to_owned(),
+    ]);
     jobs.push(vec![
         "P6".to_owned(),
         format!("idle system: upload accepted → In Progress on the page's API, {SMALL_UPLOADS} uploads a run"),

@@ -112,6 +112,22 @@ impl BenchSystem {
         self.running.iter().map(|running| (running.name, running.process.id()))
     }
 
+    /// The broker the system uses.
+    pub fn amqp_url(&self) -> String {
+        self.system.env_value("BGJOBS_AMQP_URL")
+    }
+
+    /// Posts small uploads as the benchmark's user for `client_id` of the user's
+    /// account; cloned for concurrent users.
+    pub fn uploader(&self, client_id: &str) -> Uploader {
+        Uploader {
+            http: self.http.clone(),
+            api: self.api.clone(),
+            token: self.token.clone(),
+            client_id: client_id.to_owned(),
+        }
+    }
+
     /// The account of the benchmark's user.
     pub fn account(&self) -> String {
         self.system.account.to_string()
@@ -273,6 +289,37 @@ impl BenchSystem {
         let admin = Database::connect(format!("{server}/postgres")).await?;
         admin.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await?;
         Ok(())
+    }
+}
+
+/// Posts product files through the gateway's API as the benchmark's user.
+#[derive(Clone)]
+pub struct Uploader {
+    http: reqwest::Client,
+    api: String,
+    token: String,
+    client_id: String,
+}
+
+impl Uploader {
+    /// Posts the product file `csv`; returns the id of the job the gateway accepted.
+    pub async fn submit(&self, csv: String) -> anyhow::Result<String> {
+        let url = format!(
+            "{}/jobs/product-upload?client_id={}&file_name=small.csv",
+            self.api, self.client_id
+        );
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await?;
+        anyhow::ensure!(status == 202, "the gateway answered {status}: {body}");
+        Ok(body["job_id"].as_str().context("no job_id")?.to_owned())
     }
 }
 
