@@ -13,7 +13,7 @@ use crate::backoff::RetryPolicy;
 bgjobs_config::section! {
     /// How a consumer works through its queue.
     pub struct Work {
-        /// Rows per committed batch. Unset: 500 for the upload consumers (valid rows
+        /// Rows per committed batch. Unset: 2000 for the upload consumers (valid rows
         /// written per batch), 1000 for delete-client (rows deleted per batch, small
         /// enough that a batch holds its row locks only briefly).
         "BGJOBS_BATCH_SIZE" => batch_size: Option<Count<1, 10000>>;

@@ -8,7 +8,7 @@ pub use bgjobs_upload::Settings;
 pub const SERVICE: &str = "warehouse-upload";
 
 /// Valid rows per committed batch unless `BGJOBS_BATCH_SIZE` says otherwise.
-pub const DEFAULT_BATCH_SIZE: usize = 500;
+pub const DEFAULT_BATCH_SIZE: usize = 2_000;
 
 /// Reads the consumer's settings from `environment`.
 pub fn load(environment: &Environment<'_>) -> Result<Settings, Error> {
