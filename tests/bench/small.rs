@@ -2,9 +2,11 @@
 //! files through the gateway's API until `jobs` were accepted; the figure is jobs per
 //! second from the first post until the registry records the last one Completed.
 //!
-//! Its baseline is the broker's own ceiling for the same number of messages: a raw
-//! lapin loop publishing with confirms and consuming with acks, on the same RabbitMQ.
+//! Its baselines: the broker's own ceiling for the same number of messages (a raw lapin
+//! loop publishing with confirms and consuming with acks, on the same RabbitMQ), and
+//! the same jobs as Celery tasks with late acks (`bench/celery/small_uploads.py`).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,6 +20,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use sea_orm::{ConnectionTrait, Database, Statement};
+use tokio::process::Command;
 use tokio_stream::StreamExt;
 
 use crate::system::BenchSystem;
@@ -157,4 +160,79 @@ pub async fn raw_broker(amqp_url: &str, messages: usize, clients: usize) -> anyh
     setup.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await?;
     connection.close(200, "done".into()).await?;
     Ok(rate)
+}
+
+/// The Celery baseline's Python, with its packages (`bench/celery/requirements.txt`)
+/// installed in a virtual environment of its own under `dir`.
+pub struct Celery {
+    python: PathBuf,
+}
+
+/// The baseline's script and its requirements, beside this file.
+fn celery_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/celery")
+}
+
+impl Celery {
+    /// Creates the virtual environment in `dir` if it is missing and installs the
+    /// pinned packages into it (from PyPI; nothing when they are there already).
+    pub async fn install(dir: &Path) -> anyhow::Result<Self> {
+        let venv = dir.join("celery-venv");
+        if !venv.join("bin/python").exists() {
+            run(Command::new("python3").arg("-m").arg("venv").arg(&venv)).await?;
+        }
+        let requirements = celery_dir().join("requirements.txt");
+        let mut pip = Command::new(venv.join("bin/pip"));
+        pip.args(["install", "--quiet", "--disable-pip-version-check", "-r"]).arg(requirements);
+        run(&mut pip).await?;
+        Ok(Self { python: venv.join("bin/python") })
+    }
+
+    /// P4's Celery baseline on `system`'s broker, S3 bucket and database: `jobs` small
+    /// uploads from `clients` threads; returns jobs per second.
+    pub async fn small_uploads(
+        &self,
+        system: &BenchSystem,
+        jobs: usize,
+        clients: usize,
+    ) -> anyhow::Result<f64> {
+        let setting = |name: &str, default: &str| {
+            let value = system.env_value(name);
+            if !value.is_empty() {
+                return value;
+            }
+            std::env::var(name).unwrap_or_else(|_| default.to_owned())
+        };
+        let mut script = Command::new(&self.python);
+        script
+            .arg(celery_dir().join("small_uploads.py"))
+            .args(["--jobs", &jobs.to_string(), "--clients", &clients.to_string()])
+            .env("BENCH_AMQP_URL", system.amqp_url())
+            .env("BENCH_S3_ENDPOINT", setting("BGJOBS_S3_ENDPOINT", "http://127.0.0.1:8333"))
+            .env("BENCH_S3_REGION", setting("BGJOBS_S3_REGION", "us-east-1"))
+            .env("BENCH_S3_BUCKET", system.env_value("BGJOBS_S3_BUCKET"))
+            .env("AWS_ACCESS_KEY_ID", setting("AWS_ACCESS_KEY_ID", "bgjobs"))
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                setting("AWS_SECRET_ACCESS_KEY", bgjobs_object_store::LOCAL_SECRET_ACCESS_KEY),
+            )
+            .env("BENCH_DATABASE_URL", system.database_url())
+            .env("BENCH_CELERY_QUEUE", format!("bench-celery-{}", uuid::Uuid::new_v4()))
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        let output = run(&mut script).await?;
+        let last = output.lines().last().context("the Celery baseline printed nothing")?;
+        last.trim().parse().with_context(|| format!("the Celery baseline printed {last:?}"))
+    }
+}
+
+/// Runs `command` to its end; its standard output, or why it failed.
+async fn run(command: &mut Command) -> anyhow::Result<String> {
+    let output = command.output().await.with_context(|| format!("running {command:?}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{command:?} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?)
 }

@@ -112,6 +112,11 @@ impl BenchSystem {
         self.running.iter().map(|running| (running.name, running.process.id()))
     }
 
+    /// The value of the system's setting `name`, empty when it leaves it unset.
+    pub fn env_value(&self, name: &str) -> String {
+        self.system.env_value(name)
+    }
+
     /// The broker the system uses.
     pub fn amqp_url(&self) -> String {
         self.system.env_value("BGJOBS_AMQP_URL")
