@@ -50,15 +50,23 @@ struct Args {
 
 /// Processes of the local stack whose CPU time is shown beside the services': by the
 /// name `/proc/<pid>/comm` gives them, and how the report names them.
-const STACK: [(&str, &str); 2] =
-    [("postgres", "Postgres (all processes)"), ("weed", "SeaweedFS (S3)")];
+const STACK: [(&str, &str); 4] = [
+    ("postgres", "Postgres (all processes)"),
+    ("weed", "SeaweedFS (S3)"),
+    ("beam.smp", "RabbitMQ"),
+    ("nats-server", "NATS"),
+];
 
 /// The measurements, in the order they run on each fresh system.
 const MEASURED: usize = 3;
 
-/// One job's figures: rows per second, and the cores each process used meanwhile.
+/// The phases whose CPU use the report shows: P1, P2, the deletion and P4.
+const WITH_CPU: usize = MEASURED + 1;
+
+/// One job's figures: rows (or jobs) per second, and the cores each process used
+/// meanwhile.
 struct Measured {
-    rows_per_second: f64,
+    per_second: f64,
     cores: Vec<f64>,
 }
 
@@ -68,8 +76,9 @@ struct Figures {
     bgjobs: [Series; MEASURED],
     baseline: [Series; MEASURED],
     ratio: [Series; MEASURED],
-    /// Per process ([`SERVICES`] then [`STACK`]), the cores used during each job.
-    cores: Vec<[Series; MEASURED]>,
+    /// Per process ([`SERVICES`] then [`STACK`]), the cores used during each job and
+    /// during P4.
+    cores: Vec<[Series; WITH_CPU]>,
     /// Per service, its peak resident set in MiB over the run.
     peak_mib: Vec<Series>,
     /// P4: small jobs per second, many users at once; the broker's raw ceiling for as
@@ -141,7 +150,15 @@ async fn main() -> anyhow::Result<()> {
         let (jobs, clients) = (args.small_jobs as usize, args.clients as usize);
         let raw = small::raw_broker(&system.amqp_url(), jobs, clients).await?;
         let with_celery = celery.small_uploads(&system, jobs, clients).await?;
-        let small_jobs = small::uploads(&system, jobs, clients).await?;
+        let uploads = async {
+            let per_second = small::uploads(&system, jobs, clients).await?;
+            Ok(Duration::from_secs_f64(jobs as f64 / per_second))
+        };
+        let p4 = measure(&system, jobs as u64, uploads).await?;
+        for (cores, series) in p4.cores.iter().zip(&mut figures.cores) {
+            series[MEASURED].push(*cores);
+        }
+        let small_jobs = p4.per_second;
         eprintln!(
             "run {run}: P4 {small_jobs:.1} jobs/s vs Celery {with_celery:.1} jobs/s, raw broker {raw:.0} messages/s"
         );
@@ -158,16 +175,16 @@ async fn main() -> anyhow::Result<()> {
         let mut said = Vec::new();
         for (which, (measured, baseline)) in measured.iter().zip(baselines).enumerate() {
             let baseline_rows_per_second = rows as f64 / baseline.as_secs_f64();
-            figures.bgjobs[which].push(measured.rows_per_second);
+            figures.bgjobs[which].push(measured.per_second);
             figures.baseline[which].push(baseline_rows_per_second);
-            figures.ratio[which].push(measured.rows_per_second / baseline_rows_per_second);
+            figures.ratio[which].push(measured.per_second / baseline_rows_per_second);
             for (cores, series) in measured.cores.iter().zip(&mut figures.cores) {
                 series[which].push(*cores);
             }
             said.push(format!(
                 "{} {} rows/s vs {} rows/s",
                 LABELS[which],
-                whole(measured.rows_per_second),
+                whole(measured.per_second),
                 whole(baseline_rows_per_second)
             ));
         }
@@ -230,11 +247,11 @@ async fn imported(
     Ok(elapsed)
 }
 
-/// Runs `job` (of `rows` rows), which gives how long it took, and measures the cores
-/// each process used meanwhile.
+/// Runs `job` (of `count` rows or jobs), which gives how long it took, and measures
+/// the cores each process used meanwhile.
 async fn measure(
     system: &BenchSystem,
-    rows: u64,
+    count: u64,
     job: impl Future<Output = anyhow::Result<Duration>>,
 ) -> anyhow::Result<Measured> {
     let services: Vec<u32> = system.pids().map(|(_, pid)| pid).collect();
@@ -249,7 +266,7 @@ async fn measure(
     for ((name, _), before) in STACK.iter().zip(stack_before) {
         cores.push(before.used_until(&GroupCpu::read(name)).as_secs_f64() / seconds);
     }
-    Ok(Measured { rows_per_second: rows as f64 / seconds, cores })
+    Ok(Measured { per_second: count as f64 / seconds, cores })
 }
 
 /// The report: the figures beside their baselines and targets, then what each process
@@ -320,7 +337,14 @@ fn render(args: &Args, figures: &Figures) -> String {
          CPU in cores (CPU seconds / wall seconds of the job) and peak resident memory.\n\n{}",
         table(&["#", "what", "bgjobs", "baseline, same run", "ratio", "target"], &jobs),
         table(
-            &["process", "cores during P1", "cores during P2", "cores during D1", "peak RSS (MiB)"],
+            &[
+                "process",
+                "cores during P1",
+                "cores during P2",
+                "cores during D1",
+                "cores during P4",
+                "peak RSS (MiB)"
+            ],
             &usage
         ),
         runs = args.runs,
