@@ -20,5 +20,5 @@ pub use emitter::{Emitter, STILL_WORKING};
 pub use metrics::{ConsumerMetrics, RowRate};
 pub use outcome::{Outcome, settle};
 pub use processor::{Connections, DEFAULT_STUCK_AFTER, Job, Processor};
-pub use settings::Settings;
+pub use settings::{Defaults, Settings};
 pub use worker::{Worker, shutdown_signal};

@@ -29,8 +29,15 @@ bgjobs_config::section! {
         /// take (BGJOBS_DB_STATEMENT_TIMEOUT_SECS, BGJOBS_S3_REQUEST_TIMEOUT_SECS), and
         /// above BGJOBS_HEARTBEAT_SECS.
         "BGJOBS_STUCK_AFTER_SECS" => stuck_after: Seconds<2, 86400> = "120";
-        /// Job messages a consumer takes from its queue at once.
-        "BGJOBS_PREFETCH" => prefetch: Count<1, 100> = "1";
+        /// Jobs one consumer process runs at once. Unset: 4 for the upload consumers (a
+        /// small job spends most of its time waiting on Postgres, S3 and NATS, and each
+        /// running job holds at most one batch in memory), 1 for delete-client (one
+        /// deletion already keeps a Postgres core busy).
+        "BGJOBS_CONCURRENCY" => concurrency: Option<Count<1, 64>>;
+        /// Job messages a consumer holds unacknowledged at once, its running jobs
+        /// included; at least BGJOBS_CONCURRENCY. Unset: BGJOBS_CONCURRENCY, so that
+        /// waiting jobs stay in the queue for other replicas to take.
+        "BGJOBS_PREFETCH" => prefetch: Option<Count<1, 100>>;
         /// This worker's name in events and logs. Unset: `<consumer>/<HOSTNAME>-<pid>`.
         "BGJOBS_WORKER_ID" => worker_id: Option<String>;
         /// Delayed retries of a transient fault before the message is dead-lettered.
@@ -99,6 +106,8 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// Longest time without progress of its own before a delivery's heartbeats stop.
     pub stuck_after: Duration,
+    /// Jobs run at once.
+    pub concurrency: usize,
     /// Messages taken from the queue at once.
     pub prefetch: u16,
     /// Deliveries before RabbitMQ dead-letters a message.
@@ -117,16 +126,37 @@ pub struct Settings {
     sections: Sections,
 }
 
+/// What a consumer does unless its settings say otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults {
+    /// Rows per committed batch (`BGJOBS_BATCH_SIZE`).
+    pub batch_size: usize,
+    /// Jobs run at once (`BGJOBS_CONCURRENCY`).
+    pub concurrency: usize,
+}
+
 impl Settings {
-    /// Reads the settings of the consumer named `service` from `environment`; its
-    /// batches are `default_batch_size` rows unless `BGJOBS_BATCH_SIZE` says otherwise.
+    /// Reads the settings of the consumer named `service` from `environment`, with
+    /// `defaults` for what it leaves unset.
     pub fn load(
         environment: &Environment<'_>,
         service: &str,
-        default_batch_size: usize,
+        defaults: Defaults,
     ) -> Result<Self, Error> {
         let sections = Sections::load(environment)?;
         let work = &sections.work;
+        let concurrency =
+            work.concurrency.map_or(defaults.concurrency, |count| count.get() as usize);
+        let prefetch = work.prefetch.map_or(concurrency, |count| count.get() as usize);
+        if prefetch < concurrency {
+            return Err(Error::Rule {
+                variable: "BGJOBS_PREFETCH",
+                problem: format!(
+                    "{prefetch} is below BGJOBS_CONCURRENCY ({concurrency}); a consumer needs a \
+                     message for every job it runs"
+                ),
+            });
+        }
         let retry = RetryPolicy {
             attempts: work.retry_attempts.get() as u32,
             base: work.retry_base.get(),
@@ -163,11 +193,12 @@ impl Settings {
             events_replicas: sections.events.replicas.get() as usize,
             prefix: sections.naming.prefix.clone(),
             s3: sections.object_store.clone(),
-            batch_size: work.batch_size.map_or(default_batch_size, |size| size.get() as usize),
+            batch_size: work.batch_size.map_or(defaults.batch_size, |size| size.get() as usize),
             progress_interval: work.progress_interval.get(),
             heartbeat: work.heartbeat.get(),
             stuck_after: work.stuck_after.get(),
-            prefetch: work.prefetch.get() as u16,
+            concurrency,
+            prefetch: u16::try_from(prefetch).unwrap_or(u16::MAX),
             delivery_limit: sections.delivery.limit.get() as u32,
             worker_id: work
                 .worker_id
@@ -196,8 +227,10 @@ mod tests {
 
     use super::*;
 
+    const DEFAULTS: Defaults = Defaults { batch_size: 500, concurrency: 4 };
+
     fn load(pairs: &[(&'static str, &'static str)]) -> Result<Settings, String> {
-        Settings::load(&Environment::from_pairs(pairs.iter().copied()), "product-upload", 500)
+        Settings::load(&Environment::from_pairs(pairs.iter().copied()), "product-upload", DEFAULTS)
             .map_err(|error| error.to_string())
     }
 
@@ -205,6 +238,7 @@ mod tests {
     fn defaults_point_at_the_local_stack() {
         let settings = load(&[]).expect("defaults are valid");
         assert_eq!(settings.batch_size, 500);
+        assert_eq!((settings.concurrency, settings.prefetch), (4, 4));
         assert_eq!(settings.nats_url.expose(), "nats://127.0.0.1:4222");
         assert_eq!(settings.heartbeat, Duration::from_secs(10));
         assert_eq!(settings.stuck_after, crate::DEFAULT_STUCK_AFTER);
@@ -220,7 +254,8 @@ mod tests {
         let give_up = |seconds: u64| {
             let environment =
                 Environment::from_pairs([("BGJOBS_EVENT_GIVE_UP_SECS", seconds.to_string())]);
-            Settings::load(&environment, "product-upload", 500).map(|loaded| loaded.event_give_up)
+            Settings::load(&environment, "product-upload", DEFAULTS)
+                .map(|loaded| loaded.event_give_up)
         };
         assert_eq!(give_up(most).ok(), Some(Duration::from_secs(most)));
         assert!(give_up(most + 1).is_err());
@@ -248,6 +283,24 @@ mod tests {
     }
 
     #[test]
+    fn the_prefetch_follows_the_concurrency_and_cannot_be_below_it() {
+        let jobs = |pairs| load(pairs).map(|loaded| (loaded.concurrency, loaded.prefetch));
+        assert_eq!(jobs(&[("BGJOBS_CONCURRENCY", "8")]), Ok((8, 8)));
+        assert_eq!(jobs(&[("BGJOBS_CONCURRENCY", "2"), ("BGJOBS_PREFETCH", "5")]), Ok((2, 5)));
+        assert_eq!(
+            jobs(&[("BGJOBS_CONCURRENCY", "8"), ("BGJOBS_PREFETCH", "2")]),
+            Err("BGJOBS_PREFETCH: 2 is below BGJOBS_CONCURRENCY (8); a consumer needs a \
+                 message for every job it runs"
+                .into())
+        );
+        assert_eq!(
+            jobs(&[("BGJOBS_CONCURRENCY", "0")]),
+            Err("BGJOBS_CONCURRENCY='0' is not allowed: expected a whole number from 1 to 64"
+                .into())
+        );
+    }
+
+    #[test]
     fn the_longest_retry_delay_cannot_be_below_the_first() {
         let error =
             load(&[("BGJOBS_RETRY_BASE_MS", "5000"), ("BGJOBS_RETRY_MAX_MS", "1000")]).unwrap_err();
@@ -258,10 +311,10 @@ mod tests {
     fn the_retry_attempts_match_the_delay_queues_declared() {
         let most = format!("{}", crate::backoff::MAX_RETRY_ATTEMPTS);
         let environment = Environment::from_pairs([("BGJOBS_RETRY_ATTEMPTS", most)]);
-        assert!(Settings::load(&environment, "product-upload", 500).is_ok());
+        assert!(Settings::load(&environment, "product-upload", DEFAULTS).is_ok());
         let over = format!("{}", crate::backoff::MAX_RETRY_ATTEMPTS + 1);
         let environment = Environment::from_pairs([("BGJOBS_RETRY_ATTEMPTS", over)]);
-        assert!(Settings::load(&environment, "product-upload", 500).is_err());
+        assert!(Settings::load(&environment, "product-upload", DEFAULTS).is_err());
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The consumer loop every job type shares: connect, declare the queue topology,
-//! take messages one at a time, process each and settle it as its outcome says.
+//! take messages while fewer than the configured number of jobs run, process each and
+//! settle it as its outcome says.
 
 use std::future::Future;
 use std::time::Duration;
 
 use bgjobs_database::Store;
-use bgjobs_messaging::amqp::JobDeliveries;
+use bgjobs_messaging::amqp::{JobDeliveries, JobDelivery};
 use bgjobs_messaging::{Names, amqp, events};
 use bgjobs_object_store::ObjectStore;
+use futures::stream::FuturesUnordered;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +32,8 @@ pub struct Worker<J> {
     publisher: amqp::JobPublisher,
     names: Names,
     prefetch: u16,
+    /// Jobs processed at once.
+    concurrency: usize,
     worker_id: String,
     shutdown_grace: Duration,
     /// Cancelled at shutdown; the event publisher then stops trying again.
@@ -86,6 +90,7 @@ impl<J: Job> Worker<J> {
             publisher: job_publisher,
             names,
             prefetch: shared.prefetch,
+            concurrency: shared.concurrency,
             worker_id: shared.worker_id.clone(),
             shutdown_grace: shared.shutdown_grace,
             stopping,
@@ -104,9 +109,9 @@ impl<J: Job> Worker<J> {
         &self.processor
     }
 
-    /// Consumes until `shutdown` completes, then stops taking messages. A job being
-    /// processed then gets the shutdown grace period (`BGJOBS_SHUTDOWN_GRACE_SECS`) to
-    /// finish; one that does not is stopped between two steps (an uncommitted batch
+    /// Consumes, running up to `BGJOBS_CONCURRENCY` jobs at once, until `shutdown`
+    /// completes, then stops taking messages. The jobs being processed then get the
+    /// shutdown grace period (`BGJOBS_SHUTDOWN_GRACE_SECS`) to finish; one that does not is stopped between two steps (an uncommitted batch
     /// rolls back) and its message handed back to the queue, so another worker resumes
     /// it from its checkpoint. Messages prefetched but not started go back when the
     /// consumer's channel closes. A job whose event NATS is not acknowledging (an
@@ -152,64 +157,80 @@ impl<J: Job> Worker<J> {
         Ok(())
     }
 
+    /// Takes deliveries while fewer than `concurrency` jobs run, until `stop`; then
+    /// lets the running ones finish (or hand themselves back) before returning.
     async fn consume(
         &self,
         mut deliveries: JobDeliveries,
         stop: &CancellationToken,
     ) -> Result<(), Error> {
+        let mut running = FuturesUnordered::new();
         loop {
-            let delivery = tokio::select! {
+            tokio::select! {
                 // Once stopping, nothing new is started even if a message is waiting.
                 biased;
-                () = stop.cancelled() => return Ok(()),
-                next = deliveries.next() => match next {
-                    Some(delivery) => delivery?,
+                () = stop.cancelled() => break,
+                Some(settled) = running.next() => settled?,
+                next = deliveries.next(), if running.len() < self.concurrency => match next {
+                    Some(delivery) => running.push(self.run_one(delivery?, stop)),
                     None => return Err(Error::Cancelled { job_type: J::TYPE.to_string() }),
                 },
-            };
-            let started = Instant::now();
-            let _in_progress = self.metrics.started();
-            let outcome = {
-                let handling = self.processor.handle(
-                    &delivery.message,
-                    delivery.delivery,
-                    delivery.retries,
-                    delivery.traceparent.clone(),
-                );
-                tokio::pin!(handling);
-                tokio::select! {
-                    outcome = &mut handling => Some(outcome),
-                    () = stop.cancelled() => {
-                        // Nothing more for this worker, or a message handed back (or the
-                        // next one, once this one is acked) would come straight back to
-                        // it and count one more delivery when its channel closes.
-                        if let Err(error) = deliveries.cancel().await {
-                            tracing::warn!(%error, "cancelling the queue consumer failed");
-                        }
-                        tracing::info!(
-                            job_id = delivery.message.job_id,
-                            grace = ?self.shutdown_grace,
-                            "shutdown requested mid-job; letting it finish within the grace period"
-                        );
-                        tokio::time::timeout(self.shutdown_grace, &mut handling).await.ok()
-                    }
-                }
-            };
-            match outcome {
-                Some(outcome) => {
-                    self.metrics.settled(&outcome, started.elapsed());
-                    settle(delivery, outcome, &self.publisher).await?;
-                }
-                None => {
-                    self.metrics.handed_back(started.elapsed());
-                    tracing::warn!(
-                        job_id = delivery.message.job_id,
-                        "job not finished within the shutdown grace period; handing it back"
-                    );
-                    delivery.requeue().await?;
-                }
             }
         }
+        if !running.is_empty() {
+            // Nothing more for this worker, or a message handed back (or the next one,
+            // once a running one is acked) would come straight back to it and count one
+            // more delivery when its channel closes.
+            if let Err(error) = deliveries.cancel().await {
+                tracing::warn!(%error, "cancelling the queue consumer failed");
+            }
+            while let Some(settled) = running.next().await {
+                settled?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Processes one delivery and settles it as its outcome says. After `stop` it has
+    /// the shutdown grace period to finish; if it does not, its message is handed back.
+    async fn run_one(&self, delivery: JobDelivery, stop: &CancellationToken) -> Result<(), Error> {
+        let started = Instant::now();
+        let _in_progress = self.metrics.started();
+        let outcome = {
+            let handling = self.processor.handle(
+                &delivery.message,
+                delivery.delivery,
+                delivery.retries,
+                delivery.traceparent.clone(),
+            );
+            tokio::pin!(handling);
+            tokio::select! {
+                outcome = &mut handling => Some(outcome),
+                () = stop.cancelled() => {
+                    tracing::info!(
+                        job_id = delivery.message.job_id,
+                        grace = ?self.shutdown_grace,
+                        "shutdown requested mid-job; letting it finish within the grace period"
+                    );
+                    tokio::time::timeout(self.shutdown_grace, &mut handling).await.ok()
+                }
+            }
+        };
+        match outcome {
+            Some(outcome) => {
+                self.metrics.settled(&outcome, started.elapsed());
+                settle(delivery, outcome, &self.publisher).await?;
+            }
+            None => {
+                self.metrics.handed_back(started.elapsed());
+                tracing::warn!(
+                    job_id = delivery.message.job_id,
+                    "job not finished within the shutdown grace period; handing it back"
+                );
+                delivery.requeue().await?;
+            }
+        }
+        Ok(())
     }
 }
 

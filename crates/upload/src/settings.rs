@@ -3,6 +3,7 @@
 
 use bgjobs_config::values::{Count, Size};
 use bgjobs_config::{Environment, Error, Load, Section, Variable};
+use bgjobs_consumer::Defaults;
 
 use crate::reader::{Limits, MAX_HEADER_BYTES, in_words};
 
@@ -37,16 +38,16 @@ pub struct Settings {
     csv: Csv,
 }
 
+/// What an upload consumer does unless its settings say otherwise: 2,000 valid rows per
+/// committed batch (with set-based statements a larger batch costs less per row), and
+/// four jobs at once (a small upload mostly waits on Postgres, S3 and NATS).
+pub const DEFAULTS: Defaults = Defaults { batch_size: 2_000, concurrency: 4 };
+
 impl Settings {
-    /// Reads the settings of the upload consumer named `service` from `environment`;
-    /// its batches are `default_batch_size` rows unless `BGJOBS_BATCH_SIZE` says
-    /// otherwise.
-    pub fn load(
-        environment: &Environment<'_>,
-        service: &str,
-        default_batch_size: usize,
-    ) -> Result<Self, Error> {
-        let consumer = bgjobs_consumer::Settings::load(environment, service, default_batch_size)?;
+    /// Reads the settings of the upload consumer named `service` from `environment`,
+    /// with [`DEFAULTS`] for what it leaves unset.
+    pub fn load(environment: &Environment<'_>, service: &str) -> Result<Self, Error> {
+        let consumer = bgjobs_consumer::Settings::load(environment, service, DEFAULTS)?;
         let csv = Csv::load(environment)?;
         let limits = Limits {
             row_bytes: csv.max_row_bytes.get(),
@@ -104,7 +105,7 @@ mod tests {
     use super::*;
 
     fn load(pairs: &[(&'static str, &'static str)]) -> Result<Settings, String> {
-        Settings::load(&Environment::from_pairs(pairs.iter().copied()), "product-upload", 500)
+        Settings::load(&Environment::from_pairs(pairs.iter().copied()), "product-upload")
             .map_err(|error| error.to_string())
     }
 
@@ -116,7 +117,8 @@ mod tests {
             Limits { row_bytes: 1 << 20, field_bytes: 64 << 10, columns: 1000 }
         );
         assert_eq!(settings.limits, Limits::DEFAULT);
-        assert_eq!(settings.consumer.batch_size, 500);
+        assert_eq!(settings.consumer.batch_size, 2_000);
+        assert_eq!(settings.consumer.concurrency, 4);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bgjobs_config::values::Seconds;
 use bgjobs_config::{Environment, Error, Load, Section, Variable};
+use bgjobs_consumer::Defaults;
 
 bgjobs_config::section! {
     /// What only delete-client reads.
@@ -30,16 +31,17 @@ pub struct Settings {
 /// The consumer's name: the default worker id starts with it.
 pub const SERVICE: &str = "delete-client";
 
-/// Rows deleted per committed batch unless `BGJOBS_BATCH_SIZE` says otherwise: small
-/// enough that a batch holds its row locks only briefly.
-pub const DEFAULT_BATCH_SIZE: usize = 1_000;
+/// What delete-client does unless its settings say otherwise: 1,000 rows deleted per
+/// committed batch (small enough that a batch holds its row locks only briefly), one
+/// deletion at a time (one already keeps a Postgres core busy).
+pub const DEFAULTS: Defaults = Defaults { batch_size: 1_000, concurrency: 1 };
 
 impl Settings {
     /// Reads the settings from `environment`.
     pub fn load(environment: &Environment<'_>) -> Result<Self, Error> {
         let deletion = Deletion::load(environment)?;
         Ok(Self {
-            consumer: bgjobs_consumer::Settings::load(environment, SERVICE, DEFAULT_BATCH_SIZE)?,
+            consumer: bgjobs_consumer::Settings::load(environment, SERVICE, DEFAULTS)?,
             lock_wait: deletion.lock_wait.get(),
             deletion,
         })
@@ -78,6 +80,7 @@ mod tests {
     fn defaults_point_at_the_local_stack() {
         let settings = load(&[]).expect("defaults are valid");
         assert_eq!(settings.consumer.batch_size, 1_000);
+        assert_eq!(settings.consumer.concurrency, 1);
         assert_eq!(settings.lock_wait, Duration::from_secs(600));
         assert_eq!(settings.consumer.nats_url.expose(), "nats://127.0.0.1:4222");
         assert!(settings.consumer.worker_id.starts_with("delete-client/"));

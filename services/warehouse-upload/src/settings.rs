@@ -7,10 +7,7 @@ pub use bgjobs_upload::Settings;
 /// The consumer's name: the default worker id starts with it.
 pub const SERVICE: &str = "warehouse-upload";
 
-/// Valid rows per committed batch unless `BGJOBS_BATCH_SIZE` says otherwise.
-pub const DEFAULT_BATCH_SIZE: usize = 2_000;
-
 /// Reads the consumer's settings from `environment`.
 pub fn load(environment: &Environment<'_>) -> Result<Settings, Error> {
-    Settings::load(environment, SERVICE, DEFAULT_BATCH_SIZE)
+    Settings::load(environment, SERVICE)
 }
