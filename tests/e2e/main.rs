@@ -5,6 +5,7 @@ mod authorization;
 mod backoff;
 mod broker_permissions;
 mod client_lock;
+mod concurrency;
 mod configuration;
 mod delete_client;
 mod deletion_race;

@@ -335,9 +335,30 @@ impl TestSystem {
         body: impl Into<reqwest::Body>,
         extra_query: &str,
     ) -> anyhow::Result<reqwest::Response> {
+        self.upload_products_for(token, &self.client_id, body, extra_query).await
+    }
+
+    /// Like [`Self::submit_products`], for another client of the account.
+    pub async fn submit_products_for(
+        &self,
+        client_id: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> anyhow::Result<String> {
+        let response =
+            self.upload_products_for(&self.user_token(None), client_id, body, "").await?;
+        accepted_job_id(response).await
+    }
+
+    async fn upload_products_for(
+        &self,
+        token: &str,
+        client_id: &str,
+        body: impl Into<reqwest::Body>,
+        extra_query: &str,
+    ) -> anyhow::Result<reqwest::Response> {
         let url = format!(
-            "{}/v1/accounts/{}/jobs/product-upload?client_id={}&file_name=products.csv{extra_query}",
-            self.ingest_url, self.account, self.client_id
+            "{}/v1/accounts/{}/jobs/product-upload?client_id={client_id}&file_name=products.csv{extra_query}",
+            self.ingest_url, self.account
         );
         let response = self
             .http

@@ -215,7 +215,9 @@ impl<J: Job> Processor<J> {
     async fn transient(&self, emitter: &mut Emitter, cause: String, retries: u32) -> Outcome {
         let backoff = self.retry_policy.after(retries, rand::random());
         let note = self.retry_policy.describe(&cause, backoff);
-        let _ = emitter.emit_once(EventKind::Log, note).await;
+        if let Err(error) = emitter.emit_once(EventKind::Log, note).await {
+            tracing::warn!(%error, "the message log will not tell of this fault");
+        }
         match backoff {
             Backoff::RetryIn { level, delay } => {
                 Outcome::RetryLater { cause, delay: Delay { level, delay } }

@@ -111,9 +111,10 @@ impl<J: Job> Worker<J> {
 
     /// Consumes, running up to `BGJOBS_CONCURRENCY` jobs at once, until `shutdown`
     /// completes, then stops taking messages. The jobs being processed then get the
-    /// shutdown grace period (`BGJOBS_SHUTDOWN_GRACE_SECS`) to finish; one that does not is stopped between two steps (an uncommitted batch
-    /// rolls back) and its message handed back to the queue, so another worker resumes
-    /// it from its checkpoint. Messages prefetched but not started go back when the
+    /// shutdown grace period (`BGJOBS_SHUTDOWN_GRACE_SECS`) to finish; one that does
+    /// not is stopped between two steps (an uncommitted batch rolls back) and its
+    /// message handed back to the queue, so another worker resumes it from its
+    /// checkpoint. Messages prefetched but not started go back when the
     /// consumer's channel closes. A job whose event NATS is not acknowledging (an
     /// outage) does not wait it out: its event is not tried again, and the delivery
     /// is retried later through the delay queues like any transient fault.
@@ -159,36 +160,55 @@ impl<J: Job> Worker<J> {
 
     /// Takes deliveries while fewer than `concurrency` jobs run, until `stop`; then
     /// lets the running ones finish (or hand themselves back) before returning.
+    ///
+    /// A delivery stream that fails or ends (the broker connection closed, the
+    /// consumer cancelled) or a job that cannot be settled also stops the taking,
+    /// but not the jobs running: like a single job, each goes on to its own end (a
+    /// replacing delivery's takeover, fencing, or its ack failing on the closed
+    /// channel), and the first error is returned once they all have.
     async fn consume(
         &self,
         mut deliveries: JobDeliveries,
         stop: &CancellationToken,
     ) -> Result<(), Error> {
         let mut running = FuturesUnordered::new();
-        loop {
+        let mut failed = loop {
             tokio::select! {
                 // Once stopping, nothing new is started even if a message is waiting.
                 biased;
-                () = stop.cancelled() => break,
-                Some(settled) = running.next() => settled?,
+                () = stop.cancelled() => break None,
+                Some(settled) = running.next() => if let Err(error) = settled {
+                    break Some(error);
+                },
                 next = deliveries.next(), if running.len() < self.concurrency => match next {
-                    Some(delivery) => running.push(self.run_one(delivery?, stop)),
-                    None => return Err(Error::Cancelled { job_type: J::TYPE.to_string() }),
+                    Some(Ok(delivery)) => running.push(self.run_one(delivery, stop)),
+                    Some(Err(error)) => break Some(error.into()),
+                    None => break Some(Error::Cancelled { job_type: J::TYPE.to_string() }),
                 },
             }
-        }
+        };
         if !running.is_empty() {
-            // Nothing more for this worker, or a message handed back (or the next one,
-            // once a running one is acked) would come straight back to it and count one
-            // more delivery when its channel closes.
-            if let Err(error) = deliveries.cancel().await {
-                tracing::warn!(%error, "cancelling the queue consumer failed");
-            }
-            while let Some(settled) = running.next().await {
-                settled?;
+            if failed.is_none() {
+                // Nothing more for this worker, or a message handed back (or the next
+                // one, once a running one is acked) would come straight back to it and
+                // count one more delivery when its channel closes.
+                if let Err(error) = deliveries.cancel().await {
+                    tracing::warn!(%error, "cancelling the queue consumer failed");
+                }
+            } else {
+                tracing::warn!(
+                    running = running.len(),
+                    "no more messages will be taken; letting the running jobs end"
+                );
             }
         }
-        Ok(())
+        while let Some(settled) = running.next().await {
+            if let Err(error) = settled {
+                tracing::warn!(%error, "a running job could not be settled");
+                failed.get_or_insert(error);
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// Processes one delivery and settles it as its outcome says. After `stop` it has
