@@ -8,6 +8,7 @@
 
 mod baseline;
 mod data;
+mod memory;
 mod page;
 mod report;
 mod resources;
@@ -43,6 +44,11 @@ struct Args {
     /// Users posting P4's small uploads at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
     clients: u64,
+    /// P3: sizes in MB of the files the product-upload consumer imports, as many at
+    /// once as it runs jobs (comma-separated; the first is the baseline).
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 1000],
+          value_parser = clap::value_parser!(u64).range(1..))]
+    memory_mb: Vec<u64>,
     /// Where the generated files go (removed at the end).
     #[arg(long, default_value = ".run/bench")]
     dir: PathBuf,
@@ -190,8 +196,9 @@ async fn main() -> anyhow::Result<()> {
         }
         eprintln!("run {run}: {}", said.join("; "));
     }
+    let memory = memory::measure(binaries, &args.dir, &args.memory_mb).await?;
     let page = list_page(binaries, args.page_jobs).await?;
-    print!("{}{page}", render(&args, &figures));
+    print!("{}{memory}{page}", render(&args, &figures));
     std::fs::remove_file(original)?;
     std::fs::remove_file(revised)?;
     Ok(())

@@ -133,6 +133,19 @@ impl BenchSystem {
         }
     }
 
+    /// Adds the client `client_id` to the account's catalogue.
+    pub async fn add_client(&self, client_id: &str) -> anyhow::Result<()> {
+        let (account, catalog) = (&self.system.account, self.system.store.catalog());
+        catalog.ensure_client(account, client_id, client_id).await?;
+        Ok(())
+    }
+
+    /// The pid of the service `name`.
+    pub fn pid(&self, name: &str) -> anyhow::Result<u32> {
+        let mut pids = self.pids().filter(|(running, _)| *running == name);
+        pids.next().map(|(_, pid)| pid).with_context(|| format!("{name} is not running"))
+    }
+
     /// The account of the benchmark's user.
     pub fn account(&self) -> String {
         self.system.account.to_string()
@@ -167,10 +180,19 @@ impl BenchSystem {
     /// the job there until it is Completed; returns what became of its rows and the
     /// time from the upload's first byte until the API shows Completed.
     pub async fn import(&self, file: &Path) -> anyhow::Result<(Outcome, Duration)> {
+        self.import_for(&self.system.client_id, file).await
+    }
+
+    /// Like [`Self::import`], for the client `client_id` of the account.
+    pub async fn import_for(
+        &self,
+        client_id: &str,
+        file: &Path,
+    ) -> anyhow::Result<(Outcome, Duration)> {
         let started = Instant::now();
         let opened = tokio::fs::File::open(file).await?;
         let chunks = tokio_util::io::ReaderStream::with_capacity(opened, 256 * 1024);
-        let query = format!("client_id={}&file_name=products.csv", self.system.client_id);
+        let query = format!("client_id={client_id}&file_name=products.csv");
         let upload = self
             .start_job("product-upload", &query)
             .header("content-type", "text/csv")
