@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bgjobs_domain::JobStatus;
 use bgjobs_e2e::TestSystem;
+use bgjobs_e2e::invariants::ensure_completed_on;
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_test_support::wait;
 use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
@@ -24,13 +25,7 @@ async fn an_upload_waiting_on_a_locked_product_does_not_hold_back_the_next_one()
     let system = TestSystem::start().await?;
     system.store.catalog().ensure_client(&system.account, OTHER_CLIENT, "Other Corp").await?;
     let first = system.submit_products("sku,name\nHELD-1,Held product\n").await?;
-    let first = system.finished_job(&first, DEADLINE).await?;
-    assert_eq!(
-        job_status_from_proto(first.status),
-        Some(JobStatus::Completed),
-        "{}",
-        first.message
-    );
+    ensure_completed_on(&system.finished_job(&first, DEADLINE).await?, 1)?;
 
     // Another session holds the product's row, as a long transaction elsewhere would:
     // an upload changing it waits in its batch until the row is free.
@@ -56,13 +51,7 @@ async fn an_upload_waiting_on_a_locked_product_does_not_hold_back_the_next_one()
 
     let behind =
         system.submit_products_for(OTHER_CLIENT, "sku,name\nFREE-1,Free product\n").await?;
-    let behind = system.finished_job(&behind, BEHIND_DEADLINE).await?;
-    assert_eq!(
-        job_status_from_proto(behind.status),
-        Some(JobStatus::Completed),
-        "{}",
-        behind.message
-    );
+    ensure_completed_on(&system.finished_job(&behind, BEHIND_DEADLINE).await?, 1)?;
     let still = system.job(&held).await?;
     assert_eq!(
         job_status_from_proto(still.status),
@@ -78,8 +67,7 @@ async fn an_upload_waiting_on_a_locked_product_does_not_hold_back_the_next_one()
 
     blocker.rollback().await?;
     let held = system.finished_job(&held, DEADLINE).await?;
-    assert_eq!(job_status_from_proto(held.status), Some(JobStatus::Completed), "{}", held.message);
-    assert_eq!(held.attempt, 1, "the held upload ran again");
+    ensure_completed_on(&held, 1)?;
     let records = system.results_records(&held).await?;
     assert_eq!(records.get(1).map(|record| record[2].as_str()), Some("updated"), "{records:?}");
     system.stop().await
