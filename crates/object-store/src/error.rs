@@ -21,6 +21,9 @@ pub enum Error {
     /// Reading the body to upload failed (the client went away, a broken stream).
     #[error("reading the file to store failed: {0}")]
     Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The temporary file a part waits in could not be written or read.
+    #[error("the temporary file of the part being stored failed: {0}")]
+    Spool(#[source] std::io::Error),
     /// The S3 server refused the request or could not be reached.
     #[error("object storage {operation} failed: {message}")]
     S3 {

@@ -2,12 +2,14 @@
 //!
 //! One [`ObjectStore`] serves one bucket, addressed by path on a configurable
 //! endpoint (SeaweedFS locally, S3 or any compatible server elsewhere). Uploads
-//! stream in [`PART_SIZE`] parts and downloads are readers, so memory stays flat
-//! whatever the file size.
+//! stream in [`PART_SIZE`] parts, the part being gathered held in memory or, for
+//! long-running writers, in a temporary file; downloads are readers. Memory stays
+//! flat whatever the file size.
 
 mod error;
 mod metadata;
 mod object_store;
+mod part;
 mod settings;
 mod upload;
 

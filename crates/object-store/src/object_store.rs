@@ -147,13 +147,23 @@ impl ObjectStore {
         body: Bytes,
         metadata: &ObjectMetadata,
     ) -> Result<(), Error> {
+        self.put_body(key, ByteStream::from(body), metadata).await
+    }
+
+    /// One PutObject of `body`.
+    pub(crate) async fn put_body(
+        &self,
+        key: &str,
+        body: ByteStream,
+        metadata: &ObjectMetadata,
+    ) -> Result<(), Error> {
         self.client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(&metadata.content_type)
             .set_metadata(Some(metadata.user_metadata()))
-            .body(ByteStream::from(body))
+            .body(body)
             .send()
             .await
             .map_err(|error| Error::s3("PutObject", error))?;

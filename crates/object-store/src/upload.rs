@@ -1,10 +1,13 @@
-//! Streaming uploads: a body of any size is stored with memory bounded by one part.
+//! Streaming uploads: a body of any size is stored holding at most one part, in
+//! memory or in a temporary file.
 
-use aws_sdk_s3::primitives::ByteStream;
+use std::path::Path;
+
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
+use crate::part::Part;
 use crate::{Error, ObjectMetadata, ObjectStore};
 
 /// Size of every multipart part but the last. S3 wants at least 5 MiB; 8 MiB keeps
@@ -16,10 +19,12 @@ impl ObjectStore {
     /// (a body of at most one part: a single PutObject). Refuses bodies over `max_bytes`
     /// with [`Error::TooLarge`] and aborts the multipart upload so nothing is left.
     /// Returns the number of bytes stored. An error from the body stream aborts too.
+    ///
+    /// The part being gathered is held in memory: up to [`PART_SIZE`] bytes per upload.
     pub async fn put_stream<S, E>(
         &self,
         key: &str,
-        mut body: S,
+        body: S,
         metadata: &ObjectMetadata,
         max_bytes: u64,
     ) -> Result<u64, Error>
@@ -27,15 +32,51 @@ impl ObjectStore {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::error::Error + Send + Sync + 'static,
     {
-        let mut part = BytesMut::with_capacity(PART_SIZE);
+        self.put_parts(key, body, metadata, max_bytes, Part::memory()).await
+    }
+
+    /// As [`ObjectStore::put_stream`], with the part being gathered written to a
+    /// temporary file in `spool_dir` (at most [`PART_SIZE`] bytes on disk, removed at
+    /// the end whatever happens) instead of memory: for a writer that produces its body
+    /// over a long job, several at once, whose memory must not grow with the body.
+    pub async fn put_stream_spooled<S, E>(
+        &self,
+        key: &str,
+        body: S,
+        metadata: &ObjectMetadata,
+        max_bytes: u64,
+        spool_dir: &Path,
+    ) -> Result<u64, Error>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.put_parts(key, body, metadata, max_bytes, Part::file(spool_dir).await?).await
+    }
+
+    async fn put_parts<S, E>(
+        &self,
+        key: &str,
+        mut body: S,
+        metadata: &ObjectMetadata,
+        max_bytes: u64,
+        mut part: Part,
+    ) -> Result<u64, Error>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let mut upload = None;
         let sent =
             self.send_full_parts(key, &mut body, metadata, max_bytes, &mut part, &mut upload).await;
         let result = match (sent, upload.as_mut()) {
             (Err(error), _) => Err(error),
             // Small enough for one request: no multipart upload was started.
-            (Ok(size), None) => self.put_bytes(key, part.freeze(), metadata).await.map(|()| size),
-            (Ok(size), Some(upload)) => upload.finish(part.freeze()).await.map(|()| size),
+            (Ok(size), None) => match part.body().await {
+                Ok(whole) => self.put_body(key, whole, metadata).await.map(|()| size),
+                Err(error) => Err(error),
+            },
+            (Ok(size), Some(upload)) => upload.finish(&mut part).await.map(|()| size),
         };
         if let (Err(_), Some(upload)) = (&result, upload.as_mut()) {
             upload.abort().await;
@@ -51,7 +92,7 @@ impl ObjectStore {
         body: &mut S,
         metadata: &ObjectMetadata,
         max_bytes: u64,
-        part: &mut BytesMut,
+        part: &mut Part,
         upload: &mut Option<MultipartUpload>,
     ) -> Result<u64, Error>
     where
@@ -71,12 +112,10 @@ impl ObjectStore {
                         Some(upload) => upload,
                         None => upload.insert(MultipartUpload::start(self, key, metadata).await?),
                     };
-                    upload.send_part(part.split().freeze()).await?;
-                    // Allocated only once the sent part is freed: one part in memory at a time.
-                    part.reserve(PART_SIZE);
+                    upload.send_part(part).await?;
                 }
                 let room = PART_SIZE - part.len();
-                part.extend_from_slice(&chunk.split_to(room.min(chunk.len())));
+                part.append(&chunk.split_to(room.min(chunk.len()))).await?;
             }
         }
         Ok(size)
@@ -125,7 +164,8 @@ impl MultipartUpload {
         })
     }
 
-    async fn send_part(&mut self, body: Bytes) -> Result<(), Error> {
+    /// Sends `part` as the next part and empties it.
+    async fn send_part(&mut self, part: &mut Part) -> Result<(), Error> {
         // Part numbers run from 1 to 10,000: with 8 MiB parts, up to ~78 GiB.
         let part_number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
         let output = self
@@ -135,10 +175,11 @@ impl MultipartUpload {
             .key(&self.key)
             .upload_id(&self.upload_id)
             .part_number(part_number)
-            .body(ByteStream::from(body))
+            .body(part.body().await?)
             .send()
             .await
             .map_err(|error| Error::s3("UploadPart", error))?;
+        part.clear().await?;
         self.parts.push(
             CompletedPart::builder()
                 .part_number(part_number)
@@ -150,7 +191,7 @@ impl MultipartUpload {
     }
 
     /// Sends the last part (if any bytes are left) and completes the upload.
-    async fn finish(&mut self, last_part: Bytes) -> Result<(), Error> {
+    async fn finish(&mut self, last_part: &mut Part) -> Result<(), Error> {
         if !last_part.is_empty() {
             self.send_part(last_part).await?;
         }

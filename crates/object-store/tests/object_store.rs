@@ -11,6 +11,9 @@ use futures::{Stream, StreamExt, stream};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
+#[path = "object_store/spooled.rs"]
+mod spooled;
+
 const MIB: usize = 1024 * 1024;
 const CHUNK_SIZE: usize = 64 * 1024;
 

@@ -1,7 +1,8 @@
 //! The results file, written to S3 as it is produced: a header line, then one
 //! line per input row (`"row","key","outcome","reason"`). Every cell is quoted and
 //! CSV-injection safe ([`safe_cell`](bgjobs_domain::upload::results::safe_cell)); keys
-//! and reasons are capped in length.
+//! and reasons are capped in length. The part being gathered waits in a temporary file
+//! (`TMPDIR`, else `/tmp`), so memory does not grow with the file.
 //!
 //! Only a finished file is stored: a writer dropped before [`ResultsWriter::finish`]
 //! (its delivery stopped: a retry, a superseded attempt, a failure) aborts the upload,
@@ -48,12 +49,15 @@ impl ResultsWriter {
             (!finished_flag.load(Ordering::Acquire)).then_some(Err(Abandoned))
         });
         let body = ReceiverStream::new(receiver).chain(end);
+        // Each 8 MiB part waits on disk, not in memory: a consumer running several long
+        // imports at once holds none of their results files.
+        let spool_dir = std::env::temp_dir();
         let upload = tokio::spawn(async move {
             let metadata = ObjectMetadata {
                 content_type: "text/csv; charset=utf-8".to_owned(),
                 original_file_name: Some("results.csv".to_owned()),
             };
-            objects.put_stream(&key, body, &metadata, u64::MAX).await
+            objects.put_stream_spooled(&key, body, &metadata, u64::MAX, &spool_dir).await
         });
         let mut csv = writer();
         csv.write_record(HEADER)?;
