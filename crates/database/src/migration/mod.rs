@@ -22,6 +22,7 @@ mod m20250110_000001_held_events;
 mod m20250111_000001_published_at;
 mod m20250112_000001_checkpoint_delivery;
 mod m20250113_000001_jobs_creator_index;
+mod m20250114_000001_products_client_check;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -101,6 +102,11 @@ impl MigratorTrait for Migrator {
                 "m20250113_000001_jobs_creator_index",
                 m20250113_000001_jobs_creator_index::UP,
                 m20250113_000001_jobs_creator_index::DOWN,
+            ),
+            sql(
+                "m20250114_000001_products_client_check",
+                m20250114_000001_products_client_check::UP,
+                m20250114_000001_products_client_check::DOWN,
             ),
         ]
     }

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod check_pass;
+mod client_integrity;
 mod client_lock;
 mod connect;
 mod create_job;
