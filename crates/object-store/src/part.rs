@@ -16,7 +16,7 @@ const FILE_READ_BUFFER: usize = 64 * 1024;
 
 /// Bytes waiting to be sent as one part (or as the whole object).
 pub(crate) enum Part {
-    /// In memory: at most [`PART_SIZE`] bytes, allocated as they arrive.
+    /// In memory: room for [`PART_SIZE`] bytes, whose pages are touched as bytes arrive.
     Memory(BytesMut),
     /// In a temporary file, removed when the part is dropped.
     File(SpoolFile),
