@@ -228,8 +228,7 @@ impl JobsStore {
             return existing_job(existing, &new.account_id, new.job_id);
         }
         if let Some(client_id) = new.reference_ids.client_id.as_deref() {
-            client_lock::lock_client(&transaction, &new.account_id, client_id).await?;
-            client_lock::refuse_while_deleting(
+            client_lock::guard_registration(
                 &transaction,
                 &new.account_id,
                 client_id,

@@ -1,14 +1,17 @@
 //! The per-client lock across job types: while a Delete Client job of a client is
 //! New or In Progress, no new job may work on that client's data, nor delete it a
-//! second time (a dry run, which deletes nothing, locks nothing and is never refused).
+//! second time (a dry run, which deletes nothing, is never refused and refuses nothing).
 //!
 //! Registering a job that names a client takes a transaction-scoped advisory lock on
 //! (account, client), so an upload's check-and-insert and a deletion's insert cannot
 //! interleave: either the upload is registered first (and the deletion waits for it
 //! while it runs, see the delete-client consumer), or the deletion is, and the upload
-//! is refused. The same key guards the client's data once a deletion has begun (see
-//! `catalog::delete_client`): the deletion takes it exclusively to record that it
-//! began, every product batch takes it shared to look for such a record.
+//! is refused. A deletion takes it exclusively; every other job (uploads, dry runs)
+//! shared, so that uploads of one client are registered side by side and only wait
+//! for a deletion's registration. The same key guards the client's data once a
+//! deletion has begun (see `catalog::delete_client`): the deletion takes it
+//! exclusively to record that it began, every product batch takes it shared to look
+//! for such a record.
 
 use bgjobs_domain::{AccountId, JobId, JobStatus, JobType};
 use sea_orm::sea_query::Expr;
@@ -24,7 +27,7 @@ use crate::{Error, JobsStore};
 pub const UNFINISHED: [JobStatus; 2] = [JobStatus::New, JobStatus::InProgress];
 
 /// Takes the exclusive advisory lock of (`account`, `client_id`) until `transaction`
-/// ends: registering a job for the client, or a deletion beginning. The key is a
+/// ends: registering a deletion of the client, or a deletion beginning. The key is a
 /// 64-bit hash: two clients sharing a key only serialise each other's lock holders.
 pub(crate) async fn lock_client(
     transaction: &impl ConnectionTrait,
@@ -35,7 +38,8 @@ pub(crate) async fn lock_client(
 }
 
 /// Takes the shared advisory lock of (`account`, `client_id`) until `transaction`
-/// ends: a batch writing the client's data, which any number may hold at once.
+/// ends: registering any other job for the client, or a batch writing the client's
+/// data, which any number may hold at once.
 pub(crate) async fn lock_client_shared(
     transaction: &impl ConnectionTrait,
     account: &AccountId,
@@ -59,18 +63,25 @@ async fn take_lock(
     Ok(())
 }
 
-/// Refuses a job of `job_type` with `parameters` for `client_id` while a deletion of
-/// that client is unfinished: an upload with [`Error::ClientLocked`], a second
-/// deletion with [`Error::DeletionRunning`]. A dry run, which deletes nothing, is
-/// never refused and never refuses anything.
-pub(super) async fn refuse_while_deleting(
+/// Takes the client's lock for registering a job of `job_type` with `parameters`
+/// (exclusive for a deletion, shared otherwise), then refuses the job while a
+/// deletion of that client is unfinished: an upload with [`Error::ClientLocked`], a
+/// second deletion with [`Error::DeletionRunning`]. A dry run, which deletes nothing,
+/// is never refused and never refuses anything.
+pub(super) async fn guard_registration(
     transaction: &impl ConnectionTrait,
     account: &AccountId,
     client_id: &str,
     job_type: JobType,
     parameters: &serde_json::Value,
 ) -> Result<(), Error> {
-    if job_type == JobType::DeleteClient && is_dry_run(parameters) {
+    let dry_run = is_dry_run(parameters);
+    if job_type == JobType::DeleteClient && !dry_run {
+        lock_client(transaction, account, client_id).await?;
+    } else {
+        lock_client_shared(transaction, account, client_id).await?;
+    }
+    if job_type == JobType::DeleteClient && dry_run {
         return Ok(());
     }
     let deletions: Vec<Uuid> = job_rows::Entity::find()

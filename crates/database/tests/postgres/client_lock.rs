@@ -1,10 +1,15 @@
 //! The per-client lock across job types: uploads for a client, and a second deletion
 //! of it, are refused while a deletion of that client is unfinished; a dry run is
-//! never refused by it.
+//! never refused by it. Uploads of one client are registered side by side; only a
+//! deletion's registration waits for them, and they for it.
+
+use std::time::Duration;
 
 use bgjobs_database::jobs::{NewJob, UNFINISHED};
 use bgjobs_database::{Error, Store};
 use bgjobs_domain::{AccountId, EventKind, JobId, JobStatus, JobType};
+use bgjobs_test_support::wait;
+use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 
 use crate::support::{account, event, fresh_store, new_job};
 
@@ -188,5 +193,47 @@ async fn repeating_a_registered_upload_returns_it_even_while_its_client_is_delet
 
     assert!(!created);
     assert_eq!(again, first);
+    Ok(())
+}
+
+#[tokio::test]
+async fn uploads_of_a_client_are_registered_side_by_side_and_a_deletion_waits_for_them()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    // Another upload of the client being registered: its share of the lock taken,
+    // not committed yet.
+    let connection = store.connection();
+    let backend = connection.get_database_backend();
+    let registering = connection.begin().await?;
+    let lock = "SELECT pg_advisory_xact_lock_shared(hashtextextended('acme/client-1', 0))";
+    registering.execute(Statement::from_string(backend, lock)).await?;
+
+    let beside = tokio::time::timeout(
+        Duration::from_secs(10),
+        store.jobs().create_job(new_job(&acme, "bob")),
+    )
+    .await
+    .expect("an upload's registration waited for another upload's")?;
+    assert!(beside.1);
+
+    let deletion = tokio::spawn({
+        let store = store.clone();
+        let acme = acme.clone();
+        async move { store.jobs().create_job(new_deletion(&acme)).await }
+    });
+    let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+    wait::until("the deletion to wait for the upload's lock", Duration::from_secs(10), || async {
+        let row = connection.query_one(Statement::from_string(backend, waiting)).await?;
+        let count: i64 = row.map(|row| row.try_get_by_index(0)).transpose()?.unwrap_or(0);
+        Ok((count == 1).then_some(()))
+    })
+    .await?;
+    assert!(!deletion.is_finished(), "the deletion was registered while an upload was");
+    registering.commit().await?;
+    let (deletion, created) = deletion.await??;
+    assert!(created);
+    assert_eq!(deletion.job_type, JobType::DeleteClient);
     Ok(())
 }
