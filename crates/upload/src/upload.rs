@@ -84,12 +84,13 @@ pub struct Upload<'a, R> {
 
 impl<R: UploadRows> Upload<'_, R> {
     /// Imports the file under the job's write mode: with all-or-nothing, checks every
-    /// row before writing any. The job's key claims are dropped once it has ended.
+    /// row before writing any. The job's key claims are dropped once it has ended: by
+    /// the store with the mark that its results file is stored, or here when it failed.
     pub async fn import(&self, emitter: &mut Emitter) -> Result<Finished, Stop> {
         let write = write_mode(self.delivery)?;
         let ended = self.import_as(emitter, write).await;
         let attempt = self.delivery.attempt();
-        if !matches!(ended, Err(Stop::Retry(_) | Stop::Superseded(_)))
+        if !matches!(ended, Ok(_) | Err(Stop::Retry(_) | Stop::Superseded(_)))
             && let Err(error) = self.store.clear_upload_keys(self.delivery.job, attempt).await
         {
             // Only space is lost: a retry attempt starts from row 0 and clears them.
@@ -103,7 +104,8 @@ impl<R: UploadRows> Upload<'_, R> {
         // A copy of the message delivered after the job ended does nothing at all. From
         // here on this delivery owns the attempt: an older one still running (its
         // broker connection dropped) writes nothing more. The checkpoint says how far
-        // earlier deliveries of this attempt got.
+        // earlier deliveries of this attempt got; when they committed nothing, the
+        // claim also forgot the keys they claimed, which must not make rows duplicates.
         let resume = self
             .store
             .claim_checkpoint(delivery.job, delivery.attempt(), delivery.number)
@@ -115,14 +117,6 @@ impl<R: UploadRows> Upload<'_, R> {
             // stored the results file: report the same end, write nothing. Its Completed
             // may have been lost with its worker; the registry ignores a second one.
             return Ok(imported(resume.rows_committed, resume.rows_rejected, result_key));
-        }
-        if resume.rows_committed == 0 {
-            // Nothing of this attempt is written: keys claimed by an interrupted
-            // delivery (or an earlier attempt) must not make rows duplicates.
-            self.store
-                .clear_upload_keys(delivery.job, delivery.attempt())
-                .await
-                .map_err(store_stop)?;
         }
         let check_first = delivery.flag("all_or_nothing") && resume.rows_committed == 0;
         if check_first {

@@ -9,6 +9,7 @@ use sea_orm::{
 
 use super::AppliedBatch;
 use super::fence::refuse_unless_current;
+use super::upload_keys::forget_keys;
 use crate::convert::{read_u32, read_u64, write_i32, write_i64};
 use crate::entities::job_checkpoints;
 use crate::{CatalogStore, Error};
@@ -59,8 +60,11 @@ impl CatalogStore {
     /// broker connection dropped) is refused with [`Error::TakenOver`], and the claim
     /// returns the checkpoint as that older delivery last committed it, under the
     /// row's lock. A delivery older than the one that claimed it is refused at once.
-    /// An older attempt's checkpoint is dropped: a new attempt starts afresh. Refused
-    /// with [`Error::Superseded`] once `attempt` is not the job's current one.
+    /// An older attempt's checkpoint is dropped: a new attempt starts afresh. A claim
+    /// that finds nothing of the attempt committed also forgets the keys the job has
+    /// claimed ([`CatalogStore::clear_upload_keys`]): an interrupted delivery's or an
+    /// earlier attempt's must not make the rows duplicates. Refused with
+    /// [`Error::Superseded`] once `attempt` is not the job's current one.
     pub async fn claim_checkpoint(
         &self,
         job: JobId,
@@ -93,10 +97,14 @@ impl CatalogStore {
             return Err(Error::TakenOver { job, attempt, delivery, by });
         }
         let claimed = job_checkpoints::Entity::find_by_id(job_value).one(&transaction).await?;
-        transaction.commit().await?;
         let row = claimed
             .ok_or_else(|| Error::Corrupt(format!("the checkpoint of job {job} vanished")))?;
-        row_checkpoint(&row)
+        let checkpoint = row_checkpoint(&row)?;
+        if checkpoint.rows_committed == 0 {
+            forget_keys(&transaction, job).await?;
+        }
+        transaction.commit().await?;
+        Ok(checkpoint)
     }
 
     /// Refuses unless delivery `delivery` of `attempt` of `job` may still write: the
@@ -118,6 +126,10 @@ impl CatalogStore {
     /// Records that delivery `delivery` of `attempt` of upload job `job` has stored its
     /// complete results file. Nothing happens when the checkpoint belongs to another
     /// attempt, or to none; [`Error::TakenOver`] when a newer delivery claimed it.
+    ///
+    /// The attempt has written all it will, so the keys it claimed are forgotten in the
+    /// same transaction, unless `attempt` is no longer the job's current one (they are
+    /// then a newer attempt's).
     pub async fn mark_results_written(
         &self,
         job: JobId,
@@ -132,6 +144,13 @@ impl CatalogStore {
             .filter(job_checkpoints::Column::Attempt.eq(write_i32("attempt", attempt)?))
             .exec(&transaction)
             .await?;
+        match refuse_unless_current(&transaction, job, attempt).await {
+            Ok(()) => {
+                forget_keys(&transaction, job).await?;
+            }
+            Err(Error::Superseded { .. }) => {}
+            Err(error) => return Err(error),
+        }
         transaction.commit().await?;
         Ok(())
     }

@@ -40,17 +40,27 @@ impl CatalogStore {
     pub async fn clear_upload_keys(&self, job: JobId, attempt: u32) -> Result<u64, Error> {
         let transaction = self.connection.begin().await?;
         refuse_unless_current(&transaction, job, attempt).await?;
-        let backend = transaction.get_database_backend();
-        let deleted = transaction
-            .execute(Statement::from_sql_and_values(
-                backend,
-                "DELETE FROM catalog.upload_keys WHERE job_id = $1",
-                [job.as_uuid().into()],
-            ))
-            .await?;
+        let deleted = forget_keys(&transaction, job).await?;
         transaction.commit().await?;
-        Ok(deleted.rows_affected())
+        Ok(deleted)
     }
+}
+
+/// Deletes every key `job` has claimed, inside `transaction`, whose caller has checked
+/// that the keys are its attempt's; returns how many there were.
+pub(crate) async fn forget_keys(
+    transaction: &DatabaseTransaction,
+    job: JobId,
+) -> Result<u64, Error> {
+    let backend = transaction.get_database_backend();
+    let deleted = transaction
+        .execute(Statement::from_sql_and_values(
+            backend,
+            "DELETE FROM catalog.upload_keys WHERE job_id = $1",
+            [job.as_uuid().into()],
+        ))
+        .await?;
+    Ok(deleted.rows_affected())
 }
 
 /// Claims each row's key for `job` (rows are `(row number, natural key)`) and returns,

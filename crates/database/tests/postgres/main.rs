@@ -12,6 +12,7 @@ mod duplicates;
 mod event_order;
 mod fencing;
 mod idle_transaction;
+mod key_lifetime;
 mod lifecycle;
 mod list_jobs;
 mod location_keys;

@@ -208,7 +208,7 @@ impl<'p, R: UploadRows> Pass<'p, R> {
                 return Err(store_stop(error));
             }
             if let Err(error) = marked {
-                tracing::warn!(job_id = %delivery.job, %error, "the stored results file is not marked; a copy of the message would write it again");
+                tracing::warn!(job_id = %delivery.job, %error, "the stored results file is not marked; a copy of the message would write it again, and the job's key claims stay behind");
             }
         }
         let rejected = match self.kind {
