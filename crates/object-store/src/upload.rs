@@ -38,7 +38,8 @@ impl ObjectStore {
     /// As [`ObjectStore::put_stream`], with the part being gathered written to a
     /// temporary file in `spool_dir` (at most [`PART_SIZE`] bytes on disk, removed at
     /// the end whatever happens) instead of memory: for a writer that produces its body
-    /// over a long job, several at once, whose memory must not grow with the body.
+    /// over a long job, several at once, whose memory must not grow with the body. A
+    /// body of at most 256 KiB stays in memory and never touches the disk.
     pub async fn put_stream_spooled<S, E>(
         &self,
         key: &str,
@@ -51,7 +52,7 @@ impl ObjectStore {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::error::Error + Send + Sync + 'static,
     {
-        self.put_parts(key, body, metadata, max_bytes, Part::file(spool_dir).await?).await
+        self.put_parts(key, body, metadata, max_bytes, Part::spilling(spool_dir)).await
     }
 
     async fn put_parts<S, E>(

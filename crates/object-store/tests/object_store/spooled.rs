@@ -1,4 +1,5 @@
-//! Streaming uploads whose part waits in a temporary file instead of memory.
+//! Streaming uploads whose part waits in a temporary file instead of memory, once it
+//! is more than a few lines long.
 
 use std::path::Path;
 
@@ -138,5 +139,28 @@ async fn an_unwritable_spool_directory_is_a_readable_error_and_stores_nothing() 
         other => panic!("expected a spool error, got {other:?}"),
     }
     assert_eq!(store.head("nowhere").await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_body_of_a_few_lines_is_stored_without_touching_the_spool_directory() -> anyhow::Result<()>
+{
+    let store = fresh_bucket().await?;
+    // Any file in it would fail: the directory does not exist.
+    let missing = tempfile::tempdir()?.path().join("gone");
+    let size = 200 * 1024;
+
+    let stored = store
+        .put_stream_spooled(
+            "short.csv",
+            generated_body(size),
+            &csv_metadata(None),
+            u64::MAX,
+            &missing,
+        )
+        .await?;
+
+    assert_eq!(stored, size as u64);
+    assert_eq!(streamed_checksum(&store, "short.csv").await?, checksum_of_generated_body(size));
     Ok(())
 }
