@@ -36,6 +36,7 @@ pub struct Application {
     grpc_addr: SocketAddr,
     events: EventStream,
     stalls: StallSettings,
+    apply_concurrency: usize,
     backlog: events::Backlog,
     shutdown_grace: Duration,
     credentials: Credentials,
@@ -121,6 +122,7 @@ impl Application {
             grpc_addr,
             events: Box::pin(events),
             stalls: settings.stalls,
+            apply_concurrency: settings.apply_concurrency,
             backlog: events::Backlog::new(nats, names, settings.consumer.to_string()),
             shutdown_grace,
             credentials,
@@ -178,7 +180,11 @@ impl Application {
         let stall_detector =
             StallDetector::new(self.store.clone(), self.stalls, self.backlog, self.metrics.clone())
                 .run(stop.clone());
-        let applier = EventApplier::new(self.store, self.metrics).run(self.events, stop.clone());
+        let applier = EventApplier::new(self.store, self.metrics).run(
+            self.events,
+            self.apply_concurrency,
+            stop.clone(),
+        );
 
         let mut tasks = JoinSet::new();
         tasks.spawn(async move { ("gRPC server", grpc.await.map_err(anyhow::Error::from)) });

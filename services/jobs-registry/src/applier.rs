@@ -1,7 +1,9 @@
 //! The event applier: reads JobEvents from the durable JetStream consumer and records
-//! each through the store's state machine, one at a time.
+//! each through the store's state machine, several jobs' events at once and each
+//! job's in order.
 
 mod incoming;
+mod lanes;
 
 use std::time::Duration;
 
@@ -17,6 +19,9 @@ use tracing::Instrument;
 use crate::metrics::RegistryMetrics;
 
 pub use incoming::incoming_event;
+pub use lanes::lane_of;
+
+use lanes::Lanes;
 
 /// The first pause after a failure; doubled after each further failure.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -68,83 +73,107 @@ impl EventApplier {
         }
     }
 
-    /// Handles events from `events`, one at a time and in order, until `shutdown` is
-    /// cancelled; an event being recorded when it is cancelled is finished and settled
-    /// first, and the events already received behind it are handed back (nak'd), so
-    /// another replica applies them at once rather than after the ack wait. While the
-    /// database is unavailable the current event is retried with exponential backoff;
-    /// an event failing otherwise is nak'd for redelivery.
+    /// Handles events from `events` until `shutdown` is cancelled, `lanes` at once:
+    /// each job's events go to one lane ([`lane_of`]) and are applied there in the
+    /// order they arrived, one at a time, while other jobs' events are applied on the
+    /// other lanes. An event being recorded when `shutdown` is cancelled is finished
+    /// and settled first; the events received behind it (buffered in the stream or
+    /// queued on a lane) are handed back, so that another replica applies them at once
+    /// rather than after the ack wait. While the database is unavailable a lane retries
+    /// its current event with exponential backoff; an event failing otherwise is nak'd
+    /// for redelivery.
     ///
     /// Fails only when the event stream ends, which means the NATS connection is gone
     /// for good; the process should then restart.
-    pub async fn run<S, E>(self, mut events: S, shutdown: CancellationToken) -> anyhow::Result<()>
+    pub async fn run<S, E>(
+        self,
+        mut events: S,
+        lanes: usize,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()>
     where
         S: Stream<Item = Result<ReceivedEvent, E>> + Unpin,
         E: std::fmt::Display,
     {
+        let lanes = Lanes::start(&self, lanes, &shutdown);
         let mut backoff = Backoff::default();
-        loop {
+        let ended = loop {
             let next = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => {
                     let handed_back =
                         hand_back(events, HAND_BACK_IDLE, HAND_BACK_BUDGET).await;
-                    tracing::info!(handed_back, "stopped applying job events");
-                    return Ok(());
+                    tracing::info!(handed_back, "stopped receiving job events");
+                    break Ok(());
                 }
                 next = events.next() => next,
             };
-            let received = match next {
-                Some(Ok(received)) => received,
+            match next {
+                Some(Ok(received)) => {
+                    backoff.reset();
+                    if !lanes.queue(received).await {
+                        break Err(anyhow::anyhow!("an event applier lane stopped"));
+                    }
+                }
                 Some(Err(error)) => {
                     tracing::warn!(error = %error, "receiving job events failed");
                     backoff.pause(&shutdown).await;
-                    continue;
                 }
-                None => anyhow::bail!("the job event stream ended"),
-            };
-            let event = &received.event;
-            let span = tracing::info_span!(
-                "apply job event",
-                job_id = %event.job_id,
-                attempt = event.attempt,
-                kind = event.kind().as_str_name(),
-                trace_id = tracing::field::Empty
-            );
-            bgjobs_telemetry::follow(&span, received.traceparent.as_deref());
-            let handled = self
-                .handle_retrying_transient(event, &mut backoff, &shutdown)
-                .instrument(span)
-                .await;
-            match handled {
-                Ok(outcome) => {
-                    log_outcome(event, &outcome);
-                    self.metrics.handled(kind_label(event), &outcome, lag(event));
-                    let job_id = event.job_id.clone();
-                    // Term, unlike ack, records that the event was never processed.
-                    let settled = match outcome {
-                        Outcome::Malformed(_) => received.term().await,
-                        Outcome::Recorded(_) => received.ack().await,
-                    };
-                    if let Err(error) = settled {
-                        // Redelivery is harmless: the event id makes it a duplicate.
-                        tracing::warn!(error = %error, job_id, "settling a job event failed");
-                    }
-                    backoff.reset();
+                None => break Err(anyhow::anyhow!("the job event stream ended")),
+            }
+        };
+        let handed_back = lanes.close().await?;
+        tracing::info!(handed_back, "stopped applying job events");
+        ended
+    }
+
+    /// Applies one received event (retrying in place while the store is unavailable)
+    /// and settles it.
+    async fn apply(
+        &self,
+        received: ReceivedEvent,
+        backoff: &mut Backoff,
+        shutdown: &CancellationToken,
+    ) {
+        let event = &received.event;
+        let span = tracing::info_span!(
+            "apply job event",
+            job_id = %event.job_id,
+            attempt = event.attempt,
+            kind = event.kind().as_str_name(),
+            trace_id = tracing::field::Empty
+        );
+        bgjobs_telemetry::follow(&span, received.traceparent.as_deref());
+        let handled =
+            self.handle_retrying_transient(event, backoff, shutdown).instrument(span).await;
+        match handled {
+            Ok(outcome) => {
+                log_outcome(event, &outcome);
+                self.metrics.handled(kind_label(event), &outcome, lag(event));
+                let job_id = event.job_id.clone();
+                // Term, unlike ack, records that the event was never processed.
+                let settled = match outcome {
+                    Outcome::Malformed(_) => received.term().await,
+                    Outcome::Recorded(_) => received.ack().await,
+                };
+                if let Err(error) = settled {
+                    // Redelivery is harmless: the event id makes it a duplicate.
+                    tracing::warn!(error = %error, job_id, "settling a job event failed");
                 }
-                Err(error) => {
-                    tracing::error!(
-                        error = %error,
-                        job_id = %event.job_id,
-                        attempt = event.attempt,
-                        kind = event.kind().as_str_name(),
-                        "recording a job event failed; it will be redelivered"
-                    );
-                    if let Err(error) = received.nak().await {
-                        tracing::warn!(error = %error, "refusing a job event failed; it is redelivered after the ack wait");
-                    }
-                    backoff.pause(&shutdown).await;
+                backoff.reset();
+            }
+            Err(error) => {
+                tracing::error!(
+                    error = %error,
+                    job_id = %event.job_id,
+                    attempt = event.attempt,
+                    kind = event.kind().as_str_name(),
+                    "recording a job event failed; it will be redelivered"
+                );
+                if let Err(error) = received.nak().await {
+                    tracing::warn!(error = %error, "refusing a job event failed; it is redelivered after the ack wait");
                 }
+                backoff.pause(shutdown).await;
             }
         }
     }

@@ -23,6 +23,10 @@ bgjobs_config::section! {
         /// Attempts a job gets in all: a stalled job on an earlier attempt is requeued,
         /// on this one it fails with "worker lost".
         "BGJOBS_MAX_ATTEMPTS" => max_attempts: Count<1, 100> = "3";
+        /// Job events applied at once, each in a transaction of its own; one job's
+        /// events are always applied in order, one at a time. Keep it below the
+        /// database pool (10 connections), which the gRPC API shares.
+        "BGJOBS_REGISTRY_APPLY_CONCURRENCY" => apply_concurrency: Count<1, 8> = "4";
     }
 }
 
@@ -71,6 +75,8 @@ pub struct Settings {
     pub consumer: Name,
     /// When a running job counts as stalled and how often it is requeued.
     pub stalls: StallSettings,
+    /// Job events applied at once.
+    pub apply_concurrency: usize,
     /// How long requests and event applications in flight may take after SIGTERM.
     pub shutdown_grace: Duration,
     /// The registry's certificate and the authority of its callers'.
@@ -99,6 +105,7 @@ impl Settings {
                 threshold: registry.stall_threshold.get(),
                 max_attempts: registry.max_attempts.get() as u32,
             },
+            apply_concurrency: registry.apply_concurrency.get() as usize,
             shutdown_grace: sections.shutdown.grace.get(),
             tls: sections.tls.clone(),
             limits: bgjobs_service::Limits::from(&sections.server_limits),
@@ -126,6 +133,7 @@ mod tests {
         assert_eq!(&*read.consumer, "jobs-registry");
         assert_eq!(read.stalls, StallSettings::default());
         assert_eq!(read.shutdown_grace, Duration::from_secs(25));
+        assert_eq!(read.apply_concurrency, 4);
     }
 
     #[test]
@@ -138,6 +146,7 @@ mod tests {
             ("BGJOBS_REGISTRY_CONSUMER", "registry-2"),
             ("BGJOBS_STALL_THRESHOLD_SECS", "2"),
             ("BGJOBS_MAX_ATTEMPTS", "4"),
+            ("BGJOBS_REGISTRY_APPLY_CONCURRENCY", "1"),
         ])
         .expect("valid settings");
         assert_eq!(read.database_url.expose(), "postgresql://app:pw@db:5432/jobs?sslmode=require");
@@ -147,6 +156,7 @@ mod tests {
         assert_eq!(&*read.consumer, "registry-2");
         assert_eq!(read.stalls.threshold, Duration::from_secs(2));
         assert_eq!(read.stalls.max_attempts, 4);
+        assert_eq!(read.apply_concurrency, 1);
     }
 
     #[test]
@@ -159,6 +169,7 @@ mod tests {
             ("BGJOBS_REGISTRY_CONSUMER", "jobs.registry", "letters, digits, '-' or '_'"),
             ("BGJOBS_REGISTRY_GRPC_ADDR", "localhost:50051", "an IP address and port"),
             ("BGJOBS_MAX_ATTEMPTS", "0", "from 1 to 100"),
+            ("BGJOBS_REGISTRY_APPLY_CONCURRENCY", "9", "from 1 to 8"),
         ];
         for (variable, value, expected) in cases {
             let error = settings(&[(variable, value)]).expect_err(value);

@@ -63,6 +63,16 @@ impl ReceivedEvent {
             .await
             .map_err(|error| nats_error("terminating an event", error))
     }
+
+    /// Hands the event back unapplied at shutdown: it is delivered again (to another
+    /// replica sharing the durable consumer) after [`PULL_EXPIRES`] and a little, past
+    /// the pull request this replica may still have open; see [`hand_back`].
+    pub async fn hand_back(self) -> Result<(), Error> {
+        self.message
+            .ack_with(AckKind::Nak(Some(PULL_EXPIRES + PULL_HEARTBEAT)))
+            .await
+            .map_err(|error| nats_error("handing back an event", error))
+    }
 }
 
 /// A durable pull consumer over all events with default [`ConsumerSettings`]:
@@ -169,8 +179,7 @@ where
     drop(events);
     let handed_back = taken.len();
     for received in taken {
-        let later = received.message.ack_with(AckKind::Nak(Some(PULL_EXPIRES + PULL_HEARTBEAT)));
-        if let Err(error) = later.await {
+        if let Err(error) = received.hand_back().await {
             tracing::warn!(%error, "handing back an event failed; it comes back after the ack wait");
         }
     }

@@ -6,6 +6,7 @@ mod create_job;
 mod events;
 mod health;
 mod helpers;
+mod lanes;
 mod lifecycle;
 mod list_jobs;
 mod notes;

@@ -8,7 +8,7 @@ use crate::events::{DEADLINE, event, log_of, wait_for_job};
 use crate::helpers::{TestApp, spawn_app};
 
 /// How many times JetStream has redelivered an event to the registry's consumer.
-async fn redeliveries(app: &TestApp) -> anyhow::Result<usize> {
+pub async fn redeliveries(app: &TestApp) -> anyhow::Result<usize> {
     let stream = async_nats::jetstream::new(app.nats.clone())
         .get_stream(app.names().events_stream())
         .await?;
@@ -16,7 +16,7 @@ async fn redeliveries(app: &TestApp) -> anyhow::Result<usize> {
 }
 
 /// Backends of the test's database waiting on a lock, other than `database`'s own.
-async fn lock_waiters(database: &DatabaseConnection) -> anyhow::Result<Vec<i32>> {
+pub async fn lock_waiters(database: &DatabaseConnection) -> anyhow::Result<Vec<i32>> {
     let rows = database
         .query_all(Statement::from_string(
             database.get_database_backend(),
