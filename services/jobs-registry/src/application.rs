@@ -177,14 +177,16 @@ impl Application {
                 bgjobs_service::grpc::tls_incoming(self.listener, tls, &self.limits),
                 stop.clone().cancelled_owned(),
             );
-        let stall_detector =
-            StallDetector::new(self.store.clone(), self.stalls, self.backlog, self.metrics.clone())
-                .run(stop.clone());
-        let applier = EventApplier::new(self.store, self.metrics).run(
-            self.events,
-            self.apply_concurrency,
-            stop.clone(),
-        );
+        let applier = EventApplier::new(self.store.clone(), self.metrics.clone());
+        let stall_detector = StallDetector::new(
+            self.store,
+            self.stalls,
+            self.backlog,
+            applier.unapplied(),
+            self.metrics,
+        )
+        .run(stop.clone());
+        let applier = applier.run(self.events, self.apply_concurrency, stop.clone());
 
         let mut tasks = JoinSet::new();
         tasks.spawn(async move { ("gRPC server", grpc.await.map_err(anyhow::Error::from)) });

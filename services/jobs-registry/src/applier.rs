@@ -4,6 +4,7 @@
 
 mod incoming;
 mod lanes;
+mod unapplied;
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use crate::metrics::RegistryMetrics;
 
 pub use incoming::incoming_event;
 pub use lanes::lane_of;
+pub use unapplied::Unapplied;
 
 use lanes::Lanes;
 
@@ -49,12 +51,18 @@ pub enum Outcome {
 pub struct EventApplier {
     store: JobsStore,
     metrics: RegistryMetrics,
+    unapplied: Unapplied,
 }
 
 impl EventApplier {
     /// An applier writing through `store`, counting in `metrics`.
     pub fn new(store: JobsStore, metrics: RegistryMetrics) -> Self {
-        Self { store, metrics }
+        Self { store, metrics, unapplied: Unapplied::default() }
+    }
+
+    /// The events this applier has taken and not yet settled, as it runs.
+    pub fn unapplied(&self) -> Unapplied {
+        self.unapplied.clone()
     }
 
     /// Records one event. `Err` when the store failed: the event is not recorded and must
@@ -111,7 +119,8 @@ impl EventApplier {
             match next {
                 Some(Ok(received)) => {
                     backoff.reset();
-                    if !lanes.queue(received).await {
+                    let unsettled = self.unapplied.take();
+                    if !lanes.queue(received, unsettled).await {
                         break Err(anyhow::anyhow!("an event applier lane stopped"));
                     }
                 }

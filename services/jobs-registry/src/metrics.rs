@@ -9,6 +9,7 @@ use bgjobs_domain::{JobStatus, JobType};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -53,6 +54,7 @@ pub struct RegistryMetrics {
     events: Family<EventLabels, Counter>,
     lag: Histogram,
     stalls: Family<StallLabels, Counter>,
+    judging: Gauge,
     jobs: Family<JobLabels, Counter>,
     rows: Family<RowLabels, Counter>,
     durations: Family<JobLabels, Histogram, fn() -> Histogram>,
@@ -85,6 +87,14 @@ impl RegistryMetrics {
              after the last attempt)",
             stalls.clone(),
         );
+        let judging = Gauge::default();
+        registry.register(
+            "bgjobs_registry_judging_stalls",
+            "1 while the stall detector judges silent jobs; 0 while it waits for the \
+             registry to keep up for a threshold: after start-up, after an event waited to \
+             be applied, or after the database or NATS could not be reached",
+            judging.clone(),
+        );
         let jobs = Family::default();
         registry.register(
             "bgjobs_jobs",
@@ -110,7 +120,7 @@ impl RegistryMetrics {
             Unit::Seconds,
             durations.clone(),
         );
-        let metrics = Self { events, lag, stalls, jobs, rows, durations };
+        let metrics = Self { events, lag, stalls, judging, jobs, rows, durations };
         // Every series exists from the start, so a rate over it is defined before the
         // first job of a type ends.
         for job_type in JobType::ALL {
@@ -120,6 +130,11 @@ impl RegistryMetrics {
             }
         }
         metrics
+    }
+
+    /// Whether the stall detector judges silent jobs now.
+    pub(crate) fn judging_stalls(&self, judging: bool) {
+        self.judging.set(i64::from(judging));
     }
 
     /// Counts a stalled job recovered into `status` (New: requeued; Error: failed).

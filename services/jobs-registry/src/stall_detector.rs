@@ -4,9 +4,9 @@
 //! the threshold, so only a lost worker goes silent.
 //!
 //! Silence is judged from what the registry has applied, so it is judged only while the
-//! registry keeps up: after start-up, and after any time the events backlog grew old or
-//! the database or NATS could not be reached, the detector first waits a whole threshold
-//! of keeping up. A live worker's heartbeats (held back by an outage, then applied) reach
+//! registry keeps up: after start-up, and after any time the events backlog grew old, an
+//! event taken off the stream waited long to be applied, or the database or NATS could
+//! not be reached, the detector first waits a whole threshold of keeping up. A live worker's heartbeats (held back by an outage, then applied) reach
 //! its job in that time; only a lost worker's job is still silent after it.
 
 use std::time::Duration;
@@ -18,6 +18,7 @@ use chrono::Utc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::applier::Unapplied;
 use crate::metrics::RegistryMetrics;
 
 /// Default stall threshold: five minutes of silence.
@@ -119,20 +120,23 @@ pub struct StallDetector {
     store: JobsStore,
     settings: StallSettings,
     backlog: Backlog,
+    unapplied: Unapplied,
     metrics: RegistryMetrics,
 }
 
 impl StallDetector {
-    /// A detector over `store`, judging silence only while `backlog` (the registry's
-    /// durable consumer of job events) shows the registry keeps up, counting what it
-    /// recovers in `metrics`.
+    /// A detector over `store`, judging silence only while the registry keeps up:
+    /// while neither `backlog` (the events its durable consumer has not delivered) nor
+    /// `unapplied` (those this replica took and has not applied) holds an old event.
+    /// Counts what it recovers in `metrics`.
     pub fn new(
         store: JobsStore,
         settings: StallSettings,
         backlog: Backlog,
+        unapplied: Unapplied,
         metrics: RegistryMetrics,
     ) -> Self {
-        Self { store, settings, backlog, metrics }
+        Self { store, settings, backlog, unapplied, metrics }
     }
 
     /// Sweeps every check interval until `stop` is cancelled, once the registry has
@@ -148,8 +152,17 @@ impl StallDetector {
                 () = stop.cancelled() => return Ok(()),
                 _ = ticks.tick() => {}
             }
-            let backlog = self.backlog.age().await.map_err(|error| error.to_string());
-            match keeping_up.observe(backlog, Instant::now()) {
+            // Delivered events wait here while the database is unavailable: a sweep
+            // that ran on once it was back would find their jobs silent.
+            let backlog = self
+                .backlog
+                .age()
+                .await
+                .map(|age| age.max(self.unapplied.oldest()))
+                .map_err(|error| error.to_string());
+            let verdict = keeping_up.observe(backlog, Instant::now());
+            self.metrics.judging_stalls(verdict == Verdict::Judge);
+            match verdict {
                 Verdict::Wait(reason) => {
                     if waiting_because.is_none() {
                         tracing::info!(reason, "not judging stalled jobs yet");
@@ -165,6 +178,7 @@ impl StallDetector {
             }
             if let Err(error) = self.sweep().await {
                 keeping_up.fell_behind();
+                self.metrics.judging_stalls(false);
                 tracing::warn!(%error, "looking for stalled jobs failed; trying again later");
             }
         }

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::unapplied::Unsettled;
 use super::{Backoff, EventApplier};
 
 /// Events waiting on one lane: a few, so that a lane held up (by a locked job, or an
@@ -25,9 +26,12 @@ pub fn lane_of(job_id: &str, lanes: usize) -> usize {
     usize::try_from(hasher.finish() % lanes).unwrap_or(0)
 }
 
+/// An event waiting on a lane, counted as unapplied until it is settled.
+type Queued = (ReceivedEvent, Unsettled);
+
 /// Lanes applying events at once, each on a task of its own.
 pub(super) struct Lanes {
-    queues: Vec<mpsc::Sender<ReceivedEvent>>,
+    queues: Vec<mpsc::Sender<Queued>>,
     tasks: JoinSet<usize>,
 }
 
@@ -52,9 +56,9 @@ impl Lanes {
     /// Queues `received` on its job's lane, waiting while that lane's queue is full.
     /// `false` only when the lane has stopped, which is a bug (a panic); the event is
     /// then dropped unsettled and comes back after the ack wait.
-    pub(super) async fn queue(&self, received: ReceivedEvent) -> bool {
+    pub(super) async fn queue(&self, received: ReceivedEvent, unsettled: Unsettled) -> bool {
         let lane = lane_of(&received.event.job_id, self.queues.len());
-        self.queues[lane].send(received).await.is_ok()
+        self.queues[lane].send((received, unsettled)).await.is_ok()
     }
 
     /// Closes the queues and waits until every lane has finished and settled its
@@ -74,14 +78,11 @@ impl EventApplier {
     /// One lane: applies the events queued on it in order until its queue is closed;
     /// once `shutdown` is cancelled, hands back those still queued instead. Returns how
     /// many it handed back.
-    async fn lane(
-        self,
-        mut queued: mpsc::Receiver<ReceivedEvent>,
-        shutdown: CancellationToken,
-    ) -> usize {
+    async fn lane(self, mut queued: mpsc::Receiver<Queued>, shutdown: CancellationToken) -> usize {
         let mut backoff = Backoff::default();
         let mut handed_back = 0;
-        while let Some(received) = queued.recv().await {
+        // An event counts as unapplied until it is settled or handed back here.
+        while let Some((received, _unsettled)) = queued.recv().await {
             if shutdown.is_cancelled() {
                 handed_back += 1;
                 if let Err(error) = received.hand_back().await {

@@ -136,6 +136,14 @@ impl TestApp {
         Ok(text.lines().filter(|line| line.starts_with(&prefix)).map(str::to_owned).collect())
     }
 
+    /// The value of the registry's unlabelled metric `name`, if it is served.
+    pub async fn metric_value(&self, name: &str) -> anyhow::Result<Option<f64>> {
+        let text = reqwest::get(format!("http://{}/metrics", self.ops_addr)).await?.text().await?;
+        let prefix = format!("{name} ");
+        let line = text.lines().find_map(|line| line.strip_prefix(&prefix));
+        Ok(line.map(str::parse).transpose()?)
+    }
+
     /// The broker names under the registry's prefix.
     pub fn names(&self) -> Names {
         Names::new(self.settings.prefix.to_string())

@@ -14,5 +14,6 @@ mod object_keys;
 mod outages;
 mod read_scoping;
 mod replay;
+mod stall_judging;
 mod startup;
 mod watch_jobs;
