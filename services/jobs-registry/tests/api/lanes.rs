@@ -3,11 +3,11 @@
 use bgjobs_proto::v1::{EventKind, JobStatus};
 use bgjobs_test_support::wait;
 use jobs_registry::applier::lane_of;
-use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
+use sea_orm::Database;
 
 use crate::events::{DEADLINE, event, log_of, wait_for_job};
 use crate::helpers::spawn_app;
-use crate::outages::{lock_waiters, redeliveries};
+use crate::outages::{lock_job_row, lock_waiters, redeliveries};
 
 #[tokio::test]
 async fn a_job_whose_row_is_locked_holds_up_no_job_on_another_lane() -> anyhow::Result<()> {
@@ -21,14 +21,7 @@ async fn a_job_whose_row_is_locked_holds_up_no_job_on_another_lane() -> anyhow::
     }
     // The held job's row is locked, as a long transaction on it would.
     let database = Database::connect(app.settings.database_url.expose()).await?;
-    let holder = database.begin().await?;
-    holder
-        .execute(Statement::from_sql_and_values(
-            holder.get_database_backend(),
-            "SELECT 1 FROM jobs.jobs WHERE job_id = $1::uuid FOR UPDATE",
-            [held.job_id.clone().into()],
-        ))
-        .await?;
+    let holder = lock_job_row(&database, &held).await?;
 
     app.publisher.publish(&event(&held, 1, 1, EventKind::Started, "Started"), None).await?;
     wait::until("the applier to wait on the held row", DEADLINE, || async {

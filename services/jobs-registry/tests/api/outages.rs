@@ -1,8 +1,10 @@
 //! The applier through database failures: nothing is lost, nothing is applied out of order.
 
-use bgjobs_proto::v1::{EventKind, JobStatus};
+use bgjobs_proto::v1::{self, EventKind, JobStatus};
 use bgjobs_test_support::wait;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, Statement, TransactionTrait,
+};
 
 use crate::events::{DEADLINE, event, log_of, wait_for_job};
 use crate::helpers::{TestApp, spawn_app};
@@ -13,6 +15,23 @@ pub async fn redeliveries(app: &TestApp) -> anyhow::Result<usize> {
         .get_stream(app.names().events_stream())
         .await?;
     Ok(stream.consumer_info(&app.settings.consumer).await?.num_redelivered)
+}
+
+/// Locks `job`'s row (`FOR UPDATE`) in a transaction of its own on `database`, as a
+/// long transaction on it would; the lock holds until that transaction ends.
+pub async fn lock_job_row(
+    database: &DatabaseConnection,
+    job: &v1::Job,
+) -> anyhow::Result<DatabaseTransaction> {
+    let holder = database.begin().await?;
+    holder
+        .execute(Statement::from_sql_and_values(
+            holder.get_database_backend(),
+            "SELECT 1 FROM jobs.jobs WHERE job_id = $1::uuid FOR UPDATE",
+            [job.job_id.clone().into()],
+        ))
+        .await?;
+    Ok(holder)
 }
 
 /// Backends of the test's database waiting on a lock, other than `database`'s own.
@@ -34,14 +53,7 @@ async fn an_event_failing_on_a_lost_connection_is_retried_in_place() -> anyhow::
     let job = app.create_job("acme").await?;
     let database = Database::connect(app.settings.database_url.expose()).await?;
     // Hold the job's row, so the applier is caught waiting inside record_event...
-    let holder = database.begin().await?;
-    holder
-        .execute(Statement::from_sql_and_values(
-            holder.get_database_backend(),
-            "SELECT 1 FROM jobs.jobs WHERE job_id = $1::uuid FOR UPDATE",
-            [job.job_id.clone().into()],
-        ))
-        .await?;
+    let holder = lock_job_row(&database, &job).await?;
 
     app.publisher.publish(&event(&job, 1, 1, EventKind::Started, "Started"), None).await?;
     let waiters = wait::until("the applier to wait on the row", DEADLINE, || async {

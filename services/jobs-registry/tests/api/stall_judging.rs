@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use bgjobs_proto::v1::{EventKind, JobStatus};
 use bgjobs_test_support::wait;
-use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
+use sea_orm::Database;
 
 use crate::events::{DEADLINE, event, log_of, wait_for_job};
 use crate::helpers::{TestApp, spawn_app_with};
+use crate::outages::lock_job_row;
 
 const JUDGING: &str = "bgjobs_registry_judging_stalls";
 
@@ -33,14 +34,7 @@ async fn a_heartbeat_taken_but_not_yet_applied_keeps_its_job_from_being_judged_s
     // as during a database outage; the job's last applied event then ages past the
     // threshold.
     let database = Database::connect(app.settings.database_url.expose()).await?;
-    let holder = database.begin().await?;
-    holder
-        .execute(Statement::from_sql_and_values(
-            holder.get_database_backend(),
-            "SELECT 1 FROM jobs.jobs WHERE job_id = $1::uuid FOR UPDATE",
-            [job.job_id.clone().into()],
-        ))
-        .await?;
+    let holder = lock_job_row(&database, &job).await?;
     app.publisher.publish(&event(&job, 1, 2, EventKind::Progress, "Still working"), None).await?;
     // A detector that judged on would block on the row to recover the job and never
     // say it waits.
