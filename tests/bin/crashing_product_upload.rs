@@ -13,7 +13,7 @@
 use anyhow::Context;
 use bgjobs_consumer::{Connections, Delivery, Emitter, Finished, Job, Stop, Worker};
 use bgjobs_database::CatalogStore;
-use bgjobs_database::catalog::{AppliedBatch, Checkpoint};
+use bgjobs_database::catalog::{AppliedBatch, BatchTurn};
 use bgjobs_domain::JobType;
 use bgjobs_domain::upload::header::{ColumnIndex, ColumnSpec};
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
@@ -84,6 +84,7 @@ impl Job for CrashingUpload {
 }
 
 /// Product rows whose parser aborts the process on the planted SKU.
+#[derive(Clone)]
 struct CrashingRows {
     products: ProductRows,
     crash_on_sku: String,
@@ -127,9 +128,9 @@ impl UploadRows for CrashingRows {
         account: &AccountId,
         rows: &[(u64, product::Product)],
         write: WriteMode,
-        after: &Checkpoint,
+        turn: BatchTurn,
     ) -> Result<AppliedBatch, bgjobs_database::Error> {
-        self.products.apply(store, job, account, rows, write, after).await
+        self.products.apply(store, job, account, rows, write, turn).await
     }
 
     async fn check(

@@ -1,5 +1,6 @@
 //! The `catalog` schema: clients, products, and what upload jobs claimed and committed.
 
+mod batch_chain;
 mod checkpoint;
 pub mod delete_client;
 mod fence;
@@ -18,6 +19,7 @@ use sea_orm::{
 use crate::entities::{clients, products};
 use crate::{CatalogStore, Error};
 
+pub use batch_chain::{BatchChain, BatchTurn};
 /// A product as an upload writes it (validated by the domain's product rules);
 /// also what [`CatalogStore::get_product`] returns.
 pub use bgjobs_domain::upload::product::Product;

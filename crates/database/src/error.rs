@@ -105,6 +105,11 @@ pub enum Error {
         /// The newer delivery that owns the checkpoint.
         by: u32,
     },
+    /// A batch of an upload pass was not committed because the batch before it, written
+    /// at the same time, was not: the checkpoint cannot skip a batch. Nothing of this
+    /// batch was written; the earlier batch's error says why.
+    #[error("an earlier batch of this upload was not committed, so this one was not either")]
+    EarlierBatchNotCommitted,
     /// A page cursor that this store did not produce.
     #[error("the page cursor is not valid; request the first page again without a cursor")]
     InvalidCursor,

@@ -24,6 +24,18 @@ bgjobs_config::section! {
     }
 }
 
+bgjobs_config::section! {
+    /// How an upload consumer writes the batches of one job.
+    pub struct Writes {
+        /// Batches of one job written at once, each in a transaction of its own on a
+        /// database connection of its own. They still commit in input order, and a row's
+        /// key is claimed as if they ran one after another, so results and checkpoints do
+        /// not change; 1 writes each batch only once the one before it has committed.
+        /// Every batch being written holds one of the process's 10 database connections.
+        "BGJOBS_BATCHES_IN_FLIGHT" => batches_in_flight: Count<1, 4> = "2";
+    }
+}
+
 /// The longest row limit allowed: the reader's memory per job stays within a few
 /// times this.
 const MOST_ROW_BYTES: u64 = 256 << 20;
@@ -35,7 +47,10 @@ pub struct Settings {
     pub consumer: bgjobs_consumer::Settings,
     /// The most one row of a file may hold.
     pub limits: Limits,
+    /// Batches of one job written at once (`BGJOBS_BATCHES_IN_FLIGHT`).
+    pub batches_in_flight: usize,
     csv: Csv,
+    writes: Writes,
 }
 
 /// What an upload consumer does unless its settings say otherwise: 2,000 valid rows per
@@ -49,6 +64,7 @@ impl Settings {
     pub fn load(environment: &Environment<'_>, service: &str) -> Result<Self, Error> {
         let consumer = bgjobs_consumer::Settings::load(environment, service, DEFAULTS)?;
         let csv = Csv::load(environment)?;
+        let writes = Writes::load(environment)?;
         let limits = Limits {
             row_bytes: csv.max_row_bytes.get(),
             field_bytes: csv.max_field_bytes.get(),
@@ -77,7 +93,13 @@ impl Settings {
                 ),
             });
         }
-        Ok(Self { consumer, limits, csv })
+        Ok(Self {
+            consumer,
+            limits,
+            batches_in_flight: writes.batches_in_flight.get() as usize,
+            csv,
+            writes,
+        })
     }
 }
 
@@ -85,12 +107,14 @@ impl Section for Settings {
     fn variables() -> Vec<&'static Variable> {
         let mut all = bgjobs_consumer::Settings::variables();
         bgjobs_config::add_variables(&mut all, Csv::variables());
+        bgjobs_config::add_variables(&mut all, Writes::variables());
         all
     }
 
     fn show(&self, out: &mut Vec<(&'static str, String)>) {
         self.consumer.show(out);
         self.csv.show(out);
+        self.writes.show(out);
     }
 }
 
@@ -119,6 +143,7 @@ mod tests {
         assert_eq!(settings.limits, Limits::DEFAULT);
         assert_eq!(settings.consumer.batch_size, 2_000);
         assert_eq!(settings.consumer.concurrency, 4);
+        assert_eq!(settings.batches_in_flight, 2);
     }
 
     #[test]

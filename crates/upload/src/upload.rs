@@ -3,12 +3,13 @@
 //! together with the job's checkpoint, so a redelivered message resumes after the
 //! last committed batch; every input row gets its line in the results file.
 
+mod in_flight;
 mod pass;
 
 use std::future::Future;
 
 use bgjobs_database::CatalogStore;
-use bgjobs_database::catalog::{AppliedBatch, Checkpoint};
+use bgjobs_database::catalog::{AppliedBatch, BatchTurn};
 use bgjobs_domain::object_keys;
 use bgjobs_domain::upload::Rejection;
 use bgjobs_domain::upload::header::{ColumnIndex, ColumnSpec};
@@ -24,7 +25,7 @@ use bgjobs_consumer::{Delivery, Finished, Stop};
 use pass::Pass;
 
 /// What an upload's row type brings to the shared upload pass.
-pub trait UploadRows: Send + Sync {
+pub trait UploadRows: Clone + Send + Sync + 'static {
     /// A valid row.
     type Row: Send + Sync + 'static;
 
@@ -43,8 +44,9 @@ pub trait UploadRows: Send + Sync {
     /// `None` for a written row.
     fn refusal(row: &Self::Row, outcome: RowOutcome) -> Option<String>;
 
-    /// Writes `rows` (with their input row numbers) under `write`, with the
-    /// checkpoint `after`, in one transaction; each row's outcome in input order.
+    /// Writes `rows` (with their input row numbers) under `write`, with the job's
+    /// checkpoint, in one transaction that begins and records the checkpoint in `turn`;
+    /// each row's outcome in input order.
     fn apply(
         &self,
         store: &CatalogStore,
@@ -52,7 +54,7 @@ pub trait UploadRows: Send + Sync {
         account: &AccountId,
         rows: &[(u64, Self::Row)],
         write: WriteMode,
-        after: &Checkpoint,
+        turn: BatchTurn,
     ) -> impl Future<Output = Result<AppliedBatch, bgjobs_database::Error>> + Send;
 
     /// What [`UploadRows::apply`] would refuse, writing nothing but the key claims

@@ -47,9 +47,13 @@ impl Error {
             Self::Store(
                 Store::Superseded { .. } | Store::Overtaken { .. } | Store::TakenOver { .. },
             ) => ErrorCode::Superseded,
-            Self::Store(Store::Database(_) | Store::Connect { .. } | Store::Corrupt(_)) => {
-                ErrorCode::Internal
-            }
+            // The registry writes no upload batches: one reaching it is a bug.
+            Self::Store(
+                Store::Database(_)
+                | Store::Connect { .. }
+                | Store::Corrupt(_)
+                | Store::EarlierBatchNotCommitted,
+            ) => ErrorCode::Internal,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! store, which names the row of the first.
 
 use bgjobs_database::CatalogStore;
-use bgjobs_database::catalog::{AppliedBatch, Checkpoint};
+use bgjobs_database::catalog::{AppliedBatch, BatchTurn};
 use bgjobs_domain::upload::header::{ColumnIndex, ColumnSpec};
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode, product_refusal};
 use bgjobs_domain::upload::{Rejection, product};
@@ -43,9 +43,9 @@ impl UploadRows for ProductRows {
         account: &AccountId,
         rows: &[(u64, product::Product)],
         write: WriteMode,
-        after: &Checkpoint,
+        turn: BatchTurn,
     ) -> Result<AppliedBatch, bgjobs_database::Error> {
-        store.apply_product_batch_as(job, account, &self.client_id, rows, write, after).await
+        store.apply_product_batch_in_turn(job, account, &self.client_id, rows, write, turn).await
     }
 
     async fn check(

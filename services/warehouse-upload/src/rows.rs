@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use bgjobs_database::CatalogStore;
-use bgjobs_database::catalog::{AppliedBatch, Checkpoint};
+use bgjobs_database::catalog::{AppliedBatch, BatchTurn};
 use bgjobs_domain::upload::Rejection;
 use bgjobs_domain::upload::header::{ColumnIndex, ColumnSpec};
 use bgjobs_domain::upload::location::{self, Location};
@@ -50,9 +50,9 @@ impl UploadRows for LocationRows {
         account: &AccountId,
         rows: &[(u64, Location)],
         write: WriteMode,
-        after: &Checkpoint,
+        turn: BatchTurn,
     ) -> Result<AppliedBatch, bgjobs_database::Error> {
-        store.apply_location_batch_as(job, account, rows, write, after).await
+        store.apply_location_batch_in_turn(job, account, rows, write, turn).await
     }
 
     async fn check(

@@ -214,13 +214,7 @@ pub(crate) async fn write_checkpoint(
     applied: &AppliedBatch,
     first_row: u64,
 ) -> Result<(), Error> {
-    let after = Checkpoint {
-        rows_created: after.rows_created + applied.counts.created,
-        rows_updated: after.rows_updated + applied.counts.updated,
-        rows_unchanged: after.rows_unchanged + applied.counts.unchanged,
-        rows_rejected: after.rows_rejected + applied.refused,
-        ..*after
-    };
+    let after = after.plus(applied);
     let row = job_checkpoints::ActiveModel {
         job_id: Set(job.as_uuid()),
         attempt: Set(write_i32("attempt", after.attempt)?),

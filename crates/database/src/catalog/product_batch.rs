@@ -7,7 +7,7 @@ use bgjobs_domain::{AccountId, JobId};
 use sea_orm::Value;
 
 use super::upload_batch::{self, Column, UploadTable};
-use super::{AppliedBatch, Checkpoint, Product};
+use super::{AppliedBatch, BatchChain, BatchTurn, Checkpoint, Product};
 use crate::entities::products;
 use crate::{CatalogStore, Error};
 
@@ -100,9 +100,25 @@ impl CatalogStore {
         write: WriteMode,
         after: &Checkpoint,
     ) -> Result<AppliedBatch, Error> {
+        let turn = BatchChain::starting_at(*after).next(after.rows_committed, 0);
+        self.apply_product_batch_in_turn(job, account, client_id, rows, write, turn).await
+    }
+
+    /// [`CatalogStore::apply_product_batch_as`] for one of several batches of a pass
+    /// written side by side: the batch begins and records its checkpoint in `turn`,
+    /// adding its counts to the totals the batch before it committed.
+    pub async fn apply_product_batch_in_turn(
+        &self,
+        job: JobId,
+        account: &AccountId,
+        client_id: &str,
+        rows: &[(u64, Product)],
+        write: WriteMode,
+        turn: BatchTurn,
+    ) -> Result<AppliedBatch, Error> {
         let table = Products { account, client_id };
         let rows: Vec<(u64, &Product)> = rows.iter().map(|(number, row)| (*number, row)).collect();
-        upload_batch::apply_batch(&self.connection, &table, job, &rows, write, after).await
+        upload_batch::apply_batch(&self.connection, &table, job, &rows, write, turn).await
     }
 
     /// The validation pass of an all-or-nothing product upload: claims every row's SKU

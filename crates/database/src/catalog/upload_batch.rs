@@ -12,12 +12,12 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, TransactionTrait, Value,
 };
 
-use super::AppliedBatch;
-use super::checkpoint::{Checkpoint, write_checkpoint};
+use super::checkpoint::write_checkpoint;
 use super::delete_client::refuse_unless_writable;
 use super::fence::refuse_unless_current;
 use super::upload_keys::claim_keys;
 use super::upload_sql::{Writer, existing, upsert};
+use super::{AppliedBatch, BatchTurn};
 use crate::Error;
 
 /// A column of `T`'s table.
@@ -84,21 +84,27 @@ pub(crate) fn natural_key(parts: &[&str]) -> String {
     key
 }
 
-/// Claims every row's key for `job`, writes the rows that
-/// hold their claim under `write`, and records the checkpoint, in one transaction,
-/// refused with nothing written once the checkpoint's attempt is superseded.
-/// `rows` carry their 1-based input row numbers; outcomes are in the order of `rows`.
+/// Claims every row's key for `job`, writes the rows that hold their claim under
+/// `write`, and records the checkpoint, in one transaction, refused with nothing
+/// written once the checkpoint's attempt is superseded. The batch begins and records
+/// its checkpoint in its `turn` (see [`BatchChain`](super::BatchChain)). `rows` carry
+/// their 1-based input row numbers; outcomes are in the order of `rows`.
 pub(crate) async fn apply_batch<T: UploadTable>(
     connection: &DatabaseConnection,
     table: &T,
     job: JobId,
     rows: &[(u64, &T::Row)],
     write: WriteMode,
-    after: &Checkpoint,
+    turn: BatchTurn,
 ) -> Result<AppliedBatch, Error> {
     let keys = keys_of::<T>(rows)?;
-    let transaction = begin_batch(connection, table, job, after.attempt).await?;
+    // A batch of only rejected rows (the file's tail) starts where its checkpoint ends.
+    let first_row = rows.iter().map(|(number, _)| *number).min().unwrap_or(turn.rows_committed());
+    let attempt = turn.attempt();
+    let mut turn = turn.begin().await?;
+    let transaction = begin_batch(connection, table, job, attempt).await?;
     let duplicate_of = claim_keys(&transaction, job, &keys).await?;
+    turn.claimed();
     let holders = holders(rows, &keys, &duplicate_of);
     let written: HashMap<String, RowOutcome> =
         write_rows(&transaction, table, job, &holders, write).await?.into_iter().collect();
@@ -112,10 +118,10 @@ pub(crate) async fn apply_batch<T: UploadTable>(
         })
         .collect();
     let applied = AppliedBatch::from_rows(outcomes);
-    // A batch of only rejected rows (the file's tail) starts where its checkpoint ends.
-    let first_row = rows.iter().map(|(number, _)| *number).min().unwrap_or(after.rows_committed);
-    write_checkpoint(&transaction, job, after, &applied, first_row).await?;
+    let after = turn.previous_committed().await?;
+    write_checkpoint(&transaction, job, &after, &applied, first_row).await?;
     transaction.commit().await?;
+    turn.committed(after.plus(&applied));
     Ok(applied)
 }
 

@@ -1,5 +1,6 @@
 //! Store tests against the local Postgres; each test migrates a fresh database of its own.
 
+mod batch_chain;
 mod catalog;
 mod check_pass;
 mod client_integrity;

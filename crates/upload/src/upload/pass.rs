@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use bgjobs_database::catalog::Checkpoint;
+use bgjobs_database::catalog::{BatchChain, Checkpoint};
 use bgjobs_domain::EventKind;
 use bgjobs_domain::object_keys;
 use bgjobs_domain::upload::header::ColumnIndex;
@@ -13,6 +13,7 @@ use bgjobs_domain::upload::results::thousands;
 use bgjobs_domain::upload::write::WriteMode;
 use bgjobs_proto::v1::Counters;
 
+use super::in_flight::{InFlight, Settled, Verdict};
 use super::{Upload, UploadRows, store_stop};
 use crate::reader::{self, Encoding, FileFormat, Parsed};
 use crate::results::ResultsWriter;
@@ -51,12 +52,22 @@ pub(super) struct Pass<'p, R> {
     announce_header: bool,
 }
 
-/// What a pass holds while reading: the batch, its waiting lines and the counts.
+/// What a pass holds while reading: the batch being gathered, the lines waiting for it,
+/// the batches in flight and the counts.
 struct Reading<R> {
     batch: Vec<(u64, R)>,
     lines: RowLines,
+    in_flight: InFlight<R>,
+    /// The order a write pass's batches commit in.
+    chain: BatchChain,
     results: ResultsWriter,
+    /// The totals through the last settled batch.
     totals: Checkpoint,
+    /// Rows after the last batch sent that validation rejected (a write pass's, past the
+    /// resume checkpoint): the next batch's checkpoint counts them.
+    stretch_rejected: u64,
+    /// The input rows handled once every batch sent so far is settled.
+    sent_through: u64,
     rows_read: u64,
     rejected: u64,
 }
@@ -100,96 +111,29 @@ impl<'p, R: UploadRows> Pass<'p, R> {
             Kind::Check => (0, Checkpoint::default()),
             Kind::Write { resume } => (resume.rows_committed, resume),
         };
+        // A check pass commits only key claims, which must be taken in input order: one
+        // batch at a time. A write pass's batches keep that order through their chain.
+        let most_in_flight = match self.kind {
+            Kind::Check => 1,
+            Kind::Write { .. } => upload.settings.batches_in_flight,
+        };
         let mut reading = Reading {
             batch: Vec::with_capacity(batch_size),
             lines: RowLines::with_capacity(batch_size),
+            in_flight: InFlight::new(most_in_flight),
+            chain: BatchChain::starting_at(totals),
             results,
             totals,
+            stretch_rejected: 0,
+            sent_through: committed,
             rows_read: 0,
             rejected: 0,
         };
-        let format = FileFormat {
-            columns: R::COLUMNS,
-            encoding: encoding(delivery)?,
-            limits: upload.settings.limits,
-        };
-        let parser = upload.rows.parser();
-        let mut parsed_rows = reader::spawn(source, format, batch_size.min(1000), parser);
-        let mut last_progress = Instant::now();
-        let mut whole_file = false;
-        while let Some(parsed) = parsed_rows.recv().await {
-            let rows = match parsed {
-                Parsed::Header(index) => {
-                    self.announce(emitter, &index).await?;
-                    continue;
-                }
-                Parsed::Rows(rows) => rows,
-                Parsed::Unreadable(message) => return Err(Stop::Fail(message)),
-                Parsed::CutShort(reason) => return Err(self.cut_short(&mut reading, reason).await),
-                Parsed::Broken(message) => return Err(Stop::Retry(message)),
-                Parsed::End => {
-                    whole_file = true;
-                    continue;
-                }
-            };
-            for (row, result) in rows {
-                reading.rows_read = row;
-                match result {
-                    // Written by an earlier delivery of this attempt.
-                    Ok(valid) if row <= committed => {
-                        reading.lines.known(row, R::key(&valid), APPLIED, APPLIED_EARLIER);
-                    }
-                    Ok(valid) => {
-                        reading.lines.in_batch(row, R::key(&valid), reading.batch.len());
-                        reading.batch.push((row, valid));
-                    }
-                    Err(rejection) => {
-                        reading.rejected += 1;
-                        if row > committed {
-                            reading.totals.rows_rejected += 1;
-                        }
-                        reading.lines.reject(rejection);
-                    }
-                }
-                if reading.batch.len() >= batch_size {
-                    self.flush(&mut reading, row).await?;
-                } else if reading.batch.is_empty() {
-                    // No row waits for a batch: the lines can go at once.
-                    reading.lines.write(&mut reading.results, &[]).await.map_err(lines_stop)?;
-                }
-            }
-            if last_progress.elapsed() >= upload.settings.consumer.progress_interval {
-                last_progress = Instant::now();
-                self.progress(emitter, &reading).await?;
-            }
+        let read = self.read(source, &mut reading, emitter).await;
+        if read.is_err() {
+            reading.in_flight.drain().await;
         }
-        if !whole_file {
-            // The reader died (a bug in a row parser): ending here would report the rows
-            // so far as the whole file. Committed rows stay; nothing else is written.
-            let committed = match self.kind {
-                Kind::Write { .. } => reading.totals.rows_committed,
-                Kind::Check => 0,
-            };
-            let imported = match committed {
-                0 => "nothing was imported".to_owned(),
-                rows => format!("rows 1 to {} were imported, none after them", thousands(rows)),
-            };
-            return Err(Stop::Fail(format!(
-                "reading the file stopped unexpectedly after row {} because of an internal \
-                 error; {imported}. Retry the job; if it fails again, report it with the file",
-                thousands(reading.rows_read)
-            )));
-        }
-        let last_row = reading.rows_read;
-        let unsettled = match self.kind {
-            // The last checkpoint covers the whole file, trailing rejected rows too.
-            Kind::Write { .. } => last_row > reading.totals.rows_committed,
-            Kind::Check => !reading.batch.is_empty(),
-        };
-        if unsettled {
-            self.flush(&mut reading, last_row).await?;
-        }
-        reading.lines.write(&mut reading.results, &[]).await.map_err(lines_stop)?;
+        read?;
         if let Kind::Write { .. } = self.kind {
             // A delivery that committed nothing (another copy of the message did it all)
             // must not replace the results file of a job that has ended meanwhile.
@@ -218,31 +162,172 @@ impl<'p, R: UploadRows> Pass<'p, R> {
         Ok(Seen { rows_read: reading.rows_read, rejected })
     }
 
-    /// Settles the batch: a write pass commits it with the checkpoint through `row`,
-    /// a check pass asks what would be refused. Then its lines are written.
-    async fn flush(&self, reading: &mut Reading<R::Row>, row: u64) -> Result<(), Stop> {
+    /// Reads the file to its end and settles every batch; when it stops early, batches
+    /// may still be in flight.
+    async fn read(
+        &self,
+        source: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+        reading: &mut Reading<R::Row>,
+        emitter: &mut Emitter,
+    ) -> Result<(), Stop> {
+        let upload = self.upload;
+        let batch_size = upload.settings.consumer.batch_size;
+        let committed = match self.kind {
+            Kind::Check => 0,
+            Kind::Write { resume } => resume.rows_committed,
+        };
+        let format = FileFormat {
+            columns: R::COLUMNS,
+            encoding: encoding(upload.delivery)?,
+            limits: upload.settings.limits,
+        };
+        let parser = upload.rows.parser();
+        let mut parsed_rows = reader::spawn(source, format, batch_size.min(1000), parser);
+        let mut last_progress = Instant::now();
+        let mut whole_file = false;
+        while let Some(parsed) = parsed_rows.recv().await {
+            let rows = match parsed {
+                Parsed::Header(index) => {
+                    self.announce(emitter, &index).await?;
+                    continue;
+                }
+                Parsed::Rows(rows) => rows,
+                Parsed::Unreadable(message) => return Err(Stop::Fail(message)),
+                Parsed::CutShort(reason) => return Err(self.cut_short(reading, reason).await),
+                Parsed::Broken(message) => return Err(Stop::Retry(message)),
+                Parsed::End => {
+                    whole_file = true;
+                    continue;
+                }
+            };
+            for (row, result) in rows {
+                reading.rows_read = row;
+                match result {
+                    // Written by an earlier delivery of this attempt.
+                    Ok(valid) if row <= committed => {
+                        reading.lines.known(row, R::key(&valid), APPLIED, APPLIED_EARLIER);
+                    }
+                    Ok(valid) => {
+                        reading.lines.in_batch(row, R::key(&valid), reading.batch.len());
+                        reading.batch.push((row, valid));
+                    }
+                    Err(rejection) => {
+                        reading.rejected += 1;
+                        if row > committed {
+                            reading.stretch_rejected += 1;
+                        }
+                        reading.lines.reject(rejection);
+                    }
+                }
+                if reading.batch.len() >= batch_size {
+                    self.send(reading, row).await?;
+                }
+            }
+            // Batches that have ended are settled now, so that their lines, and those of
+            // the rows read after them, do not wait for the next full batch.
+            while reading.in_flight.oldest_finished() {
+                self.settle_oldest(reading).await?;
+            }
+            if reading.batch.is_empty() && reading.in_flight.is_empty() {
+                // No row waits for a batch: the lines can go at once.
+                reading.lines.write(&mut reading.results, &[]).await.map_err(lines_stop)?;
+            }
+            if last_progress.elapsed() >= upload.settings.consumer.progress_interval {
+                last_progress = Instant::now();
+                self.progress(emitter, reading).await?;
+            }
+        }
+        if !whole_file {
+            // The reader died (a bug in a row parser): ending here would report the rows
+            // so far as the whole file. Committed rows stay; nothing else is written.
+            self.settle_all(reading).await?;
+            let committed = match self.kind {
+                Kind::Write { .. } => reading.totals.rows_committed,
+                Kind::Check => 0,
+            };
+            let imported = match committed {
+                0 => "nothing was imported".to_owned(),
+                rows => format!("rows 1 to {} were imported, none after them", thousands(rows)),
+            };
+            return Err(Stop::Fail(format!(
+                "reading the file stopped unexpectedly after row {} because of an internal \
+                 error; {imported}. Retry the job; if it fails again, report it with the file",
+                thousands(reading.rows_read)
+            )));
+        }
+        let last_row = reading.rows_read;
+        let unsettled = match self.kind {
+            // The last checkpoint covers the whole file, trailing rejected rows too.
+            Kind::Write { .. } => last_row > reading.sent_through,
+            Kind::Check => !reading.batch.is_empty(),
+        };
+        if unsettled {
+            self.send(reading, last_row).await?;
+        }
+        self.settle_all(reading).await?;
+        reading.lines.write(&mut reading.results, &[]).await.map_err(lines_stop)
+    }
+
+    /// Sends the batch gathered so far with the lines waiting for it, once fewer batches
+    /// than allowed are in flight: a write pass commits it with the checkpoint through
+    /// `row`, a check pass asks what would be refused.
+    async fn send(&self, reading: &mut Reading<R::Row>, row: u64) -> Result<(), Stop> {
+        while reading.in_flight.is_full() {
+            self.settle_oldest(reading).await?;
+        }
         let upload = self.upload;
         let delivery = upload.delivery;
-        let (store, job, account) = (upload.store, delivery.job, &delivery.account);
-        let outcomes: Vec<LineOutcome> = match self.kind {
+        let batch_size = upload.settings.consumer.batch_size;
+        let rows = std::mem::replace(&mut reading.batch, Vec::with_capacity(batch_size));
+        let lines = std::mem::replace(&mut reading.lines, RowLines::with_capacity(batch_size));
+        let (store, writer, account) =
+            (upload.store.clone(), upload.rows.clone(), delivery.account.clone());
+        let (job, write) = (delivery.job, self.write);
+        let stretch = (row, std::mem::take(&mut reading.stretch_rejected));
+        match self.kind {
             Kind::Write { .. } => {
-                let mut after = reading.totals;
-                after.rows_committed = row;
-                let applied = upload
-                    .rows
-                    .apply(store, job, account, &reading.batch, self.write, &after)
-                    .await
-                    .map_err(store_stop)?;
+                let turn = reading.chain.next(stretch.0, stretch.1);
+                reading.in_flight.send(stretch, lines, async move {
+                    let applied = writer.apply(&store, job, &account, &rows, write, turn).await;
+                    (rows, applied.map(Verdict::Applied))
+                });
+            }
+            Kind::Check => {
+                let attempt = delivery.attempt();
+                reading.in_flight.send(stretch, lines, async move {
+                    let checked = writer.check(&store, job, attempt, &account, &rows, write).await;
+                    (rows, checked.map(Verdict::Checked))
+                });
+            }
+        }
+        reading.sent_through = row;
+        Ok(())
+    }
+
+    /// Settles every batch in flight, oldest first.
+    async fn settle_all(&self, reading: &mut Reading<R::Row>) -> Result<(), Stop> {
+        while !reading.in_flight.is_empty() {
+            self.settle_oldest(reading).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest batch in flight and settles it: a written batch's counts join
+    /// the totals, and its lines are written with each row's outcome.
+    async fn settle_oldest(&self, reading: &mut Reading<R::Row>) -> Result<(), Stop> {
+        let Some(settled) = reading.in_flight.settle_oldest().await else { return Ok(()) };
+        let Settled { rows, verdict, mut lines, rows_committed, rejected } = settled?;
+        let outcomes: Vec<LineOutcome> = match verdict {
+            Verdict::Applied(applied) => {
                 // The store wrote these same totals into the checkpoint.
-                after.rows_created += applied.counts.created;
-                after.rows_updated += applied.counts.updated;
-                after.rows_unchanged += applied.counts.unchanged;
-                after.rows_rejected += applied.refused;
-                reading.totals = after;
+                let totals = &mut reading.totals;
+                totals.rows_committed = rows_committed;
+                totals.rows_created += applied.counts.created;
+                totals.rows_updated += applied.counts.updated;
+                totals.rows_unchanged += applied.counts.unchanged;
+                totals.rows_rejected += rejected + applied.refused;
                 reading.rejected += applied.refused;
-                reading
-                    .batch
-                    .iter()
+                rows.iter()
                     .zip(applied.rows)
                     .map(|((_, valid), outcome)| LineOutcome {
                         outcome: outcome.as_str(),
@@ -250,14 +335,8 @@ impl<'p, R: UploadRows> Pass<'p, R> {
                     })
                     .collect()
             }
-            Kind::Check => {
-                let verdicts = upload
-                    .rows
-                    .check(store, job, delivery.attempt(), account, &reading.batch, self.write)
-                    .await
-                    .map_err(store_stop)?;
-                let outcomes: Vec<LineOutcome> = reading
-                    .batch
+            Verdict::Checked(verdicts) => {
+                let outcomes: Vec<LineOutcome> = rows
                     .iter()
                     .zip(verdicts)
                     .map(|((_, valid), verdict)| match verdict {
@@ -276,8 +355,7 @@ impl<'p, R: UploadRows> Pass<'p, R> {
                 outcomes
             }
         };
-        reading.batch.clear();
-        reading.lines.write(&mut reading.results, &outcomes).await.map_err(lines_stop)
+        lines.write(&mut reading.results, &outcomes).await.map_err(lines_stop)
     }
 
     /// Names the header's unknown columns in the job's log ("ignored columns: Colour,
@@ -299,9 +377,12 @@ impl<'p, R: UploadRows> Pass<'p, R> {
             Kind::Check => "nothing was imported (all-or-nothing upload)".to_owned(),
             Kind::Write { .. } => {
                 let last_row = reading.rows_read;
-                if last_row > reading.totals.rows_committed
-                    && let Err(stop) = self.flush(reading, last_row).await
+                if last_row > reading.sent_through
+                    && let Err(stop) = self.send(reading, last_row).await
                 {
+                    return stop;
+                }
+                if let Err(stop) = self.settle_all(reading).await {
                     return stop;
                 }
                 let totals = &reading.totals;

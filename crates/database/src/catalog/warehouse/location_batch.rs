@@ -8,7 +8,7 @@ use sea_orm::Value;
 
 use super::Location;
 use crate::catalog::upload_batch::{self, Column, UploadTable, natural_key};
-use crate::catalog::{AppliedBatch, Checkpoint};
+use crate::catalog::{AppliedBatch, BatchChain, BatchTurn, Checkpoint};
 use crate::entities::warehouse_locations;
 use crate::{CatalogStore, Error};
 
@@ -77,9 +77,24 @@ impl CatalogStore {
         write: WriteMode,
         after: &Checkpoint,
     ) -> Result<AppliedBatch, Error> {
+        let turn = BatchChain::starting_at(*after).next(after.rows_committed, 0);
+        self.apply_location_batch_in_turn(job, account, rows, write, turn).await
+    }
+
+    /// [`CatalogStore::apply_location_batch_as`] for one of several batches of a pass
+    /// written side by side: the batch begins and records its checkpoint in `turn`,
+    /// adding its counts to the totals the batch before it committed.
+    pub async fn apply_location_batch_in_turn(
+        &self,
+        job: JobId,
+        account: &AccountId,
+        rows: &[(u64, Location)],
+        write: WriteMode,
+        turn: BatchTurn,
+    ) -> Result<AppliedBatch, Error> {
         let rows: Vec<(u64, &Location)> = rows.iter().map(|(number, row)| (*number, row)).collect();
         let table = Locations { account };
-        upload_batch::apply_batch(&self.connection, &table, job, &rows, write, after).await
+        upload_batch::apply_batch(&self.connection, &table, job, &rows, write, turn).await
     }
 
     /// The validation pass of an all-or-nothing location upload: claims every row's key
