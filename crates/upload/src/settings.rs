@@ -1,9 +1,12 @@
 //! The upload consumers' configuration: what every consumer reads, and how much one
 //! row of an uploaded file may hold.
 
+use std::sync::Arc;
+
 use bgjobs_config::values::{Count, Size};
 use bgjobs_config::{Environment, Error, Load, Section, Variable};
 use bgjobs_consumer::Defaults;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::reader::{Limits, MAX_HEADER_BYTES, in_words};
 
@@ -25,14 +28,39 @@ bgjobs_config::section! {
 }
 
 bgjobs_config::section! {
-    /// How an upload consumer writes the batches of one job.
+    /// How an upload consumer writes the batches of its jobs.
     pub struct Writes {
-        /// Batches of one job written at once, each in a transaction of its own on a
-        /// database connection of its own. They still commit in input order, and a row's
-        /// key is claimed as if they ran one after another, so results and checkpoints do
-        /// not change; 1 writes each batch only once the one before it has committed.
-        /// Every batch being written holds one of the process's 10 database connections.
-        "BGJOBS_BATCHES_IN_FLIGHT" => batches_in_flight: Count<1, 4> = "2";
+        /// Batches the consumer writes at once over all the jobs it runs, each in a
+        /// transaction of its own on one of the process's 10 database connections. A job
+        /// always writes one batch; it writes its next batch while the one before it
+        /// commits only when fewer than this many are being written in all (at most two
+        /// of one job). Batches of one job still commit in input order, and each row's
+        /// key is claimed as if they ran one after another, so results and checkpoints
+        /// are the same. 1 writes each job's batches one after another.
+        "BGJOBS_BATCHES_IN_FLIGHT" => batches_in_flight: Count<1, 64> = "4";
+    }
+}
+
+/// The batches a consumer may write at once over all its jobs
+/// (`BGJOBS_BATCHES_IN_FLIGHT`), shared by the clones of its settings: a job takes one
+/// for each batch it writes beside another of its own.
+#[derive(Debug, Clone)]
+pub struct BatchBudget {
+    permits: Arc<Semaphore>,
+}
+
+/// A batch taken from a [`BatchBudget`], given back when dropped.
+pub type BatchPermit = OwnedSemaphorePermit;
+
+impl BatchBudget {
+    /// A budget of `batches` at once.
+    pub fn new(batches: usize) -> Self {
+        Self { permits: Arc::new(Semaphore::new(batches)) }
+    }
+
+    /// A batch of the budget, if one is free now.
+    pub fn try_take(&self) -> Option<BatchPermit> {
+        Arc::clone(&self.permits).try_acquire_owned().ok()
     }
 }
 
@@ -47,8 +75,8 @@ pub struct Settings {
     pub consumer: bgjobs_consumer::Settings,
     /// The most one row of a file may hold.
     pub limits: Limits,
-    /// Batches of one job written at once (`BGJOBS_BATCHES_IN_FLIGHT`).
-    pub batches_in_flight: usize,
+    /// Batches written at once over all the consumer's jobs (`BGJOBS_BATCHES_IN_FLIGHT`).
+    pub batches: BatchBudget,
     csv: Csv,
     writes: Writes,
 }
@@ -96,7 +124,7 @@ impl Settings {
         Ok(Self {
             consumer,
             limits,
-            batches_in_flight: writes.batches_in_flight.get() as usize,
+            batches: BatchBudget::new(writes.batches_in_flight.get() as usize),
             csv,
             writes,
         })
@@ -143,7 +171,7 @@ mod tests {
         assert_eq!(settings.limits, Limits::DEFAULT);
         assert_eq!(settings.consumer.batch_size, 2_000);
         assert_eq!(settings.consumer.concurrency, 4);
-        assert_eq!(settings.batches_in_flight, 2);
+        assert_eq!(settings.batches.permits.available_permits(), 4);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The batches of one pass being written (or checked) on tasks of their own while the
-//! pass reads on: at most a set number at once, settled in input order, each with the
-//! results lines that wait for its outcome.
+//! pass reads on, settled in input order, each with the results lines that wait for its
+//! outcome. A pass always has room for one batch; a second one at the same time also
+//! needs a batch of the consumer's budget, shared by all its jobs.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -12,6 +13,11 @@ use tracing::Instrument;
 
 use super::store_stop;
 use crate::row_lines::RowLines;
+use crate::settings::{BatchBudget, BatchPermit};
+
+/// The most batches of one pass written at once: more gained nothing measurable and
+/// hold more memory and connections.
+const MOST_PER_PASS: usize = 2;
 
 /// What the store said of a batch.
 pub(super) enum Verdict {
@@ -40,18 +46,29 @@ struct Batch<Row> {
     lines: RowLines,
     rows_committed: u64,
     rejected: u64,
+    /// Given back to the budget when the batch is settled.
+    _permit: Option<BatchPermit>,
 }
+
+/// Room for one more batch, holding what it takes of the budget.
+pub(super) struct Room(Option<BatchPermit>);
 
 /// Batches sent and not yet settled, oldest first.
 pub(super) struct InFlight<Row> {
     batches: VecDeque<Batch<Row>>,
-    most: usize,
+    /// `None` for one batch at a time.
+    budget: Option<BatchBudget>,
 }
 
 impl<Row: Send + 'static> InFlight<Row> {
-    /// Room for `most` batches at once (at least one).
-    pub fn new(most: usize) -> Self {
-        Self { batches: VecDeque::with_capacity(most), most: most.max(1) }
+    /// Batches sent one at a time, each once the one before it has settled.
+    pub fn one_at_a_time() -> Self {
+        Self { batches: VecDeque::with_capacity(1), budget: None }
+    }
+
+    /// Batches sent beside one another while `budget` allows it.
+    pub fn sharing(budget: BatchBudget) -> Self {
+        Self { batches: VecDeque::with_capacity(MOST_PER_PASS), budget: Some(budget) }
     }
 
     /// No batch is in flight.
@@ -59,9 +76,18 @@ impl<Row: Send + 'static> InFlight<Row> {
         self.batches.is_empty()
     }
 
-    /// As many batches are in flight as may be: the oldest must settle first.
-    pub fn is_full(&self) -> bool {
-        self.batches.len() >= self.most
+    /// Room for another batch now, if there is: always when none is in flight (taking a
+    /// batch of the budget if one is free), otherwise while fewer than two are and the
+    /// budget has a batch free. Without room the oldest batch must settle first.
+    pub fn room(&self) -> Option<Room> {
+        if self.batches.len() >= MOST_PER_PASS {
+            return None;
+        }
+        let permit = self.budget.as_ref().and_then(BatchBudget::try_take);
+        match permit {
+            Some(permit) => Some(Room(Some(permit))),
+            None => self.batches.is_empty().then_some(Room(None)),
+        }
     }
 
     /// The oldest batch has finished: settling it would not wait.
@@ -75,18 +101,20 @@ impl<Row: Send + 'static> InFlight<Row> {
     /// rejected by validation.
     pub fn send(
         &mut self,
+        Room(permit): Room,
         (rows_committed, rejected): (u64, u64),
         lines: RowLines,
         write: impl Future<Output = Written<Row>> + Send + 'static,
     ) {
         let task = tokio::spawn(write.instrument(tracing::Span::current()));
-        self.batches.push_back(Batch { task, lines, rows_committed, rejected });
+        let batch = Batch { task, lines, rows_committed, rejected, _permit: permit };
+        self.batches.push_back(batch);
     }
 
     /// Waits for the oldest batch and hands it back; `None` when none is in flight. A
     /// batch the store refused is the stop it means.
     pub async fn settle_oldest(&mut self) -> Option<Result<Settled<Row>, Stop>> {
-        let Batch { task, lines, rows_committed, rejected } = self.batches.pop_front()?;
+        let Batch { task, lines, rows_committed, rejected, .. } = self.batches.pop_front()?;
         let settled = match task.await {
             Ok((rows, Ok(verdict))) => {
                 Ok(Settled { rows, verdict, lines, rows_committed, rejected })
@@ -116,5 +144,44 @@ impl<Row> Drop for InFlight<Row> {
         for batch in &self.batches {
             batch.task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends a batch that settles at once with nothing in it, if there is room.
+    fn send_if_room(in_flight: &mut InFlight<()>) -> bool {
+        let Some(room) = in_flight.room() else { return false };
+        let empty = async { (Vec::new(), Ok(Verdict::Checked(Vec::new()))) };
+        in_flight.send(room, (0, 0), RowLines::default(), empty);
+        true
+    }
+
+    #[tokio::test]
+    async fn a_second_batch_needs_the_budget_and_a_first_one_never_waits_for_it() {
+        let budget = BatchBudget::new(3);
+        let (mut one, mut other) =
+            (InFlight::sharing(budget.clone()), InFlight::sharing(budget.clone()));
+        assert!(send_if_room(&mut one) && send_if_room(&mut one), "two beside each other");
+        assert!(!send_if_room(&mut one), "a third of one pass");
+        assert!(send_if_room(&mut other), "the last batch of the budget");
+        assert!(budget.try_take().is_none());
+        assert!(!send_if_room(&mut other), "a second batch with the budget spent");
+        let mut third = InFlight::sharing(budget.clone());
+        assert!(send_if_room(&mut third), "a pass's first batch goes without the budget");
+
+        assert!(one.settle_oldest().await.is_some_and(|settled| settled.is_ok()));
+        assert!(send_if_room(&mut other), "the settled batch gave its part of the budget back");
+    }
+
+    #[tokio::test]
+    async fn one_at_a_time_sends_a_batch_only_once_the_one_before_settled() {
+        let mut in_flight = InFlight::one_at_a_time();
+        assert!(send_if_room(&mut in_flight));
+        assert!(!send_if_room(&mut in_flight));
+        assert!(in_flight.settle_oldest().await.is_some());
+        assert!(send_if_room(&mut in_flight));
     }
 }

@@ -113,14 +113,14 @@ impl<'p, R: UploadRows> Pass<'p, R> {
         };
         // A check pass commits only key claims, which must be taken in input order: one
         // batch at a time. A write pass's batches keep that order through their chain.
-        let most_in_flight = match self.kind {
-            Kind::Check => 1,
-            Kind::Write { .. } => upload.settings.batches_in_flight,
+        let in_flight = match self.kind {
+            Kind::Check => InFlight::one_at_a_time(),
+            Kind::Write { .. } => InFlight::sharing(upload.settings.batches.clone()),
         };
         let mut reading = Reading {
             batch: Vec::with_capacity(batch_size),
             lines: RowLines::with_capacity(batch_size),
-            in_flight: InFlight::new(most_in_flight),
+            in_flight,
             chain: BatchChain::starting_at(totals),
             results,
             totals,
@@ -268,13 +268,16 @@ impl<'p, R: UploadRows> Pass<'p, R> {
         reading.lines.write(&mut reading.results, &[]).await.map_err(lines_stop)
     }
 
-    /// Sends the batch gathered so far with the lines waiting for it, once fewer batches
-    /// than allowed are in flight: a write pass commits it with the checkpoint through
-    /// `row`, a check pass asks what would be refused.
+    /// Sends the batch gathered so far with the lines waiting for it, once there is room
+    /// for it: a write pass commits it with the checkpoint through `row`, a check pass
+    /// asks what would be refused.
     async fn send(&self, reading: &mut Reading<R::Row>, row: u64) -> Result<(), Stop> {
-        while reading.in_flight.is_full() {
-            self.settle_oldest(reading).await?;
-        }
+        let room = loop {
+            match reading.in_flight.room() {
+                Some(room) => break room,
+                None => self.settle_oldest(reading).await?,
+            }
+        };
         let upload = self.upload;
         let delivery = upload.delivery;
         let batch_size = upload.settings.consumer.batch_size;
@@ -287,14 +290,14 @@ impl<'p, R: UploadRows> Pass<'p, R> {
         match self.kind {
             Kind::Write { .. } => {
                 let turn = reading.chain.next(stretch.0, stretch.1);
-                reading.in_flight.send(stretch, lines, async move {
+                reading.in_flight.send(room, stretch, lines, async move {
                     let applied = writer.apply(&store, job, &account, &rows, write, turn).await;
                     (rows, applied.map(Verdict::Applied))
                 });
             }
             Kind::Check => {
                 let attempt = delivery.attempt();
-                reading.in_flight.send(stretch, lines, async move {
+                reading.in_flight.send(room, stretch, lines, async move {
                     let checked = writer.check(&store, job, attempt, &account, &rows, write).await;
                     (rows, checked.map(Verdict::Checked))
                 });
