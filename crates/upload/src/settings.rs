@@ -2,11 +2,11 @@
 //! row of an uploaded file may hold.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bgjobs_config::values::{Count, Size};
 use bgjobs_config::{Environment, Error, Load, Section, Variable};
 use bgjobs_consumer::Defaults;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::reader::{Limits, MAX_HEADER_BYTES, in_words};
 
@@ -37,30 +37,49 @@ bgjobs_config::section! {
         /// of one job). Batches of one job still commit in input order, and each row's
         /// key is claimed as if they ran one after another, so results and checkpoints
         /// are the same. 1 writes each job's batches one after another.
-        "BGJOBS_BATCHES_IN_FLIGHT" => batches_in_flight: Count<1, 64> = "4";
+        "BGJOBS_BATCHES_IN_FLIGHT" => batches_in_flight: Count<1, 64> = "2";
     }
 }
 
 /// The batches a consumer may write at once over all its jobs
-/// (`BGJOBS_BATCHES_IN_FLIGHT`), shared by the clones of its settings: a job takes one
-/// for each batch it writes beside another of its own.
+/// (`BGJOBS_BATCHES_IN_FLIGHT`), shared by the clones of its settings. Every batch
+/// being written counts; a job's only batch goes whatever the count, a second one only
+/// while the count is below the budget.
 #[derive(Debug, Clone)]
 pub struct BatchBudget {
-    permits: Arc<Semaphore>,
+    most: usize,
+    writing: Arc<AtomicUsize>,
 }
 
-/// A batch taken from a [`BatchBudget`], given back when dropped.
-pub type BatchPermit = OwnedSemaphorePermit;
+/// A batch counted by a [`BatchBudget`], uncounted when dropped.
+#[derive(Debug)]
+pub struct BatchPermit {
+    writing: Arc<AtomicUsize>,
+}
 
 impl BatchBudget {
-    /// A budget of `batches` at once.
-    pub fn new(batches: usize) -> Self {
-        Self { permits: Arc::new(Semaphore::new(batches)) }
+    /// A budget of `most` batches at once.
+    pub fn new(most: usize) -> Self {
+        Self { most, writing: Arc::new(AtomicUsize::new(0)) }
     }
 
-    /// A batch of the budget, if one is free now.
+    /// Counts a batch that goes whatever the count: a job's only one.
+    pub fn take(&self) -> BatchPermit {
+        self.writing.fetch_add(1, Ordering::AcqRel);
+        BatchPermit { writing: Arc::clone(&self.writing) }
+    }
+
+    /// Counts a batch if fewer than the budget are being written.
     pub fn try_take(&self) -> Option<BatchPermit> {
-        Arc::clone(&self.permits).try_acquire_owned().ok()
+        let below = |writing: usize| (writing < self.most).then_some(writing + 1);
+        self.writing.fetch_update(Ordering::AcqRel, Ordering::Acquire, below).ok()?;
+        Some(BatchPermit { writing: Arc::clone(&self.writing) })
+    }
+}
+
+impl Drop for BatchPermit {
+    fn drop(&mut self) {
+        self.writing.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -171,7 +190,7 @@ mod tests {
         assert_eq!(settings.limits, Limits::DEFAULT);
         assert_eq!(settings.consumer.batch_size, 2_000);
         assert_eq!(settings.consumer.concurrency, 4);
-        assert_eq!(settings.batches.permits.available_permits(), 4);
+        assert_eq!(settings.batches.most, 2);
     }
 
     #[test]

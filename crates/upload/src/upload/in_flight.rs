@@ -76,18 +76,20 @@ impl<Row: Send + 'static> InFlight<Row> {
         self.batches.is_empty()
     }
 
-    /// Room for another batch now, if there is: always when none is in flight (taking a
-    /// batch of the budget if one is free), otherwise while fewer than two are and the
-    /// budget has a batch free. Without room the oldest batch must settle first.
+    /// Room for another batch now, if there is: always when none is in flight, otherwise
+    /// while fewer than two are and the budget has a batch free. Every batch counts in
+    /// the budget. Without room the oldest batch must settle first.
     pub fn room(&self) -> Option<Room> {
         if self.batches.len() >= MOST_PER_PASS {
             return None;
         }
-        let permit = self.budget.as_ref().and_then(BatchBudget::try_take);
-        match permit {
-            Some(permit) => Some(Room(Some(permit))),
-            None => self.batches.is_empty().then_some(Room(None)),
+        let Some(budget) = &self.budget else {
+            return self.batches.is_empty().then_some(Room(None));
+        };
+        if self.batches.is_empty() {
+            return Some(Room(Some(budget.take())));
         }
+        budget.try_take().map(|permit| Room(Some(permit)))
     }
 
     /// The oldest batch has finished: settling it would not wait.
@@ -170,10 +172,13 @@ mod tests {
         assert!(budget.try_take().is_none());
         assert!(!send_if_room(&mut other), "a second batch with the budget spent");
         let mut third = InFlight::sharing(budget.clone());
-        assert!(send_if_room(&mut third), "a pass's first batch goes without the budget");
+        assert!(send_if_room(&mut third), "a pass's first batch goes whatever the budget");
 
+        // Four are counted now: one settled batch leaves the budget spent.
         assert!(one.settle_oldest().await.is_some_and(|settled| settled.is_ok()));
-        assert!(send_if_room(&mut other), "the settled batch gave its part of the budget back");
+        assert!(!send_if_room(&mut other), "the first batch of a pass counts too");
+        assert!(third.settle_oldest().await.is_some());
+        assert!(send_if_room(&mut other), "settled batches gave their part of the budget back");
     }
 
     #[tokio::test]
