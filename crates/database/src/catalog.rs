@@ -1,5 +1,6 @@
 //! The `catalog` schema: clients, products, and what upload jobs claimed and committed.
 
+mod array_literal;
 mod batch_chain;
 mod checkpoint;
 pub mod delete_client;

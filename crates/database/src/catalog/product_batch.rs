@@ -6,6 +6,7 @@ use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use bgjobs_domain::{AccountId, JobId};
 use sea_orm::Value;
 
+use super::array_literal::DataColumns;
 use super::upload_batch::{self, Column, UploadTable};
 use super::{AppliedBatch, BatchChain, BatchTurn, Checkpoint, Product};
 use crate::entities::products;
@@ -51,20 +52,17 @@ impl UploadTable for Products<'_> {
         vec![row.sku.as_str()]
     }
 
-    fn data_texts(row: &Product) -> Result<Vec<Option<String>>, Error> {
-        let decimal = |value: Option<rust_decimal::Decimal>| value.map(|value| value.to_string());
-        Ok(vec![
-            Some(row.name.clone()),
-            row.description.clone(),
-            row.barcode.clone(),
-            decimal(row.weight_kg),
-            decimal(row.length_cm),
-            decimal(row.width_cm),
-            decimal(row.height_cm),
-            decimal(row.price),
-            row.hs_code.clone(),
-            row.country_of_origin.clone(),
-        ])
+    fn write_data(row: &Product, columns: &mut DataColumns) {
+        columns.text(Some(&row.name));
+        columns.text(row.description.as_deref());
+        columns.text(row.barcode.as_deref());
+        columns.display(row.weight_kg);
+        columns.display(row.length_cm);
+        columns.display(row.width_cm);
+        columns.display(row.height_cm);
+        columns.display(row.price);
+        columns.text(row.hs_code.as_deref());
+        columns.text(row.country_of_origin.as_deref());
     }
 }
 

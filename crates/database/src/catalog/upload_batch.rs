@@ -12,6 +12,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, TransactionTrait, Value,
 };
 
+use super::array_literal::DataColumns;
 use super::checkpoint::write_checkpoint;
 use super::delete_client::refuse_unless_writable;
 use super::fence::refuse_unless_current;
@@ -42,9 +43,8 @@ pub(crate) trait UploadTable {
     fn scope(&self) -> Vec<(Column<Self>, Value)>;
     /// The values of [`UploadTable::KEY`] for `row`.
     fn key_parts(row: &Self::Row) -> Vec<&str>;
-    /// The values of [`UploadTable::DATA`] for `row`, as the text Postgres reads for
-    /// each column's type (`None` for NULL).
-    fn data_texts(row: &Self::Row) -> Result<Vec<Option<String>>, Error>;
+    /// Writes the values of [`UploadTable::DATA`] for `row` to `columns`, in order.
+    fn write_data(row: &Self::Row, columns: &mut DataColumns);
 
     /// The client whose data the batch writes, for a client-owned table: the batch
     /// is then refused once a deletion of that client has begun.

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use bgjobs_domain::JobId;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
 
+use super::array_literal::ArrayLiteral;
 use super::fence::refuse_unless_current;
 use crate::convert::{read_u64, write_i64};
 use crate::{CatalogStore, Error};
@@ -85,10 +86,10 @@ pub(crate) async fn claim_keys(
     if first_rows.is_empty() {
         return Ok(Vec::new());
     }
-    let mut keys = Vec::with_capacity(first_rows.len());
+    let mut keys = ArrayLiteral::with_capacity(rows.len() * 16);
     let mut numbers = Vec::with_capacity(first_rows.len());
     for (key, first) in &first_rows {
-        keys.push((*key).to_owned());
+        keys.push(Some(key));
         numbers.push(write_i64("row number", *first)?);
     }
     let backend = transaction.get_database_backend();
@@ -96,7 +97,7 @@ pub(crate) async fn claim_keys(
         .query_all(Statement::from_sql_and_values(
             backend,
             CLAIM,
-            [job.as_uuid().into(), keys.clone().into(), numbers.into()],
+            [job.as_uuid().into(), keys.finish(), numbers.into()],
         ))
         .await?;
     let claimed: HashSet<String> = claimed
@@ -104,14 +105,18 @@ pub(crate) async fn claim_keys(
         .map(|result| result.try_get_by_index::<String>(0))
         .collect::<Result<_, _>>()?;
 
-    let claimed_before: Vec<String> =
-        keys.into_iter().filter(|key| !claimed.contains(key)).collect();
-    if !claimed_before.is_empty() {
+    let mut claimed_before = ArrayLiteral::with_capacity(0);
+    let mut any_claimed_before = false;
+    for key in first_rows.keys().filter(|key| !claimed.contains(**key)) {
+        claimed_before.push(Some(key));
+        any_claimed_before = true;
+    }
+    if any_claimed_before {
         let earlier = transaction
             .query_all(Statement::from_sql_and_values(
                 backend,
                 CLAIMED_BEFORE,
-                [job.as_uuid().into(), claimed_before.into()],
+                [job.as_uuid().into(), claimed_before.finish()],
             ))
             .await?;
         for result in &earlier {

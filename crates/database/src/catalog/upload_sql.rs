@@ -2,9 +2,8 @@
 //! column (`unnest`), so a statement has the same few parameters and the same plan
 //! whatever the batch size, instead of one bind parameter per value.
 //!
-//! The data columns travel as `text[]` and are cast to each column's type in the
-//! statement; a `bigint[]` of per-row bit masks says which of them are NULL (bit `i`
-//! for the `i`-th data column), since an array parameter here cannot hold NULLs.
+//! Each array is sent as the text of an array literal (see [`ArrayLiteral`]) and cast
+//! in the statement to an array of its column's type, NULLs included.
 
 use std::collections::HashSet;
 
@@ -15,6 +14,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityName, Iden, QueryResult, Statement, Value,
 };
 
+use super::array_literal::{ArrayLiteral, DataColumns};
 use super::upload_batch::{Column, UploadTable, natural_key};
 use crate::Error;
 
@@ -92,13 +92,16 @@ fn scope_condition<T: UploadTable>(table: &T, parameters: &mut Parameters) -> St
         .join(" AND ")
 }
 
-/// One `text[]` per key column, over `rows`.
-fn key_arrays<'a, T: UploadTable + 'a>(
-    rows: impl Iterator<Item = &'a T::Row> + Clone,
-) -> Vec<Vec<String>> {
-    (0..T::KEY.len())
-        .map(|part| rows.clone().map(|row| T::key_parts(row)[part].to_owned()).collect())
-        .collect()
+/// One array literal per key column, over the key parts of each row.
+fn key_arrays<'a>(parts: usize, rows: impl ExactSizeIterator<Item = Vec<&'a str>>) -> Vec<Value> {
+    let mut arrays: Vec<ArrayLiteral> =
+        (0..parts).map(|_| ArrayLiteral::with_capacity(rows.len() * 16)).collect();
+    for row in rows {
+        for (array, part) in arrays.iter_mut().zip(row) {
+            array.push(Some(part));
+        }
+    }
+    arrays.into_iter().map(ArrayLiteral::finish).collect()
 }
 
 /// The natural keys among `keys` (each the values of [`UploadTable::KEY`]) that exist
@@ -124,8 +127,8 @@ pub(crate) async fn existing<T: UploadTable>(
     let mut probes = Vec::with_capacity(T::KEY.len());
     let mut joins = Vec::with_capacity(T::KEY.len());
     let mut selected = Vec::with_capacity(T::KEY.len());
-    for (part, column) in T::KEY.iter().enumerate() {
-        let values: Vec<String> = keys.iter().map(|parts| parts[part].to_owned()).collect();
+    let values = key_arrays(T::KEY.len(), keys.iter().cloned());
+    for ((part, column), values) in T::KEY.iter().enumerate().zip(values) {
         probes.push(format!("{}::text[]", parameters.add(values)));
         let column = format!("stored.{}", column_name::<T>(*column));
         joins.push(format!("{column} = probe.k{part}"));
@@ -166,9 +169,6 @@ pub(crate) async fn upsert<T: UploadTable>(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    if T::DATA.len() >= 64 {
-        return Err(Error::InvalidInput("an upload table has at most 63 data columns".into()));
-    }
     let mut parameters = Parameters::default();
     let mut columns = Vec::new();
     let mut selected = Vec::new();
@@ -179,8 +179,8 @@ pub(crate) async fn upsert<T: UploadTable>(
     let job_parameter = parameters.add(job.as_uuid());
     let mut arrays = Vec::new();
     let mut names = Vec::new();
-    for (part, values) in key_arrays::<T>(rows.iter().map(|(_, row)| *row)).into_iter().enumerate()
-    {
+    let keys = key_arrays(T::KEY.len(), rows.iter().map(|(_, row)| T::key_parts(row)));
+    for (part, values) in keys.into_iter().enumerate() {
         arrays.push(format!("{}::text[]", parameters.add(values)));
         names.push(format!("k{part}"));
         columns.push(column_name::<T>(T::KEY[part]));
@@ -188,18 +188,11 @@ pub(crate) async fn upsert<T: UploadTable>(
     }
     // The scope and key columns: the table's primary key.
     let conflict = columns.clone();
-    let (nulls, texts) = data_arrays::<T>(rows)?;
-    arrays.push(format!("{}::bigint[]", parameters.add(nulls)));
-    names.push("nulls".to_owned());
-    for (index, (column, values)) in T::DATA.iter().zip(texts).enumerate() {
-        arrays.push(format!("{}::text[]", parameters.add(values)));
+    for (index, (column, values)) in T::DATA.iter().zip(data_arrays::<T>(rows)?).enumerate() {
+        arrays.push(format!("{}::{}[]", parameters.add(values), sql_type::<T>(*column)?));
         names.push(format!("d{index}"));
         columns.push(column_name::<T>(*column));
-        selected.push(format!(
-            "CASE WHEN input.nulls & {} = 0 THEN input.d{index}::{} END",
-            1_i64 << index,
-            sql_type::<T>(*column)?
-        ));
+        selected.push(format!("input.d{index}"));
     }
     columns.push(column_name::<T>(T::LAST_JOB_ID));
     selected.push(job_parameter.clone());
@@ -247,35 +240,20 @@ pub(crate) async fn upsert<T: UploadTable>(
     Ok(written)
 }
 
-/// The per-row NULL masks and one text array per data column, over `rows`.
-fn data_arrays<T: UploadTable>(
-    rows: &[(&str, &T::Row)],
-) -> Result<(Vec<i64>, Vec<Vec<String>>), Error> {
-    let mut nulls = Vec::with_capacity(rows.len());
-    let mut columns: Vec<Vec<String>> =
-        T::DATA.iter().map(|_| Vec::with_capacity(rows.len())).collect();
+/// One array literal per data column, over `rows`.
+fn data_arrays<T: UploadTable>(rows: &[(&str, &T::Row)]) -> Result<Vec<Value>, Error> {
+    let mut columns = DataColumns::new(T::DATA.len(), rows.len());
     for (_, row) in rows {
-        let mut mask = 0_i64;
-        let texts = T::data_texts(row)?;
-        if texts.len() != T::DATA.len() {
+        T::write_data(row, &mut columns);
+        let values = columns.end_row();
+        if values != T::DATA.len() {
             return Err(Error::InvalidInput(format!(
-                "a row has {} data values for {} data columns",
-                texts.len(),
+                "a row has {values} data values for {} data columns",
                 T::DATA.len()
             )));
         }
-        for (index, (text, column)) in texts.into_iter().zip(&mut columns).enumerate() {
-            match text {
-                Some(text) => column.push(text),
-                None => {
-                    mask |= 1 << index;
-                    column.push(String::new());
-                }
-            }
-        }
-        nulls.push(mask);
     }
-    Ok((nulls, columns))
+    Ok(columns.finish())
 }
 
 /// The natural key of a returned or selected row, from its key columns by name.

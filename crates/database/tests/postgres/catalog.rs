@@ -255,3 +255,33 @@ async fn products_of_an_unknown_client_are_refused() -> anyhow::Result<()> {
     assert_eq!(store.catalog().count_products(&acme, "nobody").await?, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn values_with_quotes_backslashes_braces_and_null_words_are_stored_as_given()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    store.catalog().ensure_client(&acme, "client-1", "Client One").await?;
+    let mut awkward = product(r#"SKU "1", \ {x}"#, r#"Rack 19" \ {wide}, 2,5 m"#);
+    awkward.description = Some("NULL".to_owned());
+    awkward.barcode = Some(String::new());
+    awkward.hs_code = Some(" line one\nline two\t".to_owned());
+    awkward.country_of_origin = None;
+    let mut plain = product("SKU-2", "NULL");
+    plain.description = None;
+
+    let created = apply_products(
+        &store,
+        JobId::new(),
+        &acme,
+        "client-1",
+        &[awkward.clone(), plain.clone()],
+        &checkpoint(2, 2, 0, 0),
+    )
+    .await?;
+
+    assert_eq!(created, BatchOutcome { created: 2, updated: 0, unchanged: 0 });
+    assert_eq!(store.catalog().get_product(&acme, "client-1", &awkward.sku).await?, Some(awkward));
+    assert_eq!(store.catalog().get_product(&acme, "client-1", "SKU-2").await?, Some(plain));
+    Ok(())
+}

@@ -168,3 +168,25 @@ async fn warehouses_are_created_once_and_scoped_by_account() -> anyhow::Result<(
     assert!(store.catalog().warehouse_ids(&account("initech")).await?.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn keys_and_values_with_quotes_and_backslashes_are_stored_as_given() -> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    store.catalog().ensure_warehouse(&acme, r#"WH "1"\"#, "Quoted").await?;
+    let mut awkward = location(r#"WH "1"\"#, r#"A,1 {"x"}"#);
+    awkward.zone = Some("NULL".to_owned());
+    awkward.level = Some(r"\N".to_owned());
+    awkward.pickable = Some(false);
+    awkward.capacity = Some(0);
+
+    let created =
+        apply_locations(&store, JobId::new(), &acme, &[awkward.clone()], &checkpoint(1, 1, 0, 0))
+            .await?;
+
+    assert_eq!(created, BatchOutcome { created: 1, updated: 0, unchanged: 0 });
+    let catalog = store.catalog();
+    let stored = catalog.get_location(&acme, &awkward.warehouse_id, &awkward.location_code);
+    assert_eq!(stored.await?, Some(awkward));
+    Ok(())
+}

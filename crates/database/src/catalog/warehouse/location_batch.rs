@@ -7,6 +7,7 @@ use bgjobs_domain::{AccountId, JobId};
 use sea_orm::Value;
 
 use super::Location;
+use crate::catalog::array_literal::DataColumns;
 use crate::catalog::upload_batch::{self, Column, UploadTable, natural_key};
 use crate::catalog::{AppliedBatch, BatchChain, BatchTurn, Checkpoint};
 use crate::entities::warehouse_locations;
@@ -42,16 +43,14 @@ impl UploadTable for Locations<'_> {
         vec![row.warehouse_id.as_str(), row.location_code.as_str()]
     }
 
-    fn data_texts(row: &Location) -> Result<Vec<Option<String>>, Error> {
-        Ok(vec![
-            row.zone.clone(),
-            row.aisle.clone(),
-            row.bay.clone(),
-            row.level.clone(),
-            row.location_type.map(|kind| kind.as_str().to_owned()),
-            row.pickable.map(|pickable| pickable.to_string()),
-            row.capacity.map(|capacity| capacity.to_string()),
-        ])
+    fn write_data(row: &Location, columns: &mut DataColumns) {
+        columns.text(row.zone.as_deref());
+        columns.text(row.aisle.as_deref());
+        columns.text(row.bay.as_deref());
+        columns.text(row.level.as_deref());
+        columns.text(row.location_type.map(|kind| kind.as_str()));
+        columns.display(row.pickable);
+        columns.display(row.capacity);
     }
 }
 
