@@ -154,6 +154,71 @@ async fn a_key_of_both_batches_is_claimed_by_the_earlier_even_when_the_later_sta
 }
 
 #[tokio::test]
+async fn a_key_of_three_batches_in_flight_is_a_duplicate_of_the_first_row_that_gave_it()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    store.catalog().ensure_client(&acme, "c1", "Client").await?;
+    // B exists already, so the first batch leaves it unchanged and claims it.
+    let seeded = numbered(&[product("B", "b")]);
+    let catalog = store.catalog();
+    catalog
+        .apply_product_batch_as(JobId::new(), &acme, "c1", &seeded, CREATE_OR_UPDATE, &through(1))
+        .await?;
+    let job = JobId::new();
+    let mut chain = BatchChain::starting_at(through(0));
+    let batches = [
+        numbered(&[product("A", "first"), product("B", "b")]),
+        numbered_from(3, &[product("A", "second"), product("B", "second")]),
+        numbered_from(5, &[product("B", "third"), product("A", "third")]),
+    ];
+    // Another transaction holds product B, so the first batch waits inside its write.
+    let locker = store.connection().begin().await?;
+    locker
+        .execute(Statement::from_string(
+            locker.get_database_backend(),
+            "SELECT 1 FROM catalog.products WHERE sku = 'B' FOR UPDATE",
+        ))
+        .await?;
+    // All three at once, the last started first.
+    let turns: Vec<_> = (1..=3).map(|batch| chain.next(batch * 2, 0)).collect();
+    let mut running = Vec::new();
+    for (rows, turn) in batches.into_iter().zip(turns).rev() {
+        let (store, acme) = (store.clone(), acme.clone());
+        running.push(tokio::spawn(async move {
+            store
+                .catalog()
+                .apply_product_batch_in_turn(job, &acme, "c1", &rows, CREATE_OR_UPDATE, turn)
+                .await
+        }));
+    }
+
+    // The second batch takes both keys from the first, uncommitted, and waits idle in
+    // its transaction; the third has not begun, since the first has not committed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sessions(&store).await? != (2, 1) {
+        assert!(Instant::now() < deadline, "sessions: {:?}", sessions(&store).await?);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(running.iter().all(|batch| !batch.is_finished()), "a batch ended before the first");
+    locker.rollback().await?;
+    let mut outcomes = Vec::new();
+    for batch in running.into_iter().rev() {
+        outcomes.push(batch.await??.rows);
+    }
+
+    use RowOutcome::{Created, Duplicate, Unchanged};
+    assert_eq!(outcomes[0], vec![Created, Unchanged]);
+    assert_eq!(outcomes[1], vec![Duplicate { first_row: 1 }, Duplicate { first_row: 2 }]);
+    assert_eq!(outcomes[2], vec![Duplicate { first_row: 2 }, Duplicate { first_row: 1 }]);
+    for (sku, kept) in [("A", "first"), ("B", "b")] {
+        let found = catalog.get_product(&acme, "c1", sku).await?.map(|found| found.name);
+        assert_eq!(found.as_deref(), Some(kept));
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_batch_after_one_that_failed_writes_nothing() -> anyhow::Result<()> {
     let store = fresh_store().await?;
     let acme = account("acme");
