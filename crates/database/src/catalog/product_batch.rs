@@ -35,7 +35,6 @@ impl UploadTable for Products<'_> {
         products::Column::CountryOfOrigin,
     ];
     const LAST_JOB_ID: Column<Self> = products::Column::LastJobId;
-    const LAST_JOB_ROW: Column<Self> = products::Column::LastJobRow;
     const UPDATED_AT: Column<Self> = products::Column::UpdatedAt;
 
     fn scope(&self) -> Vec<(Column<Self>, Value)> {

@@ -5,7 +5,6 @@
 //! everything else here is shared.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use bgjobs_domain::{AccountId, JobId};
@@ -14,12 +13,11 @@ use sea_orm::{
 };
 
 use super::array_literal::DataColumns;
-use super::batch_chain::{BatchKeys, Begun};
 use super::checkpoint::write_checkpoint;
 use super::delete_client::refuse_unless_writable;
 use super::fence::refuse_unless_current;
-use super::upload_keys::{claim_keys, claim_rows};
-use super::upload_sql::{Earlier, Writer, earlier_rows, existing, upsert};
+use super::upload_keys::claim_keys;
+use super::upload_sql::{Writer, existing, upsert};
 use super::{AppliedBatch, BatchTurn};
 use crate::Error;
 
@@ -38,8 +36,6 @@ pub(crate) trait UploadTable {
     const DATA: &'static [Column<Self>];
     /// The column naming the job that last created or changed the row.
     const LAST_JOB_ID: Column<Self>;
-    /// The column holding the input row of that job that did.
-    const LAST_JOB_ROW: Column<Self>;
     /// The column of the row's last change.
     const UPDATED_AT: Column<Self>;
 
@@ -88,16 +84,11 @@ pub(crate) fn natural_key(parts: &[&str]) -> String {
     key
 }
 
-/// Writes a batch under `write` and records the checkpoint, in one transaction,
-/// refused with nothing written once the checkpoint's attempt is superseded. A row
-/// whose key an earlier row of the job gave is a duplicate of that row and is not
-/// written. The batch begins and records its checkpoint in its `turn` (see
-/// [`BatchChain`](super::BatchChain)). `rows` carry their 1-based input row numbers;
-/// outcomes are in the order of `rows`.
-///
-/// Create-or-update claims only the keys of rows it leaves unchanged, finding the
-/// others from the records they wrote (see [`apply_marked`]); the other modes claim
-/// every key first.
+/// Claims every row's key for `job`, writes the rows that hold their claim under
+/// `write`, and records the checkpoint, in one transaction, refused with nothing
+/// written once the checkpoint's attempt is superseded. The batch begins and records
+/// its checkpoint in its `turn` (see [`BatchChain`](super::BatchChain)). `rows` carry
+/// their 1-based input row numbers; outcomes are in the order of `rows`.
 pub(crate) async fn apply_batch<T: UploadTable>(
     connection: &DatabaseConnection,
     table: &T,
@@ -110,16 +101,10 @@ pub(crate) async fn apply_batch<T: UploadTable>(
     // A batch of only rejected rows (the file's tail) starts where its checkpoint ends.
     let first_row = rows.iter().map(|(number, _)| *number).min().unwrap_or(turn.rows_committed());
     let attempt = turn.attempt();
-    if write == WriteMode::CreateOrUpdate {
-        let mut turn = turn.begin_after_all_but_the_previous().await?;
-        let transaction = begin_batch(connection, table, job, attempt).await?;
-        let outcomes = apply_marked(&transaction, table, job, rows, &keys, &mut turn).await?;
-        return commit_batch(transaction, job, outcomes, first_row, turn).await;
-    }
     let mut turn = turn.begin().await?;
     let transaction = begin_batch(connection, table, job, attempt).await?;
     let duplicate_of = claim_keys(&transaction, job, &keys).await?;
-    turn.claimed(Arc::default());
+    turn.claimed();
     let holders = holders(rows, &keys, &duplicate_of);
     let written: HashMap<String, RowOutcome> =
         write_rows(&transaction, table, job, &holders, write).await?.into_iter().collect();
@@ -132,112 +117,12 @@ pub(crate) async fn apply_batch<T: UploadTable>(
             None => written.get(key).copied().unwrap_or(RowOutcome::Unchanged),
         })
         .collect();
-    commit_batch(transaction, job, outcomes, first_row, turn).await
-}
-
-/// Records the checkpoint of a batch with `outcomes`, once the batch before it has
-/// committed, and commits.
-async fn commit_batch(
-    transaction: DatabaseTransaction,
-    job: JobId,
-    outcomes: Vec<RowOutcome>,
-    first_row: u64,
-    mut turn: Begun,
-) -> Result<AppliedBatch, Error> {
     let applied = AppliedBatch::from_rows(outcomes);
     let after = turn.previous_committed().await?;
     write_checkpoint(&transaction, job, &after, &applied, first_row).await?;
     transaction.commit().await?;
     turn.committed(after.plus(&applied));
     Ok(applied)
-}
-
-/// Create-or-update of a batch whose keys (`keys`, per row) no claims announce: the
-/// rows first giving a key in the batch, and not in the batch before it, are written
-/// in one statement that leaves alone keys an earlier row of the job claimed or wrote
-/// (see [`Earlier::Skipped`]). Rows it did not write, and rows whose key the batch
-/// before gave, are then looked up: duplicates of the earliest row that gave their
-/// key, or else unchanged, and claimed as such. Returns each row's outcome.
-async fn apply_marked<T: UploadTable>(
-    transaction: &DatabaseTransaction,
-    table: &T,
-    job: JobId,
-    rows: &[(u64, &T::Row)],
-    keys: &[(u64, String)],
-    turn: &mut Begun,
-) -> Result<Vec<RowOutcome>, Error> {
-    let mut batch_first: BatchKeys = HashMap::with_capacity(keys.len());
-    for (number, key) in keys {
-        batch_first
-            .entry(key.clone())
-            .and_modify(|first| *first = (*first).min(*number))
-            .or_insert(*number);
-    }
-    let batch_first = Arc::new(batch_first);
-    turn.claimed(Arc::clone(&batch_first));
-    let previous = turn.previous_keys();
-    let mut writes: Vec<(u64, &str, &T::Row)> = Vec::with_capacity(keys.len());
-    let mut after_previous: Vec<(u64, &str, &T::Row)> = Vec::new();
-    for ((number, key), (_, row)) in keys.iter().zip(rows) {
-        if batch_first.get(key) != Some(number) {
-            continue;
-        }
-        if previous.contains_key(key) {
-            after_previous.push((*number, key, *row));
-        } else {
-            writes.push((*number, key, *row));
-        }
-    }
-    // Key order: concurrent batches touching the same records lock them in the same
-    // order and cannot deadlock.
-    writes.sort_unstable_by(|left, right| left.1.cmp(right.1));
-    let written: HashMap<String, RowOutcome> =
-        upsert(transaction, table, job, &writes, WriteMode::CreateOrUpdate, Earlier::Skipped)
-            .await?
-            .into_iter()
-            .collect();
-    let looked_up: Vec<(u64, Vec<&str>)> = writes
-        .iter()
-        .filter(|(_, key, _)| !written.contains_key(*key))
-        .chain(&after_previous)
-        .map(|(number, _, row)| (*number, T::key_parts(row)))
-        .collect();
-    let mut earlier = earlier_rows(transaction, table, job, &looked_up).await?;
-    for (_, key, _) in &after_previous {
-        let first = previous[*key];
-        earlier
-            .entry((*key).to_owned())
-            .and_modify(|row| *row = (*row).min(first))
-            .or_insert(first);
-    }
-    let mut unchanged = Vec::new();
-    let mut outcome_of: HashMap<&str, RowOutcome> = HashMap::with_capacity(batch_first.len());
-    for (number, key, _) in writes.iter().chain(&after_previous) {
-        let outcome = match (written.get(*key), earlier.get(*key)) {
-            (Some(outcome), _) => *outcome,
-            (None, Some(first_row)) => RowOutcome::Duplicate { first_row: *first_row },
-            (None, None) => {
-                unchanged.push((*number, *key));
-                RowOutcome::Unchanged
-            }
-        };
-        outcome_of.insert(key, outcome);
-    }
-    unchanged.sort_unstable_by(|left, right| left.1.cmp(right.1));
-    claim_rows(transaction, job, &unchanged).await?;
-    Ok(keys
-        .iter()
-        .map(|(number, key)| {
-            let first = batch_first[key];
-            match outcome_of.get(key.as_str()) {
-                Some(outcome) if first == *number => *outcome,
-                Some(RowOutcome::Duplicate { first_row }) => {
-                    RowOutcome::Duplicate { first_row: *first_row }
-                }
-                _ => RowOutcome::Duplicate { first_row: first },
-            }
-        })
-        .collect())
 }
 
 /// Claims every row's key for `job` as [`apply_batch`] does and commits the claims
@@ -263,7 +148,7 @@ pub(crate) async fn check_batch<T: UploadTable>(
             _ => Writer::Anyone,
         };
         let found = existing(&transaction, table, &key_parts::<T>(&holders), writer, false).await?;
-        for (_, key, _) in &holders {
+        for (key, _) in &holders {
             let exists = found.contains(*key);
             let refusal = match write {
                 WriteMode::CreateOnly => exists.then_some(RowOutcome::AlreadyExists),
@@ -319,38 +204,37 @@ fn holders<'a, R>(
     rows: &[(u64, &'a R)],
     keys: &'a [(u64, String)],
     duplicate_of: &[Option<u64>],
-) -> Vec<(u64, &'a str, &'a R)> {
-    let mut holders: Vec<(u64, &str, &R)> = keys
+) -> Vec<(&'a str, &'a R)> {
+    let mut holders: Vec<(&str, &R)> = keys
         .iter()
         .zip(rows)
         .zip(duplicate_of)
         .filter(|(_, duplicate_of)| duplicate_of.is_none())
-        .map(|(((number, key), (_, row)), _)| (*number, key.as_str(), *row))
+        .map(|(((_, key), (_, row)), _)| (key.as_str(), *row))
         .collect();
-    holders.sort_unstable_by(|left, right| left.1.cmp(right.1));
+    holders.sort_unstable_by(|left, right| left.0.cmp(right.0));
     holders
 }
 
-/// Writes rows (input row number, key, row) with distinct keys, in key order, under
-/// `write`, their keys claimed already; returns the outcome of each row the upsert
-/// created or changed, or the mode refused, by key. Rows left out were unchanged.
+/// Writes rows with distinct keys (in key order) under `write`; returns the outcome of
+/// each row the upsert created or changed, or the mode refused, by key. Rows left out
+/// were unchanged.
 async fn write_rows<T: UploadTable>(
     transaction: &impl ConnectionTrait,
     table: &T,
     job: JobId,
-    rows: &[(u64, &str, &T::Row)],
+    rows: &[(&str, &T::Row)],
     write: WriteMode,
 ) -> Result<Vec<(String, RowOutcome)>, Error> {
-    let upsert = |rows| upsert(transaction, table, job, rows, write, Earlier::LeftOut);
     match write {
-        WriteMode::CreateOrUpdate => upsert(rows).await,
+        WriteMode::CreateOrUpdate => upsert(transaction, table, job, rows, write).await,
         WriteMode::CreateOnly => {
-            let mut outcomes = upsert(rows).await?;
+            let mut outcomes = upsert(transaction, table, job, rows, write).await?;
             // A row the upsert did not return existed: another job's is refused, this
             // job's own (left as it was) is unchanged. The upsert locked them all.
             let returned: HashSet<&str> = outcomes.iter().map(|(key, _)| key.as_str()).collect();
-            let not_returned: Vec<(u64, &str, &T::Row)> =
-                rows.iter().copied().filter(|(_, key, _)| !returned.contains(key)).collect();
+            let not_returned: Vec<(&str, &T::Row)> =
+                rows.iter().copied().filter(|(key, _)| !returned.contains(key)).collect();
             let keys = key_parts::<T>(&not_returned);
             let others =
                 existing(transaction, table, &keys, Writer::NotThisJob(job), false).await?;
@@ -362,13 +246,13 @@ async fn write_rows<T: UploadTable>(
             let keys = key_parts::<T>(rows);
             let known = existing(transaction, table, &keys, Writer::Anyone, true).await?;
             let (present, missing): (Vec<_>, Vec<_>) =
-                rows.iter().copied().partition(|(_, key, _)| known.contains(*key));
+                rows.iter().copied().partition(|(key, _)| known.contains(*key));
             let mut outcomes: Vec<(String, RowOutcome)> = missing
                 .iter()
-                .map(|(_, key, _)| ((*key).to_owned(), RowOutcome::DoesNotExist))
+                .map(|(key, _)| ((*key).to_owned(), RowOutcome::DoesNotExist))
                 .collect();
             if !present.is_empty() {
-                outcomes.extend(upsert(&present).await?);
+                outcomes.extend(upsert(transaction, table, job, &present, write).await?);
             }
             Ok(outcomes)
         }
@@ -376,8 +260,8 @@ async fn write_rows<T: UploadTable>(
 }
 
 /// The values of [`UploadTable::KEY`] of each row.
-fn key_parts<'a, T: UploadTable>(rows: &[(u64, &str, &'a T::Row)]) -> Vec<Vec<&'a str>> {
-    rows.iter().map(|(_, _, row)| T::key_parts(row)).collect()
+fn key_parts<'a, T: UploadTable>(rows: &[(&str, &'a T::Row)]) -> Vec<Vec<&'a str>> {
+    rows.iter().map(|(_, row)| T::key_parts(row)).collect()
 }
 
 #[cfg(test)]

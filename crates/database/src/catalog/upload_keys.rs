@@ -27,16 +27,6 @@ ON CONFLICT (job_id, natural_key) DO NOTHING
 RETURNING natural_key
 "#;
 
-/// Claims keys for the rows that give them, keeping a claim made before (by the same
-/// row, replayed).
-const CLAIM_ROWS: &str = r#"
-INSERT INTO catalog.upload_keys (job_id, natural_key, first_row)
-SELECT $1, claimed.natural_key, claimed.first_row
-FROM unnest($2::text[], $3::bigint[]) AS claimed (natural_key, first_row)
-ORDER BY claimed.natural_key
-ON CONFLICT (job_id, natural_key) DO NOTHING
-"#;
-
 /// The rows that first gave keys claimed before this statement.
 const CLAIMED_BEFORE: &str = r#"
 SELECT natural_key, first_row FROM catalog.upload_keys
@@ -141,31 +131,4 @@ pub(crate) async fn claim_keys(
         .iter()
         .map(|(row, key)| first_rows.get(key.as_str()).copied().filter(|first| first != row))
         .collect())
-}
-
-/// Claims for `job` the keys of `rows` (row number, natural key; distinct keys that no
-/// earlier row gave), inside `transaction`.
-pub(crate) async fn claim_rows(
-    transaction: &DatabaseTransaction,
-    job: JobId,
-    rows: &[(u64, &str)],
-) -> Result<(), Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut keys = ArrayLiteral::with_capacity(rows.len() * 16);
-    let mut numbers = ArrayLiteral::with_capacity(rows.len() * 8);
-    for (number, key) in rows {
-        keys.push(Some(key));
-        numbers.push_display(Some(number));
-    }
-    let backend = transaction.get_database_backend();
-    transaction
-        .execute(Statement::from_sql_and_values(
-            backend,
-            CLAIM_ROWS,
-            [job.as_uuid().into(), keys.finish(), numbers.finish()],
-        ))
-        .await?;
-    Ok(())
 }

@@ -22,8 +22,6 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub last_job_id: Option<Uuid>,
-    /// The input row of `last_job_id` that wrote the row last.
-    pub last_job_row: Option<i64>,
 }
 
 /// No relations are navigated through sea-orm.

@@ -1,6 +1,5 @@
-//! Duplicate detection of an upload: a later row giving a key an earlier row of the job
-//! gave is a duplicate. Create-or-update finds the earlier row from the record it wrote
-//! (its job and input row) or, for a row it left unchanged, from the key's claim.
+//! Duplicate detection of an upload: every row claims its natural key for the job, in
+//! the transaction of its batch; a later row with a claimed key is a duplicate.
 
 use std::str::FromStr;
 
@@ -178,8 +177,7 @@ async fn a_failed_product_batch_leaves_no_claimed_keys() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(applied.rows, vec![RowOutcome::Created, RowOutcome::Created]);
-    // Rows it writes are found from their records; it claims only rows left unchanged.
-    assert_eq!(store.catalog().clear_upload_keys(job, 1).await?, 0);
+    assert_eq!(store.catalog().clear_upload_keys(job, 1).await?, 2);
     Ok(())
 }
 
@@ -261,8 +259,7 @@ async fn keys_of_two_jobs_do_not_interfere() -> anyhow::Result<()> {
         .await?;
     assert_eq!(applied.rows, vec![RowOutcome::Unchanged, RowOutcome::Unchanged]);
 
-    // The first job created both (no claims); the second claimed both, unchanged.
-    assert_eq!(store.catalog().clear_upload_keys(first_job, 1).await?, 0);
+    assert_eq!(store.catalog().clear_upload_keys(first_job, 1).await?, 2);
     let later = [product("A", "a")];
     let still_claimed = store
         .catalog()
@@ -291,24 +288,7 @@ async fn clearing_a_jobs_keys_forgets_them() -> anyhow::Result<()> {
         .apply_product_batch_as(job, &acme, "c1", &numbered(&rows), CREATE_OR_UPDATE, &through(3))
         .await?;
 
-    // Row 4 gives a product another job wrote, changing nothing: it is claimed.
-    let unchanged = [(4, product("C", "c"))];
-    let catalog = store.catalog();
-    catalog
-        .apply_product_batch_as(
-            JobId::new(),
-            &acme,
-            "c1",
-            &unchanged,
-            CREATE_OR_UPDATE,
-            &through(4),
-        )
-        .await?;
-    let applied = catalog
-        .apply_product_batch_as(job, &acme, "c1", &unchanged, CREATE_OR_UPDATE, &through(4))
-        .await?;
-    assert_eq!(applied.rows, vec![RowOutcome::Unchanged]);
-    assert_eq!(store.catalog().clear_upload_keys(job, 1).await?, 1);
+    assert_eq!(store.catalog().clear_upload_keys(job, 1).await?, 2);
     assert_eq!(store.catalog().clear_upload_keys(job, 1).await?, 0);
 
     // An attempt starting from row 0 again: row 3 now holds A's claim.
@@ -356,13 +336,11 @@ async fn concurrent_batches_of_one_job_claim_a_key_once() -> anyhow::Result<()> 
         catalog.apply_product_batch_as(job, &acme, "c1", &second, CREATE_OR_UPDATE, &second_after),
     );
 
-    // Each key is written once. Whichever batch waited for the other's records finds
-    // them written by the same job: as duplicates when they came from earlier rows,
-    // as its own rows' unchanged records when from later ones.
     let outcomes: Vec<RowOutcome> = left?.rows.into_iter().chain(right?.rows).collect();
     let created = outcomes.iter().filter(|outcome| **outcome == RowOutcome::Created).count();
-    assert_eq!(created, 2, "{outcomes:?}");
-    assert!(!outcomes.contains(&RowOutcome::Updated), "{outcomes:?}");
+    let duplicates = outcomes.iter().filter(|outcome| outcome.is_refused()).count();
+    assert_eq!((created, duplicates), (2, 2), "{outcomes:?}");
     assert_eq!(store.catalog().count_products(&acme, "c1").await?, 2);
+    assert_eq!(store.catalog().clear_upload_keys(job, 1).await?, 2);
     Ok(())
 }

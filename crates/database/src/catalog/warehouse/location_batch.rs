@@ -33,7 +33,6 @@ impl UploadTable for Locations<'_> {
         warehouse_locations::Column::Capacity,
     ];
     const LAST_JOB_ID: Column<Self> = warehouse_locations::Column::LastJobId;
-    const LAST_JOB_ROW: Column<Self> = warehouse_locations::Column::LastJobRow;
     const UPDATED_AT: Column<Self> = warehouse_locations::Column::UpdatedAt;
 
     fn scope(&self) -> Vec<(Column<Self>, Value)> {
