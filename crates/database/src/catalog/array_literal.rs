@@ -61,14 +61,16 @@ struct Escaped<'a>(&'a mut String);
 
 impl Write for Escaped<'_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        let mut rest = text;
-        while let Some(at) = rest.find(['\\', '"']) {
-            self.0.push_str(&rest[..at]);
-            self.0.push('\\');
-            self.0.push_str(&rest[at..=at]);
-            rest = &rest[at + 1..];
+        // Byte by byte: both are ASCII, so every cut falls between characters.
+        let mut start = 0;
+        for (at, byte) in text.bytes().enumerate() {
+            if byte == b'\\' || byte == b'"' {
+                self.0.push_str(&text[start..at]);
+                self.0.push('\\');
+                start = at;
+            }
         }
-        self.0.push_str(rest);
+        self.0.push_str(&text[start..]);
         Ok(())
     }
 }
@@ -133,7 +135,9 @@ mod tests {
         array.push(Some("NULL"));
         array.push(Some(""));
         array.push_display(Some(1.5));
-        assert_eq!(text(array.finish()), r#"{"a \"quoted\" \\ back",NULL,"NULL","","1.5"}"#);
+        array.push(Some(r#"é"ü\"#));
+        let expected = r#"{"a \"quoted\" \\ back",NULL,"NULL","","1.5","é\"ü\\"}"#;
+        assert_eq!(text(array.finish()), expected);
         assert_eq!(text(ArrayLiteral::with_capacity(4).finish()), "{}");
     }
 
