@@ -49,6 +49,11 @@ impl ArrayLiteral {
         }
     }
 
+    /// Whether no element has been appended.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.elements == 0
+    }
+
     /// The finished literal, as a statement parameter.
     pub(crate) fn finish(mut self) -> Value {
         self.text.push('}');
@@ -138,7 +143,9 @@ mod tests {
         array.push(Some(r#"é"ü\"#));
         let expected = r#"{"a \"quoted\" \\ back",NULL,"NULL","","1.5","é\"ü\\"}"#;
         assert_eq!(text(array.finish()), expected);
-        assert_eq!(text(ArrayLiteral::with_capacity(4).finish()), "{}");
+        let empty = ArrayLiteral::with_capacity(4);
+        assert!(empty.is_empty());
+        assert_eq!(text(empty.finish()), "{}");
     }
 
     #[test]

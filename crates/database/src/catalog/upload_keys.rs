@@ -106,12 +106,10 @@ pub(crate) async fn claim_keys(
         .collect::<Result<_, _>>()?;
 
     let mut claimed_before = ArrayLiteral::with_capacity(0);
-    let mut any_claimed_before = false;
     for key in first_rows.keys().filter(|key| !claimed.contains(**key)) {
         claimed_before.push(Some(key));
-        any_claimed_before = true;
     }
-    if any_claimed_before {
+    if !claimed_before.is_empty() {
         let earlier = transaction
             .query_all(Statement::from_sql_and_values(
                 backend,
