@@ -62,10 +62,16 @@ async fn killed_run(file: &str, points: &[u64]) -> anyhow::Result<String> {
 
     let mut killed_at = Vec::new();
     for (life, point) in points.iter().enumerate() {
-        let what = format!("{point} rows committed");
+        // This life must have taken the message (its delivery claimed the checkpoint,
+        // which comes after its Started event) before it is killed: a kill point the
+        // previous life already passed would otherwise kill it before it starts.
+        let delivery = life as u32 + 1;
+        let what = format!("{point} rows committed, delivery {delivery} running");
         wait::until(&what, Duration::from_secs(120), || async {
             let checkpoint = system.store.catalog().checkpoint(job).await?;
-            Ok(checkpoint.filter(|checkpoint| checkpoint.rows_committed >= *point))
+            Ok(checkpoint.filter(|checkpoint| {
+                checkpoint.delivery == delivery && checkpoint.rows_committed >= *point
+            }))
         })
         .await?;
         worker.kill()?;
