@@ -69,6 +69,14 @@ impl AppliedBatch {
         applied.rows = rows;
         applied
     }
+
+    /// Whether every row of the batch that was not a duplicate was created: none
+    /// existed already.
+    pub(crate) fn only_created(&self) -> bool {
+        self.rows
+            .iter()
+            .all(|outcome| matches!(outcome, RowOutcome::Created | RowOutcome::Duplicate { .. }))
+    }
 }
 
 impl CatalogStore {

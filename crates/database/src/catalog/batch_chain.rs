@@ -12,6 +12,13 @@
 //!
 //! A batch waits only for one that already holds a connection, so batches waiting for
 //! the pool cannot hold up the batches they wait for.
+//!
+//! The chain also remembers whether the last batch written created every row it wrote:
+//! the next one then expects new rows and tries a plain insert first (see
+//! [`Begun::expects_new_rows`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::oneshot;
 
@@ -25,6 +32,7 @@ pub struct BatchChain {
     attempt: u32,
     claimed: oneshot::Receiver<()>,
     committed: oneshot::Receiver<Checkpoint>,
+    only_created: Arc<AtomicBool>,
 }
 
 /// One batch's place in its [`BatchChain`]: when it may begin and record its checkpoint,
@@ -38,6 +46,7 @@ pub struct BatchTurn {
     previous_committed: oneshot::Receiver<Checkpoint>,
     claimed: oneshot::Sender<()>,
     committed: oneshot::Sender<Checkpoint>,
+    only_created: Arc<AtomicBool>,
 }
 
 impl BatchChain {
@@ -49,7 +58,14 @@ impl BatchChain {
         // Nothing comes before the first batch: both are settled already.
         let _ = claimed_sender.send(());
         let _ = committed_sender.send(start);
-        Self { attempt: start.attempt, claimed, committed }
+        // A pass that has so far only created rows (or not begun) is taken to go on so.
+        let only_created = start.rows_updated == 0 && start.rows_unchanged == 0;
+        Self {
+            attempt: start.attempt,
+            claimed,
+            committed,
+            only_created: Arc::new(AtomicBool::new(only_created)),
+        }
     }
 
     /// The turn of the next batch, which commits the input rows through `rows_committed`,
@@ -66,6 +82,7 @@ impl BatchChain {
             previous_committed: std::mem::replace(&mut self.committed, next_committed),
             claimed,
             committed,
+            only_created: Arc::clone(&self.only_created),
         }
     }
 }
@@ -77,6 +94,7 @@ pub(crate) struct Begun {
     committed: oneshot::Sender<Checkpoint>,
     rows_committed: u64,
     rows_rejected: u64,
+    only_created: Arc<AtomicBool>,
 }
 
 impl BatchTurn {
@@ -100,11 +118,23 @@ impl BatchTurn {
             committed: self.committed,
             rows_committed: self.rows_committed,
             rows_rejected: self.rows_rejected,
+            only_created: self.only_created,
         })
     }
 }
 
 impl Begun {
+    /// Whether the rows of this batch are likely all new: the last batch of the pass
+    /// written before it created every row it wrote (or it is the pass's first).
+    pub(crate) fn expects_new_rows(&self) -> bool {
+        self.only_created.load(Ordering::Relaxed)
+    }
+
+    /// Records what this batch's rows turned out to be, for the batches after it.
+    pub(crate) fn wrote(&self, applied: &AppliedBatch) {
+        self.only_created.store(applied.only_created(), Ordering::Relaxed);
+    }
+
     /// Tells the next batch that this one's keys are claimed: it may begin.
     pub(crate) fn claimed(&mut self) {
         let (sender, _) = oneshot::channel();

@@ -17,7 +17,7 @@ use super::checkpoint::write_checkpoint;
 use super::delete_client::refuse_unless_writable;
 use super::fence::refuse_unless_current;
 use super::upload_keys::claim_keys;
-use super::upload_sql::{Writer, existing, upsert};
+use super::upload_sql::{Writer, existing, insert_new, upsert};
 use super::{AppliedBatch, BatchTurn};
 use crate::Error;
 
@@ -106,8 +106,9 @@ pub(crate) async fn apply_batch<T: UploadTable>(
     let duplicate_of = claim_keys(&transaction, job, &keys).await?;
     turn.claimed();
     let holders = holders(rows, &keys, &duplicate_of);
+    let fresh = turn.expects_new_rows();
     let written: HashMap<String, RowOutcome> =
-        write_rows(&transaction, table, job, &holders, write).await?.into_iter().collect();
+        write_rows(&transaction, table, job, &holders, write, fresh).await?.into_iter().collect();
     let outcomes = keys
         .iter()
         .zip(&duplicate_of)
@@ -118,6 +119,7 @@ pub(crate) async fn apply_batch<T: UploadTable>(
         })
         .collect();
     let applied = AppliedBatch::from_rows(outcomes);
+    turn.wrote(&applied);
     let after = turn.previous_committed().await?;
     write_checkpoint(&transaction, job, &after, &applied, first_row).await?;
     transaction.commit().await?;
@@ -218,14 +220,19 @@ fn holders<'a, R>(
 
 /// Writes rows with distinct keys (in key order) under `write`; returns the outcome of
 /// each row the upsert created or changed, or the mode refused, by key. Rows left out
-/// were unchanged.
+/// were unchanged. When the rows are `fresh` (likely all new), a mode that creates
+/// rows first tries to insert them all, and writes them as usual if any key exists.
 async fn write_rows<T: UploadTable>(
-    transaction: &impl ConnectionTrait,
+    transaction: &DatabaseTransaction,
     table: &T,
     job: JobId,
     rows: &[(&str, &T::Row)],
     write: WriteMode,
+    fresh: bool,
 ) -> Result<Vec<(String, RowOutcome)>, Error> {
+    if fresh && write != WriteMode::UpdateOnly && insert_new(transaction, table, job, rows).await? {
+        return Ok(rows.iter().map(|(key, _)| ((*key).to_owned(), RowOutcome::Created)).collect());
+    }
     match write {
         WriteMode::CreateOrUpdate => upsert(transaction, table, job, rows, write).await,
         WriteMode::CreateOnly => {

@@ -11,7 +11,8 @@ use bgjobs_domain::JobId;
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use sea_orm::sea_query::{ColumnType, StringLen};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityName, Iden, QueryResult, Statement, Value,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityName, Iden, QueryResult,
+    SqlErr, Statement, TransactionTrait, Value,
 };
 
 use super::array_literal::{ArrayLiteral, DataColumns};
@@ -151,6 +152,90 @@ pub(crate) async fn existing<T: UploadTable>(
     found.iter().map(read_key::<T>).collect::<Result<_, _>>().map_err(Error::from)
 }
 
+/// The `INSERT INTO <table> AS stored (...) SELECT ... FROM unnest(...) AS input (...)
+/// ORDER BY <key>` of `rows` (distinct keys, in key order) for `job`, with its
+/// parameters, the job's placeholder and the primary key's columns.
+struct InsertSelect {
+    sql: String,
+    parameters: Parameters,
+    job: String,
+    conflict: Vec<String>,
+}
+
+impl InsertSelect {
+    fn new<T: UploadTable>(table: &T, job: JobId, rows: &[(&str, &T::Row)]) -> Result<Self, Error> {
+        let mut parameters = Parameters::default();
+        let mut columns = Vec::new();
+        let mut selected = Vec::new();
+        for (column, value) in table.scope() {
+            columns.push(column_name::<T>(column));
+            selected.push(parameters.add(value));
+        }
+        let job = parameters.add(job.as_uuid());
+        let mut arrays = Vec::new();
+        let mut names = Vec::new();
+        let keys = key_arrays(T::KEY.len(), rows.iter().map(|(_, row)| T::key_parts(row)));
+        for (part, values) in keys.into_iter().enumerate() {
+            arrays.push(format!("{}::text[]", parameters.add(values)));
+            names.push(format!("k{part}"));
+            columns.push(column_name::<T>(T::KEY[part]));
+            selected.push(format!("input.k{part}"));
+        }
+        // The scope and key columns: the table's primary key.
+        let conflict = columns.clone();
+        for (index, (column, values)) in T::DATA.iter().zip(data_arrays::<T>(rows)?).enumerate() {
+            arrays.push(format!("{}::{}[]", parameters.add(values), sql_type::<T>(*column)?));
+            names.push(format!("d{index}"));
+            columns.push(column_name::<T>(*column));
+            selected.push(format!("input.d{index}"));
+        }
+        columns.push(column_name::<T>(T::LAST_JOB_ID));
+        selected.push(job.clone());
+        let keys: Vec<String> = (0..T::KEY.len()).map(|part| format!("input.k{part}")).collect();
+        let sql = format!(
+            "INSERT INTO {table} AS stored ({columns}) \
+             SELECT {selected} FROM unnest({arrays}) AS input ({names}) ORDER BY {keys}",
+            table = table_name::<T>(),
+            columns = columns.join(", "),
+            selected = selected.join(", "),
+            arrays = arrays.join(", "),
+            names = names.join(", "),
+            keys = keys.join(", "),
+        );
+        Ok(Self { sql, parameters, job, conflict })
+    }
+}
+
+/// Inserts `rows` (distinct keys, in key order) as new rows of `job`, when none of
+/// their keys exists: returns whether it did. A plain insert costs Postgres about a
+/// third less than [`upsert`] (no conflict arbiter, nothing returned), but fails as a
+/// whole at the first key that exists; it then runs in a savepoint rolled back on
+/// that failure, leaving the transaction as it was, for the upsert to write the rows.
+pub(crate) async fn insert_new<T: UploadTable>(
+    transaction: &DatabaseTransaction,
+    table: &T,
+    job: JobId,
+    rows: &[(&str, &T::Row)],
+) -> Result<bool, Error> {
+    if rows.is_empty() {
+        return Ok(true);
+    }
+    let insert = InsertSelect::new(table, job, rows)?;
+    let savepoint = transaction.begin().await?;
+    let inserted = savepoint.execute(insert.parameters.statement(&savepoint, insert.sql)).await;
+    match inserted {
+        Ok(_) => {
+            savepoint.commit().await?;
+            Ok(true)
+        }
+        Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            savepoint.rollback().await?;
+            Ok(false)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// One `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE ... WHERE <something
 /// differs>` of `rows` (distinct keys, in key order), returning the written keys. For
 /// create-only the update also needs the existing row to be this job's own (see
@@ -169,34 +254,8 @@ pub(crate) async fn upsert<T: UploadTable>(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let mut parameters = Parameters::default();
-    let mut columns = Vec::new();
-    let mut selected = Vec::new();
-    for (column, value) in table.scope() {
-        columns.push(column_name::<T>(column));
-        selected.push(parameters.add(value));
-    }
-    let job_parameter = parameters.add(job.as_uuid());
-    let mut arrays = Vec::new();
-    let mut names = Vec::new();
-    let keys = key_arrays(T::KEY.len(), rows.iter().map(|(_, row)| T::key_parts(row)));
-    for (part, values) in keys.into_iter().enumerate() {
-        arrays.push(format!("{}::text[]", parameters.add(values)));
-        names.push(format!("k{part}"));
-        columns.push(column_name::<T>(T::KEY[part]));
-        selected.push(format!("input.k{part}"));
-    }
-    // The scope and key columns: the table's primary key.
-    let conflict = columns.clone();
-    for (index, (column, values)) in T::DATA.iter().zip(data_arrays::<T>(rows)?).enumerate() {
-        arrays.push(format!("{}::{}[]", parameters.add(values), sql_type::<T>(*column)?));
-        names.push(format!("d{index}"));
-        columns.push(column_name::<T>(*column));
-        selected.push(format!("input.d{index}"));
-    }
-    columns.push(column_name::<T>(T::LAST_JOB_ID));
-    selected.push(job_parameter.clone());
-
+    let InsertSelect { sql: insert, parameters, job: job_parameter, conflict } =
+        InsertSelect::new(table, job, rows)?;
     let data: Vec<String> = T::DATA.iter().map(|column| column_name::<T>(*column)).collect();
     let mut updates: Vec<String> = data
         .iter()
@@ -212,20 +271,11 @@ pub(crate) async fn upsert<T: UploadTable>(
         let last_job = column_name::<T>(T::LAST_JOB_ID);
         update_when = format!("stored.{last_job} = {job_parameter} AND {update_when}");
     }
-    let keys: Vec<String> = (0..T::KEY.len()).map(|part| format!("input.k{part}")).collect();
     let returned: Vec<String> =
         T::KEY.iter().map(|column| format!("stored.{}", column_name::<T>(*column))).collect();
     let sql = format!(
-        "INSERT INTO {table} AS stored ({columns}) \
-         SELECT {selected} FROM unnest({arrays}) AS input ({names}) ORDER BY {keys} \
-         ON CONFLICT ({conflict}) DO UPDATE SET {updates} WHERE {update_when} \
+        "{insert} ON CONFLICT ({conflict}) DO UPDATE SET {updates} WHERE {update_when} \
          RETURNING {returned}, (stored.xmax = 0) AS inserted",
-        table = table_name::<T>(),
-        columns = columns.join(", "),
-        selected = selected.join(", "),
-        arrays = arrays.join(", "),
-        names = names.join(", "),
-        keys = keys.join(", "),
         conflict = conflict.join(", "),
         updates = updates.join(", "),
         returned = returned.join(", "),

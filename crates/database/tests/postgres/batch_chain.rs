@@ -189,3 +189,101 @@ async fn a_batch_after_one_that_failed_writes_nothing() -> anyhow::Result<()> {
     assert_eq!(again.rows, vec![RowOutcome::Created]);
     Ok(())
 }
+
+/// The product names of `skus` in client c1 of `account`, `None` where there is none.
+async fn names(
+    store: &Store,
+    account: &bgjobs_domain::AccountId,
+    skus: &[&str],
+) -> anyhow::Result<Vec<Option<String>>> {
+    let mut names = Vec::with_capacity(skus.len());
+    for sku in skus {
+        let found = store.catalog().get_product(account, "c1", sku).await?;
+        names.push(found.map(|product| product.name));
+    }
+    Ok(names)
+}
+
+#[tokio::test]
+async fn a_pass_that_created_only_new_rows_meets_existing_ones_and_writes_them_as_usual()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let catalog = store.catalog();
+    catalog.ensure_client(&acme, "c1", "Client").await?;
+    let seed = numbered(&[product("B", "old"), product("C", "same"), product("F", "old")]);
+    catalog
+        .apply_product_batch_as(JobId::new(), &acme, "c1", &seed, CREATE_OR_UPDATE, &through(0))
+        .await?;
+
+    let job = JobId::new();
+    let mut chain = BatchChain::starting_at(through(0));
+    let batches = [
+        numbered(&[product("A1", "a1"), product("A2", "a2")]),
+        // After a batch of new rows this one is expected new too, yet B and C exist.
+        numbered_from(
+            3,
+            &[product("D", "d"), product("B", "new"), product("C", "same"), product("A1", "again")],
+        ),
+        numbered_from(7, &[product("E", "e"), product("F", "new")]),
+    ];
+    let mut outcomes = Vec::new();
+    for rows in &batches {
+        let turn = chain.next(rows.last().map_or(0, |(number, _)| *number), 0);
+        let applied = catalog
+            .apply_product_batch_in_turn(job, &acme, "c1", rows, CREATE_OR_UPDATE, turn)
+            .await?;
+        outcomes.push(applied.rows);
+    }
+
+    use RowOutcome::{Created, Duplicate, Unchanged, Updated};
+    assert_eq!(
+        outcomes,
+        vec![
+            vec![Created, Created],
+            vec![Created, Updated, Unchanged, Duplicate { first_row: 1 }],
+            vec![Created, Updated],
+        ]
+    );
+    let stored = names(&store, &acme, &["A1", "A2", "B", "C", "D", "E", "F"]).await?;
+    let expected = ["a1", "a2", "new", "same", "d", "e", "new"].map(|name| Some(name.to_owned()));
+    assert_eq!(stored, expected);
+    let checkpoint = catalog.checkpoint(job).await?.expect("committed");
+    let totals = Checkpoint {
+        rows_created: 4,
+        rows_updated: 2,
+        rows_unchanged: 1,
+        rows_rejected: 1,
+        ..through(8)
+    };
+    assert_eq!(checkpoint, totals);
+    Ok(())
+}
+
+#[tokio::test]
+async fn create_only_expecting_new_rows_still_refuses_another_jobs_and_creates_the_rest()
+-> anyhow::Result<()> {
+    let store = fresh_store().await?;
+    let acme = account("acme");
+    let catalog = store.catalog();
+    catalog.ensure_client(&acme, "c1", "Client").await?;
+    let seed = numbered(&[product("B", "theirs")]);
+    catalog
+        .apply_product_batch_as(JobId::new(), &acme, "c1", &seed, CREATE_OR_UPDATE, &through(0))
+        .await?;
+
+    // A pass's first batch is expected to hold new rows.
+    let job = JobId::new();
+    let rows = numbered(&[product("A", "a"), product("B", "mine"), product("C", "c")]);
+    let applied = catalog
+        .apply_product_batch_as(job, &acme, "c1", &rows, WriteMode::CreateOnly, &through(0))
+        .await?;
+
+    assert_eq!(
+        applied.rows,
+        vec![RowOutcome::Created, RowOutcome::AlreadyExists, RowOutcome::Created]
+    );
+    let stored = names(&store, &acme, &["A", "B", "C"]).await?;
+    assert_eq!(stored, ["a", "theirs", "c"].map(|name| Some(name.to_owned())));
+    Ok(())
+}
