@@ -108,6 +108,11 @@ fn key_arrays<'a>(parts: usize, rows: impl ExactSizeIterator<Item = Vec<&'a str>
 /// The natural keys among `keys` (each the values of [`UploadTable::KEY`]) that exist
 /// in the table's scope, last written by `writer`; `lock` takes their row locks (in key
 /// order) so they cannot go away before the transaction ends.
+///
+/// Each key is looked up on its own (a lateral subquery the planner keeps apart),
+/// through the primary key: joined as a whole, the planner may read every row of the
+/// scope instead, as it did right after a large import whose table had not yet been
+/// analysed (half a second per batch of 2,000 keys among a million rows, against 10 ms).
 pub(crate) async fn existing<T: UploadTable>(
     connection: &impl ConnectionTrait,
     table: &T,
@@ -126,27 +131,28 @@ pub(crate) async fn existing<T: UploadTable>(
         conditions.push(format!("({last_job} IS NULL OR {last_job} <> {job})"));
     }
     let mut probes = Vec::with_capacity(T::KEY.len());
-    let mut joins = Vec::with_capacity(T::KEY.len());
     let mut selected = Vec::with_capacity(T::KEY.len());
     let values = key_arrays(T::KEY.len(), keys.iter().cloned());
     for ((part, column), values) in T::KEY.iter().enumerate().zip(values) {
         probes.push(format!("{}::text[]", parameters.add(values)));
-        let column = format!("stored.{}", column_name::<T>(*column));
-        joins.push(format!("{column} = probe.k{part}"));
-        selected.push(column);
+        let column = column_name::<T>(*column);
+        conditions.push(format!("stored.{column} = probe.k{part}"));
+        selected.push(format!("stored.{column}"));
     }
     let names: Vec<String> = (0..T::KEY.len()).map(|part| format!("k{part}")).collect();
+    // Probes in key order, so that rows are locked in the order other writers lock them.
+    // A locking clause keeps the subquery apart from the join; OFFSET 0 does without.
     let sql = format!(
-        "SELECT {selected} FROM {table} AS stored \
-         JOIN unnest({probes}) AS probe ({names}) ON {joins} \
-         WHERE {conditions} ORDER BY {selected}{lock}",
-        selected = selected.join(", "),
-        table = table_name::<T>(),
+        "SELECT found.* FROM (SELECT * FROM unnest({probes}) AS probe ({names}) \
+         ORDER BY {names}) AS probe \
+         CROSS JOIN LATERAL (SELECT {selected} FROM {table} AS stored WHERE {conditions} \
+         {apart}) AS found",
         probes = probes.join(", "),
         names = names.join(", "),
-        joins = joins.join(" AND "),
+        selected = selected.join(", "),
+        table = table_name::<T>(),
         conditions = conditions.join(" AND "),
-        lock = if lock { " FOR UPDATE OF stored" } else { "" },
+        apart = if lock { "FOR UPDATE" } else { "OFFSET 0" },
     );
     let found = connection.query_all(parameters.statement(connection, sql)).await?;
     found.iter().map(read_key::<T>).collect::<Result<_, _>>().map_err(Error::from)
