@@ -3,8 +3,6 @@
 mod array_literal;
 mod batch_chain;
 mod checkpoint;
-mod copy_rows;
-mod copy_transaction;
 pub mod delete_client;
 mod fence;
 mod product_batch;

@@ -80,17 +80,6 @@ impl Write for Escaped<'_> {
     }
 }
 
-/// Where an upload row's data values go, one after another in column order.
-pub(crate) trait DataSink {
-    /// The row's next value, as it displays (a number, a boolean), or NULL.
-    fn display(&mut self, value: Option<impl Display>);
-
-    /// The row's next value: a text, or NULL.
-    fn text(&mut self, value: Option<&str>) {
-        self.display(value);
-    }
-}
-
 /// One array literal per data column of a batch, filled row by row, each row's values
 /// in column order.
 #[derive(Debug)]
@@ -107,6 +96,19 @@ impl DataColumns {
         Self { columns, next: 0 }
     }
 
+    /// The row's next value: a text, or NULL.
+    pub(crate) fn text(&mut self, value: Option<&str>) {
+        self.display(value);
+    }
+
+    /// The row's next value, as it displays (a number, a boolean), or NULL.
+    pub(crate) fn display(&mut self, value: Option<impl Display>) {
+        if let Some(column) = self.columns.get_mut(self.next) {
+            column.push_display(value);
+        }
+        self.next += 1;
+    }
+
     /// Ends a row; returns how many values it had.
     pub(crate) fn end_row(&mut self) -> usize {
         std::mem::take(&mut self.next)
@@ -118,18 +120,9 @@ impl DataColumns {
     }
 }
 
-impl DataSink for DataColumns {
-    fn display(&mut self, value: Option<impl Display>) {
-        if let Some(column) = self.columns.get_mut(self.next) {
-            column.push_display(value);
-        }
-        self.next += 1;
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{ArrayLiteral, DataColumns, DataSink};
+    use super::{ArrayLiteral, DataColumns};
     use sea_orm::Value;
 
     fn text(value: Value) -> String {

@@ -208,7 +208,7 @@ async fn refuse_unless_newest(
 /// delivery older than the one that claimed the checkpoint is refused with
 /// [`Error::TakenOver`].
 pub(crate) async fn write_checkpoint(
-    transaction: &impl ConnectionTrait,
+    transaction: &DatabaseTransaction,
     job: JobId,
     after: &Checkpoint,
     applied: &AppliedBatch,

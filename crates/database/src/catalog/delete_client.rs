@@ -215,7 +215,7 @@ impl CatalogStore {
 /// ([`Error::ClientNotFound`]). A begun deletion cannot commit its record while the
 /// lock is held, so the answer holds until the transaction ends.
 pub(crate) async fn refuse_unless_writable(
-    transaction: &impl ConnectionTrait,
+    transaction: &DatabaseTransaction,
     account: &AccountId,
     client_id: &str,
 ) -> Result<(), Error> {

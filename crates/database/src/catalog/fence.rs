@@ -8,7 +8,7 @@
 //! the registry, as in the store's own tests) is not fenced.
 
 use bgjobs_domain::JobId;
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
 
 use crate::Error;
 use crate::convert::read_u32;
@@ -19,7 +19,7 @@ const WRITABLE: [&str; 2] = ["new", "in_progress"];
 /// Refuses ([`Error::Superseded`]) unless attempt `attempt` of `job` may still write,
 /// holding the job row's share lock for the rest of `transaction`.
 pub(crate) async fn refuse_unless_current(
-    transaction: &impl ConnectionTrait,
+    transaction: &DatabaseTransaction,
     job: JobId,
     attempt: u32,
 ) -> Result<(), Error> {

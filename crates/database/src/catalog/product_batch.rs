@@ -6,7 +6,7 @@ use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use bgjobs_domain::{AccountId, JobId};
 use sea_orm::Value;
 
-use super::array_literal::DataSink;
+use super::array_literal::DataColumns;
 use super::upload_batch::{self, Column, UploadTable};
 use super::{AppliedBatch, BatchChain, BatchTurn, Checkpoint, Product};
 use crate::entities::products;
@@ -52,7 +52,7 @@ impl UploadTable for Products<'_> {
         vec![row.sku.as_str()]
     }
 
-    fn write_data(row: &Product, columns: &mut impl DataSink) {
+    fn write_data(row: &Product, columns: &mut DataColumns) {
         columns.text(Some(&row.name));
         columns.text(row.description.as_deref());
         columns.text(row.barcode.as_deref());

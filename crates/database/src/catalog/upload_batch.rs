@@ -8,11 +8,12 @@ use std::collections::{HashMap, HashSet};
 
 use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use bgjobs_domain::{AccountId, JobId};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, TransactionTrait, Value,
+};
 
-use super::array_literal::DataSink;
+use super::array_literal::DataColumns;
 use super::checkpoint::write_checkpoint;
-use super::copy_transaction::CopyTransaction;
 use super::delete_client::refuse_unless_writable;
 use super::fence::refuse_unless_current;
 use super::upload_keys::claim_keys;
@@ -43,7 +44,7 @@ pub(crate) trait UploadTable {
     /// The values of [`UploadTable::KEY`] for `row`.
     fn key_parts(row: &Self::Row) -> Vec<&str>;
     /// Writes the values of [`UploadTable::DATA`] for `row` to `columns`, in order.
-    fn write_data(row: &Self::Row, columns: &mut impl DataSink);
+    fn write_data(row: &Self::Row, columns: &mut DataColumns);
 
     /// The client whose data the batch writes, for a client-owned table: the batch
     /// is then refused once a deletion of that client has begun.
@@ -54,15 +55,14 @@ pub(crate) trait UploadTable {
 
 /// Begins a batch's transaction for attempt `attempt` of `job`, refused once that
 /// attempt is superseded (see [`refuse_unless_current`]); for a client-owned table,
-/// one that may write the client's data (see [`refuse_unless_writable`]). The
-/// transaction can `COPY` new rows.
+/// one that may write the client's data (see [`refuse_unless_writable`]).
 async fn begin_batch<T: UploadTable>(
     connection: &DatabaseConnection,
     table: &T,
     job: JobId,
     attempt: u32,
-) -> Result<CopyTransaction, Error> {
-    let transaction = CopyTransaction::begin(connection).await?;
+) -> Result<DatabaseTransaction, Error> {
+    let transaction = connection.begin().await?;
     refuse_unless_current(&transaction, job, attempt).await?;
     if let Some((account, client_id)) = table.client() {
         refuse_unless_writable(&transaction, account, client_id).await?;
@@ -223,7 +223,7 @@ fn holders<'a, R>(
 /// were unchanged. When the rows are `fresh` (likely all new), a mode that creates
 /// rows first tries to insert them all, and writes them as usual if any key exists.
 async fn write_rows<T: UploadTable>(
-    transaction: &CopyTransaction,
+    transaction: &DatabaseTransaction,
     table: &T,
     job: JobId,
     rows: &[(&str, &T::Row)],

@@ -71,7 +71,7 @@ pub(crate) async fn forget_keys(
 /// Two statements whatever the batch size: one insert of the batch's distinct keys,
 /// and, only if some were claimed before, one lookup of their first rows.
 pub(crate) async fn claim_keys(
-    transaction: &impl ConnectionTrait,
+    transaction: &DatabaseTransaction,
     job: JobId,
     rows: &[(u64, String)],
 ) -> Result<Vec<Option<u64>>, Error> {

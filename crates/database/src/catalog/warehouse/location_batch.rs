@@ -7,7 +7,7 @@ use bgjobs_domain::{AccountId, JobId};
 use sea_orm::Value;
 
 use super::Location;
-use crate::catalog::array_literal::DataSink;
+use crate::catalog::array_literal::DataColumns;
 use crate::catalog::upload_batch::{self, Column, UploadTable, natural_key};
 use crate::catalog::{AppliedBatch, BatchChain, BatchTurn, Checkpoint};
 use crate::entities::warehouse_locations;
@@ -43,7 +43,7 @@ impl UploadTable for Locations<'_> {
         vec![row.warehouse_id.as_str(), row.location_code.as_str()]
     }
 
-    fn write_data(row: &Location, columns: &mut impl DataSink) {
+    fn write_data(row: &Location, columns: &mut DataColumns) {
         columns.text(row.zone.as_deref());
         columns.text(row.aisle.as_deref());
         columns.text(row.bay.as_deref());
