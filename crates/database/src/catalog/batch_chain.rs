@@ -1,24 +1,37 @@
-//! Batches of one upload pass written side by side, each in a transaction of its own on
+//! Batches of one pass written side by side, each in a transaction of its own on
 //! a connection of its own, that still end as if written one after another.
 //!
-//! A batch begins only once the batch before it has claimed its keys. A key both give
-//! is then held by the earlier batch: the later one's claim waits for the earlier to
-//! end and finds the key claimed, so the later row is the duplicate, as when the
-//! batches run in turn. A batch records its checkpoint only once the batch before it
-//! has committed, adding its counts to the totals that batch committed: the checkpoint
-//! moves forward batch by batch and never covers a batch that was not committed. What
-//! runs side by side is the expensive part, writing the rows; batches of one pass write
-//! different keys, since each key is claimed by one of them.
+//! At most two batches of a pass are between their beginning and their commit: a batch
+//! begins once the batch two before it has committed. A batch that claims its keys
+//! does so only once the batch before it has claimed (or, deferring, inserted) its
+//! own. A key both give is then held by the earlier batch: the later one's claim waits
+//! for the earlier to end and finds the key claimed, so the later row is the
+//! duplicate, as when the batches run in turn. A batch records its checkpoint only
+//! once the batch before it has committed, adding its counts to the totals that batch
+//! committed: the checkpoint moves forward batch by batch and never covers a batch
+//! that was not committed. What runs side by side is the expensive part, writing the
+//! rows; batches of one pass write different keys, since each key is claimed by one of
+//! them.
+//!
+//! A batch expected to hold only new rows defers its claims (see
+//! [`upload_keys`](super::upload_keys)): it inserts its rows plainly, which fails if any
+//! of its keys exists. It need not wait for the batch before it when the two share no
+//! key (known from the keys' hashes, kept in memory): neither can then wait on the
+//! other's rows. Otherwise it waits as a claiming batch does, and its insert finds an
+//! earlier batch's key once that batch has committed. A batch that claims keys after a
+//! batch that deferred them waits for that batch to commit, so that the deferred keys
+//! it turns into claims are all there.
 //!
 //! A batch waits only for one that already holds a connection, so batches waiting for
 //! the pool cannot hold up the batches they wait for.
 //!
 //! The chain also remembers whether the last batch written created every row it wrote:
-//! the next one then expects new rows and tries a plain insert first (see
-//! [`Begun::expects_new_rows`]).
+//! the next one then expects new rows (see [`Begun::expects_new_rows`]).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::oneshot;
 
@@ -26,44 +39,93 @@ use super::AppliedBatch;
 use super::checkpoint::Checkpoint;
 use crate::Error;
 
+/// The hashes of a batch's keys, set when it begins.
+type KeyHashes = Arc<OnceLock<HashSet<u64>>>;
+
+/// How a batch dealt with its keys, told to the batch after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// Claimed in `catalog.upload_keys` (or the batch had none).
+    Claimed,
+    /// Inserted with the rows and recorded, to become claims when needed.
+    Deferred,
+}
+
 /// The batches of one pass, in input order: hands out each batch's [`BatchTurn`].
 #[derive(Debug)]
 pub struct BatchChain {
     attempt: u32,
-    claimed: oneshot::Receiver<()>,
+    hasher: RandomState,
+    keys: KeyHashes,
+    claimed: oneshot::Receiver<Keys>,
     committed: oneshot::Receiver<Checkpoint>,
+    /// Told when the last batch, and the one before it, has committed.
+    last_ended: oneshot::Receiver<()>,
+    before_last_ended: oneshot::Receiver<()>,
     only_created: Arc<AtomicBool>,
 }
 
 /// One batch's place in its [`BatchChain`]: when it may begin and record its checkpoint,
-/// and how it tells the next batch.
+/// and how it tells the batches after it.
 #[derive(Debug)]
 pub struct BatchTurn {
     attempt: u32,
     rows_committed: u64,
     rows_rejected: u64,
-    previous_claimed: oneshot::Receiver<()>,
+    hasher: RandomState,
+    previous_keys: KeyHashes,
+    keys: KeyHashes,
+    previous_claimed: oneshot::Receiver<Keys>,
     previous_committed: oneshot::Receiver<Checkpoint>,
-    claimed: oneshot::Sender<()>,
+    earlier_ended: oneshot::Receiver<()>,
+    claimed: oneshot::Sender<Keys>,
     committed: oneshot::Sender<Checkpoint>,
+    ended: oneshot::Sender<()>,
     only_created: Arc<AtomicBool>,
+}
+
+/// A signal of the batch before, received or still to come.
+enum Previous<T> {
+    Pending(oneshot::Receiver<T>),
+    Received(T),
+}
+
+impl<T> Previous<T> {
+    async fn get(&mut self) -> Result<&T, Error> {
+        if let Self::Pending(receiver) = self {
+            let value = receiver.await.map_err(|_| Error::EarlierBatchNotCommitted)?;
+            *self = Self::Received(value);
+        }
+        match self {
+            Self::Received(value) => Ok(value),
+            Self::Pending(_) => unreachable!("received just above"),
+        }
+    }
+}
+
+/// A signal already given.
+fn settled<T>(value: T) -> oneshot::Receiver<T> {
+    let (sender, receiver) = oneshot::channel();
+    let _ = sender.send(value);
+    receiver
 }
 
 impl BatchChain {
     /// A chain whose first batch follows `start`: the checkpoint the pass resumes from
     /// (its totals, attempt and delivery).
     pub fn starting_at(start: Checkpoint) -> Self {
-        let (claimed_sender, claimed) = oneshot::channel();
-        let (committed_sender, committed) = oneshot::channel();
-        // Nothing comes before the first batch: both are settled already.
-        let _ = claimed_sender.send(());
-        let _ = committed_sender.send(start);
         // A pass that has so far only created rows (or not begun) is taken to go on so.
         let only_created = start.rows_updated == 0 && start.rows_unchanged == 0;
+        // Nothing comes before the first batch: every signal is settled already, and
+        // what committed before it holds no key in flight.
         Self {
             attempt: start.attempt,
-            claimed,
-            committed,
+            hasher: RandomState::new(),
+            keys: Arc::new(OnceLock::from(HashSet::new())),
+            claimed: settled(Keys::Claimed),
+            committed: settled(start),
+            last_ended: settled(()),
+            before_last_ended: settled(()),
             only_created: Arc::new(AtomicBool::new(only_created)),
         }
     }
@@ -74,14 +136,22 @@ impl BatchChain {
     pub fn next(&mut self, rows_committed: u64, rows_rejected: u64) -> BatchTurn {
         let (claimed, next_claimed) = oneshot::channel();
         let (committed, next_committed) = oneshot::channel();
+        let (ended, next_ended) = oneshot::channel();
+        let keys = KeyHashes::default();
+        let last_ended = std::mem::replace(&mut self.last_ended, next_ended);
         BatchTurn {
             attempt: self.attempt,
             rows_committed,
             rows_rejected,
+            hasher: self.hasher.clone(),
+            previous_keys: std::mem::replace(&mut self.keys, Arc::clone(&keys)),
+            keys,
             previous_claimed: std::mem::replace(&mut self.claimed, next_claimed),
             previous_committed: std::mem::replace(&mut self.committed, next_committed),
+            earlier_ended: std::mem::replace(&mut self.before_last_ended, last_ended),
             claimed,
             committed,
+            ended,
             only_created: Arc::clone(&self.only_created),
         }
     }
@@ -89,9 +159,11 @@ impl BatchChain {
 
 /// A batch's turn once it has begun: what is left to wait for and to tell.
 pub(crate) struct Begun {
-    previous_committed: oneshot::Receiver<Checkpoint>,
-    claimed: oneshot::Sender<()>,
+    previous_claimed: Previous<Keys>,
+    previous_committed: Previous<Checkpoint>,
+    claimed: Option<oneshot::Sender<Keys>>,
     committed: oneshot::Sender<Checkpoint>,
+    ended: oneshot::Sender<()>,
     rows_committed: u64,
     rows_rejected: u64,
     only_created: Arc<AtomicBool>,
@@ -108,14 +180,38 @@ impl BatchTurn {
         self.rows_committed
     }
 
-    /// Waits until the batch may begin: the previous one has claimed its keys.
-    /// [`Error::EarlierBatchNotCommitted`] if it ended without doing so.
-    pub(crate) async fn begin(self) -> Result<Begun, Error> {
-        self.previous_claimed.await.map_err(|_| Error::EarlierBatchNotCommitted)?;
+    /// Whether the rows of this batch are likely all new: the last batch of the pass
+    /// written before it created every row it wrote (or it is the pass's first).
+    pub(crate) fn expects_new_rows(&self) -> bool {
+        self.only_created.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the batch, whose natural keys are `keys`, may begin: the batch two
+    /// before it has committed, and the one before it has claimed its keys, unless this
+    /// batch `defers` its claims and shares no key with it.
+    /// [`Error::EarlierBatchNotCommitted`] if one of them ended without doing so.
+    pub(crate) async fn begin<'a>(
+        self,
+        keys: impl Iterator<Item = &'a str>,
+        defers: bool,
+    ) -> Result<Begun, Error> {
+        let hashes: HashSet<u64> = keys.map(|key| self.hasher.hash_one(key)).collect();
+        let apart = self
+            .previous_keys
+            .get()
+            .is_some_and(|previous| hashes.iter().all(|hash| !previous.contains(hash)));
+        let _ = self.keys.set(hashes);
+        self.earlier_ended.await.map_err(|_| Error::EarlierBatchNotCommitted)?;
+        let mut previous_claimed = Previous::Pending(self.previous_claimed);
+        if !(defers && apart) {
+            previous_claimed.get().await?;
+        }
         Ok(Begun {
-            previous_committed: self.previous_committed,
-            claimed: self.claimed,
+            previous_claimed,
+            previous_committed: Previous::Pending(self.previous_committed),
+            claimed: Some(self.claimed),
             committed: self.committed,
+            ended: self.ended,
             rows_committed: self.rows_committed,
             rows_rejected: self.rows_rejected,
             only_created: self.only_created,
@@ -124,21 +220,26 @@ impl BatchTurn {
 }
 
 impl Begun {
-    /// Whether the rows of this batch are likely all new: the last batch of the pass
-    /// written before it created every row it wrote (or it is the pass's first).
-    pub(crate) fn expects_new_rows(&self) -> bool {
-        self.only_created.load(Ordering::Relaxed)
-    }
-
     /// Records what this batch's rows turned out to be, for the batches after it.
     pub(crate) fn wrote(&self, applied: &AppliedBatch) {
         self.only_created.store(applied.only_created(), Ordering::Relaxed);
     }
 
-    /// Tells the next batch that this one's keys are claimed: it may begin.
-    pub(crate) fn claimed(&mut self) {
-        let (sender, _) = oneshot::channel();
-        let _ = std::mem::replace(&mut self.claimed, sender).send(());
+    /// Waits until this batch may claim keys: the batch before it has claimed its own,
+    /// and, if it deferred them instead, committed.
+    pub(crate) async fn may_claim(&mut self) -> Result<(), Error> {
+        if *self.previous_claimed.get().await? == Keys::Deferred {
+            self.previous_committed.get().await?;
+        }
+        Ok(())
+    }
+
+    /// Tells the next batch that this one's keys are claimed, or `deferred` with its
+    /// inserted rows: it may begin.
+    pub(crate) fn claimed(&mut self, deferred: bool) {
+        if let Some(claimed) = self.claimed.take() {
+            let _ = claimed.send(if deferred { Keys::Deferred } else { Keys::Claimed });
+        }
     }
 
     /// Waits until the previous batch has committed; returns the checkpoint this batch
@@ -146,9 +247,7 @@ impl Begun {
     /// rows, with the rows rejected since. [`Error::EarlierBatchNotCommitted`] if the
     /// previous batch failed.
     pub(crate) async fn previous_committed(&mut self) -> Result<Checkpoint, Error> {
-        let (_, receiver) = oneshot::channel();
-        let previous = std::mem::replace(&mut self.previous_committed, receiver);
-        let previous = previous.await.map_err(|_| Error::EarlierBatchNotCommitted)?;
+        let previous = *self.previous_committed.get().await?;
         Ok(Checkpoint {
             rows_committed: self.rows_committed,
             rows_rejected: previous.rows_rejected + self.rows_rejected,
@@ -156,9 +255,10 @@ impl Begun {
         })
     }
 
-    /// Tells the next batch that this one has committed `checkpoint`.
+    /// Tells the batches after this one that it has committed `checkpoint`.
     pub(crate) fn committed(self, checkpoint: Checkpoint) {
         let _ = self.committed.send(checkpoint);
+        let _ = self.ended.send(());
     }
 }
 
@@ -183,12 +283,27 @@ mod tests {
         Checkpoint { attempt: 2, delivery: 1, rows_committed, rows_created, ..Default::default() }
     }
 
+    /// Begins `turn` with natural keys `keys` on a task of its own.
+    fn begin(
+        turn: BatchTurn,
+        keys: &'static [&'static str],
+        defers: bool,
+    ) -> tokio::task::JoinHandle<Result<Begun, Error>> {
+        tokio::spawn(turn.begin(keys.iter().copied(), defers))
+    }
+
+    /// Whether `task` is still waiting once every other task had the chance to run.
+    async fn waits<T>(task: &tokio::task::JoinHandle<T>) -> bool {
+        tokio::task::yield_now().await;
+        !task.is_finished()
+    }
+
     #[tokio::test]
     async fn the_first_batch_goes_at_once_and_continues_the_start() {
         let mut chain = BatchChain::starting_at(checkpoint(10, 7));
         let turn = chain.next(30, 0);
         assert_eq!((turn.attempt(), turn.rows_committed()), (2, 30));
-        let mut begun = turn.begin().await.expect("nothing before the first batch");
+        let mut begun = begin(turn, &["A"], false).await.expect("joined").expect("first");
         assert_eq!(begun.previous_committed().await.expect("the start"), checkpoint(30, 7));
     }
 
@@ -197,15 +312,14 @@ mod tests {
         let mut chain = BatchChain::starting_at(checkpoint(0, 0));
         let first = chain.next(20, 0);
         let second = chain.next(40, 3);
-        let mut first = first.begin().await.expect("first");
-        let mut begin_second = tokio::spawn(second.begin());
-        tokio::task::yield_now().await;
-        assert!(!begin_second.is_finished(), "began before the first batch claimed its keys");
-        first.claimed();
+        let mut first = begin(first, &["A"], false).await.expect("joined").expect("first");
+        let mut begin_second = begin(second, &["B"], false);
+        assert!(waits(&begin_second).await, "began before the first batch claimed its keys");
+        first.claimed(false);
         let mut second = (&mut begin_second).await.expect("joined").expect("may begin");
+        second.may_claim().await.expect("the first batch claimed its keys");
         let mut recorded = tokio::spawn(async move { second.previous_committed().await });
-        tokio::task::yield_now().await;
-        assert!(!recorded.is_finished(), "recorded before the first batch committed");
+        assert!(waits(&recorded).await, "recorded before the first batch committed");
         assert_eq!(first.previous_committed().await.expect("start"), checkpoint(20, 0));
         first.committed(checkpoint(20, 15));
         let recorded = (&mut recorded).await.expect("joined").expect("committed before");
@@ -213,17 +327,67 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_deferring_batch_waits_for_the_one_before_only_when_they_share_a_key() {
+        let mut chain = BatchChain::starting_at(checkpoint(0, 0));
+        let first = chain.next(2, 0);
+        let apart = chain.next(4, 0);
+        let _first = begin(first, &["A", "B"], true).await.expect("joined").expect("first");
+        let apart = begin(apart, &["C", "D"], true);
+        assert!(!waits(&apart).await, "a batch sharing no key waited for the claims before it");
+        apart.await.expect("joined").expect("may begin");
+
+        let mut chain = BatchChain::starting_at(checkpoint(0, 0));
+        let (first, sharing) = (chain.next(2, 0), chain.next(4, 0));
+        let mut first = begin(first, &["A", "B"], true).await.expect("joined").expect("first");
+        let sharing = begin(sharing, &["C", "B"], true);
+        assert!(waits(&sharing).await, "a batch sharing key B did not wait for it");
+        first.claimed(true);
+        sharing.await.expect("joined").expect("may begin once B is inserted");
+    }
+
+    #[tokio::test]
+    async fn a_batch_claiming_after_one_that_deferred_its_keys_waits_for_its_commit() {
+        let mut chain = BatchChain::starting_at(checkpoint(0, 0));
+        let (first, second) = (chain.next(2, 0), chain.next(4, 0));
+        let mut first = begin(first, &["A"], true).await.expect("joined").expect("first");
+        let second = begin(second, &["B"], true).await.expect("joined").expect("apart");
+        first.claimed(true);
+        let mut may_claim = tokio::spawn(async move {
+            let mut second = second;
+            second.may_claim().await.map(|()| second)
+        });
+        assert!(waits(&may_claim).await, "claimed before the deferred keys were committed");
+        first.committed(checkpoint(2, 1));
+        (&mut may_claim).await.expect("joined").expect("the first batch committed");
+    }
+
+    #[tokio::test]
+    async fn a_batch_begins_only_once_the_batch_two_before_it_committed() {
+        let mut chain = BatchChain::starting_at(checkpoint(0, 0));
+        let (first, second, third) = (chain.next(2, 0), chain.next(4, 0), chain.next(6, 0));
+        let mut first = begin(first, &["A"], true).await.expect("joined").expect("first");
+        let mut second = begin(second, &["B"], true).await.expect("joined").expect("apart");
+        let third = begin(third, &["C"], true);
+        first.claimed(true);
+        second.claimed(true);
+        assert!(waits(&third).await, "began with the batch two before it still open");
+        first.committed(checkpoint(2, 1));
+        third.await.expect("joined").expect("the first batch committed");
+    }
+
+    #[tokio::test]
     async fn a_batch_after_one_that_failed_is_refused() {
         let mut chain = BatchChain::starting_at(checkpoint(0, 0));
         let first = chain.next(20, 0);
         let second = chain.next(40, 0);
-        let mut first = first.begin().await.expect("first");
-        first.claimed();
-        let mut second = second.begin().await.expect("claimed before");
+        let mut first = begin(first, &["A"], false).await.expect("joined").expect("first");
+        first.claimed(false);
+        let mut second = begin(second, &["B"], false).await.expect("joined").expect("claimed");
         drop(first);
         assert!(matches!(second.previous_committed().await, Err(Error::EarlierBatchNotCommitted)));
         let third = chain.next(60, 0);
         drop(second);
-        assert!(matches!(third.begin().await, Err(Error::EarlierBatchNotCommitted)));
+        let third = begin(third, &["C"], false).await.expect("joined");
+        assert!(matches!(third, Err(Error::EarlierBatchNotCommitted)));
     }
 }

@@ -16,7 +16,7 @@ use super::array_literal::DataColumns;
 use super::checkpoint::write_checkpoint;
 use super::delete_client::refuse_unless_writable;
 use super::fence::refuse_unless_current;
-use super::upload_keys::claim_keys;
+use super::upload_keys::{DeferredKeys, claim_deferred_keys, claim_keys, duplicates_within};
 use super::upload_sql::{Writer, existing, insert_new, upsert};
 use super::{AppliedBatch, BatchTurn};
 use crate::Error;
@@ -89,6 +89,10 @@ pub(crate) fn natural_key(parts: &[&str]) -> String {
 /// written once the checkpoint's attempt is superseded. The batch begins and records
 /// its checkpoint in its `turn` (see [`BatchChain`](super::BatchChain)). `rows` carry
 /// their 1-based input row numbers; outcomes are in the order of `rows`.
+///
+/// A batch expected to hold only new rows first tries to insert them plainly with its
+/// keys deferred (see [`upload_keys`](super::upload_keys)); if a key exists, nothing of
+/// that is kept and the batch claims its keys and writes its rows as usual.
 pub(crate) async fn apply_batch<T: UploadTable>(
     connection: &DatabaseConnection,
     table: &T,
@@ -101,23 +105,36 @@ pub(crate) async fn apply_batch<T: UploadTable>(
     // A batch of only rejected rows (the file's tail) starts where its checkpoint ends.
     let first_row = rows.iter().map(|(number, _)| *number).min().unwrap_or(turn.rows_committed());
     let attempt = turn.attempt();
-    let mut turn = turn.begin().await?;
+    let defers = write != WriteMode::UpdateOnly && turn.expects_new_rows();
+    let mut turn = turn.begin(keys.iter().map(|(_, key)| key.as_str()), defers).await?;
     let transaction = begin_batch(connection, table, job, attempt).await?;
-    let duplicate_of = claim_keys(&transaction, job, &keys).await?;
-    turn.claimed();
-    let holders = holders(rows, &keys, &duplicate_of);
-    let fresh = turn.expects_new_rows();
-    let written: HashMap<String, RowOutcome> =
-        write_rows(&transaction, table, job, &holders, write, fresh).await?.into_iter().collect();
-    let outcomes = keys
-        .iter()
-        .zip(&duplicate_of)
-        .map(|((_, key), duplicate_of)| match duplicate_of {
-            Some(first_row) => RowOutcome::Duplicate { first_row: *first_row },
-            // Written, yet not returned by the upsert: it differed in nothing.
-            None => written.get(key).copied().unwrap_or(RowOutcome::Unchanged),
-        })
-        .collect();
+    let inserted = match defers {
+        true => insert_deferring_keys(&transaction, table, job, rows, &keys, first_row).await?,
+        false => None,
+    };
+    let outcomes = match inserted {
+        Some(outcomes) => {
+            turn.claimed(true);
+            outcomes
+        }
+        None => {
+            turn.may_claim().await?;
+            claim_deferred_keys(&transaction, job).await?;
+            let duplicate_of = claim_keys(&transaction, job, &keys).await?;
+            turn.claimed(false);
+            let holders = holders(rows, &keys, &duplicate_of);
+            let written: HashMap<String, RowOutcome> =
+                write_rows(&transaction, table, job, &holders, write).await?.into_iter().collect();
+            keys.iter()
+                .zip(&duplicate_of)
+                .map(|((_, key), duplicate_of)| match duplicate_of {
+                    Some(first_row) => RowOutcome::Duplicate { first_row: *first_row },
+                    // Written, yet not returned by the upsert: it differed in nothing.
+                    None => written.get(key).copied().unwrap_or(RowOutcome::Unchanged),
+                })
+                .collect()
+        }
+    };
     let applied = AppliedBatch::from_rows(outcomes);
     turn.wrote(&applied);
     let after = turn.previous_committed().await?;
@@ -125,6 +142,37 @@ pub(crate) async fn apply_batch<T: UploadTable>(
     transaction.commit().await?;
     turn.committed(after.plus(&applied));
     Ok(applied)
+}
+
+/// Inserts the rows of a batch expected to hold only new rows, each key's first row
+/// once, with the batch's keys deferred; returns each row's outcome (created, or a
+/// duplicate of an earlier row of the batch), or `None`, with nothing written, if a
+/// key exists.
+async fn insert_deferring_keys<T: UploadTable>(
+    transaction: &DatabaseTransaction,
+    table: &T,
+    job: JobId,
+    rows: &[(u64, &T::Row)],
+    keys: &[(u64, String)],
+    first_row: u64,
+) -> Result<Option<Vec<RowOutcome>>, Error> {
+    let duplicate_of = duplicates_within(keys);
+    let holding = keys.iter().zip(&duplicate_of).filter(|(_, duplicate_of)| duplicate_of.is_none());
+    let deferred =
+        DeferredKeys::of(first_row, holding.map(|((row, key), _)| (*row, key.as_str())))?;
+    let holders = holders(rows, keys, &duplicate_of);
+    if !insert_new(transaction, table, job, &holders, deferred).await? {
+        return Ok(None);
+    }
+    Ok(Some(
+        duplicate_of
+            .into_iter()
+            .map(|duplicate_of| match duplicate_of {
+                Some(first_row) => RowOutcome::Duplicate { first_row },
+                None => RowOutcome::Created,
+            })
+            .collect(),
+    ))
 }
 
 /// Claims every row's key for `job` as [`apply_batch`] does and commits the claims
@@ -140,6 +188,7 @@ pub(crate) async fn check_batch<T: UploadTable>(
 ) -> Result<Vec<Option<RowOutcome>>, Error> {
     let keys = keys_of::<T>(rows)?;
     let transaction = begin_batch(connection, table, job, attempt).await?;
+    claim_deferred_keys(&transaction, job).await?;
     let duplicate_of = claim_keys(&transaction, job, &keys).await?;
     let holders = holders(rows, &keys, &duplicate_of);
     let mut refused: HashMap<&str, RowOutcome> = HashMap::new();
@@ -220,19 +269,14 @@ fn holders<'a, R>(
 
 /// Writes rows with distinct keys (in key order) under `write`; returns the outcome of
 /// each row the upsert created or changed, or the mode refused, by key. Rows left out
-/// were unchanged. When the rows are `fresh` (likely all new), a mode that creates
-/// rows first tries to insert them all, and writes them as usual if any key exists.
+/// were unchanged.
 async fn write_rows<T: UploadTable>(
     transaction: &DatabaseTransaction,
     table: &T,
     job: JobId,
     rows: &[(&str, &T::Row)],
     write: WriteMode,
-    fresh: bool,
 ) -> Result<Vec<(String, RowOutcome)>, Error> {
-    if fresh && write != WriteMode::UpdateOnly && insert_new(transaction, table, job, rows).await? {
-        return Ok(rows.iter().map(|(key, _)| ((*key).to_owned(), RowOutcome::Created)).collect());
-    }
     match write {
         WriteMode::CreateOrUpdate => upsert(transaction, table, job, rows, write).await,
         WriteMode::CreateOnly => {

@@ -23,6 +23,7 @@ mod m20250111_000001_published_at;
 mod m20250112_000001_checkpoint_delivery;
 mod m20250113_000001_jobs_creator_index;
 mod m20250114_000001_products_client_check;
+mod m20250115_000001_deferred_upload_keys;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -107,6 +108,11 @@ impl MigratorTrait for Migrator {
                 "m20250114_000001_products_client_check",
                 m20250114_000001_products_client_check::UP,
                 m20250114_000001_products_client_check::DOWN,
+            ),
+            sql(
+                "m20250115_000001_deferred_upload_keys",
+                m20250115_000001_deferred_upload_keys::UP,
+                m20250115_000001_deferred_upload_keys::DOWN,
             ),
         ]
     }
