@@ -7,6 +7,7 @@ mod client_integrity;
 mod client_lock;
 mod connect;
 mod create_job;
+mod deferred_keys;
 mod delete_client;
 mod deletion_begun;
 mod duplicates;
