@@ -19,8 +19,10 @@ use bgjobs_messaging::{Names, events};
 use bgjobs_proto::convert::job_status_from_proto;
 use bgjobs_test_support::wait;
 
-const ROWS: u64 = 2_000;
-const BAD_ROWS: [u64; 1] = [1_000];
+/// Enough rows for the job to run past a Progress interval (100 ms in tests), so that
+/// its events include Progress ones.
+const ROWS: u64 = 20_000;
+const BAD_ROWS: [u64; 1] = [10_000];
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A stored event, to publish again as it was.
