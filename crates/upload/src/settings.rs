@@ -33,11 +33,11 @@ bgjobs_config::section! {
         /// Batches the consumer writes at once over all the jobs it runs, each in a
         /// transaction of its own on one of the process's 10 database connections. A job
         /// always writes one batch; it writes its next batch while the one before it
-        /// commits only when fewer than this many are being written in all (at most two
+        /// commits only when fewer than this many are being written in all (at most three
         /// of one job). Batches of one job still commit in input order, and each row's
         /// key is claimed as if they ran one after another, so results and checkpoints
         /// are the same. 1 writes each job's batches one after another.
-        "BGJOBS_BATCHES_IN_FLIGHT" => batches_in_flight: Count<1, 64> = "2";
+        "BGJOBS_BATCHES_IN_FLIGHT" => batches_in_flight: Count<1, 64> = "3";
     }
 }
 
@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(settings.limits, Limits::DEFAULT);
         assert_eq!(settings.consumer.batch_size, 2_000);
         assert_eq!(settings.consumer.concurrency, 4);
-        assert_eq!(settings.batches.most, 2);
+        assert_eq!(settings.batches.most, 3);
     }
 
     #[test]

@@ -1,23 +1,23 @@
 //! Batches of one pass written side by side, each in a transaction of its own on
 //! a connection of its own, that still end as if written one after another.
 //!
-//! At most two batches of a pass are between their beginning and their commit: a batch
-//! begins once the batch two before it has committed. A batch that claims its keys
-//! does so only once the batch before it has claimed (or, deferring, inserted) its
-//! own. A key both give is then held by the earlier batch: the later one's claim waits
-//! for the earlier to end and finds the key claimed, so the later row is the
-//! duplicate, as when the batches run in turn. A batch records its checkpoint only
-//! once the batch before it has committed, adding its counts to the totals that batch
-//! committed: the checkpoint moves forward batch by batch and never covers a batch
-//! that was not committed. What runs side by side is the expensive part, writing the
-//! rows; batches of one pass write different keys, since each key is claimed by one of
-//! them.
+//! At most [`BatchChain::MOST_OPEN`] batches of a pass are between their beginning and
+//! their commit: a batch begins once the batch that many before it has committed. A
+//! batch that claims its keys does so only once the batch before it has claimed (or,
+//! deferring, inserted) its own. A key both give is then held by the earlier batch:
+//! the later one's claim waits for the earlier to end and finds the key claimed, so
+//! the later row is the duplicate, as when the batches run in turn. A batch records its
+//! checkpoint only once the batch before it has committed, adding its counts to the
+//! totals that batch committed: the checkpoint moves forward batch by batch and never
+//! covers a batch that was not committed. What runs side by side is the expensive
+//! part, writing the rows; batches of one pass write different keys, since each key is
+//! claimed by one of them.
 //!
 //! A batch expected to hold only new rows defers its claims (see
 //! [`upload_keys`](super::upload_keys)): it inserts its rows plainly, which fails if any
-//! of its keys exists. It need not wait for the batch before it when the two share no
-//! key (known from the keys' hashes, kept in memory): neither can then wait on the
-//! other's rows. Otherwise it waits as a claiming batch does, and its insert finds an
+//! of its keys exists. It waits only for the open batches before it that share a key
+//! with it (known from the keys' hashes, kept in memory), until they have inserted or
+//! claimed theirs: no batch then waits on the rows of a later one. Its insert finds an
 //! earlier batch's key once that batch has committed. A batch that claims keys after a
 //! batch that deferred them waits for that batch to commit, so that the deferred keys
 //! it turns into claims are all there.
@@ -26,14 +26,14 @@
 //! the pool cannot hold up the batches they wait for.
 //!
 //! The chain also remembers whether the last batch written created every row it wrote:
-//! the next one then expects new rows (see [`Begun::expects_new_rows`]).
+//! the next one then expects new rows (see [`BatchTurn::expects_new_rows`]).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::AppliedBatch;
 use super::checkpoint::Checkpoint;
@@ -42,7 +42,7 @@ use crate::Error;
 /// The hashes of a batch's keys, set when it begins.
 type KeyHashes = Arc<OnceLock<HashSet<u64>>>;
 
-/// How a batch dealt with its keys, told to the batch after it.
+/// How a batch dealt with its keys, told to the batches after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Keys {
     /// Claimed in `catalog.upload_keys` (or the batch had none).
@@ -51,17 +51,33 @@ enum Keys {
     Deferred,
 }
 
+/// An earlier batch that may still be open when a later one begins: its keys, and
+/// what it did with them once it has.
+#[derive(Debug, Clone)]
+struct Earlier {
+    keys: KeyHashes,
+    claimed: watch::Receiver<Option<Keys>>,
+}
+
+impl Earlier {
+    /// Waits until the batch has claimed or deferred its keys.
+    /// [`Error::EarlierBatchNotCommitted`] if it ended without doing so.
+    async fn claimed(&mut self) -> Result<Keys, Error> {
+        let keys = self.claimed.wait_for(Option::is_some).await;
+        keys.ok().and_then(|keys| *keys).ok_or(Error::EarlierBatchNotCommitted)
+    }
+}
+
 /// The batches of one pass, in input order: hands out each batch's [`BatchTurn`].
 #[derive(Debug)]
 pub struct BatchChain {
     attempt: u32,
     hasher: RandomState,
-    keys: KeyHashes,
-    claimed: oneshot::Receiver<Keys>,
+    /// The last batches handed out, the latest first: at most `MOST_OPEN - 1`.
+    recent: VecDeque<Earlier>,
     committed: oneshot::Receiver<Checkpoint>,
-    /// Told when the last batch, and the one before it, has committed.
-    last_ended: oneshot::Receiver<()>,
-    before_last_ended: oneshot::Receiver<()>,
+    /// Told when each of the last `MOST_OPEN` batches has committed, the oldest first.
+    ended: VecDeque<oneshot::Receiver<()>>,
     only_created: Arc<AtomicBool>,
 }
 
@@ -73,12 +89,12 @@ pub struct BatchTurn {
     rows_committed: u64,
     rows_rejected: u64,
     hasher: RandomState,
-    previous_keys: KeyHashes,
     keys: KeyHashes,
-    previous_claimed: oneshot::Receiver<Keys>,
+    /// The batches before it that may be open, the latest first.
+    earlier: Vec<Earlier>,
     previous_committed: oneshot::Receiver<Checkpoint>,
     earlier_ended: oneshot::Receiver<()>,
-    claimed: oneshot::Sender<Keys>,
+    claimed: watch::Sender<Option<Keys>>,
     committed: oneshot::Sender<Checkpoint>,
     ended: oneshot::Sender<()>,
     only_created: Arc<AtomicBool>,
@@ -90,14 +106,14 @@ enum Previous<T> {
     Received(T),
 }
 
-impl<T> Previous<T> {
-    async fn get(&mut self) -> Result<&T, Error> {
+impl<T: Copy> Previous<T> {
+    async fn get(&mut self) -> Result<T, Error> {
         if let Self::Pending(receiver) = self {
             let value = receiver.await.map_err(|_| Error::EarlierBatchNotCommitted)?;
             *self = Self::Received(value);
         }
         match self {
-            Self::Received(value) => Ok(value),
+            Self::Received(value) => Ok(*value),
             Self::Pending(_) => unreachable!("received just above"),
         }
     }
@@ -111,21 +127,22 @@ fn settled<T>(value: T) -> oneshot::Receiver<T> {
 }
 
 impl BatchChain {
+    /// The most batches of a pass between their beginning and their commit.
+    pub const MOST_OPEN: usize = 3;
+
     /// A chain whose first batch follows `start`: the checkpoint the pass resumes from
     /// (its totals, attempt and delivery).
     pub fn starting_at(start: Checkpoint) -> Self {
         // A pass that has so far only created rows (or not begun) is taken to go on so.
         let only_created = start.rows_updated == 0 && start.rows_unchanged == 0;
-        // Nothing comes before the first batch: every signal is settled already, and
-        // what committed before it holds no key in flight.
+        // Nothing comes before the first batch: nothing is open, and what committed
+        // before it holds no key in flight.
         Self {
             attempt: start.attempt,
             hasher: RandomState::new(),
-            keys: Arc::new(OnceLock::from(HashSet::new())),
-            claimed: settled(Keys::Claimed),
+            recent: VecDeque::with_capacity(Self::MOST_OPEN),
             committed: settled(start),
-            last_ended: settled(()),
-            before_last_ended: settled(()),
+            ended: (0..Self::MOST_OPEN).map(|_| settled(())).collect(),
             only_created: Arc::new(AtomicBool::new(only_created)),
         }
     }
@@ -134,21 +151,24 @@ impl BatchChain {
     /// `rows_rejected` of them since the batch before it rejected before they reached
     /// the store (by validation).
     pub fn next(&mut self, rows_committed: u64, rows_rejected: u64) -> BatchTurn {
-        let (claimed, next_claimed) = oneshot::channel();
+        let (claimed, claimed_receiver) = watch::channel(None);
         let (committed, next_committed) = oneshot::channel();
-        let (ended, next_ended) = oneshot::channel();
+        let (ended, ended_receiver) = oneshot::channel();
         let keys = KeyHashes::default();
-        let last_ended = std::mem::replace(&mut self.last_ended, next_ended);
+        let earlier = self.recent.iter().cloned().collect();
+        self.recent.push_front(Earlier { keys: Arc::clone(&keys), claimed: claimed_receiver });
+        self.recent.truncate(Self::MOST_OPEN - 1);
+        self.ended.push_back(ended_receiver);
+        let earlier_ended = self.ended.pop_front().unwrap_or_else(|| settled(()));
         BatchTurn {
             attempt: self.attempt,
             rows_committed,
             rows_rejected,
             hasher: self.hasher.clone(),
-            previous_keys: std::mem::replace(&mut self.keys, Arc::clone(&keys)),
             keys,
-            previous_claimed: std::mem::replace(&mut self.claimed, next_claimed),
+            earlier,
             previous_committed: std::mem::replace(&mut self.committed, next_committed),
-            earlier_ended: std::mem::replace(&mut self.before_last_ended, last_ended),
+            earlier_ended,
             claimed,
             committed,
             ended,
@@ -159,9 +179,9 @@ impl BatchChain {
 
 /// A batch's turn once it has begun: what is left to wait for and to tell.
 pub(crate) struct Begun {
-    previous_claimed: Previous<Keys>,
+    previous: Option<Earlier>,
     previous_committed: Previous<Checkpoint>,
-    claimed: Option<oneshot::Sender<Keys>>,
+    claimed: watch::Sender<Option<Keys>>,
     committed: oneshot::Sender<Checkpoint>,
     ended: oneshot::Sender<()>,
     rows_committed: u64,
@@ -186,9 +206,10 @@ impl BatchTurn {
         self.only_created.load(Ordering::Relaxed)
     }
 
-    /// Waits until the batch, whose natural keys are `keys`, may begin: the batch two
-    /// before it has committed, and the one before it has claimed its keys, unless this
-    /// batch `defers` its claims and shares no key with it.
+    /// Waits until the batch, whose natural keys are `keys`, may begin: the batch
+    /// [`BatchChain::MOST_OPEN`] before it has committed, and the one before it has
+    /// claimed its keys; a batch that `defers` its claims waits instead for each open
+    /// batch before it that shares a key with it to have inserted or claimed its own.
     /// [`Error::EarlierBatchNotCommitted`] if one of them ended without doing so.
     pub(crate) async fn begin<'a>(
         self,
@@ -196,20 +217,27 @@ impl BatchTurn {
         defers: bool,
     ) -> Result<Begun, Error> {
         let hashes: HashSet<u64> = keys.map(|key| self.hasher.hash_one(key)).collect();
-        let apart = self
-            .previous_keys
-            .get()
-            .is_some_and(|previous| hashes.iter().all(|hash| !previous.contains(hash)));
+        let mut earlier = self.earlier;
+        let waited: Vec<bool> = earlier
+            .iter()
+            .enumerate()
+            .map(|(index, batch)| match defers {
+                // Keys not yet known may be shared.
+                true => batch.keys.get().is_none_or(|theirs| !hashes.is_disjoint(theirs)),
+                false => index == 0,
+            })
+            .collect();
         let _ = self.keys.set(hashes);
         self.earlier_ended.await.map_err(|_| Error::EarlierBatchNotCommitted)?;
-        let mut previous_claimed = Previous::Pending(self.previous_claimed);
-        if !(defers && apart) {
-            previous_claimed.get().await?;
+        for (batch, wait) in earlier.iter_mut().zip(waited) {
+            if wait {
+                batch.claimed().await?;
+            }
         }
         Ok(Begun {
-            previous_claimed,
+            previous: earlier.into_iter().next(),
             previous_committed: Previous::Pending(self.previous_committed),
-            claimed: Some(self.claimed),
+            claimed: self.claimed,
             committed: self.committed,
             ended: self.ended,
             rows_committed: self.rows_committed,
@@ -226,20 +254,22 @@ impl Begun {
     }
 
     /// Waits until this batch may claim keys: the batch before it has claimed its own,
-    /// and, if it deferred them instead, committed.
+    /// and, if it deferred them instead, committed. A batch that claims has waited for
+    /// the one before it, so every earlier batch has then claimed its keys or committed.
     pub(crate) async fn may_claim(&mut self) -> Result<(), Error> {
-        if *self.previous_claimed.get().await? == Keys::Deferred {
+        if let Some(previous) = &mut self.previous
+            && previous.claimed().await? == Keys::Deferred
+        {
             self.previous_committed.get().await?;
         }
         Ok(())
     }
 
-    /// Tells the next batch that this one's keys are claimed, or `deferred` with its
-    /// inserted rows: it may begin.
+    /// Tells the batches after this one that its keys are claimed, or `deferred` with
+    /// its inserted rows.
     pub(crate) fn claimed(&mut self, deferred: bool) {
-        if let Some(claimed) = self.claimed.take() {
-            let _ = claimed.send(if deferred { Keys::Deferred } else { Keys::Claimed });
-        }
+        let keys = if deferred { Keys::Deferred } else { Keys::Claimed };
+        self.claimed.send_replace(Some(keys));
     }
 
     /// Waits until the previous batch has committed; returns the checkpoint this batch
@@ -247,7 +277,7 @@ impl Begun {
     /// rows, with the rows rejected since. [`Error::EarlierBatchNotCommitted`] if the
     /// previous batch failed.
     pub(crate) async fn previous_committed(&mut self) -> Result<Checkpoint, Error> {
-        let previous = *self.previous_committed.get().await?;
+        let previous = self.previous_committed.get().await?;
         Ok(Checkpoint {
             rows_committed: self.rows_committed,
             rows_rejected: previous.rows_rejected + self.rows_rejected,
@@ -362,17 +392,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_begins_only_once_the_batch_two_before_it_committed() {
+    async fn a_deferring_batch_waits_for_any_open_batch_sharing_a_key_with_it() {
         let mut chain = BatchChain::starting_at(checkpoint(0, 0));
         let (first, second, third) = (chain.next(2, 0), chain.next(4, 0), chain.next(6, 0));
         let mut first = begin(first, &["A"], true).await.expect("joined").expect("first");
         let mut second = begin(second, &["B"], true).await.expect("joined").expect("apart");
-        let third = begin(third, &["C"], true);
-        first.claimed(true);
         second.claimed(true);
-        assert!(waits(&third).await, "began with the batch two before it still open");
-        first.committed(checkpoint(2, 1));
-        third.await.expect("joined").expect("the first batch committed");
+        let third = begin(third, &["C", "A"], true);
+        assert!(waits(&third).await, "began before the first batch inserted key A");
+        first.claimed(true);
+        third.await.expect("joined").expect("A inserted");
+    }
+
+    #[tokio::test]
+    async fn a_batch_begins_only_once_the_batch_most_open_before_it_committed() {
+        let mut chain = BatchChain::starting_at(checkpoint(0, 0));
+        let keys: [&[&str]; BatchChain::MOST_OPEN] = [&["A"], &["B"], &["C"]];
+        let mut open = Vec::new();
+        for (index, keys) in keys.into_iter().enumerate() {
+            let turn = chain.next(index as u64 + 1, 0);
+            let mut batch = begin(turn, keys, true).await.expect("joined").expect("apart");
+            batch.claimed(true);
+            open.push(batch);
+        }
+        let last = begin(chain.next(4, 0), &["D"], true);
+        assert!(waits(&last).await, "began with {} batches open", BatchChain::MOST_OPEN);
+        open.remove(0).committed(checkpoint(1, 1));
+        last.await.expect("joined").expect("the first batch committed");
     }
 
     #[tokio::test]

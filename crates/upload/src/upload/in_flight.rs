@@ -1,13 +1,13 @@
 //! The batches of one pass being written (or checked) on tasks of their own while the
 //! pass reads on, settled in input order, each with the results lines that wait for its
-//! outcome. A pass always has room for one batch; a second one at the same time also
-//! needs a batch of the consumer's budget, shared by all its jobs.
+//! outcome. A pass always has room for one batch; more at the same time (up to three)
+//! also need batches of the consumer's budget, shared by all its jobs.
 
 use std::collections::VecDeque;
 use std::future::Future;
 
 use bgjobs_consumer::Stop;
-use bgjobs_database::catalog::{AppliedBatch, RowOutcome};
+use bgjobs_database::catalog::{AppliedBatch, BatchChain, RowOutcome};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -15,9 +15,9 @@ use super::store_stop;
 use crate::row_lines::RowLines;
 use crate::settings::{BatchBudget, BatchPermit};
 
-/// The most batches of one pass written at once: more gained nothing measurable and
-/// hold more memory and connections.
-const MOST_PER_PASS: usize = 2;
+/// The most batches of one pass written at once: as many as the store lets be open
+/// side by side.
+const MOST_PER_PASS: usize = BatchChain::MOST_OPEN;
 
 /// What the store said of a batch.
 pub(super) enum Verdict {
@@ -77,8 +77,8 @@ impl<Row: Send + 'static> InFlight<Row> {
     }
 
     /// Room for another batch now, if there is: always when none is in flight, otherwise
-    /// while fewer than two are and the budget has a batch free. Every batch counts in
-    /// the budget. Without room the oldest batch must settle first.
+    /// while fewer than [`MOST_PER_PASS`] are and the budget has a batch free. Every
+    /// batch counts in the budget. Without room the oldest batch must settle first.
     pub fn room(&self) -> Option<Room> {
         if self.batches.len() >= MOST_PER_PASS {
             return None;
@@ -163,18 +163,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_second_batch_needs_the_budget_and_a_first_one_never_waits_for_it() {
-        let budget = BatchBudget::new(3);
+        let budget = BatchBudget::new(MOST_PER_PASS + 1);
         let (mut one, mut other) =
             (InFlight::sharing(budget.clone()), InFlight::sharing(budget.clone()));
-        assert!(send_if_room(&mut one) && send_if_room(&mut one), "two beside each other");
-        assert!(!send_if_room(&mut one), "a third of one pass");
+        for _ in 0..MOST_PER_PASS {
+            assert!(send_if_room(&mut one), "{MOST_PER_PASS} beside each other");
+        }
+        assert!(!send_if_room(&mut one), "one more than a pass may write at once");
         assert!(send_if_room(&mut other), "the last batch of the budget");
         assert!(budget.try_take().is_none());
         assert!(!send_if_room(&mut other), "a second batch with the budget spent");
         let mut third = InFlight::sharing(budget.clone());
         assert!(send_if_room(&mut third), "a pass's first batch goes whatever the budget");
 
-        // Four are counted now: one settled batch leaves the budget spent.
+        // One more than the budget is counted now: one settled batch leaves it spent.
         assert!(one.settle_oldest().await.is_some_and(|settled| settled.is_ok()));
         assert!(!send_if_room(&mut other), "the first batch of a pass counts too");
         assert!(third.settle_oldest().await.is_some());
