@@ -9,21 +9,11 @@ use bgjobs_database::{Error, Store};
 use bgjobs_domain::JobId;
 use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 
-use crate::support::{account, fresh_store, location, numbered, numbered_from, product, through};
+use crate::support::{
+    account, fresh_store, location, numbered, numbered_from, product, sessions, through,
+};
 
 const CREATE_OR_UPDATE: WriteMode = WriteMode::CreateOrUpdate;
-
-/// Sessions of this database in `state` (`idle in transaction`), and those waiting for
-/// a lock.
-async fn sessions(store: &Store) -> anyhow::Result<(i64, i64)> {
-    let connection = store.connection();
-    let sql = "SELECT count(*) FILTER (WHERE state = 'idle in transaction'), \
-                      count(*) FILTER (WHERE wait_event_type = 'Lock') \
-               FROM pg_stat_activity WHERE datname = current_database()";
-    let statement = Statement::from_string(connection.get_database_backend(), sql);
-    let row = connection.query_one(statement).await?.expect("a count");
-    Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))
-}
 
 #[tokio::test]
 async fn a_batch_writes_while_the_one_before_it_waits_and_commits_only_after_it()

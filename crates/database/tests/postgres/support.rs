@@ -126,3 +126,14 @@ pub fn location(warehouse_id: &str, code: &str, capacity: u32) -> Location {
 pub fn through(rows_committed: u64) -> Checkpoint {
     Checkpoint { attempt: 1, rows_committed, ..Checkpoint::default() }
 }
+
+/// Sessions of `store`'s database idle in a transaction, and those waiting for a lock.
+pub async fn sessions(store: &Store) -> anyhow::Result<(i64, i64)> {
+    let connection = store.connection();
+    let sql = "SELECT count(*) FILTER (WHERE state = 'idle in transaction'), \
+                      count(*) FILTER (WHERE wait_event_type = 'Lock') \
+               FROM pg_stat_activity WHERE datname = current_database()";
+    let statement = Statement::from_string(connection.get_database_backend(), sql);
+    let row = connection.query_one(statement).await?.expect("a count");
+    Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))
+}
