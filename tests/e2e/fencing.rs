@@ -10,9 +10,8 @@ use bgjobs_e2e::TestSystem;
 use bgjobs_messaging::{Names, amqp};
 use bgjobs_proto::convert::{event_kind_to_proto, job_status_from_proto};
 use bgjobs_test_support::wait;
-use sea_orm::{ConnectionTrait, Statement};
 
-const ROWS: u64 = 50_000;
+const ROWS: u64 = 200_000;
 
 fn product_file() -> String {
     let mut file = String::from("sku,name,price\n");
@@ -22,19 +21,14 @@ fn product_file() -> String {
     file
 }
 
-/// Moves `job` to New on its next attempt, as the registry's stall recovery does
-/// (no new message is published here: the old delivery is what is tested). Waits
-/// for a batch being committed to finish, since batches lock the job row shared.
+/// Moves `job` to New on its next attempt through the registry's stall recovery (as
+/// if the job had been silent too long; no new message is published here: the old
+/// delivery is what is tested). It waits for the batches open at the time to commit.
 async fn supersede(system: &TestSystem, job: JobId) -> anyhow::Result<()> {
-    let connection = system.store.connection();
-    let sql = "UPDATE jobs.jobs SET attempt = attempt + 1, status = 'new' WHERE job_id = $1";
-    let statement = Statement::from_sql_and_values(
-        connection.get_database_backend(),
-        sql,
-        [job.as_uuid().into()],
-    );
-    let updated = connection.execute(statement).await?;
-    anyhow::ensure!(updated.rows_affected() == 1, "job {job} is not registered");
+    let stalled_before = chrono::Utc::now() + chrono::Duration::hours(1);
+    let recovered = system.store.jobs().recover_stalled_job(job, stalled_before, 5).await?;
+    let recovered = recovered.context("the job was not recovered")?;
+    anyhow::ensure!(recovered.attempt == 2, "recovered as {recovered:?}");
     Ok(())
 }
 
@@ -56,6 +50,7 @@ async fn a_superseded_delivery_stops_mid_file_without_committing_or_ending_the_j
     // No batch of attempt 1 can commit after the update: this is final.
     let at_supersede = system.store.catalog().checkpoint(job).await?.context("no checkpoint")?;
     assert!(at_supersede.rows_committed < ROWS, "finished before superseded: {at_supersede:?}");
+    println!("superseded after {} of {ROWS} rows", at_supersede.rows_committed);
 
     let stopped = wait::until("the stale delivery to stop", Duration::from_secs(60), || async {
         let log = system.log(&job_id).await?;

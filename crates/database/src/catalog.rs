@@ -4,7 +4,7 @@ mod array_literal;
 mod batch_chain;
 mod checkpoint;
 pub mod delete_client;
-mod fence;
+pub(crate) mod fence;
 mod product_batch;
 mod upload_batch;
 mod upload_keys;

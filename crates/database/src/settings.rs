@@ -17,9 +17,9 @@ pub struct Settings {
     /// statement before Postgres ends it (`idle_in_transaction_session_timeout`).
     ///
     /// The store's transactions never wait on anything but Postgres, so only a frozen
-    /// or hung process stays idle in one; ending its session releases the job row's
-    /// fencing share lock, which would otherwise block the registry's event applier
-    /// and stall recovery for as long as the process stays frozen.
+    /// or hung process stays idle in one; ending its session releases its job's fence
+    /// lock, which would otherwise block the registry's recording of the job's end and
+    /// its stall recovery for as long as the process stays frozen.
     pub idle_in_transaction_timeout: Duration,
     /// How long one statement may run before Postgres cancels it (`statement_timeout`).
     ///

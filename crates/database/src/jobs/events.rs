@@ -11,12 +11,14 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     TryInsertResult,
+    sea_query::LockType,
 };
 use uuid::Uuid;
 
 use super::attempt_time::attempt_duration;
 use super::held::{Change, decide_held_events};
 use super::{Counters, Job};
+use crate::catalog::fence::{exclude_writers, writable};
 use crate::convert::{parse, read_u32, read_u64, write_i32, write_i64};
 use crate::entities::{job_events as log_rows, jobs as job_rows};
 use crate::{Error, JobsStore};
@@ -158,20 +160,48 @@ impl JobsStore {
     /// the order in which a job's events arrive. An event whose results key is not the
     /// job's own is logged as ignored ([`IgnoreReason::ForeignResultKey`]) and its key
     /// kept nowhere.
+    ///
+    /// An event that ends the attempt (Completed or Failed, or one that releases a held
+    /// end) waits for the job's open batches to commit, so that none commits after
+    /// the end (see `catalog::fence`); Started, Progress and Log lines do not wait.
     pub async fn record_event(&self, event: IncomingEvent) -> Result<RecordOutcome, Error> {
+        let ends = matches!(event.kind, EventKind::Completed | EventKind::Failed);
+        if let Some(outcome) = self.record_event_in(&event, ends).await? {
+            return Ok(outcome);
+        }
+        // The event released a held end: again, waiting for the batches this time.
+        self.record_event_in(&event, true)
+            .await?
+            .ok_or_else(|| Error::Corrupt("an event needed the fence while holding it".into()))
+    }
+
+    /// [`JobsStore::record_event`] in one transaction: with `fenced`, after taking the
+    /// job's fence lock exclusively; without it, `None` (and nothing written) when the
+    /// event would end the attempt's right to write.
+    async fn record_event_in(
+        &self,
+        event: &IncomingEvent,
+        fenced: bool,
+    ) -> Result<Option<RecordOutcome>, Error> {
         let position_attempt = write_i32("attempt", event.position.attempt)?;
         let position_delivery = write_i32("delivery", event.position.delivery)?;
         let position_sequence = write_i64("sequence", event.position.sequence)?;
         let counters = event.counters.map(StoredCounters::new).transpose()?;
 
         let transaction = self.connection.begin().await?;
+        let lock = if fenced {
+            exclude_writers(&transaction, event.job_id).await?;
+            LockType::Update
+        } else {
+            LockType::NoKeyUpdate
+        };
         let Some(row) = job_rows::Entity::find_by_id(event.job_id.as_uuid())
             .filter(job_rows::Column::AccountId.eq(event.account_id.as_str()))
-            .lock_exclusive()
+            .lock(lock)
             .one(&transaction)
             .await?
         else {
-            return Ok(RecordOutcome::UnknownJob);
+            return Ok(Some(RecordOutcome::UnknownJob));
         };
         let job = Job::try_from(row)?;
         let foreign_result_key = event.result_object_key.as_deref().is_some_and(|key| {
@@ -219,22 +249,22 @@ impl JobsStore {
             .await?;
         if matches!(inserted, TryInsertResult::Conflicted) {
             // Dropping the transaction rolls it back; nothing was changed anyway.
-            return Ok(RecordOutcome::Duplicate);
+            return Ok(Some(RecordOutcome::Duplicate));
         }
 
         if let Some(reason) = ignore_reason {
             transaction.commit().await?;
-            return Ok(RecordOutcome::Ignored(reason));
+            return Ok(Some(RecordOutcome::Ignored(reason)));
         }
 
         Change {
             status: status_after,
             position: event.position,
-            actor: event.worker_id,
-            message: event.message,
+            actor: event.worker_id.clone(),
+            message: event.message.clone(),
             counters: counters
                 .map(|stored| (stored.rows_total, stored.rows_processed, stored.rows_rejected)),
-            result_object_key: event.result_object_key,
+            result_object_key: event.result_object_key.clone(),
         }
         .write(&transaction, event.job_id.as_uuid())
         .await?;
@@ -244,6 +274,9 @@ impl JobsStore {
             last_applied: Some(event.position),
         };
         let status = decide_held_events(&transaction, event.job_id.as_uuid(), applied).await?;
+        if !fenced && writable(status) != writable(job.status) {
+            return Ok(None);
+        }
         let (final_counters, ran_for) = if status.is_terminal() && !job.status.is_terminal() {
             let ended = job_rows::Entity::find_by_id(event.job_id.as_uuid())
                 .one(&transaction)
@@ -256,13 +289,13 @@ impl JobsStore {
             (None, None)
         };
         transaction.commit().await?;
-        Ok(RecordOutcome::Applied {
+        Ok(Some(RecordOutcome::Applied {
             status,
             from: job.status,
             job_type: job.job_type,
             final_counters,
             ran_for,
-        })
+        }))
     }
 
     /// The message log of `job`, oldest first; `None` when the job does not exist for `account`.

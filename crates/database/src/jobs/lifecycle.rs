@@ -13,6 +13,7 @@ use sea_orm::{
 
 use super::Job;
 use super::own_change::OwnChange;
+use crate::catalog::fence::exclude_writers;
 use crate::entities::jobs as job_rows;
 use crate::{Error, JobsStore};
 
@@ -138,12 +139,14 @@ impl JobsStore {
 }
 
 /// The job, its row locked for update until `transaction` ends; when `account` is
-/// given, only a job of that account.
+/// given, only a job of that account. Every change here may supersede the attempt, so
+/// the job's writers are excluded first (see `catalog::fence`).
 async fn lock_job(
     transaction: &DatabaseTransaction,
     job: JobId,
     account: Option<&AccountId>,
 ) -> Result<Option<Job>, Error> {
+    exclude_writers(transaction, job).await?;
     let mut query = job_rows::Entity::find_by_id(job.as_uuid());
     if let Some(account) = account {
         query = query.filter(job_rows::Column::AccountId.eq(account.as_str()));

@@ -1,5 +1,5 @@
 //! A process frozen inside a transaction (SIGSTOP, a debugger, a stuck runtime) must
-//! not hold the job row's fencing share lock for ever: Postgres ends its session after
+//! not hold its job's fence lock for ever: Postgres ends its session after
 //! the idle-in-transaction timeout, so the registry can change the job again.
 
 use std::time::{Duration, Instant};
@@ -41,26 +41,32 @@ async fn a_frozen_transaction_is_ended_and_releases_the_job_row() -> anyhow::Res
     let acme = account("acme");
     let job = store.jobs().create_job(new_job(&acme, "alice")).await?.0.job_id;
 
-    // What a batch does first (store fencing), then the worker freezes: the share lock
-    // on the job row is held and nothing more is sent.
+    let started = event(&acme, job, (1, 1, 1), EventKind::Started);
+    store.jobs().record_event(started).await?;
+
+    // What a batch does first (store fencing: the job's fence lock shared, the row's
+    // key-share lock), then the worker freezes and sends nothing more.
     let frozen = store.connection().begin().await?;
-    frozen
-        .query_one(Statement::from_sql_and_values(
-            frozen.get_database_backend(),
-            "SELECT attempt FROM jobs.jobs WHERE job_id = $1 FOR SHARE",
-            [job.as_uuid().into()],
-        ))
-        .await?
-        .expect("the job row exists");
+    let fence =
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended('job-fence/' || $1::text, 0))";
+    let read = "SELECT attempt FROM jobs.jobs WHERE job_id = $1 FOR KEY SHARE";
+    for sql in [fence, read] {
+        let values = [job.as_uuid().into()];
+        frozen
+            .query_one(Statement::from_sql_and_values(frozen.get_database_backend(), sql, values))
+            .await?
+            .expect("a row");
+    }
     let frozen_at = Instant::now();
 
-    // The registry's next write of the job waits for that lock until Postgres ends the
+    // The registry's recording of the end waits for that batch until Postgres ends the
     // idle session; without the timeout it would wait for as long as the worker sleeps.
-    let started = event(&acme, job, (1, 1, 1), EventKind::Started);
+    let completed = event(&acme, job, (1, 1, 2), EventKind::Completed);
     let recorded =
-        tokio::time::timeout(Duration::from_secs(30), store.jobs().record_event(started)).await??;
+        tokio::time::timeout(Duration::from_secs(30), store.jobs().record_event(completed))
+            .await??;
     let waited = frozen_at.elapsed();
-    assert!(matches!(recorded, RecordOutcome::Applied { status: JobStatus::InProgress, .. }));
+    assert!(matches!(recorded, RecordOutcome::Applied { status: JobStatus::Completed, .. }));
     assert!(
         waited >= timeout,
         "the write went through after {waited:?}, before the lock was released"

@@ -12,6 +12,7 @@ mod delete_client;
 mod deletion_begun;
 mod duplicates;
 mod event_order;
+mod fence_waits;
 mod fencing;
 mod idle_transaction;
 mod key_lifetime;
