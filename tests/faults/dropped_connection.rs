@@ -23,8 +23,8 @@ use bgjobs_test_support::wait;
 use crate::consumer;
 
 /// Enough rows that the first consumer is still well inside the file once the second
-/// one is consuming.
-const ROWS: u64 = 60_000;
+/// one is consuming (it writes one batch at a time, see `check_dropped_run`).
+const ROWS: u64 = 120_000;
 const BAD_ROWS: [u64; 2] = [7, 12_345];
 /// The consumers' connection name (`bgjobs_messaging::amqp::connect` names it after
 /// the program).
@@ -63,7 +63,9 @@ async fn check_dropped_run(
     file: &str,
 ) -> anyhow::Result<String> {
     let started = Instant::now();
-    let _first = consumer(system, "product-upload/first", &[])?;
+    // One batch at a time: the second consumer's process starts while this one
+    // imports, and with three batches in flight it could finish the file first.
+    let _first = consumer(system, "product-upload/first", &[("BGJOBS_BATCHES_IN_FLIGHT", "1")])?;
     let first_connection =
         wait::until("the first consumer to connect", FINISH_DEADLINE, || async {
             let pids = rabbit.connections_named(CONSUMER_PROGRAM).await?;

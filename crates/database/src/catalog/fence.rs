@@ -44,12 +44,13 @@ pub(crate) async fn refuse_unless_current(
     job: JobId,
     attempt: u32,
 ) -> Result<(), Error> {
+    // One round trip. Whichever the fence lock waited for, the row lock reads the
+    // row's latest committed version (Postgres rechecks a row updated meanwhile).
+    let sql = format!(
+        "WITH fence AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({FENCE_KEY})) \
+         SELECT attempt, status FROM fence, jobs.jobs WHERE job_id = $1 FOR KEY SHARE OF jobs"
+    );
     let backend = transaction.get_database_backend();
-    let lock = format!("SELECT pg_advisory_xact_lock_shared({FENCE_KEY})");
-    transaction
-        .execute(Statement::from_sql_and_values(backend, lock, [job.as_uuid().into()]))
-        .await?;
-    let sql = "SELECT attempt, status FROM jobs.jobs WHERE job_id = $1 FOR KEY SHARE";
     let statement = Statement::from_sql_and_values(backend, sql, [job.as_uuid().into()]);
     let Some(row) = transaction.query_one(statement).await? else {
         return Ok(());
