@@ -26,7 +26,7 @@ const CLAIM: &str = r#"
 INSERT INTO catalog.upload_keys (job_id, natural_key, first_row)
 SELECT $1, claimed.natural_key, claimed.first_row
 FROM unnest($2::text[], $3::bigint[]) AS claimed (natural_key, first_row)
-ORDER BY claimed.natural_key
+ORDER BY claimed.natural_key COLLATE "C"
 ON CONFLICT (job_id, natural_key) DO NOTHING
 RETURNING natural_key
 "#;
@@ -69,7 +69,7 @@ WITH moved AS (
     INSERT INTO catalog.upload_keys (job_id, natural_key, first_row)
     SELECT $1, deferred.natural_key, deferred.first_row
     FROM moved, unnest(moved.natural_keys, moved.first_rows) AS deferred (natural_key, first_row)
-    ORDER BY deferred.natural_key
+    ORDER BY deferred.natural_key COLLATE "C"
     ON CONFLICT (job_id, natural_key) DO NOTHING
 )
 SELECT count(*) FROM moved

@@ -94,6 +94,16 @@ fn scope_condition<T: UploadTable>(table: &T, parameters: &mut Parameters) -> St
         .join(" AND ")
 }
 
+/// `<alias>.k0 COLLATE "C", ...`: the key parts of `alias` in byte order, the one order
+/// every writer locks rows in. It is the order of the key's last column in its index,
+/// and sorting by bytes spares the locale's string comparison.
+fn key_order<T: UploadTable>(alias: &str) -> String {
+    (0..T::KEY.len())
+        .map(|part| format!("{alias}.k{part} COLLATE \"C\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One array literal per key column, over the key parts of each row.
 fn key_arrays<'a>(parts: usize, rows: impl ExactSizeIterator<Item = Vec<&'a str>>) -> Vec<Value> {
     let mut arrays: Vec<ArrayLiteral> =
@@ -145,10 +155,11 @@ pub(crate) async fn existing<T: UploadTable>(
     // A locking clause keeps the subquery apart from the join; OFFSET 0 does without.
     let sql = format!(
         "SELECT found.* FROM (SELECT * FROM unnest({probes}) AS probe ({names}) \
-         ORDER BY {names}) AS probe \
+         ORDER BY {order}) AS probe \
          CROSS JOIN LATERAL (SELECT {selected} FROM {table} AS stored WHERE {conditions} \
          {apart}) AS found",
         probes = probes.join(", "),
+        order = key_order::<T>("probe"),
         names = names.join(", "),
         selected = selected.join(", "),
         table = table_name::<T>(),
@@ -198,7 +209,6 @@ impl InsertSelect {
         }
         columns.push(column_name::<T>(T::LAST_JOB_ID));
         selected.push(job.clone());
-        let keys: Vec<String> = (0..T::KEY.len()).map(|part| format!("input.k{part}")).collect();
         let sql = format!(
             "INSERT INTO {table} AS stored ({columns}) \
              SELECT {selected} FROM unnest({arrays}) AS input ({names}) ORDER BY {keys}",
@@ -207,7 +217,7 @@ impl InsertSelect {
             selected = selected.join(", "),
             arrays = arrays.join(", "),
             names = names.join(", "),
-            keys = keys.join(", "),
+            keys = key_order::<T>("input"),
         );
         Ok(Self { sql, parameters, job, conflict })
     }

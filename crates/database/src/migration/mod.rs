@@ -24,6 +24,7 @@ mod m20250112_000001_checkpoint_delivery;
 mod m20250113_000001_jobs_creator_index;
 mod m20250114_000001_products_client_check;
 mod m20250115_000001_deferred_upload_keys;
+mod m20250116_000001_byte_order_keys;
 
 /// The ordered list of this crate's migrations.
 pub(crate) struct Migrator;
@@ -113,6 +114,11 @@ impl MigratorTrait for Migrator {
                 "m20250115_000001_deferred_upload_keys",
                 m20250115_000001_deferred_upload_keys::UP,
                 m20250115_000001_deferred_upload_keys::DOWN,
+            ),
+            sql(
+                "m20250116_000001_byte_order_keys",
+                m20250116_000001_byte_order_keys::UP,
+                m20250116_000001_byte_order_keys::DOWN,
             ),
         ]
     }
