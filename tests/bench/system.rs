@@ -197,8 +197,16 @@ impl BenchSystem {
             .start_job("product-upload", &query)
             .header("content-type", "text/csv")
             .body(reqwest::Body::wrap_stream(chunks));
-        let job_id = self.completed(upload).await?;
+        let job_id = self.accepted(upload).await?;
+        let stored = started.elapsed();
+        self.follow(&job_id).await?;
         let elapsed = started.elapsed();
+        eprintln!(
+            "{}: upload stored and accepted after {:.1} s, Completed after {:.1} s",
+            file.display(),
+            stored.as_secs_f64(),
+            elapsed.as_secs_f64()
+        );
         Ok((self.outcome(&job_id).await?, elapsed))
     }
 
