@@ -59,12 +59,6 @@ impl Part {
         self.len() == 0
     }
 
-    /// Whether the part is held in memory and a new one can be gathered while its body
-    /// is sent (a spooled part's file must stay as it is until then).
-    pub fn in_memory(&self) -> bool {
-        matches!(self, Self::Memory(_))
-    }
-
     /// Appends `bytes`; the caller keeps the part within [`PART_SIZE`].
     pub async fn append(&mut self, bytes: &[u8]) -> Result<(), Error> {
         match self {
@@ -105,7 +99,7 @@ impl Part {
     /// Empties the part once its body has been sent, ready for the next bytes.
     pub async fn clear(&mut self) -> Result<(), Error> {
         match self {
-            // The sent bytes belong to their request; the next part gets room of its own.
+            // Allocated only once the sent part is freed: one part in memory at a time.
             Self::Memory(part) => part.reserve(PART_SIZE),
             // Grows again as bytes arrive, up to [`SPILL_AFTER`].
             Self::Spilling { .. } => {}

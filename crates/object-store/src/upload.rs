@@ -1,20 +1,17 @@
-//! Streaming uploads: a body of any size is stored holding at most two parts in
-//! memory (one on its way to the server while the next is gathered), or one part in a
-//! temporary file.
+//! Streaming uploads: a body of any size is stored holding at most one part, in
+//! memory or in a temporary file.
 
 use std::path::Path;
 
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
-use futures::{Future, Stream, StreamExt};
-use tokio::task::JoinHandle;
+use futures::{Stream, StreamExt};
 
 use crate::part::Part;
 use crate::{Error, ObjectMetadata, ObjectStore};
 
 /// Size of every multipart part but the last. S3 wants at least 5 MiB; 8 MiB keeps
-/// the request count of a large file low while memory stays at two parts per upload.
+/// the request count of a large file low while memory stays at one part per upload.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
 impl ObjectStore {
@@ -23,10 +20,7 @@ impl ObjectStore {
     /// with [`Error::TooLarge`] and aborts the multipart upload so nothing is left.
     /// Returns the number of bytes stored. An error from the body stream aborts too.
     ///
-    /// The part being gathered is held in memory, and so is the part before it while it
-    /// is being sent: up to twice [`PART_SIZE`] bytes per upload. Sending a part and
-    /// reading the body on overlap, so the body is read at the pace of the slower of
-    /// the two rather than of both in turn.
+    /// The part being gathered is held in memory: up to [`PART_SIZE`] bytes per upload.
     pub async fn put_stream<S, E>(
         &self,
         key: &str,
@@ -138,9 +132,6 @@ struct MultipartUpload {
     key: String,
     upload_id: String,
     parts: Vec<CompletedPart>,
-    /// The part being sent while the next is gathered (a part in memory), if any; its
-    /// number is one past `parts`.
-    sending: Option<JoinHandle<Result<CompletedPart, Error>>>,
     settled: bool,
 }
 
@@ -170,66 +161,34 @@ impl MultipartUpload {
             key: key.to_owned(),
             upload_id: upload_id.to_owned(),
             parts: Vec::new(),
-            sending: None,
             settled: false,
         })
     }
 
-    /// Sends `part` as the next part and empties it, once the part before it is sent.
-    /// A part in memory hands its bytes to the request, which goes on in the background
-    /// while the next part is gathered; a spooled part is sent before this returns,
-    /// since its file is reused for the next.
+    /// Sends `part` as the next part and empties it.
     async fn send_part(&mut self, part: &mut Part) -> Result<(), Error> {
-        self.sent_in_background().await?;
         // Part numbers run from 1 to 10,000: with 8 MiB parts, up to ~78 GiB.
         let part_number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
-        let request = self.part_request(part_number, part.body().await?);
-        if part.in_memory() {
-            part.clear().await?;
-            self.sending = Some(tokio::spawn(request));
-        } else {
-            let sent = request.await?;
-            part.clear().await?;
-            self.parts.push(sent);
-        }
-        Ok(())
-    }
-
-    /// Waits for the part being sent in the background, if any, and records it.
-    async fn sent_in_background(&mut self) -> Result<(), Error> {
-        let Some(sending) = self.sending.take() else {
-            return Ok(());
-        };
-        let sent = sending.await.map_err(|error| Error::S3 {
-            operation: "UploadPart",
-            message: format!("the part's request stopped: {error}"),
-        })??;
-        self.parts.push(sent);
-        Ok(())
-    }
-
-    /// The request sending `body` as part `part_number`, owning all it needs.
-    fn part_request(
-        &self,
-        part_number: i32,
-        body: ByteStream,
-    ) -> impl Future<Output = Result<CompletedPart, Error>> + Send + 'static {
-        let request = self
+        let output = self
             .client
             .upload_part()
             .bucket(&self.bucket)
             .key(&self.key)
             .upload_id(&self.upload_id)
             .part_number(part_number)
-            .body(body);
-        async move {
-            let output = request.send().await.map_err(|error| Error::s3("UploadPart", error))?;
-            Ok(CompletedPart::builder()
+            .body(part.body().await?)
+            .send()
+            .await
+            .map_err(|error| Error::s3("UploadPart", error))?;
+        part.clear().await?;
+        self.parts.push(
+            CompletedPart::builder()
                 .part_number(part_number)
                 .set_e_tag(output.e_tag().map(str::to_owned))
                 .set_checksum_crc32(output.checksum_crc32().map(str::to_owned))
-                .build())
-        }
+                .build(),
+        );
+        Ok(())
     }
 
     /// Sends the last part (if any bytes are left) and completes the upload.
@@ -237,7 +196,6 @@ impl MultipartUpload {
         if !last_part.is_empty() {
             self.send_part(last_part).await?;
         }
-        self.sent_in_background().await?;
         let parts = CompletedMultipartUpload::builder().set_parts(Some(self.parts.clone())).build();
         self.client
             .complete_multipart_upload()
@@ -256,9 +214,6 @@ impl MultipartUpload {
     /// leaves parts that a bucket lifecycle rule (or `deploy/stack.sh clean`) removes.
     async fn abort(&mut self) {
         self.settled = true;
-        if let Some(sending) = self.sending.take() {
-            sending.abort();
-        }
         let request = self.abort_request();
         if let Err(error) = request.send().await {
             tracing::warn!(
@@ -284,9 +239,6 @@ impl MultipartUpload {
 
 impl Drop for MultipartUpload {
     fn drop(&mut self) {
-        if let Some(sending) = self.sending.take() {
-            sending.abort();
-        }
         if self.settled {
             return;
         }
