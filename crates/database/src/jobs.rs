@@ -221,21 +221,28 @@ impl JobsStore {
     /// `client_lock`).
     pub async fn create_job(&self, new: NewJob) -> Result<(Job, bool), Error> {
         let transaction = self.connection.begin().await?;
-        // A repeat of a registered job answers as before, whatever has happened since.
-        if let Some(existing) =
-            job_rows::Entity::find_by_id(new.job_id.as_uuid()).one(&transaction).await?
-        {
-            return existing_job(existing, &new.account_id, new.job_id);
-        }
         if let Some(client_id) = new.reference_ids.client_id.as_deref() {
-            client_lock::guard_registration(
+            let guarded = client_lock::guard_registration(
                 &transaction,
                 &new.account_id,
                 client_id,
                 new.job_type,
                 &new.parameters,
             )
-            .await?;
+            .await;
+            if let Err(refusal @ (Error::ClientLocked { .. } | Error::DeletionRunning { .. })) =
+                guarded
+            {
+                // A repeat of a registered job answers as before, whatever has
+                // happened since; only a new job is refused.
+                let existing =
+                    job_rows::Entity::find_by_id(new.job_id.as_uuid()).one(&transaction).await?;
+                return match existing {
+                    Some(existing) => existing_job(existing, &new.account_id, new.job_id),
+                    None => Err(refusal),
+                };
+            }
+            guarded?;
         }
         let created = insert_job(&transaction, new).await?;
         transaction.commit().await?;
@@ -288,7 +295,7 @@ async fn insert_job(connection: &impl ConnectionTrait, new: NewJob) -> Result<(J
     if let Some(row) = inserted {
         return Ok((Job::try_from(row)?, true));
     }
-    // Registered by a concurrent request since our look-up.
+    // Registered before: by an earlier request, or a concurrent one.
     let existing = job_rows::Entity::find_by_id(job_id.as_uuid())
         .one(connection)
         .await?

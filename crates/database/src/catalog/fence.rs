@@ -5,7 +5,7 @@
 //! then a key-share lock on the job's row in `jobs.jobs`, and checks that the row is at
 //! the writer's attempt and New or In Progress. A change that may end an attempt's
 //! right to write (a new attempt, an end) first takes the fence lock exclusively (see
-//! [`exclude_writers`]), which waits for the writers' transactions to end, then locks
+//! [`lock_job_excluding_writers`]), which waits for the writers' transactions to end, then locks
 //! the row for update; so the answer a writer got holds until it commits.
 //!
 //! The fence lock is an advisory lock, because Postgres queues those fairly: once a
@@ -18,11 +18,12 @@
 //! A job with no row there (a store used without the registry, as in the store's own
 //! tests) is not fenced.
 
-use bgjobs_domain::{JobId, JobStatus};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
+use bgjobs_domain::{AccountId, JobId, JobStatus};
+use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 
 use crate::Error;
 use crate::convert::read_u32;
+use crate::entities::jobs as job_rows;
 
 /// The statuses in which a job's current attempt may still write.
 const WRITABLE: [JobStatus; 2] = [JobStatus::New, JobStatus::InProgress];
@@ -40,7 +41,7 @@ pub(crate) fn writable(status: JobStatus) -> bool {
 /// holding the job's fence lock shared and its row's key-share lock for the rest of
 /// `transaction`.
 pub(crate) async fn refuse_unless_current(
-    transaction: &DatabaseTransaction,
+    transaction: &impl ConnectionTrait,
     job: JobId,
     attempt: u32,
 ) -> Result<(), Error> {
@@ -63,20 +64,24 @@ pub(crate) async fn refuse_unless_current(
     Err(Error::Superseded { job, attempt, current, status })
 }
 
-/// Takes `job`'s fence lock exclusively until `transaction` ends: waits for the open
-/// transactions writing for the job to end, and keeps new ones from beginning. To be
-/// taken before the job's row is locked, by every change of its attempt or of whether
-/// its status lets the attempt write.
-pub(crate) async fn exclude_writers(
+/// Takes `job`'s fence lock exclusively until `transaction` ends, then locks the job's
+/// row for update and returns it (of `account` only, when given), in one round trip:
+/// waits for the open transactions writing for the job to end, and keeps new ones from
+/// beginning. For every change of the job's attempt or of whether its status lets the
+/// attempt write. Whichever the fence lock waited for, the row lock returns the row's
+/// latest committed version.
+pub(crate) async fn lock_job_excluding_writers(
     transaction: &impl ConnectionTrait,
     job: JobId,
-) -> Result<(), Error> {
-    let lock = format!("SELECT pg_advisory_xact_lock({FENCE_KEY})");
-    let statement = Statement::from_sql_and_values(
-        transaction.get_database_backend(),
-        lock,
-        [job.as_uuid().into()],
+    account: Option<&AccountId>,
+) -> Result<Option<job_rows::Model>, Error> {
+    let sql = format!(
+        "WITH fence AS MATERIALIZED (SELECT pg_advisory_xact_lock({FENCE_KEY})) \
+         SELECT jobs.* FROM fence, jobs.jobs \
+         WHERE job_id = $1 AND ($2::text IS NULL OR account_id = $2) FOR UPDATE OF jobs"
     );
-    transaction.execute(statement).await?;
-    Ok(())
+    let account = account.map(|account| account.as_str().to_owned());
+    let values = [job.as_uuid().into(), account.into()];
+    let statement = Statement::from_sql_and_values(transaction.get_database_backend(), sql, values);
+    Ok(job_rows::Entity::find().from_raw_sql(statement).one(transaction).await?)
 }

@@ -15,10 +15,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::attempt_time::attempt_duration;
+use super::attempt_time::ended_attempt;
 use super::held::{Change, decide_held_events};
 use super::{Counters, Job};
-use crate::catalog::fence::{exclude_writers, writable};
+use crate::catalog::fence::{lock_job_excluding_writers, writable};
 use crate::convert::{parse, read_u32, read_u64, write_i32, write_i64};
 use crate::entities::{job_events as log_rows, jobs as job_rows};
 use crate::{Error, JobsStore};
@@ -189,18 +189,16 @@ impl JobsStore {
         let counters = event.counters.map(StoredCounters::new).transpose()?;
 
         let transaction = self.connection.begin().await?;
-        let lock = if fenced {
-            exclude_writers(&transaction, event.job_id).await?;
-            LockType::Update
+        let row = if fenced {
+            lock_job_excluding_writers(&transaction, event.job_id, Some(&event.account_id)).await?
         } else {
-            LockType::NoKeyUpdate
+            job_rows::Entity::find_by_id(event.job_id.as_uuid())
+                .filter(job_rows::Column::AccountId.eq(event.account_id.as_str()))
+                .lock(LockType::NoKeyUpdate)
+                .one(&transaction)
+                .await?
         };
-        let Some(row) = job_rows::Entity::find_by_id(event.job_id.as_uuid())
-            .filter(job_rows::Column::AccountId.eq(event.account_id.as_str()))
-            .lock(lock)
-            .one(&transaction)
-            .await?
-        else {
+        let Some(row) = row else {
             return Ok(Some(RecordOutcome::UnknownJob));
         };
         let job = Job::try_from(row)?;
@@ -257,7 +255,7 @@ impl JobsStore {
             return Ok(Some(RecordOutcome::Ignored(reason)));
         }
 
-        Change {
+        let events_held = Change {
             status: status_after,
             position: event.position,
             actor: event.worker_id.clone(),
@@ -273,18 +271,18 @@ impl JobsStore {
             attempt: event.position.attempt,
             last_applied: Some(event.position),
         };
-        let status = decide_held_events(&transaction, event.job_id.as_uuid(), applied).await?;
+        let status = if events_held {
+            decide_held_events(&transaction, event.job_id.as_uuid(), applied).await?
+        } else {
+            status_after
+        };
         if !fenced && writable(status) != writable(job.status) {
             return Ok(None);
         }
         let (final_counters, ran_for) = if status.is_terminal() && !job.status.is_terminal() {
-            let ended = job_rows::Entity::find_by_id(event.job_id.as_uuid())
-                .one(&transaction)
-                .await?
-                .ok_or_else(|| Error::Corrupt("the job vanished while locked".into()))?;
-            let ran_for =
-                attempt_duration(&transaction, event.job_id.as_uuid(), position_attempt).await?;
-            (Some(Job::try_from(ended)?.counters), ran_for)
+            let (counters, ran_for) =
+                ended_attempt(&transaction, event.job_id.as_uuid(), position_attempt).await?;
+            (Some(counters), ran_for)
         } else {
             (None, None)
         };

@@ -11,8 +11,11 @@
 use bgjobs_domain::object_keys::JobFile;
 use bgjobs_domain::state_machine::{self, Decision};
 use bgjobs_domain::{AccountId, EventKind, EventPosition, JobId, JobState, JobStatus};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QueryTrait,
+};
 use uuid::Uuid;
 
 use super::database_clock;
@@ -37,12 +40,16 @@ pub(super) struct Change {
 }
 
 impl Change {
-    /// Writes the change to `job`'s row, which `transaction` has locked.
+    /// Writes the change to `job`'s row, which `transaction` has locked; returns
+    /// whether events of the job are held, in the same round trip.
+    ///
+    /// Every held line was written under the row's lock, so once `transaction` holds
+    /// it, this statement sees all of them.
     pub(super) async fn write(
         self,
         transaction: &DatabaseTransaction,
         job: Uuid,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let mut update = job_rows::Entity::update_many()
             .col_expr(job_rows::Column::Status, Expr::value(self.status.as_str()))
             .col_expr(
@@ -71,8 +78,17 @@ impl Change {
         if let Some(key) = self.result_object_key {
             update = update.col_expr(job_rows::Column::ResultObjectKey, Expr::value(key));
         }
-        update.filter(job_rows::Column::JobId.eq(job)).exec(transaction).await?;
-        Ok(())
+        let mut update = update.filter(job_rows::Column::JobId.eq(job));
+        QueryTrait::query(&mut update).returning(Query::returning().expr(Expr::cust_with_values(
+            "EXISTS (SELECT 1 FROM jobs.job_events WHERE job_id = $1 AND held)",
+            [job],
+        )));
+        let statement = update.build(transaction.get_database_backend());
+        let row = transaction
+            .query_one(statement)
+            .await?
+            .ok_or_else(|| Error::Corrupt(format!("job {job} vanished while locked")))?;
+        Ok(row.try_get_by_index::<bool>(0)?)
     }
 }
 

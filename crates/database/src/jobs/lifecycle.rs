@@ -13,7 +13,7 @@ use sea_orm::{
 
 use super::Job;
 use super::own_change::OwnChange;
-use crate::catalog::fence::exclude_writers;
+use crate::catalog::fence::lock_job_excluding_writers;
 use crate::entities::jobs as job_rows;
 use crate::{Error, JobsStore};
 
@@ -146,10 +146,5 @@ async fn lock_job(
     job: JobId,
     account: Option<&AccountId>,
 ) -> Result<Option<Job>, Error> {
-    exclude_writers(transaction, job).await?;
-    let mut query = job_rows::Entity::find_by_id(job.as_uuid());
-    if let Some(account) = account {
-        query = query.filter(job_rows::Column::AccountId.eq(account.as_str()));
-    }
-    query.lock_exclusive().one(transaction).await?.map(Job::try_from).transpose()
+    lock_job_excluding_writers(transaction, job, account).await?.map(Job::try_from).transpose()
 }
