@@ -3,8 +3,8 @@
 use bgjobs_domain::JobId;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, QueryFilter, Statement, TransactionTrait,
+    ActiveValue::NotSet, ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    Statement, TransactionTrait,
 };
 
 use super::AppliedBatch;
@@ -38,6 +38,27 @@ pub struct Checkpoint {
     /// delivery of the same attempt (a copy of the message) has nothing left to do.
     pub results_written: bool,
 }
+
+/// Claims the checkpoint of a job's attempt for a delivery (`$1`, `$2`, `$3`) and
+/// returns it, in one round trip; no row when the stored checkpoint is an older
+/// attempt's (it is then dropped by [`DROP_OLDER`] and the claim made again).
+const CLAIM: &str = "INSERT INTO catalog.job_checkpoints AS stored (job_id, attempt, delivery, \
+                     rows_committed, rows_created, rows_updated, rows_unchanged, rows_rejected) \
+                     VALUES ($1, $2, $3, 0, 0, 0, 0, 0) \
+                     ON CONFLICT (job_id) DO UPDATE \
+                     SET delivery = GREATEST(stored.delivery, EXCLUDED.delivery) \
+                     WHERE stored.attempt = EXCLUDED.attempt \
+                     RETURNING delivery, rows_committed, rows_created, rows_updated, \
+                     rows_unchanged, rows_rejected, results_written";
+
+/// Marks the results file of a job's attempt (`$1`, `$2`) stored, unless a delivery
+/// newer than `$3` claimed the checkpoint; returns the delivery that claimed it.
+const MARK_RESULTS_WRITTEN: &str = "UPDATE catalog.job_checkpoints \
+                                    SET results_written = results_written OR delivery <= $3 \
+                                    WHERE job_id = $1 AND attempt = $2 RETURNING delivery";
+
+/// Drops the checkpoint of a job (`$1`) unless it is of attempt `$2`.
+const DROP_OLDER: &str = "DELETE FROM catalog.job_checkpoints WHERE job_id = $1 AND attempt <> $2";
 
 impl CatalogStore {
     /// The checkpoint of upload job `job`, if it has committed a batch.
@@ -74,32 +95,37 @@ impl CatalogStore {
         let transaction = self.connection.begin().await?;
         refuse_unless_current(&transaction, job, attempt).await?;
         let backend = transaction.get_database_backend();
-        let (job_value, attempt_value) = (job.as_uuid(), write_i32("attempt", attempt)?);
-        let drop_older = "DELETE FROM catalog.job_checkpoints WHERE job_id = $1 AND attempt <> $2";
-        let values = [job_value.into(), attempt_value.into()];
-        transaction.execute(Statement::from_sql_and_values(backend, drop_older, values)).await?;
-        let claim = "INSERT INTO catalog.job_checkpoints AS stored (job_id, attempt, delivery, \
-                     rows_committed, rows_created, rows_updated, rows_unchanged, rows_rejected) \
-                     VALUES ($1, $2, $3, 0, 0, 0, 0, 0) \
-                     ON CONFLICT (job_id) DO UPDATE \
-                     SET delivery = GREATEST(stored.delivery, EXCLUDED.delivery) \
-                     RETURNING delivery";
-        let values =
-            [job_value.into(), attempt_value.into(), write_i32("delivery", delivery)?.into()];
-        let row = transaction
-            .query_one(Statement::from_sql_and_values(backend, claim, values))
-            .await?
-            .ok_or_else(|| {
-                Error::Corrupt(format!("claiming the checkpoint of job {job} returned no row"))
-            })?;
-        let by = read_u32("delivery", row.try_get_by_index::<i32>(0)?)?;
-        if by > delivery {
-            return Err(Error::TakenOver { job, attempt, delivery, by });
+        let values = vec![
+            job.as_uuid().into(),
+            write_i32("attempt", attempt)?.into(),
+            write_i32("delivery", delivery)?.into(),
+        ];
+        let claim = || Statement::from_sql_and_values(backend, CLAIM, values.clone());
+        let mut claimed = transaction.query_one(claim()).await?;
+        if claimed.is_none() {
+            // The attempt's first claim, over an older attempt's checkpoint: that one is
+            // dropped and the claim made afresh.
+            let drop_older =
+                Statement::from_sql_and_values(backend, DROP_OLDER, values[..2].to_vec());
+            transaction.execute(drop_older).await?;
+            claimed = transaction.query_one(claim()).await?;
         }
-        let claimed = job_checkpoints::Entity::find_by_id(job_value).one(&transaction).await?;
-        let row = claimed
-            .ok_or_else(|| Error::Corrupt(format!("the checkpoint of job {job} vanished")))?;
-        let checkpoint = row_checkpoint(&row)?;
+        let row = claimed.ok_or_else(|| {
+            Error::Corrupt(format!("claiming the checkpoint of job {job} returned no row"))
+        })?;
+        let checkpoint = Checkpoint {
+            attempt,
+            delivery: read_u32("delivery", row.try_get_by_index::<i32>(0)?)?,
+            rows_committed: read_u64("rows_committed", row.try_get_by_index(1)?)?,
+            rows_created: read_u64("rows_created", row.try_get_by_index(2)?)?,
+            rows_updated: read_u64("rows_updated", row.try_get_by_index(3)?)?,
+            rows_unchanged: read_u64("rows_unchanged", row.try_get_by_index(4)?)?,
+            rows_rejected: read_u64("rows_rejected", row.try_get_by_index(5)?)?,
+            results_written: row.try_get_by_index(6)?,
+        };
+        if checkpoint.delivery > delivery {
+            return Err(Error::TakenOver { job, attempt, delivery, by: checkpoint.delivery });
+        }
         if checkpoint.rows_committed == 0 {
             forget_keys(&transaction, job).await?;
         }
@@ -116,11 +142,10 @@ impl CatalogStore {
         attempt: u32,
         delivery: u32,
     ) -> Result<(), Error> {
-        let transaction = self.connection.begin().await?;
-        refuse_unless_current(&transaction, job, attempt).await?;
-        refuse_unless_newest(&transaction, job, attempt, delivery).await?;
-        transaction.commit().await?;
-        Ok(())
+        // Two reads, no transaction: the answer is a check before the file is stored,
+        // and holding it in a transaction would not make it hold any longer.
+        refuse_unless_current(&self.connection, job, attempt).await?;
+        refuse_unless_newest(&self.connection, job, attempt, delivery).await
     }
 
     /// Records that delivery `delivery` of `attempt` of upload job `job` has stored its
@@ -137,13 +162,19 @@ impl CatalogStore {
         delivery: u32,
     ) -> Result<(), Error> {
         let transaction = self.connection.begin().await?;
-        refuse_unless_newest(&transaction, job, attempt, delivery).await?;
-        job_checkpoints::Entity::update_many()
-            .col_expr(job_checkpoints::Column::ResultsWritten, Expr::value(true))
-            .filter(job_checkpoints::Column::JobId.eq(job.as_uuid()))
-            .filter(job_checkpoints::Column::Attempt.eq(write_i32("attempt", attempt)?))
-            .exec(&transaction)
-            .await?;
+        let backend = transaction.get_database_backend();
+        let values = [
+            job.as_uuid().into(),
+            write_i32("attempt", attempt)?.into(),
+            write_i32("delivery", delivery)?.into(),
+        ];
+        let marked = Statement::from_sql_and_values(backend, MARK_RESULTS_WRITTEN, values);
+        if let Some(row) = transaction.query_one(marked).await? {
+            let by = read_u32("delivery", row.try_get_by_index::<i32>(0)?)?;
+            if by > delivery {
+                return Err(Error::TakenOver { job, attempt, delivery, by });
+            }
+        }
         match refuse_unless_current(&transaction, job, attempt).await {
             Ok(()) => {
                 forget_keys(&transaction, job).await?;
@@ -174,7 +205,7 @@ fn row_checkpoint(row: &job_checkpoints::Model) -> Result<Checkpoint, Error> {
 /// checkpoint of `attempt` of `job`, holding the row's share lock for the rest of
 /// `transaction`.
 async fn refuse_unless_newest(
-    transaction: &DatabaseTransaction,
+    transaction: &impl ConnectionTrait,
     job: JobId,
     attempt: u32,
     delivery: u32,

@@ -107,7 +107,7 @@ pub(crate) async fn apply_batch<T: UploadTable>(
     let attempt = turn.attempt();
     let defers = write != WriteMode::UpdateOnly && turn.expects_new_rows();
     let mut turn = turn.begin(keys.iter().map(|(_, key)| key.as_str()), defers).await?;
-    let transaction = begin_batch(connection, table, job, attempt).await?;
+    let mut transaction = begin_batch(connection, table, job, attempt).await?;
     let inserted = match defers {
         true => insert_deferring_keys(&transaction, table, job, rows, &keys, first_row).await?,
         false => None,
@@ -118,6 +118,12 @@ pub(crate) async fn apply_batch<T: UploadTable>(
             outcomes
         }
         None => {
+            if defers {
+                // The plain insert met an existing key, which aborted the transaction:
+                // the batch begins again, to claim its keys and write through the upsert.
+                transaction.rollback().await?;
+                transaction = begin_batch(connection, table, job, attempt).await?;
+            }
             turn.may_claim().await?;
             claim_deferred_keys(&transaction, job).await?;
             let duplicate_of = claim_keys(&transaction, job, &keys).await?;
@@ -146,8 +152,8 @@ pub(crate) async fn apply_batch<T: UploadTable>(
 
 /// Inserts the rows of a batch expected to hold only new rows, each key's first row
 /// once, with the batch's keys deferred; returns each row's outcome (created, or a
-/// duplicate of an earlier row of the batch), or `None`, with nothing written, if a
-/// key exists.
+/// duplicate of an earlier row of the batch), or `None` if a key exists, with nothing
+/// written and `transaction` aborted.
 async fn insert_deferring_keys<T: UploadTable>(
     transaction: &DatabaseTransaction,
     table: &T,

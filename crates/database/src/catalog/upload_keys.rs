@@ -51,6 +51,17 @@ impl CatalogStore {
     }
 }
 
+/// Deletes a job's claims and deferred keys in one round trip; counts the keys.
+const FORGET_KEYS: &str = r#"
+WITH claimed AS (
+    DELETE FROM catalog.upload_keys WHERE job_id = $1 RETURNING 1
+), deferred AS (
+    DELETE FROM catalog.upload_key_batches WHERE job_id = $1
+    RETURNING cardinality(natural_keys) AS keys
+)
+SELECT (SELECT count(*) FROM claimed) + (SELECT coalesce(sum(keys), 0) FROM deferred)::bigint
+"#;
+
 /// Moves the deferred keys of up to this many batches into claims per statement, so
 /// that no statement runs long whatever the size of the job.
 const BATCHES_MOVED_AT_ONCE: i64 = 50;
@@ -136,27 +147,14 @@ pub(crate) async fn forget_keys(
     job: JobId,
 ) -> Result<u64, Error> {
     let backend = transaction.get_database_backend();
-    let claimed = transaction
-        .execute(Statement::from_sql_and_values(
-            backend,
-            "DELETE FROM catalog.upload_keys WHERE job_id = $1",
-            [job.as_uuid().into()],
-        ))
-        .await?
-        .rows_affected();
-    let deferred = transaction
-        .query_one(Statement::from_sql_and_values(
-            backend,
-            "WITH forgotten AS (DELETE FROM catalog.upload_key_batches WHERE job_id = $1 \
-             RETURNING cardinality(natural_keys) AS keys) \
-             SELECT coalesce(sum(keys), 0)::bigint FROM forgotten",
-            [job.as_uuid().into()],
-        ))
+    let values = [job.as_uuid().into()];
+    let forgotten = transaction
+        .query_one(Statement::from_sql_and_values(backend, FORGET_KEYS, values))
         .await?
         .map(|row| row.try_get_by_index::<i64>(0))
         .transpose()?
         .unwrap_or(0);
-    Ok(claimed + read_u64("deferred keys", deferred)?)
+    read_u64("forgotten keys", forgotten)
 }
 
 /// The row that first gave each key among `rows` (`(row number, natural key)`).

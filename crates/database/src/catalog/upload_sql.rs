@@ -12,7 +12,7 @@ use bgjobs_domain::upload::write::{RowOutcome, WriteMode};
 use sea_orm::sea_query::{ColumnType, StringLen};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityName, Iden, QueryResult,
-    SqlErr, Statement, TransactionTrait, Value,
+    SqlErr, Statement, Value,
 };
 
 use super::array_literal::{ArrayLiteral, DataColumns};
@@ -227,8 +227,11 @@ impl InsertSelect {
 /// their keys exists, and records their keys as `deferred` in the same statement:
 /// returns whether it did. A plain insert costs Postgres about a third less than
 /// [`upsert`] (no conflict arbiter, nothing returned), but fails as a whole at the
-/// first key that exists; it then runs in a savepoint rolled back on that failure,
-/// leaving the transaction as it was, for the upsert to write the rows.
+/// first key that exists. That failure aborts `transaction`, which must then be rolled
+/// back: the batch begins again and writes its rows through the upsert. No savepoint
+/// guards the insert: such a batch rarely meets an existing key (a re-upload's first
+/// batch, a batch repeating a key of an earlier one), and a savepoint would cost every
+/// batch two more round trips.
 pub(crate) async fn insert_new<T: UploadTable>(
     transaction: &DatabaseTransaction,
     table: &T,
@@ -249,15 +252,9 @@ pub(crate) async fn insert_new<T: UploadTable>(
         keys = parameters.add(keys),
         key_rows = parameters.add(key_rows),
     );
-    let savepoint = transaction.begin().await?;
-    let inserted = savepoint.execute(parameters.statement(&savepoint, sql)).await;
-    match inserted {
-        Ok(_) => {
-            savepoint.commit().await?;
-            Ok(true)
-        }
+    match transaction.execute(parameters.statement(transaction, sql)).await {
+        Ok(_) => Ok(true),
         Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            savepoint.rollback().await?;
             Ok(false)
         }
         Err(error) => Err(error.into()),
